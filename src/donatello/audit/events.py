@@ -1,0 +1,62 @@
+"""The audit event: the seed's Cosmos document shape, plus the organization it belongs to."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from donatello.core import request_context
+from donatello.core.clock import utcnow
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One state change. ``event_type`` is dotted (``department.created``); ``action`` is the verb."""
+
+    event_type: str
+    action: str
+    resource_type: str
+    resource_id: uuid.UUID | str | None
+    organization_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    user_email: str | None = None
+    status: str = "success"
+    error_message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    timestamp: datetime = field(default_factory=utcnow)
+
+    def document(self) -> dict[str, Any]:
+        """The document as stored (outbox payload) and shipped (Cosmos), without the chain fields."""
+        context = request_context.current()
+        return {
+            "id": str(self.id),
+            # Cosmos partition key: platform events without a user go to one "system" partition.
+            "user_id": str(self.user_id) if self.user_id else "system",
+            "organization_id": str(self.organization_id) if self.organization_id else None,
+            "timestamp": self.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event_type": self.event_type,
+            "action": self.action,
+            "resource_type": self.resource_type,
+            "resource_id": str(self.resource_id) if self.resource_id is not None else None,
+            "user_email": self.user_email,
+            "ip_address": context.ip_address if context else None,
+            "user_agent": context.user_agent if context else None,
+            "request_id": context.request_id if context else None,
+            "status": self.status,
+            "error_message": self.error_message,
+            "metadata": _jsonable(self.metadata),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    """Decimals and ids become strings (money never becomes a float)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

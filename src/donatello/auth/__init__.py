@@ -1,0 +1,1 @@
+"""Who is calling: the app's own access tokens turned into a principal."""

@@ -1,0 +1,82 @@
+"""The app's own short-lived access tokens (EdDSA-signed JWTs, at most 15 minutes).
+
+Sign-in (Entra ID) and refresh mint them; every request presents one as a Bearer token. The token only
+names the user and organization: role, department and active state are read fresh from the database on
+each request, so a deactivation or role change takes effect at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from donatello.config import Settings
+from donatello.core.clock import utcnow
+from donatello.core.errors import Unauthenticated
+from donatello.core.keys import load_or_create_ed25519
+
+ISSUER = "donatello"
+AUDIENCE = "donatello-api"
+ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
+LEEWAY = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    session_id: uuid.UUID | None
+
+
+class TokenSigner:
+    def __init__(self, key: Ed25519PrivateKey, lifetime: timedelta = ACCESS_TOKEN_LIFETIME) -> None:
+        self._key = key
+        self._public = key.public_key()
+        self._lifetime = min(lifetime, ACCESS_TOKEN_LIFETIME)
+
+    def issue(
+        self, user_id: uuid.UUID, organization_id: uuid.UUID, session_id: uuid.UUID | None = None
+    ) -> str:
+        now = utcnow()
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": str(user_id),
+            "org": str(organization_id),
+            "sid": str(session_id) if session_id else None,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self._lifetime,
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA")
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=["EdDSA"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=LEEWAY,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                organization_id=uuid.UUID(claims["org"]),
+                session_id=uuid.UUID(claims["sid"]) if claims.get("sid") else None,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("The access token has expired; refresh it") from exc
+        except (jwt.InvalidTokenError, KeyError, ValueError, TypeError) as exc:
+            raise Unauthenticated("The access token is not valid") from exc
+
+
+def token_signer(settings: Settings) -> TokenSigner:
+    """The signer for this deployment's key (a local key file by default)."""
+    return TokenSigner(load_or_create_ed25519(settings.key_dir / "access-token-ed25519.pem"))

@@ -1,0 +1,65 @@
+"""Engines, sessions and the per-transaction tenant setting that row-level security reads.
+
+The application connects with any login that may ``SET ROLE`` to the application role (``donatello_app``,
+created by the migrations, not a superuser and not the tables' owner), so PostgreSQL's row-level security
+applies to every query the application makes. Each transaction then says whose rows it may see with
+``set_tenant`` (or ``set_platform_scope`` for the worker and platform administrators); with neither set,
+tenant tables look empty — the wall fails closed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+TENANT_SETTING = "app.organization_id"
+PLATFORM_SETTING = "app.platform_scope"
+
+
+def create_engine(url: str, *, app_role: str | None, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+    """An async engine whose every connection acts as ``app_role`` (when given)."""
+    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, **kwargs)
+    if app_role:
+        role = app_role.replace('"', "")
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _act_as_app_role(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f'SET ROLE "{role}"')
+            dbapi_connection.commit()
+
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: responses are serialised after the edge commits (see core.transaction).
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def set_tenant(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """Limit the current transaction to one organization's rows (transaction-local)."""
+    await session.execute(
+        text("SELECT set_config(:name, :value, true), set_config(:platform, 'off', true)"),
+        {"name": TENANT_SETTING, "value": str(organization_id), "platform": PLATFORM_SETTING},
+    )
+
+
+async def set_platform_scope(session: AsyncSession) -> None:
+    """Let the current transaction see every organization (worker, CLI, platform administrators)."""
+    await session.execute(text("SELECT set_config(:name, 'on', true)"), {"name": PLATFORM_SETTING})
+
+
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], *, platform: bool = False
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work for jobs and commands: commit on success, roll back on any exception."""
+    async with sessionmaker() as session, session.begin():
+        if platform:
+            await set_platform_scope(session)
+        yield session

@@ -1,0 +1,81 @@
+"""Errors that carry their own meaning, rendered once as RFC 9457 problem details.
+
+Every domain error names a stable ``type`` (a URI under ``PROBLEM_BASE``), a title and an HTTP status;
+extra fields become members of the problem document so clients can act on them (for example the budget
+figures of a refusal).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://donatello.ai/problems/"
+
+
+class DomainError(Exception):
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extensions = extensions
+
+    @classmethod
+    def type_uri(cls) -> str:
+        return PROBLEM_BASE + cls.type
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type_uri(),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class NotFound(DomainError):
+    """Also what another tenant's resource looks like: its existence is never revealed."""
+
+    status = 404
+    type = "not-found"
+    title = "Not found"
+
+    def __init__(self, resource: str, resource_id: object | None = None) -> None:
+        detail = f"{resource} {resource_id} was not found" if resource_id else f"{resource} was not found"
+        super().__init__(detail, resource=resource)
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    type = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    status = 403
+    type = "forbidden"
+    title = "Not allowed"
+
+
+class Conflict(DomainError):
+    status = 409
+    type = "conflict"
+    title = "Conflict"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    type = "validation-failed"
+    title = "The request is not valid"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    type = "service-unavailable"
+    title = "A dependency is unavailable"

@@ -1,0 +1,22 @@
+"""Where the database lives: the configured server, or the embedded default started on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from donatello.config import Settings
+from donatello.core.embedded_postgres import EmbeddedPostgres
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """Yield the URL to connect to; an embedded server started here is released on exit."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.embedded_database_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()

@@ -1,0 +1,183 @@
+"""The demo tenant: "Acme Corporation" (acme.com.au) with three departments, budgets, one user per role
+(``<role>@acme.com.au``) and priced providers. Idempotent: running it again changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.auth.tokens import token_signer
+from donatello.config import Settings
+from donatello.core.clock import utcnow
+from donatello.core.database import create_engine, create_sessionmaker, transaction
+from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, User
+
+ORGANIZATION = {"name": "Acme Corporation", "domain": "acme.com.au"}
+DEPARTMENTS = [
+    ("MKTG", "Marketing", Decimal("5000.00"), "hard"),
+    ("ENGG", "Engineering", Decimal("8000.00"), "soft"),
+    ("SALES", "Sales", Decimal("2500.00"), "warn"),
+]
+# role -> department code (None: organization-wide)
+USERS: dict[str, str | None] = {
+    "super_admin": None,
+    "org_admin": None,
+    "finance": None,
+    "dept_manager": "MKTG",
+    "power_user": "MKTG",
+    "standard_user": "MKTG",
+}
+PROVIDERS: list[dict[str, Any]] = [
+    {
+        "provider_name": "azure-openai",
+        "model_name": "dall-e-3",
+        "api_endpoint": "https://acme-openai.openai.azure.com/openai/deployments/dall-e-3",
+        "cost_per_image_aud": Decimal("0.0800"),
+        "quality_multipliers": {"hd": "2"},
+        "size_multipliers": {"1792x1024": "1.5", "1024x1792": "1.5"},
+        "priority": 10,
+        "sla_percentage": 99.9,
+    },
+    {
+        "provider_name": "stability",
+        "model_name": "sd3-medium",
+        "api_endpoint": "https://api.stability.ai/v2beta/stable-image/generate/sd3",
+        "cost_per_image_aud": Decimal("0.0531"),
+        "pricing_currency": "USD",
+        "cost_per_image": Decimal("0.0350"),
+        "priority": 20,
+        "sla_percentage": 99.5,
+    },
+    {
+        "provider_name": "local",
+        "model_name": "pillow-sketch",
+        "api_endpoint": "local://pillow",
+        "cost_per_image_aud": Decimal("0.0100"),
+        "priority": 90,
+    },
+]
+
+
+@dataclass
+class SeedSummary:
+    organization_id: uuid.UUID
+    created: int
+
+    def __str__(self) -> str:
+        state = f"created {self.created} rows" if self.created else "already present"
+        return f"demo tenant Acme Corporation ({self.organization_id}): {state}"
+
+
+def current_month(timezone: str) -> tuple[date, date]:
+    today = utcnow().astimezone(ZoneInfo(timezone)).date()
+    start = today.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return start, end
+
+
+async def seed(settings: Settings, url: str) -> SeedSummary:
+    engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
+    try:
+        async with transaction(create_sessionmaker(engine), platform=True) as session:
+            return await seed_in(session, settings.default_timezone)
+    finally:
+        await engine.dispose()
+
+
+async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
+    created = 0
+    org = (
+        await session.execute(select(Organization).where(Organization.domain == ORGANIZATION["domain"]))
+    ).scalar_one_or_none()
+    if org is None:
+        org = Organization(**ORGANIZATION, settings={"timezone": timezone, "locale": "en-AU"})
+        session.add(org)
+        await session.flush()
+        created += 1
+        await audit.record(
+            session,
+            audit.AuditEvent(
+                event_type="organization.created",
+                action="organization_created",
+                resource_type="organization",
+                resource_id=org.id,
+                organization_id=org.id,
+                user_id=None,
+                metadata={"source": "seed-demo"},
+            ),
+        )
+
+    period_start, period_end = current_month(timezone)
+    departments: dict[str, Department] = {}
+    for code, name, budget, mode in DEPARTMENTS:
+        department = (
+            await session.execute(
+                select(Department).where(Department.organization_id == org.id, Department.code == code)
+            )
+        ).scalar_one_or_none()
+        if department is None:
+            department = Department(organization_id=org.id, code=code, name=name)
+            session.add(department)
+            await session.flush()
+            session.add(
+                DepartmentBudget(
+                    organization_id=org.id,
+                    department_id=department.id,
+                    monthly_budget_aud=budget,
+                    budget_period_start=period_start,
+                    budget_period_end=period_end,
+                    enforcement_mode=mode,
+                )
+            )
+            created += 2
+        departments[code] = department
+
+    for role, home in USERS.items():
+        email = f"{role}@acme.com.au"
+        if (await session.execute(select(User.id).where(User.email == email))).first() is None:
+            session.add(
+                User(
+                    organization_id=org.id,
+                    department_id=departments[home].id if home else None,
+                    azure_ad_id=f"demo-{role}",
+                    email=email,
+                    display_name=role.replace("_", " ").title(),
+                    role=role,
+                    mfa_enabled=True,
+                )
+            )
+            created += 1
+
+    for provider in PROVIDERS:
+        inserted = await session.execute(
+            insert(ModelProvider)
+            .values(**provider)
+            .on_conflict_do_nothing(constraint="uq_provider_model")
+            .returning(ModelProvider.id)
+        )
+        created += len(inserted.all())
+    await session.flush()
+    return SeedSummary(organization_id=org.id, created=created)
+
+
+async def access_token_for(settings: Settings, url: str, email: str) -> str:
+    engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
+    try:
+        async with transaction(create_sessionmaker(engine), platform=True) as session:
+            user = (
+                await session.execute(select(User).where(User.email == email.lower()))
+            ).scalar_one_or_none()
+            if user is None:
+                raise SystemExit(f"no user with email {email}")
+            return token_signer(settings).issue(user.id, user.organization_id)
+    finally:
+        await engine.dispose()

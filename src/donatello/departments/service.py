@@ -1,0 +1,82 @@
+"""Departments: the units that hold budgets and group users."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.departments import repository
+from donatello.departments.errors import DepartmentCodeTaken
+from donatello.departments.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
+from donatello.models import Department
+from donatello.tenancy import Principal
+
+
+async def list_departments(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> Page[DepartmentRead]:
+    rows = await repository.page(session, principal, after=decode_cursor(cursor, 2), limit=limit + 1)
+    items = [DepartmentRead.model_validate(row) for row in rows[:limit]]
+    next_cursor = encode_cursor([rows[limit - 1].code, rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[DepartmentRead](items=items, next_cursor=next_cursor)
+
+
+async def get(session: AsyncSession, principal: Principal, department_id: uuid.UUID) -> Department:
+    return await repository.get(session, principal, department_id)
+
+
+async def create(session: AsyncSession, principal: Principal, body: DepartmentCreate) -> Department:
+    """An org admin adds a department to their own organization; codes are unique per organization."""
+    department = Department(
+        organization_id=principal.organization_id, name=body.name, code=body.code, settings=body.settings
+    )
+    if not await repository.add(session, department):
+        raise DepartmentCodeTaken(body.code)
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="department.created",
+            action="department_created",
+            resource_type="department",
+            resource_id=department.id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"code": department.code, "name": department.name},
+        ),
+    )
+    return department
+
+
+async def update(
+    session: AsyncSession, principal: Principal, department_id: uuid.UUID, body: DepartmentUpdate
+) -> Department:
+    """Rename, (de)activate or reconfigure a department; the audit event lists what changed."""
+    department = await repository.get(session, principal, department_id)
+    changes = {
+        field: {"from": getattr(department, field), "to": value}
+        for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items()
+        if getattr(department, field) != value
+    }
+    if not changes:
+        return department
+    for field, change in changes.items():
+        setattr(department, field, change["to"])
+    await repository.flush(session, department)
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="department.updated",
+            action="department_updated",
+            resource_type="department",
+            resource_id=department.id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"changes": changes},
+        ),
+    )
+    return department

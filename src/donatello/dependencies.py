@@ -1,0 +1,23 @@
+"""Request-wide dependencies: the one transaction per request, committed at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """Open the request's transaction; commit when the endpoint returns, roll back if it raises.
+
+    ``scope="function"`` makes the commit happen before the response is sent (FastAPI >= 0.118 would
+    otherwise run it afterwards, when a failed commit can no longer change the client's 2xx).
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session, session.begin():
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(_transaction, scope="function")]

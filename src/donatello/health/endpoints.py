@@ -1,0 +1,28 @@
+"""Liveness and readiness for the orchestrator (Container Apps / Kubernetes probes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from donatello.health import service
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    """The process is up and serving requests."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "A required dependency is not reachable"}})
+async def ready(request: Request) -> JSONResponse:
+    """Every configured dependency answers (database always; Redis and Cosmos when configured)."""
+    checks: dict[str, Any] = await service.check_dependencies(request.app.state)
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503
+    )

@@ -1,0 +1,37 @@
+"""Dependency checks, each bounded in time so a hung dependency cannot hang the probe."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+async def check_dependencies(state: Any) -> dict[str, dict[str, Any]]:
+    checks: dict[str, Callable[[], Awaitable[None]]] = {"database": lambda: _database(state.engine)}
+    redis = getattr(state, "redis", None)
+    if redis is not None:
+        checks["redis"] = redis.ping
+    names = list(checks)
+    results = await asyncio.gather(*(_timed(checks[name]) for name in names))
+    return dict(zip(names, results, strict=True))
+
+
+async def _database(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+async def _timed(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure makes the dependency "down"; its class tells why
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}

@@ -1,0 +1,161 @@
+"""The application: lifespan builds the engine and clients; middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from donatello import __version__
+from donatello.api import api_router
+from donatello.auth.tokens import token_signer
+from donatello.config import Settings, get_settings
+from donatello.core import request_context
+from donatello.core.database import create_engine, create_sessionmaker
+from donatello.core.errors import PROBLEM_BASE, DomainError
+from donatello.core.runtime import database_url
+from donatello.health.endpoints import router as health_router
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
+    """Build the API. Tests pass their own ``engine``; otherwise the lifespan opens the configured one."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app_engine = engine
+            if app_engine is None:
+                url = stack.enter_context(database_url(settings))
+                app_engine = create_engine(
+                    url, app_role=settings.database_app_role, pool_size=settings.database_pool_size
+                )
+                stack.push_async_callback(app_engine.dispose)
+            app.state.settings = settings
+            app.state.engine = app_engine
+            app.state.sessionmaker = create_sessionmaker(app_engine)
+            app.state.token_signer = token_signer(settings)
+            app.state.redis = None
+            if settings.redis_url:
+                from redis.asyncio import Redis
+
+                app.state.redis = Redis.from_url(settings.redis_url)
+                stack.push_async_callback(app.state.redis.aclose)
+            yield
+
+    app = FastAPI(
+        title="DonatelloAI",
+        version=__version__,
+        description="Governed, budgeted access to image-generation models for enterprises.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    _install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's, when it is sane), echo it, and put it on every log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req-{uuid.uuid4()}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        headers = dict(scope["headers"])
+        client = scope.get("client")
+        token = request_context.bind(
+            request_context.RequestContext(
+                request_id=request_id,
+                ip_address=client[0] if client else None,
+                user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:512] or None,
+            )
+        )
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_context.unbind(token)
+
+
+def _problem(request: Request, body: dict[str, Any], status: int) -> JSONResponse:
+    body.setdefault("instance", request.url.path)
+    body["request_id"] = getattr(request.state, "request_id", None)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return _problem(request, exc.problem(), exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]),
+                "message": error["msg"],
+                "code": error["type"],
+            }
+            for error in exc.errors()
+        ]
+        body = {
+            "type": PROBLEM_BASE + "validation-failed",
+            "title": "The request is not valid",
+            "status": 422,
+            "detail": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            "errors": errors,
+        }
+        return _problem(request, body, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = {
+            "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
+            "title": str(exc.detail) if exc.status_code != 404 else "Not found",
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+        }
+        response = _problem(request, body, exc.status_code)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        body = {
+            "type": PROBLEM_BASE + "internal-error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "The request could not be completed; quote the request id to support.",
+        }
+        return _problem(request, body, 500)

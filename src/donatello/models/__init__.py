@@ -1,0 +1,37 @@
+"""SQLAlchemy models. Importing this package registers every table on ``Base.metadata`` (alembic)."""
+
+from __future__ import annotations
+
+from donatello.models.api_keys import ApiKey
+from donatello.models.audit_outbox import AuditOutbox
+from donatello.models.base import TENANT_TABLES, Base
+from donatello.models.budgets import BudgetThresholdAlert, DepartmentBudget, DepartmentBudgetPeriod
+from donatello.models.cost_events import CostEvent
+from donatello.models.departments import Department
+from donatello.models.generations import Generation, GenerationMetadata
+from donatello.models.organizations import Organization
+from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
+from donatello.models.users import User, UserPreference, UserSession
+from donatello.models.webhooks import Webhook
+
+__all__ = [
+    "TENANT_TABLES",
+    "ApiKey",
+    "AuditOutbox",
+    "Base",
+    "BudgetThresholdAlert",
+    "CostEvent",
+    "Department",
+    "DepartmentBudget",
+    "DepartmentBudgetPeriod",
+    "FxRate",
+    "Generation",
+    "GenerationMetadata",
+    "ModelProvider",
+    "Organization",
+    "ProviderConfig",
+    "User",
+    "UserPreference",
+    "UserSession",
+    "Webhook",
+]

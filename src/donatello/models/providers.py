@@ -1,0 +1,140 @@
+"""Platform-wide model catalogue: providers/models, their runtime configuration, and FX rates.
+
+These tables are not tenant-owned: every organization uses the same catalogue and rates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from donatello.models.base import Base, Money4, Rate, created_at, jsonb_object, updated_at, uuid_pk
+
+
+class ModelProvider(Base):
+    """One model offered by one provider (platform-wide).
+
+    Deviations from the seed:
+
+    * the seed declares ``provider_name`` UNIQUE *and* UNIQUE (provider_name, model_name); the first
+      allows a single model per provider (no dall-e-3 and gpt-image-1 both on azure-openai), which
+      contradicts the second. Only ``uq_provider_model`` is kept.
+    * added ``pricing_currency`` / ``cost_per_image``: the provider's own price when it is not quoted in
+      AUD (``cost_per_image_aud`` is then the AUD equivalent at the current rate; cost events record the
+      rate used). A CHECK requires ``cost_per_image`` when the currency is not AUD.
+    * added ``priority`` (fallback order, lower first) and ``size_multipliers`` /
+      ``quality_multipliers`` (price factors by requested size and quality).
+    * ``is_active`` / ``timeout_seconds`` NOT NULL (seed: nullable with defaults).
+    """
+
+    __tablename__ = "model_providers"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    provider_name: Mapped[str] = mapped_column(String(100))
+    model_name: Mapped[str] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
+    api_endpoint: Mapped[str] = mapped_column(String(500))
+    cost_per_image_aud: Mapped[Decimal] = mapped_column(Money4)
+    pricing_currency: Mapped[str] = mapped_column(
+        String(3), server_default=text("'AUD'"), comment="ISO 4217 currency the provider prices in"
+    )
+    cost_per_image: Mapped[Decimal | None] = mapped_column(
+        Money4, comment="Price per image in pricing_currency (required when it is not AUD)"
+    )
+    priority: Mapped[int] = mapped_column(
+        server_default=text("100"), comment="Fallback order among eligible models, lower first"
+    )
+    size_multipliers: Mapped[dict[str, Any]] = jsonb_object(
+        'Price multiplier by size, e.g. {"1792x1024": 2}; missing sizes are 1'
+    )
+    quality_multipliers: Mapped[dict[str, Any]] = jsonb_object(
+        'Price multiplier by quality, e.g. {"hd": 2}; missing qualities are 1'
+    )
+    sla_percentage: Mapped[float | None] = mapped_column(Float)
+    timeout_seconds: Mapped[int] = mapped_column(server_default=text("60"))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+    __table_args__ = (
+        UniqueConstraint("provider_name", "model_name", name="uq_provider_model"),
+        CheckConstraint("sla_percentage BETWEEN 0 AND 100", name="sla_percentage"),
+        CheckConstraint("cost_per_image_aud >= 0", name="cost_per_image_aud_nonneg"),
+        CheckConstraint("cost_per_image >= 0", name="cost_per_image_nonneg"),
+        CheckConstraint("timeout_seconds > 0", name="timeout_positive"),
+        CheckConstraint("pricing_currency ~ '^[A-Z]{3}$'", name="pricing_currency"),
+        CheckConstraint("pricing_currency = 'AUD' OR cost_per_image IS NOT NULL", name="foreign_price_given"),
+        Index("idx_model_providers_is_active", "is_active", postgresql_where=text("is_active = true")),
+        Index("idx_model_providers_cost", "cost_per_image_aud"),
+        {"comment": "AI model provider configurations"},
+    )
+
+
+class ProviderConfig(Base):
+    """Runtime configuration of one model provider row (seed: ERD only).
+
+    ``provider_id`` is UNIQUE (the ERD's one-to-one). The API key itself is never stored: only a Key
+    Vault reference. ``configuration`` is NOT NULL default ``{}``.
+    """
+
+    __tablename__ = "provider_configs"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_providers.id", ondelete="CASCADE"),
+        unique=True,
+        comment="The model_providers row configured",
+    )
+    api_key_vault_ref: Mapped[str | None] = mapped_column(
+        String(255), comment="Azure Key Vault secret reference holding the provider API key"
+    )
+    max_retries: Mapped[int] = mapped_column(
+        server_default=text("3"), comment="Retries per request before falling back"
+    )
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(
+        comment="Requests per minute allowed by the provider; NULL = unlimited"
+    )
+    configuration: Mapped[dict[str, Any]] = jsonb_object("Provider-specific settings (JSON)")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+    __table_args__ = (
+        CheckConstraint("max_retries >= 0", name="max_retries_nonneg"),
+        CheckConstraint("rate_limit_per_minute > 0", name="rate_limit_positive"),
+        {"comment": "Runtime configuration of model providers"},
+    )
+
+
+class FxRate(Base):
+    """Exchange rate of one currency into another on a date (new, platform-wide).
+
+    Providers price in USD; budgets are AUD. Cost events record the rate they used; this table is where
+    that rate comes from, so conversions are reproducible.
+    """
+
+    __tablename__ = "fx_rates"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    base_currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency converted from")
+    quote_currency: Mapped[str] = mapped_column(
+        String(3), server_default=text("'AUD'"), comment="ISO 4217 currency converted to"
+    )
+    rate: Mapped[Decimal] = mapped_column(Rate, comment="Units of quote_currency per base_currency")
+    source: Mapped[str] = mapped_column(String(100), comment="Where the rate came from, e.g. RBA")
+    effective_date: Mapped[date] = mapped_column(comment="Date the rate applies to")
+    created_at: Mapped[datetime] = created_at()
+
+    __table_args__ = (
+        UniqueConstraint("base_currency", "quote_currency", "effective_date", name="uq_fx_rates_pair_date"),
+        CheckConstraint("rate > 0", name="rate_positive"),
+        CheckConstraint("base_currency ~ '^[A-Z]{3}$'", name="base_currency"),
+        CheckConstraint("quote_currency ~ '^[A-Z]{3}$'", name="quote_currency"),
+        {"comment": "Currency exchange rates by effective date"},
+    )
+
+
+__all__ = ["FxRate", "ModelProvider", "ProviderConfig"]

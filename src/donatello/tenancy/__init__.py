@@ -1,0 +1,6 @@
+"""Who is asking, and which organizations' rows they may touch."""
+
+from donatello.tenancy.principal import Principal, Role
+from donatello.tenancy.scope import scope, scoped_get
+
+__all__ = ["Principal", "Role", "scope", "scoped_get"]
