@@ -1,0 +1,196 @@
+"""Typed factories for the rows most tests need. Each flushes and returns the persisted model."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.core.database import set_platform_scope
+from donatello.models import Department, DepartmentBudget, Organization, User
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+async def organization(db: AsyncSession, *, name: str | None = None, is_active: bool = True) -> Organization:
+    await set_platform_scope(db)  # a request in the same test may have narrowed the transaction
+    tag = _tag()
+    org = Organization(
+        name=name or f"Org {tag}",
+        domain=f"org-{tag}.com.au",
+        is_active=is_active,
+        settings={"timezone": "Australia/Sydney"},
+    )
+    db.add(org)
+    await db.flush()
+    return org
+
+
+async def department(db: AsyncSession, org: Organization, *, code: str | None = None) -> Department:
+    await set_platform_scope(db)
+    dept = Department(
+        organization_id=org.id, name=f"Department {code or _tag()}", code=code or _tag().upper()
+    )
+    db.add(dept)
+    await db.flush()
+    return dept
+
+
+async def user(
+    db: AsyncSession,
+    org: Organization,
+    *,
+    role: str = "standard_user",
+    department: Department | None = None,
+    is_active: bool = True,
+) -> User:
+    await set_platform_scope(db)
+    tag = _tag()
+    member = User(
+        organization_id=org.id,
+        department_id=department.id if department else None,
+        azure_ad_id=f"oid-{tag}",
+        email=f"{role}.{tag}@{org.domain}",
+        display_name=f"{role} {tag}",
+        role=role,
+        is_active=is_active,
+    )
+    db.add(member)
+    await db.flush()
+    return member
+
+
+async def budget(
+    db: AsyncSession,
+    dept: Department,
+    *,
+    monthly_aud: str = "1000.00",
+    mode: str = "hard",
+    period: tuple[date, date] = (date(2026, 11, 1), date(2026, 11, 30)),
+) -> DepartmentBudget:
+    await set_platform_scope(db)
+    row = DepartmentBudget(
+        organization_id=dept.organization_id,
+        department_id=dept.id,
+        monthly_budget_aud=Decimal(monthly_aud),
+        budget_period_start=period[0],
+        budget_period_end=period[1],
+        enforcement_mode=mode,
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UUID | int]:
+    """One row in every tenant-owned table for ``org``; returns each table's row id."""
+    from datetime import UTC, datetime, timedelta
+
+    from donatello.models import (
+        ApiKey,
+        AuditOutbox,
+        BudgetThresholdAlert,
+        CostEvent,
+        DepartmentBudgetPeriod,
+        Generation,
+        GenerationMetadata,
+        UserPreference,
+        UserSession,
+        Webhook,
+    )
+
+    dept = await department(db, org)
+    member = await user(db, org, department=dept)
+    spend = await budget(db, dept)
+    now = datetime.now(UTC)
+    generation = Generation(
+        organization_id=org.id,
+        user_id=member.id,
+        department_id=dept.id,
+        model_provider="local",
+        model_name="pillow-sketch",
+        prompt_encrypted="sealed",
+    )
+    db.add(generation)
+    await db.flush()
+    rows: list[object] = [
+        UserSession(
+            organization_id=org.id,
+            user_id=member.id,
+            family_id=uuid.uuid4(),
+            refresh_token_hash=uuid.uuid4().hex,
+            expires_at=now + timedelta(days=7),
+        ),
+        UserPreference(
+            organization_id=org.id, user_id=member.id, preference_key="theme", preference_value="dark"
+        ),
+        DepartmentBudgetPeriod(
+            organization_id=org.id,
+            department_id=dept.id,
+            period_start=date(2026, 10, 1),
+            period_end=date(2026, 10, 31),
+            monthly_budget_aud=Decimal("100.00"),
+            spent_aud=Decimal("12.3400"),
+            reserved_at_close_aud=Decimal("0"),
+            enforcement_mode="hard",
+            closed_at=now,
+        ),
+        BudgetThresholdAlert(
+            organization_id=org.id,
+            department_id=dept.id,
+            period_start=date(2026, 11, 1),
+            threshold_percent=50,
+            crossed_at=now,
+            spent_aud=Decimal("500.0000"),
+            budget_aud=Decimal("1000.00"),
+        ),
+        GenerationMetadata(organization_id=org.id, generation_id=generation.id),
+        CostEvent(
+            organization_id=org.id,
+            generation_id=generation.id,
+            department_id=dept.id,
+            user_id=member.id,
+            model_provider="local",
+            model_name="pillow-sketch",
+            estimated_cost_aud=Decimal("0.0100"),
+            actual_cost_aud=Decimal("0.0100"),
+            department_code=dept.code,
+            department_name=dept.name,
+            user_email=member.email,
+        ),
+        ApiKey(
+            organization_id=org.id,
+            user_id=member.id,
+            key_name="ci",
+            key_hash=uuid.uuid4().hex,
+            key_prefix="dnt_abcd",
+        ),
+        Webhook(
+            organization_id=org.id,
+            user_id=member.id,
+            webhook_url="https://hooks.example.com/donatello",
+            secret_hash="sealed-secret",
+        ),
+        AuditOutbox(
+            event_id=uuid.uuid4(),
+            organization_id=org.id,
+            user_id=member.id,
+            event_type="test.event",
+            payload={},
+        ),
+    ]
+    db.add_all(rows)
+    await db.flush()
+    ids: dict[str, uuid.UUID | int] = {
+        "departments": dept.id,
+        "users": member.id,
+        "department_budgets": spend.id,
+        "generations": generation.id,
+    }
+    for row in rows:
+        ids[row.__tablename__] = row.id  # type: ignore[attr-defined]
+    return ids
