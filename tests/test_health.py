@@ -1,0 +1,64 @@
+"""Probes an orchestrator relies on: live always, ready only when configured dependencies answer."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from donatello.config import Settings
+from donatello.main import create_app
+
+
+async def _get(app: FastAPI, path: str) -> httpx.Response:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get(path)
+
+
+async def test_live_and_ready_with_the_database(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"]["status"] == "ok"
+    assert "redis" not in ready.json()["checks"]  # not configured, not checked
+
+
+async def test_ready_checks_redis_when_configured(
+    settings: Settings, engine: AsyncEngine, redis_url: str
+) -> None:
+    app = create_app(settings.model_copy(update={"redis_url": redis_url}), engine=engine)
+    ready = await _get(app, "/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["redis"]["status"] == "ok"
+
+
+async def test_not_ready_when_a_configured_dependency_is_down(
+    settings: Settings, engine: AsyncEngine, tmp_path: object
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"redis_url": f"unix://{tmp_path}/absent.sock"}), engine=engine
+    )
+    ready = await _get(app, "/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis"]["status"] == "down"
+    assert ready.json()["checks"]["database"]["status"] == "ok"
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/health/live")
+    echoed = await client.get("/health/live", headers={"X-Request-ID": "trace-123"})
+    refused = await client.get("/health/live", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert generated.headers["x-request-id"].startswith("req-")
+    assert echoed.headers["x-request-id"] == "trace-123"
+    assert refused.headers["x-request-id"].startswith("req-")
+
+
+async def test_the_openapi_document_is_served(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "/v1/departments" in spec["paths"]
+    assert (
+        "application/problem+json" in spec["paths"]["/v1/departments"]["post"]["responses"]["409"]["content"]
+    )
+    assert (await client.get("/docs")).status_code == 200

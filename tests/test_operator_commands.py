@@ -1,0 +1,127 @@
+"""The operator's view: `donatello serve` on the embedded default, other commands beside it, data kept
+across restarts, the embedded server stopped when the last process exits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DONATELLO = str(Path(sys.executable).with_name("donatello"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def environment() -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")}
+    data_dir = Path(tempfile.mkdtemp(prefix="donatello-cli-", dir="/tmp"))  # never under /root
+    env["DONATELLO_DATA_DIR"] = str(data_dir)
+    yield env
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DONATELLO, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [DONATELLO, "serve", "--migrate", "--seed-demo", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited early:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("serve did not become ready")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+
+
+def test_serve_runs_on_the_embedded_default_beside_other_commands_and_keeps_data(
+    environment: dict[str, str], servers: list[Server]
+) -> None:
+    data_dir = Path(environment["DONATELLO_DATA_DIR"])
+    server = Server(environment)
+    servers.append(server)
+    server.wait_ready()
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+    # Commands run while serve is up share its embedded server.
+    token = _run(environment, "token", "org_admin@acme.com.au")
+    assert token.returncode == 0, token.stderr
+    headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+    created = httpx.post(
+        f"{server.url}/v1/departments", json={"name": "Legal", "code": "LEGAL"}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    assert _run(environment, "migrate").returncode == 0
+    assert "already present" in _run(environment, "seed-demo").stdout
+    assert httpx.get(f"{server.url}/health/ready").status_code == 200
+
+    assert server.stop() == 0
+    assert not (data_dir / "postgres" / "postmaster.pid").exists(), "the last process out stops PostgreSQL"
+
+    again = Server(environment)
+    servers.append(again)
+    again.wait_ready()
+    token = _run(environment, "token", "org_admin@acme.com.au").stdout.strip()
+    codes = [
+        d["code"]
+        for d in httpx.get(
+            f"{again.url}/v1/departments", headers={"Authorization": f"Bearer {token}"}
+        ).json()["items"]
+    ]
+    assert codes == ["ENGG", "LEGAL", "MKTG", "SALES"]
+    assert again.stop() == 0
+
+
+def test_worker_and_unknown_users_answer_clearly(environment: dict[str, str]) -> None:
+    worker = _run(environment, "worker")
+    assert worker.returncode == 0
+    assert "no background jobs" in worker.stdout
+    missing = _run(environment, "token", "nobody@acme.com.au")
+    assert missing.returncode != 0
+    assert "no user with email" in missing.stderr
