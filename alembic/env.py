@@ -36,7 +36,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    with database_url(get_settings()) as url:
+    with database_url(get_settings(), migrate=False) as url:
         engine = create_engine(config.get_main_option("sqlalchemy.url") or url, poolclass=pool.NullPool)
         with engine.connect() as conn:
             _run(conn)

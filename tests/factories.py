@@ -93,6 +93,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     from donatello.models import (
         ApiKey,
         AuditOutbox,
+        BudgetReservation,
         BudgetThresholdAlert,
         CostEvent,
         DepartmentBudgetPeriod,
@@ -149,6 +150,15 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
             budget_aud=Decimal("1000.00"),
         ),
         GenerationMetadata(organization_id=org.id, generation_id=generation.id),
+        BudgetReservation(
+            organization_id=org.id,
+            department_id=dept.id,
+            user_id=member.id,
+            generation_id=generation.id,
+            amount_aud=Decimal("0.0100"),
+            period_start=date(2026, 11, 1),
+            expires_at=now + timedelta(minutes=15),
+        ),
         CostEvent(
             organization_id=org.id,
             generation_id=generation.id,

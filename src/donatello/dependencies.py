@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from donatello.core.database import unit_of_work
+
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
     """Open the request's transaction; commit when the endpoint returns, roll back if it raises.
@@ -16,7 +18,7 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
     otherwise run it afterwards, when a failed commit can no longer change the client's 2xx).
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session, session.begin():
+    async with sessionmaker() as session, unit_of_work(session):
         yield session
 
 

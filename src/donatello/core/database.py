@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from donatello.core.errors import DomainError
+
 TENANT_SETTING = "app.organization_id"
 PLATFORM_SETTING = "app.platform_scope"
 
@@ -55,11 +57,28 @@ async def set_platform_scope(session: AsyncSession) -> None:
 
 
 @asynccontextmanager
+async def unit_of_work(session: AsyncSession) -> AsyncIterator[None]:
+    """Commit when the block succeeds; roll back when it raises — unless the error says that what was
+    written before it is a fact to keep (``DomainError.keeps_transaction``, e.g. an audited refusal)."""
+    work = await session.begin()
+    try:
+        yield
+    except DomainError as error:
+        await (work.commit() if error.keeps_transaction else work.rollback())
+        raise
+    except BaseException:
+        await work.rollback()
+        raise
+    else:
+        await work.commit()
+
+
+@asynccontextmanager
 async def transaction(
     sessionmaker: async_sessionmaker[AsyncSession], *, platform: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """One unit of work for jobs and commands: commit on success, roll back on any exception."""
-    async with sessionmaker() as session, session.begin():
+    async with sessionmaker() as session, unit_of_work(session):
         if platform:
             await set_platform_scope(session)
         yield session

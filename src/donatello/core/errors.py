@@ -16,6 +16,10 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     type: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    #: True when what was written before the refusal is itself a fact to keep — an audited refusal, an
+    #: expired hold swept on the way — so the edge commits instead of rolling back. Such errors must be
+    #: raised only after the service has written nothing else.
+    keeps_transaction: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, **extensions: Any) -> None:
         super().__init__(detail or self.title)

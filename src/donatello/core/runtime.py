@@ -11,11 +11,12 @@ from donatello.core.embedded_postgres import EmbeddedPostgres
 
 
 @contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
+def database_url(settings: Settings, *, migrate: bool = True) -> Iterator[str]:
     """Yield the URL to connect to; an embedded server started here is released on exit.
 
-    The embedded default is self-contained, so it is always brought to the newest schema first; a
-    configured server is migrated only when the operator says so (``donatello migrate``).
+    The embedded default is self-contained, so it is brought to the newest schema first (alembic's own
+    environment passes ``migrate=False``); a configured server is migrated only when the operator says
+    so (``donatello migrate``).
     """
     if settings.database_url:
         yield settings.database_url
@@ -23,7 +24,8 @@ def database_url(settings: Settings) -> Iterator[str]:
     embedded = EmbeddedPostgres(settings.embedded_database_dir)
     try:
         url = embedded.start()
-        migrations.upgrade(url)
+        if migrate:
+            migrations.upgrade(url)
         yield url
     finally:
         embedded.stop()

@@ -11,6 +11,7 @@ from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.organizations import Organization
 from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
+from donatello.models.reservations import BudgetReservation
 from donatello.models.users import User, UserPreference, UserSession
 from donatello.models.webhooks import Webhook
 
@@ -19,6 +20,7 @@ __all__ = [
     "ApiKey",
     "AuditOutbox",
     "Base",
+    "BudgetReservation",
     "BudgetThresholdAlert",
     "CostEvent",
     "Department",

@@ -41,6 +41,9 @@ class DepartmentBudget(Base):
       ``BudgetThresholdAlert``).
     * ``per_user_monthly_cap_aud`` (added): optional cap per user per period within the department.
     * ``monthly_budget_aud`` is NUMERIC(12,2) (seed DECIMAL(10,2)): headroom, still whole cents.
+    * no ``current_spend_aud >= 0`` CHECK (seed has one): spend is the sum of the period's cost events,
+      and a refund of last month's charge early in a new month makes that sum negative; the CHECK would
+      force either dropping the refund or rewriting a closed period. (Migration 0004.)
     """
 
     __tablename__ = tenant_table("department_budgets")
@@ -80,7 +83,6 @@ class DepartmentBudget(Base):
 
     __table_args__ = (
         CheckConstraint("monthly_budget_aud >= 0", name="monthly_budget_nonneg"),
-        CheckConstraint("current_spend_aud >= 0", name="current_spend_nonneg"),
         CheckConstraint("reserved_aud >= 0", name="reserved_nonneg"),
         CheckConstraint("per_user_monthly_cap_aud >= 0", name="per_user_cap_nonneg"),
         CheckConstraint(ENFORCEMENT_MODES_CHECK, name="enforcement_mode"),
@@ -133,7 +135,6 @@ class DepartmentBudgetPeriod(Base):
         UniqueConstraint("department_id", "period_start"),
         CheckConstraint("period_end > period_start", name="period"),
         CheckConstraint("monthly_budget_aud >= 0", name="monthly_budget_nonneg"),
-        CheckConstraint("spent_aud >= 0", name="spent_nonneg"),
         CheckConstraint("reserved_at_close_aud >= 0", name="reserved_nonneg"),
         CheckConstraint(ENFORCEMENT_MODES_CHECK, name="enforcement_mode"),
         {"comment": "Closed (historical) department budget periods"},

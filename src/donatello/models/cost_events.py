@@ -112,6 +112,8 @@ class CostEvent(Base):
         Index("idx_cost_events_created_at", created_at.desc()),
         Index("idx_cost_events_model_provider", "model_provider"),
         Index("idx_cost_events_org_created_at", "organization_id", "created_at"),
+        # per-user spend in a period (per-user caps, invariants)
+        Index("idx_cost_events_dept_user_created_at", "department_id", "user_id", "created_at"),
         Index("idx_cost_events_generation_id", "generation_id"),
         Index(
             "uq_cost_events_one_charge_per_generation",

@@ -1,0 +1,130 @@
+"""A department's budget as of an instant: the current period, rolled over and swept on the way.
+
+Correctness never depends on a reset job: every writer opens the account under the budget row's lock,
+which closes stale periods and expires lapsed holds before anything is decided; readers compute the same
+figures without writing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets import repository
+from donatello.budgets.errors import BudgetNotConfigured
+from donatello.budgets.periods import Period, month_starting, organization_timezone, period_at
+from donatello.core.errors import NotFound
+from donatello.models import Department, DepartmentBudget
+
+
+@dataclass
+class Account:
+    department: Department
+    budget: DepartmentBudget
+    period: Period
+    overdue_held: Decimal = Decimal(0)  # lapsed holds not swept yet (read-only accounts)
+
+    @property
+    def spent(self) -> Decimal:
+        return self.budget.current_spend_aud
+
+    @property
+    def reserved(self) -> Decimal:
+        """Money held right now: lapsed holds never count, swept or not."""
+        return self.budget.reserved_aud - self.overdue_held
+
+    @property
+    def available(self) -> Decimal:
+        return self.budget.monthly_budget_aud - self.spent - self.reserved
+
+
+async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Account:
+    """Lock the department's budget, close any period that ended before ``at``, expire lapsed holds."""
+    department, timezone = await _department(session, department_id)
+    row = await repository.budget(session, department_id, lock=True)
+    if row is None:
+        raise BudgetNotConfigured(department_id)
+    period = period_at(at, timezone)
+    await _roll_over(session, row, period, at)
+    expired = await repository.expire_overdue_holds(session, department_id, at)
+    if expired:
+        row.reserved_aud -= sum((hold.amount_aud for hold in expired), Decimal(0))
+        for hold in expired:
+            await audit.record(
+                session,
+                audit.AuditEvent(
+                    event_type="budget.reservation_expired",
+                    action="reservation_expired",
+                    resource_type="generation",
+                    resource_id=hold.generation_id,
+                    organization_id=hold.organization_id,
+                    user_id=hold.user_id,
+                    metadata={"department_id": department_id, "amount_aud": hold.amount_aud},
+                ),
+            )
+    await session.flush()
+    return Account(department=department, budget=row, period=period)
+
+
+async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Account:
+    """The same figures as a writer would see at ``at``, without locking or writing anything."""
+    department, timezone = await _department(session, department_id)
+    row = await repository.budget(session, department_id, lock=False)
+    if row is None:
+        raise BudgetNotConfigured(department_id)
+    period = period_at(at, timezone)
+    if row.budget_period_start < period.start:  # nobody has written since the month turned
+        session.expunge(row)
+        row.current_spend_aud = Decimal(0)
+        row.budget_period_start, row.budget_period_end = period.start, period.end
+    overdue = await repository.overdue_held_amount(session, department_id, at)
+    return Account(department=department, budget=row, period=period, overdue_held=overdue)
+
+
+async def _department(session: AsyncSession, department_id: uuid.UUID) -> tuple[Department, str]:
+    found = await repository.department_with_org_settings(session, department_id)
+    if found is None:
+        raise NotFound("department", department_id)
+    department, org_settings = found
+    return department, organization_timezone(org_settings)
+
+
+async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Period, at: datetime) -> None:
+    """Close the stored period (and any quiet months after it) when ``at`` is past its end.
+
+    Holds stay held across the boundary: money reserved in one month and settled in the next is spent in
+    the month the cost event is written, which is the month finance sees it in.
+    """
+    if row.budget_period_start >= current.start:
+        return
+    await repository.close_period(session, row, at)
+    quiet = month_starting(row.budget_period_start, current.timezone).next()
+    while quiet.start < current.start:
+        await repository.close_quiet_period(session, row, quiet, at)
+        quiet = quiet.next()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="budget.period_closed",
+            action="period_closed",
+            resource_type="department_budget",
+            resource_id=row.id,
+            organization_id=row.organization_id,
+            user_id=None,
+            metadata={
+                "department_id": row.department_id,
+                "period_start": row.budget_period_start,
+                "spent_aud": row.current_spend_aud,
+                "reserved_at_close_aud": row.reserved_aud,
+                "budget_aud": row.monthly_budget_aud,
+            },
+        ),
+    )
+    row.current_spend_aud = Decimal(0)
+    row.budget_period_start, row.budget_period_end = current.start, current.end
+    row.last_reset_at = at

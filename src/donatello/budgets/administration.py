@@ -1,0 +1,174 @@
+"""Setting budgets and reading where a department stands."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets import repository
+from donatello.budgets.account import open_for_read, open_for_update
+from donatello.budgets.errors import BudgetFieldNotAllowed, NotYourDepartment
+from donatello.budgets.periods import organization_timezone, period_at
+from donatello.budgets.schemas import BudgetChange, BudgetSet, BudgetStatus, ClosedPeriod
+from donatello.core.clock import utcnow
+from donatello.core.errors import Forbidden
+from donatello.core.money import to_cents
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import Department, DepartmentBudget
+from donatello.tenancy import Principal, Role, scoped_get
+
+MANAGER_FIELDS = {"alert_thresholds", "per_user_monthly_cap_aud"}
+READERS = (Role.ORG_ADMIN, Role.FINANCE, Role.DEPT_MANAGER)
+
+
+async def status(
+    session: AsyncSession, principal: Principal, department_id: uuid.UUID, *, at: datetime | None = None
+) -> BudgetStatus:
+    """Budget, spent, held, available and alerts of the current period — correct in a new month even
+    when nothing has been written since it began."""
+    department = await _readable(session, principal, department_id)
+    account = await open_for_read(session, department.id, at or utcnow())
+    budget = account.budget
+    limit = budget.monthly_budget_aud
+    utilization = (account.spent + account.reserved) * 100 / limit if limit > 0 else Decimal(0)
+    alerts = await repository.alerts_in(session, department.id, account.period.start)
+    return BudgetStatus(
+        department_id=department.id,
+        department_code=department.code,
+        period_start=account.period.start,
+        period_end=account.period.end,
+        timezone=account.period.timezone,
+        enforcement_mode=budget.enforcement_mode,
+        monthly_budget_aud=limit,
+        spent_aud=account.spent,
+        reserved_aud=account.reserved,
+        available_aud=account.available,
+        utilization_percent=to_cents(utilization),
+        alert_thresholds=[int(t) for t in budget.alert_thresholds],
+        thresholds_crossed=[alert.threshold_percent for alert in alerts],
+        per_user_monthly_cap_aud=budget.per_user_monthly_cap_aud,
+    )
+
+
+async def closed_periods(
+    session: AsyncSession, principal: Principal, department_id: uuid.UUID, cursor: str | None, limit: int
+) -> Page[ClosedPeriod]:
+    department = await _readable(session, principal, department_id)
+    after = decode_cursor(cursor, 1)
+    before = date.fromisoformat(after[0]) if after else None
+    rows = await repository.closed_periods(session, department.id, before=before, limit=limit + 1)
+    items = [ClosedPeriod.model_validate(row) for row in rows[:limit]]
+    next_cursor = encode_cursor([rows[limit - 1].period_start.isoformat()]) if len(rows) > limit else None
+    return Page[ClosedPeriod](items=items, next_cursor=next_cursor)
+
+
+async def set_budget(
+    session: AsyncSession,
+    principal: Principal,
+    department_id: uuid.UUID,
+    body: BudgetSet,
+    *,
+    at: datetime | None = None,
+) -> BudgetStatus:
+    """An org admin creates or replaces a department's budget; a change applies from now on (the period
+    keeps what was spent; a closed period keeps its own figures)."""
+    at = at or utcnow()
+    department = await scoped_get(session, principal, Department, department_id)
+    if await repository.budget(session, department.id, lock=False) is None:
+        found = await repository.department_with_org_settings(session, department.id)
+        assert found is not None
+        period = period_at(at, organization_timezone(found[1]))
+        session.add(
+            DepartmentBudget(
+                organization_id=department.organization_id,
+                department_id=department.id,
+                monthly_budget_aud=body.monthly_budget_aud,
+                enforcement_mode=body.enforcement_mode,
+                alert_thresholds=body.alert_thresholds,
+                per_user_monthly_cap_aud=body.per_user_monthly_cap_aud,
+                budget_period_start=period.start,
+                budget_period_end=period.end,
+            )
+        )
+        await session.flush()
+        await _record_change(session, principal, department, "budget.created", body.model_dump())
+        return await status(session, principal, department.id, at=at)
+    return await _apply(session, principal, department, body.model_dump(), at)
+
+
+async def change_budget(
+    session: AsyncSession,
+    principal: Principal,
+    department_id: uuid.UUID,
+    body: BudgetChange,
+    *,
+    at: datetime | None = None,
+) -> BudgetStatus:
+    """Change some settings. Department managers may tune their own department's alerts and per-user
+    cap, never its budget or mode (nobody raises their own budget)."""
+    department = await scoped_get(session, principal, Department, department_id)
+    requested = body.model_dump(exclude_unset=True)
+    if not principal.has_role(Role.ORG_ADMIN):
+        if not principal.has_role(Role.DEPT_MANAGER) or principal.department_id != department.id:
+            raise Forbidden("Only an org admin, or this department's manager, may change its budget settings")
+        if refused := sorted(set(requested) - MANAGER_FIELDS):
+            raise BudgetFieldNotAllowed(refused)
+    return await _apply(session, principal, department, requested, at or utcnow())
+
+
+async def _apply(
+    session: AsyncSession,
+    principal: Principal,
+    department: Department,
+    requested: dict[str, Any],
+    at: datetime,
+) -> BudgetStatus:
+    account = await open_for_update(session, department.id, at)  # close a stale period with its old figures
+    changes = {
+        field: {"from": getattr(account.budget, field), "to": value}
+        for field, value in requested.items()
+        if getattr(account.budget, field) != value
+    }
+    for field, change in changes.items():
+        setattr(account.budget, field, change["to"])
+    if changes:
+        await session.flush()
+        kind = "budget.mode_changed" if "enforcement_mode" in changes else "budget.changed"
+        await _record_change(session, principal, department, kind, changes)
+    return await status(session, principal, department.id, at=at)
+
+
+async def _readable(session: AsyncSession, principal: Principal, department_id: uuid.UUID) -> Department:
+    department = await scoped_get(session, principal, Department, department_id)
+    if not principal.has_role(*READERS):
+        raise Forbidden("Budget status is for org admins, finance and department managers")
+    if principal.role is Role.DEPT_MANAGER and principal.department_id != department.id:
+        raise NotYourDepartment("Department managers see their own department's budget only")
+    return department
+
+
+async def _record_change(
+    session: AsyncSession,
+    principal: Principal,
+    department: Department,
+    event_type: str,
+    details: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.split(".", 1)[1],
+            resource_type="department_budget",
+            resource_id=department.id,
+            organization_id=department.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"department_code": department.code, "changes": details},
+        ),
+    )

@@ -1,0 +1,57 @@
+"""Threshold alerts: each configured percentage of the period budget fires once per period.
+
+The alert row is the record the webhooks issue delivers; its audit event is the log entry. The unique
+(department, period, threshold) makes concurrent crossings fire once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets import repository
+from donatello.models import DepartmentBudget
+
+DEFAULT_THRESHOLDS = (50, 80, 100)
+
+
+def crossed(budget: DepartmentBudget) -> list[int]:
+    """Thresholds the current spend has reached (a zero budget is reached by any spend)."""
+    spent, limit = budget.current_spend_aud, budget.monthly_budget_aud
+    if spent <= 0:
+        return []
+    return [int(t) for t in budget.alert_thresholds if spent * 100 >= limit * Decimal(int(t))]
+
+
+async def raise_crossed(session: AsyncSession, budget: DepartmentBudget, *, at: datetime) -> None:
+    for threshold in crossed(budget):
+        await raise_alert(session, budget, threshold, at=at)
+
+
+async def raise_alert(
+    session: AsyncSession, budget: DepartmentBudget, threshold: int, *, at: datetime
+) -> None:
+    alert = await repository.record_alert(session, budget, threshold, at)
+    if alert is None:
+        return  # already fired this period
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="budget.threshold_crossed",
+            action="threshold_crossed",
+            resource_type="department_budget",
+            resource_id=budget.id,
+            organization_id=budget.organization_id,
+            user_id=None,
+            metadata={
+                "department_id": budget.department_id,
+                "threshold_percent": threshold,
+                "period_start": budget.budget_period_start,
+                "spent_aud": budget.current_spend_aud,
+                "budget_aud": budget.monthly_budget_aud,
+            },
+        ),
+    )

@@ -1,0 +1,249 @@
+"""SQL for budgets, reservations and the ledger. Every write path locks the department's budget row
+first (one lock order everywhere, so no deadlocks) and keeps its transaction short."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.budgets.periods import Period
+from donatello.models import (
+    BudgetReservation,
+    BudgetThresholdAlert,
+    CostEvent,
+    Department,
+    DepartmentBudget,
+    DepartmentBudgetPeriod,
+    Organization,
+    User,
+)
+
+
+async def department_with_org_settings(
+    session: AsyncSession, department_id: uuid.UUID
+) -> tuple[Department, dict[str, Any]] | None:
+    stmt = (
+        select(Department, Organization.settings)
+        .join(Organization, Organization.id == Department.organization_id)
+        .where(Department.id == department_id)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+async def budget(session: AsyncSession, department_id: uuid.UUID, *, lock: bool) -> DepartmentBudget | None:
+    stmt = select(DepartmentBudget).where(DepartmentBudget.department_id == department_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def close_period(session: AsyncSession, row: DepartmentBudget, closed_at: datetime) -> None:
+    """Record the budget row's period as closed (idempotent per department and period)."""
+    await session.execute(
+        insert(DepartmentBudgetPeriod)
+        .values(
+            organization_id=row.organization_id,
+            department_id=row.department_id,
+            period_start=row.budget_period_start,
+            period_end=row.budget_period_end,
+            monthly_budget_aud=row.monthly_budget_aud,
+            spent_aud=row.current_spend_aud,
+            reserved_at_close_aud=row.reserved_aud,
+            enforcement_mode=row.enforcement_mode,
+            closed_at=closed_at,
+        )
+        .on_conflict_do_nothing(index_elements=["department_id", "period_start"])
+    )
+
+
+async def close_quiet_period(
+    session: AsyncSession, row: DepartmentBudget, period: Period, closed_at: datetime
+) -> None:
+    """A month with no activity at all still closes, with nothing spent."""
+    await session.execute(
+        insert(DepartmentBudgetPeriod)
+        .values(
+            organization_id=row.organization_id,
+            department_id=row.department_id,
+            period_start=period.start,
+            period_end=period.end,
+            monthly_budget_aud=row.monthly_budget_aud,
+            spent_aud=Decimal(0),
+            reserved_at_close_aud=row.reserved_aud,
+            enforcement_mode=row.enforcement_mode,
+            closed_at=closed_at,
+        )
+        .on_conflict_do_nothing(index_elements=["department_id", "period_start"])
+    )
+
+
+async def expire_overdue_holds(
+    session: AsyncSession, department_id: uuid.UUID, at: datetime
+) -> list[BudgetReservation]:
+    stmt = (
+        update(BudgetReservation)
+        .where(
+            BudgetReservation.department_id == department_id,
+            BudgetReservation.status == "held",
+            BudgetReservation.expires_at <= at,
+        )
+        .values(status="expired", closed_at=at)
+        .returning(BudgetReservation)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def overdue_held_amount(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Decimal:
+    """Held money whose hold has lapsed but has not been swept yet: it no longer counts."""
+    stmt = select(func.coalesce(func.sum(BudgetReservation.amount_aud), 0)).where(
+        BudgetReservation.department_id == department_id,
+        BudgetReservation.status == "held",
+        BudgetReservation.expires_at <= at,
+    )
+    return Decimal((await session.execute(stmt)).scalar_one())
+
+
+async def user_usage(
+    session: AsyncSession, department_id: uuid.UUID, user_id: uuid.UUID, period: Period, at: datetime
+) -> Decimal:
+    """What a user has spent in the period plus what they hold right now."""
+    spent = select(func.coalesce(func.sum(CostEvent.actual_cost_aud), 0)).where(
+        CostEvent.department_id == department_id,
+        CostEvent.user_id == user_id,
+        CostEvent.created_at >= period.starts_at,
+        CostEvent.created_at < period.ends_at,
+    )
+    held = select(func.coalesce(func.sum(BudgetReservation.amount_aud), 0)).where(
+        BudgetReservation.department_id == department_id,
+        BudgetReservation.user_id == user_id,
+        BudgetReservation.status == "held",
+        BudgetReservation.expires_at > at,
+    )
+    return Decimal((await session.execute(spent)).scalar_one()) + Decimal(
+        (await session.execute(held)).scalar_one()
+    )
+
+
+def add_holds(session: AsyncSession, holds: Sequence[BudgetReservation]) -> None:
+    session.add_all(holds)
+
+
+async def reservation_for(
+    session: AsyncSession, generation_id: uuid.UUID, *, lock: bool
+) -> BudgetReservation | None:
+    stmt = select(BudgetReservation).where(BudgetReservation.generation_id == generation_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def charge_for(session: AsyncSession, generation_id: uuid.UUID) -> CostEvent | None:
+    stmt = select(CostEvent).where(CostEvent.generation_id == generation_id, CostEvent.kind == "charge")
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def amendments_total(session: AsyncSession, charge_id: uuid.UUID) -> Decimal:
+    stmt = select(func.coalesce(func.sum(CostEvent.actual_cost_aud), 0)).where(
+        CostEvent.corrects_event_id == charge_id
+    )
+    return Decimal((await session.execute(stmt)).scalar_one())
+
+
+async def attribution(
+    session: AsyncSession, department_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[str, str, str]:
+    """Department code and name and the user's e-mail, as they are now (frozen into the cost event)."""
+    stmt = select(Department.code, Department.name, User.email).where(
+        Department.id == department_id, User.id == user_id
+    )
+    code, name, email = (await session.execute(stmt)).one()
+    return code, name, email
+
+
+async def add_cost_event(session: AsyncSession, event: CostEvent) -> CostEvent:
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def record_alert(
+    session: AsyncSession, row: DepartmentBudget, threshold: int, at: datetime
+) -> BudgetThresholdAlert | None:
+    """Insert the period's alert for ``threshold``; None when it already fired this period."""
+    stmt = (
+        insert(BudgetThresholdAlert)
+        .values(
+            organization_id=row.organization_id,
+            department_id=row.department_id,
+            period_start=row.budget_period_start,
+            threshold_percent=threshold,
+            crossed_at=at,
+            spent_aud=row.current_spend_aud,
+            budget_aud=row.monthly_budget_aud,
+        )
+        .on_conflict_do_nothing(constraint="uq_budget_threshold_alerts_dept_period_threshold")
+        .returning(BudgetThresholdAlert)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def alerts_in(
+    session: AsyncSession, department_id: uuid.UUID, period_start: date
+) -> list[BudgetThresholdAlert]:
+    stmt = (
+        select(BudgetThresholdAlert)
+        .where(
+            BudgetThresholdAlert.department_id == department_id,
+            BudgetThresholdAlert.period_start == period_start,
+        )
+        .order_by(BudgetThresholdAlert.threshold_percent)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def closed_periods(
+    session: AsyncSession, department_id: uuid.UUID, *, before: date | None, limit: int
+) -> list[DepartmentBudgetPeriod]:
+    stmt = select(DepartmentBudgetPeriod).where(DepartmentBudgetPeriod.department_id == department_id)
+    if before is not None:
+        stmt = stmt.where(DepartmentBudgetPeriod.period_start < before)
+    stmt = stmt.order_by(DepartmentBudgetPeriod.period_start.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def departments_with_overdue_holds(session: AsyncSession, at: datetime, limit: int) -> list[uuid.UUID]:
+    stmt = (
+        select(BudgetReservation.department_id)
+        .where(BudgetReservation.status == "held", BudgetReservation.expires_at <= at)
+        .distinct()
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def ledger_total(session: AsyncSession, department_id: uuid.UUID, period: Period) -> Decimal:
+    stmt = select(func.coalesce(func.sum(CostEvent.actual_cost_aud), 0)).where(
+        CostEvent.department_id == department_id,
+        CostEvent.created_at >= period.starts_at,
+        CostEvent.created_at < period.ends_at,
+    )
+    return Decimal((await session.execute(stmt)).scalar_one())
+
+
+async def held_total(session: AsyncSession, department_id: uuid.UUID) -> Decimal:
+    stmt = select(func.coalesce(func.sum(BudgetReservation.amount_aud), 0)).where(
+        BudgetReservation.department_id == department_id, BudgetReservation.status == "held"
+    )
+    return Decimal((await session.execute(stmt)).scalar_one())
+
+
+async def budgeted_departments(session: AsyncSession) -> list[uuid.UUID]:
+    return list((await session.execute(select(DepartmentBudget.department_id))).scalars())

@@ -1,0 +1,210 @@
+"""Reserving budget before a generation runs, and giving it back when it does not."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets import repository
+from donatello.budgets.account import Account, open_for_update
+from donatello.budgets.alerts import raise_alert
+from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
+from donatello.core.clock import utcnow
+from donatello.models import BudgetReservation
+from donatello.tenancy import Principal
+
+DEFAULT_HOLD = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    generation_id: uuid.UUID
+    amount_aud: Decimal
+
+
+@dataclass(frozen=True)
+class Admission:
+    holds: list[BudgetReservation]
+    enforcement_mode: str
+    over_budget: bool
+    available_before_aud: Decimal
+
+    @property
+    def total_aud(self) -> Decimal:
+        return sum((hold.amount_aud for hold in self.holds), Decimal(0))
+
+
+async def reserve(
+    session: AsyncSession,
+    principal: Principal,
+    requests: Sequence[HoldRequest],
+    *,
+    at: datetime | None = None,
+    hold_for: timedelta = DEFAULT_HOLD,
+) -> Admission:
+    """Hold the quoted amounts on the principal's department budget, all or nothing.
+
+    hard: refuse when spent + reserved + quote > budget (the refusal is audited and nothing is held);
+    soft: admit past the budget, flag the holds over-budget, audit the pass-through;
+    warn: the same, and raise the period's "exceeded" alert once.
+    A per-user cap, when the department sets one, is enforced the same way on the user's own spend.
+    Lapsed holds never count: the account sweeps them before deciding.
+    """
+    if principal.department_id is None:
+        raise NoDepartment()
+    at = at or utcnow()
+    quote = sum((request.amount_aud for request in requests), Decimal(0))
+    account = await open_for_update(session, principal.department_id, at)
+    budget = account.budget
+    over_budget = account.spent + account.reserved + quote > budget.monthly_budget_aud
+    over_cap = await _over_user_cap(session, account, principal, quote, at)
+
+    if budget.enforcement_mode == "hard" and (over_budget or over_cap is not None):
+        await _record_refusal(session, account, principal, quote, over_budget)
+        if over_budget:
+            raise BudgetExceeded(
+                account.department.code, budget.monthly_budget_aud, account.spent, account.reserved, quote
+            )
+        assert over_cap is not None and budget.per_user_monthly_cap_aud is not None
+        raise UserCapExceeded(account.department.code, budget.per_user_monthly_cap_aud, over_cap, quote)
+
+    flagged = over_budget or over_cap is not None
+    holds = [
+        BudgetReservation(
+            organization_id=principal.organization_id,
+            department_id=principal.department_id,
+            user_id=principal.user_id,
+            generation_id=request.generation_id,
+            amount_aud=request.amount_aud,
+            status="held",
+            is_over_budget=flagged,
+            period_start=account.period.start,
+            expires_at=at + hold_for,
+            created_at=at,
+        )
+        for request in requests
+    ]
+    available_before = account.available
+    repository.add_holds(session, holds)
+    budget.reserved_aud += quote
+    await session.flush()
+    if flagged:
+        await _record_pass_through(session, account, principal, quote, holds, over_budget)
+    return Admission(holds, budget.enforcement_mode, flagged, available_before)
+
+
+async def release(
+    session: AsyncSession, generation_id: uuid.UUID, reason: str, *, at: datetime | None = None
+) -> bool:
+    """Give a generation's held money back (failure, cancellation); no charge. Idempotent: False when
+    there was nothing held any more (already settled, released or expired)."""
+    at = at or utcnow()
+    hold = await repository.reservation_for(session, generation_id, lock=False)
+    if hold is None:
+        return False
+    account = await open_for_update(session, hold.department_id, at)  # budget lock first, then the hold
+    hold = await repository.reservation_for(session, generation_id, lock=True)
+    if hold is None or hold.status != "held":
+        return False
+    hold.status, hold.closed_at = "released", at
+    account.budget.reserved_aud -= hold.amount_aud
+    await session.flush()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="budget.reservation_released",
+            action="reservation_released",
+            resource_type="generation",
+            resource_id=generation_id,
+            organization_id=hold.organization_id,
+            user_id=hold.user_id,
+            metadata={"department_id": hold.department_id, "amount_aud": hold.amount_aud, "reason": reason},
+        ),
+    )
+    return True
+
+
+async def extend(session: AsyncSession, generation_id: uuid.UUID, until: datetime) -> bool:
+    """Keep a hold alive while its generation is still running (worker heartbeat)."""
+    hold = await repository.reservation_for(session, generation_id, lock=True)
+    if hold is None or hold.status != "held" or hold.expires_at >= until:
+        return hold is not None and hold.status == "held"
+    hold.expires_at = until
+    await session.flush()
+    return True
+
+
+async def _over_user_cap(
+    session: AsyncSession, account: Account, principal: Principal, quote: Decimal, at: datetime
+) -> Decimal | None:
+    """The user's usage when the request would pass their cap, else None."""
+    cap = account.budget.per_user_monthly_cap_aud
+    if cap is None:
+        return None
+    used = await repository.user_usage(session, account.department.id, principal.user_id, account.period, at)
+    return used if used + quote > cap else None
+
+
+def _figures(account: Account, quote: Decimal) -> dict[str, object]:
+    return {
+        "department_id": account.department.id,
+        "department_code": account.department.code,
+        "enforcement_mode": account.budget.enforcement_mode,
+        "budget_aud": account.budget.monthly_budget_aud,
+        "spent_aud": account.spent,
+        "reserved_aud": account.reserved,
+        "quote_aud": quote,
+        "period_start": account.period.start,
+    }
+
+
+async def _record_refusal(
+    session: AsyncSession, account: Account, principal: Principal, quote: Decimal, over_budget: bool
+) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="budget.request_refused",
+            action="budget_refused" if over_budget else "user_cap_refused",
+            resource_type="department_budget",
+            resource_id=account.budget.id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            status="failure",
+            error_message="budget exceeded" if over_budget else "per-user cap exceeded",
+            metadata=_figures(account, quote),
+        ),
+    )
+
+
+async def _record_pass_through(
+    session: AsyncSession,
+    account: Account,
+    principal: Principal,
+    quote: Decimal,
+    holds: list[BudgetReservation],
+    over_budget: bool,
+) -> None:
+    mode = account.budget.enforcement_mode
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=f"budget.{mode}_limit_passed",
+            action="over_budget_admitted" if over_budget else "over_user_cap_admitted",
+            resource_type="department_budget",
+            resource_id=account.budget.id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={**_figures(account, quote), "generation_ids": [h.generation_id for h in holds]},
+        ),
+    )
+    if mode == "warn" and over_budget:
+        await raise_alert(session, account.budget, 100, at=holds[0].created_at)

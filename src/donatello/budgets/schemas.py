@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from donatello.core.money import Money
+
+EnforcementMode = Literal["hard", "soft", "warn"]
+BudgetAmount = Annotated[
+    Decimal, Field(ge=0, max_digits=12, decimal_places=2, description="AUD, whole cents")
+]
+Thresholds = Annotated[
+    list[int], Field(min_length=0, max_length=10, description="Percentages, e.g. [50, 80, 100]")
+]
+
+
+def _valid_thresholds(values: list[int] | None) -> list[int] | None:
+    if values is None:
+        return None
+    if any(not 1 <= value <= 1000 for value in values):
+        raise ValueError("each threshold is a percentage between 1 and 1000")
+    return sorted(set(values))
+
+
+class BudgetSet(BaseModel):
+    """Create or replace a department's budget (org admin)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_budget_aud: BudgetAmount
+    enforcement_mode: EnforcementMode = "hard"
+    alert_thresholds: Thresholds = Field(default_factory=lambda: [50, 80, 100])
+    per_user_monthly_cap_aud: BudgetAmount | None = None
+
+    _thresholds = field_validator("alert_thresholds")(_valid_thresholds)
+
+
+class BudgetChange(BaseModel):
+    """Change some settings; department managers may change alert thresholds and the per-user cap."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_budget_aud: BudgetAmount | None = None
+    enforcement_mode: EnforcementMode | None = None
+    alert_thresholds: Thresholds | None = None
+    per_user_monthly_cap_aud: BudgetAmount | None = None
+
+    _thresholds = field_validator("alert_thresholds")(_valid_thresholds)
+
+
+class BudgetStatus(BaseModel):
+    department_id: uuid.UUID
+    department_code: str
+    period_start: date
+    period_end: date
+    timezone: str
+    enforcement_mode: EnforcementMode
+    monthly_budget_aud: Money
+    spent_aud: Money
+    reserved_aud: Money
+    available_aud: Money
+    utilization_percent: Money
+    alert_thresholds: list[int]
+    thresholds_crossed: list[int]
+    per_user_monthly_cap_aud: Money | None
+
+
+class ClosedPeriod(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    period_start: date
+    period_end: date
+    monthly_budget_aud: Money
+    spent_aud: Money
+    reserved_at_close_aud: Money
+    enforcement_mode: EnforcementMode
+    closed_at: datetime | None
+
+
+class AdjustmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["refund", "correction"]
+    amount_aud: Annotated[
+        Decimal, Field(max_digits=14, decimal_places=4, description="refund: > 0 given back")
+    ]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CostEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    generation_id: uuid.UUID
+    department_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: str
+    corrects_event_id: uuid.UUID | None
+    estimated_cost_aud: Money
+    actual_cost_aud: Money
+    currency: str
+    created_at: datetime

@@ -1,0 +1,178 @@
+"""Settling a generation's cost into the ledger, and amending it afterwards.
+
+The ledger only grows: a charge is written once per generation; refunds and corrections are new events
+that point at the charge they amend. Spend on the department's budget moves with every event, in the
+period the event is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets import repository
+from donatello.budgets.account import open_for_update
+from donatello.budgets.alerts import raise_crossed
+from donatello.budgets.errors import InvalidAdjustment, ReservationNotFound
+from donatello.core.clock import utcnow
+from donatello.core.money import to_ledger_precision
+from donatello.models import CostEvent
+from donatello.pricing.service import Quote
+from donatello.tenancy import Principal, scoped_get
+
+
+async def settle(
+    session: AsyncSession,
+    generation_id: uuid.UUID,
+    quote: Quote,
+    *,
+    actual_aud: Decimal | None = None,
+    at: datetime | None = None,
+) -> CostEvent:
+    """Charge a finished generation exactly once: one cost event (estimated = the hold, actual = what it
+    cost), the hold released, the spend added. Calling it again returns the same event and changes
+    nothing. A hold that lapsed before the provider answered is still charged — the work was done."""
+    at = at or utcnow()
+    hold = await repository.reservation_for(session, generation_id, lock=False)
+    if hold is None:
+        raise ReservationNotFound(f"No reservation for generation {generation_id}")
+    account = await open_for_update(session, hold.department_id, at)
+    hold = await repository.reservation_for(session, generation_id, lock=True)
+    assert hold is not None
+    if hold.status == "settled":
+        existing = await repository.charge_for(session, generation_id)
+        assert existing is not None, "a settled reservation always has its charge"
+        return existing
+
+    actual = to_ledger_precision(quote.total_aud if actual_aud is None else actual_aud)
+    if hold.status == "held":
+        account.budget.reserved_aud -= hold.amount_aud
+    hold.status, hold.closed_at = "settled", at
+    code, name, email = await repository.attribution(session, hold.department_id, hold.user_id)
+    event = await repository.add_cost_event(
+        session,
+        CostEvent(
+            organization_id=hold.organization_id,
+            generation_id=generation_id,
+            department_id=hold.department_id,
+            user_id=hold.user_id,
+            kind="charge",
+            model_provider=quote.provider,
+            model_name=quote.model,
+            size=quote.size,
+            quality=quote.quality,
+            image_count=quote.images,
+            estimated_cost_aud=hold.amount_aud,
+            actual_cost_aud=actual,
+            pricing_currency=quote.pricing_currency,
+            pricing_amount=quote.unit_price_in_pricing_currency * quote.images,
+            fx_rate=quote.fx_rate,
+            fx_rate_source=quote.fx_rate_source,
+            fx_rate_date=quote.fx_rate_date,
+            department_code=code,
+            department_name=name,
+            user_email=email,
+            created_at=at,
+            details={"billing_period": account.period.start.isoformat(), "over_budget": hold.is_over_budget},
+        ),
+    )
+    account.budget.current_spend_aud += actual
+    await session.flush()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="cost.charged",
+            action="generation_charged",
+            resource_type="generation",
+            resource_id=generation_id,
+            organization_id=hold.organization_id,
+            user_id=hold.user_id,
+            user_email=email,
+            metadata={
+                "cost_event_id": event.id,
+                "department_id": hold.department_id,
+                "estimated_aud": hold.amount_aud,
+                "actual_aud": actual,
+                "model": f"{quote.provider}/{quote.model}",
+            },
+        ),
+    )
+    await raise_crossed(session, account.budget, at=at)
+    return event
+
+
+async def amend(
+    session: AsyncSession,
+    principal: Principal,
+    charge_id: uuid.UUID,
+    amount_aud: Decimal,
+    kind: str,
+    reason: str,
+    *,
+    at: datetime | None = None,
+) -> CostEvent:
+    """Refund (a positive ``amount_aud`` given back) or correct (signed) an earlier charge with a new
+    event. A charge can never be amended below zero in total."""
+    at = at or utcnow()
+    charge = await scoped_get(session, principal, CostEvent, charge_id)
+    if charge.kind != "charge":
+        raise InvalidAdjustment("Only a charge can be refunded or corrected; amend the original charge")
+    signed = to_ledger_precision(-amount_aud if kind == "refund" else amount_aud)
+    if signed == 0 or (kind == "refund" and signed > 0):
+        raise InvalidAdjustment("A refund is a positive amount given back; a correction is a non-zero amount")
+    account = await open_for_update(session, charge.department_id, at)
+    remaining = charge.actual_cost_aud + await repository.amendments_total(session, charge.id)
+    if remaining + signed < 0:
+        raise InvalidAdjustment(
+            f"The charge has {remaining} AUD left to refund; {abs(signed)} AUD is more than that",
+            remaining_aud=str(remaining),
+        )
+    event = await repository.add_cost_event(
+        session,
+        CostEvent(
+            organization_id=charge.organization_id,
+            generation_id=charge.generation_id,
+            department_id=charge.department_id,
+            user_id=charge.user_id,
+            kind=kind,
+            corrects_event_id=charge.id,
+            model_provider=charge.model_provider,
+            model_name=charge.model_name,
+            size=charge.size,
+            quality=charge.quality,
+            image_count=0,
+            estimated_cost_aud=Decimal(0),
+            actual_cost_aud=signed,
+            pricing_currency=charge.pricing_currency,
+            fx_rate=charge.fx_rate,
+            fx_rate_source=charge.fx_rate_source,
+            fx_rate_date=charge.fx_rate_date,
+            department_code=charge.department_code,
+            department_name=charge.department_name,
+            user_email=charge.user_email,
+            created_at=at,
+            details={"reason": reason, "billing_period": account.period.start.isoformat()},
+        ),
+    )
+    account.budget.current_spend_aud += signed
+    await session.flush()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=f"cost.{kind}",
+            action=f"cost_{kind}",
+            resource_type="cost_event",
+            resource_id=event.id,
+            organization_id=charge.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"amends": charge.id, "amount_aud": signed, "reason": reason},
+        ),
+    )
+    if signed > 0:
+        await raise_crossed(session, account.budget, at=at)
+    return event
