@@ -204,3 +204,15 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     for row in rows:
         ids[row.__tablename__] = row.id  # type: ignore[attr-defined]
     return ids
+
+
+async def colleague(
+    db: AsyncSession, member: User, *, role: str = "standard_user", same_department: bool = True
+) -> User:
+    """Another user in ``member``'s organization (and department, unless said otherwise)."""
+    org = await db.get(Organization, member.organization_id)
+    dept = (
+        await db.get(Department, member.department_id) if same_department and member.department_id else None
+    )
+    assert org is not None
+    return await user(db, org, role=role, department=dept)

@@ -161,10 +161,9 @@ async def attribution(
     session: AsyncSession, department_id: uuid.UUID, user_id: uuid.UUID
 ) -> tuple[str, str, str]:
     """Department code and name and the user's e-mail, as they are now (frozen into the cost event)."""
-    stmt = select(Department.code, Department.name, User.email).where(
-        Department.id == department_id, User.id == user_id
-    )
-    code, name, email = (await session.execute(stmt)).one()
+    department = select(Department.code, Department.name).where(Department.id == department_id)
+    code, name = (await session.execute(department)).one()
+    email = (await session.execute(select(User.email).where(User.id == user_id))).scalar_one()
     return code, name, email
 
 
