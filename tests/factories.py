@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.budgets.periods import period_at
 from donatello.core.database import set_platform_scope
 from donatello.models import Department, DepartmentBudget, Organization, User
 
@@ -70,9 +71,13 @@ async def budget(
     *,
     monthly_aud: str = "1000.00",
     mode: str = "hard",
-    period: tuple[date, date] = (date(2026, 11, 1), date(2026, 11, 30)),
+    period: tuple[date, date] | None = None,
 ) -> DepartmentBudget:
+    """A budget for ``dept``; its stored period is the current month in Sydney unless given."""
     await set_platform_scope(db)
+    if period is None:
+        current = period_at(datetime.now(UTC), "Australia/Sydney")
+        period = (current.start, current.end)
     row = DepartmentBudget(
         organization_id=dept.organization_id,
         department_id=dept.id,
@@ -88,7 +93,7 @@ async def budget(
 
 async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UUID | int]:
     """One row in every tenant-owned table for ``org``; returns each table's row id."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from donatello.models import (
         ApiKey,

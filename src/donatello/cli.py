@@ -13,6 +13,7 @@ import typer
 from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
 from donatello.core import migrations
+from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.core.runtime import database_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DonatelloAI operator commands.")
@@ -92,6 +93,49 @@ def token(email: Annotated[str, typer.Argument(help="The user's email, e.g. org_
     settings = get_settings()
     with database_url(settings) as url:
         typer.echo(asyncio.run(demo.access_token_for(settings, url, email)))
+
+
+budgets_app = typer.Typer(no_args_is_help=True, help="Budget ledger checks and maintenance.")
+app.add_typer(budgets_app, name="budgets")
+
+
+@budgets_app.command("check")
+def budgets_check() -> None:
+    """Verify every department's ledger: cost events sum to recorded spend; holds sum to reserved."""
+    from donatello.budgets import invariants
+
+    async def run(url: str) -> list[invariants.Report]:
+        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine), platform=True) as session:
+                return await invariants.check_all(session)
+        finally:
+            await engine.dispose()
+
+    with database_url(get_settings()) as url:
+        reports = asyncio.run(run(url))
+    broken = [report for report in reports if not report.ok]
+    for report in broken:
+        for problem in report.problems:
+            typer.echo(f"department {report.department_id}: {problem}", err=True)
+    typer.echo(f"{len(reports)} departments checked, {len(broken)} with problems")
+    raise typer.Exit(1 if broken else 0)
+
+
+@budgets_app.command("expire-holds")
+def budgets_expire_holds() -> None:
+    """Release lapsed reservations now (the worker does this on a schedule)."""
+    from donatello.budgets.tasks import expire_lapsed_holds
+
+    async def run(url: str) -> int:
+        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=2)
+        try:
+            return await expire_lapsed_holds(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    with database_url(get_settings()) as url:
+        typer.echo(f"{asyncio.run(run(url))} departments had lapsed holds released")
 
 
 def _seed_demo(settings: Settings, url: str) -> None:

@@ -19,7 +19,7 @@ from donatello.auth.tokens import token_signer
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, transaction
-from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, User
+from donatello.models import Department, DepartmentBudget, FxRate, ModelProvider, Organization, User
 
 ORGANIZATION = {"name": "Acme Corporation", "domain": "acme.com.au"}
 DEPARTMENTS = [
@@ -65,6 +65,11 @@ PROVIDERS: list[dict[str, Any]] = [
         "priority": 90,
     },
 ]
+
+
+# A demo rate only: operators load real rates (source and date) before pricing USD models.
+USD_AUD = Decimal("1.52000000")
+USD_AUD_SOURCE = "demo (RBA indicative)"
 
 
 @dataclass
@@ -165,6 +170,19 @@ async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
             .returning(ModelProvider.id)
         )
         created += len(inserted.all())
+    rate = await session.execute(
+        insert(FxRate)
+        .values(
+            base_currency="USD",
+            quote_currency="AUD",
+            rate=USD_AUD,
+            source=USD_AUD_SOURCE,
+            effective_date=period_start,
+        )
+        .on_conflict_do_nothing(constraint="uq_fx_rates_pair_date")
+        .returning(FxRate.id)
+    )
+    created += len(rate.all())
     await session.flush()
     return SeedSummary(organization_id=org.id, created=created)
 
