@@ -1,96 +1,36 @@
-"""`make bench`: request-path overhead as a ratio against a bare SQL transaction measured in the same run.
-
-Baseline: one `BEGIN; SELECT 1; COMMIT` on the same engine. Measured: an authenticated
-`GET /v1/departments` through the whole app (token check, tenant setting, principal load, scoped query,
-serialisation) in process. The figure to watch is the ratio, not the milliseconds.
-"""
+"""`make bench`: every benchmark against one embedded PostgreSQL, each reported as a ratio against a
+baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import statistics
+import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-from sqlalchemy import select, text
-
-from donatello import demo
+from bench import api_overhead, ledger
 from donatello.config import Settings
-from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.core.migrations import upgrade
-from donatello.main import create_app
-from donatello.models import User
 
-ROUNDS = 300
+BENCHMARKS = {"api_overhead": api_overhead.run, "ledger": ledger.run}
 
 
-async def _timed(operation: Callable[[], Awaitable[object]], rounds: int = ROUNDS) -> list[float]:
-    for _ in range(20):  # warm-up
-        await operation()
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        await operation()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-def _p(samples: list[float], q: float) -> float:
-    return sorted(samples)[int(q * (len(samples) - 1))] * 1000
-
-
-async def main() -> None:
+def main(names: list[str]) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="donatello-bench-", dir="/tmp"))
     embedded = EmbeddedPostgres(workdir / "postgres", delete_on_exit=True)
-    url = embedded.start()
     try:
+        url = embedded.start()
         upgrade(url)
         settings = Settings(_env_file=None, data_dir=workdir / "data", database_url=url)  # type: ignore[call-arg]
-        await demo.seed(settings, url)
-        engine = create_engine(url, app_role=settings.database_app_role)
-        sessions = create_sessionmaker(engine)
-
-        async def bare_transaction() -> None:
-            async with transaction(sessions) as session:
-                await session.execute(text("SELECT 1"))
-
-        app = create_app(settings, engine=engine)
-        async with app.router.lifespan_context(app):
-            async with transaction(sessions, platform=True) as session:
-                admin = (
-                    await session.execute(select(User).where(User.email == "org_admin@acme.com.au"))
-                ).scalar_one()
-            token = app.state.token_signer.issue(admin.id, admin.organization_id)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-
-                async def list_departments() -> None:
-                    response = await client.get(
-                        "/v1/departments", headers={"Authorization": f"Bearer {token}"}
-                    )
-                    response.raise_for_status()
-
-                baseline = await _timed(bare_transaction)
-                measured = await _timed(list_departments)
-        await engine.dispose()
+        for name in names or list(BENCHMARKS):
+            print(f"\n== {name} ==")
+            asyncio.run(BENCHMARKS[name](url, settings))
     finally:
         embedded.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    ratio = statistics.median(measured) / statistics.median(baseline)
-    print(
-        f"baseline  bare transaction      p50 {_p(baseline, 0.5):6.2f} ms  p95 {_p(baseline, 0.95):6.2f} ms"
-    )
-    print(
-        f"measured  GET /v1/departments   p50 {_p(measured, 0.5):6.2f} ms  p95 {_p(measured, 0.95):6.2f} ms"
-    )
-    print(f"ratio     median request / median bare transaction = {ratio:.1f}x  ({ROUNDS} rounds each)")
-
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main(sys.argv[1:])

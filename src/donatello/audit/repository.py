@@ -7,6 +7,7 @@ from donatello.models import AuditOutbox
 
 
 async def add_to_outbox(session: AsyncSession, event: AuditEvent) -> None:
+    # No flush of its own: the row goes out with the transaction's next flush or its commit, batched.
     session.add(
         AuditOutbox(
             event_id=event.id,
@@ -17,4 +18,3 @@ async def add_to_outbox(session: AsyncSession, event: AuditEvent) -> None:
             created_at=event.timestamp,
         )
     )
-    await session.flush()
