@@ -273,3 +273,30 @@ async def _budget_row(db: AsyncSession, member: User) -> DepartmentBudget:
             select(DepartmentBudget).where(DepartmentBudget.department_id == member.department_id)
         )
     ).scalar_one()
+
+
+async def test_spend_lands_in_the_sydney_month_across_a_dst_change(db: AsyncSession) -> None:
+    member = await _member(db, budget="10.00")
+    row = await _budget_row(db, member)
+    row.budget_period_start, row.budget_period_end = date(2026, 9, 1), date(2026, 9, 30)
+    moments = {
+        "sep 30 23:59 AEST": datetime(2026, 9, 30, 13, 59, tzinfo=UTC),
+        "oct 1 00:01 AEST": datetime(2026, 9, 30, 14, 1, tzinfo=UTC),
+        "oct 31 23:30 AEDT": datetime(2026, 10, 31, 12, 30, tzinfo=UTC),  # clocks went forward on Oct 4
+        "nov 1 00:00 AEDT": datetime(2026, 10, 31, 13, 0, tzinfo=UTC),
+    }
+    for at in moments.values():
+        await settle(db, await admit(db, member, "1.00", at=at), "1.00", at=at)
+
+    closed = {
+        p.period_start: p.spent_aud
+        for p in (
+            await db.execute(
+                select(DepartmentBudgetPeriod).where(DepartmentBudgetPeriod.department_id == member.department_id)
+            )
+        ).scalars()
+    }
+    assert closed == {date(2026, 9, 1): Decimal("1.00"), date(2026, 10, 1): Decimal("2.00")}
+    november = await _status(db, member, moments["nov 1 00:00 AEDT"])
+    assert (november.period_start, november.spent_aud) == (date(2026, 11, 1), Decimal("1.00"))
+    assert (await invariants.check(db, member.department_id)).problems == []  # type: ignore[arg-type]
