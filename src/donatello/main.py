@@ -108,19 +108,22 @@ class RequestIdMiddleware:
             request_context.unbind(token)
 
 
-def _problem(request: Request, body: dict[str, Any], status: int) -> JSONResponse:
+def _problem(
+    request: Request, body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     body.setdefault("instance", request.url.path)
     body["request_id"] = request_id
-    # Unexpected errors are rendered outside the request-id middleware, so set the header here too.
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    headers = dict(headers or {})
+    if request_id:  # unexpected errors are rendered outside the request-id middleware
+        headers[REQUEST_ID_HEADER] = request_id
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return _problem(request, exc.problem(), exc.status)
+        return _problem(request, exc.problem(), exc.status, exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -149,10 +152,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             "status": exc.status_code,
             "detail": str(exc.detail),
         }
-        response = _problem(request, body, exc.status_code)
-        for name, value in (exc.headers or {}).items():
-            response.headers[name] = value
-        return response
+        return _problem(request, body, exc.status_code, dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

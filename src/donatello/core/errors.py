@@ -26,6 +26,10 @@ class DomainError(Exception):
         self.detail = detail or self.title
         self.extensions = extensions
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the response must carry (e.g. Retry-After on 429/503)."""
+        return {}
+
     @classmethod
     def type_uri(cls) -> str:
         return PROBLEM_BASE + cls.type
