@@ -103,6 +103,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         CostEvent,
         DepartmentBudgetPeriod,
         Generation,
+        GenerationBatch,
         GenerationMetadata,
         UserPreference,
         UserSession,
@@ -113,7 +114,13 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     member = await user(db, org, department=dept)
     spend = await budget(db, dept)
     now = datetime.now(UTC)
+    batch = GenerationBatch(
+        organization_id=org.id, user_id=member.id, department_id=dept.id, request_fingerprint="0" * 64, total=1
+    )
+    db.add(batch)
+    await db.flush()
     generation = Generation(
+        batch_id=batch.id,
         organization_id=org.id,
         user_id=member.id,
         department_id=dept.id,
@@ -205,6 +212,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         "users": member.id,
         "department_budgets": spend.id,
         "generations": generation.id,
+        "generation_batches": batch.id,
     }
     for row in rows:
         ids[row.__tablename__] = row.id  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from donatello.models.api_keys import ApiKey
 from donatello.models.audit_outbox import AuditOutbox
 from donatello.models.base import TENANT_TABLES, Base
+from donatello.models.batches import GenerationBatch
 from donatello.models.budgets import BudgetThresholdAlert, DepartmentBudget, DepartmentBudgetPeriod
 from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
@@ -28,6 +29,7 @@ __all__ = [
     "DepartmentBudgetPeriod",
     "FxRate",
     "Generation",
+    "GenerationBatch",
     "GenerationMetadata",
     "ModelProvider",
     "Organization",

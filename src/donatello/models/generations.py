@@ -36,7 +36,9 @@ class Generation(Base):
       worker's job is retried after the lease expires, with back-off, instead of staying ``processing``.
     * request shape ``size``, ``quality``, ``n``: price depends on them, so the reservation and the cost
       event must be computed from what was asked, not re-derived from free-form ``metadata``.
-    * ``batch_id``: groups the generations of one batch request (no batches table yet, so no FK).
+    * ``batch_id``: the batch request it belongs to (``generation_batches``); ``request_fingerprint``:
+      SHA-256 of the canonical request body, so a retry with the same Idempotency-Key is recognised and
+      a different body with the same key is refused (409).
     * ``reservation_aud`` / ``reservation_expires_at``: the budget hold of this request (summed into
       ``department_budgets.reserved_aud``), released on completion or when it expires.
     * ``is_over_budget``: admitted past the budget under soft/warn enforcement, for reporting.
@@ -78,7 +80,12 @@ class Generation(Base):
         SmallInteger, server_default=text("1"), comment="Number of images requested (1-4)"
     )
     batch_id: Mapped[uuid.UUID | None] = mapped_column(
-        index=True, comment="Batch request this generation belongs to (no batches table yet)"
+        ForeignKey("generation_batches.id", ondelete="CASCADE"),
+        index=True,
+        comment="Batch request this generation belongs to",
+    )
+    request_fingerprint: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 of the canonical request, to tell a retry from a different request"
     )
     priority: Mapped[int] = mapped_column(
         SmallInteger, server_default=text("5"), comment="Queue priority 0-9, lower is claimed first"
