@@ -16,6 +16,9 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     type: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    #: True when the transaction must still commit although the request fails (a refusal that is itself
+    #: a state change, e.g. revoking a session family on refresh-token reuse).
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, **extensions: Any) -> None:
         super().__init__(detail or self.title)
