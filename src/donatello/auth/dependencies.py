@@ -100,7 +100,11 @@ def require(permission: Permission) -> Callable[[Principal], Coroutine[Any, Any,
             raise Forbidden(
                 f"This action needs the permission {permission.value}",
                 required_permission=permission.value,
-                required_roles=[role.value for role, granted in GRANTS.items() if permission in granted],
+                required_roles=[
+                    role.value
+                    for role, granted in GRANTS.items()
+                    if permission in granted and role is not Role.SUPER_ADMIN  # implied everywhere
+                ],
             )
         return principal
 
