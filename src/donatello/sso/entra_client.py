@@ -7,6 +7,7 @@ checks only ``state`` and ``nonce`` of the id_token, so ``auth.entra.EntraVerifi
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -15,6 +16,9 @@ import requests
 
 from donatello.auth.errors import SignInFailed
 from donatello.config import Settings
+
+# msal's token cache logs whole token responses (refresh tokens included) at DEBUG: never let them through.
+logging.getLogger("msal").setLevel(logging.INFO)
 
 # msal rejects the reserved scopes (openid, profile, offline_access) and adds them itself.
 SCOPES: list[str] = []
