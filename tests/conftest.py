@@ -28,6 +28,7 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
+from tests.idp import IdentityProvider
 
 APP_ROLE = "donatello_app"
 
@@ -56,8 +57,27 @@ def postgres_url(workdir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(workdir: Path, postgres_url: str) -> Settings:
-    return Settings(_env_file=None, data_dir=workdir / "data", database_url=postgres_url)  # type: ignore[call-arg]
+def idp(workdir: Path) -> Iterator[IdentityProvider]:
+    """The loopback HTTPS identity provider shaped like Entra ID (see tests/idp.py)."""
+    provider = IdentityProvider(workdir).start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(workdir: Path, postgres_url: str, idp: IdentityProvider) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=workdir / "data",
+        database_url=postgres_url,
+        entra_tenant_id="organizations",
+        entra_client_id=idp.client_id,
+        entra_client_secret=idp.client_secret,
+        entra_authority_host=idp.url,
+        entra_ca_bundle=idp.ca_bundle,
+        entra_jwks_cooldown_seconds=0,
+        entra_mfa_auth_contexts=["c1"],
+    )
 
 
 @pytest.fixture(scope="session")

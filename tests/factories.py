@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,14 +18,22 @@ def _tag() -> str:
     return uuid.uuid4().hex[:8]
 
 
-async def organization(db: AsyncSession, *, name: str | None = None, is_active: bool = True) -> Organization:
+async def organization(
+    db: AsyncSession,
+    *,
+    name: str | None = None,
+    is_active: bool = True,
+    azure_tenant_id: str | None = None,
+    entra: dict[str, Any] | None = None,
+) -> Organization:
     await set_platform_scope(db)  # a request in the same test may have narrowed the transaction
     tag = _tag()
     org = Organization(
         name=name or f"Org {tag}",
         domain=f"org-{tag}.com.au",
         is_active=is_active,
-        settings={"timezone": "Australia/Sydney"},
+        azure_tenant_id=azure_tenant_id,
+        settings={"timezone": "Australia/Sydney", **({"entra": entra} if entra else {})},
     )
     db.add(org)
     await db.flush()
@@ -48,17 +57,20 @@ async def user(
     role: str = "standard_user",
     department: Department | None = None,
     is_active: bool = True,
+    mfa_enabled: bool = True,
+    azure_ad_id: str | None = None,
 ) -> User:
     await set_platform_scope(db)
     tag = _tag()
     member = User(
         organization_id=org.id,
         department_id=department.id if department else None,
-        azure_ad_id=f"oid-{tag}",
+        azure_ad_id=azure_ad_id or f"oid-{tag}",
         email=f"{role}.{tag}@{org.domain}",
         display_name=f"{role} {tag}",
         role=role,
         is_active=is_active,
+        mfa_enabled=mfa_enabled,
     )
     db.add(member)
     await db.flush()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 DONATELLO = str(Path(sys.executable).with_name("donatello"))
@@ -90,7 +91,7 @@ def test_serve_runs_on_the_embedded_default_beside_other_commands_and_keeps_data
     assert httpx.get(f"{server.url}/docs").status_code == 200
 
     # Commands run while serve is up share its embedded server.
-    token = _run(environment, "token", "org_admin@acme.com.au")
+    token = _run(environment, "token", "--email", "org_admin@acme.com.au")
     assert token.returncode == 0, token.stderr
     headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
     created = httpx.post(
@@ -107,7 +108,7 @@ def test_serve_runs_on_the_embedded_default_beside_other_commands_and_keeps_data
     again = Server(environment)
     servers.append(again)
     again.wait_ready()
-    token = _run(environment, "token", "org_admin@acme.com.au").stdout.strip()
+    token = _run(environment, "token", "--email", "org_admin@acme.com.au").stdout.strip()
     codes = [
         d["code"]
         for d in httpx.get(
@@ -122,6 +123,15 @@ def test_worker_and_unknown_users_answer_clearly(environment: dict[str, str]) ->
     worker = _run(environment, "worker")
     assert worker.returncode == 0
     assert "no background jobs" in worker.stdout
-    missing = _run(environment, "token", "nobody@acme.com.au")
+    missing = _run(environment, "token", "--email", "nobody@acme.com.au")
     assert missing.returncode != 0
-    assert "no user with email" in missing.stderr
+    assert "no active user with email" in missing.stderr
+    assert missing.stdout == ""
+    assert _run(environment, "seed-demo").returncode == 0
+    short = _run(environment, "token", "--email", "finance@acme.com.au", "--ttl", "5m")
+    assert short.returncode == 0, short.stderr
+    assert short.stdout.count("\n") == 1 and short.stdout.count(".") == 2  # only the token
+    claims = jwt.decode(short.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 300
+    too_long = _run(environment, "token", "--email", "finance@acme.com.au", "--ttl", "2h")
+    assert too_long.returncode != 0 and too_long.stdout == ""

@@ -5,10 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from donatello.budgets.endpoints import router as budgets_router
+from donatello.api_keys.endpoints import router as api_keys_router
 from donatello.departments.endpoints import router as departments_router
+from donatello.organizations.endpoints import router as organizations_router
+from donatello.sessions.endpoints import router as sessions_router
+from donatello.sso.endpoints import router as sso_router
 from donatello.users.endpoints import router as users_router
 
 api_router = APIRouter(prefix="/v1")
+api_router.include_router(sso_router)
+api_router.include_router(sessions_router)
 api_router.include_router(users_router)
+api_router.include_router(organizations_router)
 api_router.include_router(departments_router)
 api_router.include_router(budgets_router)
+api_router.include_router(api_keys_router)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -86,13 +87,28 @@ def seed_demo() -> None:
 
 
 @app.command()
-def token(email: Annotated[str, typer.Argument(help="The user's email, e.g. org_admin@acme.com.au")]) -> None:
-    """Print a 15-minute access token for a user (for operators and local testing)."""
+def token(
+    email: Annotated[str, typer.Option("--email", help="The user's e-mail, e.g. org_admin@acme.com.au")],
+    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime such as 15m, 300s or 1h (at most 15m)")] = "15m",
+) -> None:
+    """Print only an access token for an existing, active user (nothing else goes to stdout)."""
     from donatello import demo
 
+    lifetime = _duration(ttl)
     settings = get_settings()
     with database_url(settings) as url:
-        typer.echo(asyncio.run(demo.access_token_for(settings, url, email)))
+        typer.echo(asyncio.run(demo.access_token_for(settings, url, email, lifetime)))
+
+
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = int(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise typer.BadParameter("use a number with s, m or h, e.g. 15m", param_hint="--ttl") from None
+    if not 0 < seconds <= 15 * 60:
+        raise typer.BadParameter("an access token lives between 1s and 15m", param_hint="--ttl")
+    return timedelta(seconds=seconds)
 
 
 budgets_app = typer.Typer(no_args_is_help=True, help="Budget ledger checks and maintenance.")

@@ -7,6 +7,7 @@ local key file for the prompt key.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -56,6 +57,17 @@ class Settings(BaseSettings):
     entra_client_secret: SecretStr | None = None
     entra_authority_host: str = "https://login.microsoftonline.com"
     entra_jwks_cooldown_seconds: float = 30.0
+    # Where Entra posts the authorization code back (form_post); unset: derived from the request's URL.
+    entra_redirect_uri: str | None = None
+    # Extra CA bundle for the authority (a private/loopback identity provider); unset: system CAs.
+    entra_ca_bundle: Path | None = None
+    # Delegated scope (``scp``) an Entra access token must carry to call the API.
+    entra_api_scope: str = "access_as_user"
+    # Conditional Access authentication contexts (``acrs`` values) that mean MFA was performed.
+    entra_mfa_auth_contexts: list[str] = Field(default_factory=list)
+    entra_leeway_seconds: int = 30
+
+    refresh_token_days: int = 14
 
     key_provider: KeyProvider = KeyProvider.LOCAL
     key_vault_url: str | None = None
@@ -65,6 +77,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+
+    @property
+    def refresh_token_lifetime(self) -> timedelta:
+        return timedelta(days=self.refresh_token_days)
+
+    @property
+    def entra_configured(self) -> bool:
+        return bool(self.entra_tenant_id and self.entra_client_id and self.entra_client_secret)
 
     @property
     def embedded_database_dir(self) -> Path:

@@ -187,15 +187,26 @@ async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
     return SeedSummary(organization_id=org.id, created=created)
 
 
-async def access_token_for(settings: Settings, url: str, email: str) -> str:
+async def access_token_for(
+    settings: Settings, url: str, email: str, lifetime: timedelta | None = None
+) -> str:
+    """An access token for an existing, active user of an active organization (for operators)."""
     engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine), platform=True) as session:
             user = (
-                await session.execute(select(User).where(User.email == email.lower()))
+                await session.execute(
+                    select(User)
+                    .join(Organization, Organization.id == User.organization_id)
+                    .where(
+                        User.email == email.lower(),
+                        User.is_active.is_(True),
+                        Organization.is_active.is_(True),
+                    )
+                )
             ).scalar_one_or_none()
             if user is None:
-                raise SystemExit(f"no user with email {email}")
-            return token_signer(settings).issue(user.id, user.organization_id)
+                raise SystemExit(f"no active user with email {email}")
+            return token_signer(settings).issue(user.id, user.organization_id, lifetime=lifetime)
     finally:
         await engine.dispose()

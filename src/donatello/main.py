@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from donatello import __version__
 from donatello.api import api_router
+from donatello.auth.entra import EntraVerifier
 from donatello.auth.tokens import token_signer
 from donatello.config import Settings, get_settings
 from donatello.core import request_context
@@ -25,6 +26,7 @@ from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DomainError
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
+from donatello.sso.entra_client import EntraSignIn
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             app.state.engine = app_engine
             app.state.sessionmaker = create_sessionmaker(app_engine)
             app.state.token_signer = token_signer(settings)
+            app.state.entra_verifier = EntraVerifier(settings) if settings.entra_configured else None
+            app.state.entra_sign_in = EntraSignIn(settings) if settings.entra_configured else None
             app.state.redis = None
             if settings.redis_url:
                 from redis.asyncio import Redis

@@ -1,4 +1,12 @@
-"""Resolve the request's principal once: Bearer access token -> tenant set on the transaction -> user."""
+"""Resolve the request's principal once, whatever the caller presents as ``Authorization: Bearer``:
+
+* one of our access tokens (EdDSA, from sign-in, refresh or ``donatello token``);
+* an API key (``dnt_…``), acting as its owner with the key's scopes;
+* a Microsoft Entra access token for this API (programmatic clients), for an existing user.
+
+The transaction is narrowed to the principal's organization (platform-wide for ``super_admin``) before
+anything else is read.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +16,24 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from donatello.api_keys import service as api_keys
+from donatello.auth import mfa
+from donatello.auth.entra import EntraVerifier
+from donatello.auth.errors import InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
-from donatello.core.database import set_tenant
+from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import Forbidden, Unauthenticated
 from donatello.dependencies import DbSession
-from donatello.tenancy import Principal, Role
+from donatello.organizations import service as organizations
+from donatello.sessions import service as sessions
+from donatello.tenancy import GRANTS, Permission, Principal, Role
 from donatello.users import service as users
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from sign-in (or `donatello token`)")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from sign-in (or `donatello token`), an API key (`dnt_…`) or an Entra "
+    "access token for this API",
+)
 
 
 async def _principal(
@@ -25,10 +43,36 @@ async def _principal(
 ) -> Principal:
     if credentials is None:
         raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
-    signer: TokenSigner = request.app.state.token_signer
-    claims = signer.verify(credentials.credentials)
-    await set_tenant(session, claims.organization_id)
-    return await users.principal_for(session, claims.user_id, claims.organization_id)
+    token = credentials.credentials
+    if token.startswith(api_keys.PREFIX):
+        principal = await api_keys.authenticate(session, token)
+    elif TokenSigner.is_ours(token):
+        signer: TokenSigner = request.app.state.token_signer
+        claims = signer.verify(token)
+        await set_tenant(session, claims.organization_id)
+        principal = await users.principal_for(
+            session, claims.user_id, claims.organization_id, session_id=claims.session_id
+        )
+        if claims.session_id is not None and not await sessions.ensure_live(session, claims.session_id):
+            raise Unauthenticated("The session has ended; sign in again")
+    else:
+        principal = await _entra_principal(request, session, token)
+    if principal.is_platform_admin:
+        await set_platform_scope(session)
+    return principal
+
+
+async def _entra_principal(request: Request, session: DbSession, token: str) -> Principal:
+    verifier: EntraVerifier | None = request.app.state.entra_verifier
+    if verifier is None:
+        raise Unauthenticated("The access token is not valid")
+    identity = await verifier.access_token(token)
+    await set_platform_scope(session)
+    org = await organizations.active_for_tenant(session, identity.tenant_id)
+    if org is None:
+        raise InvalidEntraToken("The token's tenant is not a customer of this service")
+    await set_tenant(session, org.id)
+    return await users.principal_for_entra_user(session, org.id, identity.object_id)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
@@ -46,3 +90,33 @@ def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Prin
         return principal
 
     return check
+
+
+def require(permission: Permission) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    """A dependency that admits principals whose role (and, for an API key, scopes) grant ``permission``."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.can(permission):
+            raise Forbidden(
+                f"This action needs the permission {permission.value}",
+                required_permission=permission.value,
+                required_roles=[
+                    role.value
+                    for role, granted in GRANTS.items()
+                    if permission in granted and role is not Role.SUPER_ADMIN  # implied everywhere
+                ],
+            )
+        return principal
+
+    return check
+
+
+async def _can_generate(
+    principal: Annotated[Principal, Depends(require(Permission.GENERATIONS_CREATE))],
+) -> Principal:
+    mfa.ensure_may_generate(principal)
+    return principal
+
+
+CanGenerate = Annotated[Principal, Depends(_can_generate)]
+"""May request a generation: the role grants it and MFA is on, or the 7-day grace period still runs."""

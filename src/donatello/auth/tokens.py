@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,9 +40,15 @@ class TokenSigner:
         self._lifetime = min(lifetime, ACCESS_TOKEN_LIFETIME)
 
     def issue(
-        self, user_id: uuid.UUID, organization_id: uuid.UUID, session_id: uuid.UUID | None = None
+        self,
+        user_id: uuid.UUID,
+        organization_id: uuid.UUID,
+        session_id: uuid.UUID | None = None,
+        lifetime: timedelta | None = None,
     ) -> str:
+        """An access token; ``lifetime`` may shorten (never lengthen) the 15-minute maximum."""
         now = utcnow()
+        lifetime = min(lifetime, self._lifetime) if lifetime else self._lifetime
         claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
@@ -50,10 +57,37 @@ class TokenSigner:
             "sid": str(session_id) if session_id else None,
             "iat": now,
             "nbf": now,
-            "exp": now + self._lifetime,
+            "exp": now + lifetime,
             "jti": str(uuid.uuid4()),
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA")
+
+    @property
+    def lifetime(self) -> timedelta:
+        return self._lifetime
+
+    def seal(self, payload: dict[str, Any], *, audience: str, lifetime: timedelta) -> str:
+        """Sign a short-lived statement for ``audience`` (e.g. the sign-in flow kept in a cookie)."""
+        now = utcnow()
+        claims = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + lifetime, "data": payload}
+        return jwt.encode(claims, self._key, algorithm="EdDSA")
+
+    def unseal(self, token: str, *, audience: str) -> dict[str, Any] | None:
+        """The payload ``seal`` signed for ``audience``, or None when it is forged, altered or expired."""
+        try:
+            claims = jwt.decode(token, self._public, algorithms=["EdDSA"], audience=audience, issuer=ISSUER)
+        except jwt.InvalidTokenError:
+            return None
+        data = claims.get("data")
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def is_ours(token: str) -> bool:
+        """Whether a bearer token claims to be one of ours (unverified: only to pick the verifier)."""
+        try:
+            return bool(jwt.get_unverified_header(token).get("alg") == "EdDSA")
+        except jwt.InvalidTokenError:
+            return False
 
     def verify(self, token: str) -> AccessClaims:
         try:

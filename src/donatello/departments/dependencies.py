@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from donatello.auth.dependencies import CurrentPrincipal, require_role
-from donatello.tenancy import Principal, Role
+from donatello.auth.dependencies import CurrentPrincipal, require
+from donatello.tenancy import Permission, Principal
 
 CanReadDepartments = CurrentPrincipal
-CanManageDepartments = Annotated[Principal, Depends(require_role(Role.ORG_ADMIN))]
+CanManageDepartments = Annotated[Principal, Depends(require(Permission.DEPARTMENTS_MANAGE))]

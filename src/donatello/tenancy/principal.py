@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from donatello.tenancy.permissions import Permission
 
 
 class Role(StrEnum):
@@ -25,6 +30,9 @@ class Principal:
     email: str
     api_key_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    session_id: uuid.UUID | None = None
+    mfa_enabled: bool = False
+    mfa_grace_period_expires_at: datetime | None = None
 
     @property
     def is_platform_admin(self) -> bool:
@@ -32,3 +40,11 @@ class Principal:
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles or self.is_platform_admin
+
+    def can(self, permission: Permission) -> bool:
+        """The role grants it and, for an API key, the key's scopes include it."""
+        from donatello.tenancy.permissions import granted
+
+        if not granted(self.role, permission):
+            return False
+        return self.api_key_id is None or permission.value in self.scopes

@@ -1,11 +1,33 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
 
 from donatello.auth.dependencies import CurrentPrincipal
-from donatello.users.schemas import Me
+from donatello.core.errors import Forbidden, NotFound, ValidationFailed
+from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from donatello.dependencies import DbSession
+from donatello.models import User
+from donatello.openapi import problem_responses
+from donatello.tenancy import Role
+from donatello.users import service
+from donatello.users.dependencies import CanManageUsers, CanReadUsers
+from donatello.users.errors import CannotChangeOwnAccess, RoleAboveYourOwn
+from donatello.users.schemas import (
+    PREFERENCE_KEY,
+    Me,
+    PreferenceRead,
+    PreferenceWrite,
+    UserFilters,
+    UserRead,
+    UserUpdate,
+)
 
 router = APIRouter(tags=["users"])
+
+PreferenceKey = Annotated[str, Path(pattern=PREFERENCE_KEY, max_length=100)]
 
 
 @router.get("/me", response_model=Me)
@@ -18,3 +40,60 @@ async def me(principal: CurrentPrincipal) -> Me:
         role=principal.role,
         email=principal.email,
     )
+
+
+@router.get("/me/preferences", response_model=list[PreferenceRead])
+async def my_preferences(principal: CurrentPrincipal, session: DbSession) -> list[PreferenceRead]:
+    return await service.preferences(session, principal)
+
+
+@router.put(
+    "/me/preferences/{key}", response_model=PreferenceRead, responses=problem_responses(ValidationFailed)
+)
+async def set_preference(
+    key: PreferenceKey, body: PreferenceWrite, principal: CurrentPrincipal, session: DbSession
+) -> PreferenceRead:
+    return await service.set_preference(session, principal, key, body.value)
+
+
+@router.delete("/me/preferences/{key}", status_code=204, responses=problem_responses(NotFound))
+async def delete_preference(key: PreferenceKey, principal: CurrentPrincipal, session: DbSession) -> Response:
+    await service.delete_preference(session, principal, key)
+    return Response(status_code=204)
+
+
+@router.get("/users", response_model=Page[UserRead], responses=problem_responses(Forbidden, ValidationFailed))
+async def list_users(
+    principal: CanReadUsers,
+    session: DbSession,
+    role: Role | None = None,
+    department_id: uuid.UUID | None = None,
+    is_active: bool | None = None,
+    email_contains: Annotated[str | None, Query(max_length=255)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[UserRead]:
+    """Users of the organization (a department manager: of their department), filtered, by e-mail."""
+    filters = UserFilters(
+        role=role, department_id=department_id, is_active=is_active, email_contains=email_contains
+    )
+    return await service.list_users(session, principal, filters, cursor, limit)
+
+
+@router.get("/users/{user_id}", response_model=UserRead, responses=problem_responses(Forbidden, NotFound))
+async def get_user(user_id: uuid.UUID, principal: CanReadUsers, session: DbSession) -> User:
+    return await service.get(session, principal, user_id)
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserRead,
+    responses=problem_responses(
+        Forbidden, NotFound, CannotChangeOwnAccess, RoleAboveYourOwn, ValidationFailed
+    ),
+)
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, principal: CanManageUsers, session: DbSession
+) -> Any:
+    """Change a user's role, department or active state (audited)."""
+    return await service.update(session, principal, user_id, body)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.models import Organization, User
+from donatello.models import Department, Organization, User, UserPreference
+from donatello.tenancy import Principal, scope
 
 
 async def active_user_in_active_organization(
@@ -26,3 +30,106 @@ async def active_user_in_active_organization(
 
 async def by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+
+
+async def by_azure_ad_id(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> User | None:
+    stmt = select(User).where(User.organization_id == organization_id, User.azure_ad_id == oid)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def department_by_code(
+    session: AsyncSession, organization_id: uuid.UUID, code: str
+) -> Department | None:
+    stmt = select(Department).where(
+        Department.organization_id == organization_id, Department.code == code, Department.is_active.is_(True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def department_in_scope(
+    session: AsyncSession, principal: Principal, department_id: uuid.UUID, organization_id: uuid.UUID
+) -> Department | None:
+    stmt = scope(select(Department), principal, Department).where(
+        Department.id == department_id, Department.organization_id == organization_id
+    )
+    row: Department | None = (await session.execute(stmt)).scalar_one_or_none()
+    return row
+
+
+async def add(session: AsyncSession, user: User) -> bool:
+    """Insert; False when the e-mail or Entra object id is already taken (the transaction stays usable)."""
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:
+        return False
+    await session.refresh(user)
+    return True
+
+
+async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User | None:
+    stmt = scope(select(User), principal, User).where(User.id == user_id)
+    user: User | None = (await session.execute(stmt)).scalar_one_or_none()
+    return user
+
+
+async def page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    filters: dict[str, Any],
+    after: list[Any] | None,
+    limit: int,
+) -> list[User]:
+    stmt = scope(select(User), principal, User).order_by(User.email, User.id)
+    for column in ("role", "department_id", "is_active"):
+        if filters.get(column) is not None:
+            stmt = stmt.where(getattr(User, column) == filters[column])
+    if filters.get("email_contains"):
+        stmt = stmt.where(User.email.contains(filters["email_contains"].lower(), autoescape=True))
+    if after is not None:
+        stmt = stmt.where(tuple_(User.email, User.id) > tuple_(after[0], uuid.UUID(after[1])))
+    return list((await session.execute(stmt.limit(limit))).scalars())
+
+
+async def flush(session: AsyncSession, user: User) -> None:
+    await session.flush()
+    await session.refresh(user)
+
+
+async def preferences(session: AsyncSession, user_id: uuid.UUID) -> list[UserPreference]:
+    stmt = (
+        select(UserPreference)
+        .where(UserPreference.user_id == user_id)
+        .order_by(UserPreference.preference_key)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def upsert_preference(
+    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, key: str, value: Any
+) -> UserPreference:
+    stmt = (
+        insert(UserPreference)
+        .values(organization_id=organization_id, user_id=user_id, preference_key=key, preference_value=value)
+        .on_conflict_do_update(
+            index_elements=[UserPreference.user_id, UserPreference.preference_key],
+            set_={"preference_value": value},
+        )
+        .returning(UserPreference)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def preference(session: AsyncSession, user_id: uuid.UUID, key: str) -> UserPreference | None:
+    stmt = select(UserPreference).where(
+        UserPreference.user_id == user_id, UserPreference.preference_key == key
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def delete(session: AsyncSession, row: object) -> None:
+    await session.delete(row)
+    await session.flush()

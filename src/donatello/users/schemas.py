@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from donatello.tenancy import Role
 
@@ -13,3 +15,51 @@ class Me(BaseModel):
     department_id: uuid.UUID | None
     role: Role
     email: str
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    department_id: uuid.UUID | None
+    email: str
+    display_name: str | None
+    role: Role
+    is_active: bool
+    mfa_enabled: bool
+    mfa_grace_period_expires_at: datetime | None
+    last_login_at: datetime | None
+    created_at: datetime
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    department_id: uuid.UUID | None = None
+    is_active: bool | None = None
+
+
+class UserFilters(BaseModel):
+    role: Role | None = None
+    department_id: uuid.UUID | None = None
+    is_active: bool | None = None
+    email_contains: str | None = Field(default=None, max_length=255)
+
+
+class PreferenceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str = Field(validation_alias="preference_key")
+    value: Any = Field(validation_alias="preference_value")
+    updated_at: datetime
+
+
+class PreferenceWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: Any = Field(description="Any JSON value")
+
+
+PREFERENCE_KEY = r"^[a-z][a-z0-9_.-]{0,99}$"

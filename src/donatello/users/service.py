@@ -1,25 +1,237 @@
-"""Users as principals."""
+"""Users: principals, just-in-time provisioning from Entra ID, administration and own preferences."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.core.errors import Unauthenticated
-from donatello.tenancy import Principal, Role
+from donatello import audit
+from donatello.core.clock import utcnow
+from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import Organization, User
+from donatello.tenancy import RANK, Permission, Principal, Role
 from donatello.users import repository
+from donatello.users.errors import CannotChangeOwnAccess, RoleAboveYourOwn
+from donatello.users.schemas import PreferenceRead, UserFilters, UserRead, UserUpdate
+
+MFA_GRACE_PERIOD = timedelta(days=7)
 
 
-async def principal_for(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Principal:
-    """The principal for a verified token; a deactivated user or organization can no longer act."""
-    user = await repository.active_user_in_active_organization(session, user_id, organization_id)
-    if user is None:
-        raise Unauthenticated("The account is not active")
+def _principal(user: User, **extra: Any) -> Principal:
     return Principal(
         user_id=user.id,
         organization_id=user.organization_id,
         department_id=user.department_id,
         role=Role(user.role),
         email=user.email,
+        mfa_enabled=user.mfa_enabled,
+        mfa_grace_period_expires_at=user.mfa_grace_period_expires_at,
+        **extra,
+    )
+
+
+async def principal_for(
+    session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID, **extra: Any
+) -> Principal:
+    """The principal for a verified token; a deactivated user or organization can no longer act."""
+    user = await repository.active_user_in_active_organization(session, user_id, organization_id)
+    if user is None:
+        raise Unauthenticated("The account is not active")
+    return _principal(user, **extra)
+
+
+async def principal_for_entra_user(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> Principal:
+    """The principal behind an Entra access token: an existing, active user of that organization."""
+    user = await repository.by_azure_ad_id(session, organization_id, oid)
+    if user is None:
+        raise Unauthenticated("No account for this identity: sign in through /v1/auth/login first")
+    return await principal_for(session, user.id, organization_id)
+
+
+async def provision(
+    session: AsyncSession,
+    org: Organization,
+    *,
+    oid: str,
+    email: str | None,
+    name: str | None,
+    role: Role | None,
+    department_code: str | None,
+    mfa: bool,
+) -> tuple[User, bool]:
+    """Create the user on first sign-in (JIT) or refresh what Entra says about them; returns (user, created).
+
+    ``role`` is what the organization's app-role mapping says (None: no mapping, keep the role managed
+    here); a platform administrator is never demoted by a tenant's mapping. ``department_code`` None keeps
+    the current department (no mapping matched, or the groups were not readable).
+    """
+    now = utcnow()
+    department = (
+        await repository.department_by_code(session, org.id, department_code) if department_code else None
+    )
+    user = await repository.by_azure_ad_id(session, org.id, oid)
+    if user is None:
+        if not email:
+            raise Unauthenticated("The identity has no e-mail address (preferred_username)")
+        user = User(
+            organization_id=org.id,
+            azure_ad_id=oid,
+            email=email,
+            display_name=name,
+            role=(role or Role.STANDARD_USER).value,
+            department_id=department.id if department else None,
+            mfa_enabled=mfa,
+            created_at=now,
+            mfa_grace_period_expires_at=now + MFA_GRACE_PERIOD,
+            last_login_at=now,
+        )
+        if not await repository.add(session, user):
+            raise Conflict("Another account already uses this e-mail address", field="email")
+        await _audit(session, user, "user.provisioned", None, {"role": user.role, "source": "entra"})
+        return user, True
+    if not user.is_active:
+        raise Unauthenticated("The account is deactivated")
+    wanted: dict[str, Any] = {"email": email or user.email, "display_name": name or user.display_name}
+    if role is not None and user.role != Role.SUPER_ADMIN:
+        wanted["role"] = role.value
+    if department is not None:
+        wanted["department_id"] = department.id
+    if mfa:
+        wanted["mfa_enabled"] = True
+    changes = {k: {"from": getattr(user, k), "to": v} for k, v in wanted.items() if getattr(user, k) != v}
+    for key, change in changes.items():
+        setattr(user, key, change["to"])
+    user.last_login_at = now
+    await repository.flush(session, user)
+    if changes:
+        event = "user.role_changed" if "role" in changes else "user.updated"
+        await _audit(session, user, event, None, {"changes": changes, "source": "entra"})
+    return user, False
+
+
+def _read_scope(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
+    """A department manager sees only their own department's users."""
+    if principal.can(Permission.USERS_MANAGE):
+        return filters
+    return {**filters, "department_id": principal.department_id or uuid.UUID(int=0)}
+
+
+async def list_users(
+    session: AsyncSession, principal: Principal, filters: UserFilters, cursor: str | None, limit: int
+) -> Page[UserRead]:
+    wanted = _read_scope(principal, filters.model_dump())
+    if filters.department_id is not None and wanted["department_id"] != filters.department_id:
+        return Page[UserRead](items=[])
+    rows = await repository.page(
+        session, principal, filters=wanted, after=decode_cursor(cursor, 2), limit=limit + 1
+    )
+    items = [UserRead.model_validate(row) for row in rows[:limit]]
+    next_cursor = encode_cursor([rows[limit - 1].email, rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[UserRead](items=items, next_cursor=next_cursor)
+
+
+async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
+    user = await repository.get(session, principal, user_id)
+    if user is None or (
+        not principal.can(Permission.USERS_MANAGE) and user.department_id != principal.department_id
+    ):
+        raise NotFound("user", user_id)
+    return user
+
+
+async def update(session: AsyncSession, principal: Principal, user_id: uuid.UUID, body: UserUpdate) -> User:
+    """Change a user's role, department or active state; nobody raises their own role or reach."""
+    user = await get(session, principal, user_id)
+    values = body.model_dump(exclude_unset=True)
+    if user.id == principal.user_id and ({"role", "is_active"} & values.keys()):
+        raise CannotChangeOwnAccess()
+    if RANK[Role(user.role)] > RANK[principal.role] or (
+        body.role is not None and RANK[body.role] > RANK[principal.role]
+    ):
+        raise RoleAboveYourOwn(required_roles=[Role.SUPER_ADMIN.value])
+    if body.department_id is not None:
+        department = await repository.department_in_scope(
+            session, principal, body.department_id, user.organization_id
+        )
+        if department is None:
+            raise ValidationFailed("No such department in the user's organization", field="department_id")
+    changes = {
+        key: {"from": getattr(user, key), "to": value.value if isinstance(value, Role) else value}
+        for key, value in values.items()
+        if (value is not None or key == "department_id")
+        and getattr(user, key) != (value.value if isinstance(value, Role) else value)
+    }
+    if not changes:
+        return user
+    for key, change in changes.items():
+        setattr(user, key, change["to"])
+    await repository.flush(session, user)
+    if "role" in changes:
+        event = "user.role_changed"
+    elif "is_active" in changes:
+        event = "user.deactivated" if not user.is_active else "user.reactivated"
+    else:
+        event = "user.updated"
+    await _audit(session, user, event, principal, {"changes": changes})
+    return user
+
+
+async def preferences(session: AsyncSession, principal: Principal) -> list[PreferenceRead]:
+    return [
+        PreferenceRead.model_validate(row) for row in await repository.preferences(session, principal.user_id)
+    ]
+
+
+async def set_preference(session: AsyncSession, principal: Principal, key: str, value: Any) -> PreferenceRead:
+    """Set one of the caller's own preferences (any JSON value)."""
+    row = await repository.upsert_preference(
+        session, principal.organization_id, principal.user_id, key, value
+    )
+    await _preference_event(session, principal, "user.preference_set", key)
+    return PreferenceRead.model_validate(row)
+
+
+async def delete_preference(session: AsyncSession, principal: Principal, key: str) -> None:
+    row = await repository.preference(session, principal.user_id, key)
+    if row is None:
+        raise NotFound("preference", key)
+    await repository.delete(session, row)
+    await _preference_event(session, principal, "user.preference_deleted", key)
+
+
+async def _preference_event(session: AsyncSession, principal: Principal, event_type: str, key: str) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.split(".")[1],
+            resource_type="user_preference",
+            resource_id=key,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"key": key},
+        ),
+    )
+
+
+async def _audit(
+    session: AsyncSession, user: User, event_type: str, actor: Principal | None, metadata: dict[str, Any]
+) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.split(".")[1],
+            resource_type="user",
+            resource_id=user.id,
+            organization_id=user.organization_id,
+            user_id=actor.user_id if actor else user.id,
+            user_email=actor.email if actor else user.email,
+            metadata={**metadata, "target_user_id": str(user.id)},
+        ),
     )

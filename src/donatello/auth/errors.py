@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from donatello.core.errors import DomainError, Forbidden, Unauthenticated
+
+
+class InvalidEntraToken(Unauthenticated):
+    type = "invalid-token"
+    title = "The token from Microsoft Entra ID is not valid"
+
+
+class SignInFailed(Unauthenticated):
+    type = "sign-in-failed"
+    title = "Sign-in failed"
+
+
+class SignInNotConfigured(DomainError):
+    status = 503
+    type = "sign-in-not-configured"
+    title = "Sign-in with Microsoft Entra ID is not configured"
+
+
+class MfaRequired(Forbidden):
+    type = "mfa-required"
+    title = "Multi-factor authentication required"
+
+    def __init__(self, grace_period_expired_at: datetime | None) -> None:
+        super().__init__(
+            "Your MFA grace period has ended: sign in again with multi-factor authentication to generate "
+            "images",
+            grace_period_expired_at=grace_period_expired_at.isoformat() if grace_period_expired_at else None,
+        )

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.models import Organization
+from donatello.tenancy import Principal
+
+
+async def by_tenant_id(session: AsyncSession, azure_tenant_id: str) -> Organization | None:
+    stmt = select(Organization).where(Organization.azure_tenant_id == azure_tenant_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, principal: Principal, organization_id: uuid.UUID) -> Organization | None:
+    stmt = select(Organization).where(Organization.id == organization_id)
+    if not principal.is_platform_admin:
+        stmt = stmt.where(Organization.id == principal.organization_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession, *, is_active: bool | None, after: list[Any] | None, limit: int
+) -> list[Organization]:
+    stmt = select(Organization).order_by(Organization.name, Organization.id)
+    if is_active is not None:
+        stmt = stmt.where(Organization.is_active.is_(is_active))
+    if after is not None:
+        stmt = stmt.where(tuple_(Organization.name, Organization.id) > tuple_(after[0], uuid.UUID(after[1])))
+    return list((await session.execute(stmt.limit(limit))).scalars())
+
+
+async def save(session: AsyncSession, organization: Organization) -> bool:
+    """Insert or flush; False when the domain or Entra tenant id is already taken."""
+    try:
+        async with session.begin_nested():
+            session.add(organization)
+            await session.flush()
+    except IntegrityError:
+        return False
+    await session.refresh(organization)
+    return True

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from donatello.models.organizations import DOMAIN_REGEX
+from donatello.tenancy import Role
+
+_TENANT = r"^[0-9a-fA-F-]{36}$"
+
+
+class EntraMapping(BaseModel):
+    """How Entra app roles and groups map to our roles and departments (kept in settings["entra"])."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role_mapping: dict[str, Role] = Field(default_factory=dict, description="app role value -> role")
+    group_mapping: dict[str, str] = Field(
+        default_factory=dict, description="group object id -> department code"
+    )
+
+
+class OrganizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    domain: str = Field(max_length=255, pattern=DOMAIN_REGEX)
+    azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrganizationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
+    is_active: bool | None = None
+    settings: dict[str, Any] | None = None
+
+
+class OrganizationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    domain: str
+    azure_tenant_id: str | None
+    is_active: bool
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime

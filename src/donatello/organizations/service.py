@@ -1,0 +1,119 @@
+"""Organizations (tenants): created and changed by platform administrators; looked up by Entra tenant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.core.errors import NotFound, ValidationFailed
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import Organization
+from donatello.organizations import repository
+from donatello.organizations.errors import OrganizationTaken
+from donatello.organizations.schemas import (
+    EntraMapping,
+    OrganizationCreate,
+    OrganizationRead,
+    OrganizationUpdate,
+)
+from donatello.tenancy import Principal
+
+
+async def active_for_tenant(session: AsyncSession, azure_tenant_id: str) -> Organization | None:
+    """The active organization an Entra tenant signs in to (caller runs under platform scope)."""
+    org = await repository.by_tenant_id(session, azure_tenant_id)
+    return org if org is not None and org.is_active else None
+
+
+def entra_mapping(org: Organization) -> EntraMapping:
+    try:
+        return EntraMapping.model_validate((org.settings or {}).get("entra") or {})
+    except ValidationError:
+        return EntraMapping()
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    try:
+        EntraMapping.model_validate(settings.get("entra") or {})
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "settings.entra is not a valid role/group mapping", field="settings.entra"
+        ) from exc
+
+
+async def list_organizations(
+    session: AsyncSession, is_active: bool | None, cursor: str | None, limit: int
+) -> Page[OrganizationRead]:
+    rows = await repository.page(
+        session, is_active=is_active, after=decode_cursor(cursor, 2), limit=limit + 1
+    )
+    items = [OrganizationRead.model_validate(row) for row in rows[:limit]]
+    next_cursor = encode_cursor([rows[limit - 1].name, rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[OrganizationRead](items=items, next_cursor=next_cursor)
+
+
+async def get(session: AsyncSession, principal: Principal, organization_id: uuid.UUID) -> Organization:
+    org = await repository.get(session, principal, organization_id)
+    if org is None:
+        raise NotFound("organization", organization_id)
+    return org
+
+
+async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
+    """A platform administrator adds a tenant; domain and Entra tenant id are unique."""
+    _check_settings(body.settings)
+    org = Organization(
+        name=body.name,
+        domain=body.domain.lower(),
+        azure_tenant_id=body.azure_tenant_id,
+        settings=body.settings,
+    )
+    if not await repository.save(session, org):
+        raise OrganizationTaken()
+    await _audit(session, principal, org, "organization.created", {"name": org.name, "domain": org.domain})
+    return org
+
+
+async def update(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, body: OrganizationUpdate
+) -> Organization:
+    """Rename, (de)activate, link to an Entra tenant or reconfigure; the audit event lists the changes."""
+    org = await get(session, principal, organization_id)
+    values = body.model_dump(exclude_unset=True)
+    if values.get("settings") is not None:
+        _check_settings(values["settings"])
+    changes = {
+        name: {"from": getattr(org, name), "to": value}
+        for name, value in values.items()
+        if (value is not None or name == "azure_tenant_id") and getattr(org, name) != value
+    }
+    if not changes:
+        return org
+    for name, change in changes.items():
+        setattr(org, name, change["to"])
+    if not await repository.save(session, org):
+        raise OrganizationTaken()
+    await _audit(session, principal, org, "organization.updated", {"changes": changes})
+    return org
+
+
+async def _audit(
+    session: AsyncSession, principal: Principal, org: Organization, event_type: str, metadata: dict[str, Any]
+) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.replace(".", "_"),
+            resource_type="organization",
+            resource_id=org.id,
+            organization_id=org.id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata=metadata,
+        ),
+    )

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+
+from donatello.auth.dependencies import CurrentPrincipal
+from donatello.core.errors import NotFound, Unauthenticated
+from donatello.dependencies import DbSession, Device
+from donatello.openapi import problem_responses
+from donatello.sessions import service
+from donatello.sessions.errors import RefreshTokenInvalid, RefreshTokenReused
+from donatello.sessions.schemas import RefreshRequest, RevokedCount, SessionRead, TokenPair
+
+router = APIRouter(prefix="/auth", tags=["sessions"])
+
+
+@router.post(
+    "/refresh", response_model=TokenPair, responses=problem_responses(RefreshTokenInvalid, RefreshTokenReused)
+)
+async def refresh(body: RefreshRequest, request: Request, session: DbSession, device: Device) -> TokenPair:
+    """Trade a refresh token for a new pair; the presented token stops working (rotation)."""
+    return await service.refresh(
+        session,
+        request.app.state.token_signer,
+        body.refresh_token,
+        device=device,
+        lifetime=request.app.state.settings.refresh_token_lifetime,
+    )
+
+
+@router.post("/logout", response_model=RevokedCount, responses=problem_responses(Unauthenticated))
+async def logout(principal: CurrentPrincipal, session: DbSession) -> RevokedCount:
+    """End this sign-in: its refresh token and access tokens stop working."""
+    return RevokedCount(revoked=await service.logout(session, principal))
+
+
+@router.get("/sessions", response_model=list[SessionRead], responses=problem_responses(Unauthenticated))
+async def list_sessions(principal: CurrentPrincipal, session: DbSession) -> list[SessionRead]:
+    """The caller's live sessions (devices), the current one marked."""
+    return await service.list_own(session, principal)
+
+
+@router.delete("/sessions/{session_id}", response_model=RevokedCount, responses=problem_responses(NotFound))
+async def revoke_session(
+    session_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
+) -> RevokedCount:
+    return RevokedCount(revoked=await service.revoke_one(session, principal, session_id))
+
+
+@router.post(
+    "/sessions/revoke-all", response_model=RevokedCount, responses=problem_responses(Unauthenticated)
+)
+async def revoke_all(principal: CurrentPrincipal, session: DbSession) -> RevokedCount:
+    """Sign out everywhere."""
+    return RevokedCount(revoked=await service.revoke_all(session, principal))

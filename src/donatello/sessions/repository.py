@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.models import UserSession
+
+
+async def add(session: AsyncSession, row: UserSession) -> UserSession:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def by_hash_for_update(session: AsyncSession, token_hash: str) -> UserSession | None:
+    """Lock the row so two refreshes of one token cannot both rotate it."""
+    stmt = select(UserSession).where(UserSession.refresh_token_hash == token_hash).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_own(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> UserSession | None:
+    stmt = select(UserSession).where(UserSession.id == session_id, UserSession.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def live_of_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[UserSession]:
+    stmt = (
+        select(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked.is_(False), UserSession.expires_at > now)
+        .order_by(UserSession.created_at.desc(), UserSession.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def revoke_where(session: AsyncSession, now: datetime, reason: str, **match: uuid.UUID) -> int:
+    """Revoke the live sessions matching ``match`` (family_id=… or user_id=…); returns how many."""
+    conditions = [getattr(UserSession, column) == value for column, value in match.items()]
+    stmt = (
+        update(UserSession)
+        .where(*conditions, UserSession.revoked.is_(False))
+        .values(revoked=True, revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_expired_before(session: AsyncSession, cutoff: datetime) -> int:
+    result = await session.execute(delete(UserSession).where(UserSession.expires_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def is_live(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> bool:
+    """The sign-in behind an access token still stands: not expired, not revoked except by rotation."""
+    stmt = select(UserSession.revoked, UserSession.revoked_reason, UserSession.expires_at).where(
+        UserSession.id == session_id
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return False
+    revoked, reason, expires_at = row
+    return bool(expires_at > now and (not revoked or reason == "rotated"))

@@ -1,0 +1,112 @@
+"""Sign-in with Microsoft Entra ID: callback -> validated id_token -> organization -> user -> session."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.auth.entra import EntraIdentity, EntraVerifier
+from donatello.auth.errors import SignInFailed
+from donatello.auth.tokens import TokenSigner
+from donatello.core.database import set_platform_scope, set_tenant
+from donatello.models import Organization
+from donatello.organizations import service as organizations
+from donatello.organizations.schemas import EntraMapping
+from donatello.sessions import service as sessions
+from donatello.sessions.schemas import TokenPair
+from donatello.tenancy import RANK, Role
+from donatello.users import service as users
+
+FLOW_AUDIENCE = "donatello-sign-in-flow"
+FLOW_LIFETIME = timedelta(minutes=10)
+
+
+def sent_nonce(flow: dict[str, Any]) -> str | None:
+    """msal keeps the nonce in the flow but sends (and Entra echoes) its SHA-256 hex digest."""
+    nonce = flow.get("nonce")
+    return hashlib.sha256(str(nonce).encode("ascii")).hexdigest() if nonce else None
+
+
+def mapped_role(mapping: EntraMapping, app_roles: tuple[str, ...]) -> Role | None:
+    """The highest role the organization maps the token's app roles to; never super_admin from a tenant.
+
+    None when the organization maps no roles (roles are then managed in DonatelloAI only); the default
+    role when a mapping exists but none of the token's roles is in it.
+    """
+    if not mapping.role_mapping:
+        return None
+    candidates = [
+        mapping.role_mapping[value]
+        for value in app_roles
+        if value in mapping.role_mapping and mapping.role_mapping[value] is not Role.SUPER_ADMIN
+    ]
+    return max(candidates, key=lambda role: RANK[role]) if candidates else Role.STANDARD_USER
+
+
+def mapped_department(mapping: EntraMapping, groups: tuple[str, ...] | None) -> str | None:
+    """The department code of the first mapped group the user belongs to (None: keep as is)."""
+    if groups is None:
+        return None
+    member_of = set(groups)
+    return next((code for group, code in mapping.group_mapping.items() if group in member_of), None)
+
+
+async def complete(
+    session: AsyncSession,
+    verifier: EntraVerifier,
+    signer: TokenSigner,
+    id_token: str,
+    *,
+    nonce: str | None,
+    device: dict[str, Any],
+    refresh_lifetime: timedelta,
+) -> TokenPair:
+    """Validate the id_token, find the tenant's organization, provision the user, open a session."""
+    identity = await verifier.id_token(id_token, nonce=nonce)
+    org = await _organization(session, identity)
+    mapping = organizations.entra_mapping(org)
+    user, created = await users.provision(
+        session,
+        org,
+        oid=identity.object_id,
+        email=identity.email,
+        name=identity.name,
+        role=mapped_role(mapping, identity.roles),
+        department_code=mapped_department(mapping, identity.groups),
+        mfa=identity.mfa,
+    )
+    row, pair = await sessions.start(
+        session, signer, user.id, org.id, device=device, lifetime=refresh_lifetime
+    )
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="auth.signed_in",
+            action="sign_in",
+            resource_type="user_session",
+            resource_id=row.id,
+            organization_id=org.id,
+            user_id=user.id,
+            user_email=user.email,
+            metadata={
+                "method": "entra_id",
+                "first_sign_in": created,
+                "mfa": identity.mfa,
+                "groups_readable": identity.groups is not None,
+            },
+        ),
+    )
+    return pair
+
+
+async def _organization(session: AsyncSession, identity: EntraIdentity) -> Organization:
+    await set_platform_scope(session)  # the tenant is what we are looking for
+    org = await organizations.active_for_tenant(session, identity.tenant_id)
+    if org is None:
+        raise SignInFailed("Your organization does not use DonatelloAI, or its access is suspended")
+    await set_tenant(session, org.id)
+    return org

@@ -1,0 +1,75 @@
+"""The RBAC matrix: which role may do what (README "Roles and permissions" is the same table).
+
+Actions on oneself (profile, own sessions, own preferences) need no permission: every signed-in user
+may take them. API keys act as their owner narrowed to the key's scopes, which are permission names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from donatello.tenancy.principal import Role
+
+
+class Permission(StrEnum):
+    ORGANIZATIONS_MANAGE = "organizations:manage"
+    PROVIDERS_MANAGE = "providers:manage"
+    DEPARTMENTS_MANAGE = "departments:manage"
+    USERS_MANAGE = "users:manage"
+    USERS_READ = "users:read"  # dept_manager: their own department only
+    BUDGETS_MANAGE = "budgets:manage"
+    BUDGET_ALERTS_MANAGE = "budget-alerts:manage"
+    API_KEYS_MANAGE = "api-keys:manage"  # every key in the organization
+    API_KEYS_OWN = "api-keys:own"  # create and revoke one's own keys
+    AUDIT_READ = "audit:read"
+    REPORTS_READ = "reports:read"  # dept_manager: their own department only
+    EXPORTS_READ = "exports:read"
+    GENERATIONS_READ_OTHERS = "generations:read-others"  # dept_manager: their own department only
+    GENERATIONS_CREATE = "generations:create"
+    GENERATIONS_BATCH = "generations:batch"
+    GENERATIONS_HD = "generations:hd"
+
+
+P = Permission
+_STAFF = {P.GENERATIONS_CREATE}
+_POWER = {*_STAFF, P.GENERATIONS_BATCH, P.GENERATIONS_HD, P.API_KEYS_OWN}
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.SUPER_ADMIN: frozenset(Permission),
+    Role.ORG_ADMIN: frozenset(
+        {
+            *_POWER,
+            P.DEPARTMENTS_MANAGE,
+            P.USERS_MANAGE,
+            P.USERS_READ,
+            P.BUDGETS_MANAGE,
+            P.BUDGET_ALERTS_MANAGE,
+            P.API_KEYS_MANAGE,
+            P.AUDIT_READ,
+            P.REPORTS_READ,
+            P.EXPORTS_READ,
+            P.GENERATIONS_READ_OTHERS,
+        }
+    ),
+    Role.DEPT_MANAGER: frozenset(
+        {*_STAFF, P.USERS_READ, P.GENERATIONS_READ_OTHERS, P.REPORTS_READ, P.BUDGET_ALERTS_MANAGE}
+    ),
+    Role.FINANCE: frozenset({P.REPORTS_READ, P.EXPORTS_READ}),
+    Role.POWER_USER: frozenset(_POWER),
+    Role.STANDARD_USER: frozenset(_STAFF),
+}
+
+#: Roles ordered by reach; a user may grant only roles at or below their own (finance sits with
+#: dept_manager: org-wide read, no management).
+RANK: dict[Role, int] = {
+    Role.STANDARD_USER: 0,
+    Role.POWER_USER: 1,
+    Role.FINANCE: 2,
+    Role.DEPT_MANAGER: 2,
+    Role.ORG_ADMIN: 3,
+    Role.SUPER_ADMIN: 4,
+}
+
+
+def granted(role: Role, permission: Permission) -> bool:
+    return permission in GRANTS[role]

@@ -1,0 +1,146 @@
+"""API keys: created by power users and admins, shown once, used as Bearer, narrowed by scopes, revoked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.auth.tokens import TokenSigner
+from donatello.models import ApiKey, AuditOutbox, User
+from tests import factories
+from tests.signin import bearer
+
+
+def _as(tokens: TokenSigner, member: User) -> dict[str, str]:
+    return bearer(tokens.issue(member.id, member.organization_id))
+
+
+async def test_a_power_user_creates_uses_and_revokes_a_key(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    power = await factories.user(db, org, role="power_user")
+
+    created = await client.post(
+        "/v1/api-keys", json={"name": "ci", "scopes": ["generations:create"]}, headers=_as(tokens, power)
+    )
+
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert key.startswith("dnt_") and created.json()["prefix"] == key[:12]
+    stored = (await db.execute(select(ApiKey).where(ApiKey.user_id == power.id))).scalar_one()
+    assert key not in (stored.key_hash, stored.key_prefix) and stored.last_used_at is None
+    listed = await client.get("/v1/api-keys", headers=_as(tokens, power))
+    assert "key" not in listed.json()[0] and key not in listed.text
+
+    me = await client.get("/v1/me", headers=bearer(key))
+    assert me.status_code == 200 and me.json()["user_id"] == str(power.id)
+    await db.refresh(stored)
+    assert stored.last_used_at is not None
+
+    revoked = await client.delete(f"/v1/api-keys/{stored.id}", headers=_as(tokens, power))
+    assert revoked.status_code == 200 and revoked.json()["is_active"] is False
+    assert (await client.get("/v1/me", headers=bearer(key))).status_code == 401
+    events = (
+        (await db.execute(select(AuditOutbox.event_type).where(AuditOutbox.user_id == power.id)))
+        .scalars()
+        .all()
+    )
+    assert sorted(events) == ["api_key.created", "api_key.revoked"]
+
+
+async def test_a_key_only_carries_its_scopes(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    admin = await factories.user(db, org, role="org_admin")
+    created = await client.post(
+        "/v1/api-keys",
+        json={"name": "gen only", "scopes": ["generations:create"]},
+        headers=_as(tokens, admin),
+    )
+    key = created.json()["key"]
+    response = await client.post("/v1/departments", json={"name": "X", "code": "XKEY"}, headers=bearer(key))
+    assert response.status_code == 403
+    assert (
+        await client.post("/v1/departments", json={"name": "X", "code": "XTOK"}, headers=_as(tokens, admin))
+    ).status_code == 201
+
+
+async def test_nobody_mints_a_key_with_more_than_they_have(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    power = await factories.user(db, org, role="power_user")
+    response = await client.post(
+        "/v1/api-keys", json={"name": "x", "scopes": ["users:manage"]}, headers=_as(tokens, power)
+    )
+    assert response.status_code == 422 and response.json()["scopes"] == ["users:manage"]
+    for role in ("standard_user", "dept_manager", "finance"):
+        member = await factories.user(db, org, role=role)
+        response = await client.post(
+            "/v1/api-keys", json={"name": "x", "scopes": ["reports:read"]}, headers=_as(tokens, member)
+        )
+        assert response.status_code == 403, role
+
+
+async def test_expired_unknown_and_other_tenants_keys(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org, rival = await factories.organization(db), await factories.organization(db)
+    power, other = (
+        await factories.user(db, org, role="power_user"),
+        await factories.user(db, rival, role="org_admin"),
+    )
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    created = (
+        await client.post(
+            "/v1/api-keys",
+            json={"name": "short", "scopes": ["generations:create"], "expires_at": soon.isoformat()},
+            headers=_as(tokens, power),
+        )
+    ).json()
+    await db.execute(
+        ApiKey.__table__.update()
+        .where(ApiKey.id == created["id"])
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+
+    assert (await client.get("/v1/me", headers=bearer(created["key"]))).status_code == 401
+    assert (await client.get("/v1/me", headers=bearer("dnt_" + "A" * 43))).status_code == 401
+    assert (
+        await client.delete(f"/v1/api-keys/{created['id']}", headers=_as(tokens, other))
+    ).status_code == 404
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    response = await client.post(
+        "/v1/api-keys",
+        json={"name": "p", "scopes": ["generations:create"], "expires_at": past},
+        headers=_as(tokens, power),
+    )
+    assert response.status_code == 422
+
+
+async def test_an_org_admin_sees_and_revokes_staff_keys_but_staff_do_not_see_each_others(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    admin = await factories.user(db, org, role="org_admin")
+    alice, bob = (
+        await factories.user(db, org, role="power_user"),
+        await factories.user(db, org, role="power_user"),
+    )
+    key = (
+        await client.post(
+            "/v1/api-keys", json={"name": "a", "scopes": ["generations:create"]}, headers=_as(tokens, alice)
+        )
+    ).json()
+
+    assert [k["id"] for k in (await client.get("/v1/api-keys", headers=_as(tokens, admin))).json()] == [
+        key["id"]
+    ]
+    assert (await client.get("/v1/api-keys", headers=_as(tokens, bob))).json() == []
+    assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, bob))).status_code == 404
+    assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, admin))).status_code == 200

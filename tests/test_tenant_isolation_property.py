@@ -1,0 +1,161 @@
+"""Property: with two tenants holding random data, nothing one tenant's staff call returns, counts or
+changes a row of the other tenant — other tenants' resources are 404, never 403."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.auth.tokens import TokenSigner
+from donatello.models import ApiKey, Department, Organization, User, UserPreference, UserSession
+from tests import factories
+from tests.signin import bearer
+
+ROLES = st.sampled_from(["org_admin", "dept_manager", "power_user", "standard_user", "finance"])
+TENANT = st.fixed_dictionaries(
+    {
+        "departments": st.integers(min_value=1, max_value=3),
+        "roles": st.lists(ROLES, min_size=1, max_size=4),
+        "keys": st.integers(min_value=0, max_value=2),
+        "preferences": st.dictionaries(
+            st.from_regex(r"[a-z]{1,8}", fullmatch=True), st.integers(), max_size=2
+        ),
+    }
+)
+
+
+async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, object]) -> dict[str, list[str]]:
+    org = await factories.organization(db)
+    departments = [await factories.department(db, org) for _ in range(shape["departments"])]  # type: ignore[call-overload]
+    members = [
+        await factories.user(db, org, role=role, department=departments[i % len(departments)])
+        for i, role in enumerate(["org_admin", *shape["roles"]])  # type: ignore[misc]
+    ]
+    ids: dict[str, list[str]] = {"org": [str(org.id)], "departments": [str(d.id) for d in departments]}
+    ids["users"] = [str(m.id) for m in members]
+    ids["keys"], ids["sessions"] = [], []
+    for i in range(shape["keys"]):  # type: ignore[call-overload]
+        key = ApiKey(
+            organization_id=org.id,
+            user_id=members[0].id,
+            key_name=f"k{i}",
+            key_hash=uuid.uuid4().hex,
+            key_prefix="dnt_x",
+        )
+        db.add(key)
+        await db.flush()
+        ids["keys"].append(str(key.id))
+    row = UserSession(
+        organization_id=org.id,
+        user_id=members[0].id,
+        family_id=uuid.uuid4(),
+        refresh_token_hash=uuid.uuid4().hex,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    db.add(row)
+    for key_name, value in shape["preferences"].items():  # type: ignore[attr-defined]
+        db.add(
+            UserPreference(
+                organization_id=org.id, user_id=members[0].id, preference_key=key_name, preference_value=value
+            )
+        )
+    await db.flush()
+    ids["sessions"].append(str(row.id))
+    ids["tokens"] = [tokens.issue(m.id, org.id) for m in members]
+    return ids
+
+
+async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
+    await factories.set_platform_scope(db)
+    counts = []
+    for model in (User, Department, ApiKey, UserSession, UserPreference):
+        stmt = select(func.count()).select_from(model).where(model.organization_id == org_id)
+        counts.append((await db.execute(stmt)).scalar_one())
+    users = (
+        await db.execute(
+            select(User.role, User.is_active, User.department_id)
+            .where(User.organization_id == org_id)
+            .order_by(User.id)
+        )
+    ).all()
+    depts = (
+        await db.execute(
+            select(Department.name, Department.is_active)
+            .where(Department.organization_id == org_id)
+            .order_by(Department.id)
+        )
+    ).all()
+    keys = (
+        await db.execute(select(ApiKey.is_active).where(ApiKey.organization_id == org_id).order_by(ApiKey.id))
+    ).all()
+    sessions = (
+        await db.execute(select(UserSession.revoked).where(UserSession.organization_id == org_id))
+    ).all()
+    org = (
+        await db.execute(select(Organization.name, Organization.is_active).where(Organization.id == org_id))
+    ).one()
+    return (tuple(counts), tuple(users), tuple(depts), tuple(keys), tuple(sessions), org)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a_shape=TENANT, b_shape=TENANT)
+async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    tokens: TokenSigner,
+    a_shape: dict[str, object],
+    b_shape: dict[str, object],
+) -> None:
+    a = await _populate(db, tokens, a_shape)
+    b = await _populate(db, tokens, b_shape)
+    before = await _snapshot(db, b["org"][0])
+    b_ids = {value for name, values in b.items() if name != "tokens" for value in values}
+
+    for token in a["tokens"]:
+        auth = bearer(token)
+        attempts = [
+            *(client.get(f"/v1/users/{u}", headers=auth) for u in b["users"]),
+            *(
+                client.patch(f"/v1/users/{u}", json={"is_active": False, "role": "power_user"}, headers=auth)
+                for u in b["users"]
+            ),
+            *(client.get(f"/v1/departments/{d}", headers=auth) for d in b["departments"]),
+            *(
+                client.patch(f"/v1/departments/{d}", json={"name": "taken"}, headers=auth)
+                for d in b["departments"]
+            ),
+            *(client.delete(f"/v1/api-keys/{k}", headers=auth) for k in b["keys"]),
+            *(client.delete(f"/v1/auth/sessions/{s}", headers=auth) for s in b["sessions"]),
+        ]
+        for attempt in attempts:
+            response = await attempt
+            assert response.status_code in (403, 404), response.text
+            if response.status_code == 403:  # a role without the permission at all, never "it's not yours"
+                assert response.json()["type"].endswith("/forbidden")
+                assert "required_permission" in response.json()
+        for path in (
+            "/v1/users?limit=200",
+            "/v1/departments?limit=200",
+            "/v1/api-keys",
+            "/v1/auth/sessions",
+            "/v1/me/preferences",
+            "/v1/me",
+        ):
+            listed = await client.get(path, headers=auth)
+            assert not (b_ids & set(_strings(listed.json()))), path
+
+    assert await _snapshot(db, b["org"][0]) == before
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
