@@ -127,7 +127,11 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     spend = await budget(db, dept)
     now = datetime.now(UTC)
     batch = GenerationBatch(
-        organization_id=org.id, user_id=member.id, department_id=dept.id, request_fingerprint="0" * 64, total=1
+        organization_id=org.id,
+        user_id=member.id,
+        department_id=dept.id,
+        request_fingerprint="0" * 64,
+        total=1,
     )
     db.add(batch)
     await db.flush()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from donatello.budgets.endpoints import router as budgets_router
 from donatello.api_keys.endpoints import router as api_keys_router
+from donatello.budgets.endpoints import router as budgets_router
 from donatello.departments.endpoints import router as departments_router
 from donatello.organizations.endpoints import router as organizations_router
 from donatello.sessions.endpoints import router as sessions_router

@@ -21,9 +21,9 @@ from donatello.core.money import to_cents
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import Department, DepartmentBudget
 from donatello.tenancy import Principal, Role, scoped_get
+from donatello.tenancy.permissions import Permission
 
-MANAGER_FIELDS = {"alert_thresholds", "per_user_monthly_cap_aud"}
-READERS = (Role.ORG_ADMIN, Role.FINANCE, Role.DEPT_MANAGER)
+ALERT_FIELDS = {"alert_thresholds", "per_user_monthly_cap_aud"}
 
 
 async def status(
@@ -113,10 +113,11 @@ async def change_budget(
     cap, never its budget or mode (nobody raises their own budget)."""
     department = await scoped_get(session, principal, Department, department_id)
     requested = body.model_dump(exclude_unset=True)
-    if not principal.has_role(Role.ORG_ADMIN):
-        if not principal.has_role(Role.DEPT_MANAGER) or principal.department_id != department.id:
+    if not principal.can(Permission.BUDGETS_MANAGE):
+        own = principal.role is not Role.DEPT_MANAGER or principal.department_id == department.id
+        if not (principal.can(Permission.BUDGET_ALERTS_MANAGE) and own):
             raise Forbidden("Only an org admin, or this department's manager, may change its budget settings")
-        if refused := sorted(set(requested) - MANAGER_FIELDS):
+        if refused := sorted(set(requested) - ALERT_FIELDS):
             raise BudgetFieldNotAllowed(refused)
     return await _apply(session, principal, department, requested, at or utcnow())
 
@@ -145,7 +146,7 @@ async def _apply(
 
 async def _readable(session: AsyncSession, principal: Principal, department_id: uuid.UUID) -> Department:
     department = await scoped_get(session, principal, Department, department_id)
-    if not principal.has_role(*READERS):
+    if not principal.can(Permission.REPORTS_READ):
         raise Forbidden("Budget status is for org admins, finance and department managers")
     if principal.role is Role.DEPT_MANAGER and principal.department_id != department.id:
         raise NotYourDepartment("Department managers see their own department's budget only")

@@ -4,10 +4,11 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from donatello.auth.dependencies import CurrentPrincipal, require_role
-from donatello.tenancy import Principal, Role
+from donatello.auth.dependencies import CurrentPrincipal, require
+from donatello.tenancy import Principal
+from donatello.tenancy.permissions import Permission
 
-CanReadBudgets = CurrentPrincipal  # the service narrows: org admin, finance, the department's manager
-CanChangeBudgets = CurrentPrincipal  # the service narrows: org admin; managers for alerts and caps
-CanSetBudgets = Annotated[Principal, Depends(require_role(Role.ORG_ADMIN))]
-CanAmendCharges = Annotated[Principal, Depends(require_role(Role.ORG_ADMIN))]
+CanReadBudgets = CurrentPrincipal  # the service narrows: reports:read, managers to their own department
+CanChangeBudgets = CurrentPrincipal  # the service narrows: budgets:manage, or budget-alerts:manage
+CanSetBudgets = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
+CanAmendCharges = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
