@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,37 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
 
     redis_url: str | None = None
+
+    # Rate limits on image generation, counted in images over sliding windows (``ratelimit`` package):
+    # shared through Redis when ``redis_url`` is set, else per process. Per user by role (JSON objects
+    # in the environment, e.g. DONATELLO_RATE_LIMIT_USER_PER_MINUTE='{"standard_user": 5}'); a role not
+    # named gets the standard_user figure. "Per day" is any 24 hours.
+    rate_limit_user_per_minute: dict[str, PositiveInt] = Field(
+        default_factory=lambda: {
+            "standard_user": 10,
+            "power_user": 30,
+            "dept_manager": 30,
+            "finance": 10,
+            "org_admin": 60,
+            "super_admin": 120,
+        }
+    )
+    rate_limit_user_per_day: dict[str, PositiveInt] = Field(
+        default_factory=lambda: {
+            "standard_user": 200,
+            "power_user": 1_000,
+            "dept_manager": 1_000,
+            "finance": 200,
+            "org_admin": 2_000,
+            "super_admin": 5_000,
+        }
+    )
+    # Shared by every member of one organization.
+    rate_limit_organization_per_minute: PositiveInt = 600
+    # In-process limiter only: beyond this many keys the least recently used is forgotten.
+    rate_limit_max_tracked_keys: PositiveInt = 100_000
+    # Redis Cluster only: one hash tag for every limiter key, so a single script sees them all.
+    rate_limit_hash_tag: str | None = None
 
     cosmos_endpoint: str | None = None
     cosmos_key: SecretStr | None = None

@@ -26,6 +26,7 @@ from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DomainError
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
+from donatello.ratelimit import limiter_from_settings
 from donatello.sso.entra_client import EntraSignIn
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
                 app.state.redis = Redis.from_url(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
+            app.state.rate_limiter = limiter_from_settings(settings, app.state.redis)
             yield
 
     app = FastAPI(
