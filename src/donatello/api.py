@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from donatello.audit.endpoints import router as audit_router
 from donatello.departments.endpoints import router as departments_router
 from donatello.users.endpoints import router as users_router
 
 api_router = APIRouter(prefix="/v1")
 api_router.include_router(users_router)
 api_router.include_router(departments_router)
+api_router.include_router(audit_router)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from donatello import __version__
 from donatello.api import api_router
+from donatello.audit import cosmos as audit_store
 from donatello.auth.tokens import token_signer
 from donatello.config import Settings, get_settings
 from donatello.core import request_context
@@ -52,6 +53,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             app.state.sessionmaker = create_sessionmaker(app_engine)
             app.state.token_signer = token_signer(settings)
             app.state.redis = None
+            app.state.audit_store = None
+            if audit_store.is_configured(settings):
+                app.state.audit_store = await stack.enter_async_context(audit_store.open_store(settings))
             if settings.redis_url:
                 from redis.asyncio import Redis
 
