@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,26 +167,48 @@ class Relay:
 
 
 async def run(context: JobContext) -> None:
-    """The worker job: relay until asked to stop, backing off while the store or database is down."""
+    """The worker job: relay until asked to stop, backing off while the store or database is down.
+
+    An unreachable store at start is waited for like one that goes away later: the worker stays up and
+    the outbox keeps every event meanwhile."""
     settings: Settings = context.settings
-    async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(settings)) if is_configured(settings) else None
-        relay = Relay(
-            context.sessions,
-            store,
-            batch_size=settings.audit_relay_batch_size,
-            concurrency=settings.audit_relay_concurrency,
-            horizon_seconds=settings.audit_relay_horizon_seconds,
-        )
-        failures = 0
-        while not context.stopping.is_set():
-            try:
-                delivered = await relay.pass_once()
-                failures = 0
-            except Exception:
-                log.exception("audit relay pass failed")
-                failures += 1
-                delivered = 0
-            if delivered == 0:
-                pause = settings.audit_relay_poll_seconds * min(2**failures, 64)
-                await context.sleep(pause)
+    if not is_configured(settings):
+        await _relay_until_stopped(context, None)
+        return
+    failures = 0
+    while not context.stopping.is_set():
+        try:
+            async with open_store(settings) as store:
+                await _relay_until_stopped(context, store)
+            return
+        except Exception:
+            log.exception("audit store unreachable; retrying")
+            failures += 1
+            await context.sleep(_pause(settings, failures))
+
+
+async def _relay_until_stopped(context: JobContext, store: AuditStore | None) -> None:
+    settings = context.settings
+    relay = Relay(
+        context.sessions,
+        store,
+        batch_size=settings.audit_relay_batch_size,
+        concurrency=settings.audit_relay_concurrency,
+        horizon_seconds=settings.audit_relay_horizon_seconds,
+    )
+    failures = 0
+    while not context.stopping.is_set():
+        try:
+            delivered = await relay.pass_once()
+            failures = 0
+        except Exception:
+            log.exception("audit relay pass failed")
+            failures += 1
+            delivered = 0
+        if delivered == 0:
+            await context.sleep(_pause(settings, failures))
+
+
+def _pause(settings: Settings, failures: int) -> float:
+    """Poll interval when idle; doubling (up to 64x) while passes fail."""
+    return settings.audit_relay_poll_seconds * min(2**failures, 64)
