@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.cosmos.aio import ContainerProxy, CosmosClient
@@ -48,6 +49,16 @@ async def store_for(settings: Settings, wrap: Any = None) -> AsyncIterator[Audit
         yield AuditStore(wrap(container) if wrap else container, RetryPolicy(budget_seconds=5))
 
 
+_last_stamp = datetime.now(UTC)
+
+
+def _next_stamp() -> datetime:
+    """Distinct, increasing millisecond timestamps, so "newest first" has one right answer in tests."""
+    global _last_stamp
+    _last_stamp = max(datetime.now(UTC), _last_stamp + timedelta(milliseconds=1))
+    return _last_stamp
+
+
 async def record_events(
     db: AsyncSession, organization_id: uuid.UUID | None, count: int, **extra: Any
 ) -> list[uuid.UUID]:
@@ -62,6 +73,7 @@ async def record_events(
             user_id=extra.get("user_id"),
             status=extra.get("status", "success"),
             metadata={"n": n},
+            timestamp=_next_stamp(),
         )
         await audit.record(db, event)
         ids.append(event.id)

@@ -136,10 +136,10 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
         DONATELLO_AUDIT_RELAY_HORIZON_SECONDS="0",
         DONATELLO_AUDIT_RELAY_POLL_SECONDS="0.05",
     )
-    assert (
-        subprocess.run([DONATELLO, "audit", "init"], env=env, capture_output=True, check=False).returncode
-        == 0
+    init = await asyncio.to_thread(
+        subprocess.run, [DONATELLO, "audit", "init"], env=env, capture_output=True, check=False
     )
+    assert init.returncode == 0
 
     def start_worker() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -169,7 +169,8 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
             worker.wait()
 
     await _assert_exactly_once(engine, cosmos_settings, produced)
-    verify = subprocess.run(
+    verify = await asyncio.to_thread(
+        subprocess.run,
         [DONATELLO, "audit", "verify", "--org", str(org)],
         env=env,
         capture_output=True,

@@ -40,6 +40,7 @@ async def run(settings: Settings, url: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, context.stopping.set)
+    log.info("worker started", extra={"jobs": sorted(JOBS)})
     try:
         tasks = [asyncio.create_task(job(context), name=name) for name, job in JOBS.items()]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

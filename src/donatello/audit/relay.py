@@ -211,4 +211,4 @@ async def _relay_until_stopped(context: JobContext, store: AuditStore | None) ->
 
 def _pause(settings: Settings, failures: int) -> float:
     """Poll interval when idle; doubling (up to 64x) while passes fail."""
-    return settings.audit_relay_poll_seconds * min(2**failures, 64)
+    return float(settings.audit_relay_poll_seconds * min(2**failures, 64))
