@@ -94,3 +94,6 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    from bench import audit as audit_bench
+
+    asyncio.run(audit_bench.main())
