@@ -1,5 +1,5 @@
 """`make bench`: every benchmark against one embedded PostgreSQL, each reported as a ratio against a
-baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger)."""
+baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger, audit)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import api_overhead, ledger
+from bench import api_overhead, audit, ledger
 from donatello.config import Settings
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.core.migrations import upgrade
 
 BENCHMARKS = {"api_overhead": api_overhead.run, "ledger": ledger.run}
+STANDALONE = {"audit": audit.main}  # brings its own PostgreSQL and Cosmos emulator
 
 
 def main(names: list[str]) -> None:
@@ -24,12 +25,15 @@ def main(names: list[str]) -> None:
         url = embedded.start()
         upgrade(url)
         settings = Settings(_env_file=None, data_dir=workdir / "data", database_url=url)  # type: ignore[call-arg]
-        for name in names or list(BENCHMARKS):
+        for name in [n for n in names or list(BENCHMARKS) if n in BENCHMARKS]:
             print(f"\n== {name} ==")
             asyncio.run(BENCHMARKS[name](url, settings))
     finally:
         embedded.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    for name in [n for n in names or list(STANDALONE) if n in STANDALONE]:
+        print(f"\n== {name} ==")
+        asyncio.run(STANDALONE[name]())
 
 
 if __name__ == "__main__":

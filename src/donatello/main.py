@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from donatello import __version__
 from donatello.api import api_router
+from donatello.audit import cosmos as audit_store
 from donatello.auth.entra import EntraVerifier
 from donatello.auth.tokens import token_signer
 from donatello.config import Settings, get_settings
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             app.state.entra_verifier = EntraVerifier(settings) if settings.entra_configured else None
             app.state.entra_sign_in = EntraSignIn(settings) if settings.entra_configured else None
             app.state.redis = None
+            app.state.audit_store = None
+            if audit_store.is_configured(settings):
+                app.state.audit_store = await stack.enter_async_context(audit_store.open_store(settings))
             if settings.redis_url:
                 from redis.asyncio import Redis
 

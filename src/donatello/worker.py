@@ -1,14 +1,50 @@
-"""Background runner: generation jobs, the audit outbox relay and scheduled jobs register here."""
+"""Background runner: generation jobs, the audit outbox relay and scheduled jobs register here.
+
+Each job is a coroutine given a ``JobContext``; it loops until ``context.stopping`` is set and owns its
+transactions (commit per unit of work, like the request edge). ``run`` starts every registered job on one
+engine and stops them on SIGTERM/SIGINT.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-#: Jobs the worker runs, by name. The generation and audit issues add theirs.
-JOBS: dict[str, Callable[[], Awaitable[None]]] = {}
+from donatello.audit import relay
+from donatello.config import Settings
+from donatello.core.database import create_engine, create_sessionmaker
+from donatello.core.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[JobContext], Coroutine[Any, Any, None]]
+
+#: Jobs the worker runs, by name.
+JOBS: dict[str, Job] = {
+    "audit-relay": relay.run,
+}
 
 
 def describe() -> str:
-    if not JOBS:
-        return "no background jobs are registered yet (generation queue and audit relay come next)"
     return "jobs: " + ", ".join(sorted(JOBS))
+
+
+async def run(settings: Settings, url: str) -> None:
+    """Run every job until SIGTERM or SIGINT; a job that crashes stops the worker (the orchestrator
+    restarts it) rather than leaving it half alive."""
+    engine = create_engine(url, app_role=settings.database_app_role, pool_size=settings.database_pool_size)
+    context = JobContext(settings, create_sessionmaker(engine))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, context.stopping.set)
+    log.info("worker started", extra={"jobs": sorted(JOBS)})
+    try:
+        tasks = [asyncio.create_task(job(context), name=name) for name, job in JOBS.items()]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        context.stopping.set()
+        await asyncio.gather(*tasks)
+    finally:
+        await engine.dispose()

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.audit.events import AuditEvent
@@ -7,7 +13,6 @@ from donatello.models import AuditOutbox
 
 
 async def add_to_outbox(session: AsyncSession, event: AuditEvent) -> None:
-    # No flush of its own: the row goes out with the transaction's next flush or its commit, batched.
     session.add(
         AuditOutbox(
             event_id=event.id,
@@ -18,3 +23,157 @@ async def add_to_outbox(session: AsyncSession, event: AuditEvent) -> None:
             created_at=event.timestamp,
         )
     )
+    await session.flush()  # in the database now, for anything else sharing the transaction
+
+
+def _of_chain(organization_id: uuid.UUID | None) -> ColumnElement[bool]:
+    if organization_id is None:
+        return AuditOutbox.organization_id.is_(None)
+    return AuditOutbox.organization_id == organization_id
+
+
+def _settled(horizon_seconds: float) -> ColumnElement[bool]:
+    # clock_timestamp(), not now(): a long transaction must still see time pass.
+    return AuditOutbox.created_at <= func.clock_timestamp() - func.make_interval(
+        0, 0, 0, 0, 0, 0, horizon_seconds
+    )
+
+
+async def pending_chains(session: AsyncSession, horizon_seconds: float, scan: int) -> list[uuid.UUID | None]:
+    """Organizations (None = platform) with undelivered events, oldest outbox rows first."""
+    oldest = (
+        select(AuditOutbox.organization_id, AuditOutbox.id)
+        .where(AuditOutbox.delivered_at.is_(None), _settled(horizon_seconds))
+        .order_by(AuditOutbox.id)
+        .limit(scan)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(oldest.c.organization_id, func.min(oldest.c.id).label("first"))
+        .group_by(oldest.c.organization_id)
+        .order_by(text("first"))
+    )
+    return [row.organization_id for row in rows]
+
+
+async def try_lock_chain(session: AsyncSession, organization_id: uuid.UUID | None) -> bool:
+    """Take the chain's advisory lock for this transaction; False when another relay holds it."""
+    key = f"audit-chain:{organization_id or 'platform'}"
+    locked = await session.scalar(select(func.pg_try_advisory_xact_lock(func.hashtextextended(key, 0))))
+    return bool(locked)
+
+
+async def chain_head(session: AsyncSession, organization_id: uuid.UUID | None) -> tuple[int, str | None]:
+    """(position, hash) of the chain's last delivered event; (0, None) for an empty chain."""
+    row = (
+        await session.execute(
+            select(AuditOutbox.chain_seq, AuditOutbox.chain_hash)
+            .where(_of_chain(organization_id), AuditOutbox.chain_seq.is_not(None))
+            .order_by(AuditOutbox.chain_seq.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return 0, None
+    return int(row.chain_seq), row.chain_hash
+
+
+async def undelivered(
+    session: AsyncSession, organization_id: uuid.UUID | None, horizon_seconds: float, limit: int
+) -> list[AuditOutbox]:
+    stmt = (
+        select(AuditOutbox)
+        .where(_of_chain(organization_id), AuditOutbox.delivered_at.is_(None), _settled(horizon_seconds))
+        .order_by(AuditOutbox.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def undelivered_by_event_ids(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID]
+) -> list[AuditOutbox]:
+    stmt = select(AuditOutbox).where(AuditOutbox.event_id.in_(event_ids), AuditOutbox.delivered_at.is_(None))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_delivered(session: AsyncSession, chained: Sequence[tuple[int, int, str, str]]) -> None:
+    """Record delivery of (outbox id, chain position, prev hash, chain hash) — the one update allowed."""
+    if not chained:
+        return
+    table = AuditOutbox.__table__
+    assert isinstance(table, Table)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.delivered_at.is_(None))
+        .values(
+            chain_seq=bindparam("seq"),
+            prev_hash=bindparam("prev"),
+            chain_hash=bindparam("chain"),
+            delivered_at=func.clock_timestamp(),
+        )
+    )
+    await session.execute(
+        stmt, [{"row_id": i, "seq": seq, "prev": prev, "chain": chain} for i, seq, prev, chain in chained]
+    )
+
+
+async def lag(session: AsyncSession) -> tuple[int, float | None]:
+    """(undelivered count, age in seconds of the oldest undelivered event)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.extract("epoch", func.clock_timestamp() - func.min(AuditOutbox.created_at)),
+            ).where(AuditOutbox.delivered_at.is_(None))
+        )
+    ).one()
+    return int(row[0]), float(row[1]) if row[1] is not None else None
+
+
+async def chain_rows(
+    session: AsyncSession,
+    organization_id: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[AuditOutbox]:
+    stmt = select(AuditOutbox).where(_of_chain(organization_id), AuditOutbox.chain_seq.is_not(None))
+    if since:
+        stmt = stmt.where(AuditOutbox.created_at >= since)
+    if until:
+        stmt = stmt.where(AuditOutbox.created_at < until)
+    return list((await session.execute(stmt.order_by(AuditOutbox.chain_seq))).scalars())
+
+
+def events_query(
+    organization_id: uuid.UUID,
+    filters: dict[str, Any],
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[datetime, int] | None,
+) -> Select[Any]:
+    stmt = select(AuditOutbox).where(AuditOutbox.organization_id == organization_id)
+    if (user_id := filters.pop("user_id", None)) is not None:
+        stmt = stmt.where(AuditOutbox.user_id == user_id)
+    if (event_type := filters.pop("event_type", None)) is not None:
+        stmt = stmt.where(AuditOutbox.event_type == event_type)
+    for key, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(AuditOutbox.payload[key].astext == str(value))
+    if since:
+        stmt = stmt.where(AuditOutbox.created_at >= since)
+    if until:
+        stmt = stmt.where(AuditOutbox.created_at < until)
+    if after:
+        stmt = stmt.where(
+            or_(
+                AuditOutbox.created_at < after[0],
+                and_(AuditOutbox.created_at == after[0], AuditOutbox.id < after[1]),
+            )
+        )
+    return stmt.order_by(AuditOutbox.created_at.desc(), AuditOutbox.id.desc())
+
+
+async def events_page(session: AsyncSession, stmt: Select[Any], limit: int) -> list[AuditOutbox]:
+    rows: list[AuditOutbox] = list((await session.execute(stmt.limit(limit))).scalars())
+    return rows

@@ -1,11 +1,21 @@
-"""Recording audit events through the transactional outbox."""
+"""Recording audit events (the transactional outbox), reading them back, and verifying the chain."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.audit import repository
+from donatello.audit import chain, repository
+from donatello.audit.cosmos import AuditStore, chain_filter, chain_parameters
 from donatello.audit.events import AuditEvent
+from donatello.audit.schemas import AuditEventRead, AuditFilters
+from donatello.core.errors import NotFound
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import AuditOutbox
+from donatello.tenancy import Principal
 
 
 async def record(session: AsyncSession, event: AuditEvent) -> None:
@@ -16,3 +26,146 @@ async def record(session: AsyncSession, event: AuditEvent) -> None:
     never queue behind a per-organization chain head.
     """
     await repository.add_to_outbox(session, event)
+
+
+async def list_events(
+    session: AsyncSession,
+    store: AuditStore | None,
+    principal: Principal,
+    filters: AuditFilters,
+    cursor: str | None,
+    limit: int,
+    organization_id: uuid.UUID | None = None,
+) -> Page[AuditEventRead]:
+    """An organization's audit events, newest first, one page at a time.
+
+    Admins see their own organization only; a platform admin may name another organization. Reads the
+    audit store (Cosmos DB) when configured, else the outbox table; filtering by user is a single-partition
+    query there.
+    """
+    organization = principal.organization_id
+    if organization_id is not None and organization_id != organization:
+        if not principal.is_platform_admin:
+            raise NotFound("organization", organization_id)
+        organization = organization_id
+    after = decode_cursor(cursor, 2)
+    if store is None:
+        return await _page_from_outbox(session, organization, filters, after, limit)
+    return await _page_from_store(store, organization, filters, after, limit)
+
+
+async def _page_from_outbox(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    filters: AuditFilters,
+    after: list[Any] | None,
+    limit: int,
+) -> Page[AuditEventRead]:
+    stmt = repository.events_query(
+        organization_id,
+        filters.model_dump(exclude={"since", "until"}, exclude_none=True),
+        filters.since,
+        filters.until,
+        (datetime.fromisoformat(after[0]), int(after[1])) if after else None,
+    )
+    rows = await repository.events_page(session, stmt, limit + 1)
+    items = [_read(row.payload, row) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page[AuditEventRead](
+        items=items, next_cursor=encode_cursor([last.created_at.isoformat(), last.id]) if last else None
+    )
+
+
+async def _page_from_store(
+    store: AuditStore,
+    organization_id: uuid.UUID,
+    filters: AuditFilters,
+    after: list[Any] | None,
+    limit: int,
+) -> Page[AuditEventRead]:
+    clauses = ["c.organization_id = @org"]
+    parameters: dict[str, Any] = {"@org": str(organization_id)}
+    for name in ("user_id", "event_type", "resource_type", "resource_id", "status"):
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append(f"c.{name} = @{name}")
+            parameters[f"@{name}"] = str(value)
+    if filters.since:
+        clauses.append("c.timestamp >= @since")
+        parameters["@since"] = _stamp(filters.since)
+    if filters.until:
+        clauses.append("c.timestamp < @until")
+        parameters["@until"] = _stamp(filters.until)
+    if after:
+        clauses.append("(c.timestamp < @after_ts OR (c.timestamp = @after_ts AND c.id < @after_id))")
+        parameters.update({"@after_ts": after[0], "@after_id": after[1]})
+    sql = (
+        f"SELECT TOP {limit + 1} * FROM c WHERE {' AND '.join(clauses)} "  # noqa: S608 - values are parameters
+        "ORDER BY c.timestamp DESC, c.id DESC"
+    )
+    partition = str(filters.user_id) if filters.user_id is not None else None
+    documents = await store.query(sql, parameters, partition_key=partition)
+    items = [_read(document) for document in documents[:limit]]
+    last = documents[limit - 1] if len(documents) > limit else None
+    return Page[AuditEventRead](
+        items=items, next_cursor=encode_cursor([last["timestamp"], last["id"]]) if last else None
+    )
+
+
+def _read(document: dict[str, Any], row: AuditOutbox | None = None) -> AuditEventRead:
+    fields = {k: v for k, v in document.items() if not k.startswith("_")}
+    if row is not None:
+        fields.update(chain_seq=row.chain_seq, prev_hash=row.prev_hash, chain_hash=row.chain_hash)
+    return AuditEventRead.model_validate(fields)
+
+
+def _stamp(moment: datetime) -> str:
+    """The documents' timestamp format (UTC, milliseconds, Z), so string order is time order."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def verify(
+    session: AsyncSession,
+    store: AuditStore | None,
+    organization_id: uuid.UUID | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> chain.Verification:
+    """Recompute one organization's chain (None: the platform chain) from the audit store — Cosmos DB
+    when given, else the outbox table — and report the first break. Without an end of range the chain
+    must also reach the head the relay recorded, so events deleted from the end are caught too."""
+    head_seq, _ = await repository.chain_head(session, organization_id)
+    expected_last = head_seq if until is None else None
+    if store is None:
+        rows = await repository.chain_rows(session, organization_id, since, until)
+        documents = [
+            {
+                **row.payload,
+                "chain_seq": row.chain_seq,
+                "prev_hash": row.prev_hash,
+                "chain_hash": row.chain_hash,
+            }
+            for row in rows
+        ]
+        return chain.verify(documents, expected_last_seq=expected_last)
+    clauses = [chain_filter(organization_id), "IS_DEFINED(c.chain_seq)"]
+    parameters: dict[str, Any] = chain_parameters(organization_id)
+    if since:
+        clauses.append("c.timestamp >= @since")
+        parameters["@since"] = _stamp(since)
+    if until:
+        clauses.append("c.timestamp < @until")
+        parameters["@until"] = _stamp(until)
+    # Clauses are fixed strings; every value is a query parameter.
+    documents = await store.query(f"SELECT * FROM c WHERE {' AND '.join(clauses)}", parameters)  # noqa: S608
+    return chain.verify(documents, expected_last_seq=expected_last)
+
+
+async def lag(session: AsyncSession) -> dict[str, Any]:
+    """How far the relay is behind: undelivered events and the age of the oldest."""
+    count, oldest = await repository.lag(session)
+    return {
+        "undelivered": count,
+        "oldest_undelivered_age_s": round(oldest, 3) if oldest is not None else None,
+    }

@@ -10,6 +10,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from donatello.audit import service as audit
+from donatello.core.database import set_platform_scope
+
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
@@ -18,9 +21,24 @@ async def check_dependencies(state: Any) -> dict[str, dict[str, Any]]:
     redis = getattr(state, "redis", None)
     if redis is not None:
         checks["redis"] = redis.ping
+    store = getattr(state, "audit_store", None)
+    if store is not None:
+        checks["cosmos"] = store.ping
     names = list(checks)
-    results = await asyncio.gather(*(_timed(checks[name]) for name in names))
-    return dict(zip(names, results, strict=True))
+    results = await asyncio.gather(*(_timed(checks[name]) for name in names), _audit_lag(state))
+    report = dict(zip(names, results[:-1], strict=True))
+    report["audit_relay"] = results[-1]
+    return report
+
+
+async def _audit_lag(state: Any) -> dict[str, Any]:
+    """Relay lag as details; it does not make the API unready (the outbox keeps every event)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), state.sessionmaker() as session, session.begin():
+            await set_platform_scope(session)
+            return {"status": "ok", **await audit.lag(session)}
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__}
 
 
 async def _database(engine: AsyncEngine) -> None:

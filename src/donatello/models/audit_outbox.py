@@ -25,6 +25,9 @@ class AuditOutbox(Base):
       them. ``organization_id`` is NULL for platform-level events; the table is still registered as a
       tenant table (its RLS policy must treat NULL as platform-only).
     * ``prev_hash`` / ``chain_hash``: hash chain (SHA-256 hex) that makes deletion or edits detectable.
+    * ``chain_seq``: the event's position in its organization's chain, assigned by the relay with the
+      hashes (the order the chain was computed in, which verification follows). Like the hashes it can
+      only be written by the single delivery update: the trigger refuses any update once delivered.
     """
 
     __tablename__ = tenant_table("audit_outbox")
@@ -51,10 +54,22 @@ class AuditOutbox(Base):
         String(64), comment="SHA-256 (hex) over prev_hash and this event"
     )
     prev_hash: Mapped[str | None] = mapped_column(String(64), comment="chain_hash of the preceding event")
+    chain_seq: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Position in its organization's chain (1-based), set with delivery"
+    )
 
     __table_args__ = (
         Index("idx_audit_outbox_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
         Index("idx_audit_outbox_org_id", "organization_id", "id"),
+        Index(
+            "idx_audit_outbox_chain",
+            "organization_id",
+            "chain_seq",
+            unique=True,
+            postgresql_nulls_not_distinct=True,  # the platform chain (NULL organization) is one chain too
+            postgresql_where=text("chain_seq IS NOT NULL"),
+        ),
+        Index("idx_audit_outbox_org_created", "organization_id", "created_at", "id"),
         {"comment": "Transactional outbox of audit events awaiting delivery to the audit store"},
     )
 

@@ -1,0 +1,113 @@
+"""Audit relay throughput and outbox write overhead, each as a ratio against a baseline from the same run.
+
+* relay: 2,000 events over 8 organizations relayed to @vercel/cosmosdb-server (chain + create + delivery
+  marks), against the baseline of bare sequential ``create_item`` calls of the same documents' size;
+* outbox write: a transaction that records one audit event, against a bare ``BEGIN; SELECT 1; COMMIT``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import text
+from tests.cosmos_emulator import KEY, CosmosEmulator
+
+from bench.__main__ import _p, _timed
+from donatello import audit
+from donatello.audit.cosmos import open_store, provision
+from donatello.audit.relay import Relay
+from donatello.config import Settings
+from donatello.core.database import create_engine, create_sessionmaker, transaction
+from donatello.core.embedded_postgres import EmbeddedPostgres
+from donatello.core.migrations import upgrade
+
+EVENTS = 2000
+ORGS = 8
+
+
+def _event(org: uuid.UUID) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        event_type="generation.completed",
+        action="image_generated",
+        resource_type="generation",
+        resource_id=uuid.uuid4(),
+        organization_id=org,
+        user_id=uuid.uuid4(),
+        metadata={"model_used": "dall-e-3", "cost_aud": "0.08"},
+    )
+
+
+async def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="donatello-bench-audit-", dir="/tmp"))
+    embedded = EmbeddedPostgres(workdir / "postgres", delete_on_exit=True)
+    emulator = CosmosEmulator()
+    url = embedded.start()
+    emulator.start()
+    try:
+        upgrade(url)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            data_dir=workdir / "data",
+            database_url=url,
+            cosmos_endpoint=emulator.endpoint,
+            cosmos_key=SecretStr(KEY),
+        )
+        await provision(settings)
+        engine = create_engine(url, app_role=settings.database_app_role)
+        sessions = create_sessionmaker(engine)
+
+        async def bare_transaction() -> None:
+            async with transaction(sessions) as session:
+                await session.execute(text("SELECT 1"))
+
+        async def record_one() -> None:
+            async with transaction(sessions, platform=True) as session:
+                await audit.record(session, _event(uuid.uuid4()))
+
+        baseline = await _timed(bare_transaction)
+        measured = await _timed(record_one)
+        orgs = [uuid.uuid4() for _ in range(ORGS)]
+        async with transaction(sessions, platform=True) as session:
+            for n in range(EVENTS):
+                await audit.record(session, _event(orgs[n % ORGS]))
+
+        async with open_store(settings) as store:
+            relay = Relay(sessions, store, batch_size=200, concurrency=ORGS, horizon_seconds=0)
+            await relay.drain()  # the outbox writes above (and warm-up) are delivered first
+            async with transaction(sessions, platform=True) as session:
+                for n in range(EVENTS):
+                    await audit.record(session, _event(orgs[n % ORGS]))
+            started = time.perf_counter()
+            delivered = await relay.drain()
+            relay_seconds = time.perf_counter() - started
+
+            documents = [{**_event(orgs[0]).document(), "chain_seq": 1} for _ in range(500)]
+            started = time.perf_counter()
+            for document in documents:
+                await store.create(document)
+            create_seconds = (time.perf_counter() - started) / len(documents)
+        await engine.dispose()
+    finally:
+        emulator.stop()
+        embedded.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    relay_rate = delivered / relay_seconds
+    create_rate = 1 / create_seconds
+    ratio = statistics.median(measured) / statistics.median(baseline)
+    print(
+        f"baseline  bare transaction      p50 {_p(baseline, 0.5):6.2f} ms  p95 {_p(baseline, 0.95):6.2f} ms"
+    )
+    print(
+        f"measured  record one event      p50 {_p(measured, 0.5):6.2f} ms  p95 {_p(measured, 0.95):6.2f} ms"
+    )
+    print(f"ratio     outbox write / bare transaction = {ratio:.2f}x")
+    print(f"baseline  sequential create_item to the emulator  {create_rate:8.0f} docs/s")
+    print(f"measured  relay ({ORGS} orgs, chained) {relay_rate:8.0f} events/s ({delivered} events)")
+    print(f"ratio     relay throughput / sequential create_item = {relay_rate / create_rate:.2f}x")

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from donatello.audit.cosmos import AuditStore
+from donatello.auth.dependencies import CurrentPrincipal, require_role
+from donatello.tenancy import Principal, Role
+
+
+def _store(request: Request) -> AuditStore | None:
+    store: AuditStore | None = getattr(request.app.state, "audit_store", None)
+    return store
+
+
+#: The Cosmos DB audit container when configured; None means the outbox table is the audit store.
+Store = Annotated[AuditStore | None, Depends(_store)]
+CanReadAuditLog = Annotated[Principal, Depends(require_role(Role.ORG_ADMIN))]
+CanReadOwnEvents = CurrentPrincipal

@@ -1,0 +1,214 @@
+"""The relay: ships committed outbox rows to the audit store and computes each organization's chain.
+
+Ordering and concurrency — why the relay never keeps an ``id > last`` cursor:
+
+Outbox ids are assigned at insert, but transactions commit out of order, so a row with a lower id can
+become visible after rows with higher ids were already shipped. A cursor would skip it forever. Instead
+every pass re-reads undelivered rows (``delivered_at IS NULL``, served by the partial index) in id order,
+so a late row is always found. The chain order is the order the relay assigns (``chain_seq``), which is
+outbox order except for a row whose transaction stayed open longer than the visibility horizon after
+inserting it: that row is chained after rows with higher ids rather than lost. The horizon
+(``audit_relay_horizon_seconds``: rows younger than it wait for the next pass) only makes that rare; no
+correctness depends on it, so clocks and long transactions cannot lose or fork anything. A global commit-
+order lock would make it exact but would make every request wait for other tenants' open transactions.
+
+One writer per chain: a relay takes the chain's transaction-scoped advisory lock (``pg_try_advisory_
+xact_lock``) before reading the head, and skips chains another relay holds. Requests never touch the
+lock; they only insert outbox rows.
+
+Exactly once into Cosmos: documents use the event id as their id (a 409 means an earlier attempt stored
+it), and within a chain they are written one after another, in chain order, before the batch's delivery
+marks commit in PostgreSQL. A relay that dies (or fails) mid-batch leaves a contiguous run of documents
+past the recorded head; the next batch of that chain first adopts that run — it checks each document's
+position, link and content against the outbox row and records it as delivered — and continues after it.
+So a restarted relay recomputes nothing already stored, and a late row cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from donatello.audit import chain, repository
+from donatello.audit.cosmos import (
+    AlreadyStored,
+    AuditStore,
+    chain_filter,
+    chain_parameters,
+    is_configured,
+    open_store,
+)
+from donatello.config import Settings
+from donatello.core.database import transaction
+from donatello.core.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+
+class ChainDiverged(Exception):
+    """The audit store holds a chain this database did not produce; an operator must look at it."""
+
+
+@dataclass
+class Relay:
+    sessions: async_sessionmaker[AsyncSession]
+    store: AuditStore | None  # None: the outbox table is the audit store (chained and marked in place)
+    batch_size: int = 200
+    concurrency: int = 8
+    horizon_seconds: float = 0.5
+
+    async def pass_once(self) -> int:
+        """Deliver up to one batch of every pending chain; returns how many events were delivered."""
+        async with transaction(self.sessions, platform=True) as session:
+            chains = await repository.pending_chains(
+                session, self.horizon_seconds, self.batch_size * self.concurrency
+            )
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(organization_id: uuid.UUID | None) -> int:
+            async with gate:
+                return await self.deliver_chain(organization_id)
+
+        results = await asyncio.gather(*(one(org) for org in chains), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            log.error("audit relay batch failed", exc_info=failure)
+        if failures and len(failures) == len(results):
+            raise failures[0]
+        return sum(r for r in results if isinstance(r, int))
+
+    async def drain(self) -> int:
+        """Pass until nothing is pending (operators, tests, benchmarks)."""
+        total = 0
+        while delivered := await self.pass_once():
+            total += delivered
+        return total
+
+    async def deliver_chain(self, organization_id: uuid.UUID | None) -> int:
+        """Chain and deliver one batch of an organization's undelivered events, in outbox order."""
+        async with transaction(self.sessions, platform=True) as session:
+            if not await repository.try_lock_chain(session, organization_id):
+                return 0
+            seq, head = await repository.chain_head(session, organization_id)
+            prev = head or chain.GENESIS
+            adopted = 0
+            if self.store is not None:
+                seq, prev, adopted = await self._adopt_stored_run(session, organization_id, seq, prev)
+            rows = await repository.undelivered(
+                session, organization_id, self.horizon_seconds, self.batch_size
+            )
+            delivered: list[tuple[int, int, str, str]] = []
+            for row in rows:
+                seq += 1
+                document = chain.sealed(row.payload, seq, prev)
+                if self.store is not None:
+                    await self._ship(document)
+                delivered.append((row.id, seq, prev, document["chain_hash"]))
+                prev = document["chain_hash"]
+            await repository.mark_delivered(session, delivered)
+            return adopted + len(delivered)
+
+    async def _ship(self, document: dict[str, Any]) -> None:
+        assert self.store is not None
+        try:
+            await self.store.create(document)
+        except AlreadyStored:
+            stored = await self.store.read(document["id"], document["user_id"])
+            if (stored.get("chain_seq"), stored.get("chain_hash")) != (
+                document["chain_seq"],
+                document["chain_hash"],
+            ):
+                raise ChainDiverged(
+                    f"event {document['id']} is stored at position {stored.get('chain_seq')} "
+                    f"but the outbox places it at {document['chain_seq']}"
+                ) from None
+
+    async def _adopt_stored_run(
+        self, session: AsyncSession, organization_id: uuid.UUID | None, seq: int, prev: str
+    ) -> tuple[int, str, int]:
+        """Record as delivered the documents an interrupted batch stored past the head."""
+        assert self.store is not None
+        stored = await self.store.query(
+            f"SELECT * FROM c WHERE {chain_filter(organization_id)} AND c.chain_seq > @seq",  # noqa: S608
+            {"@seq": seq, **chain_parameters(organization_id)},
+        )
+        if not stored:
+            return seq, prev, 0
+        stored.sort(key=lambda d: int(d["chain_seq"]))
+        rows = {
+            str(row.event_id): row
+            for row in await repository.undelivered_by_event_ids(
+                session, [uuid.UUID(d["id"]) for d in stored]
+            )
+        }
+        adopted: list[tuple[int, int, str, str]] = []
+        for document in stored:
+            row = rows.get(document["id"])
+            expected = chain.sealed(row.payload, seq + 1, prev) if row else None
+            if expected is None or (document["chain_seq"], document["prev_hash"], document["chain_hash"]) != (
+                expected["chain_seq"],
+                expected["prev_hash"],
+                expected["chain_hash"],
+            ):
+                raise ChainDiverged(
+                    f"stored event {document['id']} at position {document['chain_seq']} does not continue "
+                    f"the chain of organization {organization_id or 'platform'} at position {seq}"
+                )
+            seq, prev = seq + 1, expected["chain_hash"]
+            adopted.append((row.id, seq, expected["prev_hash"], prev))  # type: ignore[union-attr]
+        await repository.mark_delivered(session, adopted)
+        log.info("audit relay adopted an interrupted batch", extra={"events": len(adopted)})
+        return seq, prev, len(adopted)
+
+
+async def run(context: JobContext) -> None:
+    """The worker job: relay until asked to stop, backing off while the store or database is down.
+
+    An unreachable store at start is waited for like one that goes away later: the worker stays up and
+    the outbox keeps every event meanwhile."""
+    settings: Settings = context.settings
+    if not is_configured(settings):
+        await _relay_until_stopped(context, None)
+        return
+    failures = 0
+    while not context.stopping.is_set():
+        try:
+            async with open_store(settings) as store:
+                await _relay_until_stopped(context, store)
+            return
+        except Exception:
+            log.exception("audit store unreachable; retrying")
+            failures += 1
+            await context.sleep(_pause(settings, failures))
+
+
+async def _relay_until_stopped(context: JobContext, store: AuditStore | None) -> None:
+    settings = context.settings
+    relay = Relay(
+        context.sessions,
+        store,
+        batch_size=settings.audit_relay_batch_size,
+        concurrency=settings.audit_relay_concurrency,
+        horizon_seconds=settings.audit_relay_horizon_seconds,
+    )
+    failures = 0
+    while not context.stopping.is_set():
+        try:
+            delivered = await relay.pass_once()
+            failures = 0
+        except Exception:
+            log.exception("audit relay pass failed")
+            failures += 1
+            delivered = 0
+        if delivered == 0:
+            await context.sleep(_pause(settings, failures))
+
+
+def _pause(settings: Settings, failures: int) -> float:
+    """Poll interval when idle; doubling (up to 64x) while passes fail."""
+    return float(settings.audit_relay_poll_seconds * min(2**failures, 64))
