@@ -25,6 +25,7 @@ from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DomainError
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
+from donatello.storage import open_image_store
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
                 app.state.redis = Redis.from_url(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
+            public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+            app.state.image_store = await open_image_store(settings, public_base_url=public_base_url)
+            stack.push_async_callback(app.state.image_store.close)
             yield
 
     app = FastAPI(
