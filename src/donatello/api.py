@@ -11,6 +11,7 @@ from donatello.departments.endpoints import router as departments_router
 from donatello.organizations.endpoints import router as organizations_router
 from donatello.sessions.endpoints import router as sessions_router
 from donatello.sso.endpoints import router as sso_router
+from donatello.storage.endpoints import router as files_router
 from donatello.users.endpoints import router as users_router
 
 api_router = APIRouter(prefix="/v1")
@@ -22,3 +23,4 @@ api_router.include_router(departments_router)
 api_router.include_router(budgets_router)
 api_router.include_router(api_keys_router)
 api_router.include_router(audit_router)
+api_router.include_router(files_router)

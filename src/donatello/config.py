@@ -91,6 +91,8 @@ class Settings(BaseSettings):
 
     blob_connection_string: SecretStr | None = None
     blob_container: str = "generations"
+    # Pinned so Azurite (the test emulator) accepts it; empty -> the SDK's default service version.
+    blob_api_version: str = "2025-11-05"
 
     entra_tenant_id: str | None = None
     entra_client_id: str | None = None
@@ -116,6 +118,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where clients reach this API (local image links point here); unset -> http://{host}:{port}.
+    public_base_url: str | None = None
     log_level: str = "INFO"
 
     @property

@@ -29,6 +29,7 @@ from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
 from donatello.ratelimit import limiter_from_settings
 from donatello.sso.entra_client import EntraSignIn
+from donatello.storage import open_image_store
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 app.state.redis = Redis.from_url(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
             app.state.rate_limiter = limiter_from_settings(settings, app.state.redis)
+            public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+            app.state.image_store = await open_image_store(settings, public_base_url=public_base_url)
+            stack.push_async_callback(app.state.image_store.close)
             yield
 
     app = FastAPI(

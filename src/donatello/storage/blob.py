@@ -1,0 +1,127 @@
+"""Azure Blob Storage (``azure-storage-blob`` aio): the production store, and Azurite in tests.
+
+Read URLs are service SAS URLs signed with the account key from the connection string: read permission
+only, one blob, an expiry, https only unless the account itself is plain http (Azurite). No user
+delegation key, so no Entra token is needed on the request path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
+from azure.storage.blob.aio import BlobServiceClient
+
+from donatello.core.clock import utcnow
+from donatello.storage.errors import StoredImageMissing
+from donatello.storage.names import check_name
+from donatello.storage.store import (
+    DEFAULT_READ_URL_LIFETIME,
+    Tier,
+    check_content_type,
+    check_lifetime,
+    check_tier,
+)
+
+#: The newest service version Azurite 3.35 accepts (DESIGN.md §7); azure-storage-blob 12.31 defaults to a
+#: newer one. Production may set ``DONATELLO_BLOB_API_VERSION`` to anything the SDK supports.
+DEFAULT_API_VERSION = "2025-11-05"
+
+
+class BlobImageStore:
+    """Images as block blobs in one container."""
+
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        container: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        credential = service.credential
+        account_key = getattr(credential, "account_key", None)
+        if not account_key:
+            raise ValueError("read URLs are signed with the account key: the connection string needs one")
+        self._service = service
+        self._container = service.get_container_client(container)
+        self._account_name = str(service.account_name)
+        self._account_key: str = account_key
+        self._clock = clock
+        self._sas_protocol = "https" if service.url.startswith("https://") else "https,http"
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        connection_string: str,
+        container: str,
+        *,
+        api_version: str | None = DEFAULT_API_VERSION,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> BlobImageStore:
+        """``api_version=None`` uses the SDK's default service version."""
+        if api_version:
+            service = BlobServiceClient.from_connection_string(connection_string, api_version=api_version)
+        else:
+            service = BlobServiceClient.from_connection_string(connection_string)
+        return cls(service, container, clock=clock)
+
+    @property
+    def container_name(self) -> str:
+        name: str = self._container.container_name
+        return name
+
+    async def ensure_container(self) -> None:
+        """Create the (private) container if it is missing; called once at startup."""
+        with contextlib.suppress(ResourceExistsError):
+            await self._container.create_container()
+
+    async def put(self, name: str, data: bytes, content_type: str) -> None:
+        settings = ContentSettings(content_type=check_content_type(content_type))
+        await self._container.upload_blob(check_name(name), data, overwrite=True, content_settings=settings)
+
+    async def get(self, name: str) -> bytes:
+        try:
+            download = await self._container.download_blob(check_name(name))
+            data: bytes = await download.readall()
+        except ResourceNotFoundError as missing:
+            raise StoredImageMissing(name) from missing
+        return data
+
+    async def read_url(self, name: str, *, expires_in: timedelta = DEFAULT_READ_URL_LIFETIME) -> str:
+        """A read-only service SAS for this one blob, expiring after ``expires_in``."""
+        expiry = self._clock() + check_lifetime(expires_in)
+        blob = self._container.get_blob_client(check_name(name))
+        sas = generate_blob_sas(
+            account_name=self._account_name,
+            container_name=self.container_name,
+            blob_name=name,
+            account_key=self._account_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=expiry,
+            protocol=self._sas_protocol,
+        )
+        return f"{blob.url}?{sas}"
+
+    async def set_tier(self, name: str, tier: Tier) -> None:
+        try:
+            await self._container.get_blob_client(check_name(name)).set_standard_blob_tier(check_tier(tier))
+        except ResourceNotFoundError as missing:
+            raise StoredImageMissing(name) from missing
+
+    async def delete(self, name: str) -> None:
+        """Delete the blob and its snapshots; a blob already gone is fine (idempotent)."""
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._container.delete_blob(check_name(name), delete_snapshots="include")
+
+    async def close(self) -> None:
+        await self._service.close()
+
+    async def tier_of(self, name: str) -> Tier:
+        try:
+            properties = await self._container.get_blob_client(check_name(name)).get_blob_properties()
+        except ResourceNotFoundError as missing:
+            raise StoredImageMissing(name) from missing
+        return check_tier(str(properties.blob_tier))
