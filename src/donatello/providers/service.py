@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.core.errors import NotFound
+from donatello.core.errors import NotFound, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers import repository
@@ -104,7 +104,11 @@ async def update(
     if changes:
         for field, change in changes.items():
             setattr(model, field, change["to"])
-        await repository.save(session, model)  # CHECK constraints guard the combination (e.g. USD price)
+        if model.pricing_currency != "AUD" and model.cost_per_image is None:
+            raise ValidationFailed(
+                "cost_per_image is required when pricing_currency is not AUD", field="cost_per_image"
+            )
+        await repository.save(session, model)
         await _audit(
             session,
             principal,
