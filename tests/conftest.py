@@ -34,6 +34,7 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
+from tests.azure_openai_stub import AzureOpenAIStub
 from tests.cosmos_emulator import KEY, CosmosEmulator
 from tests.idp import IdentityProvider
 
@@ -218,6 +219,30 @@ def azurite_connection_string() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def azure_openai_server() -> Iterator[AzureOpenAIStub]:
+    stub = AzureOpenAIStub()
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture
+def azure_stub(azure_openai_server: AzureOpenAIStub) -> AzureOpenAIStub:
+    """The loopback Azure OpenAI images API with an empty script for this test."""
+    azure_openai_server.reset()
+    return azure_openai_server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An outbound HTTP client as the worker uses; never routed through an environment proxy."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield client
 
 
 def unique(prefix: str) -> str:

@@ -9,6 +9,7 @@ from donatello.audit.endpoints import router as audit_router
 from donatello.budgets.endpoints import router as budgets_router
 from donatello.departments.endpoints import router as departments_router
 from donatello.organizations.endpoints import router as organizations_router
+from donatello.providers.endpoints import router as providers_router
 from donatello.sessions.endpoints import router as sessions_router
 from donatello.sso.endpoints import router as sso_router
 from donatello.storage.endpoints import router as files_router
@@ -24,3 +25,4 @@ api_router.include_router(budgets_router)
 api_router.include_router(api_keys_router)
 api_router.include_router(audit_router)
 api_router.include_router(files_router)
+api_router.include_router(providers_router)

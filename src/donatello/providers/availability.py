@@ -1,0 +1,130 @@
+"""Model availability: a model that fails repeatedly is paused for a short while.
+
+``FAILURE_THRESHOLD`` retryable failures within ``FAILURE_WINDOW_SECONDS`` mark a model unavailable for
+``PAUSE_SECONDS``; ``candidates`` skips it meanwhile (and the worker's fallbacks go elsewhere). A success
+clears the count. With Redis the state is shared by every API process and worker and expires by TTL;
+without it each process keeps its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+FAILURE_THRESHOLD = 3
+FAILURE_WINDOW_SECONDS = 60
+PAUSE_SECONDS = 30
+
+# KEYS: failures counter, paused flag. ARGV: window, threshold, pause. Returns 1 when it paused the model.
+_RECORD_FAILURE = """
+local failures = redis.call('INCR', KEYS[1])
+if failures == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if failures >= tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class Availability(Protocol):
+    async def paused_for(self, provider: str, model: str) -> float | None:
+        """Seconds until the model may be used again, or None when it is available."""
+        ...
+
+    async def record_failure(self, provider: str, model: str) -> bool:
+        """Count a failure; True when this one paused the model."""
+        ...
+
+    async def record_success(self, provider: str, model: str) -> None: ...
+
+
+class InProcessAvailability:
+    def __init__(
+        self,
+        *,
+        threshold: int = FAILURE_THRESHOLD,
+        window_seconds: float = FAILURE_WINDOW_SECONDS,
+        pause_seconds: float = PAUSE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._threshold = threshold
+        self._window = window_seconds
+        self._pause = pause_seconds
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._paused_until: dict[str, float] = {}
+
+    async def paused_for(self, provider: str, model: str) -> float | None:
+        until = self._paused_until.get(_key(provider, model))
+        remaining = until - self._clock() if until is not None else 0.0
+        return remaining if remaining > 0 else None
+
+    async def record_failure(self, provider: str, model: str) -> bool:
+        key, now = _key(provider, model), self._clock()
+        recent = [at for at in self._failures.get(key, []) if now - at < self._window] + [now]
+        if len(recent) >= self._threshold:
+            self._failures.pop(key, None)
+            self._paused_until[key] = now + self._pause
+            return True
+        self._failures[key] = recent
+        return False
+
+    async def record_success(self, provider: str, model: str) -> None:
+        self._failures.pop(_key(provider, model), None)
+
+
+class RedisAvailability:
+    def __init__(
+        self,
+        redis: Any,  # redis.asyncio.Redis
+        *,
+        threshold: int = FAILURE_THRESHOLD,
+        window_seconds: int = FAILURE_WINDOW_SECONDS,
+        pause_seconds: int = PAUSE_SECONDS,
+        prefix: str = "donatello:model",
+    ) -> None:
+        self._redis = redis
+        self._threshold = threshold
+        self._window = window_seconds
+        self._pause = pause_seconds
+        self._prefix = prefix
+
+    async def paused_for(self, provider: str, model: str) -> float | None:
+        ttl_ms = int(await self._redis.pttl(self._paused_key(provider, model)))
+        return ttl_ms / 1000 if ttl_ms > 0 else None
+
+    async def record_failure(self, provider: str, model: str) -> bool:
+        paused = await self._redis.eval(
+            _RECORD_FAILURE,
+            2,
+            self._failures_key(provider, model),
+            self._paused_key(provider, model),
+            self._window,
+            self._threshold,
+            self._pause,
+        )
+        return bool(int(paused))
+
+    async def record_success(self, provider: str, model: str) -> None:
+        await self._redis.delete(self._failures_key(provider, model))
+
+    def _failures_key(self, provider: str, model: str) -> str:
+        return f"{self._prefix}:failures:{_key(provider, model)}"
+
+    def _paused_key(self, provider: str, model: str) -> str:
+        return f"{self._prefix}:paused:{_key(provider, model)}"
+
+
+_in_process = InProcessAvailability()
+
+
+def availability_for(redis: Any | None) -> Availability:
+    """Redis-backed when a client is given, else this process's shared in-memory state."""
+    return RedisAvailability(redis) if redis is not None else _in_process
+
+
+def _key(provider: str, model: str) -> str:
+    return f"{provider}/{model}"

@@ -1,0 +1,45 @@
+"""What the generation worker hands a provider adapter, and what it gets back.
+
+These types know nothing about the database or HTTP: a ``ProviderTarget`` is a model's row and its
+configuration resolved into plain values (secrets included, so it is never logged or returned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str
+    negative_prompt: str | None
+    size: str
+    quality: str
+    style: str | None
+    n: int
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    images: list[bytes]  # PNG bytes, one per image
+    revised_prompt: str | None
+    safety: dict[str, object] | None
+    is_nsfw: bool
+    latency_ms: int
+
+
+@dataclass(frozen=True)
+class ProviderTarget:
+    provider: str
+    model: str
+    endpoint: str
+    timeout_seconds: float
+    max_retries: int
+    configuration: dict[str, object] = field(default_factory=dict)
+    credential: str | None = field(default=None, repr=False)  # never printed
+
+
+class ImageProvider(Protocol):
+    async def generate(self, target: ProviderTarget, request: ImageRequest) -> ImageResult: ...

@@ -1,0 +1,149 @@
+"""Errors of the provider layer.
+
+``ProviderError`` and its subclasses describe a failed call to a model provider; they are not HTTP
+errors (the worker turns them into a retry, a fallback or a failed generation). The ``DomainError``
+subclasses below are what the API reports when a request names a model it cannot have.
+"""
+
+from __future__ import annotations
+
+import math
+
+from donatello.core.errors import Conflict, DomainError, ServiceUnavailable, ValidationFailed
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``retryable``: the same call may succeed later (timeouts, 429, 5xx)."""
+
+    retryable: bool = False
+    content_filtered: bool = False
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after_seconds: float | None = None,
+        status_code: int | None = None,
+        safety: dict[str, object] | None = None,
+        is_nsfw: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_seconds = retry_after_seconds
+        self.status_code = status_code
+        self.safety = safety
+        self.is_nsfw = is_nsfw
+        #: calls made before this error was raised for good (set by ``call_with_retries``)
+        self.attempts = 1
+
+
+class ProviderTimeout(ProviderError):
+    retryable = True
+
+
+class ProviderRateLimited(ProviderError):
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, connection refused, malformed answer: the provider is not working right now."""
+
+    retryable = True
+
+
+class ContentFiltered(ProviderError):
+    """The provider's content filter refused the prompt or the image: no retry, no fallback, no charge."""
+
+    content_filtered = True
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request as such (bad size, bad credential): retrying will not help."""
+
+
+class ProvidersExhausted(ProviderError):
+    """Every candidate failed; ``failures`` lists ``provider/model: reason`` in the order tried."""
+
+    def __init__(self, failures: list[str], last: ProviderError | None) -> None:
+        super().__init__("; ".join(failures) or "no candidate to call")
+        self.failures = failures
+        self.last = last
+
+
+class UnknownModelRequested(ValidationFailed):
+    type = "unknown-model"
+    title = "No such model"
+
+    def __init__(self, requested: str) -> None:
+        super().__init__(f"No active model matches {requested!r}", field="model", requested=requested)
+
+
+class AmbiguousModel(ValidationFailed):
+    type = "ambiguous-model"
+    title = "The model name matches several providers"
+
+    def __init__(self, requested: str, matches: list[str]) -> None:
+        super().__init__(
+            f"{requested!r} is offered by several providers; name one of {', '.join(matches)}",
+            field="model",
+            matches=matches,
+        )
+
+
+class UnsupportedOption(ValidationFailed):
+    type = "unsupported-option"
+    title = "The model does not support this option"
+
+    def __init__(self, model: str, option: str, value: str, supported: list[str]) -> None:
+        super().__init__(
+            f"{model} does not support {option} {value}; supported: {', '.join(supported)}",
+            field=option,
+            supported=supported,
+        )
+
+
+class ModelUnavailable(ServiceUnavailable):
+    type = "model-unavailable"
+    title = "The model is temporarily unavailable"
+
+    def __init__(self, model: str, retry_after_seconds: float) -> None:
+        super().__init__(
+            f"{model} failed repeatedly and is paused; try again later or choose another model",
+            model=model,
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_seconds)))}
+
+
+class NoModelAvailable(ServiceUnavailable):
+    type = "no-model-available"
+    title = "No model can serve this request"
+
+    def __init__(self, size: str, quality: str) -> None:
+        super().__init__(
+            f"No active, available model supports size {size} at quality {quality} within the price limit",
+            size=size,
+            quality=quality,
+        )
+
+
+class ProviderModelExists(Conflict):
+    type = "provider-model-exists"
+    title = "The provider already offers this model"
+
+    def __init__(self, provider: str, model: str) -> None:
+        super().__init__(f"{provider}/{model} is already registered", provider=provider, model=model)
+
+
+class SecretInConfiguration(ValidationFailed):
+    type = "secret-in-configuration"
+    title = "Secrets belong in Key Vault"
+
+    def __init__(self, key: str) -> None:
+        DomainError.__init__(
+            self,
+            f"configuration.{key} looks like a secret; store it in Key Vault and set api_key_vault_ref",
+            field=f"configuration.{key}",
+        )

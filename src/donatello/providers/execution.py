@@ -1,0 +1,119 @@
+"""Calling a provider: retries with exponential back-off and jitter, then the next candidate.
+
+Rules: only retryable failures (timeouts, 429, 5xx, unreachable) are retried, at most
+``target.max_retries`` times; a provider's ``Retry-After`` is honoured, but one asking for longer than
+``MAX_RETRY_AFTER_SECONDS`` is given up on so the job falls back instead of idling. A content-filter
+refusal is final: no retry, no fallback (another model would be asked the same prompt). No database
+transaction may be open around these calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from donatello.providers.adapters import adapter_for
+from donatello.providers.availability import Availability, availability_for
+from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
+from donatello.providers.errors import ProviderError, ProvidersExhausted
+from donatello.providers.selection import Candidate
+
+BASE_DELAY_SECONDS = 0.5
+MAX_DELAY_SECONDS = 20.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+Sleep = Callable[[float], Awaitable[None]]
+#: called before each retry with (retry number, the error, the delay about to be slept)
+OnRetry = Callable[[int, ProviderError, float], None]
+
+
+def backoff_delay(retry: int, retry_after_seconds: float | None = None) -> float | None:
+    """Seconds to wait before retry number ``retry`` (1-based); None when the provider asks too much.
+
+    Without ``Retry-After``: "equal jitter" — half of ``BASE * 2**(retry-1)`` (capped) plus a random
+    part up to the other half, so concurrent workers do not retry in lockstep. With it: at least what the
+    provider asked, plus up to 10 % jitter.
+    """
+    if retry_after_seconds is not None:
+        if retry_after_seconds > MAX_RETRY_AFTER_SECONDS:
+            return None
+        return retry_after_seconds * (1 + random.uniform(0, 0.1))  # noqa: S311 - jitter
+    ceiling = min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2.0 ** (retry - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter
+
+
+async def call_with_retries(
+    adapter: ImageProvider,
+    target: ProviderTarget,
+    request: ImageRequest,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    on_retry: OnRetry | None = None,
+) -> ImageResult:
+    """The adapter's result, retrying retryable failures; the final error carries ``attempts``."""
+    retries = 0
+    while True:
+        try:
+            return await adapter.generate(target, request)
+        except ProviderError as error:
+            error.attempts = retries + 1
+            if not error.retryable or retries >= target.max_retries:
+                raise
+            delay = backoff_delay(retries + 1, error.retry_after_seconds)
+            if delay is None:
+                raise
+            retries += 1
+            if on_retry is not None:
+                on_retry(retries, error, delay)
+            await sleep(delay)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ran: the candidate that produced the images and how it got there."""
+
+    candidate: Candidate
+    result: ImageResult
+    retries: int  # retries across every candidate tried
+    fallback_from: Candidate | None  # the first choice, when a fallback produced the images
+    failures: list[str]  # "provider/model: reason" of each candidate that failed before
+
+
+async def generate_with_fallback(
+    candidates: Sequence[Candidate],
+    request: ImageRequest,
+    *,
+    http: httpx.AsyncClient,
+    sleep: Sleep = asyncio.sleep,
+    availability: Availability | None = None,
+) -> Outcome:
+    """Try each candidate in order (with retries); the first success wins.
+
+    Raises ``ContentFiltered`` at once when a filter refuses, and ``ProvidersExhausted`` when every
+    candidate failed. Failures and successes feed the availability cache.
+    """
+    availability = availability or availability_for(None)
+    failures: list[str] = []
+    retries = 0
+    last: ProviderError | None = None
+    for candidate in candidates:
+        try:
+            adapter = adapter_for(candidate.provider, http=http)
+            result = await call_with_retries(adapter, candidate.target, request, sleep=sleep)
+        except ProviderError as error:
+            retries += error.attempts - 1
+            if error.content_filtered:
+                raise
+            if error.retryable:
+                await availability.record_failure(candidate.provider, candidate.model)
+            failures.append(f"{candidate.name}: {error.reason}")
+            last = error
+            continue
+        await availability.record_success(candidate.provider, candidate.model)
+        fallback_from = candidates[0] if candidate is not candidates[0] else None
+        return Outcome(candidate, result, retries, fallback_from, failures)
+    raise ProvidersExhausted(failures, last)

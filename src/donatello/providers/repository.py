@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.models import Department, ModelProvider, ProviderConfig, UserPreference
+
+
+async def offered(session: AsyncSession) -> list[tuple[ModelProvider, ProviderConfig | None]]:
+    """Active models with their configuration, in fallback order (priority, then name)."""
+    stmt = (
+        select(ModelProvider, ProviderConfig)
+        .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+        .where(ModelProvider.is_active.is_(True))
+        .order_by(ModelProvider.priority, ModelProvider.provider_name, ModelProvider.model_name)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def department_settings(session: AsyncSession, department_id: uuid.UUID) -> dict[str, Any]:
+    stmt = select(Department.settings).where(Department.id == department_id)
+    return dict((await session.execute(stmt)).scalar_one_or_none() or {})
+
+
+async def user_preference(session: AsyncSession, user_id: uuid.UUID, key: str) -> Any:
+    stmt = select(UserPreference.preference_value).where(
+        UserPreference.user_id == user_id, UserPreference.preference_key == key
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession, *, include_inactive: bool, after: list[Any] | None, limit: int
+) -> list[tuple[ModelProvider, ProviderConfig | None]]:
+    stmt = (
+        select(ModelProvider, ProviderConfig)
+        .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+        .order_by(ModelProvider.provider_name, ModelProvider.model_name)
+    )
+    if not include_inactive:
+        stmt = stmt.where(ModelProvider.is_active.is_(True))
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(ModelProvider.provider_name, ModelProvider.model_name) > tuple_(after[0], after[1])
+        )
+    return [(row[0], row[1]) for row in (await session.execute(stmt.limit(limit))).all()]
+
+
+async def get(session: AsyncSession, provider_id: uuid.UUID) -> ModelProvider | None:
+    return await session.get(ModelProvider, provider_id)
+
+
+async def config_for(session: AsyncSession, provider_id: uuid.UUID) -> ProviderConfig | None:
+    stmt = select(ProviderConfig).where(ProviderConfig.provider_id == provider_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, provider: ModelProvider) -> bool:
+    """Insert; False when the provider already offers the model (the transaction stays usable)."""
+    try:
+        async with session.begin_nested():
+            session.add(provider)
+            await session.flush()
+    except IntegrityError:
+        return False
+    await session.refresh(provider)
+    return True
+
+
+async def save(session: AsyncSession, row: ModelProvider | ProviderConfig) -> None:
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)

@@ -1,0 +1,262 @@
+"""Choosing the model for a generation, and the fallbacks that may stand in for it.
+
+Rules:
+
+* an explicit ``provider/model`` (or a model name only one provider offers) is used as asked, if it is
+  active, supports the size and quality, is not paused and fits ``max_unit_price_aud``;
+* ``auto`` takes, in order: the user's ``default_model`` preference, the department's
+  ``settings.default_model``, then the department's cost/quality preference — ``quality_preference``
+  (``quality``/``high`` or ``cost``/``low``) or ``cost_weight`` (0 = best quality, 1 = cheapest;
+  quality rank is the platform ``priority``, lower is better) — and with no preference the platform
+  priority order;
+* fallbacks are the other eligible models whose per-image price is no higher than the choice's (the
+  budget was reserved at the choice's price), in priority order.
+
+Models with no adapter, no configured exchange rate, or paused by the availability cache are not
+eligible. The reason string goes to ``generation_metadata.selected_model_reason``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.models import ModelProvider, ProviderConfig
+from donatello.pricing.errors import NoExchangeRate
+from donatello.pricing.service import Quote, quote
+from donatello.providers import repository
+from donatello.providers.adapters import PROVIDER_NAMES, SUPPORTED_QUALITIES, SUPPORTED_SIZES
+from donatello.providers.availability import Availability, availability_for
+from donatello.providers.contract import ProviderTarget
+from donatello.providers.errors import (
+    AmbiguousModel,
+    ModelUnavailable,
+    NoModelAvailable,
+    UnknownModelRequested,
+    UnsupportedOption,
+)
+
+AUTO = "auto"
+DEFAULT_MAX_RETRIES = 3
+QUALITY_WORDS = {"quality", "high", "hd", "best"}
+COST_WORDS = {"cost", "low", "economy", "cheap", "cheapest"}
+
+#: turns a provider_configs.api_key_vault_ref into the secret (Key Vault, local key file, ...)
+SecretResolver = Callable[[str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    provider: str
+    model: str
+    target: ProviderTarget
+    quote: Quote
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+Offer = tuple[ModelProvider, ProviderConfig | None]
+
+
+async def candidates(
+    session: AsyncSession,
+    principal_department_id: uuid.UUID | None,
+    requested: str,
+    size: str,
+    quality: str,
+    n: int,
+    *,
+    max_unit_price_aud: Decimal | None = None,
+    user_id: uuid.UUID | None = None,
+    availability: Availability | None = None,
+    resolve_secret: SecretResolver | None = None,
+) -> list[Candidate]:
+    """The model to call first, then its fallbacks (never pricier per image than the first)."""
+    availability = availability or availability_for(None)
+    offers = [
+        offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
+    ]
+    priced: list[tuple[Offer, Quote]] = []
+
+    if requested != AUTO:
+        chosen = _named(offers, requested)
+        _check_supports(chosen, size, quality)
+        if (
+            paused := await availability.paused_for(chosen[0].provider_name, chosen[0].model_name)
+        ) is not None:
+            raise ModelUnavailable(_name(chosen[0]), paused)
+        chosen_quote = await quote(session, chosen[0].provider_name, chosen[0].model_name, size, quality, n)
+        if max_unit_price_aud is not None and chosen_quote.unit_price_aud > max_unit_price_aud:
+            raise NoModelAvailable(size, quality)
+        first, reason = (chosen, chosen_quote), "requested"
+        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud)
+    else:
+        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud)
+        if not priced:
+            raise NoModelAvailable(size, quality)
+        first, reason = await _auto(session, priced, principal_department_id, user_id)
+
+    limit = first[1].unit_price_aud
+    fallbacks = [
+        (offer, offered_quote)
+        for offer, offered_quote in priced
+        if offer[0].id != first[0][0].id and offered_quote.unit_price_aud <= limit
+    ]
+    return [
+        await _candidate(first[0], first[1], reason, resolve_secret),
+        *[await _candidate(offer, q, "fallback", resolve_secret) for offer, q in fallbacks],
+    ]
+
+
+async def _eligible(
+    session: AsyncSession,
+    offers: list[Offer],
+    size: str,
+    quality: str,
+    n: int,
+    availability: Availability,
+    max_unit_price_aud: Decimal | None,
+) -> list[tuple[Offer, Quote]]:
+    """Offers that support the request, are not paused, can be priced and fit the price limit."""
+    eligible: list[tuple[Offer, Quote]] = []
+    for offer in offers:
+        model = offer[0]
+        if size not in _sizes(offer) or quality not in _qualities(offer):
+            continue
+        if await availability.paused_for(model.provider_name, model.model_name) is not None:
+            continue
+        try:
+            offered_quote = await quote(session, model.provider_name, model.model_name, size, quality, n)
+        except NoExchangeRate:
+            continue
+        if max_unit_price_aud is not None and offered_quote.unit_price_aud > max_unit_price_aud:
+            continue
+        eligible.append((offer, offered_quote))
+    return eligible
+
+
+async def _auto(
+    session: AsyncSession,
+    priced: list[tuple[Offer, Quote]],
+    department_id: uuid.UUID | None,
+    user_id: uuid.UUID | None,
+) -> tuple[tuple[Offer, Quote], str]:
+    settings = await repository.department_settings(session, department_id) if department_id else {}
+    user_default = await repository.user_preference(session, user_id, "default_model") if user_id else None
+    for source, wanted in (
+        ("user-default", user_default),
+        ("department-default", settings.get("default_model")),
+    ):
+        if isinstance(wanted, str) and wanted and wanted != AUTO:
+            match = _match(priced, wanted)
+            if match is not None:
+                return match, f"{source}: {_name(match[0][0])}"
+
+    weight = _cost_weight(settings)
+    if weight is None:
+        return priced[0], "platform-priority"
+    most = max(q.unit_price_aud for _, q in priced) or Decimal(1)
+    last_rank = max(1, len(priced) - 1)  # priced is in priority order: index 0 is the best quality
+
+    def score(item: tuple[int, tuple[Offer, Quote]]) -> tuple[Decimal, int]:
+        rank, (_, offered_quote) = item
+        cost = offered_quote.unit_price_aud / most
+        return weight * cost + (1 - weight) * Decimal(rank) / last_rank, rank
+
+    best = min(enumerate(priced), key=score)[1]
+    if weight == 1:
+        reason = "cost-optimized"
+    elif weight == 0:
+        reason = "quality-focused"
+    else:
+        reason = f"cost-weighted (cost_weight={weight.normalize()})"
+    return best, reason
+
+
+def _cost_weight(settings: dict[str, object]) -> Decimal | None:
+    preference = settings.get("quality_preference")
+    if isinstance(preference, str):
+        if preference.lower() in QUALITY_WORDS:
+            return Decimal(0)
+        if preference.lower() in COST_WORDS:
+            return Decimal(1)
+    weight = settings.get("cost_weight")
+    if isinstance(weight, int | float | str) and not isinstance(weight, bool):
+        try:
+            value = Decimal(str(weight))
+        except ArithmeticError:
+            return None
+        if value.is_finite():
+            return min(Decimal(1), max(Decimal(0), value))
+    return None
+
+
+def _named(offers: list[Offer], requested: str) -> Offer:
+    if "/" in requested:
+        provider, _, model = requested.partition("/")
+        matches = [o for o in offers if (o[0].provider_name, o[0].model_name) == (provider, model)]
+    else:
+        matches = [o for o in offers if o[0].model_name == requested]
+    if not matches:
+        raise UnknownModelRequested(requested)
+    if len(matches) > 1:
+        raise AmbiguousModel(requested, sorted(_name(o[0]) for o in matches))
+    return matches[0]
+
+
+def _match(priced: list[tuple[Offer, Quote]], wanted: str) -> tuple[Offer, Quote] | None:
+    for item in priced:
+        model = item[0][0]
+        if wanted in (_name(model), model.model_name):
+            return item
+    return None
+
+
+def _check_supports(offer: Offer, size: str, quality: str) -> None:
+    if size not in (sizes := _sizes(offer)):
+        raise UnsupportedOption(_name(offer[0]), "size", size, list(sizes))
+    if quality not in (qualities := _qualities(offer)):
+        raise UnsupportedOption(_name(offer[0]), "quality", quality, list(qualities))
+
+
+def _sizes(offer: Offer) -> tuple[str, ...]:
+    return _listed(offer, "sizes") or SUPPORTED_SIZES[offer[0].provider_name]
+
+
+def _qualities(offer: Offer) -> tuple[str, ...]:
+    return _listed(offer, "qualities") or SUPPORTED_QUALITIES[offer[0].provider_name]
+
+
+def _listed(offer: Offer, key: str) -> tuple[str, ...]:
+    config = offer[1]
+    values = config.configuration.get(key) if config is not None else None
+    return tuple(str(v) for v in values) if isinstance(values, list) else ()
+
+
+async def _candidate(
+    offer: Offer, offered_quote: Quote, reason: str, resolve_secret: SecretResolver | None
+) -> Candidate:
+    model, config = offer
+    vault_ref = config.api_key_vault_ref if config is not None else None
+    credential = await resolve_secret(vault_ref) if vault_ref and resolve_secret else None
+    target = ProviderTarget(
+        provider=model.provider_name,
+        model=model.model_name,
+        endpoint=model.api_endpoint,
+        timeout_seconds=float(model.timeout_seconds),
+        max_retries=config.max_retries if config is not None else DEFAULT_MAX_RETRIES,
+        configuration=dict(config.configuration) if config is not None else {},
+        credential=credential,
+    )
+    return Candidate(model.provider_name, model.model_name, target, offered_quote, reason)
+
+
+def _name(model: ModelProvider) -> str:
+    return f"{model.provider_name}/{model.model_name}"

@@ -1,0 +1,236 @@
+"""The provider registry: who may see which models, and how platform administrators change them.
+
+``model_providers`` is platform-wide (no tenant owns a model): every signed-in user sees the active
+models and their prices; org admins also see inactive ones and the runtime configuration; only super
+admins change anything, and every change is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.core.errors import NotFound, ValidationFailed
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import ModelProvider, ProviderConfig
+from donatello.providers import repository
+from donatello.providers.availability import Availability
+from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
+from donatello.providers.schemas import (
+    ProviderConfigRead,
+    ProviderConfigWrite,
+    ProviderCreate,
+    ProviderRead,
+    ProviderUpdate,
+)
+from donatello.tenancy import Principal, Role
+
+#: configuration keys that look like credentials; those belong in Key Vault
+SECRET_WORDS = ("key", "secret", "password", "token", "credential")
+
+
+async def list_providers(
+    session: AsyncSession, principal: Principal, availability: Availability, cursor: str | None, limit: int
+) -> Page[ProviderRead]:
+    admin = _is_admin(principal)
+    rows = await repository.page(
+        session, include_inactive=admin, after=decode_cursor(cursor, 2), limit=limit + 1
+    )
+    items = [await _read(model, config, availability, admin) for model, config in rows[:limit]]
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    next_cursor = encode_cursor([last.provider_name, last.model_name]) if last else None
+    return Page[ProviderRead](items=items, next_cursor=next_cursor)
+
+
+async def get(
+    session: AsyncSession, principal: Principal, availability: Availability, provider_id: uuid.UUID
+) -> ProviderRead:
+    admin = _is_admin(principal)
+    model = await _visible(session, provider_id, admin)
+    return await _read(model, await repository.config_for(session, model.id), availability, admin)
+
+
+async def create(
+    session: AsyncSession, principal: Principal, availability: Availability, body: ProviderCreate
+) -> ProviderRead:
+    """A super admin registers a model; provider/model pairs are unique."""
+    if body.config is not None:
+        _refuse_secrets(body.config.configuration)
+    values = body.model_dump(exclude={"config", "size_multipliers", "quality_multipliers"})
+    model = ModelProvider(
+        **values,
+        size_multipliers=_json_multipliers(body.size_multipliers),
+        quality_multipliers=_json_multipliers(body.quality_multipliers),
+    )
+    if not await repository.add(session, model):
+        raise ProviderModelExists(body.provider_name, body.model_name)
+    config = None
+    if body.config is not None:
+        config = ProviderConfig(provider_id=model.id, **body.config.model_dump())
+        await repository.save(session, config)
+    await _audit(
+        session,
+        principal,
+        "provider.created",
+        model.id,
+        {"provider": model.provider_name, "model": model.model_name, "values": _auditable(values)},
+    )
+    return await _read(model, config, availability, admin=True)
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    availability: Availability,
+    provider_id: uuid.UUID,
+    body: ProviderUpdate,
+) -> ProviderRead:
+    """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field."""
+    model = await _visible(session, provider_id, admin=True)
+    wanted = body.model_dump(exclude_unset=True)
+    for field in ("size_multipliers", "quality_multipliers"):
+        if wanted.get(field) is not None:
+            wanted[field] = _json_multipliers(wanted[field])
+    changes = {
+        field: {"from": getattr(model, field), "to": value}
+        for field, value in wanted.items()
+        if getattr(model, field) != value
+        and (value is not None or field in {"cost_per_image", "sla_percentage"})
+    }
+    if changes:
+        for field, change in changes.items():
+            setattr(model, field, change["to"])
+        if model.pricing_currency != "AUD" and model.cost_per_image is None:
+            raise ValidationFailed(
+                "cost_per_image is required when pricing_currency is not AUD", field="cost_per_image"
+            )
+        await repository.save(session, model)
+        await _audit(
+            session,
+            principal,
+            "provider.updated",
+            model.id,
+            {"provider": model.provider_name, "model": model.model_name, "changes": _auditable(changes)},
+        )
+    return await _read(model, await repository.config_for(session, model.id), availability, admin=True)
+
+
+async def configure(
+    session: AsyncSession, principal: Principal, provider_id: uuid.UUID, body: ProviderConfigWrite
+) -> ProviderConfigRead:
+    """Replace a model's runtime configuration (retries, per-minute limit, settings, secret reference)."""
+    model = await _visible(session, provider_id, admin=True)
+    _refuse_secrets(body.configuration)
+    config = await repository.config_for(session, model.id) or ProviderConfig(provider_id=model.id)
+    before = _config_summary(config)
+    for field, value in body.model_dump().items():
+        setattr(config, field, value)
+    await repository.save(session, config)
+    after = _config_summary(config)
+    changes = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    if changes:
+        await _audit(
+            session,
+            principal,
+            "provider.configured",
+            model.id,
+            {"provider": model.provider_name, "model": model.model_name, "changes": changes},
+        )
+    return _config_read(config)
+
+
+def _is_admin(principal: Principal) -> bool:
+    return principal.has_role(Role.ORG_ADMIN)
+
+
+async def _visible(session: AsyncSession, provider_id: uuid.UUID, admin: bool) -> ModelProvider:
+    model = await repository.get(session, provider_id)
+    if model is None or not (model.is_active or admin):
+        raise NotFound("provider", provider_id)
+    return model
+
+
+async def _read(
+    model: ModelProvider, config: ProviderConfig | None, availability: Availability, admin: bool
+) -> ProviderRead:
+    paused = await availability.paused_for(model.provider_name, model.model_name)
+    return ProviderRead(
+        id=model.id,
+        provider_name=model.provider_name,
+        model_name=model.model_name,
+        is_active=model.is_active,
+        available=model.is_active and paused is None,
+        api_endpoint=model.api_endpoint,
+        cost_per_image_aud=model.cost_per_image_aud,
+        pricing_currency=model.pricing_currency,
+        cost_per_image=model.cost_per_image,
+        priority=model.priority,
+        size_multipliers=model.size_multipliers,
+        quality_multipliers=model.quality_multipliers,
+        sla_percentage=model.sla_percentage,
+        timeout_seconds=model.timeout_seconds,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+        config=_config_read(config) if admin and config is not None else None,
+    )
+
+
+def _config_read(config: ProviderConfig) -> ProviderConfigRead:
+    return ProviderConfigRead(
+        provider_id=config.provider_id,
+        max_retries=config.max_retries,
+        rate_limit_per_minute=config.rate_limit_per_minute,
+        configuration=config.configuration,
+        has_credential=config.api_key_vault_ref is not None,
+    )
+
+
+def _config_summary(config: ProviderConfig) -> dict[str, Any]:
+    """What the audit log may say about a configuration: the secret reference only as set/unset."""
+    return {
+        "max_retries": config.max_retries,
+        "rate_limit_per_minute": config.rate_limit_per_minute,
+        "configuration": config.configuration,
+        "api_key_vault_ref": "set" if config.api_key_vault_ref else None,
+    }
+
+
+def _refuse_secrets(configuration: dict[str, Any]) -> None:
+    for key in configuration:
+        if any(word in key.lower() for word in SECRET_WORDS):
+            raise SecretInConfiguration(key)
+
+
+def _json_multipliers(multipliers: dict[str, Decimal]) -> dict[str, str]:
+    # JSONB holds them as strings: pricing reads Decimal(str(value)), so no float ever rounds a price.
+    return {key: str(value.normalize()) for key, value in multipliers.items()}
+
+
+def _auditable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()}
+
+
+async def _audit(
+    session: AsyncSession,
+    principal: Principal,
+    event_type: str,
+    provider_id: uuid.UUID,
+    metadata: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.replace(".", "_"),
+            resource_type="model_provider",
+            resource_id=provider_id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata=metadata,
+        ),
+    )
