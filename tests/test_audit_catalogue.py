@@ -1,11 +1,22 @@
 """Every state change is audited: each mutating route in the OpenAPI document, called as a user would,
-writes exactly one audit event in its organization. Routes added later are covered automatically — a
-new mutating route fails this test until it has an example request below."""
+records exactly the audit events its example declares — one per state change, in order — in the right
+organization, naming the right acting user. Routes added later are covered automatically: a new mutating
+route fails this test until it has an entry in ``EXAMPLES`` (see "Adding an example" below).
+
+Adding an example: subclass ``Example`` (a frozen dataclass), override ``prepare`` to create what the
+request needs and return the ``Call`` to make, then add ``(method, path): YourExample(events, actor)`` to
+``EXAMPLES``. ``events`` lists the event types the request must record (one, unless one request really
+makes several state changes, such as a first sign-in); ``actor`` says who calls (``As(role)``, with
+``signed_in=True`` for a session-backed token, or None for nobody). The events must land in the
+example's organization and name the caller, unless the ``Call`` says otherwise.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,29 +25,273 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.core.database import set_platform_scope
-from donatello.models import AuditOutbox, Organization, User
+from donatello.models import ApiKey, AuditOutbox, Department, Organization, User, UserPreference
+from donatello.sessions import service as sessions
+from donatello.sessions.schemas import TokenPair
+from donatello.sso.endpoints import FLOW_COOKIE
 from tests import factories
+from tests.idp import EntraUser, IdentityProvider
+from tests.ledger import admit, settle
+from tests.signin import start_and_authorize
 
 MUTATING = {"post", "put", "patch", "delete"}
 
+#: Resolved from the response, for what exists only once the request ran (a new organization, a new user).
+Later = Callable[[httpx.Response], Awaitable[uuid.UUID]]
 
-async def _department_id(db: AsyncSession, org: Organization) -> str:
-    return str((await factories.department(db, org)).id)
+
+# --- Who calls -----------------------------------------------------------------------------------------
 
 
-#: (method, path) -> (path parameters to create, request body). Every mutating route needs one.
-PathParams = dict[str, Callable[[AsyncSession, Organization], Any]]
-EXAMPLES: dict[tuple[str, str], tuple[PathParams, Callable[[], dict[str, Any] | None]]] = {
-    ("post", "/v1/departments"): ({}, lambda: {"name": "Legal", "code": f"L{uuid.uuid4().hex[:6].upper()}"}),
-    ("patch", "/v1/departments/{department_id}"): (
-        {"department_id": _department_id},
-        lambda: {"name": "Renamed"},
-    ),
+@dataclass(frozen=True)
+class As:
+    """The caller: a new user of the example's organization with ``role``. ``signed_in`` gives them a
+    session as sign-in would (an access token bound to it, and a refresh token); otherwise they carry a
+    bare access token (as from ``donatello token``)."""
+
+    role: str = "org_admin"
+    signed_in: bool = False
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User
+    access_token: str
+    refresh_token: str | None = None
+    session_id: uuid.UUID | None = None
+
+
+# --- What an example gets and returns ------------------------------------------------------------------
+
+
+@dataclass
+class Given:
+    """What ``prepare`` may use: the database, a fresh organization, the caller, and the running stack."""
+
+    db: AsyncSession
+    org: Organization
+    actor: Actor | None
+    client: httpx.AsyncClient
+    tokens: TokenSigner
+    idp: IdentityProvider
+
+    @property
+    def caller(self) -> Actor:
+        assert self.actor is not None, "this example needs an actor"
+        return self.actor
+
+    async def sign_in(self, user: User) -> TokenPair:
+        """A session for ``user`` (another device, when they are already signed in)."""
+        return await _session(self.db, self.tokens, user)
+
+    async def department(self, *, budget: str | None = None) -> Department:
+        dept = await factories.department(self.db, self.org)
+        if budget is not None:
+            await factories.budget(self.db, dept, monthly_aud=budget)
+        return dept
+
+
+@dataclass
+class Call:
+    """The request an example makes, and where its events must land.
+
+    ``path`` fills the route's path parameters. ``bearer`` sends the caller's access token. The events
+    must belong to ``organization`` (default: the example's organization) and name ``actor`` as the
+    acting user (default: the caller); either may be resolved from the response (``Later``).
+    """
+
+    path: dict[str, object] = field(default_factory=dict)
+    json: Any = None
+    data: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    bearer: bool = True
+    organization: uuid.UUID | Later | None = None
+    actor: uuid.UUID | Later | None = None
+
+
+@dataclass(frozen=True)
+class Example:
+    """How to call one route as a user would: the caller, what to create first (``prepare``), and the audit
+    event types the request must record, in order."""
+
+    events: tuple[str, ...]
+    actor: As | None = As()
+
+    async def prepare(self, given: Given) -> Call:
+        return Call()
+
+
+async def created_id(response: httpx.Response) -> uuid.UUID:
+    """The id of what the request created (its response body's ``id``)."""
+    return uuid.UUID(response.json()["id"])
+
+
+# --- The examples --------------------------------------------------------------------------------------
+
+
+class CreateDepartment(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"name": "Legal", "code": f"L{uuid.uuid4().hex[:6].upper()}"})
+
+
+class RenameDepartment(Example):
+    async def prepare(self, given: Given) -> Call:
+        dept = await given.department()
+        return Call(path={"department_id": dept.id}, json={"name": "Renamed"})
+
+
+class FirstSignIn(Example):
+    """The browser posts the IdP's form back to the callback: the user is provisioned, then signed in."""
+
+    async def prepare(self, given: Given) -> Call:
+        tid = str(uuid.uuid4())
+        given.org.azure_tenant_id = tid
+        await given.db.flush()
+        who = EntraUser(tid=tid)
+        cookie, form = await start_and_authorize(given.client, given.idp, who)
+
+        async def provisioned(_: httpx.Response) -> uuid.UUID:
+            await set_platform_scope(given.db)
+            stmt = select(User.id).where(User.organization_id == given.org.id, User.azure_ad_id == who.oid)
+            return (await given.db.execute(stmt)).scalar_one()
+
+        return Call(data=form, cookies={FLOW_COOKIE: cookie}, actor=provisioned)
+
+
+class Refresh(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"refresh_token": given.caller.refresh_token}, bearer=False)
+
+
+class RevokeOtherDevice(Example):
+    async def prepare(self, given: Given) -> Call:
+        phone = await given.sign_in(given.caller.user)
+        return Call(path={"session_id": phone.session_id})
+
+
+class RevokeAllSessions(Example):
+    async def prepare(self, given: Given) -> Call:
+        await given.sign_in(given.caller.user)  # a second device, signed out too
+        return Call()
+
+
+class SetPreference(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(path={"key": "theme"}, json={"value": "dark"})
+
+
+class DeletePreference(Example):
+    async def prepare(self, given: Given) -> Call:
+        user = given.caller.user
+        given.db.add(
+            UserPreference(
+                organization_id=user.organization_id,
+                user_id=user.id,
+                preference_key="theme",
+                preference_value="dark",
+            )
+        )
+        await given.db.flush()
+        return Call(path={"key": "theme"})
+
+
+class PromoteUser(Example):
+    async def prepare(self, given: Given) -> Call:
+        member = await factories.user(given.db, given.org)
+        return Call(path={"user_id": member.id}, json={"role": "power_user"})
+
+
+class CreateOrganization(Example):
+    """A platform administrator adds a tenant: the event belongs to the new organization."""
+
+    async def prepare(self, given: Given) -> Call:
+        domain = f"new-{uuid.uuid4().hex[:8]}.com.au"
+        return Call(json={"name": "New tenant", "domain": domain}, organization=created_id)
+
+
+class RenameOrganization(Example):
+    """A platform administrator renames another tenant: the event belongs to that tenant."""
+
+    async def prepare(self, given: Given) -> Call:
+        customer = await factories.organization(given.db)
+        return Call(path={"organization_id": customer.id}, json={"name": "Renamed"}, organization=customer.id)
+
+
+class SetBudget(Example):
+    async def prepare(self, given: Given) -> Call:
+        dept = await given.department()
+        return Call(path={"department_id": dept.id}, json={"monthly_budget_aud": "500.00"})
+
+
+class ChangeBudget(Example):
+    async def prepare(self, given: Given) -> Call:
+        dept = await given.department(budget="1000.00")
+        return Call(path={"department_id": dept.id}, json={"monthly_budget_aud": "2000.00"})
+
+
+class RefundCharge(Example):
+    async def prepare(self, given: Given) -> Call:
+        dept = await given.department(budget="1000.00")
+        member = await factories.user(given.db, given.org, role="power_user", department=dept)
+        charge = await settle(given.db, await admit(given.db, member, "2.00"), "2.00")
+        return Call(
+            path={"cost_event_id": charge.id},
+            json={"kind": "refund", "amount_aud": "0.50", "reason": "The images were blank"},
+        )
+
+
+class CreateApiKey(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"name": "ci", "scopes": ["generations:create"]})
+
+
+class RevokeApiKey(Example):
+    async def prepare(self, given: Given) -> Call:
+        user = given.caller.user
+        key = ApiKey(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            key_name="ci",
+            key_hash=uuid.uuid4().hex,
+            key_prefix="dnt_catalog",
+            scopes=["generations:create"],
+        )
+        given.db.add(key)
+        await given.db.flush()
+        return Call(path={"key_id": key.id})
+
+
+STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
+SIGNED_IN = As("standard_user", signed_in=True)
+
+#: (method, path) -> how to call it and what it records. Every mutating route under /v1 needs one.
+EXAMPLES: dict[tuple[str, str], Example] = {
+    ("post", "/v1/departments"): CreateDepartment(("department.created",), ADMIN),
+    ("patch", "/v1/departments/{department_id}"): RenameDepartment(("department.updated",), ADMIN),
+    ("post", "/v1/auth/callback"): FirstSignIn(("user.provisioned", "auth.signed_in"), actor=None),
+    ("post", "/v1/auth/refresh"): Refresh(("session.refreshed",), SIGNED_IN),
+    ("post", "/v1/auth/logout"): Example(("session.signed_out",), SIGNED_IN),
+    ("delete", "/v1/auth/sessions/{session_id}"): RevokeOtherDevice(("session.revoked",), SIGNED_IN),
+    ("post", "/v1/auth/sessions/revoke-all"): RevokeAllSessions(("session.revoked_all",), SIGNED_IN),
+    ("put", "/v1/me/preferences/{key}"): SetPreference(("user.preference_set",), STAFF),
+    ("delete", "/v1/me/preferences/{key}"): DeletePreference(("user.preference_deleted",), STAFF),
+    ("patch", "/v1/users/{user_id}"): PromoteUser(("user.role_changed",), ADMIN),
+    ("post", "/v1/organizations"): CreateOrganization(("organization.created",), PLATFORM),
+    ("patch", "/v1/organizations/{organization_id}"): RenameOrganization(("organization.updated",), PLATFORM),
+    ("put", "/v1/departments/{department_id}/budget"): SetBudget(("budget.created",), ADMIN),
+    ("patch", "/v1/departments/{department_id}/budget"): ChangeBudget(("budget.changed",), ADMIN),
+    ("post", "/v1/cost-events/{cost_event_id}/adjustments"): RefundCharge(("cost.refund",), ADMIN),
+    ("post", "/v1/api-keys"): CreateApiKey(("api_key.created",), POWER),
+    ("delete", "/v1/api-keys/{key_id}"): RevokeApiKey(("api_key.revoked",), POWER),
 }
 
 
-async def test_every_mutating_route_records_exactly_one_audit_event(
-    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+# --- The test ------------------------------------------------------------------------------------------
+
+
+async def test_every_mutating_route_records_exactly_its_audit_events(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, idp: IdentityProvider
 ) -> None:
     spec = (await client.get("/openapi.json")).json()
     routes = [
@@ -47,27 +302,96 @@ async def test_every_mutating_route_records_exactly_one_audit_event(
     ]
     assert routes, "the OpenAPI document lists no mutating routes"
     missing = [f"{m.upper()} {p}" for m, p in routes if (m, p) not in EXAMPLES]
-    assert missing == [], f"add an example request to EXAMPLES for: {missing}"
+    assert missing == [], f"add an example to EXAMPLES for: {missing}"
 
+    problems: list[str] = []
     for method, path in routes:
+        example = EXAMPLES[(method, path)]
         org = await factories.organization(db)
-        admin: User = await factories.user(db, org, role="org_admin")
-        params, body = EXAMPLES[(method, path)]
-        values = {name: await make(db, org) for name, make in params.items()}
-        url = path.format(**values)
-        before = await _events(db, org)
+        actor = await _actor(db, tokens, org, example.actor) if example.actor else None
+        call = await example.prepare(Given(db, org, actor, client, tokens, idp))
+        before = await _last_event_id(db)
 
         response = await client.request(
             method.upper(),
-            url,
-            json=body(),
-            headers={"Authorization": f"Bearer {tokens.issue(admin.id, admin.organization_id)}"},
+            path.format(**call.path),
+            json=call.json,
+            data=call.data,
+            headers=_headers(call, actor),
         )
 
-        assert response.is_success, f"{method.upper()} {path}: {response.status_code} {response.text}"
-        assert await _events(db, org) == before + 1, f"{method.upper()} {path} must record one audit event"
+        route = f"{method.upper()} {path}"
+        if not response.is_success:
+            problems.append(f"{route}: {response.status_code} {response.text}")
+            continue
+        recorded = await _events_after(db, before)
+        expected_org = await _resolve(call.organization, response) or org.id
+        expected_actor = await _resolve(call.actor, response) or (actor.user.id if actor else None)
+        assert expected_actor is not None, f"{route}: the example must name the acting user"
+        got = [_seen(event) for event in recorded]
+        org_id, actor_id = str(expected_org), str(expected_actor)
+        want = [(event_type, org_id, actor_id, org_id, actor_id) for event_type in example.events]
+        if got != want:
+            problems.append(f"{route}:\n  recorded {got}\n  expected {want}")
+
+    assert problems == [], "\n".join(problems)
 
 
-async def _events(db: AsyncSession, org: Organization) -> int:
+async def _actor(db: AsyncSession, tokens: TokenSigner, org: Organization, who: As) -> Actor:
+    user = await factories.user(db, org, role=who.role)
+    if not who.signed_in:
+        return Actor(user, tokens.issue(user.id, org.id))
+    pair = await _session(db, tokens, user)
+    return Actor(user, pair.access_token, pair.refresh_token, pair.session_id)
+
+
+async def _session(db: AsyncSession, tokens: TokenSigner, user: User) -> TokenPair:
+    """What sign-in leaves behind (without the audit event sign-in records): a session and its tokens."""
+    _, pair = await sessions.start(
+        db,
+        tokens,
+        user.id,
+        user.organization_id,
+        device={"user_agent": "catalogue-test"},
+        lifetime=timedelta(days=1),
+    )
+    return pair
+
+
+def _seen(event: AuditOutbox) -> tuple[str, ...]:
+    """Type, organization and acting user as stored; then organization and user in the shipped document."""
+    document = event.payload
+    return (
+        event.event_type,
+        str(event.organization_id),
+        str(event.user_id),
+        document["organization_id"],
+        document["user_id"],
+    )
+
+
+def _headers(call: Call, actor: Actor | None) -> dict[str, str]:
+    headers = dict(call.headers)
+    if call.bearer and actor is not None:
+        headers["Authorization"] = f"Bearer {actor.access_token}"
+    if call.cookies:
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in call.cookies.items())
+    return headers
+
+
+async def _resolve(value: uuid.UUID | Later | None, response: httpx.Response) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return await value(response)
+
+
+async def _last_event_id(db: AsyncSession) -> int:
     await set_platform_scope(db)
-    return int(await db.scalar(select(func.count()).where(AuditOutbox.organization_id == org.id)) or 0)
+    return int(await db.scalar(select(func.coalesce(func.max(AuditOutbox.id), 0))) or 0)
+
+
+async def _events_after(db: AsyncSession, last_id: int) -> list[AuditOutbox]:
+    """Every event recorded since ``last_id``, in any organization (or none), in outbox order."""
+    await set_platform_scope(db)
+    stmt = select(AuditOutbox).where(AuditOutbox.id > last_id).order_by(AuditOutbox.id)
+    return list((await db.execute(stmt)).scalars())
