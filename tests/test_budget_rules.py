@@ -292,7 +292,9 @@ async def test_spend_lands_in_the_sydney_month_across_a_dst_change(db: AsyncSess
         p.period_start: p.spent_aud
         for p in (
             await db.execute(
-                select(DepartmentBudgetPeriod).where(DepartmentBudgetPeriod.department_id == member.department_id)
+                select(DepartmentBudgetPeriod).where(
+                    DepartmentBudgetPeriod.department_id == member.department_id
+                )
             )
         ).scalars()
     }

@@ -136,7 +136,9 @@ def upgrade() -> None:
         f"CREATE POLICY tenant_isolation ON budget_reservations TO donatello_app USING {visible} WITH CHECK {visible}"
     )
     # A refund of last month's charge can take a new month's spend below zero (see DepartmentBudget).
-    op.drop_constraint(op.f("ck_department_budgets_current_spend_nonneg"), "department_budgets", type_="check")
+    op.drop_constraint(
+        op.f("ck_department_budgets_current_spend_nonneg"), "department_budgets", type_="check"
+    )
     op.drop_constraint(
         op.f("ck_department_budget_periods_spent_nonneg"), "department_budget_periods", type_="check"
     )
