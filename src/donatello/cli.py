@@ -200,6 +200,32 @@ def budgets_expire_holds() -> None:
         typer.echo(f"{asyncio.run(run(url))} departments had lapsed holds released")
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate-prompt-key")
+def keys_rotate_prompt_key() -> None:
+    """Start sealing new prompts under a new key-encryption key; prompts sealed earlier keep opening."""
+    from donatello.config import KeyProvider
+    from donatello.sealing import LocalKeyRing
+
+    settings = get_settings()
+    if settings.key_provider is KeyProvider.AZURE_KEY_VAULT:
+        typer.echo(
+            "Prompt keys are in Azure Key Vault: add a new version of the secret "
+            f"{settings.prompt_key_secret_name!r} in {settings.key_vault_url}, e.g.\n"
+            f"  az keyvault secret set --vault-name <vault> --name {settings.prompt_key_secret_name} "
+            '--value "$(openssl rand -base64 32)"\n'
+            f"It becomes the active key within {settings.prompt_key_cache_seconds:g} s. "
+            "Keep the earlier versions enabled: prompts sealed under them need them to open."
+        )
+        return
+    ring = LocalKeyRing(settings.key_dir)
+    key_id = asyncio.run(ring.rotate())
+    typer.echo(f"new prompt key {key_id} is active in {ring.directory}; earlier keys stay for old prompts")
+
+
 def _seed_demo(settings: Settings, url: str) -> None:
     from donatello import demo
 

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
 
     key_provider: KeyProvider = KeyProvider.LOCAL
     key_vault_url: str | None = None
+    # Prompt KEKs in Key Vault: the versions of this secret (32 random bytes, base64).
+    prompt_key_secret_name: str = "donatello-prompt-kek"
+    # How long a fetched KEK is used before Key Vault is asked again (rotation takes effect after it).
+    prompt_key_cache_seconds: float = 300.0
+    key_vault_timeout_seconds: float = 5.0
+    key_vault_retries: int = 2
 
     default_timezone: str = "Australia/Sydney"
 
