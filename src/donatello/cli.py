@@ -46,8 +46,18 @@ def serve(
             migrations.upgrade(url)
         if seed_demo:
             _seed_demo(settings, url)
-        bound = settings.model_copy(update={"database_url": url})
         bind_host, bind_port = host or settings.host, port or settings.port
+        in_process = settings.in_process_worker
+        if in_process is None:  # the embedded default is one self-contained process
+            in_process = settings.database_url is None
+        bound = settings.model_copy(
+            update={
+                "database_url": url,
+                "in_process_worker": in_process,
+                "host": bind_host,
+                "port": bind_port,
+            }
+        )
         log.info(
             "serving",
             extra={
@@ -71,14 +81,25 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only these jobs (repeatable), e.g. --only generations"),
+    ] = None,
+) -> None:
     """Run background jobs (generation queue, audit relay, scheduled jobs) until SIGTERM/SIGINT."""
     from donatello import worker as background
 
+    unknown = sorted(set(only or []) - set(background.JOBS))
+    if unknown:
+        typer.echo(
+            f"unknown jobs: {', '.join(unknown)}; known: {', '.join(sorted(background.JOBS))}", err=True
+        )
+        raise typer.Exit(2)
     settings = get_settings()
     with database_url(settings) as url:
-        typer.echo(f"donatello worker: {background.describe()}")
-        asyncio.run(background.run(settings, url))
+        typer.echo(f"donatello worker: {background.describe(only)}")
+        asyncio.run(background.run(settings, url, only=only))
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log: provisioning and verification.")

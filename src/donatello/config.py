@@ -122,6 +122,16 @@ class Settings(BaseSettings):
 
     default_timezone: str = "Australia/Sydney"
 
+    # Generations
+    max_batch_size: int = 20
+    reservation_hold_seconds: int = 900  # a budget hold lapses this long after it was last renewed
+    generation_lease_seconds: int = 60  # a worker renews its lease every third of this
+    generation_max_attempts: int = 3  # claims of one job (crashed workers included) before it fails
+    generation_workers: int = 2  # concurrent jobs per worker process
+    worker_poll_seconds: float = 0.5
+    # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
+    in_process_worker: bool | None = None
+
     host: str = "127.0.0.1"
     port: int = 8000
     # Where clients reach this API (local image links point here); unset -> http://{host}:{port}.
@@ -135,6 +145,14 @@ class Settings(BaseSettings):
     @property
     def entra_configured(self) -> bool:
         return bool(self.entra_tenant_id and self.entra_client_id and self.entra_client_secret)
+
+    @property
+    def reservation_hold(self) -> timedelta:
+        return timedelta(seconds=self.reservation_hold_seconds)
+
+    @property
+    def generation_lease(self) -> timedelta:
+        return timedelta(seconds=self.generation_lease_seconds)
 
     @property
     def embedded_database_dir(self) -> Path:

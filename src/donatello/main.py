@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from donatello import __version__
+from donatello import worker as background
 from donatello.api import api_router
 from donatello.audit import cosmos as audit_store
 from donatello.auth.entra import EntraVerifier
@@ -28,6 +29,7 @@ from donatello.core.errors import PROBLEM_BASE, DomainError
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
 from donatello.ratelimit import limiter_from_settings
+from donatello.sealing import sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
 from donatello.storage import open_image_store
 
@@ -71,6 +73,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
             app.state.image_store = await open_image_store(settings, public_base_url=public_base_url)
             stack.push_async_callback(app.state.image_store.close)
+            app.state.sealer = sealer_from_settings(settings)
+            if settings.in_process_worker:
+                # The embedded default runs its background jobs here: one process, nothing to start.
+                await stack.enter_async_context(background.running(settings, app.state.sessionmaker))
             yield
 
     app = FastAPI(

@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from donatello.audit import relay
+from donatello.budgets import tasks as budget_tasks
 from donatello.config import Settings
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.jobs import JobContext
+from donatello.generations import processing
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +30,30 @@ Job = Callable[[JobContext], Coroutine[Any, Any, None]]
 #: Jobs the worker runs, by name.
 JOBS: dict[str, Job] = {
     "audit-relay": relay.run,
+    "generations": processing.run,
+    "budget-holds": budget_tasks.run,
 }
 
 
-def describe() -> str:
-    return "jobs: " + ", ".join(sorted(JOBS))
+def describe(only: list[str] | None = None) -> str:
+    return "jobs: " + ", ".join(sorted(only or JOBS))
 
 
-async def run(settings: Settings, url: str) -> None:
+@asynccontextmanager
+async def running(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+    """Run every job in the background of the current process (``donatello serve`` on the embedded
+    default) until the block exits."""
+    context = JobContext(settings, sessions)
+    tasks = [asyncio.create_task(job(context), name=name) for name, job in JOBS.items()]
+    log.info("in-process worker started", extra={"jobs": sorted(JOBS)})
+    try:
+        yield
+    finally:
+        context.stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run(settings: Settings, url: str, *, only: list[str] | None = None) -> None:
     """Run every job until SIGTERM or SIGINT; a job that crashes stops the worker (the orchestrator
     restarts it) rather than leaving it half alive."""
     engine = create_engine(url, app_role=settings.database_app_role, pool_size=settings.database_pool_size)
@@ -40,9 +61,10 @@ async def run(settings: Settings, url: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, context.stopping.set)
-    log.info("worker started", extra={"jobs": sorted(JOBS)})
+    jobs = {name: job for name, job in JOBS.items() if not only or name in only}
+    log.info("worker started", extra={"jobs": sorted(jobs)})
     try:
-        tasks = [asyncio.create_task(job(context), name=name) for name, job in JOBS.items()]
+        tasks = [asyncio.create_task(job(context), name=name) for name, job in jobs.items()]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         context.stopping.set()
         await asyncio.gather(*tasks)

@@ -15,6 +15,7 @@ from donatello.budgets import repository
 from donatello.budgets.account import open_for_update
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
+from donatello.core.jobs import JobContext
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -34,3 +35,16 @@ async def expire_lapsed_holds(
     if departments:
         log.info("lapsed holds released", extra={"departments": len(departments)})
     return len(departments)
+
+
+SWEEP_EVERY_SECONDS = 60.0
+
+
+async def run(context: JobContext) -> None:
+    """The worker job: sweep lapsed holds once a minute."""
+    while not context.stopping.is_set():
+        try:
+            await expire_lapsed_holds(context.sessions)
+        except Exception:
+            log.exception("sweeping lapsed holds failed; retrying next round")
+        await context.sleep(SWEEP_EVERY_SECONDS)

@@ -39,6 +39,7 @@ class ProviderTarget:
     max_retries: int
     configuration: dict[str, object] = field(default_factory=dict)
     credential: str | None = field(default=None, repr=False)  # never printed
+    rate_limit_per_minute: int | None = None  # the platform's allowance with this provider
 
 
 class ImageProvider(Protocol):

@@ -254,6 +254,7 @@ async def _candidate(
         max_retries=config.max_retries if config is not None else DEFAULT_MAX_RETRIES,
         configuration=dict(config.configuration) if config is not None else {},
         credential=credential,
+        rate_limit_per_minute=config.rate_limit_per_minute if config is not None else None,
     )
     return Candidate(model.provider_name, model.model_name, target, offered_quote, reason)
 

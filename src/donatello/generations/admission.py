@@ -1,0 +1,231 @@
+"""Admitting a generation: one short transaction from request to 202.
+
+principal -> MFA -> rate limit -> model -> quote -> budget hold -> generation row (prompt sealed) ->
+audit event -> commit. The provider is never called here; the worker picks the row up.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets import reservations
+from donatello.budgets.errors import NoDepartment
+from donatello.config import Settings
+from donatello.core.clock import utcnow
+from donatello.core.errors import Forbidden
+from donatello.generations import repository
+from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
+from donatello.generations.schemas import BatchCreate, GenerationCreate
+from donatello.models import Generation, GenerationBatch
+from donatello.providers import Availability, Candidate, candidates
+from donatello.ratelimit import RateLimiter, checks_for, enforce
+from donatello.sealing import PromptSealer
+from donatello.tenancy import Principal
+from donatello.tenancy.permissions import Permission
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What admission needs besides the request: configuration and the clients it talks to."""
+
+    settings: Settings
+    sealer: PromptSealer
+    limiter: RateLimiter
+    availability: Availability
+
+
+def prompt_context(organization_id: uuid.UUID, generation_id: uuid.UUID) -> str:
+    """Binds a sealed prompt to its row: moved anywhere else, it no longer opens."""
+    return f"org:{organization_id}/generation:{generation_id}"
+
+
+async def request(
+    session: AsyncSession,
+    principal: Principal,
+    body: GenerationCreate,
+    idempotency_key: str | None,
+    admission: Admission,
+) -> Generation:
+    """Accept one generation, or return the one this Idempotency-Key already created (same body only)."""
+    if idempotency_key:
+        await repository.lock_idempotency_key(session, principal.user_id, idempotency_key)
+        if existing := await repository.by_idempotency_key(session, principal.user_id, idempotency_key):
+            if existing.request_fingerprint != body.fingerprint():
+                raise IdempotencyKeyReused(idempotency_key)
+            return existing
+    [generation] = await _admit(session, principal, [body], admission, idempotency_key=idempotency_key)
+    return generation
+
+
+async def request_batch(
+    session: AsyncSession,
+    principal: Principal,
+    body: BatchCreate,
+    idempotency_key: str | None,
+    admission: Admission,
+) -> GenerationBatch:
+    """Accept a batch: the whole batch's quote is held at once, or nothing is."""
+    if not principal.can(Permission.GENERATIONS_BATCH):
+        raise Forbidden(
+            "Batch generation is for power users and admins", required_permission="generations:batch"
+        )
+    limit = admission.settings.max_batch_size
+    if len(body.items) > limit:
+        raise BatchTooLarge(len(body.items), limit)
+    fingerprint = body.fingerprint()
+    if idempotency_key:
+        await repository.lock_idempotency_key(session, principal.user_id, f"batch:{idempotency_key}")
+        if existing := await repository.batch_by_idempotency_key(session, principal.user_id, idempotency_key):
+            if existing.request_fingerprint != fingerprint:
+                raise IdempotencyKeyReused(idempotency_key)
+            return existing
+    if principal.department_id is None:
+        raise NoDepartment()
+    batch = GenerationBatch(
+        id=uuid.uuid4(),
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        department_id=principal.department_id,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        total=len(body.items),
+    )
+    generations = await _admit(session, principal, body.items, admission, batch=batch)
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="generation.batch_requested",
+            action="batch_requested",
+            resource_type="generation_batch",
+            resource_id=batch.id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"total": batch.total, "generation_ids": [g.id for g in generations]},
+        ),
+    )
+    return batch
+
+
+async def _admit(
+    session: AsyncSession,
+    principal: Principal,
+    bodies: Sequence[GenerationCreate],
+    admission: Admission,
+    *,
+    idempotency_key: str | None = None,
+    batch: GenerationBatch | None = None,
+) -> list[Generation]:
+    if principal.department_id is None:
+        raise NoDepartment()
+    if any(body.quality == "hd" for body in bodies) and not principal.can(Permission.GENERATIONS_HD):
+        raise Forbidden("HD quality is for power users and admins", required_permission="generations:hd")
+    images = sum(body.n for body in bodies)
+    settings = admission.settings
+    await enforce(
+        admission.limiter,
+        checks_for(
+            principal, provider=None, provider_limit_per_minute=None, settings=settings, images=images
+        ),
+    )
+    choices: list[Candidate] = []
+    for body in bodies:
+        offered = await candidates(
+            session,
+            principal.department_id,
+            body.model,
+            body.size,
+            body.quality,
+            body.n,
+            user_id=principal.user_id,
+            availability=admission.availability,
+        )
+        choices.append(offered[0])
+    for choice in {c.name: c for c in choices}.values():
+        if choice.target.rate_limit_per_minute:
+            wanted = sum(b.n for b, c in zip(bodies, choices, strict=True) if c.name == choice.name)
+            await enforce(
+                admission.limiter,
+                [
+                    check
+                    for check in checks_for(
+                        principal,
+                        provider=choice.provider,
+                        provider_limit_per_minute=choice.target.rate_limit_per_minute,
+                        settings=settings,
+                        images=wanted,
+                    )
+                    if check.scope == "provider"
+                ],
+            )
+
+    now = utcnow()
+    rows = [
+        Generation(
+            id=uuid.uuid4(),
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            department_id=principal.department_id,
+            idempotency_key=idempotency_key,
+            request_fingerprint=body.fingerprint(),
+            batch_id=batch.id if batch else None,
+            model_provider=choice.provider,
+            model_name=choice.model,
+            size=body.size,
+            quality=body.quality,
+            n=body.n,
+            priority=body.priority,
+            prompt_encrypted="",
+            reservation_aud=choice.quote.total_aud,
+            created_at=now,
+            next_attempt_at=now,
+            details={"style": body.style, "seed": body.seed, "selected_model_reason": choice.reason},
+        )
+        for body, choice in zip(bodies, choices, strict=True)
+    ]
+    held = await reservations.reserve(
+        session,
+        principal,
+        [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
+        at=now,
+        hold_for=admission.settings.reservation_hold,
+    )
+    for row, body in zip(rows, bodies, strict=True):
+        secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
+        sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
+        row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
+        row.is_over_budget = held.over_budget
+        row.reservation_expires_at = held.holds[0].expires_at
+    if batch is not None:
+        await repository.add(session, batch)
+    await repository.add(session, *rows)
+    for row in rows:
+        await audit.record(
+            session,
+            audit.AuditEvent(
+                event_type="generation.requested",
+                action="generation_requested",
+                resource_type="generation",
+                resource_id=row.id,
+                organization_id=row.organization_id,
+                user_id=principal.user_id,
+                user_email=principal.email,
+                metadata={
+                    "model": f"{row.model_provider}/{row.model_name}",
+                    "size": row.size,
+                    "quality": row.quality,
+                    "n": row.n,
+                    "reserved_aud": row.reservation_aud,
+                    "over_budget": row.is_over_budget,
+                    "department_id": row.department_id,
+                    "batch_id": row.batch_id,
+                },
+            ),
+        )
+    return rows

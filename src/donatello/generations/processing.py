@@ -1,0 +1,406 @@
+"""The worker's side of a generation: claim, call the provider with no transaction open, store the
+images, settle — or fail and release. Several workers (and processes) run this at once safely:
+
+* a job is claimed with ``FOR UPDATE SKIP LOCKED`` and held by a lease the worker renews (heartbeat);
+* a worker that dies stops renewing; once the lease lapses another worker reclaims the job (stuck-job
+  detection), up to ``generation_max_attempts`` claims, then it fails and its hold is released;
+* every outcome is written with a conditional update ("still processing, still mine"), so a cancelled
+  or reclaimed job's late result is discarded, and settlement is exactly-once per generation anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from donatello import audit
+from donatello.budgets import reservations, settlement
+from donatello.config import Settings
+from donatello.core.clock import utcnow
+from donatello.core.database import set_tenant, transaction
+from donatello.core.jobs import JobContext
+from donatello.generations import repository
+from donatello.generations.admission import prompt_context
+from donatello.models import Generation, GenerationMetadata
+from donatello.providers import (
+    Availability,
+    Candidate,
+    ContentFiltered,
+    ImageRequest,
+    Outcome,
+    ProviderError,
+    ProvidersExhausted,
+    availability_for,
+    candidates,
+    generate_with_fallback,
+)
+from donatello.sealing import PromptSealer, sealer_from_settings
+from donatello.storage import ImageStore, blob_names, make_thumbnail, open_image_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the worker needs of a claimed generation, read while the claim's transaction was open."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    department_id: uuid.UUID
+    user_id: uuid.UUID
+    provider: str
+    model: str
+    size: str
+    quality: str
+    n: int
+    prompt_envelope: str
+    details: dict[str, Any]
+    reserved_aud: Decimal
+    attempts: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Generation) -> Job:
+        return cls(
+            row.id,
+            row.organization_id,
+            row.department_id,
+            row.user_id,
+            row.model_provider,
+            row.model_name,
+            row.size,
+            row.quality,
+            row.n,
+            row.prompt_encrypted,
+            dict(row.details),
+            row.reservation_aud,
+            row.attempts,
+            row.created_at,
+        )
+
+
+@dataclass
+class Processor:
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    sealer: PromptSealer
+    store: ImageStore
+    http: httpx.AsyncClient
+    availability: Availability
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    sleep: Any = asyncio.sleep  # provider back-off; tests pass a fast one
+
+    async def run_once(self) -> bool:
+        """Claim and process one job; False when there was nothing to do."""
+        now = utcnow()
+        async with transaction(self.sessions, platform=True) as session:
+            row = await repository.claim_next(session, self.name, now, self.settings.generation_lease)
+            if row is None:
+                return False
+            job = Job.of(row)
+            if job.attempts > self.settings.generation_max_attempts:
+                await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
+                return True
+        await self._process(job)
+        return True
+
+    async def _process(self, job: Job) -> None:
+        started = time.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            request = await self._request(job)
+            options = await self._candidates(job)
+            work = asyncio.create_task(
+                generate_with_fallback(
+                    options, request, http=self.http, sleep=self.sleep, availability=self.availability
+                )
+            )
+            done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
+            if heartbeat in done:  # the lease is gone: cancelled, or another worker took over
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+                await self._abandon(job)
+                return
+            outcome = work.result()
+            names = await self._store(job, outcome)
+            await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
+        except ContentFiltered as refusal:
+            await self._finish_failed(
+                job, f"refused by the provider's content filter: {refusal.reason}", refusal
+            )
+        except ProvidersExhausted as exhausted:
+            await self._finish_failed(
+                job, "every eligible model failed: " + "; ".join(exhausted.failures), None
+            )
+        except ProviderError as error:  # e.g. no adapter / rejected request: final
+            await self._finish_failed(job, error.reason, None)
+        except Exception:
+            log.exception("generation job crashed; it will be retried", extra={"generation_id": str(job.id)})
+            await self._retry_later(job)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _request(self, job: Job) -> ImageRequest:
+        secret = json.loads(
+            await self.sealer.open(job.prompt_envelope, context=prompt_context(job.organization_id, job.id))
+        )
+        return ImageRequest(
+            prompt=secret["prompt"],
+            negative_prompt=secret["negative_prompt"],
+            size=job.size,
+            quality=job.quality,
+            style=job.details.get("style"),
+            n=job.n,
+            seed=job.details.get("seed"),
+        )
+
+    async def _candidates(self, job: Job) -> list[Candidate]:
+        """The admitted model first, then fallbacks priced no higher per image than what was reserved."""
+        async with transaction(self.sessions) as session:
+            await set_tenant(session, job.organization_id)
+            return await candidates(
+                session,
+                job.department_id,
+                f"{job.provider}/{job.model}",
+                job.size,
+                job.quality,
+                job.n,
+                max_unit_price_aud=job.reserved_aud / job.n,
+                user_id=job.user_id,
+                availability=self.availability,
+            )
+
+    async def _heartbeat(self, job: Job) -> None:
+        """Renew the lease (and the budget hold) every third of the lease; return when it is lost."""
+        interval = self.settings.generation_lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            now = utcnow()
+            async with transaction(self.sessions) as session:
+                await set_tenant(session, job.organization_id)
+                if not await repository.renew_lease(
+                    session, job.id, self.name, now + self.settings.generation_lease
+                ):
+                    return
+                await reservations.extend(session, job.id, now + self.settings.reservation_hold)
+
+    async def _store(self, job: Job, outcome: Outcome) -> list[tuple[str, str]]:
+        names = []
+        for index, png in enumerate(outcome.result.images):
+            image, thumbnail = blob_names(job.id, job.created_at, index)
+            await self.store.put(image, png, "image/png")
+            await self.store.put(thumbnail, make_thumbnail(png), "image/jpeg")
+            names.append((image, thumbnail))
+        return names
+
+    async def _complete(
+        self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int
+    ) -> None:
+        now = utcnow()
+        chosen = outcome.candidate
+        async with transaction(self.sessions) as session:
+            await set_tenant(session, job.organization_id)
+            finished = await repository.finish(
+                session,
+                job.id,
+                self.name,
+                status="completed",
+                completed_at=now,
+                model_provider=chosen.provider,
+                model_name=chosen.model,
+                image_url=names[0][0],
+                thumbnail_url=names[0][1],
+                cost_aud=chosen.quote.total_aud,
+                generation_time_ms=elapsed_ms,
+                is_nsfw=outcome.result.is_nsfw,
+                details={
+                    **job.details,
+                    "images": [image for image, _ in names],
+                    "thumbnails": [thumbnail for _, thumbnail in names],
+                    "provider_latency_ms": outcome.result.latency_ms,
+                },
+            )
+            if finished is None:
+                await self._discard(session, job, names)
+                return
+            charge = await settlement.settle(session, job.id, chosen.quote, at=now)
+            repository.add_metadata(
+                session,
+                GenerationMetadata(
+                    organization_id=job.organization_id,
+                    generation_id=job.id,
+                    selected_model_reason=job.details.get("selected_model_reason"),
+                    fallback_model=chosen.name if outcome.fallback_from is not None else None,
+                    retry_count=outcome.retries,
+                    model_parameters={
+                        "size": job.size,
+                        "quality": job.quality,
+                        "n": job.n,
+                        "style": job.details.get("style"),
+                    },
+                    content_safety_score=_safety_score(outcome.result.safety),
+                ),
+            )
+            await audit.record(
+                session,
+                _event(
+                    job,
+                    "generation.completed",
+                    "image_generated",
+                    model_used=chosen.name,
+                    fallback_from=outcome.fallback_from.name if outcome.fallback_from else None,
+                    cost_aud=charge.actual_cost_aud,
+                    generation_time_ms=elapsed_ms,
+                    department_id=job.department_id,
+                ),
+            )
+
+    async def _discard(self, session: AsyncSession, job: Job, names: list[tuple[str, str]]) -> None:
+        """Our result came too late: cancelled (nothing charged, images removed) or reclaimed by another
+        worker (which writes the same names, so they stay)."""
+        current = await repository.get(session, job.id)
+        if current is not None and current.status == "cancelled":
+            await reservations.release(session, job.id, "cancelled")
+            for image, thumbnail in names:
+                await self.store.delete(image)
+                await self.store.delete(thumbnail)
+
+    async def _abandon(self, job: Job) -> None:
+        async with transaction(self.sessions) as session:
+            await set_tenant(session, job.organization_id)
+            await self._discard(session, job, [])
+
+    async def _finish_failed(self, job: Job, reason: str, refusal: ContentFiltered | None) -> None:
+        async with transaction(self.sessions) as session:
+            await set_tenant(session, job.organization_id)
+            await self._fail(session, job, reason, utcnow(), refusal)
+
+    async def _fail(
+        self,
+        session: AsyncSession,
+        job: Job,
+        reason: str,
+        now: datetime,
+        refusal: ContentFiltered | None = None,
+    ) -> None:
+        """Fail for good: no charge, the hold released, the reason kept."""
+        finished = await repository.finish(
+            session,
+            job.id,
+            self.name,
+            status="failed",
+            error_message=reason[:2000],
+            completed_at=now,
+            is_nsfw=bool(refusal and refusal.is_nsfw),
+        )
+        if finished is None:
+            return
+        await reservations.release(session, job.id, "generation failed", at=now)
+        if refusal is not None:
+            repository.add_metadata(
+                session,
+                GenerationMetadata(
+                    organization_id=job.organization_id,
+                    generation_id=job.id,
+                    selected_model_reason=job.details.get("selected_model_reason"),
+                    content_safety_score=_safety_score(refusal.safety),
+                ),
+            )
+        await audit.record(
+            session,
+            _event(job, "generation.failed", "generation_failed", reason=reason[:500], status="failure"),
+        )
+
+    async def _retry_later(self, job: Job) -> None:
+        """An unexpected error (storage down, a bug): back to the queue with back-off, or fail at last."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            await set_tenant(session, job.organization_id)
+            if job.attempts >= self.settings.generation_max_attempts:
+                await self._fail(session, job, f"gave up after {job.attempts} attempts", now)
+                return
+            await repository.finish(
+                session,
+                job.id,
+                self.name,
+                status="pending",
+                next_attempt_at=now + timedelta(seconds=2**job.attempts),
+            )
+
+
+def _safety_score(safety: dict[str, object] | None) -> str | None:
+    if not safety:
+        return None
+    return str(safety.get("max_severity") or "")[:50] or None
+
+
+def _event(
+    job: Job, event_type: str, action: str, *, status: str = "success", **metadata: Any
+) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        event_type=event_type,
+        action=action,
+        resource_type="generation",
+        resource_id=job.id,
+        organization_id=job.organization_id,
+        user_id=job.user_id,
+        status=status,
+        error_message=metadata.get("reason") if status == "failure" else None,
+        metadata=metadata,
+    )
+
+
+async def run(context: JobContext) -> None:
+    """The worker job: ``generation_workers`` processors claiming until told to stop."""
+    settings = context.settings
+    store = await open_image_store(
+        settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    )
+    redis = None
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+    async with httpx.AsyncClient(trust_env=False) as http:
+        processor_args = dict(
+            sessions=context.sessions,
+            settings=settings,
+            sealer=sealer_from_settings(settings),
+            store=store,
+            http=http,
+            availability=availability_for(redis),
+        )
+
+        async def loop() -> None:
+            processor = Processor(**processor_args)  # type: ignore[arg-type]
+            while not context.stopping.is_set():
+                try:
+                    busy = await processor.run_once()
+                except Exception:
+                    log.exception("generation worker loop error")
+                    busy = False
+                if not busy:
+                    await context.sleep(settings.worker_poll_seconds)
+
+        try:
+            await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))
+        finally:
+            await store.close()
+            if redis is not None:
+                await redis.aclose()

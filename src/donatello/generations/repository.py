@@ -1,0 +1,202 @@
+"""SQL for generations: the rows, the history views and the worker queue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.models import CostEvent, Generation, GenerationBatch, GenerationMetadata
+
+
+async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
+    """Serialise requests that carry the same key, so the second sees the first's row."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"idem:{user_id}:{key}"}
+    )
+
+
+async def by_idempotency_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> Generation | None:
+    stmt = select(Generation).where(
+        Generation.user_id == user_id, Generation.idempotency_key == key, Generation.batch_id.is_(None)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def batch_by_idempotency_key(
+    session: AsyncSession, user_id: uuid.UUID, key: str
+) -> GenerationBatch | None:
+    stmt = select(GenerationBatch).where(
+        GenerationBatch.user_id == user_id, GenerationBatch.idempotency_key == key
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, *rows: Any) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+async def get(session: AsyncSession, generation_id: uuid.UUID, *, lock: bool = False) -> Generation | None:
+    stmt = select(Generation).where(Generation.id == generation_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    department_id: uuid.UUID | None,
+    status: str | None,
+    model: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Generation]:
+    stmt = select(Generation).where(
+        Generation.organization_id == organization_id, Generation.is_deleted.is_(False)
+    )
+    if user_id is not None:
+        stmt = stmt.where(Generation.user_id == user_id)
+    if department_id is not None:
+        stmt = stmt.where(Generation.department_id == department_id)
+    if status is not None:
+        stmt = stmt.where(Generation.status == status)
+    if model is not None:
+        stmt = stmt.where(
+            or_(
+                Generation.model_name == model,
+                func.concat(Generation.model_provider, "/", Generation.model_name) == model,
+            )
+        )
+    if created_from is not None:
+        stmt = stmt.where(Generation.created_at >= created_from)
+    if created_to is not None:
+        stmt = stmt.where(Generation.created_at < created_to)
+    if after is not None:
+        stmt = stmt.where(tuple_(Generation.created_at, Generation.id) < tuple_(after[0], after[1]))
+    stmt = stmt.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def batch(session: AsyncSession, batch_id: uuid.UUID) -> GenerationBatch | None:
+    return (
+        await session.execute(select(GenerationBatch).where(GenerationBatch.id == batch_id))
+    ).scalar_one_or_none()
+
+
+async def batch_members(session: AsyncSession, batch_id: uuid.UUID) -> list[Generation]:
+    stmt = (
+        select(Generation)
+        .where(Generation.batch_id == batch_id)
+        .order_by(Generation.created_at, Generation.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def usage(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    counts = select(
+        func.count(),
+        func.count().filter(Generation.status == "completed"),
+        func.count().filter(Generation.status == "failed"),
+        func.count().filter(Generation.status == "cancelled"),
+        func.count().filter(Generation.status.in_(("pending", "processing"))),
+        func.coalesce(func.sum(Generation.n).filter(Generation.status == "completed"), 0),
+        func.avg(Generation.generation_time_ms).filter(Generation.status == "completed"),
+    ).where(Generation.user_id == user_id)
+    total, completed, failed, cancelled, in_progress, images, average = (await session.execute(counts)).one()
+    spend = (
+        await session.execute(
+            select(func.coalesce(func.sum(CostEvent.actual_cost_aud), 0)).where(CostEvent.user_id == user_id)
+        )
+    ).scalar_one()
+    return {
+        "total": total,
+        "completed": completed,
+        "failed": failed,
+        "cancelled": cancelled,
+        "in_progress": in_progress,
+        "images": images,
+        "average_generation_ms": int(average) if average is not None else None,
+        "spend_aud": spend,
+    }
+
+
+async def claim_next(
+    session: AsyncSession, worker: str, now: datetime, lease: timedelta
+) -> Generation | None:
+    """Take the most urgent runnable job: pending and due, or processing with a lapsed lease (its worker
+    died). Priority first, then first come first served; SKIP LOCKED lets workers claim in parallel."""
+    runnable = or_(
+        and_(Generation.status == "pending", Generation.next_attempt_at <= now),
+        and_(Generation.status == "processing", Generation.lease_expires_at < now),
+    )
+    candidate = (
+        select(Generation.id)
+        .where(runnable)
+        .order_by(Generation.priority, Generation.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(Generation)
+        .where(Generation.id == candidate)
+        .values(
+            status="processing",
+            lease_owner=worker,
+            lease_expires_at=now + lease,
+            attempts=Generation.attempts + 1,
+        )
+        .returning(Generation)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def renew_lease(session: AsyncSession, generation_id: uuid.UUID, worker: str, until: datetime) -> bool:
+    stmt = (
+        update(Generation)
+        .where(
+            Generation.id == generation_id,
+            Generation.status == "processing",
+            Generation.lease_owner == worker,
+        )
+        .values(lease_expires_at=until)
+        .returning(Generation.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def finish(
+    session: AsyncSession, generation_id: uuid.UUID, worker: str, **values: Any
+) -> Generation | None:
+    """Move a job out of processing — only if this worker still holds it (not cancelled, not reclaimed)."""
+    stmt = (
+        update(Generation)
+        .where(
+            Generation.id == generation_id,
+            Generation.status == "processing",
+            Generation.lease_owner == worker,
+        )
+        .values(lease_owner=None, lease_expires_at=None, **values)
+        .returning(Generation)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def add_metadata(session: AsyncSession, row: GenerationMetadata) -> None:
+    session.add(row)
+
+
+async def queue_depth(session: AsyncSession) -> int:
+    stmt = select(func.count()).where(Generation.status == "pending")
+    return int((await session.execute(stmt)).scalar_one())

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from donatello.core.money import Money
+
+Size = Literal["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"]
+Quality = Literal["standard", "hd"]
+Style = Literal["vivid", "natural"]
+Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
+Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+NegativePrompt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class GenerationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Prompt
+    negative_prompt: NegativePrompt | None = None
+    model: Annotated[str, Field(min_length=1, max_length=151, description='"auto" or "provider/model"')] = (
+        "auto"
+    )
+    size: Size = "1024x1024"
+    quality: Quality = "standard"
+    style: Style | None = None
+    n: Annotated[int, Field(ge=1, le=4)] = 1
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    priority: Annotated[int, Field(ge=0, le=9, description="0 is most urgent")] = 5
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical request: the same body always gives the same fingerprint."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[GenerationCreate], Field(min_length=1)]
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256("".join(item.fingerprint() for item in self.items).encode()).hexdigest()
+
+
+class GenerationRead(BaseModel):
+    id: uuid.UUID
+    status: Status
+    model_provider: str
+    model_name: str
+    size: str
+    quality: str
+    n: int
+    batch_id: uuid.UUID | None
+    image_urls: list[str]
+    thumbnail_urls: list[str]
+    reserved_aud: Money
+    cost_aud: Money
+    is_over_budget: bool
+    is_nsfw: bool
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    generation_time_ms: int | None
+
+
+class BatchRead(BaseModel):
+    id: uuid.UUID
+    total: int
+    pending: int
+    processing: int
+    completed: int
+    failed: int
+    cancelled: int
+    done: bool
+    progress_percent: Money
+    reserved_aud: Money
+    created_at: datetime
+    generation_ids: list[uuid.UUID]
+
+
+class PromptRead(BaseModel):
+    generation_id: uuid.UUID
+    prompt: str
+    negative_prompt: str | None
+
+
+class PromptHistoryItem(BaseModel):
+    generation_id: uuid.UUID
+    prompt: str
+    model: str
+    status: Status
+    created_at: datetime
+
+
+class UsageStats(BaseModel):
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
+    in_progress: int
+    images: int
+    average_generation_ms: int | None
+    spend_aud: Money

@@ -1,0 +1,214 @@
+"""What users see of generations: each one, their history, prompt read-back, batches and usage."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.core.errors import NotFound
+from donatello.core.money import to_cents
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.generations import repository
+from donatello.generations.admission import prompt_context
+from donatello.generations.schemas import (
+    BatchRead,
+    GenerationRead,
+    PromptHistoryItem,
+    PromptRead,
+    UsageStats,
+)
+from donatello.models import Generation, GenerationBatch
+from donatello.sealing import PromptSealer
+from donatello.storage import ImageStore
+from donatello.tenancy import Principal, Role
+from donatello.tenancy.permissions import Permission
+
+
+def may_see(principal: Principal, generation: Generation | GenerationBatch) -> bool:
+    """Own generations always; a department's for its manager; the organization's for admins."""
+    if generation.organization_id != principal.organization_id and not principal.is_platform_admin:
+        return False
+    if generation.user_id == principal.user_id or principal.is_platform_admin:
+        return True
+    if not principal.can(Permission.GENERATIONS_READ_OTHERS):
+        return False
+    return principal.role is not Role.DEPT_MANAGER or generation.department_id == principal.department_id
+
+
+async def visible(session: AsyncSession, principal: Principal, generation_id: uuid.UUID) -> Generation:
+    """The generation if this principal may see it; otherwise (or deleted) it does not exist for them."""
+    generation = await repository.get(session, generation_id)
+    if generation is None or generation.is_deleted or not may_see(principal, generation):
+        raise NotFound("generation", generation_id)
+    return generation
+
+
+async def read(generation: Generation, store: ImageStore) -> GenerationRead:
+    images = list(generation.details.get("images", []))
+    thumbnails = list(generation.details.get("thumbnails", []))
+    started = generation.details.get("started_at")
+    return GenerationRead(
+        id=generation.id,
+        status=generation.status,
+        model_provider=generation.model_provider,
+        model_name=generation.model_name,
+        size=generation.size,
+        quality=generation.quality,
+        n=generation.n,
+        batch_id=generation.batch_id,
+        image_urls=[await store.read_url(name) for name in images],
+        thumbnail_urls=[await store.read_url(name) for name in thumbnails],
+        reserved_aud=generation.reservation_aud,
+        cost_aud=generation.cost_aud,
+        is_over_budget=generation.is_over_budget,
+        is_nsfw=generation.is_nsfw,
+        error_message=generation.error_message,
+        created_at=generation.created_at,
+        started_at=datetime.fromisoformat(started) if started else None,
+        completed_at=generation.completed_at,
+        generation_time_ms=generation.generation_time_ms,
+    )
+
+
+async def history(
+    session: AsyncSession,
+    principal: Principal,
+    store: ImageStore,
+    *,
+    department_id: uuid.UUID | None,
+    status: str | None,
+    model: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[GenerationRead]:
+    """Newest first. Everyone sees their own; ``department_id`` asks for a department's (managers of it,
+    org admins)."""
+    user_id: uuid.UUID | None = principal.user_id
+    if department_id is not None:
+        allowed = principal.can(Permission.GENERATIONS_READ_OTHERS) and (
+            principal.role is not Role.DEPT_MANAGER or principal.department_id == department_id
+        )
+        if not allowed:
+            from donatello.core.errors import Forbidden
+
+            raise Forbidden("Only the department's manager or an org admin may list its generations")
+        user_id = None
+    after = decode_cursor(cursor, 2)
+    rows = await repository.page(
+        session,
+        organization_id=principal.organization_id,
+        user_id=user_id,
+        department_id=department_id,
+        status=status,
+        model=model,
+        created_from=created_from,
+        created_to=created_to,
+        after=(datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None,
+        limit=limit + 1,
+    )
+    items = [await read(row, store) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page[GenerationRead](
+        items=items, next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)]) if last else None
+    )
+
+
+async def prompt(
+    session: AsyncSession, principal: Principal, sealer: PromptSealer, generation_id: uuid.UUID
+) -> PromptRead:
+    """The owner reads their prompt back; an org admin may too, and that read is audited."""
+    generation = await visible(session, principal, generation_id)
+    if generation.user_id != principal.user_id:
+        if not principal.has_role(Role.ORG_ADMIN):
+            raise NotFound("generation", generation_id)
+        await audit.record(
+            session,
+            audit.AuditEvent(
+                event_type="generation.prompt_read",
+                action="prompt_read_by_admin",
+                resource_type="generation",
+                resource_id=generation.id,
+                organization_id=generation.organization_id,
+                user_id=principal.user_id,
+                user_email=principal.email,
+                metadata={"owner_id": generation.user_id},
+            ),
+        )
+    secret = json.loads(
+        await sealer.open(
+            generation.prompt_encrypted, context=prompt_context(generation.organization_id, generation.id)
+        )
+    )
+    return PromptRead(
+        generation_id=generation.id, prompt=secret["prompt"], negative_prompt=secret["negative_prompt"]
+    )
+
+
+async def prompt_history(
+    session: AsyncSession, principal: Principal, sealer: PromptSealer, cursor: str | None, limit: int
+) -> Page[PromptHistoryItem]:
+    after = decode_cursor(cursor, 2)
+    rows = await repository.page(
+        session,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        department_id=None,
+        status=None,
+        model=None,
+        created_from=None,
+        created_to=None,
+        after=(datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None,
+        limit=limit + 1,
+    )
+    items = []
+    for row in rows[:limit]:
+        secret = json.loads(
+            await sealer.open(row.prompt_encrypted, context=prompt_context(row.organization_id, row.id))
+        )
+        items.append(
+            PromptHistoryItem(
+                generation_id=row.id,
+                prompt=secret["prompt"],
+                model=f"{row.model_provider}/{row.model_name}",
+                status=row.status,
+                created_at=row.created_at,
+            )
+        )
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page[PromptHistoryItem](
+        items=items, next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)]) if last else None
+    )
+
+
+async def batch(session: AsyncSession, principal: Principal, batch_id: uuid.UUID) -> BatchRead:
+    found = await repository.batch(session, batch_id)
+    if found is None or not may_see(principal, found):
+        raise NotFound("batch", batch_id)
+    members = await repository.batch_members(session, batch_id)
+    counts = {status: 0 for status in ("pending", "processing", "completed", "failed", "cancelled")}
+    for member in members:
+        counts[member.status] += 1
+    finished = counts["completed"] + counts["failed"] + counts["cancelled"]
+    return BatchRead(
+        id=found.id,
+        total=found.total,
+        **counts,
+        done=finished == found.total,
+        progress_percent=to_cents(Decimal(finished * 100) / Decimal(found.total)),
+        reserved_aud=sum(
+            (m.reservation_aud for m in members if m.status in ("pending", "processing")), Decimal(0)
+        ),
+        created_at=found.created_at,
+        generation_ids=[m.id for m in members],
+    )
+
+
+async def usage(session: AsyncSession, principal: Principal) -> UsageStats:
+    return UsageStats(**await repository.usage(session, principal.user_id))
