@@ -42,16 +42,11 @@ def key_vault_client(
     vault_url: str,
     credential: AsyncTokenCredential,
     *,
-    timeout_seconds: float,
     retries: int,
     transport: AsyncHttpTransport[Any, Any] | None = None,
 ) -> SecretClient:
-    """The SDK client with our time budget: connect and read timeouts, and a bounded number of retries."""
-    options: dict[str, Any] = {
-        "connection_timeout": timeout_seconds,
-        "read_timeout": timeout_seconds,
-        "retry_total": retries,
-    }
+    """The SDK client with a bounded number of retries (timeouts are set per request by the key ring)."""
+    options: dict[str, Any] = {"retry_total": retries}
     if transport is not None:
         options["transport"] = transport
     return SecretClient(vault_url, credential, **options)
@@ -66,6 +61,7 @@ class AzureKeyVaultKeyRing:
         *,
         secret_name: str,
         cache_seconds: float,
+        timeout_seconds: float,
         credential: AsyncTokenCredential | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -75,6 +71,8 @@ class AzureKeyVaultKeyRing:
         self._credential = credential  # closed with the ring when the ring owns it
         self._secret_name = secret_name
         self._cache_seconds = cache_seconds
+        # Per request rather than on the client, so they hold whichever transport the client was given.
+        self._timeout_seconds = timeout_seconds
         self._clock = clock
         self._active: tuple[float, Kek] | None = None
         self._versions: dict[str, tuple[float, Kek]] = {}
@@ -118,7 +116,9 @@ class AzureKeyVaultKeyRing:
     async def _fetch(self, name: str, version: str | None) -> Kek:
         wanted = f"{name}/{version}" if version else name
         try:
-            secret = await self._client.get_secret(name, version)
+            secret = await self._client.get_secret(
+                name, version, connection_timeout=self._timeout_seconds, read_timeout=self._timeout_seconds
+            )
         except AzureError as error:
             raise KeyUnavailable(_fault(error), wanted, f"Key Vault: {type(error).__name__}") from error
         key_id = f"{name}/{secret.properties.version}"

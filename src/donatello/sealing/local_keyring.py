@@ -88,6 +88,8 @@ class LocalKeyRing:
         return key_id
 
     def _load(self, key_id: str) -> Kek:
+        if (material := self._material.get(key_id)) is not None:
+            return Kek(key_id, material)
         if _KEY_FILE.fullmatch(f"{key_id}.kek") is None:
             raise KeyUnavailable("not-found", key_id, "not a local KEK id")
         try:

@@ -105,7 +105,6 @@ def sealer_from_settings(settings: Settings) -> PromptSealer:
     client = key_vault_client(
         settings.key_vault_url,
         credential,
-        timeout_seconds=settings.key_vault_timeout_seconds,
         retries=settings.key_vault_retries,
     )
     return PromptSealer(
@@ -113,6 +112,7 @@ def sealer_from_settings(settings: Settings) -> PromptSealer:
             client,
             secret_name=settings.prompt_key_secret_name,
             cache_seconds=settings.prompt_key_cache_seconds,
+            timeout_seconds=settings.key_vault_timeout_seconds,
             credential=credential,
         )
     )
