@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.core.database import set_platform_scope
-from donatello.models import ApiKey, AuditOutbox, Department, Organization, User, UserPreference
+from donatello.models import ApiKey, AuditOutbox, Department, Generation, Organization, User, UserPreference
 from donatello.sessions import service as sessions
 from donatello.sessions.schemas import TokenPair
 from donatello.sso.endpoints import FLOW_COOKIE
-from tests import factories
+from tests import factories, provider_rows
 from tests.idp import EntraUser, IdentityProvider
 from tests.ledger import admit, settle
 from tests.signin import start_and_authorize
@@ -262,6 +262,84 @@ class RevokeApiKey(Example):
         return Call(path={"key_id": key.id})
 
 
+class CreateProvider(Example):
+    async def prepare(self, given: Given) -> Call:
+        name = f"catalogue-{uuid.uuid4().hex[:8]}"
+        return Call(
+            json={
+                "provider_name": "local",
+                "model_name": name,
+                "api_endpoint": "local://pillow",
+                "cost_per_image_aud": "0.02",
+            }
+        )
+
+
+class RepriceProvider(Example):
+    async def prepare(self, given: Given) -> Call:
+        model = await provider_rows.model(given.db, "local")
+        return Call(path={"provider_id": model.id}, json={"cost_per_image_aud": "0.0300"})
+
+
+class ConfigureProvider(Example):
+    async def prepare(self, given: Given) -> Call:
+        model = await provider_rows.model(given.db, "local")
+        return Call(path={"provider_id": model.id}, json={"max_retries": 2, "rate_limit_per_minute": 60})
+
+
+async def _generating(given: Given) -> None:
+    """The caller in a department with a budget, and one local model to ask for."""
+    dept = await given.department(budget="100.00")
+    given.caller.user.department_id = dept.id
+    await given.db.flush()
+    if "catalogue_model" not in given.db.info:
+        await provider_rows.only_these_models(given.db)
+        given.db.info["catalogue_model"] = await provider_rows.model(given.db, "local", price="0.0400")
+
+
+class RequestGeneration(Example):
+    async def prepare(self, given: Given) -> Call:
+        await _generating(given)
+        return Call(json={"prompt": "a lighthouse in the fog"})
+
+
+class RequestBatch(Example):
+    async def prepare(self, given: Given) -> Call:
+        await _generating(given)
+        return Call(json={"items": [{"prompt": "first"}, {"prompt": "second"}]})
+
+
+class CancelGeneration(Example):
+    async def prepare(self, given: Given) -> Call:
+        await _generating(given)
+        accepted = await given.client.post(
+            "/v1/generations",
+            json={"prompt": "never mind"},
+            headers={"Authorization": f"Bearer {given.caller.access_token}"},
+        )
+        return Call(path={"generation_id": accepted.json()["id"]})
+
+
+class DeleteGeneration(Example):
+    async def prepare(self, given: Given) -> Call:
+        user = given.caller.user
+        dept = await given.department()
+        done = Generation(
+            organization_id=given.org.id,
+            user_id=user.id,
+            department_id=dept.id,
+            model_provider="local",
+            model_name="pillow-sketch",
+            prompt_encrypted="sealed",
+            status="completed",
+            image_url="images/2026/11/22/x-0.png",
+            completed_at=datetime.now(UTC),
+        )
+        given.db.add(done)
+        await given.db.flush()
+        return Call(path={"generation_id": done.id})
+
+
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
@@ -284,6 +362,17 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/cost-events/{cost_event_id}/adjustments"): RefundCharge(("cost.refund",), ADMIN),
     ("post", "/v1/api-keys"): CreateApiKey(("api_key.created",), POWER),
     ("delete", "/v1/api-keys/{key_id}"): RevokeApiKey(("api_key.revoked",), POWER),
+    ("post", "/v1/providers"): CreateProvider(("provider.created",), PLATFORM),
+    ("patch", "/v1/providers/{provider_id}"): RepriceProvider(("provider.updated",), PLATFORM),
+    ("put", "/v1/providers/{provider_id}/config"): ConfigureProvider(("provider.configured",), PLATFORM),
+    ("post", "/v1/generations"): RequestGeneration(("generation.requested",), POWER),
+    ("post", "/v1/generation-batches"): RequestBatch(
+        ("generation.requested", "generation.requested", "generation.batch_requested"), POWER
+    ),
+    ("post", "/v1/generations/{generation_id}/cancel"): CancelGeneration(
+        ("budget.reservation_released", "generation.cancelled"), POWER
+    ),
+    ("delete", "/v1/generations/{generation_id}"): DeleteGeneration(("generation.deleted",), POWER),
 }
 
 

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             app.state.image_store = await open_image_store(settings, public_base_url=public_base_url)
             stack.push_async_callback(app.state.image_store.close)
             app.state.sealer = sealer_from_settings(settings)
+            stack.push_async_callback(app.state.sealer.aclose)
             if settings.in_process_worker:
                 # The embedded default runs its background jobs here: one process, nothing to start.
                 await stack.enter_async_context(background.running(settings, app.state.sessionmaker))
