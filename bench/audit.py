@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from tests.cosmos_emulator import KEY, CosmosEmulator
 
-from bench.__main__ import _p, _timed
+from bench.api_overhead import _p, _timed
 from donatello import audit
 from donatello.audit.cosmos import open_store, provision
 from donatello.audit.relay import Relay
