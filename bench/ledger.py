@@ -19,14 +19,13 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.tenants import bench_tenant
 from donatello.budgets import reservations, settlement
-from donatello.budgets.periods import period_at
 from donatello.config import Settings
-from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, set_tenant, transaction
-from donatello.models import Department, DepartmentBudget, Generation, Organization, User
+from donatello.models import DepartmentBudget, Generation
 from donatello.pricing.service import Quote
-from donatello.tenancy import Principal, Role
+from donatello.tenancy import Principal
 
 PRICE = Decimal("0.0800")
 OPERATIONS = 400
@@ -34,38 +33,6 @@ CLIENTS = 8
 QUOTE = Quote(
     "local", "pillow-sketch", "1024x1024", "standard", 1, PRICE, PRICE, "AUD", PRICE, Decimal(1), None, None
 )
-
-
-async def _tenant(sessions: async_sessionmaker[AsyncSession], name: str) -> Principal:
-    async with transaction(sessions, platform=True) as session:
-        org = Organization(name=name, domain=f"{name}.com.au")
-        session.add(org)
-        await session.flush()
-        dept = Department(organization_id=org.id, name="Bench", code="BENCH")
-        session.add(dept)
-        await session.flush()
-        user = User(
-            organization_id=org.id,
-            department_id=dept.id,
-            azure_ad_id=f"{name}-oid",
-            email=f"u@{name}.com.au",
-            role="power_user",
-        )
-        period = period_at(utcnow(), "Australia/Sydney")
-        session.add_all(
-            [
-                user,
-                DepartmentBudget(
-                    organization_id=org.id,
-                    department_id=dept.id,
-                    monthly_budget_aud=Decimal("1000000.00"),
-                    budget_period_start=period.start,
-                    budget_period_end=period.end,
-                ),
-            ]
-        )
-        await session.flush()
-        return Principal(user.id, org.id, dept.id, Role.POWER_USER, user.email)
 
 
 def _generation(principal: Principal, generation_id: uuid.UUID) -> Generation:
@@ -178,8 +145,8 @@ async def _throughput(cycle: Callable[[], Awaitable[None]], clients: int) -> flo
 async def run(url: str, settings: Settings) -> None:
     engine = create_engine(url, app_role=settings.database_app_role, pool_size=CLIENTS)
     sessions = create_sessionmaker(engine)
-    bare_tenant = await _tenant(sessions, f"bare{uuid.uuid4().hex[:6]}")
-    service_tenant = await _tenant(sessions, f"svc{uuid.uuid4().hex[:6]}")
+    bare_tenant = await bench_tenant(sessions)
+    service_tenant = await bench_tenant(sessions)
     for clients in (1, CLIENTS):
         bare = await _throughput(lambda: _bare_cycle(sessions, bare_tenant), clients)
         service = await _throughput(lambda: _service_cycle(sessions, service_tenant), clients)

@@ -105,7 +105,7 @@ async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Peri
     await repository.close_period(session, row, at)
     quiet = month_starting(row.budget_period_start, current.timezone).next()
     while quiet.start < current.start:
-        await repository.close_quiet_period(session, row, quiet, at)
+        await repository.close_period(session, row, at, quiet=quiet)
         quiet = quiet.next()
     await audit.record(
         session,

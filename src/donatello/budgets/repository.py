@@ -45,38 +45,20 @@ async def budget(session: AsyncSession, department_id: uuid.UUID, *, lock: bool)
     return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
-async def close_period(session: AsyncSession, row: DepartmentBudget, closed_at: datetime) -> None:
-    """Record the budget row's period as closed (idempotent per department and period)."""
-    await session.execute(
-        insert(DepartmentBudgetPeriod)
-        .values(
-            organization_id=row.organization_id,
-            department_id=row.department_id,
-            period_start=row.budget_period_start,
-            period_end=row.budget_period_end,
-            monthly_budget_aud=row.monthly_budget_aud,
-            spent_aud=row.current_spend_aud,
-            reserved_at_close_aud=row.reserved_aud,
-            enforcement_mode=row.enforcement_mode,
-            closed_at=closed_at,
-        )
-        .on_conflict_do_nothing(index_elements=["department_id", "period_start"])
-    )
-
-
-async def close_quiet_period(
-    session: AsyncSession, row: DepartmentBudget, period: Period, closed_at: datetime
+async def close_period(
+    session: AsyncSession, row: DepartmentBudget, closed_at: datetime, *, quiet: Period | None = None
 ) -> None:
-    """A month with no activity at all still closes, with nothing spent."""
+    """Record the budget row's period as closed — or ``quiet``, a month after it with no activity at all
+    (nothing spent) — idempotently per department and period."""
     await session.execute(
         insert(DepartmentBudgetPeriod)
         .values(
             organization_id=row.organization_id,
             department_id=row.department_id,
-            period_start=period.start,
-            period_end=period.end,
+            period_start=quiet.start if quiet else row.budget_period_start,
+            period_end=quiet.end if quiet else row.budget_period_end,
             monthly_budget_aud=row.monthly_budget_aud,
-            spent_aud=Decimal(0),
+            spent_aud=Decimal(0) if quiet else row.current_spend_aud,
             reserved_at_close_aud=row.reserved_aud,
             enforcement_mode=row.enforcement_mode,
             closed_at=closed_at,
