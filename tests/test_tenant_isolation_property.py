@@ -3,6 +3,7 @@ changes a row of the other tenant — other tenants' resources are 404, never 40
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,8 +14,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import ApiKey, Department, Organization, User, UserPreference, UserSession
+from donatello.models import (
+    ApiKey,
+    CostEvent,
+    Department,
+    DepartmentBudget,
+    Generation,
+    GenerationBatch,
+    Organization,
+    User,
+    UserPreference,
+    UserSession,
+)
 from tests import factories
+from tests.ledger import admit, settle
 from tests.signin import bearer
 
 ROLES = st.sampled_from(["org_admin", "dept_manager", "power_user", "standard_user", "finance"])
@@ -68,13 +81,40 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     await db.flush()
     ids["sessions"].append(str(row.id))
     ids["tokens"] = [tokens.issue(m.id, org.id) for m in members]
+    # money and work: a budget, a settled generation (its charge), a pending one in a batch
+    await factories.budget(db, departments[0], monthly_aud="100.00")
+    spender = await factories.user(db, org, role="power_user", department=departments[0])
+    charge = await settle(db, await admit(db, spender, "0.50"), "0.50")
+    held = await admit(db, spender, "0.25")
+    batch = GenerationBatch(
+        organization_id=org.id,
+        user_id=spender.id,
+        department_id=departments[0].id,
+        request_fingerprint="0" * 64,
+        total=1,
+    )
+    db.add(batch)
+    await db.flush()
+    ids["generations"] = [str(charge.generation_id), str(held.holds[0].generation_id)]
+    ids["cost_events"] = [str(charge.id)]
+    ids["batches"] = [str(batch.id)]
+    ids["users"].append(str(spender.id))
     return ids
 
 
 async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
     await factories.set_platform_scope(db)
     counts = []
-    for model in (User, Department, ApiKey, UserSession, UserPreference):
+    for model in (
+        User,
+        Department,
+        ApiKey,
+        UserSession,
+        UserPreference,
+        Generation,
+        CostEvent,
+        DepartmentBudget,
+    ):
         stmt = select(func.count()).select_from(model).where(model.organization_id == org_id)
         counts.append((await db.execute(stmt)).scalar_one())
     users = (
@@ -100,7 +140,32 @@ async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
     org = (
         await db.execute(select(Organization.name, Organization.is_active).where(Organization.id == org_id))
     ).one()
-    return (tuple(counts), tuple(users), tuple(depts), tuple(keys), tuple(sessions), org)
+    work = (
+        await db.execute(
+            select(Generation.status, Generation.is_deleted)
+            .where(Generation.organization_id == org_id)
+            .order_by(Generation.id)
+        )
+    ).all()
+    money = (
+        await db.execute(
+            select(
+                DepartmentBudget.monthly_budget_aud,
+                DepartmentBudget.enforcement_mode,
+                DepartmentBudget.reserved_aud,
+            ).where(DepartmentBudget.organization_id == org_id)
+        )
+    ).all()
+    return (
+        tuple(counts),
+        tuple(users),
+        tuple(depts),
+        tuple(keys),
+        tuple(sessions),
+        org,
+        tuple(work),
+        tuple(money),
+    )
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -120,18 +185,9 @@ async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
     for token in a["tokens"]:
         auth = bearer(token)
         attempts = [
-            *(client.get(f"/v1/users/{u}", headers=auth) for u in b["users"]),
-            *(
-                client.patch(f"/v1/users/{u}", json={"is_active": False, "role": "power_user"}, headers=auth)
-                for u in b["users"]
-            ),
-            *(client.get(f"/v1/departments/{d}", headers=auth) for d in b["departments"]),
-            *(
-                client.patch(f"/v1/departments/{d}", json={"name": "taken"}, headers=auth)
-                for d in b["departments"]
-            ),
-            *(client.delete(f"/v1/api-keys/{k}", headers=auth) for k in b["keys"]),
-            *(client.delete(f"/v1/auth/sessions/{s}", headers=auth) for s in b["sessions"]),
+            client.request(method, path.format(**{name: value}), json=body, headers=auth)
+            for (method, path), (name, kind, body) in CROSS_TENANT.items()
+            for value in b[kind]
         ]
         for attempt in attempts:
             response = await attempt
@@ -146,11 +202,66 @@ async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
             "/v1/auth/sessions",
             "/v1/me/preferences",
             "/v1/me",
+            "/v1/generations?limit=200",
+            "/v1/generations/prompts?limit=200",
+            "/v1/generations/stats",
         ):
             listed = await client.get(path, headers=auth)
             assert not (b_ids & set(_strings(listed.json()))), path
 
     assert await _snapshot(db, b["org"][0]) == before
+
+
+#: Every route that takes a tenant-owned id, called by another tenant's staff with this tenant's ids:
+#: (method, path) -> (path parameter, which ids, body). A new route of that kind must be added here.
+CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
+    ("GET", "/v1/users/{user_id}"): ("user_id", "users", None),
+    ("PATCH", "/v1/users/{user_id}"): ("user_id", "users", {"is_active": False, "role": "power_user"}),
+    ("GET", "/v1/departments/{department_id}"): ("department_id", "departments", None),
+    ("PATCH", "/v1/departments/{department_id}"): ("department_id", "departments", {"name": "taken"}),
+    ("GET", "/v1/departments/{department_id}/budget"): ("department_id", "departments", None),
+    ("PUT", "/v1/departments/{department_id}/budget"): (
+        "department_id",
+        "departments",
+        {"monthly_budget_aud": "1.00"},
+    ),
+    ("PATCH", "/v1/departments/{department_id}/budget"): (
+        "department_id",
+        "departments",
+        {"enforcement_mode": "warn"},
+    ),
+    ("GET", "/v1/departments/{department_id}/budget/periods"): ("department_id", "departments", None),
+    ("DELETE", "/v1/api-keys/{key_id}"): ("key_id", "keys", None),
+    ("DELETE", "/v1/auth/sessions/{session_id}"): ("session_id", "sessions", None),
+    ("POST", "/v1/cost-events/{cost_event_id}/adjustments"): (
+        "cost_event_id",
+        "cost_events",
+        {"kind": "refund", "amount_aud": "0.10", "reason": "mine now"},
+    ),
+    ("GET", "/v1/generations/{generation_id}"): ("generation_id", "generations", None),
+    ("GET", "/v1/generations/{generation_id}/prompt"): ("generation_id", "generations", None),
+    ("POST", "/v1/generations/{generation_id}/cancel"): ("generation_id", "generations", None),
+    ("DELETE", "/v1/generations/{generation_id}"): ("generation_id", "generations", None),
+    ("GET", "/v1/generation-batches/{batch_id}"): ("batch_id", "batches", None),
+    ("GET", "/v1/organizations/{organization_id}"): ("organization_id", "org", None),
+    ("PATCH", "/v1/organizations/{organization_id}"): ("organization_id", "org", {"name": "taken"}),
+}
+#: Path parameters that are not a tenant's row: the caller's own preference key, a signed file link,
+#: the platform-wide model catalogue.
+NOT_TENANT_OWNED = {"key", "token", "provider_id"}
+
+
+async def test_every_route_that_takes_a_tenant_owned_id_is_in_the_cross_tenant_table(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    routes = {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        if (params := set(re.findall(r"{(\w+)}", path))) and not params <= NOT_TENANT_OWNED
+        for method in operations
+    }
+    assert routes == set(CROSS_TENANT)
 
 
 def _strings(value: object) -> list[str]:
