@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from donatello.core.errors import DomainError
@@ -54,6 +55,19 @@ async def set_tenant(session: AsyncSession, organization_id: uuid.UUID) -> None:
 async def set_platform_scope(session: AsyncSession) -> None:
     """Let the current transaction see every organization (worker, CLI, platform administrators)."""
     await session.execute(text("SELECT set_config(:name, 'on', true)"), {"name": PLATFORM_SETTING})
+
+
+async def add_unless_taken(session: AsyncSession, row: Any) -> bool:
+    """Insert ``row``; False when a unique constraint says it is already taken. The attempt runs in a
+    savepoint, so the surrounding transaction stays usable either way."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    await session.refresh(row)
+    return True
 
 
 @asynccontextmanager

@@ -4,9 +4,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core.database import add_unless_taken
 from donatello.models import Department
 from donatello.tenancy import Principal, scope, scoped_get
 
@@ -26,14 +26,7 @@ async def page(
 
 async def add(session: AsyncSession, department: Department) -> bool:
     """Insert; False when the organization already uses the code (the transaction stays usable)."""
-    try:
-        async with session.begin_nested():
-            session.add(department)
-            await session.flush()
-    except IntegrityError:
-        return False
-    await session.refresh(department)
-    return True
+    return await add_unless_taken(session, department)
 
 
 async def flush(session: AsyncSession, department: Department) -> None:

@@ -4,9 +4,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core.database import add_unless_taken
 from donatello.models import Organization
 from donatello.tenancy import Principal
 
@@ -36,11 +36,4 @@ async def page(
 
 async def save(session: AsyncSession, organization: Organization) -> bool:
     """Insert or flush; False when the domain or Entra tenant id is already taken."""
-    try:
-        async with session.begin_nested():
-            session.add(organization)
-            await session.flush()
-    except IntegrityError:
-        return False
-    await session.refresh(organization)
-    return True
+    return await add_unless_taken(session, organization)

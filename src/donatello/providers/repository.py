@@ -4,9 +4,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core.database import add_unless_taken
 from donatello.models import Department, ModelProvider, ProviderConfig, UserPreference
 
 
@@ -61,14 +61,7 @@ async def config_for(session: AsyncSession, provider_id: uuid.UUID) -> ProviderC
 
 async def add(session: AsyncSession, provider: ModelProvider) -> bool:
     """Insert; False when the provider already offers the model (the transaction stays usable)."""
-    try:
-        async with session.begin_nested():
-            session.add(provider)
-            await session.flush()
-    except IntegrityError:
-        return False
-    await session.refresh(provider)
-    return True
+    return await add_unless_taken(session, provider)
 
 
 async def save(session: AsyncSession, row: ModelProvider | ProviderConfig) -> None:

@@ -5,9 +5,9 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core.database import add_unless_taken
 from donatello.models import Department, Organization, User, UserPreference
 from donatello.tenancy import Principal, scope
 
@@ -58,14 +58,7 @@ async def department_in_scope(
 
 async def add(session: AsyncSession, user: User) -> bool:
     """Insert; False when the e-mail or Entra object id is already taken (the transaction stays usable)."""
-    try:
-        async with session.begin_nested():
-            session.add(user)
-            await session.flush()
-    except IntegrityError:
-        return False
-    await session.refresh(user)
-    return True
+    return await add_unless_taken(session, user)
 
 
 async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User | None:
