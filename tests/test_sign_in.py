@@ -148,3 +148,22 @@ async def test_sign_in_keeps_working_when_the_idp_rotates_its_keys(
 
     assert response.status_code == 200, response.text
     assert idp.jwks_requests == before + 1  # the unknown kid made the backend refetch the JWKS once
+
+
+async def test_a_sign_in_bringing_an_e_mail_another_account_uses_is_a_conflict_not_a_crash(
+    client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
+) -> None:
+    tid = str(uuid.uuid4())
+    await factories.organization(db, azure_tenant_id=tid, entra=ROLE_MAPPING)
+    elsewhere = await factories.user(db, await factories.organization(db))  # another tenant's account
+    who = EntraUser(tid=tid, preferred_username="carol@example.com", name="Carol")
+    assert (await sign_in(client, idp, who)).status_code == 200
+
+    who.preferred_username = elsewhere.email
+    clash = await sign_in(client, idp, who)
+
+    assert clash.status_code == 409, clash.text
+    assert clash.json()["field"] == "email"
+    user = (await db.execute(select(User).where(User.azure_ad_id == who.oid))).scalar_one()
+    await db.refresh(user)
+    assert user.email == "carol@example.com"

@@ -91,6 +91,12 @@ async def flush(session: AsyncSession, user: User) -> None:
     await session.refresh(user)
 
 
+async def flush_unless_taken(session: AsyncSession, user: User) -> bool:
+    """Write ``user``'s changes; False when its new e-mail belongs to another account (in any tenant,
+    which this tenant cannot see — the unique constraint can)."""
+    return await add_unless_taken(session, user)
+
+
 async def preferences(session: AsyncSession, user_id: uuid.UUID) -> list[UserPreference]:
     stmt = (
         select(UserPreference)

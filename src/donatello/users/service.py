@@ -106,7 +106,8 @@ async def provision(
     for key, change in changes.items():
         setattr(user, key, change["to"])
     user.last_login_at = now
-    await repository.flush(session, user)
+    if not await repository.flush_unless_taken(session, user):
+        raise Conflict("Another account already uses this e-mail address", field="email")
     if changes:
         event = "user.role_changed" if "role" in changes else "user.updated"
         await _audit(session, user, event, None, {"changes": changes, "source": "entra"})
