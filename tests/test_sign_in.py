@@ -104,7 +104,8 @@ async def test_a_user_signs_in_as_the_default_role_without_app_roles(
 async def test_unknown_suspended_tenants_and_deactivated_users_cannot_sign_in(
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> None:
-    stranger = await sign_in(client, idp, EntraUser(tid=str(uuid.uuid4())))
+    stranger_tid = str(uuid.uuid4())
+    stranger = await sign_in(client, idp, EntraUser(tid=stranger_tid))
     suspended_tid = str(uuid.uuid4())
     await factories.organization(db, azure_tenant_id=suspended_tid, is_active=False)
     suspended = await sign_in(client, idp, EntraUser(tid=suspended_tid))
@@ -117,6 +118,20 @@ async def test_unknown_suspended_tenants_and_deactivated_users_cannot_sign_in(
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert "access_token" not in response.text
+    await factories.set_platform_scope(db)
+    failures = (
+        (
+            await db.execute(
+                select(AuditOutbox)
+                .where(AuditOutbox.event_type == "auth.sign_in_failed")
+                .order_by(AuditOutbox.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    recorded = [(f.organization_id, f.payload["metadata"]["entra_tenant"]) for f in failures[-3:]]
+    assert recorded == [(None, stranger_tid), (None, suspended_tid), (org.id, tid)]
 
 
 async def test_a_callback_without_its_flow_cookie_or_with_a_forged_state_is_refused(

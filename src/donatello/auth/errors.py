@@ -15,6 +15,17 @@ class SignInFailed(Unauthenticated):
     title = "Sign-in failed"
 
 
+class SignInRefused(SignInFailed):
+    """A sign-in that failed after it reached us: the failure is recorded in the audit log and that
+    record commits (nothing else was written)."""
+
+    keeps_transaction = True
+
+    def __init__(self, cause: Unauthenticated) -> None:
+        super().__init__(cause.detail, **cause.extensions)
+        self.cause_type = cause.type
+
+
 class SignInNotConfigured(DomainError):
     status = 503
     type = "sign-in-not-configured"

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.auth.entra import EntraIdentity, EntraVerifier
-from donatello.auth.errors import SignInFailed
+from donatello.auth.errors import SignInFailed, SignInRefused
 from donatello.auth.tokens import TokenSigner
 from donatello.core.database import set_platform_scope, set_tenant
+from donatello.core.errors import Unauthenticated
 from donatello.models import Organization
 from donatello.organizations import service as organizations
 from donatello.organizations.schemas import EntraMapping
@@ -65,9 +66,47 @@ async def complete(
     device: dict[str, Any],
     refresh_lifetime: timedelta,
 ) -> TokenPair:
-    """Validate the id_token, find the tenant's organization, provision the user, open a session."""
-    identity = await verifier.id_token(id_token, nonce=nonce)
-    org = await _organization(session, identity)
+    """Validate the id_token, find the tenant's organization, provision the user, open a session. A
+    refusal is audited (the organization's log when known, the platform's otherwise)."""
+    identity: EntraIdentity | None = None
+    org: Organization | None = None
+    try:
+        identity = await verifier.id_token(id_token, nonce=nonce)
+        org = await _organization(session, identity)
+        return await _sign_in(session, signer, identity, org, device=device, lifetime=refresh_lifetime)
+    except Unauthenticated as refusal:
+        if org is None:
+            await set_platform_scope(session)
+        await audit.record(
+            session,
+            audit.AuditEvent(
+                event_type="auth.sign_in_failed",
+                action="sign_in",
+                resource_type="user",
+                resource_id=identity.object_id if identity else None,
+                organization_id=org.id if org else None,
+                user_id=None,
+                user_email=identity.email if identity else None,
+                status="failure",
+                error_message=refusal.detail,
+                metadata={
+                    "reason": refusal.type,
+                    "entra_tenant": identity.tenant_id if identity else None,
+                },
+            ),
+        )
+        raise SignInRefused(refusal) from refusal
+
+
+async def _sign_in(
+    session: AsyncSession,
+    signer: TokenSigner,
+    identity: EntraIdentity,
+    org: Organization,
+    *,
+    device: dict[str, Any],
+    lifetime: timedelta,
+) -> TokenPair:
     mapping = organizations.entra_mapping(org)
     user, created = await users.provision(
         session,
@@ -79,9 +118,7 @@ async def complete(
         department_code=mapped_department(mapping, identity.groups),
         mfa=identity.mfa,
     )
-    row, pair = await sessions.start(
-        session, signer, user.id, org.id, device=device, lifetime=refresh_lifetime
-    )
+    row, pair = await sessions.start(session, signer, user.id, org.id, device=device, lifetime=lifetime)
     await audit.record(
         session,
         audit.AuditEvent(
