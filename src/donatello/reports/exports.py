@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.database import set_tenant, transaction
@@ -35,7 +34,6 @@ MEDIA_TYPES = {
 }
 SUFFIXES = {"csv": "csv", "focus-csv": "focus.csv", "parquet": "parquet", "focus": "focus.parquet"}
 INVOICE_ISSUER = "DonatelloAI"
-_READ_ONLY = text("SET TRANSACTION READ ONLY")
 
 MONEY = pa.decimal128(14, 4)
 RATE = pa.decimal128(18, 8)
@@ -414,9 +412,8 @@ async def encode(
 async def stream(
     sessions: async_sessionmaker[AsyncSession], rng: ExportRange, *, batch: int = 5000
 ) -> AsyncIterator[bytes]:
-    """``encode`` in a read-only transaction of its own (the response body outlives the request's)."""
+    """``encode`` in a transaction of its own (the response body outlives the request's)."""
     async with transaction(sessions) as session:
-        await session.execute(_READ_ONLY)  # must come before any query of the transaction
         await set_tenant(session, rng.organization_id)
         async for chunk in encode(session, rng, batch=batch):
             yield chunk

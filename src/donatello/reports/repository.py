@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
@@ -187,13 +187,13 @@ async def spend_by(
 
 
 async def latest_user_email(session: AsyncSession, department_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    stmt = (
-        select(R.user_id, R.user_email)
-        .where(R.department_id == department_id)
-        .distinct(R.user_id)
-        .order_by(R.user_id, R.day.desc())
+    """Each user's most recent frozen e-mail in the department's rollups."""
+    stmt = text(
+        "SELECT user_id, (array_agg(user_email ORDER BY day DESC))[1] FROM cost_daily_rollups"
+        " WHERE department_id = :department GROUP BY user_id"
     )
-    return {row.user_id: row.user_email for row in (await session.execute(stmt)).all()}
+    rows = (await session.execute(stmt, {"department": department_id})).all()
+    return {row[0]: row[1] for row in rows}
 
 
 async def budget(session: AsyncSession, department_id: uuid.UUID) -> DepartmentBudget | None:
@@ -216,16 +216,17 @@ async def budget_decisions(
     organization_id: uuid.UUID,
     department_id: uuid.UUID,
     starts: datetime,
-    ends: datetime,
+    period_start: date,
 ) -> dict[str, int]:
-    """Refused (hard) and admitted-over-budget (soft/warn) requests, from the audit outbox (the index
-    on (organization_id, created_at) bounds the scan to the period)."""
+    """Refused (hard) and admitted-over-budget (soft/warn) requests of the period, from the audit outbox:
+    matched on the period the decision was taken in (its figures name it); the index on
+    (organization_id, created_at) bounds the scan, since no decision is recorded before its period."""
     stmt = (
         select(AuditOutbox.event_type, func.count())
         .where(
             AuditOutbox.organization_id == organization_id,
             AuditOutbox.created_at >= starts,
-            AuditOutbox.created_at < ends,
+            AuditOutbox.payload["metadata"]["period_start"].astext == period_start.isoformat(),
             AuditOutbox.event_type.in_(
                 ("budget.request_refused", "budget.soft_limit_passed", "budget.warn_limit_passed")
             ),

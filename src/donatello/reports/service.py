@@ -113,7 +113,7 @@ async def _summaries(
     for department in departments:
         row = totals.get(department.id)
         decisions = await repository.budget_decisions(
-            session, department.organization_id, department.id, period.starts_at, period.ends_at
+            session, department.organization_id, department.id, period.starts_at, period.start
         )
         budget = budgets.get(department.id)
         figures = _totals(row)
