@@ -5,6 +5,7 @@ and soft over-budget admissions."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -91,10 +92,8 @@ async def build(db: AsyncSession, *, per_window: int = 8) -> World:
         db, poor, monthly_aud="0.05", mode="hard", period=(date(2026, 4, 1), date(2026, 4, 30))
     )
     spender = await factories.user(db, orgs[0], role="power_user", department=poor)
-    try:
+    with contextlib.suppress(BudgetExceeded):
         await admit(db, spender, "0.0800", at=datetime(2026, 4, 6, 3, tzinfo=UTC))
-    except BudgetExceeded:
-        pass
     departments.append(poor)
     await db.flush()
     return world
