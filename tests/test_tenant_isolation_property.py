@@ -19,6 +19,7 @@ from donatello.models import (
     CostEvent,
     Department,
     DepartmentBudget,
+    ExportJob,
     Generation,
     GenerationBatch,
     Organization,
@@ -98,6 +99,16 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     ids["generations"] = [str(charge.generation_id), str(held.holds[0].generation_id)]
     ids["cost_events"] = [str(charge.id)]
     ids["batches"] = [str(batch.id)]
+    export = ExportJob(
+        organization_id=org.id,
+        requested_by=members[0].id,
+        range_from=datetime(2026, 1, 1, tzinfo=UTC),
+        range_to=datetime(2026, 2, 1, tzinfo=UTC),
+        format="csv",
+    )
+    db.add(export)
+    await db.flush()
+    ids["exports"] = [str(export.id)]
     ids["users"].append(str(spender.id))
     return ids
 
@@ -185,7 +196,7 @@ async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
     for token in a["tokens"]:
         auth = bearer(token)
         attempts = [
-            client.request(method, path.format(**{name: value}), json=body, headers=auth)
+            client.request(method, path.format(**{name: value, "group": "user"}), json=body, headers=auth)
             for (method, path), (name, kind, body) in CROSS_TENANT.items()
             for value in b[kind]
         ]
@@ -243,6 +254,11 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
     ("POST", "/v1/generations/{generation_id}/cancel"): ("generation_id", "generations", None),
     ("DELETE", "/v1/generations/{generation_id}"): ("generation_id", "generations", None),
     ("GET", "/v1/generation-batches/{batch_id}"): ("batch_id", "batches", None),
+    ("GET", "/v1/reports/departments/{department_id}/status"): ("department_id", "departments", None),
+    ("GET", "/v1/reports/departments/{department_id}/burn-down"): ("department_id", "departments", None),
+    ("GET", "/v1/reports/departments/{department_id}/spend/{group}"): ("department_id", "departments", None),
+    ("GET", "/v1/reports/departments/{department_id}/periods"): ("department_id", "departments", None),
+    ("GET", "/v1/exports/{export_id}"): ("export_id", "exports", None),
     ("GET", "/v1/organizations/{organization_id}"): ("organization_id", "org", None),
     ("PATCH", "/v1/organizations/{organization_id}"): ("organization_id", "org", {"name": "taken"}),
 }

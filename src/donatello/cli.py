@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -219,6 +219,44 @@ def budgets_expire_holds() -> None:
 
     with database_url(get_settings()) as url:
         typer.echo(f"{asyncio.run(run(url))} departments had lapsed holds released")
+
+
+reports_app = typer.Typer(no_args_is_help=True, help="Spend reports: rollup maintenance.")
+app.add_typer(reports_app, name="reports")
+
+
+def _day(value: str, hint: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("use a date as YYYY-MM-DD", param_hint=hint) from None
+
+
+@reports_app.command("rebuild-rollups")
+def reports_rebuild_rollups(
+    first: Annotated[str, typer.Option("--from", help="First local day, YYYY-MM-DD")],
+    last: Annotated[str, typer.Option("--to", help="Last local day (inclusive), YYYY-MM-DD")],
+    org: Annotated[str | None, typer.Option("--org", help="One organization's id (default: all)")] = None,
+) -> None:
+    """Recompute daily spend rollups from the ledger for a range of local days (idempotent)."""
+    from donatello.reports import rollups
+
+    first_day, last_day = _day(first, "--from"), _day(last, "--to")
+    if first_day > last_day:
+        raise typer.BadParameter("--from is after --to", param_hint="--from")
+    organization_id = uuid.UUID(org) if org else None
+
+    async def run(url: str) -> dict[uuid.UUID, int]:
+        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine), platform=True) as session:
+                return await rollups.rebuild_range(session, organization_id, first_day, last_day)
+        finally:
+            await engine.dispose()
+
+    with database_url(get_settings()) as url:
+        written = asyncio.run(run(url))
+    typer.echo(f"{sum(written.values())} rollup rows rebuilt for {len(written)} organizations")
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")

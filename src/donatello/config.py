@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     generation_max_attempts: int = 3  # claims of one job (crashed workers included) before it fails
     generation_workers: int = 2  # concurrent jobs per worker process
     worker_poll_seconds: float = 0.5
+
+    # Cost exports estimated above either bound run as a background job writing to storage (202 + job id).
+    export_inline_max_rows: int = 1_000_000
+    export_inline_max_days: int = 400
+    export_link_minutes: int = 15  # lifetime of a finished export's download link
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
     in_process_worker: bool | None = None
 

@@ -22,6 +22,7 @@ from donatello.core.clock import utcnow
 from donatello.core.money import to_ledger_precision
 from donatello.models import CostEvent
 from donatello.pricing.service import Quote
+from donatello.reports import rollups
 from donatello.tenancy import Principal, scoped_get
 
 
@@ -81,6 +82,7 @@ async def settle(
         ),
     )
     account.budget.current_spend_aud += actual
+    await rollups.add(session, event, account.period.timezone)  # same transaction as the event
     await session.flush()
     await audit.record(
         session,
@@ -159,6 +161,7 @@ async def amend(
         ),
     )
     account.budget.current_spend_aud += signed
+    await rollups.add(session, event, account.period.timezone)  # same transaction as the event
     await session.flush()
     await audit.record(
         session,

@@ -12,6 +12,7 @@ from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.organizations import Organization
 from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
+from donatello.models.reports import CostDailyRollup, ExportJob
 from donatello.models.reservations import BudgetReservation
 from donatello.models.users import User, UserPreference, UserSession
 from donatello.models.webhooks import Webhook
@@ -23,10 +24,12 @@ __all__ = [
     "Base",
     "BudgetReservation",
     "BudgetThresholdAlert",
+    "CostDailyRollup",
     "CostEvent",
     "Department",
     "DepartmentBudget",
     "DepartmentBudgetPeriod",
+    "ExportJob",
     "FxRate",
     "Generation",
     "GenerationBatch",

@@ -1,0 +1,1 @@
+"""Reports on spend (rollups, manager and organization reports) and cost exports for finance."""

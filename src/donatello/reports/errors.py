@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from donatello.core.errors import DomainError, ValidationFailed
+
+
+class InvalidRange(ValidationFailed):
+    type = "invalid-report-range"
+    title = "The date range is not valid"
+
+
+class UnknownFormat(ValidationFailed):
+    type = "unknown-export-format"
+    title = "The format is not one this endpoint produces"
+
+
+class ExportNotReady(DomainError):
+    status = 409
+    type = "export-not-ready"
+    title = "The export has not finished"

@@ -1,0 +1,160 @@
+"""Finance export requests: validate the range, audit who exported what, and either stream the file now
+or queue a background job (ranges over the configured size) that writes it to storage."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets.periods import organization_timezone
+from donatello.config import Settings
+from donatello.core.errors import NotFound
+from donatello.core.money import to_cents
+from donatello.models import ExportJob
+from donatello.reports import repository
+from donatello.reports.errors import InvalidRange, UnknownFormat
+from donatello.reports.exports import FORMATS, ExportRange
+from donatello.reports.schemas import ExportJobRead
+from donatello.tenancy import Principal
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    range: ExportRange
+    job: ExportJob | None  # set when the export runs in the background
+
+
+def _instant(value: str, zone: ZoneInfo, *, end: bool, name: str) -> datetime:
+    """A date (a whole local day; ``to`` includes it) or an ISO datetime (naive = local time)."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRange(f"{name} must be a date (YYYY-MM-DD) or an ISO datetime", field=name) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+async def resolve_range(
+    session: AsyncSession,
+    principal: Principal,
+    starts: str,
+    ends: str,
+    department_id: uuid.UUID | None,
+    export_format: str,
+) -> ExportRange:
+    if export_format not in FORMATS:
+        raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}", field="format")
+    found = await repository.organization(session, principal.organization_id)
+    if found is None:
+        raise NotFound("organization", principal.organization_id)
+    name, settings = found
+    timezone = organization_timezone(settings)
+    zone = ZoneInfo(timezone)
+    begin = _instant(starts, zone, end=False, name="from").astimezone(UTC)
+    finish = _instant(ends, zone, end=True, name="to").astimezone(UTC)
+    if begin >= finish:
+        raise InvalidRange("from must be before to", field="from")
+    if (
+        department_id is not None
+        and await repository.department(session, principal.organization_id, department_id) is None
+    ):
+        raise NotFound("department", department_id)
+    return ExportRange(principal.organization_id, name, timezone, begin, finish, department_id, export_format)
+
+
+async def request_export(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    starts: str,
+    ends: str,
+    department_id: uuid.UUID | None,
+    export_format: str,
+) -> ExportPlan:
+    """Audit the export and decide how it runs: inline when the range is small enough, else as a job."""
+    rng = await resolve_range(session, principal, starts, ends, department_id, export_format)
+    estimate = await repository.estimated_rows(
+        session, rng.organization_id, rng.first_day, rng.last_day, department_id
+    )
+    days = (rng.last_day - rng.first_day).days + 1
+    job = None
+    if estimate > settings.export_inline_max_rows or days > settings.export_inline_max_days:
+        job = repository.add_job(
+            session,
+            ExportJob(
+                organization_id=rng.organization_id,
+                requested_by=principal.user_id,
+                department_id=department_id,
+                range_from=rng.starts,
+                range_to=rng.ends,
+                format=export_format,
+                rows_estimate=estimate,
+            ),
+        )
+        await session.flush()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="cost_events.exported",
+            action="cost_export_queued" if job else "cost_exported",
+            resource_type="export_job" if job else "cost_events",
+            resource_id=job.id if job else None,
+            organization_id=rng.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={
+                "from": rng.starts,
+                "to": rng.ends,
+                "department_id": department_id,
+                "format": export_format,
+                "rows_estimate": estimate,
+            },
+        ),
+    )
+    return ExportPlan(rng, job)
+
+
+async def job_status(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, download_url: str | None
+) -> ExportJobRead:
+    job = await find_job(session, principal, job_id)
+    return describe(job, download_url)
+
+
+async def find_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ExportJob:
+    job = await repository.job(session, principal.organization_id, job_id)
+    if job is None:
+        raise NotFound("export", job_id)
+    return job
+
+
+def describe(job: ExportJob, download_url: str | None) -> ExportJobRead:
+    if job.status == "done":
+        progress = Decimal(100)
+    elif job.rows_estimate:
+        progress = min(Decimal(99), Decimal(job.rows_written) * 100 / job.rows_estimate)
+    else:
+        progress = Decimal(0)
+    return ExportJobRead(
+        id=job.id,
+        status=job.status,
+        format=job.format,
+        range_from=job.range_from,
+        range_to=job.range_to,
+        department_id=job.department_id,
+        rows_estimate=job.rows_estimate,
+        rows_written=job.rows_written,
+        progress_percent=to_cents(progress),
+        download_url=download_url,
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )

@@ -1,0 +1,261 @@
+"""SQL for reports and exports. Reports read ``cost_daily_rollups`` only; the export streams
+``cost_events`` through a server-side cursor."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.models import (
+    AuditOutbox,
+    CostDailyRollup,
+    CostEvent,
+    Department,
+    DepartmentBudget,
+    DepartmentBudgetPeriod,
+    ExportJob,
+    Organization,
+)
+
+R = CostDailyRollup
+NET = R.charges_aud + R.refunds_aud + R.corrections_aud
+
+EXPORT_COLUMNS = (
+    CostEvent.id,
+    CostEvent.generation_id,
+    CostEvent.kind,
+    CostEvent.corrects_event_id,
+    CostEvent.created_at,
+    CostEvent.department_id,
+    CostEvent.department_code,
+    CostEvent.department_name,
+    CostEvent.user_id,
+    CostEvent.user_email,
+    CostEvent.model_provider,
+    CostEvent.model_name,
+    CostEvent.size,
+    CostEvent.quality,
+    CostEvent.image_count,
+    CostEvent.estimated_cost_aud,
+    CostEvent.actual_cost_aud,
+    CostEvent.currency,
+    CostEvent.pricing_currency,
+    CostEvent.pricing_amount,
+    CostEvent.fx_rate,
+    CostEvent.fx_rate_source,
+    CostEvent.fx_rate_date,
+)
+
+
+def _events_in(
+    organization_id: uuid.UUID, starts: datetime, ends: datetime, department_id: uuid.UUID | None
+) -> Any:
+    stmt: Any = select(*EXPORT_COLUMNS).where(
+        CostEvent.organization_id == organization_id,
+        CostEvent.created_at >= starts,
+        CostEvent.created_at < ends,
+    )
+    if department_id is not None:
+        stmt = stmt.where(CostEvent.department_id == department_id)
+    return stmt
+
+
+async def stream_events(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    starts: datetime,
+    ends: datetime,
+    department_id: uuid.UUID | None,
+    *,
+    batch: int = 5000,
+) -> AsyncIterator[Sequence[Any]]:
+    """The range's cost events in ledger order, ``batch`` rows at a time from a server-side cursor:
+    memory holds one batch, whatever the range."""
+    stmt = _events_in(organization_id, starts, ends, department_id).order_by(
+        CostEvent.created_at, CostEvent.id
+    )
+    result = await session.stream(stmt.execution_options(yield_per=batch))
+    async for partition in result.partitions():
+        yield partition
+
+
+async def organization(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> tuple[str, dict[str, Any]] | None:
+    row = (
+        await session.execute(
+            select(Organization.name, Organization.settings).where(Organization.id == organization_id)
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+async def department(
+    session: AsyncSession, organization_id: uuid.UUID, department_id: uuid.UUID
+) -> Department | None:
+    stmt = select(Department).where(
+        Department.id == department_id, Department.organization_id == organization_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def departments(session: AsyncSession, organization_id: uuid.UUID) -> list[Department]:
+    stmt = select(Department).where(Department.organization_id == organization_id).order_by(Department.code)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def estimated_rows(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    department_id: uuid.UUID | None,
+) -> int:
+    """How many cost events a range holds, from the rollups (one row per group and day, not per event)."""
+    stmt = select(func.coalesce(func.sum(R.events), 0)).where(
+        R.organization_id == organization_id, R.day >= first_day, R.day <= last_day
+    )
+    if department_id is not None:
+        stmt = stmt.where(R.department_id == department_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+# --- reports over rollups ------------------------------------------------------------------------------
+
+
+def _rollups(department_ids: Sequence[uuid.UUID], first_day: date, last_day: date) -> Any:
+    return (R.department_id.in_(department_ids), R.day >= first_day, R.day <= last_day)
+
+
+async def totals_by_department(
+    session: AsyncSession, department_ids: Sequence[uuid.UUID], first_day: date, last_day: date
+) -> dict[uuid.UUID, Any]:
+    stmt = (
+        select(
+            R.department_id,
+            func.sum(R.charges_aud).label("charges"),
+            func.sum(R.refunds_aud).label("refunds"),
+            func.sum(R.corrections_aud).label("corrections"),
+            func.sum(NET).label("net"),
+            func.sum(R.images).label("images"),
+            func.sum(R.events).label("events"),
+            func.sum(R.charge_count).label("charges_count"),
+            func.sum(R.over_budget_count).label("over_budget"),
+        )
+        .where(*_rollups(department_ids, first_day, last_day))
+        .group_by(R.department_id)
+    )
+    rows: Sequence[Any] = (await session.execute(stmt)).all()
+    return {row.department_id: row for row in rows}
+
+
+async def spend_by(
+    session: AsyncSession,
+    department_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    keys: Sequence[Any],
+    *,
+    order_by_spend: bool = False,
+    limit: int | None = None,
+) -> list[Any]:
+    """Net spend, charges, refunds, corrections, images and events grouped by ``keys``."""
+    stmt = (
+        select(
+            *keys,
+            func.sum(NET).label("net"),
+            func.sum(R.charges_aud).label("charges"),
+            func.sum(R.refunds_aud).label("refunds"),
+            func.sum(R.corrections_aud).label("corrections"),
+            func.sum(R.images).label("images"),
+            func.sum(R.events).label("events"),
+        )
+        .where(*_rollups([department_id], first_day, last_day))
+        .group_by(*keys)
+    )
+    stmt = stmt.order_by(func.sum(NET).desc(), *keys) if order_by_spend else stmt.order_by(*keys)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows: Sequence[Any] = (await session.execute(stmt)).all()
+    return list(rows)
+
+
+async def latest_user_email(session: AsyncSession, department_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Each user's most recent frozen e-mail in the department's rollups."""
+    stmt = text(
+        "SELECT user_id, (array_agg(user_email ORDER BY day DESC))[1] FROM cost_daily_rollups"
+        " WHERE department_id = :department GROUP BY user_id"
+    )
+    rows = (await session.execute(stmt, {"department": department_id})).all()
+    return {row[0]: row[1] for row in rows}
+
+
+async def budget(session: AsyncSession, department_id: uuid.UUID) -> DepartmentBudget | None:
+    stmt = select(DepartmentBudget).where(DepartmentBudget.department_id == department_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def closed_budgets(
+    session: AsyncSession, department_ids: Sequence[uuid.UUID], period_start: date
+) -> dict[uuid.UUID, Decimal]:
+    stmt = select(DepartmentBudgetPeriod.department_id, DepartmentBudgetPeriod.monthly_budget_aud).where(
+        DepartmentBudgetPeriod.department_id.in_(department_ids),
+        DepartmentBudgetPeriod.period_start == period_start,
+    )
+    return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
+
+
+async def budget_decisions(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    department_id: uuid.UUID,
+    starts: datetime,
+    period_start: date,
+) -> dict[str, int]:
+    """Refused (hard) and admitted-over-budget (soft/warn) requests of the period, from the audit outbox:
+    matched on the period the decision was taken in (its figures name it); the index on
+    (organization_id, created_at) bounds the scan, since no decision is recorded before its period."""
+    stmt = (
+        select(AuditOutbox.event_type, func.count())
+        .where(
+            AuditOutbox.organization_id == organization_id,
+            AuditOutbox.created_at >= starts,
+            AuditOutbox.payload["metadata"]["period_start"].astext == period_start.isoformat(),
+            AuditOutbox.event_type.in_(
+                ("budget.request_refused", "budget.soft_limit_passed", "budget.warn_limit_passed")
+            ),
+            AuditOutbox.payload["metadata"]["department_id"].astext == str(department_id),
+        )
+        .group_by(AuditOutbox.event_type)
+    )
+    return {row[0]: int(row[1]) for row in (await session.execute(stmt)).all()}
+
+
+# --- export jobs ---------------------------------------------------------------------------------------
+
+
+def add_job(session: AsyncSession, job: ExportJob) -> ExportJob:
+    session.add(job)
+    return job
+
+
+async def job(session: AsyncSession, organization_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
+    stmt = select(ExportJob).where(ExportJob.id == job_id, ExportJob.organization_id == organization_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def claim_queued_job(session: AsyncSession) -> ExportJob | None:
+    stmt = (
+        select(ExportJob)
+        .where(ExportJob.status == "queued")
+        .order_by(ExportJob.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

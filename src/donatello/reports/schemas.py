@@ -1,0 +1,111 @@
+"""Report shapes. Money is ``Money`` (Decimal, a string in JSON), never float."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from donatello.core.money import Money
+
+
+class Totals(BaseModel):
+    net_aud: Money
+    charges_aud: Money
+    refunds_aud: Money
+    corrections_aud: Money
+    images: int
+    events: int
+
+
+class PeriodSummary(BaseModel):
+    department_id: uuid.UUID
+    department_code: str
+    department_name: str
+    period_start: date
+    period_end: date
+    timezone: str
+    budget_aud: Money | None
+    totals: Totals
+    utilization_percent: Money | None
+    refused_requests: int
+    over_budget_requests: int
+    over_budget_charges: int
+
+
+class CurrentStatus(PeriodSummary):
+    enforcement_mode: str | None
+    reserved_aud: Money | None
+    available_aud: Money | None
+
+
+class BurnDownDay(BaseModel):
+    day: date
+    spent_aud: Money
+    cumulative_aud: Money
+    budget_line_aud: Money | None
+
+
+class BurnDown(BaseModel):
+    department_id: uuid.UUID
+    period_start: date
+    period_end: date
+    budget_aud: Money | None
+    spent_aud: Money
+    days_elapsed: int
+    days_in_period: int
+    forecast_straight_line_aud: Money
+    forecast_trailing_7_day_aud: Money
+    projected_over_under_straight_line_aud: Money | None
+    projected_over_under_trailing_7_day_aud: Money | None
+    days: list[BurnDownDay]
+
+
+class SpendRow(BaseModel):
+    key: str
+    label: str
+    net_aud: Money
+    charges_aud: Money
+    refunds_aud: Money
+    corrections_aud: Money
+    images: int
+    events: int
+
+
+class SpendTable(BaseModel):
+    department_id: uuid.UUID
+    period_start: date
+    period_end: date
+    group_by: str
+    rows: list[SpendRow]
+    total_aud: Money
+
+
+class PeriodComparison(BaseModel):
+    department_id: uuid.UUID
+    periods: list[PeriodSummary]  # newest first
+
+
+class OrganizationRollup(BaseModel):
+    organization_id: uuid.UUID
+    period_start: date
+    period_end: date
+    departments: list[PeriodSummary]  # by utilization, highest first (no budget last)
+    total_aud: Money
+
+
+class ExportJobRead(BaseModel):
+    id: uuid.UUID
+    status: str
+    format: str
+    range_from: datetime
+    range_to: datetime
+    department_id: uuid.UUID | None
+    rows_estimate: int
+    rows_written: int
+    progress_percent: Money
+    download_url: str | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

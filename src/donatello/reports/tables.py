@@ -1,0 +1,87 @@
+"""Each report's table as CSV (money written exactly, as in the JSON)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from donatello.reports.schemas import (
+    BurnDown,
+    OrganizationRollup,
+    PeriodComparison,
+    PeriodSummary,
+    SpendTable,
+)
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else format(v, "f") if isinstance(v, Decimal) else v for v in row])
+    return out.getvalue()
+
+
+_SUMMARY = [
+    "department_id",
+    "department_code",
+    "department_name",
+    "period_start",
+    "period_end",
+    "budget_aud",
+    "net_aud",
+    "charges_aud",
+    "refunds_aud",
+    "corrections_aud",
+    "images",
+    "events",
+    "utilization_percent",
+    "refused_requests",
+    "over_budget_requests",
+    "over_budget_charges",
+]
+
+
+def _summary_row(s: PeriodSummary) -> list[object]:
+    t = s.totals
+    return [
+        s.department_id, s.department_code, s.department_name, s.period_start, s.period_end, s.budget_aud,
+        t.net_aud, t.charges_aud, t.refunds_aud, t.corrections_aud, t.images, t.events,
+        s.utilization_percent, s.refused_requests, s.over_budget_requests, s.over_budget_charges,
+    ]  # fmt: skip
+
+
+def to_csv(report: BaseModel) -> str:
+    if isinstance(report, SpendTable):
+        header = [
+            "key",
+            "label",
+            "net_aud",
+            "charges_aud",
+            "refunds_aud",
+            "corrections_aud",
+            "images",
+            "events",
+        ]
+        return _csv(
+            header,
+            ([r.key, r.label, r.net_aud, r.charges_aud, r.refunds_aud, r.corrections_aud, r.images, r.events]
+             for r in report.rows),
+        )  # fmt: skip
+    if isinstance(report, BurnDown):
+        return _csv(
+            ["day", "spent_aud", "cumulative_aud", "budget_line_aud"],
+            ([d.day, d.spent_aud, d.cumulative_aud, d.budget_line_aud] for d in report.days),
+        )
+    if isinstance(report, OrganizationRollup):
+        return _csv(_SUMMARY, (_summary_row(s) for s in report.departments))
+    if isinstance(report, PeriodComparison):
+        return _csv(_SUMMARY, (_summary_row(s) for s in report.periods))
+    if isinstance(report, PeriodSummary):
+        return _csv(_SUMMARY, [_summary_row(report)])
+    raise TypeError(f"no CSV layout for {type(report).__name__}")
