@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     # Where clients reach this API (local image links point here); unset -> http://{host}:{port}.
     public_base_url: str | None = None
     log_level: str = "INFO"
+    # Prometheus metrics at /metrics (scrape from inside the environment).
+    metrics_enabled: bool = True
+    # OpenTelemetry tracing (``observability.tracing``): off unless enabled and the packages are installed.
+    tracing_enabled: bool = False
+    tracing_service_name: str = "donatello"
+    tracing_otlp_endpoint: str | None = None
 
     @property
     def refresh_token_lifetime(self) -> timedelta:

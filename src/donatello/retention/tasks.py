@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello import audit
 from donatello.config import Settings
+from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
@@ -154,6 +155,9 @@ async def run(
                 metadata={**report.counts(), "as_of": now.isoformat()},
             ),
         )
+    for action, count in report.counts().items():
+        if action != "dry_run":
+            metrics.retention_changed(action, int(count))
     log.info("retention run finished", extra=report.counts())
     return report
 
