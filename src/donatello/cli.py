@@ -259,6 +259,41 @@ def reports_rebuild_rollups(
     typer.echo(f"{sum(written.values())} rollup rows rebuilt for {len(written)} organizations")
 
 
+retention_app = typer.Typer(no_args_is_help=True, help="Data retention (seed 004's schedule).")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what is due")] = False,
+) -> None:
+    """Archive, tier and delete what the retention schedule says is due, now (the worker runs it daily)."""
+    from donatello.retention import run_exclusive
+    from donatello.retention.tasks import RetentionReport
+    from donatello.storage import open_image_store
+
+    settings = get_settings()
+
+    async def run(url: str) -> RetentionReport | None:
+        engine = create_engine(url, app_role=settings.database_app_role, pool_size=2)
+        store = await open_image_store(
+            settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
+        )
+        try:
+            return await run_exclusive(engine, create_sessionmaker(engine), store, settings, dry_run=dry_run)
+        finally:
+            await store.close()
+            await engine.dispose()
+
+    with database_url(settings) as url:
+        report = asyncio.run(run(url))
+    if report is None:
+        typer.echo("another retention run holds the lock; nothing done", err=True)
+        raise typer.Exit(1)
+    prefix = "would change (dry run)" if dry_run else "changed"
+    typer.echo(prefix + ": " + ", ".join(f"{k} {v}" for k, v in report.counts().items() if k != "dry_run"))
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
 app.add_typer(keys_app, name="keys")
 

@@ -137,11 +137,28 @@ class Settings(BaseSettings):
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
     in_process_worker: bool | None = None
 
+    # Retention (``donatello.retention``, seed 004's schedule): run by the worker's ``retention`` job once
+    # every ``retention_interval_hours`` (one runner at a time), or by hand (`donatello retention run`).
+    retention_session_days: PositiveInt = 30  # expired sign-in sessions are deleted this long after expiry
+    retention_archive_days: PositiveInt = 90  # generations older than this are archived, blobs -> Cool
+    retention_cold_days: PositiveInt = 365  # archived generations' blobs -> Archive tier
+    # Archived (soft-deleted) generations, their blobs and cost events are deleted this long after
+    # deletion: 7 years, finance's retention of cost events (and the Cosmos audit TTL, 220,896,000 s).
+    retention_delete_days: PositiveInt = 2557
+    retention_batch_size: PositiveInt = 500  # rows per transaction
+    retention_interval_hours: float = 24.0
+
     host: str = "127.0.0.1"
     port: int = 8000
     # Where clients reach this API (local image links point here); unset -> http://{host}:{port}.
     public_base_url: str | None = None
     log_level: str = "INFO"
+    # Prometheus metrics at /metrics (scrape from inside the environment).
+    metrics_enabled: bool = True
+    # OpenTelemetry tracing (``observability.tracing``): off unless enabled and the packages are installed.
+    tracing_enabled: bool = False
+    tracing_service_name: str = "donatello"
+    tracing_otlp_endpoint: str | None = None
 
     @property
     def refresh_token_lifetime(self) -> timedelta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,11 +24,14 @@ from donatello.audit import cosmos as audit_store
 from donatello.auth.entra import EntraVerifier
 from donatello.auth.tokens import token_signer
 from donatello.config import Settings, get_settings
-from donatello.core import request_context
+from donatello.core import logging as app_logging
+from donatello.core import metrics, request_context
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DomainError
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
+from donatello.observability import tracing
+from donatello.observability.endpoints import router as metrics_router
 from donatello.ratelimit import limiter_from_settings
 from donatello.sealing import sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
@@ -43,6 +47,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the API. Tests pass their own ``engine``; otherwise the lifespan opens the configured one."""
     settings = settings or get_settings()
+    app_logging.stamp_records()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,9 +91,14 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         description="Governed, budgeted access to image-generation models for enterprises.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestIdMiddleware)
+    if settings.metrics_enabled:
+        app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request carries its id
     _install_error_handlers(app)
     app.include_router(health_router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router)
+    tracing.install(app, settings, engine=engine)
     app.include_router(api_router)
     return app
 
@@ -116,8 +126,13 @@ class RequestIdMiddleware:
             )
         )
 
+        started = time.perf_counter()
+        status = 500
+
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = int(message["status"])
                 headers = message.setdefault("headers", [])
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
@@ -126,7 +141,66 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            # The access log: route template, never the raw path or query (ids, tokens in links).
+            route = route_template(scope)
+            quiet = route == "/metrics" or route.startswith("/health/")
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "request finished",
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
             request_context.unbind(token)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template with the (static) prefixes of the routers it sits in, e.g.
+    ``/v1/generations/{generation_id}``: the matched route knows only its own part, so the prefix is the
+    part of the path before the suffix its pattern matches. ``unmatched`` when no route matched."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    pattern = getattr(route, "path_regex", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    path: str = scope.get("path", "")
+    if pattern is not None and not pattern.match(path):
+        cut = 0
+        while (cut := path.find("/", cut + 1)) != -1:
+            if pattern.match(path[cut:]):
+                return path[:cut] + template
+    return template
+
+
+class MetricsMiddleware:
+    """Request latency by method, route template (``/v1/generations/{generation_id}``, never a raw path,
+    so ids do not explode the label set) and status code."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            template = route_template(scope)
+            if template != "/metrics":
+                metrics.observe_request(scope["method"], template, status, time.perf_counter() - started)
 
 
 def _problem(

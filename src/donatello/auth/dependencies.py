@@ -21,6 +21,7 @@ from donatello.auth import mfa
 from donatello.auth.entra import EntraVerifier
 from donatello.auth.errors import InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
+from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import Forbidden, Unauthenticated
 from donatello.dependencies import DbSession
@@ -59,6 +60,7 @@ async def _principal(
         principal = await _entra_principal(request, session, token)
     if principal.is_platform_admin:
         await set_platform_scope(session)
+    request_context.identify(principal.organization_id, principal.user_id)
     return principal
 
 

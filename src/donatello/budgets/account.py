@@ -18,6 +18,7 @@ from donatello import audit
 from donatello.budgets import repository
 from donatello.budgets.errors import BudgetNotConfigured
 from donatello.budgets.periods import Period, month_starting, organization_timezone, period_at
+from donatello.core import metrics
 from donatello.core.errors import NotFound
 from donatello.models import Department, DepartmentBudget
 
@@ -53,6 +54,7 @@ async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: d
     await _roll_over(session, row, period, at)
     expired = await repository.expire_overdue_holds(session, department_id, at)
     if expired:
+        metrics.reservations_expired(len(expired))
         row.reserved_aud -= sum((hold.amount_aud for hold in expired), Decimal(0))
         for hold in expired:
             await audit.record(

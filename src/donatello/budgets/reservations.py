@@ -15,6 +15,7 @@ from donatello.budgets import repository
 from donatello.budgets.account import Account, open_for_update
 from donatello.budgets.alerts import raise_alert
 from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
+from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.models import BudgetReservation
 from donatello.tenancy import Principal
@@ -67,6 +68,7 @@ async def reserve(
 
     if budget.enforcement_mode == "hard" and (over_budget or over_cap is not None):
         await _record_refusal(session, account, principal, quote, over_budget)
+        metrics.budget_refused("budget" if over_budget else "user_cap")
         if over_budget:
             raise BudgetExceeded(
                 account.department.code, budget.monthly_budget_aud, account.spent, account.reserved, quote

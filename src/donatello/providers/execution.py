@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
 
+from donatello.core import metrics
 from donatello.providers.adapters import adapter_for
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
@@ -57,9 +59,14 @@ async def call_with_retries(
     """The adapter's result, retrying retryable failures; the final error carries ``attempts``."""
     retries = 0
     while True:
+        started = time.perf_counter()
         try:
-            return await adapter.generate(target, request)
+            result = await adapter.generate(target, request)
         except ProviderError as error:
+            kind = "content_filter" if error.content_filtered else "retryable" if error.retryable else "final"
+            metrics.provider_call(
+                target.provider, target.model, time.perf_counter() - started, error_kind=kind
+            )
             error.attempts = retries + 1
             if not error.retryable or retries >= target.max_retries:
                 raise
@@ -70,6 +77,9 @@ async def call_with_retries(
             if on_retry is not None:
                 on_retry(retries, error, delay)
             await sleep(delay)
+        else:
+            metrics.provider_call(target.provider, target.model, time.perf_counter() - started)
+            return result
 
 
 @dataclass(frozen=True)
