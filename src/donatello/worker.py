@@ -22,6 +22,7 @@ from donatello.config import Settings
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.jobs import JobContext
 from donatello.generations import processing
+from donatello.webhooks import tasks as webhook_tasks
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ JOBS: dict[str, Job] = {
     "audit-relay": relay.run,
     "generations": processing.run,
     "budget-holds": budget_tasks.run,
+    "webhooks": webhook_tasks.run,
 }
 
 

@@ -14,7 +14,7 @@ from donatello.models.organizations import Organization
 from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
 from donatello.models.reservations import BudgetReservation
 from donatello.models.users import User, UserPreference, UserSession
-from donatello.models.webhooks import Webhook
+from donatello.models.webhooks import Webhook, WebhookDelivery, WebhookFanoutState
 
 __all__ = [
     "TENANT_TABLES",
@@ -38,4 +38,6 @@ __all__ = [
     "UserPreference",
     "UserSession",
     "Webhook",
+    "WebhookDelivery",
+    "WebhookFanoutState",
 ]
