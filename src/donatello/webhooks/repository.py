@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,9 +98,12 @@ async def fanout_state(session: AsyncSession) -> WebhookFanoutState:
 
 async def outbox_high_water(session: AsyncSession, after_id: int, batch: int) -> int | None:
     """The highest visible outbox id among the next ``batch`` ids after ``after_id``."""
-    inner = text("SELECT id FROM audit_outbox WHERE id > :after ORDER BY id LIMIT :batch").columns()
-    sub = inner.bindparams(after=after_id, batch=batch).subquery()
-    value = await session.scalar(select(func.max(sub.c.id)))
+    value = await session.scalar(
+        text(
+            "SELECT max(id) FROM (SELECT id FROM audit_outbox WHERE id > :after ORDER BY id LIMIT :batch) s"
+        ),
+        {"after": after_id, "batch": batch},
+    )
     return int(value) if value is not None else None
 
 
