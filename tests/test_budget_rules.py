@@ -45,7 +45,7 @@ async def _events(db: AsyncSession, member: User, event_type: str) -> list[Audit
     await set_platform_scope(db)
     stmt = select(AuditOutbox).where(
         AuditOutbox.organization_id == member.organization_id, AuditOutbox.event_type == event_type
-    )
+    ).order_by(AuditOutbox.id)
     return list((await db.execute(stmt)).scalars())
 
 
