@@ -122,6 +122,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         UserPreference,
         UserSession,
         Webhook,
+        WebhookDelivery,
     )
 
     dept = await department(db, org)
@@ -243,6 +244,17 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     ]
     db.add_all(rows)
     await db.flush()
+    hook = next(row for row in rows if isinstance(row, Webhook))
+    delivery = WebhookDelivery(
+        organization_id=org.id,
+        webhook_id=hook.id,
+        event_id=uuid.uuid4(),
+        event_type="webhook.ping",
+        body="{}",
+    )
+    db.add(delivery)
+    await db.flush()
+    rows.append(delivery)
     ids: dict[str, uuid.UUID | int] = {
         "departments": dept.id,
         "users": member.id,

@@ -25,7 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.core.database import set_platform_scope
-from donatello.models import ApiKey, AuditOutbox, Department, Generation, Organization, User, UserPreference
+from donatello.models import (
+    ApiKey,
+    AuditOutbox,
+    Department,
+    Generation,
+    Organization,
+    User,
+    UserPreference,
+    Webhook,
+)
 from donatello.sessions import service as sessions
 from donatello.sessions.schemas import TokenPair
 from donatello.sso.endpoints import FLOW_COOKIE
@@ -340,6 +349,34 @@ class DeleteGeneration(Example):
         return Call(path={"generation_id": done.id})
 
 
+class CreateWebhook(Example):
+    async def prepare(self, given: Given) -> Call:
+        # A public address literal: registration checks the target without DNS.
+        return Call(
+            json={"webhook_url": "https://93.184.215.14/hook", "event_types": ["generation.completed"]}
+        )
+
+
+@dataclass(frozen=True)
+class OnWebhook(Example):
+    """Any call on an existing webhook of the caller's (PATCH sends ``json``)."""
+
+    json: Any = None
+
+    async def prepare(self, given: Given) -> Call:
+        user = given.caller.user
+        hook = Webhook(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            webhook_url="https://93.184.215.14/hook",
+            secret_hash="sealed.v1.catalogue",
+            event_types=["generation.completed"],
+        )
+        given.db.add(hook)
+        await given.db.flush()
+        return Call(path={"webhook_id": hook.id}, json=self.json)
+
+
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
@@ -373,6 +410,11 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         ("budget.reservation_released", "generation.cancelled"), POWER
     ),
     ("delete", "/v1/generations/{generation_id}"): DeleteGeneration(("generation.deleted",), POWER),
+    ("post", "/v1/webhooks"): CreateWebhook(("webhook.created",), POWER),
+    ("patch", "/v1/webhooks/{webhook_id}"): OnWebhook(("webhook.updated",), POWER, json={"is_active": False}),
+    ("post", "/v1/webhooks/{webhook_id}/rotate-secret"): OnWebhook(("webhook.secret_rotated",), POWER),
+    ("post", "/v1/webhooks/{webhook_id}/ping"): OnWebhook(("webhook.pinged",), POWER),
+    ("delete", "/v1/webhooks/{webhook_id}"): OnWebhook(("webhook.deleted",), POWER),
 }
 
 

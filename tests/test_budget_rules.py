@@ -43,8 +43,10 @@ async def _admin(db: AsyncSession, member: User) -> Principal:
 
 async def _events(db: AsyncSession, member: User, event_type: str) -> list[AuditOutbox]:
     await set_platform_scope(db)
-    stmt = select(AuditOutbox).where(
-        AuditOutbox.organization_id == member.organization_id, AuditOutbox.event_type == event_type
+    stmt = (
+        select(AuditOutbox)
+        .where(AuditOutbox.organization_id == member.organization_id, AuditOutbox.event_type == event_type)
+        .order_by(AuditOutbox.id)
     )
     return list((await db.execute(stmt)).scalars())
 

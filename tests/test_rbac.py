@@ -71,12 +71,20 @@ async def _own_keys(
     return await http.post("/v1/api-keys", json={"name": "k", "scopes": ["generations:create"]}, headers=auth)
 
 
+async def _own_webhooks(
+    http: httpx.AsyncClient, auth: dict[str, str], org: Organization, other: User
+) -> httpx.Response:
+    body = {"webhook_url": "https://93.184.215.14/hook", "event_types": ["generation.completed"]}
+    return await http.post("/v1/webhooks", json=body, headers=auth)
+
+
 PROBES: dict[Permission, Probe] = {
     Permission.ORGANIZATIONS_MANAGE: _organizations,
     Permission.DEPARTMENTS_MANAGE: _departments,
     Permission.USERS_MANAGE: _manage_users,
     Permission.USERS_READ: _read_users,
     Permission.API_KEYS_OWN: _own_keys,
+    Permission.WEBHOOKS_OWN: _own_webhooks,
 }
 
 

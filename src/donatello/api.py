@@ -16,6 +16,7 @@ from donatello.sessions.endpoints import router as sessions_router
 from donatello.sso.endpoints import router as sso_router
 from donatello.storage.endpoints import router as files_router
 from donatello.users.endpoints import router as users_router
+from donatello.webhooks.endpoints import router as webhooks_router
 
 api_router = APIRouter(prefix="/v1")
 api_router.include_router(sso_router)
@@ -30,3 +31,4 @@ api_router.include_router(files_router)
 api_router.include_router(providers_router)
 api_router.include_router(generations_router)
 api_router.include_router(reports_router)
+api_router.include_router(webhooks_router)

@@ -147,6 +147,19 @@ class Settings(BaseSettings):
     retention_delete_days: PositiveInt = 2557
     retention_batch_size: PositiveInt = 500  # rows per transaction
     retention_interval_hours: float = 24.0
+    # Webhooks (``webhooks`` package): outgoing, signed, retried deliveries of audit-derived events.
+    # Off: targets resolving to private, loopback, link-local, multicast or reserved addresses are refused
+    # at registration and again at every delivery (the connection goes to the checked address).
+    webhooks_allow_private_targets: bool = False
+    # Extra CA bundle for receivers behind a private CA; unset: system CAs.
+    webhooks_ca_bundle: Path | None = None
+    webhooks_timeout_seconds: float = 10.0
+    webhooks_retries: int = Field(default=8, ge=0, le=20)  # per delivery, after the first attempt
+    webhooks_backoff_base_seconds: float = 30.0  # doubles per failed attempt, with jitter
+    webhooks_backoff_max_seconds: float = 6 * 3600.0
+    webhooks_disable_after_failures: PositiveInt = 20  # failed attempts in a row disable the webhook
+    webhooks_batch_size: PositiveInt = 50
+    webhooks_poll_seconds: float = 1.0
 
     host: str = "127.0.0.1"
     port: int = 8000

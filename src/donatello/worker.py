@@ -23,6 +23,7 @@ from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.jobs import JobContext
 from donatello.generations import processing
 from donatello.retention import tasks as retention
+from donatello.webhooks import tasks as webhook_tasks
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ JOBS: dict[str, Job] = {
     "generations": processing.run,
     "budget-holds": budget_tasks.run,
     "retention": retention.job,
+    "webhooks": webhook_tasks.run,
 }
 
 

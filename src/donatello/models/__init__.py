@@ -15,7 +15,7 @@ from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
 from donatello.models.reports import CostDailyRollup, ExportJob
 from donatello.models.reservations import BudgetReservation
 from donatello.models.users import User, UserPreference, UserSession
-from donatello.models.webhooks import Webhook
+from donatello.models.webhooks import Webhook, WebhookDelivery, WebhookFanoutState
 
 __all__ = [
     "TENANT_TABLES",
@@ -41,4 +41,6 @@ __all__ = [
     "UserPreference",
     "UserSession",
     "Webhook",
+    "WebhookDelivery",
+    "WebhookFanoutState",
 ]

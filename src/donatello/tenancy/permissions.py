@@ -28,11 +28,13 @@ class Permission(StrEnum):
     GENERATIONS_CREATE = "generations:create"
     GENERATIONS_BATCH = "generations:batch"
     GENERATIONS_HD = "generations:hd"
+    WEBHOOKS_MANAGE = "webhooks:manage"  # every webhook in the organization; receives org-wide events
+    WEBHOOKS_OWN = "webhooks:own"  # register and manage one's own webhooks (events about oneself)
 
 
 P = Permission
 _STAFF = {P.GENERATIONS_CREATE}
-_POWER = {*_STAFF, P.GENERATIONS_BATCH, P.GENERATIONS_HD, P.API_KEYS_OWN}
+_POWER = {*_STAFF, P.GENERATIONS_BATCH, P.GENERATIONS_HD, P.API_KEYS_OWN, P.WEBHOOKS_OWN}
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.SUPER_ADMIN: frozenset(Permission),
@@ -49,6 +51,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             P.REPORTS_READ,
             P.EXPORTS_READ,
             P.GENERATIONS_READ_OTHERS,
+            P.WEBHOOKS_MANAGE,
         }
     ),
     Role.DEPT_MANAGER: frozenset(

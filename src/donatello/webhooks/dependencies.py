@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from donatello.auth.dependencies import require
+from donatello.tenancy import Permission, Principal
+from donatello.webhooks import targets
+from donatello.webhooks.service import Outbound
+
+CanOwnWebhooks = Annotated[Principal, Depends(require(Permission.WEBHOOKS_OWN))]
+
+
+def _outbound(request: Request) -> Outbound:
+    state = request.app.state
+    # ``webhook_resolver`` on the app state replaces DNS (tests); the system resolver otherwise.
+    resolver: targets.Resolver = getattr(state, "webhook_resolver", None) or targets.system_resolver
+    return Outbound(settings=state.settings, sealer=state.sealer, resolver=resolver)
+
+
+OutboundDeps = Annotated[Outbound, Depends(_outbound)]

@@ -1,0 +1,199 @@
+"""Webhook registrations: HTTPS endpoints of the caller's, for event types from the catalogue.
+
+The signing secret is generated here, shown once (create, rotate) and stored **sealed** with the prompt
+sealer (AES-256-GCM envelope under a KEK from the local key file or Key Vault, bound to
+``org:<id>/webhook:<id>``): deliveries must sign with it, so a one-way hash would not do, and a copy of
+the database alone does not reveal it. Users manage their own webhooks; holders of ``webhooks:manage``
+(org admins) see and manage every webhook of their organization; anything else is not found (404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.config import Settings
+from donatello.core.clock import utcnow
+from donatello.core.errors import Conflict, NotFound
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import Webhook, WebhookDelivery
+from donatello.sealing import PromptSealer
+from donatello.tenancy import Permission, Principal
+from donatello.webhooks import catalogue, repository, signing, targets
+from donatello.webhooks.schemas import (
+    PingAccepted,
+    WebhookCreate,
+    WebhookRead,
+    WebhookUpdate,
+    WebhookWithSecret,
+)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What registering needs besides the database: settings, the sealer, and a DNS resolver."""
+
+    settings: Settings
+    sealer: PromptSealer
+    resolver: targets.Resolver
+
+
+def secret_context(organization_id: uuid.UUID, webhook_id: uuid.UUID) -> str:
+    """The sealing context: a sealed secret copied to another webhook or tenant does not open."""
+    return f"org:{organization_id}/webhook:{webhook_id}"
+
+
+async def create(
+    session: AsyncSession, principal: Principal, body: WebhookCreate, outbound: Outbound
+) -> WebhookWithSecret:
+    """Register the caller's webhook; the URL must reach a public address (unless allowed by settings)."""
+    await _check_target(body.webhook_url, outbound)
+    secret = signing.new_secret()
+    webhook_id = uuid.uuid4()
+    sealed = await outbound.sealer.seal(secret, context=secret_context(principal.organization_id, webhook_id))
+    webhook = await repository.add(
+        session,
+        Webhook(
+            id=webhook_id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            webhook_url=body.webhook_url,
+            secret_hash=sealed.envelope,
+            event_types=body.event_types,
+            retry_count=outbound.settings.webhooks_retries,
+        ),
+    )
+    await _audit(session, principal, webhook, "webhook.created", {"event_types": webhook.event_types})
+    return _with_secret(webhook, secret)
+
+
+async def list_webhooks(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID | None, cursor: str | None, limit: int
+) -> Page[WebhookRead]:
+    """Own webhooks; a ``webhooks:manage`` holder sees the organization's (or one user's: ``user_id``)."""
+    if not principal.can(Permission.WEBHOOKS_MANAGE):
+        user_id = principal.user_id
+    rows = await repository.listing(session, principal, user_id, decode_cursor(cursor, 2), limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+    return Page(items=[WebhookRead.model_validate(w) for w in rows[:limit]], next_cursor=next_cursor)
+
+
+async def get(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> Webhook:
+    """One's own webhook (a ``webhooks:manage`` holder: any of the organization's); else not found."""
+    webhook = await repository.get(session, principal, webhook_id)
+    if webhook is None or (
+        webhook.user_id != principal.user_id and not principal.can(Permission.WEBHOOKS_MANAGE)
+    ):
+        raise NotFound("webhook", webhook_id)
+    return webhook
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    webhook_id: uuid.UUID,
+    body: WebhookUpdate,
+    outbound: Outbound,
+) -> Webhook:
+    """Change the URL (checked like a new one), the event types, or pause/re-enable deliveries."""
+    webhook = await get(session, principal, webhook_id)
+    changed: dict[str, Any] = {}
+    if body.webhook_url is not None and body.webhook_url != webhook.webhook_url:
+        await _check_target(body.webhook_url, outbound)
+        webhook.webhook_url = body.webhook_url
+        changed["host"] = urlsplit(body.webhook_url).hostname
+    if body.event_types is not None and body.event_types != webhook.event_types:
+        webhook.event_types = body.event_types
+        changed["event_types"] = body.event_types
+    if body.is_active is not None and body.is_active != webhook.is_active:
+        webhook.is_active = body.is_active
+        if body.is_active:
+            webhook.consecutive_failures = 0  # a fresh start: the failure run that disabled it is over
+        changed["is_active"] = body.is_active
+    if changed:
+        await repository.refresh(session, webhook)
+        await _audit(session, principal, webhook, "webhook.updated", {"changed": changed})
+    return webhook
+
+
+async def rotate_secret(
+    session: AsyncSession, principal: Principal, webhook_id: uuid.UUID, outbound: Outbound
+) -> WebhookWithSecret:
+    """Replace the signing secret at once (deliveries from now on are signed with the new one)."""
+    webhook = await get(session, principal, webhook_id)
+    secret = signing.new_secret()
+    sealed = await outbound.sealer.seal(secret, context=secret_context(webhook.organization_id, webhook.id))
+    webhook.secret_hash = sealed.envelope
+    await repository.refresh(session, webhook)
+    await _audit(session, principal, webhook, "webhook.secret_rotated", {})
+    return _with_secret(webhook, secret)
+
+
+async def delete(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> None:
+    """Remove the webhook and its deliveries (pending ones are never sent)."""
+    webhook = await get(session, principal, webhook_id)
+    await _audit(session, principal, webhook, "webhook.deleted", {})
+    await repository.delete(session, webhook)
+
+
+async def ping(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> PingAccepted:
+    """Queue a signed ``webhook.ping`` delivery to the webhook (the worker sends it like any event)."""
+    webhook = await get(session, principal, webhook_id)
+    if not webhook.is_active:
+        raise Conflict("The webhook is disabled; enable it before pinging it")
+    event_id = uuid.uuid4()
+    delivery = await repository.add_delivery(
+        session,
+        WebhookDelivery(
+            organization_id=webhook.organization_id,
+            webhook_id=webhook.id,
+            event_id=event_id,
+            event_type=catalogue.PING,
+            body=catalogue.ping_body(event_id, webhook.organization_id, webhook.id, utcnow()),
+        ),
+    )
+    await _audit(session, principal, webhook, "webhook.pinged", {"delivery_id": delivery.id})
+    return PingAccepted(delivery_id=delivery.id, event_type=catalogue.PING)
+
+
+async def _check_target(url: str, outbound: Outbound) -> None:
+    await targets.resolve(
+        url, outbound.resolver, allow_private=outbound.settings.webhooks_allow_private_targets
+    )
+
+
+def _with_secret(webhook: Webhook, secret: str) -> WebhookWithSecret:
+    return WebhookWithSecret.model_validate(
+        {**WebhookRead.model_validate(webhook).model_dump(), "secret": secret}
+    )
+
+
+async def _audit(
+    session: AsyncSession, principal: Principal, webhook: Webhook, event_type: str, metadata: dict[str, Any]
+) -> None:
+    """Audit metadata names the host, never the full URL (it may carry a token) nor the secret."""
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.split(".", 1)[1],
+            resource_type="webhook",
+            resource_id=webhook.id,
+            organization_id=webhook.organization_id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={
+                "owner_id": str(webhook.user_id),
+                "host": urlsplit(webhook.webhook_url).hostname,
+                **metadata,
+            },
+        ),
+    )
