@@ -24,7 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.database import create_sessionmaker, set_platform_scope
-from donatello.models import AuditOutbox, CostEvent, Generation, GenerationBatch, User, UserSession
+from donatello.models import (
+    AuditOutbox,
+    CostEvent,
+    Generation,
+    GenerationBatch,
+    User,
+    UserSession,
+    Webhook,
+    WebhookDelivery,
+)
 from donatello.retention import RetentionReport, run, run_exclusive
 from donatello.retention.repository import advisory_lock, advisory_unlock
 from donatello.retention.tasks import LOCK_KEY
@@ -196,6 +205,33 @@ async def aged(db: AsyncSession, blob: tuple[BlobImageStore, BlobServiceClient, 
         "old_with_ancient": old_batch.id,
         "young_empty": (await _batch(db, member, created=now - 10 * DAY)).id,
     }
+    hook = Webhook(
+        organization_id=org.id,
+        user_id=member.id,
+        webhook_url="https://hooks.example.com/x",
+        secret_hash="sealed",
+        event_types=["generation.completed"],
+    )
+    db.add(hook)
+    await db.flush()
+    for status, age in (
+        ("delivered", 40 * DAY),
+        ("failed", 40 * DAY),
+        ("pending", 40 * DAY),
+        ("delivered", 5 * DAY),
+    ):
+        db.add(
+            WebhookDelivery(
+                organization_id=org.id,
+                webhook_id=hook.id,
+                event_id=uuid.uuid4(),
+                event_type="generation.completed",
+                body="{}",
+                status=status,
+                created_at=now - age,
+            )
+        )
+    await db.flush()
     sessions = {
         "expired_31_days_ago": await _session(db, member, expired_ago=31 * DAY, now=now),
         "expired_29_days_ago": await _session(db, member, expired_ago=29 * DAY, now=now),
@@ -217,6 +253,7 @@ def _expected(dry_run: bool) -> RetentionReport:
         generations_deleted=1,
         blobs_deleted=2,
         batches_deleted=1 if dry_run else 2,  # the ancient generation's batch empties during the run
+        webhook_deliveries_deleted=2,  # delivered and given up 40 days ago; never a pending one
         dry_run=dry_run,
     )
 

@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     # Retention (``donatello.retention``, seed 004's schedule): run by the worker's ``retention`` job once
     # every ``retention_interval_hours`` (one runner at a time), or by hand (`donatello retention run`).
     retention_session_days: PositiveInt = 30  # expired sign-in sessions are deleted this long after expiry
+    retention_webhook_delivery_days: PositiveInt = 30  # finished webhook deliveries are kept this long
     retention_archive_days: PositiveInt = 90  # generations older than this are archived, blobs -> Cool
     retention_cold_days: PositiveInt = 365  # archived generations' blobs -> Archive tier
     # Archived (soft-deleted) generations, their blobs and cost events are deleted this long after

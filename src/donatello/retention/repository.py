@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.models import AuditOutbox, CostEvent, Generation, GenerationBatch, UserSession
+from donatello.models import AuditOutbox, CostEvent, Generation, GenerationBatch, UserSession, WebhookDelivery
 
 TERMINAL = ("completed", "failed", "cancelled")
 RUN_EVENT = "retention.run"
@@ -205,3 +205,28 @@ def advisory_lock(key: str) -> Select[tuple[bool]]:
 
 def advisory_unlock(key: str) -> Select[tuple[bool]]:
     return select(func.pg_advisory_unlock(func.hashtextextended(key, 0)))
+
+
+def _finished_deliveries(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(WebhookDelivery.status.in_(("delivered", "failed")), WebhookDelivery.created_at < cutoff)
+
+
+async def count_finished_deliveries(session: AsyncSession, cutoff: datetime) -> int:
+    return int(await session.scalar(select(func.count()).where(_finished_deliveries(cutoff))) or 0)
+
+
+async def delete_finished_deliveries(session: AsyncSession, cutoff: datetime, limit: int) -> int:
+    """Delivered or given-up webhook deliveries past their keep time (pending ones are never touched)."""
+    batch = (
+        select(WebhookDelivery.id)
+        .where(_finished_deliveries(cutoff))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(batch))
+        .execution_options(synchronize_session=False)
+    )
+    return int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]

@@ -52,6 +52,7 @@ class RetentionReport:
     generations_deleted: int = 0
     blobs_deleted: int = 0
     batches_deleted: int = 0
+    webhook_deliveries_deleted: int = 0
     failures: int = 0  # blobs that could not be changed; their rows wait for the next run
     dry_run: bool = False
 
@@ -69,6 +70,7 @@ class Cutoffs:
     archive: datetime
     cold: datetime
     delete: datetime
+    deliveries: datetime
 
     @classmethod
     def at(cls, now: datetime, settings: Settings) -> Cutoffs:
@@ -77,6 +79,7 @@ class Cutoffs:
             archive=now - timedelta(days=settings.retention_archive_days),
             cold=now - timedelta(days=settings.retention_cold_days),
             delete=now - timedelta(days=settings.retention_delete_days),
+            deliveries=now - timedelta(days=settings.retention_webhook_delivery_days),
         )
 
 
@@ -138,6 +141,13 @@ async def run(
         async with transaction(sessions, platform=True) as session:
             gone = await repository.delete_empty_batches(session, cut.delete, batch)
         report.batches_deleted += gone
+        if gone < batch:
+            break
+
+    while True:
+        async with transaction(sessions, platform=True) as session:
+            gone = await repository.delete_finished_deliveries(session, cut.deliveries, batch)
+        report.webhook_deliveries_deleted += gone
         if gone < batch:
             break
 
@@ -225,6 +235,9 @@ async def _count(sessions: async_sessionmaker[AsyncSession], cut: Cutoffs) -> Re
             session, repository.to_purge(cut.delete)
         )
         report.batches_deleted = await repository.count_empty_batches(session, cut.delete)
+        report.webhook_deliveries_deleted = await repository.count_finished_deliveries(
+            session, cut.deliveries
+        )
     return report
 
 
