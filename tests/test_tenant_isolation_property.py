@@ -26,6 +26,7 @@ from donatello.models import (
     User,
     UserPreference,
     UserSession,
+    Webhook,
 )
 from tests import factories
 from tests.ledger import admit, settle
@@ -109,6 +110,16 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     db.add(export)
     await db.flush()
     ids["exports"] = [str(export.id)]
+    hook = Webhook(
+        organization_id=org.id,
+        user_id=members[0].id,
+        webhook_url="https://hooks.example.com/donatello",
+        secret_hash="sealed",
+        event_types=["generation.completed"],
+    )
+    db.add(hook)
+    await db.flush()
+    ids["webhooks"] = [str(hook.id)]
     ids["users"].append(str(spender.id))
     return ids
 
@@ -259,6 +270,11 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
     ("GET", "/v1/reports/departments/{department_id}/spend/{group}"): ("department_id", "departments", None),
     ("GET", "/v1/reports/departments/{department_id}/periods"): ("department_id", "departments", None),
     ("GET", "/v1/exports/{export_id}"): ("export_id", "exports", None),
+    ("GET", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),
+    ("PATCH", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", {"is_active": False}),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),
+    ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): ("webhook_id", "webhooks", None),
+    ("POST", "/v1/webhooks/{webhook_id}/ping"): ("webhook_id", "webhooks", None),
     ("GET", "/v1/organizations/{organization_id}"): ("organization_id", "org", None),
     ("PATCH", "/v1/organizations/{organization_id}"): ("organization_id", "org", {"name": "taken"}),
 }
