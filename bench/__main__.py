@@ -1,5 +1,5 @@
 """`make bench`: every benchmark against one embedded PostgreSQL, each reported as a ratio against a
-baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger, admission, audit)."""
+baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger, admission, reports, audit)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import admission, api_overhead, audit, ledger
+from bench import admission, api_overhead, audit, ledger, reports
 from donatello.config import Settings
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.core.migrations import upgrade
 
-BENCHMARKS = {"api_overhead": api_overhead.run, "ledger": ledger.run, "admission": admission.run}
+BENCHMARKS = {
+    "api_overhead": api_overhead.run,
+    "ledger": ledger.run,
+    "admission": admission.run,
+    "reports": reports.run,
+}
 STANDALONE = {"audit": audit.main}  # brings its own PostgreSQL and Cosmos emulator
 
 

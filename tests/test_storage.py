@@ -162,6 +162,25 @@ async def test_put_replaces_what_was_there(backend: Backend) -> None:
     assert await backend.store.get(name) == png(colour=(4, 5, 6, 255))
 
 
+async def test_put_file_stores_a_file_streamed_and_replaces_what_was_there(
+    backend: Backend, tmp_path: Path
+) -> None:
+    name = f"exports/{uuid.uuid4()}/cost-events.csv"
+    source = tmp_path / "export.csv"
+    source.write_bytes(b"old\n")
+    await backend.store.put_file(name, source, "text/csv")
+    body = b"".join(f"{i},0.0800\n".encode() for i in range(200_000))  # ~2.5 MB, several blocks' worth
+    source.write_bytes(body)
+    await backend.store.put_file(name, source, "text/csv")
+    assert source.read_bytes() == body  # the caller's file is left as it was
+    assert await backend.store.get(name) == body
+    response = await backend.http.get(await backend.store.read_url(name))
+    assert response.status_code == 200 and response.content == body
+    assert response.headers["content-type"].startswith("text/csv")
+    if backend.root is not None:  # no temporary files left beside it
+        assert [p.name for p in (backend.root / name).parent.iterdir()] == ["cost-events.csv"]
+
+
 async def test_get_of_a_missing_image_raises_stored_image_missing(backend: Backend) -> None:
     with pytest.raises(StoredImageMissing):
         await backend.store.get(a_name())

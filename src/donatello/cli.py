@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import typer
 
 from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
 from donatello.core import migrations
-from donatello.core.database import create_engine, create_sessionmaker, transaction
+from donatello.core.database import create_engine, create_sessionmaker, set_tenant, transaction
 from donatello.core.runtime import database_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DonatelloAI operator commands.")
@@ -257,6 +260,99 @@ def reports_rebuild_rollups(
     with database_url(get_settings()) as url:
         written = asyncio.run(run(url))
     typer.echo(f"{sum(written.values())} rollup rows rebuilt for {len(written)} organizations")
+
+
+class _ProgressBar:
+    """``[#####.....]  45% 12,345/27,000 rows`` redrawn on one stderr line as the percentage moves."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        self.total = total
+        self.stream = stream
+        self._shown: int | None = -1
+
+    async def update(self, rows: int) -> None:
+        self._draw(rows, final=False)
+
+    def finish(self, rows: int) -> None:
+        self._draw(rows, final=True)
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, rows: int, *, final: bool) -> None:
+        total = max(self.total, rows) if final else self.total
+        percent = 100 if final else (min(99, rows * 100 // total) if total else None)
+        if percent == self._shown and not final:
+            return
+        self._shown = percent
+        if percent is None:
+            self.stream.write(f"\r{rows:,} rows")
+        else:
+            filled = self.WIDTH * percent // 100
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            self.stream.write(f"\r[{bar}] {percent:3d}% {rows:,}/{total:,} rows")
+        self.stream.flush()
+
+
+@app.command("export")
+def export(
+    org: Annotated[str, typer.Option("--org", help="Organization id")],
+    first: Annotated[str, typer.Option("--from", help="First local day, YYYY-MM-DD")],
+    last: Annotated[str, typer.Option("--to", help="Last local day (inclusive), YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="File to write (replaced only once complete)")],
+    department: Annotated[str | None, typer.Option("--department", help="One department's id")] = None,
+    export_format: Annotated[
+        str, typer.Option("--format", help="csv, parquet, focus (FOCUS 1.2 Parquet) or focus-csv")
+    ] = "csv",
+) -> None:
+    """Write an organization's cost events to a file, as GET /v1/cost-events/export does (streamed,
+    audited with the platform as the actor), with a progress bar on stderr."""
+    from donatello.core.errors import DomainError
+    from donatello.reports import exports, finance
+
+    _day(first, "--from")
+    _day(last, "--to")
+    organization_id = _uuid(org, "--org")
+    department_id = _uuid(department, "--department") if department else None
+    settings = get_settings()
+
+    async def run(url: str) -> int:
+        engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
+        sessions = create_sessionmaker(engine)
+        temporary = out.with_name(f".{out.name}.{os.getpid()}.part")
+        try:
+            async with transaction(sessions, platform=True) as session:
+                rng = await finance.range_for(
+                    session, organization_id, first, last, department_id, export_format
+                )
+                estimate = await finance.estimate_rows(session, rng)
+                await finance.record_operator_export(session, rng, estimate)
+            bar = _ProgressBar(estimate)
+            async with transaction(sessions) as session:
+                await set_tenant(session, rng.organization_id)
+                rows = await exports.to_file(session, rng, temporary, progress=bar.update)
+            os.replace(temporary, out)  # the file appears whole, or not at all
+            bar.finish(rows)
+            return rows
+        finally:
+            temporary.unlink(missing_ok=True)
+            await engine.dispose()
+
+    with database_url(settings) as url:
+        try:
+            rows = asyncio.run(run(url))
+        except DomainError as error:
+            typer.echo(f"export refused: {error.detail}", err=True)
+            raise typer.Exit(2) from None
+    typer.echo(f"{rows} cost events written to {out}")
+
+
+def _uuid(value: str, hint: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise typer.BadParameter("use an id such as 0b7c…-…", param_hint=hint) from None
 
 
 retention_app = typer.Typer(no_args_is_help=True, help="Data retention (seed 004's schedule).")

@@ -7,6 +7,7 @@ time). Money stays decimal end to end: ``Decimal`` → CSV text written exactly,
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +31,13 @@ FORMATS = ("csv", "parquet", "focus", "focus-csv")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "focus-csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+    "focus": "application/vnd.apache.parquet",
+}
+#: Content types as stored (a bare ``type/subtype``, as the image stores require).
+STORED_TYPES = {
+    "csv": "text/csv",
+    "focus-csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
     "focus": "application/vnd.apache.parquet",
 }
@@ -407,6 +416,34 @@ async def encode(
         if chunk:
             yield chunk
     yield encoder.finish()
+
+
+async def to_file(
+    session: AsyncSession,
+    rng: ExportRange,
+    path: Path,
+    *,
+    batch: int = 5000,
+    progress: Callable[[int], Any] | None = None,
+) -> int:
+    """Write the range to ``path`` as ``encode`` streams it (one batch in memory at a time); returns the
+    number of rows written."""
+    written = 0
+
+    async def count(rows: int) -> None:
+        nonlocal written
+        written = rows
+        if progress is not None:
+            await progress(rows)
+
+    handle = await asyncio.to_thread(path.open, "wb")
+    try:
+        async for chunk in encode(session, rng, batch=batch, progress=count):
+            await asyncio.to_thread(handle.write, chunk)
+        await asyncio.to_thread(handle.flush)
+    finally:
+        await asyncio.to_thread(handle.close)
+    return written
 
 
 async def stream(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.budgets.periods import organization_timezone
 from donatello.config import Settings
+from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
 from donatello.core.money import to_cents
 from donatello.models import ExportJob
@@ -50,11 +51,23 @@ async def resolve_range(
     department_id: uuid.UUID | None,
     export_format: str,
 ) -> ExportRange:
+    return await range_for(session, principal.organization_id, starts, ends, department_id, export_format)
+
+
+async def range_for(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    starts: str,
+    ends: str,
+    department_id: uuid.UUID | None,
+    export_format: str,
+) -> ExportRange:
+    """An organization's export range from the request's text (dates are local days, ``to`` inclusive)."""
     if export_format not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}", field="format")
-    found = await repository.organization(session, principal.organization_id)
+    found = await repository.organization(session, organization_id)
     if found is None:
-        raise NotFound("organization", principal.organization_id)
+        raise NotFound("organization", organization_id)
     name, settings = found
     timezone = organization_timezone(settings)
     zone = ZoneInfo(timezone)
@@ -64,10 +77,116 @@ async def resolve_range(
         raise InvalidRange("from must be before to", field="from")
     if (
         department_id is not None
-        and await repository.department(session, principal.organization_id, department_id) is None
+        and await repository.department(session, organization_id, department_id) is None
     ):
         raise NotFound("department", department_id)
-    return ExportRange(principal.organization_id, name, timezone, begin, finish, department_id, export_format)
+    return ExportRange(organization_id, name, timezone, begin, finish, department_id, export_format)
+
+
+async def estimate_rows(session: AsyncSession, rng: ExportRange) -> int:
+    return await repository.estimated_rows(
+        session, rng.organization_id, rng.first_day, rng.last_day, rng.department_id
+    )
+
+
+async def record_operator_export(session: AsyncSession, rng: ExportRange, rows_estimate: int) -> None:
+    """An export run by an operator (``donatello export``): audited as the API's, with the platform as
+    the actor."""
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="cost_events.exported",
+            action="cost_exported",
+            resource_type="cost_events",
+            resource_id=None,
+            organization_id=rng.organization_id,
+            user_id=None,
+            metadata={
+                "from": rng.starts,
+                "to": rng.ends,
+                "department_id": rng.department_id,
+                "format": rng.format,
+                "rows_estimate": rows_estimate,
+                "via": "cli",
+            },
+        ),
+    )
+
+
+# --- background jobs -----------------------------------------------------------------------------------
+
+
+async def claim_job(session: AsyncSession) -> tuple[ExportJob, ExportRange] | None:
+    """The oldest queued job (rows other workers hold are skipped), now running, with its range."""
+    job = await repository.claim_queued_job(session)
+    if job is None:
+        return None
+    found = await repository.organization(session, job.organization_id)
+    if found is None:
+        raise NotFound("organization", job.organization_id)
+    job.status, job.rows_written, job.error, job.storage_name = "running", 0, None, None
+    await session.flush()
+    name, settings = found
+    rng = ExportRange(
+        job.organization_id,
+        name,
+        organization_timezone(settings),
+        job.range_from,
+        job.range_to,
+        job.department_id,
+        job.format,
+    )
+    return job, rng
+
+
+def storage_name(job_id: uuid.UUID, rng: ExportRange) -> str:
+    return f"exports/{rng.organization_id}/{job_id}/{rng.filename()}"
+
+
+async def record_progress(session: AsyncSession, job_id: uuid.UUID, rows_written: int) -> None:
+    await repository.set_progress(session, job_id, rows_written)
+
+
+async def complete_job(session: AsyncSession, job_id: uuid.UUID, name: str, rows_written: int) -> None:
+    job = await _job(session, job_id)
+    job.status, job.storage_name, job.rows_written = "done", name, rows_written
+    job.finished_at = utcnow()
+    await audit.record(session, _job_event(job, "success", None))
+
+
+async def fail_job(session: AsyncSession, job_id: uuid.UUID, error: str) -> None:
+    job = await _job(session, job_id)
+    job.status, job.storage_name, job.error = "failed", None, error[:1000]
+    job.finished_at = utcnow()
+    await audit.record(session, _job_event(job, "failure", job.error))
+
+
+async def _job(session: AsyncSession, job_id: uuid.UUID) -> ExportJob:
+    job = await repository.job_for_update(session, job_id)
+    if job is None:
+        raise NotFound("export", job_id)
+    return job
+
+
+def _job_event(job: ExportJob, status: str, error: str | None) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        event_type="cost_events.export_completed",
+        action="cost_export_completed" if status == "success" else "cost_export_failed",
+        resource_type="export_job",
+        resource_id=job.id,
+        organization_id=job.organization_id,
+        user_id=job.requested_by,
+        status=status,
+        error_message=error,
+        metadata={
+            "from": job.range_from,
+            "to": job.range_to,
+            "department_id": job.department_id,
+            "format": job.format,
+            "rows_written": job.rows_written,
+            "storage_name": job.storage_name,
+        },
+    )
 
 
 async def request_export(

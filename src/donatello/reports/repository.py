@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
@@ -259,3 +259,16 @@ async def claim_queued_job(session: AsyncSession) -> ExportJob | None:
         .with_for_update(skip_locked=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def job_for_update(session: AsyncSession, job_id: uuid.UUID) -> ExportJob | None:
+    stmt = select(ExportJob).where(ExportJob.id == job_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def set_progress(session: AsyncSession, job_id: uuid.UUID, rows_written: int) -> None:
+    await session.execute(
+        update(ExportJob)
+        .where(ExportJob.id == job_id, ExportJob.status == "running")
+        .values(rows_written=rows_written)
+    )

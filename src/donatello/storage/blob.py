@@ -8,8 +8,10 @@ delegation key, so no Entra token is needed on the request path.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
@@ -81,6 +83,20 @@ class BlobImageStore:
     async def put(self, name: str, data: bytes, content_type: str) -> None:
         settings = ContentSettings(content_type=check_content_type(content_type))
         await self._container.upload_blob(check_name(name), data, overwrite=True, content_settings=settings)
+
+    async def put_file(self, name: str, source: Path, content_type: str) -> None:
+        """Upload from an open file in blocks (``max_block_size`` at a time); the blob appears only when
+        the block list commits, so a failed upload leaves the previous blob (or none), never half."""
+        settings = ContentSettings(content_type=check_content_type(content_type))
+        with source.open("rb") as handle:
+            await self._container.upload_blob(
+                check_name(name),
+                handle,
+                length=os.fstat(handle.fileno()).st_size,
+                overwrite=True,
+                content_settings=settings,
+                max_concurrency=2,
+            )
 
     async def get(self, name: str) -> bytes:
         try:

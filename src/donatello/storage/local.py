@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,13 @@ class LocalImageStore:
         path, meta = self._paths(name)
         meta_doc = json.dumps({"content_type": check_content_type(content_type), "tier": "Hot"}).encode()
         await asyncio.to_thread(_write_atomically, path, data)
+        await asyncio.to_thread(_write_atomically, meta, meta_doc)
+
+    async def put_file(self, name: str, source: Path, content_type: str) -> None:
+        """Copy the file into place (a temporary file renamed over the target), then its metadata."""
+        path, meta = self._paths(name)
+        meta_doc = json.dumps({"content_type": check_content_type(content_type), "tier": "Hot"}).encode()
+        await asyncio.to_thread(_copy_atomically, source, path)
         await asyncio.to_thread(_write_atomically, meta, meta_doc)
 
     async def get(self, name: str) -> bytes:
@@ -139,6 +147,23 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+
+
+def _copy_atomically(source: Path, path: Path) -> None:
+    """``source`` copied in chunks to a temporary file beside ``path``, synced, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle, source.open("rb") as reader:
+            shutil.copyfileobj(reader, handle, 1024 * 1024)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal, Protocol
 
 Tier = Literal["Hot", "Cool", "Archive"]
@@ -23,6 +24,10 @@ _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][
 class ImageStore(Protocol):
     async def put(self, name: str, data: bytes, content_type: str) -> None:
         """Store ``data`` under ``name`` (replacing what was there) with its content type."""
+
+    async def put_file(self, name: str, source: Path, content_type: str) -> None:
+        """Store the file at ``source`` under ``name``, streamed (memory stays flat whatever its size).
+        Readers see the previous object or the whole new one, never part of it; ``source`` is left as is."""
 
     async def get(self, name: str) -> bytes:
         """The stored bytes; raises ``StoredImageMissing`` when there are none."""

@@ -1,0 +1,122 @@
+"""The ``exports`` worker job: background cost exports, one at a time per worker.
+
+A job is claimed (``FOR UPDATE SKIP LOCKED``, so two workers never take the same one) and marked running
+in a short transaction; the range is then encoded into a temporary file from a read-only transaction's
+server-side cursor, ``rows_written`` moving forward in short transactions of its own every
+``progress_every`` rows. Only a complete file is handed to the store (``put_file``: atomic rename locally,
+a committed block list on Blob), under a name fixed by the job, so a failed or repeated run never leaves
+half a file where a download link could reach it. The job ends done (with its storage name) or failed
+(with the error), audited as ``cost_events.export_completed`` either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from donatello.config import Settings
+from donatello.core.database import set_tenant, transaction
+from donatello.core.jobs import JobContext
+from donatello.reports import exports, finance
+from donatello.reports.exports import ExportRange
+from donatello.storage import ImageStore, open_image_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Exporter:
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    store: ImageStore
+    progress_every: int = 50_000
+    batch: int = 5000
+
+    @property
+    def scratch(self) -> Path:
+        """Where files are written before they are stored (private, beside the data)."""
+        return self.settings.data_dir / "exports-tmp"
+
+    async def run_once(self) -> bool:
+        """Claim and run one queued export; False when there was none."""
+        async with transaction(self.sessions, platform=True) as session:
+            claimed = await finance.claim_job(session)
+            if claimed is None:
+                return False
+            job, rng = claimed
+            job_id = job.id
+        log.info("export started", extra={"export_id": str(job_id), "format": rng.format})
+        name = finance.storage_name(job_id, rng)
+        stored = False
+        try:
+            rows = await self._write_and_store(job_id, rng, name)
+            stored = True
+            async with transaction(self.sessions, platform=True) as session:
+                await finance.complete_job(session, job_id, name, rows)
+        except Exception as error:
+            log.exception("export failed", extra={"export_id": str(job_id)})
+            if stored:  # stored but not recorded: no link will ever name it
+                with contextlib.suppress(Exception):
+                    await self.store.delete(name)
+            async with transaction(self.sessions, platform=True) as session:
+                await finance.fail_job(session, job_id, describe_error(error))
+            return True
+        log.info("export done", extra={"export_id": str(job_id), "rows": rows})
+        return True
+
+    async def _write_and_store(self, job_id: uuid.UUID, rng: ExportRange, name: str) -> int:
+        await asyncio.to_thread(self.scratch.mkdir, parents=True, exist_ok=True, mode=0o700)
+        fd, temporary = tempfile.mkstemp(dir=self.scratch, prefix=f".{job_id}-", suffix=".part")
+        os.close(fd)
+        path = Path(temporary)
+        try:
+            reported = 0
+
+            async def progress(rows: int) -> None:
+                nonlocal reported
+                if rows - reported >= self.progress_every:
+                    reported = rows
+                    async with transaction(self.sessions, platform=True) as session:
+                        await finance.record_progress(session, job_id, rows)
+
+            async with transaction(self.sessions) as session:
+                await set_tenant(session, rng.organization_id)
+                rows = await exports.to_file(session, rng, path, batch=self.batch, progress=progress)
+            await self.store.put_file(name, path, exports.STORED_TYPES[rng.format])
+            return rows
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
+def describe_error(error: BaseException) -> str:
+    """The error's kind and first line, enough for the job's reader (the log holds the rest)."""
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+async def run(context: JobContext) -> None:
+    """The worker job: one exporter claiming queued exports until told to stop."""
+    settings = context.settings
+    store = await open_image_store(
+        settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    )
+    exporter = Exporter(context.sessions, settings, store, progress_every=settings.export_progress_rows)
+    try:
+        while not context.stopping.is_set():
+            try:
+                busy = await exporter.run_once()
+            except Exception:
+                log.exception("export worker loop error")
+                busy = False
+            if not busy:
+                await context.sleep(settings.worker_poll_seconds)
+    finally:
+        await store.close()

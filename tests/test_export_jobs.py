@@ -1,0 +1,141 @@
+"""Large cost exports run as background jobs: the request answers 202, the worker job writes the file to
+storage with progress, and the job's download link returns a file that adds up to the ledger. A job that
+cannot store its file ends failed with a clear error and no file; another tenant's job is not found."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.auth.tokens import TokenSigner
+from donatello.config import Settings
+from donatello.reports.tasks import Exporter
+from donatello.storage.blob import BlobImageStore
+from tests import factories
+from tests.conftest import unique
+from tests.reports_world import build, ledger_sum
+from tests.test_reports import auth
+
+LARGE = "/v1/cost-events/export?from=2025-01-01&to=2026-12-31"  # over export_inline_max_days
+
+
+async def _events(db: AsyncSession, job_id: str) -> list[dict[str, object]]:
+    rows = await db.execute(
+        text(
+            "SELECT payload FROM audit_outbox WHERE event_type = 'cost_events.export_completed'"
+            " AND payload->>'resource_id' = :id"
+        ),
+        {"id": job_id},
+    )
+    return list(rows.scalars())
+
+
+async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, app: FastAPI, settings: Settings
+) -> None:
+    world = await build(db)
+    org = world.orgs[0]
+    finance = world.members["finance"]
+    response = await client.get(f"{LARGE}&format=csv", headers=auth(tokens, finance))
+    assert response.status_code == 202, response.text
+    queued = response.json()
+    assert queued["status"] == "queued" and queued["download_url"] is None
+    assert queued["rows_estimate"] > 0 and queued["progress_percent"] == "0.00"
+
+    exporter = Exporter(app.state.sessionmaker, settings, app.state.image_store, progress_every=10, batch=10)
+    while await exporter.run_once():
+        pass
+
+    status = await client.get(f"/v1/exports/{queued['id']}", headers=auth(tokens, finance))
+    assert status.status_code == 200
+    done = status.json()
+    count = (
+        await db.execute(text("SELECT count(*) FROM cost_events WHERE organization_id = :o"), {"o": org.id})
+    ).scalar_one()
+    assert done["status"] == "done" and done["error"] is None, done
+    assert done["progress_percent"] == "100.00" and done["rows_written"] == count
+    assert done["download_url"]
+
+    download = await client.get(done["download_url"])
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert len(rows) == count
+    everything = await ledger_sum(
+        db, org, datetime(2024, 12, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC)
+    )
+    assert sum(Decimal(r["actual_cost_aud"]) for r in rows) == everything
+    assert {r["kind"] for r in rows} == {"charge", "refund", "correction"}
+    assert list(exporter.scratch.iterdir()) == []  # the temporary file went with the job
+
+    (event,) = await _events(db, queued["id"])
+    assert event["status"] == "success" and event["user_id"] == str(finance.id)
+    assert event["organization_id"] == str(org.id)
+    assert event["metadata"]["rows_written"] == count  # type: ignore[index]
+
+    outsider = await factories.user(db, world.orgs[1], role="finance")
+    other = await client.get(f"/v1/exports/{queued['id']}", headers=auth(tokens, outsider))
+    assert other.status_code == 404
+    assert other.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_parquet_job_reads_back_with_decimals(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, app: FastAPI, settings: Settings
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    world = await build(db, per_window=3)
+    org, dept = world.orgs[0], world.departments[0]
+    headers = auth(tokens, world.members["org_admin"])
+    response = await client.get(f"{LARGE}&format=focus&department_id={dept.id}", headers=headers)
+    assert response.status_code == 202
+    while await Exporter(app.state.sessionmaker, settings, app.state.image_store).run_once():
+        pass
+    done = (await client.get(f"/v1/exports/{response.json()['id']}", headers=headers)).json()
+    assert done["status"] == "done"
+    table = pq.read_table(io.BytesIO((await client.get(done["download_url"])).content))
+    assert table.schema.field("BilledCost").type == pa.decimal128(14, 4)
+    truth = await ledger_sum(
+        db, org, datetime(2024, 12, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC), dept
+    )
+    assert sum(table.column("BilledCost").to_pylist(), Decimal(0)) == truth
+
+
+async def test_a_job_that_cannot_store_its_file_fails_clearly_and_leaves_no_file(
+    db: AsyncSession,
+    client: httpx.AsyncClient,
+    tokens: TokenSigner,
+    settings: Settings,
+    app: FastAPI,
+    azurite_connection_string: str,
+) -> None:
+    world = await build(db, per_window=2)
+    headers = auth(tokens, world.members["finance"])
+    response = await client.get(f"{LARGE}&format=parquet", headers=headers)
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    missing = unique("no-such-container")  # never created: every upload is refused by the storage
+    store = BlobImageStore.from_connection_string(azurite_connection_string, missing)
+    try:
+        exporter = Exporter(app.state.sessionmaker, settings, store)
+        while await exporter.run_once():
+            pass
+    finally:
+        await store.close()
+
+    failed = (await client.get(f"/v1/exports/{job_id}", headers=headers)).json()
+    assert failed["status"] == "failed" and failed["download_url"] is None
+    assert failed["error"].startswith("ResourceNotFoundError: ")
+    assert "container does not exist" in failed["error"]
+    assert failed["finished_at"] is not None
+    assert list(exporter.scratch.iterdir()) == []
+    (event,) = await _events(db, job_id)
+    assert event["status"] == "failure" and event["error_message"] == failed["error"]
