@@ -139,3 +139,32 @@ async def test_a_job_that_cannot_store_its_file_fails_clearly_and_leaves_no_file
     assert list(exporter.scratch.iterdir()) == []
     (event,) = await _events(db, job_id)
     assert event["status"] == "failure" and event["error_message"] == failed["error"]
+
+
+async def test_a_job_whose_worker_died_is_taken_over_and_a_live_one_is_left_alone(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, app: FastAPI, settings: Settings
+) -> None:
+    world = await build(db, per_window=2)
+    headers = auth(tokens, world.members["finance"])
+    abandoned = (await client.get(f"{LARGE}&format=csv", headers=headers)).json()
+    alive = (await client.get(f"{LARGE}&format=parquet", headers=headers)).json()
+    # Both were claimed; one worker died ten minutes ago, the other beat a moment ago.
+    await db.execute(
+        text(
+            "UPDATE export_jobs SET status = 'running', heartbeat_at = now() - interval '10 minutes' WHERE id = :id"
+        ),
+        {"id": abandoned["id"]},
+    )
+    await db.execute(
+        text("UPDATE export_jobs SET status = 'running', heartbeat_at = now() WHERE id = :id"),
+        {"id": alive["id"]},
+    )
+
+    exporter = Exporter(app.state.sessionmaker, settings, app.state.image_store)
+    while await exporter.run_once():
+        pass
+
+    taken_over = (await client.get(f"/v1/exports/{abandoned['id']}", headers=headers)).json()
+    left_alone = (await client.get(f"/v1/exports/{alive['id']}", headers=headers)).json()
+    assert taken_over["status"] == "done" and taken_over["download_url"]
+    assert left_alone["status"] == "running"

@@ -134,6 +134,7 @@ class Settings(BaseSettings):
     export_inline_max_rows: int = 1_000_000
     export_inline_max_days: int = 400
     export_link_minutes: int = 15  # lifetime of a finished export's download link
+    export_stale_seconds: PositiveInt = 300  # a running export silent this long is taken over
     export_progress_rows: int = 50_000  # a background export records rows_written this often
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
     in_process_worker: bool | None = None

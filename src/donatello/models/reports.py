@@ -82,6 +82,9 @@ class ExportJob(Base):
     error: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None] = mapped_column(
+        comment="Last sign of life of the worker running it; a running job silent too long is taken over"
+    )
 
     __table_args__ = (
         CheckConstraint(f"format IN ({', '.join(repr(f) for f in EXPORT_FORMATS)})", name="format"),

@@ -116,15 +116,18 @@ async def record_operator_export(session: AsyncSession, rng: ExportRange, rows_e
 # --- background jobs -----------------------------------------------------------------------------------
 
 
-async def claim_job(session: AsyncSession) -> tuple[ExportJob, ExportRange] | None:
-    """The oldest queued job (rows other workers hold are skipped), now running, with its range."""
-    job = await repository.claim_queued_job(session)
+async def claim_job(session: AsyncSession, *, stale_after: timedelta) -> tuple[ExportJob, ExportRange] | None:
+    """The oldest queued (or abandoned) job — rows other workers hold are skipped — now running, with its
+    range."""
+    now = utcnow()
+    job = await repository.claim_queued_job(session, stale_before=now - stale_after)
     if job is None:
         return None
     found = await repository.organization(session, job.organization_id)
     if found is None:
         raise NotFound("organization", job.organization_id)
     job.status, job.rows_written, job.error, job.storage_name = "running", 0, None, None
+    job.heartbeat_at = now
     await session.flush()
     name, settings = found
     rng = ExportRange(
@@ -277,3 +280,8 @@ def describe(job: ExportJob, download_url: str | None) -> ExportJobRead:
         created_at=job.created_at,
         finished_at=job.finished_at,
     )
+
+
+async def beat(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """The running worker is alive (its job is not taken over)."""
+    await repository.beat(session, job_id, utcnow())

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
@@ -250,10 +250,13 @@ async def job(session: AsyncSession, organization_id: uuid.UUID, job_id: uuid.UU
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def claim_queued_job(session: AsyncSession) -> ExportJob | None:
+async def claim_queued_job(session: AsyncSession, *, stale_before: datetime) -> ExportJob | None:
+    """The oldest job waiting to run: queued, or running on a worker that stopped beating before
+    ``stale_before`` (it died; the job starts again from the beginning)."""
+    abandoned = and_(ExportJob.status == "running", ExportJob.heartbeat_at < stale_before)
     stmt = (
         select(ExportJob)
-        .where(ExportJob.status == "queued")
+        .where(or_(ExportJob.status == "queued", abandoned))
         .order_by(ExportJob.created_at)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -271,4 +274,10 @@ async def set_progress(session: AsyncSession, job_id: uuid.UUID, rows_written: i
         update(ExportJob)
         .where(ExportJob.id == job_id, ExportJob.status == "running")
         .values(rows_written=rows_written)
+    )
+
+
+async def beat(session: AsyncSession, job_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == "running").values(heartbeat_at=at)
     )

@@ -18,6 +18,7 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,7 +49,7 @@ class Exporter:
     async def run_once(self) -> bool:
         """Claim and run one queued export; False when there was none."""
         async with transaction(self.sessions, platform=True) as session:
-            claimed = await finance.claim_job(session)
+            claimed = await finance.claim_job(session, stale_after=self.stale_after)
             if claimed is None:
                 return False
             job, rng = claimed
@@ -56,6 +57,7 @@ class Exporter:
         log.info("export started", extra={"export_id": str(job_id), "format": rng.format})
         name = finance.storage_name(job_id, rng)
         stored = False
+        heartbeat = asyncio.create_task(self._heartbeat(job_id))
         try:
             rows = await self._write_and_store(job_id, rng, name)
             stored = True
@@ -69,8 +71,23 @@ class Exporter:
             async with transaction(self.sessions, platform=True) as session:
                 await finance.fail_job(session, job_id, describe_error(error))
             return True
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         log.info("export done", extra={"export_id": str(job_id), "rows": rows})
         return True
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(seconds=self.settings.export_stale_seconds)
+
+    async def _heartbeat(self, job_id: uuid.UUID) -> None:
+        """Say we are alive every third of the stale time, so a long export is never taken over."""
+        while True:
+            await asyncio.sleep(self.settings.export_stale_seconds / 3)
+            async with transaction(self.sessions, platform=True) as session:
+                await finance.beat(session, job_id)
 
     async def _write_and_store(self, job_id: uuid.UUID, rng: ExportRange, name: str) -> int:
         await asyncio.to_thread(self.scratch.mkdir, parents=True, exist_ok=True, mode=0o700)
