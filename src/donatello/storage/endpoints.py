@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from fastapi import APIRouter, Response
+from fastapi.responses import FileResponse
 
 from donatello.core.clock import utcnow
 from donatello.openapi import problem_responses
@@ -38,4 +39,4 @@ async def read_file(token: str, store: LocalFiles) -> Response:
     }
     if not image.content_type.startswith("image/"):
         headers["Content-Disposition"] = "attachment"
-    return Response(image.data, media_type=image.content_type, headers=headers)
+    return FileResponse(image.path, media_type=image.content_type, headers=headers)

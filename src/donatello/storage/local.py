@@ -39,10 +39,11 @@ _META = ".meta"
 
 @dataclass(frozen=True, slots=True)
 class SignedImage:
-    """What a valid link resolves to: the bytes, their content type and when the link stops working."""
+    """What a valid link resolves to: the file (served streamed — an export may be gigabytes), its
+    content type and when the link stops working."""
 
     name: str
-    data: bytes
+    path: Path
     content_type: str
     expires_at: datetime
 
@@ -125,8 +126,10 @@ class LocalImageStore:
     async def open_signed(self, token: str) -> SignedImage:
         """Resolve a read link: valid signature, not expired, image present — else ``StoredImageMissing``."""
         name, expires_at = self._signer.verify(token, self._clock())
-        data = await self.get(name)
-        return SignedImage(name, data, await self.content_type_of(name), expires_at)
+        path, _ = self._paths(name)
+        if not await asyncio.to_thread(path.is_file):
+            raise StoredImageMissing(name)
+        return SignedImage(name, path, await self.content_type_of(name), expires_at)
 
     def _paths(self, name: str) -> tuple[Path, Path]:
         """The image's path and its metadata's; both provably inside ``root``."""
