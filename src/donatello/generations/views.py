@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.core.errors import NotFound
+from donatello.core.errors import Forbidden, NotFound
 from donatello.core.money import to_cents
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.generations import repository
@@ -96,8 +96,6 @@ async def history(
             principal.role is not Role.DEPT_MANAGER or principal.department_id == department_id
         )
         if not allowed:
-            from donatello.core.errors import Forbidden
-
             raise Forbidden("Only the department's manager or an org admin may list its generations")
         user_id = None
     after = decode_cursor(cursor, 2)
