@@ -110,6 +110,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     from donatello.models import (
         ApiKey,
         AuditOutbox,
+        BudgetDecisionCount,
         BudgetReservation,
         BudgetThresholdAlert,
         CostDailyRollup,
@@ -181,6 +182,9 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
             budget_aud=Decimal("1000.00"),
         ),
         GenerationMetadata(organization_id=org.id, generation_id=generation.id),
+        BudgetDecisionCount(
+            organization_id=org.id, department_id=dept.id, period_start=date(2026, 11, 1), refused=1
+        ),
         BudgetReservation(
             organization_id=org.id,
             department_id=dept.id,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.budgets.periods import Period
 from donatello.models import (
+    BudgetDecisionCount,
     BudgetReservation,
     BudgetThresholdAlert,
     CostEvent,
@@ -228,3 +229,21 @@ async def held_total(session: AsyncSession, department_id: uuid.UUID) -> Decimal
 
 async def budgeted_departments(session: AsyncSession) -> list[uuid.UUID]:
     return list((await session.execute(select(DepartmentBudget.department_id))).scalars())
+
+
+async def count_decision(
+    session: AsyncSession, row: DepartmentBudget, period_start: date, *, refused: bool
+) -> None:
+    """One more refused (or over-budget admitted) request for the department's period."""
+    column = "refused" if refused else "over_budget"
+    stmt = insert(BudgetDecisionCount).values(
+        organization_id=row.organization_id,
+        department_id=row.department_id,
+        period_start=period_start,
+        **{column: 1},
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_budget_decision_counts_key",
+        set_={column: getattr(BudgetDecisionCount, column) + 1},
+    )
+    await session.execute(stmt)

@@ -169,6 +169,7 @@ def _figures(account: Account, quote: Decimal) -> dict[str, object]:
 async def _record_refusal(
     session: AsyncSession, account: Account, principal: Principal, quote: Decimal, over_budget: bool
 ) -> None:
+    await repository.count_decision(session, account.budget, account.period.start, refused=True)
     await audit.record(
         session,
         audit.AuditEvent(
@@ -195,6 +196,7 @@ async def _record_pass_through(
     over_budget: bool,
 ) -> None:
     mode = account.budget.enforcement_mode
+    await repository.count_decision(session, account.budget, account.period.start, refused=False)
     await audit.record(
         session,
         audit.AuditEvent(

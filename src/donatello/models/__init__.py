@@ -6,7 +6,12 @@ from donatello.models.api_keys import ApiKey
 from donatello.models.audit_outbox import AuditOutbox
 from donatello.models.base import TENANT_TABLES, Base
 from donatello.models.batches import GenerationBatch
-from donatello.models.budgets import BudgetThresholdAlert, DepartmentBudget, DepartmentBudgetPeriod
+from donatello.models.budgets import (
+    BudgetDecisionCount,
+    BudgetThresholdAlert,
+    DepartmentBudget,
+    DepartmentBudgetPeriod,
+)
 from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
@@ -22,6 +27,7 @@ __all__ = [
     "ApiKey",
     "AuditOutbox",
     "Base",
+    "BudgetDecisionCount",
     "BudgetReservation",
     "BudgetThresholdAlert",
     "CostDailyRollup",

@@ -176,3 +176,31 @@ class BudgetThresholdAlert(Base):
 
 
 __all__ = ["BudgetThresholdAlert", "DepartmentBudget", "DepartmentBudgetPeriod"]
+
+
+class BudgetDecisionCount(Base):
+    """How many requests a department's budget refused (hard) or admitted past the limit (soft/warn) in
+    a period (new table).
+
+    Kept in the transaction of each decision (a refusal's commits with its audit event), so reports read
+    one row per department and period instead of scanning the audit log, whatever its size.
+    """
+
+    __tablename__ = tenant_table("budget_decision_counts")
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = organization_fk(index=False)  # the unique key leads with it
+    department_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(comment="Budget period the decisions were taken in")
+    refused: Mapped[int] = mapped_column(server_default=text("0"), comment="Requests refused (hard mode)")
+    over_budget: Mapped[int] = mapped_column(
+        server_default=text("0"), comment="Requests admitted past the budget or a user's cap (soft/warn)"
+    )
+
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "department_id", "period_start", name="uq_budget_decision_counts_key"
+        ),
+        CheckConstraint("refused >= 0 AND over_budget >= 0", name="counts_nonneg"),
+        {"comment": "Budget refusals and over-budget admissions per department and period"},
+    )

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
-    AuditOutbox,
+    BudgetDecisionCount,
     CostDailyRollup,
     CostEvent,
     Department,
@@ -218,23 +218,19 @@ async def budget_decisions(
     starts: datetime,
     period_start: date,
 ) -> dict[str, int]:
-    """Refused (hard) and admitted-over-budget (soft/warn) requests of the period, from the audit outbox:
-    matched on the period the decision was taken in (its figures name it); the index on
-    (organization_id, created_at) bounds the scan, since no decision is recorded before its period."""
-    stmt = (
-        select(AuditOutbox.event_type, func.count())
-        .where(
-            AuditOutbox.organization_id == organization_id,
-            AuditOutbox.created_at >= starts,
-            AuditOutbox.payload["metadata"]["period_start"].astext == period_start.isoformat(),
-            AuditOutbox.event_type.in_(
-                ("budget.request_refused", "budget.soft_limit_passed", "budget.warn_limit_passed")
-            ),
-            AuditOutbox.payload["metadata"]["department_id"].astext == str(department_id),
+    """Refused (hard) and admitted-over-budget (soft/warn) requests of the period: one row kept by the
+    budget with each decision (never a scan of the audit log)."""
+    row = (
+        await session.execute(
+            select(BudgetDecisionCount.refused, BudgetDecisionCount.over_budget).where(
+                BudgetDecisionCount.organization_id == organization_id,
+                BudgetDecisionCount.department_id == department_id,
+                BudgetDecisionCount.period_start == period_start,
+            )
         )
-        .group_by(AuditOutbox.event_type)
-    )
-    return {row[0]: int(row[1]) for row in (await session.execute(stmt)).all()}
+    ).one_or_none()
+    refused, over_budget = (int(row[0]), int(row[1])) if row else (0, 0)
+    return {"budget.request_refused": refused, "budget.soft_limit_passed": over_budget}
 
 
 # --- export jobs ---------------------------------------------------------------------------------------
