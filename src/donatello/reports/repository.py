@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Date, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
@@ -212,25 +212,57 @@ async def closed_budgets(
 
 
 async def budget_decisions(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    department_id: uuid.UUID,
-    starts: datetime,
-    period_start: date,
-) -> dict[str, int]:
-    """Refused (hard) and admitted-over-budget (soft/warn) requests of the period: one row kept by the
-    budget with each decision (never a scan of the audit log)."""
-    row = (
-        await session.execute(
-            select(BudgetDecisionCount.refused, BudgetDecisionCount.over_budget).where(
-                BudgetDecisionCount.organization_id == organization_id,
-                BudgetDecisionCount.department_id == department_id,
-                BudgetDecisionCount.period_start == period_start,
-            )
+    session: AsyncSession, department_ids: Sequence[uuid.UUID], first_period: date, last_period: date
+) -> dict[tuple[uuid.UUID, date], tuple[int, int]]:
+    """(refused, admitted over budget) per (department, period start) for periods starting in the range:
+    rows kept by the budget with each decision — never a scan of the audit log."""
+    stmt = select(
+        BudgetDecisionCount.department_id,
+        BudgetDecisionCount.period_start,
+        BudgetDecisionCount.refused,
+        BudgetDecisionCount.over_budget,
+    ).where(
+        BudgetDecisionCount.department_id.in_(department_ids),
+        BudgetDecisionCount.period_start >= first_period,
+        BudgetDecisionCount.period_start <= last_period,
+    )
+    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in (await session.execute(stmt)).all()}
+
+
+async def totals_by_month(
+    session: AsyncSession, department_id: uuid.UUID, first_day: date, last_day: date
+) -> dict[date, Any]:
+    """The same figures as ``totals_by_department``, one row per calendar month (a budget period: rollup
+    days are local dates), in one query."""
+    month = func.date_trunc("month", R.day).cast(Date).label("month")
+    stmt = (
+        select(
+            month,
+            func.sum(R.charges_aud).label("charges"),
+            func.sum(R.refunds_aud).label("refunds"),
+            func.sum(R.corrections_aud).label("corrections"),
+            func.sum(NET).label("net"),
+            func.sum(R.images).label("images"),
+            func.sum(R.events).label("events"),
+            func.sum(R.charge_count).label("charges_count"),
+            func.sum(R.over_budget_count).label("over_budget"),
         )
-    ).one_or_none()
-    refused, over_budget = (int(row[0]), int(row[1])) if row else (0, 0)
-    return {"budget.request_refused": refused, "budget.soft_limit_passed": over_budget}
+        .where(*_rollups([department_id], first_day, last_day))
+        .group_by(month)
+    )
+    rows: Sequence[Any] = (await session.execute(stmt)).all()
+    return {row.month: row for row in rows}
+
+
+async def closed_budgets_between(
+    session: AsyncSession, department_id: uuid.UUID, first_period: date, last_period: date
+) -> dict[date, Decimal]:
+    stmt = select(DepartmentBudgetPeriod.period_start, DepartmentBudgetPeriod.monthly_budget_aud).where(
+        DepartmentBudgetPeriod.department_id == department_id,
+        DepartmentBudgetPeriod.period_start >= first_period,
+        DepartmentBudgetPeriod.period_start <= last_period,
+    )
+    return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
 
 
 # --- export jobs ---------------------------------------------------------------------------------------

@@ -105,36 +105,41 @@ async def _summaries(
     session: AsyncSession, departments: list[Department], period: Period, now: datetime
 ) -> list[PeriodSummary]:
     current = period_at(now, period.timezone)
-    totals = await repository.totals_by_department(
-        session, [d.id for d in departments], period.start, period.end
-    )
+    ids = [d.id for d in departments]
+    totals = await repository.totals_by_department(session, ids, period.start, period.end)
     budgets = await _budgets_for(session, departments, period, current)
-    summaries = []
-    for department in departments:
-        row = totals.get(department.id)
-        decisions = await repository.budget_decisions(
-            session, department.organization_id, department.id, period.starts_at, period.start
+    decisions = await repository.budget_decisions(session, ids, period.start, period.start)
+    return [
+        _summary(
+            department,
+            period,
+            totals.get(department.id),
+            budgets.get(department.id),
+            decisions.get((department.id, period.start), (0, 0)),
         )
-        budget = budgets.get(department.id)
-        figures = _totals(row)
-        summaries.append(
-            PeriodSummary(
-                department_id=department.id,
-                department_code=department.code,
-                department_name=department.name,
-                period_start=period.start,
-                period_end=period.end,
-                timezone=period.timezone,
-                budget_aud=budget,
-                totals=figures,
-                utilization_percent=to_cents(figures.net_aud * 100 / budget) if budget else None,
-                refused_requests=decisions.get("budget.request_refused", 0),
-                over_budget_requests=decisions.get("budget.soft_limit_passed", 0)
-                + decisions.get("budget.warn_limit_passed", 0),
-                over_budget_charges=int(row.over_budget) if row is not None else 0,
-            )
-        )
-    return summaries
+        for department in departments
+    ]
+
+
+def _summary(
+    department: Department, period: Period, row: Any, budget: Decimal | None, decisions: tuple[int, int]
+) -> PeriodSummary:
+    figures = _totals(row)
+    refused, over_budget = decisions
+    return PeriodSummary(
+        department_id=department.id,
+        department_code=department.code,
+        department_name=department.name,
+        period_start=period.start,
+        period_end=period.end,
+        timezone=period.timezone,
+        budget_aud=budget,
+        totals=figures,
+        utilization_percent=to_cents(figures.net_aud * 100 / budget) if budget else None,
+        refused_requests=refused,
+        over_budget_requests=over_budget,
+        over_budget_charges=int(row.over_budget) if row is not None else 0,
+    )
 
 
 async def current_status(
@@ -269,14 +274,28 @@ async def comparison(
     *,
     at: datetime | None = None,
 ) -> PeriodComparison:
-    """This period and the ``count - 1`` before it, newest first."""
+    """This period and the ``count - 1`` before it, newest first — four queries whatever ``count``."""
     now = at or utcnow()
     department = await readable_department(session, principal, department_id)
     period = period_at(now, await timezone_of(session, department.organization_id))
-    summaries = []
-    for _ in range(count):
-        summaries.extend(await _summaries(session, [department], period, now))
-        period = month_starting(period.start - timedelta(days=1), period.timezone)
+    periods = [period]
+    while len(periods) < count:
+        periods.append(month_starting(periods[-1].start - timedelta(days=1), period.timezone))
+    first, last = periods[-1], periods[0]
+    totals = await repository.totals_by_month(session, department.id, first.start, last.end)
+    closed = await repository.closed_budgets_between(session, department.id, first.start, last.start)
+    decisions = await repository.budget_decisions(session, [department.id], first.start, last.start)
+    now_budget = await repository.budget(session, department.id)
+    summaries = [
+        _summary(
+            department,
+            each,
+            totals.get(each.start),
+            closed.get(each.start, now_budget.monthly_budget_aud if now_budget is not None else None),
+            decisions.get((department.id, each.start), (0, 0)),
+        )
+        for each in periods
+    ]
     return PeriodComparison(department_id=department.id, periods=summaries)
 
 
