@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,27 @@ class EmbeddedPostgres:
         return f"postgresql+psycopg://postgres@/{DATABASE_NAME}?host={socket_dir}"
 
     def stop(self) -> None:
-        """Release our handle; the server stops when no other process holds one."""
+        """Release our handle; the server stops when no other live process holds one.
+
+        Handles of processes that died without releasing theirs (kill -9, OOM) are dropped first: the
+        wheel would otherwise count them for ever and never stop the server.
+        """
         if self._server is not None:
+            with self._server._lock:
+                handles = self._server.global_process_id_list
+                handles.put([pid for pid in handles.get() if pid == os.getpid() or _alive(pid)])
             self._server._cleanup()
             self._server = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _create_database_if_missing(socket_dir: Path | str, name: str) -> None:
