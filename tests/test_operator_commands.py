@@ -145,3 +145,20 @@ def test_worker_runs_the_audit_relay_until_told_to_stop_and_unknown_users_answer
     assert claims["exp"] - claims["iat"] == 300
     too_long = _run(environment, "token", "--email", "finance@acme.com.au", "--ttl", "2h")
     assert too_long.returncode != 0 and too_long.stdout == ""
+
+
+def test_migrate_takes_the_embedded_default_to_the_revision_asked_for(environment: dict[str, str]) -> None:
+    import psycopg
+
+    from donatello.core.embedded_postgres import EmbeddedPostgres
+
+    assert _run(environment, "migrate", "0004").returncode == 0
+    embedded = EmbeddedPostgres(Path(environment["DONATELLO_DATA_DIR"]) / "postgres")
+    url = embedded.start()
+    try:
+        host = url.split("host=", 1)[1]
+        with psycopg.connect(host=host, user="postgres", dbname="donatello") as conn:
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    finally:
+        embedded.stop()
+    assert version == ("0004",)  # not head: an operator may stop at (or go back to) any revision

@@ -44,8 +44,8 @@ def serve(
 
     started = time.perf_counter()
     settings = get_settings()
-    with database_url(settings) as url:
-        if migrate:
+    with database_url(settings) as url:  # the embedded default arrives migrated
+        if migrate and settings.database_url:
             migrations.upgrade(url)
         if seed_demo:
             _seed_demo(settings, url)
@@ -78,7 +78,8 @@ def serve(
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Apply database migrations."""
-    with database_url(get_settings()) as url:
+    # migrate=False: the embedded default must not be taken to head first (an older revision is allowed)
+    with database_url(get_settings(), migrate=False) as url:
         migrations.upgrade(url, revision)
     typer.echo(f"database at {revision}")
 
@@ -152,7 +153,8 @@ def seed_demo() -> None:
     """Create the demo tenant "Acme Corporation" (idempotent)."""
     settings = get_settings()
     with database_url(settings) as url:
-        migrations.upgrade(url)
+        if settings.database_url:  # the embedded default arrives migrated
+            migrations.upgrade(url)
         _seed_demo(settings, url)
 
 

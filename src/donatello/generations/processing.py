@@ -380,18 +380,12 @@ async def run(context: JobContext) -> None:
         from redis.asyncio import Redis
 
         redis = Redis.from_url(settings.redis_url)
+    sealer = sealer_from_settings(settings)
+    availability = availability_for(redis)
     async with httpx.AsyncClient(trust_env=False) as http:
-        processor_args = dict(
-            sessions=context.sessions,
-            settings=settings,
-            sealer=sealer_from_settings(settings),
-            store=store,
-            http=http,
-            availability=availability_for(redis),
-        )
 
         async def loop() -> None:
-            processor = Processor(**processor_args)  # type: ignore[arg-type]
+            processor = Processor(context.sessions, settings, sealer, store, http, availability)
             while not context.stopping.is_set():
                 try:
                     busy = await processor.run_once()
@@ -405,5 +399,6 @@ async def run(context: JobContext) -> None:
             await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))
         finally:
             await store.close()
+            await sealer.aclose()
             if redis is not None:
                 await redis.aclose()
