@@ -4,6 +4,7 @@ cannot store its file ends failed with a clear error and no file; another tenant
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime
@@ -11,15 +12,18 @@ from decimal import Decimal
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
+from donatello.core.database import transaction
+from donatello.models import ExportJob
 from donatello.reports.tasks import Exporter
 from donatello.storage.blob import BlobImageStore
 from tests import factories
 from tests.conftest import unique
+from tests.ledger import committed_tenant
 from tests.reports_world import build, ledger_sum
 from tests.test_reports import auth
 
@@ -49,7 +53,11 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     assert queued["status"] == "queued" and queued["download_url"] is None
     assert queued["rows_estimate"] > 0 and queued["progress_percent"] == "0.00"
 
-    exporter = Exporter(app.state.sessionmaker, settings, app.state.image_store, progress_every=10, batch=10)
+    # Progress is written beside the export on a connection of its own, which this harness (every
+    # session on the test's one connection) cannot give it: progress is proven on committed rows below.
+    exporter = Exporter(
+        app.state.sessionmaker, settings, app.state.image_store, progress_every=10**9, batch=10
+    )
     while await exporter.run_once():
         pass
 
@@ -168,3 +176,75 @@ async def test_a_job_whose_worker_died_is_taken_over_and_a_live_one_is_left_alon
     left_alone = (await client.get(f"/v1/exports/{alive['id']}", headers=headers)).json()
     assert taken_over["status"] == "done" and taken_over["download_url"]
     assert left_alone["status"] == "running"
+
+
+async def test_progress_moves_while_a_large_export_runs(
+    engine: AsyncEngine, postgres_url: str, settings: Settings, app: FastAPI
+) -> None:
+    """What a finance user polling GET /v1/exports/{id} sees: rows_written rising while the job runs
+    (written beside the export's COPY, never blocking it), then the whole count when it is done."""
+    total = 150_000
+    async with committed_tenant(engine, postgres_url, budget="100.00") as tenant:
+        member = tenant.members[0]
+        params = {"o": tenant.organization_id, "d": tenant.department.id, "u": member.id, "n": total}
+        owner = create_async_engine(postgres_url)
+        async with owner.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO generations (organization_id, user_id, department_id, model_provider,"
+                    " model_name, prompt_encrypted) SELECT :o, :u, :d, 'local', 'pillow-sketch', 'sealed'"
+                    " FROM generate_series(1, :n)"
+                ),
+                params,
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO cost_events (organization_id, generation_id, department_id, user_id,"
+                    " model_provider, model_name, estimated_cost_aud, actual_cost_aud, department_code,"
+                    " department_name, user_email, created_at)"
+                    " SELECT :o, id, :d, :u, 'local', 'pillow-sketch', 0.0800, 0.0800, 'X', 'X', 'x@example.com',"
+                    " timestamptz '2026-04-01 00:00+00' + (row_number() OVER ()) * interval '1 second'"
+                    " FROM generations WHERE organization_id = :o"
+                ),
+                params,
+            )
+        await owner.dispose()
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with transaction(sessions, platform=True) as session:
+            job = ExportJob(
+                organization_id=tenant.organization_id,
+                requested_by=member.id,
+                range_from=datetime(2026, 3, 1, tzinfo=UTC),
+                range_to=datetime(2026, 6, 1, tzinfo=UTC),
+                format="csv",
+                rows_estimate=total,
+            )
+            session.add(job)
+        exporter = Exporter(sessions, settings, app.state.image_store, progress_every=2_000, batch=1_000)
+
+        seen: list[tuple[str, int]] = []
+
+        async def watch() -> None:
+            while True:
+                async with transaction(sessions, platform=True) as session:
+                    row = (
+                        await session.execute(
+                            select(ExportJob.status, ExportJob.rows_written).where(ExportJob.id == job.id)
+                        )
+                    ).one()
+                seen.append((row[0], row[1]))
+                await asyncio.sleep(0.005)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            assert await exporter.run_once()
+        finally:
+            watcher.cancel()
+        async with transaction(sessions, platform=True) as session:
+            done = await session.get(ExportJob, job.id)
+            assert done is not None and done.storage_name is not None
+            assert (done.status, done.rows_written) == ("done", total)
+            await app.state.image_store.delete(done.storage_name)
+        midway = [rows for status, rows in seen if status == "running" and 0 < rows < total]
+        assert midway, seen[-5:]
+        assert midway == sorted(midway)  # never backwards

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -297,3 +298,86 @@ async def test_export_streams_in_bounded_chunks_whatever_the_range(db: AsyncSess
     assert lines == 100_001  # header + every row
     assert biggest < 1_500_000  # one batch of 2,000 rows at a time, never the range (~45 MB as CSV)
     assert held < 10
+
+
+async def test_every_format_carries_awkward_text_nulls_and_both_clocks_exactly(db: AsyncSession) -> None:
+    """Names with commas, quotes and line breaks, an empty string beside a NULL, text that merely looks
+    like a null ("N/A"), and the night Sydney leaves daylight saving (a 25-hour local day) come out
+    exactly, in CSV and in Parquet, in the ledger layout and in FOCUS."""
+    import json
+
+    from donatello.reports import exports
+    from tests import factories
+
+    org = await factories.organization(db)
+    dept = await factories.department(db, org)
+    member = await factories.user(db, org, department=dept)
+    awkward = 'R&D, "Labs"\nNorth'
+    params = {"o": org.id, "d": dept.id, "u": member.id, "name": awkward}
+    generation = (
+        await db.execute(
+            text(
+                "INSERT INTO generations (organization_id, user_id, department_id, model_provider, model_name,"
+                " prompt_encrypted) VALUES (:o, :u, :d, 'local', 'pillow-sketch', 'sealed') RETURNING id"
+            ),
+            params,
+        )
+    ).scalar_one()
+    await db.execute(
+        text(
+            "INSERT INTO cost_events (organization_id, generation_id, department_id, user_id, model_provider,"
+            " model_name, size, quality, estimated_cost_aud, actual_cost_aud, fx_rate_source, department_code,"
+            " department_name, user_email, created_at)"
+            " VALUES (:o, :g, :d, :u, 'local', 'pillow-sketch', NULL, '', 0.0800, 0.0812, 'N/A', 'RD',"
+            " :name, 'o''brien@example.com', timestamptz '2026-04-04 15:30:00.5+00')"
+        ),
+        {**params, "g": generation},
+    )
+    rng = exports.ExportRange(
+        org.id, org.name, "Australia/Sydney", datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC),
+        None, "csv",
+    )  # fmt: skip
+
+    async def export(fmt: str) -> bytes:
+        chunks = [chunk async for chunk in exports.encode(db, replace(rng, format=fmt))]
+        return b"".join(chunks)
+
+    ledger_csv = list(csv.DictReader(io.StringIO((await export("csv")).decode(), newline="")))
+    ledger_parquet = pq.read_table(io.BytesIO(await export("parquet"))).to_pylist()
+    assert len(ledger_csv) == len(ledger_parquet) == 1
+    row, typed = ledger_csv[0], ledger_parquet[0]
+    assert row["department_name"] == typed["department_name"] == awkward
+    assert row["user_email"] == typed["user_email"] == "o'brien@example.com"
+    assert (typed["size"], typed["quality"], typed["fx_rate_source"]) == (None, "", "N/A")
+    assert (row["quality"], row["fx_rate_source"]) == ("", "N/A")
+    assert row["created_at_utc"] == "2026-04-04T15:30:00.500000Z"
+    assert row["created_at_local"] == typed["created_at_local"] == "2026-04-05T02:30:00.500000+11:00"
+    assert typed["created_at_utc"] == datetime(2026, 4, 4, 15, 30, 0, 500000, tzinfo=UTC)
+    assert (row["local_date"], row["billing_period_start"]) == ("2026-04-05", "2026-04-01")
+    assert typed["local_date"] == date(2026, 4, 5) and typed["billing_period_start"] == date(2026, 4, 1)
+    assert row["actual_cost_aud"] == "0.0812" and typed["actual_cost_aud"] == Decimal("0.0812")
+    assert typed["fx_rate"] == Decimal("1.00000000") and typed["image_count"] == 1
+
+    focus_csv = list(csv.DictReader(io.StringIO((await export("focus-csv")).decode(), newline="")))
+    focus = pq.read_table(io.BytesIO(await export("focus"))).to_pylist()
+    row, typed = focus_csv[0], focus[0]
+    # Sydney's 5 April 2026 runs from 00:00 AEDT (+11) to 00:00 AEST (+10): 25 hours.
+    assert (row["ChargePeriodStart"], row["ChargePeriodEnd"]) == (
+        "2026-04-04T13:00:00.000000Z",
+        "2026-04-05T14:00:00.000000Z",
+    )
+    assert typed["ChargePeriodEnd"] - typed["ChargePeriodStart"] == timedelta(hours=25)
+    assert (typed["BillingPeriodStart"], typed["BillingPeriodEnd"]) == (
+        datetime(2026, 3, 31, 13, tzinfo=UTC),
+        datetime(2026, 4, 30, 14, tzinfo=UTC),
+    )
+    assert typed["SubAccountName"] == row["SubAccountName"] == awkward
+    assert json.loads(typed["Tags"]) == {
+        "department_code": "RD",
+        "kind": "charge",
+        "user_email": "o'brien@example.com",
+    }
+    assert typed["ChargeDescription"] == "Image generation: 1 x local/pillow-sketch"  # no size, empty quality
+    assert typed["SkuId"] == "local/pillow-sketch"
+    assert typed["ChargeClass"] is None and row["ChargeClass"] == ""
+    assert typed["BilledCost"] == Decimal("0.0812") and typed["ConsumedQuantity"] == Decimal("1.0000")

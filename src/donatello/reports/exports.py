@@ -1,31 +1,34 @@
 """Cost exports for finance: the ledger as CSV, Parquet or FinOps FOCUS 1.2 (Parquet or CSV), streamed.
 
-Rows come from a server-side cursor a batch at a time and leave as encoded bytes before the next batch
-is read, so memory stays flat whatever the range. Attribution is the ledger's own (frozen at spend
-time). Money stays decimal end to end: ``Decimal`` → CSV text written exactly, Parquet ``decimal128``.
+The range is one ``COPY (SELECT …) TO STDOUT`` in which PostgreSQL computes and formats every column of
+the layout (``layouts``): the CSV formats are that stream, regrouped into chunks of ``batch`` rows; the
+Parquet formats parse each batch with Arrow into the layout's types and write it as a row group. Either
+way one batch (two while Parquet converts one and reads the next) is in memory, whatever the range.
+Attribution is the ledger's own (frozen at spend time). Money stays decimal end to end: numeric text
+at the column's scale in CSV, ``decimal128`` in Parquet — never a float.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
+import contextlib
 import io
-import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.database import set_tenant, transaction
 from donatello.reports import repository
+from donatello.reports.layouts import FOCUS, LEDGER, Layout
 
 FORMATS = ("csv", "parquet", "focus", "focus-csv")
 MEDIA_TYPES = {
@@ -42,111 +45,12 @@ STORED_TYPES = {
     "focus": "application/vnd.apache.parquet",
 }
 SUFFIXES = {"csv": "csv", "focus-csv": "focus.csv", "parquet": "parquet", "focus": "focus.parquet"}
-INVOICE_ISSUER = "DonatelloAI"
+#: Rows per CSV chunk, and per Parquet row group (a columnar file wants fewer, larger groups).
+CSV_BATCH = 5_000
+PARQUET_BATCH = 50_000
 
-MONEY = pa.decimal128(14, 4)
-RATE = pa.decimal128(18, 8)
-UTC_TS = pa.timestamp("us", tz="UTC")
-
-
-@dataclass(frozen=True)
-class ExportRange:
-    """What to export: an organization's cost events from ``starts`` (inclusive) to ``ends`` (exclusive)."""
-
-    organization_id: uuid.UUID
-    organization_name: str
-    timezone: str
-    starts: datetime
-    ends: datetime
-    department_id: uuid.UUID | None
-    format: str
-
-    @property
-    def first_day(self) -> date:
-        return self.starts.astimezone(ZoneInfo(self.timezone)).date()
-
-    @property
-    def last_day(self) -> date:
-        return (self.ends - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
-
-    def filename(self) -> str:
-        return f"cost-events-{self.first_day}-{self.last_day}.{SUFFIXES[self.format]}"
-
-
-# --- layouts -------------------------------------------------------------------------------------------
-
-Columns = dict[str, list[Any]]
-
-
-def _ledger_columns(rows: Sequence[Any], rng: ExportRange) -> Columns:
-    zone = ZoneInfo(rng.timezone)
-    local = [row.created_at.astimezone(zone) for row in rows]
-    return {
-        "organization_id": [str(rng.organization_id)] * len(rows),
-        "organization_name": [rng.organization_name] * len(rows),
-        "cost_event_id": [str(row.id) for row in rows],
-        "kind": [row.kind for row in rows],
-        "corrects_event_id": [_str(row.corrects_event_id) for row in rows],
-        "generation_id": [str(row.generation_id) for row in rows],
-        "created_at_utc": [row.created_at.astimezone(UTC) for row in rows],
-        "created_at_local": [moment.isoformat() for moment in local],
-        "timezone": [rng.timezone] * len(rows),
-        "local_date": [moment.date() for moment in local],
-        "billing_period_start": [moment.date().replace(day=1) for moment in local],
-        "department_id": [str(row.department_id) for row in rows],
-        "department_code": [row.department_code for row in rows],
-        "department_name": [row.department_name for row in rows],
-        "user_id": [str(row.user_id) for row in rows],
-        "user_email": [row.user_email for row in rows],
-        "provider": [row.model_provider for row in rows],
-        "model": [row.model_name for row in rows],
-        "size": [row.size for row in rows],
-        "quality": [row.quality for row in rows],
-        "image_count": [row.image_count for row in rows],
-        "estimated_cost_aud": [row.estimated_cost_aud for row in rows],
-        "actual_cost_aud": [row.actual_cost_aud for row in rows],
-        "currency": [row.currency for row in rows],
-        "pricing_currency": [row.pricing_currency for row in rows],
-        "pricing_amount": [row.pricing_amount for row in rows],
-        "fx_rate": [row.fx_rate for row in rows],
-        "fx_rate_source": [row.fx_rate_source for row in rows],
-        "fx_rate_date": [row.fx_rate_date for row in rows],
-    }
-
-
-LEDGER_SCHEMA = pa.schema(
-    [
-        ("organization_id", pa.string()),
-        ("organization_name", pa.string()),
-        ("cost_event_id", pa.string()),
-        ("kind", pa.string()),
-        ("corrects_event_id", pa.string()),
-        ("generation_id", pa.string()),
-        ("created_at_utc", UTC_TS),
-        ("created_at_local", pa.string()),
-        ("timezone", pa.string()),
-        ("local_date", pa.date32()),
-        ("billing_period_start", pa.date32()),
-        ("department_id", pa.string()),
-        ("department_code", pa.string()),
-        ("department_name", pa.string()),
-        ("user_id", pa.string()),
-        ("user_email", pa.string()),
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("size", pa.string()),
-        ("quality", pa.string()),
-        ("image_count", pa.int32()),
-        ("estimated_cost_aud", MONEY),
-        ("actual_cost_aud", MONEY),
-        ("currency", pa.string()),
-        ("pricing_currency", pa.string()),
-        ("pricing_amount", MONEY),
-        ("fx_rate", RATE),
-        ("fx_rate_source", pa.string()),
-        ("fx_rate_date", pa.date32()),
-    ]
-)
+LEDGER_SCHEMA = LEDGER.schema
+FOCUS_SCHEMA = FOCUS.schema
 
 #: FOCUS 1.2 columns a dataset must always carry.
 FOCUS_MANDATORY = (
@@ -173,160 +77,37 @@ FOCUS_MANDATORY = (
     "ServiceName",
 )
 
-FOCUS_SCHEMA = pa.schema(
-    [
-        ("BilledCost", MONEY),
-        ("BillingAccountId", pa.string()),
-        ("BillingAccountName", pa.string()),
-        ("BillingCurrency", pa.string()),
-        ("BillingPeriodEnd", UTC_TS),
-        ("BillingPeriodStart", UTC_TS),
-        ("ChargeCategory", pa.string()),
-        ("ChargeClass", pa.string()),
-        ("ChargeDescription", pa.string()),
-        ("ChargeFrequency", pa.string()),
-        ("ChargePeriodEnd", UTC_TS),
-        ("ChargePeriodStart", UTC_TS),
-        ("ConsumedQuantity", pa.decimal128(18, 4)),
-        ("ConsumedUnit", pa.string()),
-        ("ContractedCost", MONEY),
-        ("EffectiveCost", MONEY),
-        ("InvoiceIssuerName", pa.string()),
-        ("ListCost", MONEY),
-        ("PricingCategory", pa.string()),
-        ("PricingCurrency", pa.string()),
-        ("PricingQuantity", pa.decimal128(18, 4)),
-        ("PricingUnit", pa.string()),
-        ("ProviderName", pa.string()),
-        ("PublisherName", pa.string()),
-        ("ResourceId", pa.string()),
-        ("ResourceType", pa.string()),
-        ("ServiceCategory", pa.string()),
-        ("ServiceName", pa.string()),
-        ("ServiceSubcategory", pa.string()),
-        ("SkuId", pa.string()),
-        ("SubAccountId", pa.string()),
-        ("SubAccountName", pa.string()),
-        ("SubAccountType", pa.string()),
-        ("Tags", pa.string()),
-        ("x_CostEventId", pa.string()),
-        ("x_Kind", pa.string()),
-        ("x_CorrectsEventId", pa.string()),
-        ("x_DepartmentCode", pa.string()),
-        ("x_UserId", pa.string()),
-        ("x_UserEmail", pa.string()),
-        ("x_EstimatedCost", MONEY),
-        ("x_PricingCurrencyAmount", MONEY),
-        ("x_FxRate", RATE),
-        ("x_FxRateSource", pa.string()),
-        ("x_ChargeTimeUtc", UTC_TS),
-        ("x_ChargeTimeLocal", pa.string()),
-    ]
-)
 
-_CATEGORY = {"charge": "Usage", "refund": "Credit", "correction": "Adjustment"}
+@dataclass(frozen=True)
+class ExportRange:
+    """What to export: an organization's cost events from ``starts`` (inclusive) to ``ends`` (exclusive)."""
 
+    organization_id: uuid.UUID
+    organization_name: str
+    timezone: str
+    starts: datetime
+    ends: datetime
+    department_id: uuid.UUID | None
+    format: str
 
-def _focus_columns(rows: Sequence[Any], rng: ExportRange) -> Columns:
-    """One FOCUS row per cost event. The charge period is the event's local day, the billing period its
-    local month (the budget period), both as UTC instants; refunds and corrections carry ChargeClass
-    "Correction" and amend the charge named in x_CorrectsEventId."""
-    zone = ZoneInfo(rng.timezone)
-    columns: Columns = {field.name: [] for field in FOCUS_SCHEMA}
-    for row in rows:
-        local = row.created_at.astimezone(zone)
-        day = local.date()
-        month = day.replace(day=1)
-        next_month = (month + timedelta(days=32)).replace(day=1)
-        cost: Decimal = row.actual_cost_aud
-        quantity = Decimal(row.image_count)
-        sku = "/".join(part for part in (row.model_provider, row.model_name, row.size, row.quality) if part)
-        values = {
-            "BilledCost": cost,
-            "BillingAccountId": str(rng.organization_id),
-            "BillingAccountName": rng.organization_name,
-            "BillingCurrency": row.currency,
-            "BillingPeriodEnd": _utc_midnight(next_month, zone),
-            "BillingPeriodStart": _utc_midnight(month, zone),
-            "ChargeCategory": _CATEGORY[row.kind],
-            "ChargeClass": None if row.kind == "charge" else "Correction",
-            "ChargeDescription": _describe(row),
-            "ChargeFrequency": "Usage-Based",
-            "ChargePeriodEnd": _utc_midnight(day + timedelta(days=1), zone),
-            "ChargePeriodStart": _utc_midnight(day, zone),
-            "ConsumedQuantity": quantity if row.kind == "charge" else None,
-            "ConsumedUnit": "Images" if row.kind == "charge" else None,
-            "ContractedCost": cost,
-            "EffectiveCost": cost,
-            "InvoiceIssuerName": INVOICE_ISSUER,
-            "ListCost": cost,
-            "PricingCategory": "Standard",
-            "PricingCurrency": row.pricing_currency,
-            "PricingQuantity": quantity,
-            "PricingUnit": "Images",
-            "ProviderName": row.model_provider,
-            "PublisherName": row.model_provider,
-            "ResourceId": str(row.generation_id),
-            "ResourceType": "Image generation",
-            "ServiceCategory": "AI and Machine Learning",
-            "ServiceName": row.model_name,
-            "ServiceSubcategory": "Generative AI",
-            "SkuId": sku,
-            "SubAccountId": str(row.department_id),
-            "SubAccountName": row.department_name,
-            "SubAccountType": "Department",
-            "Tags": json.dumps(
-                {"department_code": row.department_code, "user_email": row.user_email, "kind": row.kind},
-                sort_keys=True,
-            ),
-            "x_CostEventId": str(row.id),
-            "x_Kind": row.kind,
-            "x_CorrectsEventId": _str(row.corrects_event_id),
-            "x_DepartmentCode": row.department_code,
-            "x_UserId": str(row.user_id),
-            "x_UserEmail": row.user_email,
-            "x_EstimatedCost": row.estimated_cost_aud,
-            "x_PricingCurrencyAmount": row.pricing_amount,
-            "x_FxRate": row.fx_rate,
-            "x_FxRateSource": row.fx_rate_source,
-            "x_ChargeTimeUtc": row.created_at.astimezone(UTC),
-            "x_ChargeTimeLocal": local.isoformat(),
-        }
-        for name, value in values.items():
-            columns[name].append(value)
-    return columns
+    @property
+    def first_day(self) -> date:
+        return self.starts.astimezone(ZoneInfo(self.timezone)).date()
 
+    @property
+    def last_day(self) -> date:
+        return (self.ends - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
 
-def _describe(row: Any) -> str:
-    what = f"{row.image_count} x {row.model_provider}/{row.model_name}"
-    if row.size:
-        what += f" {row.size}"
-    if row.quality:
-        what += f" {row.quality}"
-    return {"charge": "Image generation: ", "refund": "Refund: ", "correction": "Correction: "}[
-        row.kind
-    ] + what
+    @property
+    def layout(self) -> Layout:
+        return FOCUS if self.format in ("focus", "focus-csv") else LEDGER
 
+    @property
+    def parquet(self) -> bool:
+        return self.format in ("parquet", "focus")
 
-def _utc_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, zone).astimezone(UTC)
-
-
-def _str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-# --- encoders ------------------------------------------------------------------------------------------
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")  # exact; never scientific notation, never float
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return str(value)
+    def filename(self) -> str:
+        return f"cost-events-{self.first_day}-{self.last_day}.{SUFFIXES[self.format]}"
 
 
 class _Chunks(io.RawIOBase):
@@ -354,68 +135,113 @@ class _Chunks(io.RawIOBase):
 
 
 class Encoder:
-    """Turns batches of ledger rows into bytes of one format."""
+    """Turns the ``COPY`` stream of one layout (a CSV header, then CSV rows) into bytes of one format."""
 
     def __init__(self, rng: ExportRange) -> None:
-        self.rng = rng
-        focus = rng.format in ("focus", "focus-csv")
-        self.layout: Callable[[Sequence[Any], ExportRange], Columns] = (
-            _focus_columns if focus else _ledger_columns
-        )
-        self.schema = FOCUS_SCHEMA if focus else LEDGER_SCHEMA
-        self.parquet = rng.format in ("parquet", "focus")
+        self.layout = rng.layout
+        self.parquet = rng.parquet
         self._sink = _Chunks()
         self._writer: pq.ParquetWriter | None = None
-        self._header_sent = False
+        self._read = pa_csv.ReadOptions(column_names=self.layout.names)
+        self._parse = pa_csv.ParseOptions(newlines_in_values=True)
+        self._convert = pa_csv.ConvertOptions(
+            column_types={column.name: column.type for column in self.layout.columns},
+            null_values=[""],  # COPY writes NULL as nothing and an empty string as ""
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
 
-    def batch(self, rows: Sequence[Any]) -> bytes:
-        columns = self.layout(rows, self.rng)
-        if self.parquet:
-            if self._writer is None:
-                self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd")
-            self._writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=self.schema))
-            return self._sink.take()
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        if not self._header_sent:
-            writer.writerow(self.schema.names)
-            self._header_sent = True
-        writer.writerows([[_cell(v) for v in values] for values in zip(*columns.values(), strict=True)])
-        return text.getvalue().encode()
+    def header(self, line: bytes) -> bytes:
+        names = line.decode().rstrip("\n").split(",")
+        if names != self.layout.names:  # the SQL and the Arrow schema are one table; this never drifts
+            raise RuntimeError(f"export header {names} does not match the layout")
+        return b"" if self.parquet else line
+
+    def rows(self, data: bytearray, count: int) -> bytes:
+        """A batch of ``count`` whole CSV rows in the export's format."""
+        if not self.parquet:
+            return bytes(data)
+        table = pa_csv.read_csv(
+            pa.py_buffer(data),
+            read_options=self._read,
+            parse_options=self._parse,
+            convert_options=self._convert,
+        )
+        self._parquet_writer().write_table(table, row_group_size=count)
+        return self._sink.take()
 
     def finish(self) -> bytes:
-        if self.parquet:
-            if self._writer is None:  # an empty range is still a valid file with the schema
-                self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd")
-            self._writer.close()
-            return self._sink.take()
-        if not self._header_sent:
-            self._header_sent = True
-            return (",".join(self.schema.names) + "\n").encode()
-        return b""
+        if not self.parquet:
+            return b""
+        self._parquet_writer().close()  # an empty range is still a valid file with the schema
+        return self._sink.take()
+
+    def _parquet_writer(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._sink, self.layout.schema, compression="zstd")
+        return self._writer
 
 
 async def encode(
     session: AsyncSession,
     rng: ExportRange,
     *,
-    batch: int = 5000,
-    progress: Callable[[int], Any] | None = None,
+    batch: int | None = None,
+    progress: Callable[[int], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The range as bytes of ``rng.format``, one chunk per batch of rows (``session`` is open and may
-    see the organization's rows)."""
+    """The range as bytes of ``rng.format``, one chunk per ``batch`` rows (``session`` is open and may
+    see the organization's rows). Parquet batches are converted in a thread while the next is read."""
     encoder = Encoder(rng)
+    size = batch or (PARQUET_BATCH if encoder.parquet else CSV_BATCH)
+    statement, params = repository.export_copy(
+        rng.layout, rng.organization_id, rng.organization_name, rng.timezone, rng.starts, rng.ends,
+        rng.department_id,
+    )  # fmt: skip
+    header: bytes | None = None
+    pending, count = bytearray(), 0  # rows held as one buffer: no object per row
+    converting: asyncio.Future[bytes] | None = None
     written = 0
-    async for rows in repository.stream_events(
-        session, rng.organization_id, rng.starts, rng.ends, rng.department_id, batch=batch
-    ):
-        chunk = encoder.batch(rows)
-        written += len(rows)
-        if progress is not None:
-            await progress(written)
-        if chunk:
-            yield chunk
-    yield encoder.finish()
+
+    async def converted() -> bytes:
+        nonlocal converting
+        if converting is None:
+            return b""
+        chunk, converting = await converting, None
+        return chunk
+
+    try:
+        async for row in repository.copy_out(session, statement, params, timezone=rng.timezone):
+            if header is None:
+                header = encoder.header(bytes(row))
+                continue
+            pending += row
+            count += 1
+            if count < size:
+                continue
+            if encoder.parquet:
+                chunk = await converted()
+                converting = asyncio.ensure_future(asyncio.to_thread(encoder.rows, pending, count))
+            else:
+                chunk, header = header + encoder.rows(pending, count), b""
+            written += count
+            pending, count = bytearray(), 0
+            if chunk:
+                yield chunk
+            if progress is not None:
+                await progress(written)
+        chunk = await converted()
+        if count:
+            chunk += (header or b"") + await asyncio.to_thread(encoder.rows, pending, count)
+            written += count
+            if progress is not None:
+                await progress(written)
+        else:
+            chunk += header or b""
+        yield chunk + await asyncio.to_thread(encoder.finish)
+    finally:
+        if converting is not None:  # abandoned mid-stream: let the thread finish with the writer
+            with contextlib.suppress(Exception):
+                await converting
 
 
 async def to_file(
@@ -423,8 +249,8 @@ async def to_file(
     rng: ExportRange,
     path: Path,
     *,
-    batch: int = 5000,
-    progress: Callable[[int], Any] | None = None,
+    batch: int | None = None,
+    progress: Callable[[int], Awaitable[Any]] | None = None,
 ) -> int:
     """Write the range to ``path`` as ``encode`` streams it (one batch in memory at a time); returns the
     number of rows written."""
@@ -447,7 +273,7 @@ async def to_file(
 
 
 async def stream(
-    sessions: async_sessionmaker[AsyncSession], rng: ExportRange, *, batch: int = 5000
+    sessions: async_sessionmaker[AsyncSession], rng: ExportRange, *, batch: int | None = None
 ) -> AsyncIterator[bytes]:
     """``encode`` in a transaction of its own (the response body outlives the request's)."""
     async with transaction(sessions) as session:

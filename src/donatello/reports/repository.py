@@ -1,5 +1,5 @@
-"""SQL for reports and exports. Reports read ``cost_daily_rollups`` only; the export streams
-``cost_events`` through a server-side cursor."""
+"""SQL for reports and exports. Reports read ``cost_daily_rollups`` only; the export is one ``COPY`` of
+``cost_events`` streamed row by row (PostgreSQL formats the values)."""
 
 from __future__ import annotations
 
@@ -9,80 +9,87 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import Date, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
     BudgetDecisionCount,
     CostDailyRollup,
-    CostEvent,
     Department,
     DepartmentBudget,
     DepartmentBudgetPeriod,
     ExportJob,
     Organization,
 )
+from donatello.reports.layouts import Column, Layout
 
 R = CostDailyRollup
 NET = R.charges_aud + R.refunds_aud + R.corrections_aud
 
-EXPORT_COLUMNS = (
-    CostEvent.id,
-    CostEvent.generation_id,
-    CostEvent.kind,
-    CostEvent.corrects_event_id,
-    CostEvent.created_at,
-    CostEvent.department_id,
-    CostEvent.department_code,
-    CostEvent.department_name,
-    CostEvent.user_id,
-    CostEvent.user_email,
-    CostEvent.model_provider,
-    CostEvent.model_name,
-    CostEvent.size,
-    CostEvent.quality,
-    CostEvent.image_count,
-    CostEvent.estimated_cost_aud,
-    CostEvent.actual_cost_aud,
-    CostEvent.currency,
-    CostEvent.pricing_currency,
-    CostEvent.pricing_amount,
-    CostEvent.fx_rate,
-    CostEvent.fx_rate_source,
-    CostEvent.fx_rate_date,
-)
+ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
-def _events_in(
-    organization_id: uuid.UUID, starts: datetime, ends: datetime, department_id: uuid.UUID | None
-) -> Any:
-    stmt: Any = select(*EXPORT_COLUMNS).where(
-        CostEvent.organization_id == organization_id,
-        CostEvent.created_at >= starts,
-        CostEvent.created_at < ends,
-    )
-    if department_id is not None:
-        stmt = stmt.where(CostEvent.department_id == department_id)
-    return stmt
+def _formatted(column: Column) -> str:
+    """The column's SQL written the way its Arrow type reads it back (and a CSV reader expects)."""
+    kind = column.type
+    if pa.types.is_decimal(kind):
+        return f"({column.sql})::numeric({kind.precision}, {kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return f"to_char(({column.sql}) AT TIME ZONE 'UTC', '{ISO_UTC}')"
+    if pa.types.is_date(kind):
+        return f"({column.sql})::date"
+    if pa.types.is_integer(kind):
+        return f"({column.sql})::integer"
+    return f"({column.sql})::text"
 
 
-async def stream_events(
-    session: AsyncSession,
+def export_copy(
+    layout: Layout,
     organization_id: uuid.UUID,
+    organization_name: str,
+    timezone: str,
     starts: datetime,
     ends: datetime,
     department_id: uuid.UUID | None,
-    *,
-    batch: int = 5000,
-) -> AsyncIterator[Sequence[Any]]:
-    """The range's cost events in ledger order, ``batch`` rows at a time from a server-side cursor:
-    memory holds one batch, whatever the range."""
-    stmt = _events_in(organization_id, starts, ends, department_id).order_by(
-        CostEvent.created_at, CostEvent.id
+) -> tuple[str, dict[str, Any]]:
+    """``COPY`` of the range's cost events in ledger order as CSV with a header, and its parameters."""
+    select_list = ",\n  ".join(f'{_formatted(column)} AS "{column.name}"' for column in layout.columns)
+    department = " AND e.department_id = %(department)s" if department_id is not None else ""
+    sql = (
+        f"COPY (SELECT\n  {select_list}\n"
+        "FROM cost_events AS e\n"
+        "WHERE e.organization_id = %(org)s AND e.created_at >= %(starts)s AND e.created_at < %(ends)s"
+        f"{department}\n"
+        "ORDER BY e.created_at, e.id) TO STDOUT WITH (FORMAT csv, HEADER)"
     )
-    result = await session.stream(stmt.execution_options(yield_per=batch))
-    async for partition in result.partitions():
-        yield partition
+    params = {
+        "org": organization_id,
+        "org_name": organization_name,
+        "tz": timezone,
+        "starts": starts,
+        "ends": ends,
+        "department": department_id,
+    }
+    return sql, params
+
+
+async def copy_out(
+    session: AsyncSession, statement: str, params: dict[str, Any], *, timezone: str
+) -> AsyncIterator[memoryview]:
+    """Run ``COPY … TO STDOUT`` on the session's connection (inside its transaction, so row-level
+    security applies) and yield each row's bytes as PostgreSQL sends them: the header first, then one
+    item per row (a value may hold a newline; a row is still one item). The session's time zone is the
+    organization's while it runs (local times are formatted with their offset)."""
+    connection = await session.connection()
+    previous = (await connection.execute(text("SELECT current_setting('TimeZone')"))).scalar_one()
+    await connection.execute(text("SELECT set_config('TimeZone', :tz, true)"), {"tz": timezone})
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    async with driver.cursor() as cursor, cursor.copy(statement, params) as copy:
+        async for row in copy:
+            yield row
+    # Not on failure: the transaction is lost then, and the setting with it.
+    await connection.execute(text("SELECT set_config('TimeZone', :tz, true)"), {"tz": previous})
 
 
 async def organization(

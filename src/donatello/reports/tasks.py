@@ -2,11 +2,12 @@
 
 A job is claimed (``FOR UPDATE SKIP LOCKED``, so two workers never take the same one) and marked running
 in a short transaction; the range is then encoded into a temporary file from a read-only transaction's
-server-side cursor, ``rows_written`` moving forward in short transactions of its own every
-``progress_every`` rows. Only a complete file is handed to the store (``put_file``: atomic rename locally,
-a committed block list on Blob), under a name fixed by the job, so a failed or repeated run never leaves
-half a file where a download link could reach it. The job ends done (with its storage name) or failed
-(with the error), audited as ``cost_events.export_completed`` either way.
+``COPY``, ``rows_written`` moving forward every ``progress_every`` rows in short transactions of its own,
+written beside the export rather than in its path (the export never waits for a progress write, and a
+slow one only skips to the latest count). Only a complete file is handed to the store (``put_file``:
+atomic rename locally, a committed block list on Blob), under a name fixed by the job, so a failed or
+repeated run never leaves half a file where a download link could reach it. The job ends done (with its
+storage name) or failed (with the error), audited as ``cost_events.export_completed`` either way.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Exporter:
     settings: Settings
     store: ImageStore
     progress_every: int = 50_000
-    batch: int = 5000
+    batch: int | None = None  # rows per chunk or row group; the format's default when None
 
     @property
     def scratch(self) -> Path:
@@ -95,22 +96,47 @@ class Exporter:
         os.close(fd)
         path = Path(temporary)
         try:
-            reported = 0
-
-            async def progress(rows: int) -> None:
-                nonlocal reported
-                if rows - reported >= self.progress_every:
-                    reported = rows
-                    async with transaction(self.sessions, platform=True) as session:
-                        await finance.record_progress(session, job_id, rows)
-
-            async with transaction(self.sessions) as session:
-                await set_tenant(session, rng.organization_id)
-                rows = await exports.to_file(session, rng, path, batch=self.batch, progress=progress)
+            progress = _Progress(self.sessions, job_id, self.progress_every)
+            try:
+                async with transaction(self.sessions) as session:
+                    await set_tenant(session, rng.organization_id)
+                    rows = await exports.to_file(
+                        session, rng, path, batch=self.batch, progress=progress.update
+                    )
+            finally:
+                await progress.close()
             await self.store.put_file(name, path, exports.STORED_TYPES[rng.format])
             return rows
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
+class _Progress:
+    """A job's ``rows_written``, recorded by a task of its own: ``update`` never waits on the database
+    (the export's connection is busy streaming), and a write that falls behind takes the latest count."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, every: int) -> None:
+        self._sessions, self._job_id, self._every = sessions, job_id, every
+        self._noted = 0
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._record())
+
+    async def update(self, rows: int) -> None:
+        if rows - self._noted >= self._every:
+            self._noted = rows
+            self._wake.set()
+
+    async def _record(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            async with transaction(self._sessions, platform=True) as session:
+                await finance.record_progress(session, self._job_id, self._noted)
+
+    async def close(self) -> None:
+        self._task.cancel()  # the job's end records the final count
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 def describe_error(error: BaseException) -> str:

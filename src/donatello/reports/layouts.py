@@ -1,0 +1,159 @@
+"""What each column of each export format is: its name, its Arrow type and the SQL that computes it.
+
+One table per layout keeps the three from drifting apart: the repository turns the SQL into the select
+list of one ``COPY (SELECT …) TO STDOUT`` (PostgreSQL formats every value, in C), the CSV formats are
+that stream as it comes, and the Parquet formats parse it back with Arrow into exactly these types.
+
+Expressions see ``e`` (a ``cost_events`` row) and the parameters ``org``, ``org_name`` and ``tz``, and
+run with the session's ``TimeZone`` set to the organization's: so ``e.created_at::date`` is the local
+day and ``date_trunc('month', e.created_at)`` the instant the local month began (DST-aware, and far
+cheaper per row than ``AT TIME ZONE``). The type decides how a value is written: decimals at the
+column's scale (exact text, never a float), timestamps as UTC ISO 8601 with microseconds and ``Z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+MONEY = pa.decimal128(14, 4)
+RATE = pa.decimal128(18, 8)
+QUANTITY = pa.decimal128(18, 4)
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+#: The instant in the session's time zone (the organization's, set for the export) with its offset.
+LOCAL_ISO = "to_char(e.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM')"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    sql: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    columns: tuple[Column, ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(column.name, column.type) for column in self.columns])
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+LEDGER = Layout(
+    (
+        Column("organization_id", pa.string(), "%(org)s"),
+        Column("organization_name", pa.string(), "%(org_name)s"),
+        Column("cost_event_id", pa.string(), "e.id"),
+        Column("kind", pa.string(), "e.kind"),
+        Column("corrects_event_id", pa.string(), "e.corrects_event_id"),
+        Column("generation_id", pa.string(), "e.generation_id"),
+        Column("created_at_utc", UTC_TS, "e.created_at"),
+        Column("created_at_local", pa.string(), LOCAL_ISO),
+        Column("timezone", pa.string(), "%(tz)s"),
+        Column("local_date", pa.date32(), "e.created_at"),
+        Column("billing_period_start", pa.date32(), "date_trunc('month', e.created_at)"),
+        Column("department_id", pa.string(), "e.department_id"),
+        Column("department_code", pa.string(), "e.department_code"),
+        Column("department_name", pa.string(), "e.department_name"),
+        Column("user_id", pa.string(), "e.user_id"),
+        Column("user_email", pa.string(), "e.user_email"),
+        Column("provider", pa.string(), "e.model_provider"),
+        Column("model", pa.string(), "e.model_name"),
+        Column("size", pa.string(), "e.size"),
+        Column("quality", pa.string(), "e.quality"),
+        Column("image_count", pa.int32(), "e.image_count"),
+        Column("estimated_cost_aud", MONEY, "e.estimated_cost_aud"),
+        Column("actual_cost_aud", MONEY, "e.actual_cost_aud"),
+        Column("currency", pa.string(), "e.currency"),
+        Column("pricing_currency", pa.string(), "e.pricing_currency"),
+        Column("pricing_amount", MONEY, "e.pricing_amount"),
+        Column("fx_rate", RATE, "e.fx_rate"),
+        Column("fx_rate_source", pa.string(), "e.fx_rate_source"),
+        Column("fx_rate_date", pa.date32(), "e.fx_rate_date"),
+    )
+)
+
+_DAY = "date_trunc('day', e.created_at)"  # local midnight, as an instant
+_MONTH = "date_trunc('month', e.created_at)"
+_IS_CHARGE = "e.kind = 'charge'"
+
+#: FOCUS 1.2: one row per cost event. The charge period is the event's local day and the billing period
+#: its local month (the budget period), both as UTC instants; refunds and corrections carry ChargeClass
+#: "Correction" and amend the charge named in x_CorrectsEventId.
+FOCUS = Layout(
+    (
+        Column("BilledCost", MONEY, "e.actual_cost_aud"),
+        Column("BillingAccountId", pa.string(), "%(org)s"),
+        Column("BillingAccountName", pa.string(), "%(org_name)s"),
+        Column("BillingCurrency", pa.string(), "e.currency"),
+        Column("BillingPeriodEnd", UTC_TS, f"{_MONTH} + interval '1 month'"),
+        Column("BillingPeriodStart", UTC_TS, _MONTH),
+        Column(
+            "ChargeCategory",
+            pa.string(),
+            "CASE e.kind WHEN 'charge' THEN 'Usage' WHEN 'refund' THEN 'Credit' ELSE 'Adjustment' END",
+        ),
+        Column("ChargeClass", pa.string(), f"CASE WHEN NOT {_IS_CHARGE} THEN 'Correction' END"),
+        Column(
+            "ChargeDescription",
+            pa.string(),
+            "CASE e.kind WHEN 'charge' THEN 'Image generation: ' WHEN 'refund' THEN 'Refund: '"
+            " ELSE 'Correction: ' END || e.image_count || ' x ' || e.model_provider || '/' || e.model_name"
+            " || coalesce(' ' || nullif(e.size, ''), '') || coalesce(' ' || nullif(e.quality, ''), '')",
+        ),
+        Column("ChargeFrequency", pa.string(), "'Usage-Based'"),
+        Column("ChargePeriodEnd", UTC_TS, f"{_DAY} + interval '1 day'"),
+        Column("ChargePeriodStart", UTC_TS, _DAY),
+        Column("ConsumedQuantity", QUANTITY, f"CASE WHEN {_IS_CHARGE} THEN e.image_count END"),
+        Column("ConsumedUnit", pa.string(), f"CASE WHEN {_IS_CHARGE} THEN 'Images' END"),
+        Column("ContractedCost", MONEY, "e.actual_cost_aud"),
+        Column("EffectiveCost", MONEY, "e.actual_cost_aud"),
+        Column("InvoiceIssuerName", pa.string(), "'DonatelloAI'"),
+        Column("ListCost", MONEY, "e.actual_cost_aud"),
+        Column("PricingCategory", pa.string(), "'Standard'"),
+        Column("PricingCurrency", pa.string(), "e.pricing_currency"),
+        Column("PricingQuantity", QUANTITY, "e.image_count"),
+        Column("PricingUnit", pa.string(), "'Images'"),
+        Column("ProviderName", pa.string(), "e.model_provider"),
+        Column("PublisherName", pa.string(), "e.model_provider"),
+        Column("ResourceId", pa.string(), "e.generation_id"),
+        Column("ResourceType", pa.string(), "'Image generation'"),
+        Column("ServiceCategory", pa.string(), "'AI and Machine Learning'"),
+        Column("ServiceName", pa.string(), "e.model_name"),
+        Column("ServiceSubcategory", pa.string(), "'Generative AI'"),
+        Column(
+            "SkuId",
+            pa.string(),
+            "concat_ws('/', e.model_provider, e.model_name, nullif(e.size, ''), nullif(e.quality, ''))",
+        ),
+        Column("SubAccountId", pa.string(), "e.department_id"),
+        Column("SubAccountName", pa.string(), "e.department_name"),
+        Column("SubAccountType", pa.string(), "'Department'"),
+        Column(
+            "Tags",
+            pa.string(),
+            # JSON with sorted keys, built by concatenation (to_json escapes; a jsonb per row costs 3x)
+            "'{\"department_code\": ' || to_json(e.department_code) || ', \"kind\": ' || to_json(e.kind)"
+            " || ', \"user_email\": ' || to_json(e.user_email) || '}'",
+        ),
+        Column("x_CostEventId", pa.string(), "e.id"),
+        Column("x_Kind", pa.string(), "e.kind"),
+        Column("x_CorrectsEventId", pa.string(), "e.corrects_event_id"),
+        Column("x_DepartmentCode", pa.string(), "e.department_code"),
+        Column("x_UserId", pa.string(), "e.user_id"),
+        Column("x_UserEmail", pa.string(), "e.user_email"),
+        Column("x_EstimatedCost", MONEY, "e.estimated_cost_aud"),
+        Column("x_PricingCurrencyAmount", MONEY, "e.pricing_amount"),
+        Column("x_FxRate", RATE, "e.fx_rate"),
+        Column("x_FxRateSource", pa.string(), "e.fx_rate_source"),
+        Column("x_ChargeTimeUtc", UTC_TS, "e.created_at"),
+        Column("x_ChargeTimeLocal", pa.string(), LOCAL_ISO),
+    )
+)
