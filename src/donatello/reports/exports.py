@@ -47,7 +47,7 @@ STORED_TYPES = {
 SUFFIXES = {"csv": "csv", "focus-csv": "focus.csv", "parquet": "parquet", "focus": "focus.parquet"}
 #: Rows per CSV chunk, and per Parquet row group (a columnar file wants fewer, larger groups).
 CSV_BATCH = 5_000
-PARQUET_BATCH = 50_000
+PARQUET_BATCH = 25_000
 
 LEDGER_SCHEMA = LEDGER.schema
 FOCUS_SCHEMA = FOCUS.schema
@@ -142,7 +142,7 @@ class Encoder:
         self.parquet = rng.parquet
         self._sink = _Chunks()
         self._writer: pq.ParquetWriter | None = None
-        self._read = pa_csv.ReadOptions(column_names=self.layout.names)
+        self._read = pa_csv.ReadOptions(column_names=self.layout.names, use_threads=False)
         self._parse = pa_csv.ParseOptions(newlines_in_values=True)
         self._convert = pa_csv.ConvertOptions(
             column_types={column.name: column.type for column in self.layout.columns},

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Date, and_, func, or_, select, text, update
+from sqlalchemy import Date, DateTime, and_, cast, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
@@ -26,6 +27,8 @@ from donatello.reports.layouts import Column, Layout
 
 R = CostDailyRollup
 NET = R.charges_aud + R.refunds_aud + R.corrections_aud
+#: Per user: the e-mail they spent under last in the rows grouped (frozen at spend time, like the ledger).
+LATEST_EMAIL = func.array_agg(aggregate_order_by(R.user_email, R.day.desc()))[1].label("email")
 
 ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
@@ -171,11 +174,14 @@ async def spend_by(
     *,
     order_by_spend: bool = False,
     limit: int | None = None,
+    extra: Sequence[Any] = (),
 ) -> list[Any]:
-    """Net spend, charges, refunds, corrections, images and events grouped by ``keys``."""
+    """Net spend, charges, refunds, corrections, images and events grouped by ``keys`` (and any ``extra``
+    aggregates, such as ``LATEST_EMAIL``)."""
     stmt = (
         select(
             *keys,
+            *extra,
             func.sum(NET).label("net"),
             func.sum(R.charges_aud).label("charges"),
             func.sum(R.refunds_aud).label("refunds"),
@@ -191,16 +197,6 @@ async def spend_by(
         stmt = stmt.limit(limit)
     rows: Sequence[Any] = (await session.execute(stmt)).all()
     return list(rows)
-
-
-async def latest_user_email(session: AsyncSession, department_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    """Each user's most recent frozen e-mail in the department's rollups."""
-    stmt = text(
-        "SELECT user_id, (array_agg(user_email ORDER BY day DESC))[1] FROM cost_daily_rollups"
-        " WHERE department_id = :department GROUP BY user_id"
-    )
-    rows = (await session.execute(stmt, {"department": department_id})).all()
-    return {row[0]: row[1] for row in rows}
 
 
 async def budget(session: AsyncSession, department_id: uuid.UUID) -> DepartmentBudget | None:
@@ -241,7 +237,8 @@ async def totals_by_month(
 ) -> dict[date, Any]:
     """The same figures as ``totals_by_department``, one row per calendar month (a budget period: rollup
     days are local dates), in one query."""
-    month = func.date_trunc("month", R.day).cast(Date).label("month")
+    # As a timestamp without time zone: truncating a date cast to timestamptz consults the zone per row.
+    month = func.date_trunc("month", cast(R.day, DateTime)).cast(Date).label("month")
     stmt = (
         select(
             month,

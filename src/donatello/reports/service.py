@@ -231,10 +231,9 @@ async def spend_table(
         top = group == "top-spenders"
         found = await repository.spend_by(
             session, department.id, period.start, period.end, [R.user_id],
-            order_by_spend=top, limit=limit if top else None,
+            order_by_spend=top, limit=limit if top else None, extra=[repository.LATEST_EMAIL],
         )  # fmt: skip
-        emails = await repository.latest_user_email(session, department.id)
-        rows = [_row(str(r.user_id), emails.get(r.user_id, str(r.user_id)), r) for r in found]
+        rows = [_row(str(r.user_id), r.email, r) for r in found]
     elif group == "model":
         found = await repository.spend_by(
             session, department.id, period.start, period.end, [R.provider, R.model]
