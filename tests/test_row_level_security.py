@@ -116,3 +116,22 @@ async def test_a_transaction_that_names_no_tenant_sees_no_tenant_rows(engine: As
         async with engine.begin() as cleanup:
             await cleanup.execute(text("SELECT set_config('app.platform_scope', 'on', true)"))
             await cleanup.execute(text("DELETE FROM organizations WHERE id = :id"), {"id": org_id})
+
+
+async def test_every_tenant_policy_reads_the_tenant_once_per_query(db: AsyncSession) -> None:
+    """A policy calling current_setting() directly runs it for every row a query touches (a year of a
+    department's rollups read twice as slowly); the scalar-subquery form is computed once (an InitPlan).
+    A new tenant table whose policy was copied from an old migration fails here."""
+    policies = (
+        await db.execute(
+            text("SELECT tablename, qual, with_check FROM pg_policies WHERE policyname = 'tenant_isolation'")
+        )
+    ).all()
+    assert {row.tablename for row in policies} >= {*TENANT_TABLES, "organizations"}
+    per_row = [
+        row.tablename
+        for row in policies
+        for expression in (row.qual, row.with_check)
+        if expression.count("current_setting(") != expression.count("SELECT ")  # each inside a subquery
+    ]
+    assert per_row == []
