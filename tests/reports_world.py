@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from donatello.budgets import settlement
 from donatello.budgets.errors import BudgetExceeded
@@ -113,3 +114,32 @@ async def ledger_sum(
         sql += " AND department_id = :d"
         params["d"] = department.id
     return Decimal((await db.execute(text(sql), params)).scalar_one())
+
+
+async def flat_charges(
+    db: AsyncSession | AsyncConnection,
+    organization_id: uuid.UUID,
+    department_id: uuid.UUID,
+    user_id: uuid.UUID,
+    count: int,
+) -> None:
+    """``count`` generations each charged 0.0800, one second apart from 2026-04-01 00:00 UTC, written
+    set-based (many rows fast; the ledger services are exercised elsewhere)."""
+    params = {"o": organization_id, "d": department_id, "u": user_id, "n": count}
+    await db.execute(
+        text(
+            "INSERT INTO generations (organization_id, user_id, department_id, model_provider, model_name,"
+            " prompt_encrypted) SELECT :o, :u, :d, 'local', 'pillow-sketch', 'sealed' FROM generate_series(1, :n)"
+        ),
+        params,
+    )
+    await db.execute(
+        text(
+            "INSERT INTO cost_events (organization_id, generation_id, department_id, user_id, model_provider,"
+            " model_name, estimated_cost_aud, actual_cost_aud, department_code, department_name, user_email,"
+            " created_at) SELECT :o, id, :d, :u, 'local', 'pillow-sketch', 0.0800, 0.0800, 'X', 'X',"
+            " 'x@example.com', timestamptz '2026-04-01 00:00+00' + (row_number() OVER ()) * interval '1 second'"
+            " FROM generations WHERE organization_id = :o"
+        ),
+        params,
+    )

@@ -24,7 +24,7 @@ from donatello.storage.blob import BlobImageStore
 from tests import factories
 from tests.conftest import unique
 from tests.ledger import committed_tenant
-from tests.reports_world import build, ledger_sum
+from tests.reports_world import build, flat_charges, ledger_sum
 from tests.test_reports import auth
 
 LARGE = "/v1/cost-events/export?from=2025-01-01&to=2026-12-31"  # over export_inline_max_days
@@ -186,28 +186,9 @@ async def test_progress_moves_while_a_large_export_runs(
     total = 150_000
     async with committed_tenant(engine, postgres_url, budget="100.00") as tenant:
         member = tenant.members[0]
-        params = {"o": tenant.organization_id, "d": tenant.department.id, "u": member.id, "n": total}
         owner = create_async_engine(postgres_url)
         async with owner.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO generations (organization_id, user_id, department_id, model_provider,"
-                    " model_name, prompt_encrypted) SELECT :o, :u, :d, 'local', 'pillow-sketch', 'sealed'"
-                    " FROM generate_series(1, :n)"
-                ),
-                params,
-            )
-            await connection.execute(
-                text(
-                    "INSERT INTO cost_events (organization_id, generation_id, department_id, user_id,"
-                    " model_provider, model_name, estimated_cost_aud, actual_cost_aud, department_code,"
-                    " department_name, user_email, created_at)"
-                    " SELECT :o, id, :d, :u, 'local', 'pillow-sketch', 0.0800, 0.0800, 'X', 'X', 'x@example.com',"
-                    " timestamptz '2026-04-01 00:00+00' + (row_number() OVER ()) * interval '1 second'"
-                    " FROM generations WHERE organization_id = :o"
-                ),
-                params,
-            )
+            await flat_charges(connection, tenant.organization_id, tenant.department.id, member.id, total)
         await owner.dispose()
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with transaction(sessions, platform=True) as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from donatello.budgets.periods import month_starting
 from donatello.models import User
 from donatello.reports import rollups
 from donatello.reports.exports import FOCUS_MANDATORY
-from tests.reports_world import build, ledger_sum
+from tests.reports_world import build, flat_charges, ledger_sum
 
 ROLLUP_COLUMNS = (
     "department_id, user_id, provider, model, day, charges_aud, refunds_aud, corrections_aud, images, events"
@@ -264,24 +265,7 @@ async def test_export_streams_in_bounded_chunks_whatever_the_range(db: AsyncSess
     org = await factories.organization(db)
     dept = await factories.department(db, org)
     member = await factories.user(db, org, department=dept)
-    params = {"o": org.id, "d": dept.id, "u": member.id}
-    await db.execute(
-        text(
-            "INSERT INTO generations (organization_id, user_id, department_id, model_provider, model_name, prompt_encrypted)"
-            " SELECT :o, :u, :d, 'local', 'pillow-sketch', 'sealed' FROM generate_series(1, 100000)"
-        ),
-        params,
-    )
-    await db.execute(
-        text(
-            "INSERT INTO cost_events (organization_id, generation_id, department_id, user_id, model_provider, model_name,"
-            " estimated_cost_aud, actual_cost_aud, department_code, department_name, user_email, created_at)"
-            " SELECT :o, id, :d, :u, 'local', 'pillow-sketch', 0.0800, 0.0800, 'X', 'X', 'x@example.com',"
-            " timestamptz '2026-04-01 00:00+00' + (row_number() OVER ()) * interval '1 second'"
-            " FROM generations WHERE organization_id = :o"
-        ),
-        params,
-    )
+    await flat_charges(db, org.id, dept.id, member.id, 100_000)
     rng = exports.ExportRange(
         org.id,
         org.name,
@@ -304,8 +288,6 @@ async def test_every_format_carries_awkward_text_nulls_and_both_clocks_exactly(d
     """Names with commas, quotes and line breaks, an empty string beside a NULL, text that merely looks
     like a null ("N/A"), and the night Sydney leaves daylight saving (a 25-hour local day) come out
     exactly, in CSV and in Parquet, in the ledger layout and in FOCUS."""
-    import json
-
     from donatello.reports import exports
     from tests import factories
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from donatello.core.errors import DomainError, ValidationFailed
+from donatello.core.errors import ValidationFailed
 
 
 class InvalidRange(ValidationFailed):
@@ -11,9 +11,3 @@ class InvalidRange(ValidationFailed):
 class UnknownFormat(ValidationFailed):
     type = "unknown-export-format"
     title = "The format is not one this endpoint produces"
-
-
-class ExportNotReady(DomainError):
-    status = 409
-    type = "export-not-ready"
-    title = "The export has not finished"

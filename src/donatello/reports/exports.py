@@ -3,7 +3,7 @@
 The range is one ``COPY (SELECT …) TO STDOUT`` in which PostgreSQL computes and formats every column of
 the layout (``layouts``): the CSV formats are that stream, regrouped into chunks of ``batch`` rows; the
 Parquet formats parse each batch with Arrow into the layout's types and write it as a row group. Either
-way one batch (two while Parquet converts one and reads the next) is in memory, whatever the range.
+way one batch (two while one is encoded and the next read) is in memory, whatever the range.
 Attribution is the ledger's own (frozen at spend time). Money stays decimal end to end: numeric text
 at the column's scale in CSV, ``decimal128`` in Parquet — never a float.
 """
@@ -48,9 +48,6 @@ SUFFIXES = {"csv": "csv", "focus-csv": "focus.csv", "parquet": "parquet", "focus
 #: Rows per CSV chunk, and per Parquet row group (a columnar file wants fewer, larger groups).
 CSV_BATCH = 5_000
 PARQUET_BATCH = 25_000
-
-LEDGER_SCHEMA = LEDGER.schema
-FOCUS_SCHEMA = FOCUS.schema
 
 #: FOCUS 1.2 columns a dataset must always carry.
 FOCUS_MANDATORY = (
@@ -190,39 +187,36 @@ async def encode(
     progress: Callable[[int], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The range as bytes of ``rng.format``, one chunk per ``batch`` rows (``session`` is open and may
-    see the organization's rows). Parquet batches are converted in a thread while the next is read."""
+    see the organization's rows). Each batch is encoded in a thread while the next is read."""
     encoder = Encoder(rng)
     size = batch or (PARQUET_BATCH if encoder.parquet else CSV_BATCH)
     statement, params = repository.export_copy(
         rng.layout, rng.organization_id, rng.organization_name, rng.timezone, rng.starts, rng.ends,
         rng.department_id,
     )  # fmt: skip
-    header: bytes | None = None
+    headed = False
     pending, count = bytearray(), 0  # rows held as one buffer: no object per row
-    converting: asyncio.Future[bytes] | None = None
+    converting: asyncio.Future[bytes] | None = None  # the previous batch, encoding in a thread
     written = 0
 
     async def converted() -> bytes:
         nonlocal converting
-        if converting is None:
-            return b""
-        chunk, converting = await converting, None
+        chunk, converting = (await converting if converting is not None else b""), None
         return chunk
 
     try:
         async for row in repository.copy_out(session, statement, params, timezone=rng.timezone):
-            if header is None:
-                header = encoder.header(bytes(row))
+            if not headed:
+                headed = True
+                if heading := encoder.header(bytes(row)):
+                    yield heading
                 continue
             pending += row
             count += 1
             if count < size:
                 continue
-            if encoder.parquet:
-                chunk = await converted()
-                converting = asyncio.ensure_future(asyncio.to_thread(encoder.rows, pending, count))
-            else:
-                chunk, header = header + encoder.rows(pending, count), b""
+            chunk = await converted()
+            converting = asyncio.ensure_future(asyncio.to_thread(encoder.rows, pending, count))
             written += count
             pending, count = bytearray(), 0
             if chunk:
@@ -231,12 +225,10 @@ async def encode(
                 await progress(written)
         chunk = await converted()
         if count:
-            chunk += (header or b"") + await asyncio.to_thread(encoder.rows, pending, count)
+            chunk += await asyncio.to_thread(encoder.rows, pending, count)
             written += count
             if progress is not None:
                 await progress(written)
-        else:
-            chunk += header or b""
         yield chunk + await asyncio.to_thread(encoder.finish)
     finally:
         if converting is not None:  # abandoned mid-stream: let the thread finish with the writer

@@ -244,13 +244,6 @@ async def request_export(
     return ExportPlan(rng, job)
 
 
-async def job_status(
-    session: AsyncSession, principal: Principal, job_id: uuid.UUID, download_url: str | None
-) -> ExportJobRead:
-    job = await find_job(session, principal, job_id)
-    return describe(job, download_url)
-
-
 async def find_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ExportJob:
     job = await repository.job(session, principal.organization_id, job_id)
     if job is None:

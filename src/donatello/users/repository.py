@@ -28,10 +28,6 @@ async def active_user_in_active_organization(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def by_email(session: AsyncSession, email: str) -> User | None:
-    return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
-
-
 async def by_azure_ad_id(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> User | None:
     stmt = select(User).where(User.organization_id == organization_id, User.azure_ad_id == oid)
     return (await session.execute(stmt)).scalar_one_or_none()

@@ -245,8 +245,3 @@ async def disable(session: AsyncSession, webhook_id: uuid.UUID, reason: str) -> 
             .values(status="failed", last_error=reason)
         )
     return webhook
-
-
-async def deliveries_of(session: AsyncSession, webhook_id: uuid.UUID) -> list[WebhookDelivery]:
-    stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
-    return list((await session.execute(stmt.order_by(WebhookDelivery.created_at))).scalars())
