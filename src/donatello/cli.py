@@ -195,8 +195,7 @@ def budgets_check() -> None:
     async def run(url: str) -> list[invariants.Report]:
         engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
         try:
-            async with transaction(create_sessionmaker(engine), platform=True) as session:
-                return await invariants.check_all(session)
+            return await invariants.check_live(create_sessionmaker(engine))
         finally:
             await engine.dispose()
 

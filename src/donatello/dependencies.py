@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core import request_context
-from donatello.core.database import unit_of_work
+from donatello.core.database import read_one_snapshot, unit_of_work
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
@@ -22,7 +23,16 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session, unit_of_work(session):
+        if getattr(request.scope.get("route"), "reads_one_snapshot", False):
+            await read_one_snapshot(session)
         yield session
+
+
+class SnapshotRoute(APIRoute):
+    """A route whose figures combine several statements (reports): its transaction reads one snapshot,
+    so a settlement committing mid-request can never make spend, holds and budget disagree."""
+
+    reads_one_snapshot = True
 
 
 DbSession = Annotated[AsyncSession, Depends(_transaction, scope="function")]

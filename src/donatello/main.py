@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,7 +29,7 @@ from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
 from donatello.core import metrics, request_context
 from donatello.core.database import create_engine, create_sessionmaker
-from donatello.core.errors import PROBLEM_BASE, DomainError
+from donatello.core.errors import PROBLEM_BASE, DatabaseUnavailable, DomainError
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
@@ -219,6 +221,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         return _problem(request, exc.problem(), exc.status, exc.headers())
+
+    # Registered for these classes (not left to the catch-all), so the response is rendered inside the
+    # app and the client's keep-alive connection survives a database restart or fail-over.
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        error = DatabaseUnavailable()
+        return _problem(request, error.problem(), error.status, error.headers())
+
+    for outage in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(outage, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,7 +16,13 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from donatello.core.errors import DomainError
 
@@ -57,6 +63,19 @@ async def set_platform_scope(session: AsyncSession) -> None:
     await session.execute(text("SELECT set_config(:name, 'on', true)"), {"name": PLATFORM_SETTING})
 
 
+async def read_one_snapshot(session: AsyncSession) -> None:
+    """Make the transaction REPEATABLE READ: all its statements see the database as of its first one.
+
+    A figure combined from several statements (a budget row, the cost events summed, the holds) is then
+    never torn by a settlement committing between them — at READ COMMITTED a live ledger could look
+    broken. Must be the transaction's first statement. Writes stay allowed (an export queues a job).
+    A session joined to a transaction that is already running (a savepoint inside it) keeps that
+    transaction's isolation: PostgreSQL fixes it at the first statement."""
+    if isinstance(session.bind, AsyncConnection) and session.bind.in_transaction():
+        return
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+
 async def add_unless_taken(session: AsyncSession, row: Any) -> bool:
     """Insert ``row``; False when a unique constraint says it is already taken. The attempt runs in a
     savepoint, so the surrounding transaction stays usable either way."""
@@ -89,10 +108,13 @@ async def unit_of_work(session: AsyncSession) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def transaction(
-    sessionmaker: async_sessionmaker[AsyncSession], *, platform: bool = False
+    sessionmaker: async_sessionmaker[AsyncSession], *, platform: bool = False, snapshot: bool = False
 ) -> AsyncIterator[AsyncSession]:
-    """One unit of work for jobs and commands: commit on success, roll back on any exception."""
+    """One unit of work for jobs and commands: commit on success, roll back on any exception.
+    ``snapshot``: every statement reads the same snapshot (see ``read_one_snapshot``)."""
     async with sessionmaker() as session, unit_of_work(session):
+        if snapshot:
+            await read_one_snapshot(session)
         if platform:
             await set_platform_scope(session)
         yield session

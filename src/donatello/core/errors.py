@@ -87,3 +87,21 @@ class ServiceUnavailable(DomainError):
     status = 503
     type = "service-unavailable"
     title = "A dependency is unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is restarting, failing over or unreachable: a moment's outage, not a fault of the
+    request. Nothing was committed; the client may retry after a few seconds."""
+
+    type = "database-unavailable"
+    title = "The service is briefly unavailable"
+    retry_after_seconds: ClassVar[int] = 2
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"The database did not answer; nothing was changed. Retry in {self.retry_after_seconds} s.",
+            retry_after_seconds=self.retry_after_seconds,
+        )
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from donatello.budgets.errors import NotYourDepartment
 from donatello.config import Settings
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, SnapshotRoute
 from donatello.openapi import problem_responses
 from donatello.reports import exports, finance, service, tables
 from donatello.reports.dependencies import CanExportCosts, CanReadReports
@@ -25,7 +25,7 @@ from donatello.reports.schemas import (
     SpendTable,
 )
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], route_class=SnapshotRoute)
 
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv to download the table")]
 PeriodParam = Annotated[str | None, Query(description="A month YYYY-MM in the organization's time zone")]
