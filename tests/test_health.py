@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from donatello.config import Settings
+from donatello.core.database import create_engine
 from donatello.main import create_app
 
 
@@ -34,16 +35,28 @@ async def test_ready_checks_redis_when_configured(
     assert ready.json()["checks"]["redis"]["status"] == "ok"
 
 
-async def test_not_ready_when_a_configured_dependency_is_down(
+async def test_without_redis_the_api_is_degraded_but_ready(
     settings: Settings, engine: AsyncEngine, tmp_path: object
 ) -> None:
     app = create_app(
         settings.model_copy(update={"redis_url": f"unix://{tmp_path}/absent.sock"}), engine=engine
     )
     ready = await _get(app, "/health/ready")
-    assert ready.status_code == 503
-    assert ready.json()["checks"]["redis"]["status"] == "down"
+    assert ready.status_code == 200  # rate limits are counted per process meanwhile (core.fallback)
+    assert ready.json()["checks"]["redis"]["status"] == "degraded"
     assert ready.json()["checks"]["database"]["status"] == "ok"
+
+
+async def test_not_ready_while_the_database_does_not_answer(settings: Settings, tmp_path: object) -> None:
+    unreachable = create_engine(
+        f"postgresql+psycopg://postgres@/donatello?host={tmp_path}", app_role=None, pool_size=1
+    )
+    app = create_app(settings, engine=unreachable)
+    ready = await _get(app, "/health/ready")
+    await unreachable.dispose()
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["database"]["status"] == "down"
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:

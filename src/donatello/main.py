@@ -30,6 +30,7 @@ from donatello.core import logging as app_logging
 from donatello.core import metrics, request_context
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DatabaseUnavailable, DomainError
+from donatello.core.fallback import connect_redis
 from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
@@ -72,9 +73,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             if audit_store.is_configured(settings):
                 app.state.audit_store = await stack.enter_async_context(audit_store.open_store(settings))
             if settings.redis_url:
-                from redis.asyncio import Redis
-
-                app.state.redis = Redis.from_url(settings.redis_url)
+                app.state.redis = connect_redis(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
             app.state.rate_limiter = limiter_from_settings(settings, app.state.redis)
             public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"

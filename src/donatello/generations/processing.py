@@ -32,6 +32,7 @@ from donatello.config import Settings
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import set_tenant, transaction
+from donatello.core.fallback import connect_redis
 from donatello.core.jobs import JobContext
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
@@ -377,9 +378,7 @@ async def run(context: JobContext) -> None:
     )
     redis = None
     if settings.redis_url:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect_redis(settings.redis_url)
     sealer = sealer_from_settings(settings)
     availability = availability_for(redis)
     async with httpx.AsyncClient(trust_env=False) as http:

@@ -28,7 +28,15 @@ async def check_dependencies(state: Any) -> dict[str, dict[str, Any]]:
     results = await asyncio.gather(*(_timed(checks[name]) for name in names), _audit_lag(state))
     report = dict(zip(names, results[:-1], strict=True))
     report["audit_relay"] = results[-1]
+    if report.get("redis", {}).get("status") == "down":
+        # Serving goes on without Redis (core.fallback): degraded, not unready.
+        report["redis"] |= {"status": "degraded", "effect": "rate limits counted per process"}
     return report
+
+
+def ready(report: dict[str, dict[str, Any]]) -> bool:
+    """Ready when every dependency answers; a degraded one (Redis) still serves."""
+    return all(check["status"] in ("ok", "degraded") for check in report.values())
 
 
 async def _audit_lag(state: Any) -> dict[str, Any]:

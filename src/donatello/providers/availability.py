@@ -9,8 +9,11 @@ without it each process keeps its own.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from donatello.core.fallback import RedisFallback
 
 FAILURE_THRESHOLD = 3
 FAILURE_WINDOW_SECONDS = 60
@@ -118,12 +121,45 @@ class RedisAvailability:
         return f"{self._prefix}:paused:{_key(provider, model)}"
 
 
+class FailoverAvailability:
+    """Redis-backed, with this process's state standing in while Redis is unreachable."""
+
+    def __init__(self, shared: Availability, local: Availability) -> None:
+        self._shared = shared
+        self._local = local
+        self._fallback = RedisFallback("model availability")
+
+    async def paused_for(self, provider: str, model: str) -> float | None:
+        return await self._fallback.call(
+            lambda: self._shared.paused_for(provider, model), lambda: self._local.paused_for(provider, model)
+        )
+
+    async def record_failure(self, provider: str, model: str) -> bool:
+        return await self._fallback.call(
+            lambda: self._shared.record_failure(provider, model),
+            lambda: self._local.record_failure(provider, model),
+        )
+
+    async def record_success(self, provider: str, model: str) -> None:
+        await self._fallback.call(
+            lambda: self._shared.record_success(provider, model),
+            lambda: self._local.record_success(provider, model),
+        )
+
+
 _in_process = InProcessAvailability()
+# One failover per Redis client, so the outage state outlives the request that noticed it.
+_failovers: weakref.WeakKeyDictionary[Any, Availability] = weakref.WeakKeyDictionary()
 
 
 def availability_for(redis: Any | None) -> Availability:
-    """Redis-backed when a client is given, else this process's shared in-memory state."""
-    return RedisAvailability(redis) if redis is not None else _in_process
+    """Redis-backed when a client is given (this process's state while Redis is down), else this
+    process's shared in-memory state."""
+    if redis is None:
+        return _in_process
+    if (found := _failovers.get(redis)) is None:
+        found = _failovers[redis] = FailoverAvailability(RedisAvailability(redis), _in_process)
+    return found
 
 
 def _key(provider: str, model: str) -> str:

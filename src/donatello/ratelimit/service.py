@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from donatello.config import Settings
 from donatello.ratelimit.errors import RateLimited
+from donatello.ratelimit.failover import FailoverLimiter
 from donatello.ratelimit.in_process import InProcessLimiter
 from donatello.ratelimit.limiter import KEY_PREFIX, Check, LimitScope, RateLimiter
 from donatello.ratelimit.redis_backed import RedisLimiter
@@ -24,13 +25,15 @@ DAY = 86_400
 
 
 def limiter_from_settings(settings: Settings, redis: Redis | None) -> RateLimiter:
-    """Redis when configured (shared by every process), else this process's memory.
+    """Redis when configured (shared by every process; this process's memory while Redis is down), else
+    this process's memory.
 
     Build it once per process (the app's lifespan does): the in-process limiter's counts live in it.
     """
+    local = InProcessLimiter(max_keys=settings.rate_limit_max_tracked_keys)
     if redis is not None:
-        return RedisLimiter(redis)
-    return InProcessLimiter(max_keys=settings.rate_limit_max_tracked_keys)
+        return FailoverLimiter(RedisLimiter(redis), local)
+    return local
 
 
 def checks_for(
