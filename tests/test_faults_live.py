@@ -34,6 +34,7 @@ class Load:
         self.statuses: Counter[int] = Counter()
         self.transport_errors: list[str] = []
         self.unavailable: list[httpx.Response] = []
+        self.unavailable_at: list[float] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._client) for _ in range(clients)]
@@ -52,6 +53,7 @@ class Load:
                     self.statuses[response.status_code] += 1
                     if response.status_code == 503:
                         self.unavailable.append(response)
+                        self.unavailable_at.append(time.monotonic())
 
     def __enter__(self) -> Load:
         for thread in self._threads:
@@ -95,6 +97,11 @@ def test_a_database_restart_under_load_costs_a_few_503s_and_nothing_else(
         while time.monotonic() - restarted_at < 5 and not load.transport_errors:
             time.sleep(0.1)
     ready = httpx.get(f"{server.url}/health/ready", timeout=5)
+    print(  # noqa: T201 - the drill's figures, shown with -s
+        f"\nfault drill: {sum(load.statuses.values())} requests, {dict(load.statuses)}, 503s from "
+        f"{min(load.unavailable_at, default=restarted_at) - restarted_at:.2f} s to "
+        f"{max(load.unavailable_at, default=restarted_at) - restarted_at:.2f} s after the restart began"
+    )
 
     assert load.transport_errors == []
     assert set(load.statuses) <= {202, 503}, load.statuses
