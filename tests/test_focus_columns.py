@@ -91,6 +91,47 @@ async def test_focus_rows_carry_unit_prices_and_say_why_money_came_back(db: Asyn
         assert ledger["charge"]["reason"] in ("", None)
 
 
+async def test_a_model_priced_in_usd_shows_both_currencies_and_one_price_per_sku_price(
+    db: AsyncSession,
+) -> None:
+    org = await factories.organization(db)
+    dept = await factories.department(db, org)
+    await factories.budget(db, dept, monthly_aud="100.00", period=(date(2026, 4, 1), date(2026, 4, 30)))
+    admin = await factories.user(db, org, role="org_admin")
+    member = await factories.user(db, org, role="power_user", department=dept)
+    usd = replace(
+        flat_quote("0.0609", images=2),  # 0.0400 USD x 1.5234 = 0.0609 AUD per image (rounded once)
+        pricing_currency="USD",
+        unit_price_in_pricing_currency=Decimal("0.0400"),
+        fx_rate=Decimal("1.5234"),
+        fx_rate_source="test rate",
+        fx_rate_date=date(2026, 4, 13),
+    )
+    admission = await admit(db, member, "0.1218", at=AT)
+    charge = await settlement.settle(db, admission.holds[0].generation_id, usd, at=AT)
+    await settlement.amend(db, principal_of(admin), charge.id, Decimal("0.0609"), "refund", "blank", at=AT)
+    rng = exports.ExportRange(
+        org.id, org.name, "Australia/Sydney", datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC),
+        None, "focus",
+    )  # fmt: skip
+    rows = {row["x_Kind"]: row for row in await _exported(db, "focus", rng)}
+    billed, refund = rows["charge"], rows["refund"]
+    assert (billed["BillingCurrency"], billed["PricingCurrency"]) == ("AUD", "USD")
+    assert billed["ListUnitPrice"] == Decimal("0.0609") and billed["BilledCost"] == Decimal("0.1218")
+    assert (
+        billed["PricingCurrencyListUnitPrice"]
+        == billed["PricingCurrencyContractedUnitPrice"]
+        == Decimal("0.0400")
+    )
+    assert billed["PricingCurrencyEffectiveCost"] == Decimal("0.0800")
+    assert billed["SkuId"] == "local/pillow-sketch/1024x1024/standard"
+    assert billed["SkuPriceId"] == "local/pillow-sketch/1024x1024/standard@0.0400 USD"
+    assert billed["SkuMeter"] == refund["SkuMeter"] == "Images generated"
+    # The refund gives back AUD 0.0609: USD 0.0400 at the charge's rate.
+    assert refund["PricingCurrencyEffectiveCost"] == Decimal("-0.0400")
+    assert refund["SkuPriceId"] is None and refund["PricingCurrencyListUnitPrice"] is None
+
+
 async def test_a_charge_recorded_before_unit_prices_were_kept_is_priced_from_its_amount(
     db: AsyncSession,
 ) -> None:

@@ -4,8 +4,12 @@ with no failed rule: charges, refunds and corrections, several departments, the 
 The checker runs from its own Python >= 3.12 environment (``make focus-validator`` builds
 ``.venv-focus/`` from ``tests/focus/requirements.lock``), offline (``--block-download``), in a working
 directory holding the ISO 4217 list it reads from ``focus_validator/rules/currency_codes.csv``.
-``NEGOTIATED_PRICING_SUPPORTED`` is declared so the ContractedUnitPrice rules run (unit price x quantity
-= contracted cost); ListUnitPrice carries the same value and rule (see test_focus_columns.py).
+The applicability criteria declared are what DonatelloAI does: it names billing accounts, has sub
+accounts (departments), tags and resource types, publishes unit prices (the model catalogue) that are
+also the contracted ones, and prices some models in USD while billing AUD. Not declared:
+``USAGE_MEASUREMENT_SUPPORTED`` (although ConsumedQuantity/ConsumedUnit are given): in the 1.2 model
+ConsumedQuantity-C-006-C's condition is inverted (the text says "when ChargeClass is not Correction", the
+check fires when it is), so every refund (ChargeClass "Correction", ConsumedQuantity NULL) would fail it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,18 @@ CURRENCY_CODES = Path(__file__).resolve().parent / "focus" / "currency_codes.csv
 _KINDS = text("SELECT DISTINCT kind, department_id FROM cost_events WHERE organization_id = :o")
 SUMMARY = re.compile(r"Total: (\d+) \| Pass: (\d+) \| Fail: (\d+) \| Skipped: (\d+)")
 RULE = re.compile(r"^\S+ ([\w-]+): (PASS|FAIL|SKIPPED)\b", re.MULTILINE)
-CRITERIA = "NEGOTIATED_PRICING_SUPPORTED"
+CRITERIA = ",".join(
+    (
+        "ACCOUNT_NAMING_SUPPORTED",
+        "SUB_ACCOUNT_SUPPORTED",
+        "TAGGING_SUPPORTED",
+        "RESOURCE_TYPE_ASSIGNMENT_SUPPORTED",
+        "PUBLIC_PRICE_LIST_SUPPORTED",
+        "UNIT_PRICING_SUPPORTED",
+        "NEGOTIATED_PRICING_SUPPORTED",
+        "PRICING_BILLING_CURRENCY_DIFFERENCES_SUPPORTED",
+    )
+)
 #: Rules focus-validator 2.2.1 fails on any dataset that has the column, whatever it holds, with the rule
 #: that governs them passing. InvoiceId's nullability (C-003) is an OR of "null when the charge has no
 #: invoice" (C-004) and "not null when it has one" (C-005); whether a charge has an invoice is not in the

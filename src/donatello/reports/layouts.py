@@ -93,12 +93,18 @@ _UNIT_PRICE = (
     f"CASE WHEN {_IS_CHARGE} THEN coalesce((e.metadata->>'unit_price_aud')::numeric,"
     " e.actual_cost_aud / nullif(e.image_count, 0))::numeric(14, 4) END"
 )
+#: The same price in the provider's currency (the catalogue's price before conversion to AUD).
+_PRICING_UNIT_PRICE = (
+    f"CASE WHEN {_IS_CHARGE} THEN coalesce(e.pricing_amount / nullif(e.image_count, 0),"
+    f" {_UNIT_PRICE} / e.fx_rate)::numeric(14, 4) END"
+)
 #: List (and contracted: no negotiated discounts exist) cost: unit price x images on a charge, as FOCUS
 #: requires; a refund or correction is a credit unrelated to a price list, so it is what was billed.
 _LIST_COST = f"coalesce({_UNIT_PRICE} * e.image_count, e.actual_cost_aud)"
 #: The platform offers the models and issues the chargeback: provider = invoice issuer, so FOCUS does not
 #: read a row as a third-party (marketplace) payment with BilledCost 0; the model's maker is the publisher.
 PLATFORM = "DonatelloAI"
+_SKU = "concat_ws('/', e.model_provider, e.model_name, nullif(e.size, ''), nullif(e.quality, ''))"
 _WHAT = (
     "e.model_provider || '/' || e.model_name"
     " || coalesce(' ' || nullif(e.size, ''), '') || coalesce(' ' || nullif(e.quality, ''), '')"
@@ -143,6 +149,15 @@ FOCUS = Layout(
         Column("ListUnitPrice", MONEY, _UNIT_PRICE),
         Column("PricingCategory", pa.string(), "'Standard'"),
         Column("PricingCurrency", pa.string(), "e.pricing_currency"),
+        Column("PricingCurrencyContractedUnitPrice", MONEY, _PRICING_UNIT_PRICE),
+        # What was billed, in the provider's currency: its price on a charge, else converted back.
+        Column(
+            "PricingCurrencyEffectiveCost",
+            MONEY,
+            f"CASE WHEN {_IS_CHARGE} AND e.pricing_amount IS NOT NULL THEN e.pricing_amount"
+            " ELSE e.actual_cost_aud / e.fx_rate END",
+        ),
+        Column("PricingCurrencyListUnitPrice", MONEY, _PRICING_UNIT_PRICE),
         Column("PricingQuantity", QUANTITY, "e.image_count"),
         Column("PricingUnit", pa.string(), "'Images'"),
         Column("ProviderName", pa.string(), f"'{PLATFORM}'"),
@@ -152,11 +167,17 @@ FOCUS = Layout(
         Column("ServiceCategory", pa.string(), "'AI and Machine Learning'"),
         Column("ServiceName", pa.string(), "e.model_name"),
         Column("ServiceSubcategory", pa.string(), "'Generative AI'"),
+        Column("SkuId", pa.string(), _SKU),
+        Column("SkuMeter", pa.string(), "'Images generated'"),
+        # One price of one SKU: the SKU at its unit price in the provider's currency (a new catalogue
+        # price is a new SkuPriceId of the same SkuId). Refunds and corrections price nothing.
         Column(
-            "SkuId",
+            "SkuPriceId",
             pa.string(),
-            "concat_ws('/', e.model_provider, e.model_name, nullif(e.size, ''), nullif(e.quality, ''))",
+            f"CASE WHEN {_IS_CHARGE} THEN {_SKU} || '@' || {_PRICING_UNIT_PRICE}"
+            " || ' ' || e.pricing_currency END",
         ),
+        Column("SkuPriceDetails", pa.string(), "NULL"),  # the size and quality are in SkuId already
         Column("SubAccountId", pa.string(), "e.department_id"),
         Column("SubAccountName", pa.string(), "e.department_name"),
         Column("SubAccountType", pa.string(), "'Department'"),
