@@ -13,6 +13,7 @@ FOCUS_VENV := .venv-focus
 FOCUS_LOCK := tests/focus/requirements.lock
 FOCUS_INSTALLED := $(FOCUS_VENV)/.installed
 FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null)/versions/3.1[2-9]*/bin/python3 \
+	$$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 \
 	/usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
 
