@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.budgets import settlement
 from donatello.reports import exports
 from tests import factories
-from tests.ledger import admit, flat_quote, principal_of
+from tests.ledger import admit, flat_quote, principal_of, usd_quote
 
 AT = datetime(2026, 4, 14, 2, tzinfo=UTC)  # noon in Sydney
 
@@ -99,14 +99,7 @@ async def test_a_model_priced_in_usd_shows_both_currencies_and_one_price_per_sku
     await factories.budget(db, dept, monthly_aud="100.00", period=(date(2026, 4, 1), date(2026, 4, 30)))
     admin = await factories.user(db, org, role="org_admin")
     member = await factories.user(db, org, role="power_user", department=dept)
-    usd = replace(
-        flat_quote("0.0609", images=2),  # 0.0400 USD x 1.5234 = 0.0609 AUD per image (rounded once)
-        pricing_currency="USD",
-        unit_price_in_pricing_currency=Decimal("0.0400"),
-        fx_rate=Decimal("1.5234"),
-        fx_rate_source="test rate",
-        fx_rate_date=date(2026, 4, 13),
-    )
+    usd = usd_quote("0.0400", "1.5234", images=2)  # 0.0609 AUD per image (rounded once)
     admission = await admit(db, member, "0.1218", at=AT)
     charge = await settlement.settle(db, admission.holds[0].generation_id, usd, at=AT)
     await settlement.amend(db, principal_of(admin), charge.id, Decimal("0.0609"), "refund", "blank", at=AT)
