@@ -23,6 +23,7 @@ help:
 	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000"
 	@echo "make test   install, lint, type-check, check import rules, run the tests"
 	@echo "make bench  run the benchmarks"
+	@echo "make focus-validator  build .venv-focus/ (the FOCUS conformance checker make test runs)"
 	@echo "make lint   ruff, mypy and import-linter only"
 
 $(INSTALLED): requirements.lock pyproject.toml
