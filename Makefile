@@ -8,13 +8,22 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
+# The FOCUS conformance checker needs Python >= 3.12 and its own pins (numpy<2), so its own environment.
+FOCUS_VENV := .venv-focus
+FOCUS_LOCK := tests/focus/requirements.lock
+FOCUS_INSTALLED := $(FOCUS_VENV)/.installed
+FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null)/versions/3.1[2-9]*/bin/python3 \
+	$$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 \
+	/usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install run test lint typecheck bench lock clean
+.PHONY: help install focus-validator run test lint typecheck bench lock clean
 
 help:
 	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000"
 	@echo "make test   install, lint, type-check, check import rules, run the tests"
 	@echo "make bench  run the benchmarks"
+	@echo "make focus-validator  build .venv-focus/ (the FOCUS conformance checker make test runs)"
 	@echo "make lint   ruff, mypy and import-linter only"
 
 $(INSTALLED): requirements.lock pyproject.toml
@@ -31,8 +40,18 @@ $(NODE_INSTALLED): package.json package-lock.json
 
 install: $(INSTALLED)
 
+$(FOCUS_INSTALLED): $(FOCUS_LOCK) tests/focus/build-constraints.txt | $(INSTALLED)
+	@test -n "$(FOCUS_PYTHON)" || { echo "the FOCUS validator needs Python 3.12+ (set FOCUS_PYTHON)"; exit 1; }
+	@test -x $(FOCUS_VENV)/bin/python || $(BIN)/uv venv --quiet --python "$(FOCUS_PYTHON)" $(FOCUS_VENV)
+	$(BIN)/uv pip sync --quiet --require-hashes --build-constraints tests/focus/build-constraints.txt \
+		--python $(FOCUS_VENV)/bin/python $(FOCUS_LOCK)
+	@touch $@
+
+focus-validator: $(FOCUS_INSTALLED)
+
 lock: $(INSTALLED)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile tests/focus/requirements.in --python-version 3.12 --generate-hashes -o $(FOCUS_LOCK)
 
 run: $(INSTALLED)
 	$(BIN)/donatello serve --migrate --seed-demo
@@ -43,11 +62,11 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(INSTALLED) $(NODE_INSTALLED) lint
+test: $(INSTALLED) $(NODE_INSTALLED) $(FOCUS_INSTALLED) lint
 	$(BIN)/pytest
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FOCUS_VENV) node_modules .mypy_cache .pytest_cache .ruff_cache

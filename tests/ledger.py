@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.budgets import reservations, settlement
 from donatello.core.database import transaction
+from donatello.core.money import to_ledger_precision
 from donatello.models import Department, Generation, User
 from donatello.pricing.service import Quote
 from donatello.tenancy import Principal, Role
@@ -45,6 +46,20 @@ def flat_quote(amount: str, images: int = 1) -> Quote:
         fx_rate=Decimal(1),
         fx_rate_source=None,
         fx_rate_date=None,
+    )
+
+
+def usd_quote(unit_usd: str, rate: str, images: int = 1) -> Quote:
+    """A quote for a model priced in USD: the per-image AUD price is the USD price at ``rate``, rounded
+    once (as pricing.quote does)."""
+    unit_aud = to_ledger_precision(Decimal(unit_usd) * Decimal(rate))
+    return replace(
+        flat_quote(str(unit_aud), images),
+        pricing_currency="USD",
+        unit_price_in_pricing_currency=Decimal(unit_usd),
+        fx_rate=Decimal(rate),
+        fx_rate_source="test rate",
+        fx_rate_date=date(2026, 1, 1),
     )
 
 

@@ -78,7 +78,11 @@ async def settle(
             department_name=name,
             user_email=email,
             created_at=at,
-            details={"billing_period": account.period.start.isoformat(), "over_budget": hold.is_over_budget},
+            details={
+                "billing_period": account.period.start.isoformat(),
+                "over_budget": hold.is_over_budget,
+                "unit_price_aud": str(quote.unit_price_aud),  # the list price exports show per image
+            },
         ),
     )
     account.budget.current_spend_aud += actual

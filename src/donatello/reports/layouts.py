@@ -46,6 +46,9 @@ class Layout:
         return [column.name for column in self.columns]
 
 
+#: Why a refund or correction was made (given with the adjustment); NULL on charges.
+_REASON = "(e.metadata->>'reason')"
+
 LEDGER = Layout(
     (
         Column("organization_id", pa.string(), "%(org)s"),
@@ -77,16 +80,40 @@ LEDGER = Layout(
         Column("fx_rate", RATE, "e.fx_rate"),
         Column("fx_rate_source", pa.string(), "e.fx_rate_source"),
         Column("fx_rate_date", pa.date32(), "e.fx_rate_date"),
+        Column("reason", pa.string(), _REASON),
     )
 )
 
 _DAY = "date_trunc('day', e.created_at)"  # local midnight, as an instant
 _MONTH = "date_trunc('month', e.created_at)"
 _IS_CHARGE = "e.kind = 'charge'"
+#: The catalogue's AUD price of one image, as quoted (kept on the charge since settlement recorded it;
+#: before that, the charge over its images). Refunds and corrections price nothing: NULL.
+_UNIT_PRICE = (
+    f"CASE WHEN {_IS_CHARGE} THEN coalesce((e.metadata->>'unit_price_aud')::numeric,"
+    " e.actual_cost_aud / nullif(e.image_count, 0))::numeric(14, 4) END"
+)
+#: The same price in the provider's currency (the catalogue's price before conversion to AUD).
+_PRICING_UNIT_PRICE = (
+    f"CASE WHEN {_IS_CHARGE} THEN coalesce(e.pricing_amount / nullif(e.image_count, 0),"
+    f" {_UNIT_PRICE} / e.fx_rate)::numeric(14, 4) END"
+)
+#: List (and contracted: no negotiated discounts exist) cost: unit price x images on a charge, as FOCUS
+#: requires; a refund or correction is a credit unrelated to a price list, so it is what was billed.
+_LIST_COST = f"coalesce({_UNIT_PRICE} * e.image_count, e.actual_cost_aud)"
+#: The platform offers the models and issues the chargeback: provider = invoice issuer, so FOCUS does not
+#: read a row as a third-party (marketplace) payment with BilledCost 0; the model's maker is the publisher.
+PLATFORM = "DonatelloAI"
+_SKU = "concat_ws('/', e.model_provider, e.model_name, nullif(e.size, ''), nullif(e.quality, ''))"
+_WHAT = (
+    "e.model_provider || '/' || e.model_name"
+    " || coalesce(' ' || nullif(e.size, ''), '') || coalesce(' ' || nullif(e.quality, ''), '')"
+)
 
 #: FOCUS 1.2: one row per cost event. The charge period is the event's local day and the billing period
 #: its local month (the budget period), both as UTC instants; refunds and corrections carry ChargeClass
-#: "Correction" and amend the charge named in x_CorrectsEventId.
+#: "Correction", amend the charge named in x_CorrectsEventId and say why in ChargeDescription and x_Reason.
+#: No invoice is issued for an internal chargeback, so InvoiceId is NULL unless one was recorded.
 FOCUS = Layout(
     (
         Column("BilledCost", MONEY, "e.actual_cost_aud"),
@@ -104,35 +131,53 @@ FOCUS = Layout(
         Column(
             "ChargeDescription",
             pa.string(),
-            "CASE e.kind WHEN 'charge' THEN 'Image generation: ' WHEN 'refund' THEN 'Refund: '"
-            " ELSE 'Correction: ' END || e.image_count || ' x ' || e.model_provider || '/' || e.model_name"
-            " || coalesce(' ' || nullif(e.size, ''), '') || coalesce(' ' || nullif(e.quality, ''), '')",
+            f"CASE e.kind WHEN 'charge' THEN 'Image generation: ' || e.image_count || ' x ' || {_WHAT}"
+            f" ELSE CASE e.kind WHEN 'refund' THEN 'Refund' ELSE 'Correction' END"
+            f" || ' of image generation (' || {_WHAT} || ')' || coalesce(': ' || {_REASON}, '') END",
         ),
         Column("ChargeFrequency", pa.string(), "'Usage-Based'"),
         Column("ChargePeriodEnd", UTC_TS, f"{_DAY} + interval '1 day'"),
         Column("ChargePeriodStart", UTC_TS, _DAY),
         Column("ConsumedQuantity", QUANTITY, f"CASE WHEN {_IS_CHARGE} THEN e.image_count END"),
         Column("ConsumedUnit", pa.string(), f"CASE WHEN {_IS_CHARGE} THEN 'Images' END"),
-        Column("ContractedCost", MONEY, "e.actual_cost_aud"),
+        Column("ContractedCost", MONEY, _LIST_COST),
+        Column("ContractedUnitPrice", MONEY, _UNIT_PRICE),
         Column("EffectiveCost", MONEY, "e.actual_cost_aud"),
-        Column("InvoiceIssuerName", pa.string(), "'DonatelloAI'"),
-        Column("ListCost", MONEY, "e.actual_cost_aud"),
+        Column("InvoiceId", pa.string(), "(e.metadata->>'invoice_id')"),
+        Column("InvoiceIssuerName", pa.string(), f"'{PLATFORM}'"),
+        Column("ListCost", MONEY, _LIST_COST),
+        Column("ListUnitPrice", MONEY, _UNIT_PRICE),
         Column("PricingCategory", pa.string(), "'Standard'"),
         Column("PricingCurrency", pa.string(), "e.pricing_currency"),
+        Column("PricingCurrencyContractedUnitPrice", MONEY, _PRICING_UNIT_PRICE),
+        # What was billed, in the provider's currency: its price on a charge, else converted back.
+        Column(
+            "PricingCurrencyEffectiveCost",
+            MONEY,
+            f"CASE WHEN {_IS_CHARGE} AND e.pricing_amount IS NOT NULL THEN e.pricing_amount"
+            " ELSE e.actual_cost_aud / e.fx_rate END",
+        ),
+        Column("PricingCurrencyListUnitPrice", MONEY, _PRICING_UNIT_PRICE),
         Column("PricingQuantity", QUANTITY, "e.image_count"),
         Column("PricingUnit", pa.string(), "'Images'"),
-        Column("ProviderName", pa.string(), "e.model_provider"),
+        Column("ProviderName", pa.string(), f"'{PLATFORM}'"),
         Column("PublisherName", pa.string(), "e.model_provider"),
         Column("ResourceId", pa.string(), "e.generation_id"),
         Column("ResourceType", pa.string(), "'Image generation'"),
         Column("ServiceCategory", pa.string(), "'AI and Machine Learning'"),
         Column("ServiceName", pa.string(), "e.model_name"),
         Column("ServiceSubcategory", pa.string(), "'Generative AI'"),
+        Column("SkuId", pa.string(), _SKU),
+        Column("SkuMeter", pa.string(), "'Images generated'"),
+        # One price of one SKU: the SKU at its unit price in the provider's currency (a new catalogue
+        # price is a new SkuPriceId of the same SkuId). Refunds and corrections price nothing.
         Column(
-            "SkuId",
+            "SkuPriceId",
             pa.string(),
-            "concat_ws('/', e.model_provider, e.model_name, nullif(e.size, ''), nullif(e.quality, ''))",
+            f"CASE WHEN {_IS_CHARGE} THEN {_SKU} || '@' || {_PRICING_UNIT_PRICE}"
+            " || ' ' || e.pricing_currency END",
         ),
+        Column("SkuPriceDetails", pa.string(), "NULL"),  # the size and quality are in SkuId already
         Column("SubAccountId", pa.string(), "e.department_id"),
         Column("SubAccountName", pa.string(), "e.department_name"),
         Column("SubAccountType", pa.string(), "'Department'"),
@@ -146,6 +191,7 @@ FOCUS = Layout(
         Column("x_CostEventId", pa.string(), "e.id"),
         Column("x_Kind", pa.string(), "e.kind"),
         Column("x_CorrectsEventId", pa.string(), "e.corrects_event_id"),
+        Column("x_Reason", pa.string(), _REASON),
         Column("x_DepartmentCode", pa.string(), "e.department_code"),
         Column("x_UserId", pa.string(), "e.user_id"),
         Column("x_UserEmail", pa.string(), "e.user_email"),
