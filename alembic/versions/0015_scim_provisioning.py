@@ -140,6 +140,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "scim_group_members",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("group_id", sa.UUID(), nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=False),
         _org_column(),
@@ -161,7 +162,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_scim_group_members_user_id_users"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_scim_group_members")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scim_group_members")),
+        sa.UniqueConstraint("group_id", "user_id", name=op.f("uq_scim_group_members_group_id_user_id")),
         comment="Memberships of provisioned groups",
     )
     op.create_index(

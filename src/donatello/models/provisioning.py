@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import Base, created_at, organization_fk, tenant_table, updated_at, uuid_pk
@@ -59,16 +59,16 @@ class ScimGroupMember(Base):
 
     __tablename__ = tenant_table("scim_group_members")
 
-    group_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    id: Mapped[uuid.UUID] = uuid_pk()
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[uuid.UUID] = organization_fk()
     created_at: Mapped[datetime] = created_at()
 
-    __table_args__ = ({"comment": "Memberships of provisioned groups"},)
+    __table_args__ = (
+        UniqueConstraint("group_id", "user_id"),
+        {"comment": "Memberships of provisioned groups"},
+    )
 
 
 __all__ = ["ProvisioningToken", "ScimGroup", "ScimGroupMember"]
