@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from scim2_models import SCIMException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,9 @@ from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
 from donatello.observability.endpoints import router as metrics_router
+from donatello.provisioning.endpoints import router as scim_router
+from donatello.provisioning.endpoints import scim_error
+from donatello.provisioning.resources import PREFIX as SCIM_PREFIX
 from donatello.ratelimit import limiter_from_settings
 from donatello.sealing import sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.include_router(metrics_router)
     tracing.install(app, settings, engine=engine)
     app.include_router(api_router)
+    app.include_router(scim_router)
     return app
 
 
@@ -215,13 +220,30 @@ def _problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _on_scim(request: Request) -> bool:
+    """``/scim/v2`` answers every error in the SCIM error schema (identity providers parse nothing else)."""
+    return request.url.path == SCIM_PREFIX or request.url.path.startswith(SCIM_PREFIX + "/")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SCIMException)
+    async def scim_exception(request: Request, exc: SCIMException) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if exc.status == 401 else None
+        return scim_error(exc.status, exc.detail, exc.scim_type or None, headers)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        if _on_scim(request):
+            return scim_error(exc.status, exc.detail, None, exc.headers())
         return _problem(request, exc.problem(), exc.status, exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _on_scim(request):
+            detail = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            )
+            return scim_error(400, detail, "invalidValue")
         errors = [
             {
                 "field": ".".join(str(part) for part in error["loc"]),
@@ -241,6 +263,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _on_scim(request):
+            return scim_error(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
         body = {
             "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
             "title": str(exc.detail) if exc.status_code != 404 else "Not found",
@@ -252,6 +276,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
+        if _on_scim(request):
+            return scim_error(500, "The request could not be completed; quote the request id to support.")
         body = {
             "type": PROBLEM_BASE + "internal-error",
             "title": "Internal error",

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,23 +43,6 @@ async def unclaimed_by_email(session: AsyncSession, organization_id: uuid.UUID, 
         func.lower(User.email) == email.lower(),
         User.azure_ad_id.is_(None),
         LIVE,
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def department_by_code_or_name(
-    session: AsyncSession, organization_id: uuid.UUID, value: str
-) -> Department | None:
-    """An active department whose code or name is ``value`` (case-insensitive; a code match wins)."""
-    stmt = (
-        select(Department)
-        .where(
-            Department.organization_id == organization_id,
-            Department.is_active.is_(True),
-            or_(func.lower(Department.code) == value.lower(), func.lower(Department.name) == value.lower()),
-        )
-        .order_by((func.lower(Department.code) == value.lower()).desc(), Department.code)
-        .limit(1)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
