@@ -147,6 +147,44 @@ def _discovery(kind: str, base: str, wanted: str | None = None) -> JSONResponse:
     )
 
 
+# --- searches (POST …/.search) --------------------------------------------------------------------------
+
+
+@router.post("/.search", responses=_ERRORS, openapi_extra=_BODY)
+async def search_all(caller: Caller, session: DbSession, base: Base, body: Body) -> JSONResponse:
+    """A SearchRequest over Users and Groups together."""
+    return scim(await _search(session, caller, base, body, include_users=True, include_groups=True))
+
+
+@router.post("/Users/.search", responses=_ERRORS, openapi_extra=_BODY)
+async def search_users(caller: Caller, session: DbSession, base: Base, body: Body) -> JSONResponse:
+    return scim(await _search(session, caller, base, body, include_users=True, include_groups=False))
+
+
+@router.post("/Groups/.search", responses=_ERRORS, openapi_extra=_BODY)
+async def search_groups(caller: Caller, session: DbSession, base: Base, body: Body) -> JSONResponse:
+    return scim(await _search(session, caller, base, body, include_users=False, include_groups=True))
+
+
+async def _search(
+    session: DbSession, caller: Caller, base: str, body: Any, *, include_users: bool, include_groups: bool
+) -> dict[str, Any]:
+    request = protocol.search_request(body)
+    model: Any = (
+        UserResource | GroupResource
+        if include_users and include_groups
+        else UserResource
+        if include_users
+        else GroupResource
+    )
+    parameters = protocol.selection(model, request.attributes, request.excluded_attributes)
+    found = [
+        *(await users.matching(session, caller, base, request.filter, parameters) if include_users else []),
+        *(await groups.matching(session, caller, base, request.filter, parameters) if include_groups else []),
+    ]
+    return protocol.listing(model, found, protocol.Window(request.start_index, request.count), parameters)
+
+
 # --- Users ----------------------------------------------------------------------------------------------
 
 
@@ -165,7 +203,8 @@ async def list_users(
     `externalId eq "…"` before creating it."""
     parameters = protocol.selection(UserResource, attributes, excluded_attributes)
     window = protocol.Window(start_index, count)
-    return scim(await users.search(session, caller, base, filter_, window, parameters))
+    found = await users.matching(session, caller, base, filter_, parameters)
+    return scim(protocol.listing(UserResource, found, window, parameters))
 
 
 @router.post("/Users", status_code=201, responses=_ERRORS, openapi_extra=_BODY)
@@ -225,7 +264,8 @@ async def list_groups(
     """Groups of the token's organization (`filter=displayName eq "…"&excludedAttributes=members`)."""
     parameters = protocol.selection(GroupResource, attributes, excluded_attributes)
     window = protocol.Window(start_index, count)
-    return scim(await groups.search(session, caller, base, filter_, window, parameters))
+    found = await groups.matching(session, caller, base, filter_, parameters)
+    return scim(protocol.listing(GroupResource, found, window, parameters))
 
 
 @router.post("/Groups", status_code=201, responses=_ERRORS, openapi_extra=_BODY)

@@ -69,21 +69,16 @@ def _wants_members(parameters: Any) -> bool:
     return not any(path.endswith("members") for path in excluded)
 
 
-async def search(
-    session: AsyncSession,
-    caller: ScimCaller,
-    base: str,
-    expression: str | None,
-    window: protocol.Window,
-    parameters: Any,
-) -> dict[str, Any]:
+async def matching(
+    session: AsyncSession, caller: ScimCaller, base: str, expression: str | None, parameters: Any
+) -> list[Any]:
+    """Groups matching a filter (all of them without one), oldest first."""
     scim_filter = protocol.scim_filter(GroupResource, expression)
     rows = await repository.groups(
         session, caller.organization_id, display_name=protocol.equality(scim_filter, "displayName")
     )
     represented = await _represent(session, rows, base, with_members=_wants_members(parameters))
-    matched = [item for item in represented if scim_filter is None or scim_filter.match(item)]
-    return protocol.listing(GroupResource, matched, window, parameters)
+    return [item for item in represented if scim_filter is None or scim_filter.match(item)]
 
 
 async def get(session: AsyncSession, caller: ScimCaller, base: str, group_id: str, parameters: Any) -> Any:

@@ -17,6 +17,7 @@ from scim2_models import (
     SCIMException,
     ScimFilter,
 )
+from scim2_models import SearchRequest as ScimSearchRequest
 
 from donatello.provisioning.resources import MAX_RESULTS, PROVIDER
 
@@ -84,6 +85,29 @@ def selection(model: Any, attributes: str | None, excluded: str | None) -> Any:
         raise
     except ValidationError as exc:
         raise SCIMException.from_error(Error.from_validation_errors(exc)[0]) from None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    filter: str | None
+    start_index: int
+    count: int | None
+    attributes: str | None
+    excluded_attributes: str | None
+
+
+def search_request(body: Any) -> SearchRequest:
+    """The body of ``POST /.search`` (RFC 7644 §3.4.3), read with scim2-models."""
+    parsed = parse(ScimSearchRequest, body, Context.SEARCH_REQUEST)
+    return SearchRequest(
+        filter=str(parsed.filter) if parsed.filter else None,
+        start_index=parsed.start_index or 1,
+        count=parsed.count,
+        attributes=",".join(map(str, parsed.attributes)) if parsed.attributes else None,
+        excluded_attributes=",".join(map(str, parsed.excluded_attributes))
+        if parsed.excluded_attributes
+        else None,
+    )
 
 
 def dump(resource: Any, parameters: Any = None) -> dict[str, Any]:

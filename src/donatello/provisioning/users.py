@@ -36,7 +36,7 @@ def resource(user: User, groups: list[ScimGroup], base: str) -> Any:
         "externalId": user.azure_ad_id,
         "userName": user.email,
         "displayName": user.display_name,
-        "active": user.is_active,
+        "active": None if profile.get("active_unassigned") else user.is_active,
         "name": profile.get("name"),
         "emails": profile.get("emails"),
         "groups": [
@@ -57,11 +57,14 @@ def resource(user: User, groups: list[ScimGroup], base: str) -> Any:
 
 
 def _profile(parsed: Any) -> dict[str, Any]:
-    """What we keep as sent: name parts, e-mail addresses, the enterprise department."""
+    """What we keep as sent: name parts, e-mail addresses, the enterprise department; and whether
+    ``active`` was left unassigned (removed, or omitted from a replacement), which counts as not active."""
     document = protocol.dump(parsed)
-    profile = {key: document[key] for key in ("name", "emails") if document.get(key)}
+    profile: dict[str, Any] = {key: document[key] for key in ("name", "emails") if document.get(key)}
     if department := (document.get(ENTERPRISE) or {}).get("department"):
         profile["department"] = department
+    if parsed.active is None:
+        profile["active_unassigned"] = True
     return profile
 
 
@@ -91,15 +94,10 @@ async def _represent(session: AsyncSession, users: list[User], base: str) -> lis
     return [resource(user, groups[user.id], base) for user in users]
 
 
-async def search(
-    session: AsyncSession,
-    caller: ScimCaller,
-    base: str,
-    expression: str | None,
-    window: protocol.Window,
-    parameters: Any,
-) -> dict[str, Any]:
-    """Users matching a filter, paged by startIndex/count."""
+async def matching(
+    session: AsyncSession, caller: ScimCaller, base: str, expression: str | None, parameters: Any
+) -> list[Any]:
+    """Users matching a filter (all of them without one), oldest first."""
     scim_filter = protocol.scim_filter(UserResource, expression)
     rows = await repository.users(
         session,
@@ -108,8 +106,7 @@ async def search(
         external_id=protocol.equality(scim_filter, "externalId"),
     )
     represented = await _represent(session, rows, base)
-    matched = [item for item in represented if scim_filter is None or scim_filter.match(item)]
-    return protocol.listing(UserResource, matched, window, parameters)
+    return [item for item in represented if scim_filter is None or scim_filter.match(item)]
 
 
 async def get(session: AsyncSession, caller: ScimCaller, base: str, user_id: str) -> Any:
@@ -118,7 +115,7 @@ async def get(session: AsyncSession, caller: ScimCaller, base: str, user_id: str
 
 
 async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: Any) -> Any:
-    """A new account: it may sign in once Entra says it is active; the first sign-in finds it by
+    """A new account (active unless `active` is false); its first sign-in finds it by
     ``externalId`` (the object id) or, without one, by ``userName``."""
     parsed = protocol.parse(UserResource, payload, Context.RESOURCE_CREATION_REQUEST)
     profile = _profile(parsed)
@@ -133,7 +130,7 @@ async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: 
             display_name=parsed.display_name,
             external_id=parsed.external_id,
             active=parsed.active is not False,
-            scim_profile=profile,
+            scim_profile={k: v for k, v in profile.items() if k != "active_unassigned"},
         )
     except Conflict:
         raise UniquenessException(detail="userName or externalId is already in use") from None
@@ -183,6 +180,7 @@ async def _write(session: AsyncSession, caller: ScimCaller, user: User, parsed: 
         if not await repository.add(session, user):
             raise UniquenessException(detail="userName or externalId is already in use")
         await administration.record(session, user, "user.updated", caller.actor, {"changed": changed})
-    if parsed.active is not None and parsed.active != user.is_active:
+    # An unassigned ``active`` fails closed: access is cut as for false until Entra sets it again.
+    if bool(parsed.active) != user.is_active:
         await administration.set_active(session, caller.actor, user, bool(parsed.active))
     await session.refresh(user)
