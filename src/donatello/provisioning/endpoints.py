@@ -33,12 +33,12 @@ admin_router = APIRouter(prefix="/provisioning", tags=["provisioning"])
     responses=problem_responses(Forbidden, NotFound, OrganizationRequired, ValidationFailed),
 )
 async def issue_token(
-    body: TokenRequest, principal: CanIssueTokens, session: DbSession, base: Base
+    principal: CanIssueTokens, session: DbSession, base: Base, body: TokenRequest | None = None
 ) -> JSONResponse:
     """Issue the organization's SCIM provisioning token (shown once; the previous one stops working at
     once; audited). Enter it in the Entra enterprise app as "Secret Token", with `tenant_url` as
     "Tenant URL". A platform administrator must name `organization_id`."""
-    issued = await service.issue_for(session, principal, body.organization_id)
+    issued = await service.issue_for(session, principal, body.organization_id if body else None)
     document = TokenIssued(
         token=issued.token,
         token_prefix=issued.prefix,
