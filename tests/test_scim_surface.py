@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.models import User
 from tests import factories
 from tests.scim_helpers import ENTERPRISE, GROUP, SCIM, USER, Entra, entra_user, provisioning_token
 from tests.signin import bearer
@@ -127,3 +128,58 @@ async def test_lists_page_by_start_index_and_count_and_entra_lookups_ignore_case
     )
     created = await entra.post("/Users", with_department)
     assert created.json()[ENTERPRISE] == {"department": "Unknown Dept"}  # kept as sent, mapped to nothing
+
+
+async def test_entra_membership_changes_in_both_of_its_forms_follow_the_role_mapping(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    org = await factories.organization(db, entra={"role_mapping": {"Images.Admin": "org_admin"}})
+    entra = Entra(client, await provisioning_token(db, org))
+    ids = []
+    for _ in range(2):
+        created = await entra.post(
+            "/Users", entra_user(f"m.{uuid.uuid4().hex[:6]}@example.com", str(uuid.uuid4()))
+        )
+        ids.append(created.json()["id"])
+    group = (await entra.post("/Groups", {"schemas": [GROUP], "displayName": "Images.Admin"})).json()["id"]
+
+    added = await entra.patch(
+        f"/Groups/{group}", {"op": "Add", "path": "members", "value": [{"value": ids[0]}, {"value": ids[1]}]}
+    )
+    assert sorted(member["value"] for member in added.json()["members"]) == sorted(ids)
+    assert {(await db.get(User, uuid.UUID(i))).role for i in ids} == {"org_admin"}  # type: ignore[union-attr]
+
+    by_filter = await entra.patch(
+        f"/Groups/{group}", {"op": "Remove", "path": f'members[value eq "{ids[0]}"]'}
+    )
+    assert by_filter.status_code == 200, by_filter.text
+    by_value = await entra.patch(
+        f"/Groups/{group}", {"op": "Remove", "path": "members", "value": [{"value": ids[1]}]}
+    )
+    assert by_value.status_code == 200, by_value.text
+    assert "members" not in by_value.json()
+    for user_id in ids:
+        account = await db.get(User, uuid.UUID(user_id))
+        assert account is not None
+        await db.refresh(account)
+        assert account.role == "standard_user"  # out of every role-mapped group
+    slim = (
+        await entra.get("/Groups", filter='displayName eq "Images.Admin"', excludedAttributes="members")
+    ).json()
+    assert slim["totalResults"] == 1 and "members" not in slim["Resources"][0]
+
+
+async def test_a_work_address_entra_replaces_is_created_when_missing(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    org = await factories.organization(db)
+    entra = Entra(client, await provisioning_token(db, org))
+    body = entra_user(f"w.{uuid.uuid4().hex[:6]}@example.com", str(uuid.uuid4()))
+    del body["emails"]
+    user_id = (await entra.post("/Users", body)).json()["id"]
+    patched = await entra.patch(
+        f"/Users/{user_id}",
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": "w@example.com"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["emails"] == [{"type": "work", "value": "w@example.com"}]

@@ -91,9 +91,14 @@ PROVIDER = ScimProvider(
         ResourceType.from_resource(_GroupModel),
     ],
     config=CONFIG,
-    # What Entra sends beyond what we keep (title, phoneNumbers, addresses, manager, ...) is ignored,
-    # never a reason to fail a provisioning cycle.
-    policy=ScimPolicy(unknown=ScimPolicy.Unknown.ignore),
+    # Entra's dialect: what it sends beyond what we keep (title, phoneNumbers, addresses, manager, ...) is
+    # ignored, never a reason to fail a provisioning cycle; a remove lists its members in "value"; a
+    # replace of emails[type eq "work"].value on a user without a work address creates that address.
+    policy=ScimPolicy(
+        unknown=ScimPolicy.Unknown.ignore,
+        remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+        unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+    ),
 )
 
 UserResource: Any = PROVIDER.model_for("User")
