@@ -44,6 +44,22 @@ from donatello.storage import open_image_store
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+OPENAPI_TAGS: list[dict[str, Any]] = [
+    {
+        "name": "scim",
+        "description": "SCIM 2.0 service provider (RFC 7643/7644) for Microsoft Entra ID's provisioning "
+        "service. In the Entra enterprise app (Provisioning, Automatic): **Tenant URL** "
+        "`https://<host>/scim/v2`, **Secret Token** the organization's `dsp_…` token (`POST "
+        "/v1/provisioning/token` or `donatello scim issue-token --org <id or domain>`). Attribute "
+        "mappings: `userPrincipalName`→`userName` (sign-in e-mail), `objectId`→`externalId`, "
+        '`Switch([IsSoftDeleted], , "False", "True", "True", "False")`→`active`, `displayName`, '
+        '`givenName`/`surname`→`name`, `mail`→`emails[type eq "work"].value`, `department`→enterprise '
+        "`department`; groups `displayName`, `objectId`→`externalId`, `members`. Bodies and answers are "
+        "`application/scim+json`; errors use the SCIM error schema. `active` false or DELETE revokes the "
+        "user's sessions and API keys and disables their webhooks at once.",
+    },
+    {"name": "provisioning", "description": "Issue the organization's SCIM provisioning token."},
+]
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -94,6 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         version=__version__,
         description="Governed, budgeted access to image-generation models for enterprises.",
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
