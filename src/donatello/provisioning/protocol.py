@@ -18,6 +18,7 @@ from scim2_models import (
     ScimFilter,
 )
 from scim2_models import SearchRequest as ScimSearchRequest
+from scim2_models.path import CompareOperator, Comparison
 
 from donatello.provisioning.resources import MAX_RESULTS, PROVIDER
 
@@ -61,8 +62,6 @@ def scim_filter(model: Any, expression: str | None) -> Any:
 def equality(filter_: Any, attribute: str) -> str | None:
     """The value of a top-level ``attribute eq "value"`` filter (what Entra sends), else None: lets a
     repository narrow with an index before the library evaluates the filter on what it found."""
-    from scim2_models.path import CompareOperator, Comparison
-
     node = getattr(filter_, "ast", None)
     if (
         isinstance(node, Comparison)
