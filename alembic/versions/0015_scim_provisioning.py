@@ -70,6 +70,13 @@ def upgrade() -> None:
         "uq_users_email_live", "users", ["email"], unique=True, postgresql_where=sa.text("deleted_at IS NULL")
     )
     op.create_index(
+        "ix_users_lower_email",
+        "users",
+        [sa.text("lower((email)::text)")],
+        unique=False,
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    )
+    op.create_index(
         "uq_users_azure_ad_id_live",
         "users",
         ["azure_ad_id"],
@@ -188,6 +195,7 @@ def downgrade() -> None:
     # Deleted accounts would break the plain unique constraints: they go with the feature.
     op.execute("DELETE FROM users WHERE deleted_at IS NOT NULL")
     op.drop_index("uq_users_azure_ad_id_live", table_name="users")
+    op.drop_index("ix_users_lower_email", table_name="users")
     op.drop_index("uq_users_email_live", table_name="users")
     op.create_unique_constraint(op.f("uq_users_azure_ad_id"), "users", ["azure_ad_id"])
     op.create_unique_constraint(op.f("uq_users_email"), "users", ["email"])

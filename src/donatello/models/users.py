@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -90,6 +90,8 @@ class User(Base):
         CheckConstraint(_in("role", USER_ROLES), name="role"),
         CheckConstraint("deleted_at IS NULL OR is_active = false", name="deleted_inactive"),
         Index("uq_users_email_live", "email", unique=True, postgresql_where=text("deleted_at IS NULL")),
+        # Sign-in claims and SCIM look-ups match the e-mail without regard to case.
+        Index("ix_users_lower_email", func.lower(email), postgresql_where=text("deleted_at IS NULL")),
         Index(
             "uq_users_azure_ad_id_live",
             "azure_ad_id",
