@@ -120,6 +120,9 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         Generation,
         GenerationBatch,
         GenerationMetadata,
+        ProvisioningToken,
+        ScimGroup,
+        ScimGroupMember,
         UserPreference,
         UserSession,
         Webhook,
@@ -257,8 +260,16 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         body="{}",
     )
     db.add(delivery)
+    group = ScimGroup(organization_id=org.id, display_name="Marketing", external_id=str(uuid.uuid4()))
+    db.add(group)
     await db.flush()
-    rows.append(delivery)
+    membership = ScimGroupMember(organization_id=org.id, group_id=group.id, user_id=member.id)
+    scim_token = ProvisioningToken(
+        organization_id=org.id, token_hash=uuid.uuid4().hex, token_prefix="dsp_abcd"
+    )
+    db.add_all([membership, scim_token])
+    await db.flush()
+    rows.extend([delivery, group, membership, scim_token])
     ids: dict[str, uuid.UUID | int] = {
         "departments": dept.id,
         "users": member.id,

@@ -380,6 +380,12 @@ class OnWebhook(Example):
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
+
+class AddUserAhead(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"email": f"new.{uuid.uuid4().hex[:8]}@{given.org.domain}", "role": "power_user"})
+
+
 #: (method, path) -> how to call it and what it records. Every mutating route under /v1 needs one.
 EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/departments"): CreateDepartment(("department.created",), ADMIN),
@@ -392,6 +398,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("put", "/v1/me/preferences/{key}"): SetPreference(("user.preference_set",), STAFF),
     ("delete", "/v1/me/preferences/{key}"): DeletePreference(("user.preference_deleted",), STAFF),
     ("patch", "/v1/users/{user_id}"): PromoteUser(("user.role_changed",), ADMIN),
+    ("post", "/v1/users"): AddUserAhead(("user.created",), ADMIN),
+    ("post", "/v1/provisioning/token"): Example(("provisioning_token.issued",), ADMIN),
     ("post", "/v1/organizations"): CreateOrganization(("organization.created",), PLATFORM),
     ("patch", "/v1/organizations/{organization_id}"): RenameOrganization(("organization.updated",), PLATFORM),
     ("put", "/v1/departments/{department_id}/budget"): SetBudget(("budget.created",), ADMIN),

@@ -183,6 +183,38 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+scim_app = typer.Typer(no_args_is_help=True, help="SCIM provisioning (Entra ID's provisioning service).")
+app.add_typer(scim_app, name="scim")
+
+
+@scim_app.command("issue-token")
+def scim_issue_token(
+    org: Annotated[str, typer.Option("--org", help="Organization id or domain, e.g. acme.com.au")],
+) -> None:
+    """Print only a new SCIM provisioning token for the organization (its previous token stops working;
+    audited with the platform operator as the actor). Entra's enterprise app takes it as "Secret Token"."""
+    from donatello.core.errors import NotFound
+    from donatello.provisioning import service as provisioning
+    from donatello.users.administration import Actor
+
+    async def run(url: str) -> str:
+        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine), platform=True) as session:
+                organization = await provisioning.organization(session, org)
+                operator = Actor(None, None, {"actor": "operator", "command": "donatello scim issue-token"})
+                return (await provisioning.issue(session, organization.id, operator)).token
+        finally:
+            await engine.dispose()
+
+    with database_url(get_settings()) as url:
+        try:
+            typer.echo(asyncio.run(run(url)))
+        except NotFound:
+            typer.echo(f"no active organization with id or domain {org}", err=True)
+            raise typer.Exit(1) from None
+
+
 budgets_app = typer.Typer(no_args_is_help=True, help="Budget ledger checks and maintenance.")
 app.add_typer(budgets_app, name="budgets")
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from scim2_models import SCIMException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +36,9 @@ from donatello.core.runtime import database_url
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
 from donatello.observability.endpoints import router as metrics_router
+from donatello.provisioning.endpoints import router as scim_router
+from donatello.provisioning.endpoints import scim_error
+from donatello.provisioning.resources import PREFIX as SCIM_PREFIX
 from donatello.ratelimit import limiter_from_settings
 from donatello.sealing import sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
@@ -43,6 +47,22 @@ from donatello.storage import open_image_store
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+OPENAPI_TAGS: list[dict[str, Any]] = [
+    {
+        "name": "scim",
+        "description": "SCIM 2.0 service provider (RFC 7643/7644) for Microsoft Entra ID's provisioning "
+        "service. In the Entra enterprise app (Provisioning, Automatic): **Tenant URL** "
+        "`https://<host>/scim/v2`, **Secret Token** the organization's `dsp_…` token (`POST "
+        "/v1/provisioning/token` or `donatello scim issue-token --org <id or domain>`). Attribute "
+        "mappings: `userPrincipalName`→`userName` (sign-in e-mail), `objectId`→`externalId`, "
+        '`Switch([IsSoftDeleted], , "False", "True", "True", "False")`→`active`, `displayName`, '
+        '`givenName`/`surname`→`name`, `mail`→`emails[type eq "work"].value`, `department`→enterprise '
+        "`department`; groups `displayName`, `objectId`→`externalId`, `members`. Bodies and answers are "
+        "`application/scim+json`; errors use the SCIM error schema. `active` false or DELETE revokes the "
+        "user's sessions and API keys and disables their webhooks at once.",
+    },
+    {"name": "provisioning", "description": "Issue the organization's SCIM provisioning token."},
+]
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -91,6 +111,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         version=__version__,
         description="Governed, budgeted access to image-generation models for enterprises.",
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
@@ -101,6 +122,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.include_router(metrics_router)
     tracing.install(app, settings, engine=engine)
     app.include_router(api_router)
+    app.include_router(scim_router)
     return app
 
 
@@ -216,9 +238,21 @@ def _problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _on_scim(request: Request) -> bool:
+    """``/scim/v2`` answers every error in the SCIM error schema (identity providers parse nothing else)."""
+    return request.url.path == SCIM_PREFIX or request.url.path.startswith(SCIM_PREFIX + "/")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SCIMException)
+    async def scim_exception(request: Request, exc: SCIMException) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if exc.status == 401 else None
+        return scim_error(exc.status, exc.detail, exc.scim_type or None, headers)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        if _on_scim(request):
+            return scim_error(exc.status, exc.detail, None, exc.headers())
         return _problem(request, exc.problem(), exc.status, exc.headers())
 
     # Registered for these classes (not left to the catch-all), so the response is rendered inside the
@@ -226,13 +260,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
         error = DatabaseUnavailable()
-        return _problem(request, error.problem(), error.status, error.headers())
+        return await domain_error(request, error)
 
     for outage in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(outage, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _on_scim(request):
+            detail = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            )
+            return scim_error(400, detail, "invalidValue")
         errors = [
             {
                 "field": ".".join(str(part) for part in error["loc"]),
@@ -252,6 +291,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _on_scim(request):
+            return scim_error(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
         body = {
             "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
             "title": str(exc.detail) if exc.status_code != 404 else "Not found",
@@ -263,6 +304,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
+        if _on_scim(request):
+            return scim_error(500, "The request could not be completed; quote the request id to support.")
         body = {
             "type": PROBLEM_BASE + "internal-error",
             "title": "Internal error",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,9 +44,14 @@ class User(Base):
     * ``is_active`` / ``mfa_enabled`` are NOT NULL (seed: nullable with defaults); a NULL flag would be
       neither granted nor denied, and ``is_active IS NULL`` escapes ``WHERE is_active = true`` filters.
     * ``settings`` is NOT NULL (default ``{}``).
-    * ``azure_ad_id`` and ``email`` keep the seed's global UNIQUE (one account per person platform-wide);
-      the seed's extra plain indexes on them are kept by name although the unique constraints already
-      index those columns.
+    * ``azure_ad_id`` and ``email`` are unique platform-wide among accounts that are not deleted (the
+      seed: plain UNIQUE). A SCIM DELETE keeps the row (its ledger, generations and audit trail point at
+      it; cost events cannot be deleted) and sets ``deleted_at``, so the same person can be provisioned
+      again as a new account that inherits nothing. ``azure_ad_id`` is NULL for an account an org admin
+      or SCIM created before its first sign-in (the sign-in claims it by e-mail). The seed's extra plain
+      indexes on them are kept by name.
+    * ``scim_profile``: what the identity provider said that the product does not act on (name parts,
+      e-mail addresses, the enterprise ``department`` as sent), returned unchanged on ``/scim/v2``.
     """
 
     __tablename__ = tenant_table("users")
@@ -54,10 +59,10 @@ class User(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = organization_fk(index=False)  # idx_users_organization_id
     department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
-    azure_ad_id: Mapped[str] = mapped_column(
-        String(255), unique=True, comment="Azure AD Object ID for SSO integration"
+    azure_ad_id: Mapped[str | None] = mapped_column(
+        String(255), comment="Azure AD Object ID for SSO integration (NULL until the first sign-in)"
     )
-    email: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str] = mapped_column(String(255), comment="Sign-in e-mail (SCIM userName)")
     display_name: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(
         String(50),
@@ -74,9 +79,25 @@ class User(Base):
     settings: Mapped[dict[str, Any]] = jsonb_object(
         "JSON: {notifications_enabled, preferred_model, auto_download}"
     )
+    scim_profile: Mapped[dict[str, Any]] = jsonb_object(
+        "SCIM attributes kept as sent: {name, emails, department}"
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(
+        comment="Deleted by provisioning: kept for the ledger, invisible everywhere else"
+    )
 
     __table_args__ = (
         CheckConstraint(_in("role", USER_ROLES), name="role"),
+        CheckConstraint("deleted_at IS NULL OR is_active = false", name="deleted_inactive"),
+        Index("uq_users_email_live", "email", unique=True, postgresql_where=text("deleted_at IS NULL")),
+        # Sign-in claims and SCIM look-ups match the e-mail without regard to case.
+        Index("ix_users_lower_email", func.lower(email), postgresql_where=text("deleted_at IS NULL")),
+        Index(
+            "uq_users_azure_ad_id_live",
+            "azure_ad_id",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("idx_users_organization_id", "organization_id"),
         Index("idx_users_department_id", "department_id"),
         Index("idx_users_azure_ad_id", "azure_ad_id"),

@@ -19,7 +19,12 @@ class EntraMapping(BaseModel):
 
     role_mapping: dict[str, Role] = Field(default_factory=dict, description="app role value -> role")
     group_mapping: dict[str, str] = Field(
-        default_factory=dict, description="group object id -> department code"
+        default_factory=dict, description="group object id (or provisioned group name) -> department code"
+    )
+    department_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Entra user attribute 'department' (SCIM enterprise extension) -> department code; "
+        "a value not listed is matched against department codes, then names",
     )
 
 

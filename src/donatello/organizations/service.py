@@ -20,7 +20,7 @@ from donatello.organizations.schemas import (
     OrganizationRead,
     OrganizationUpdate,
 )
-from donatello.tenancy import Principal
+from donatello.tenancy import RANK, Principal, Role
 
 
 async def active_for_tenant(session: AsyncSession, azure_tenant_id: str) -> Organization | None:
@@ -34,6 +34,38 @@ def entra_mapping(org: Organization) -> EntraMapping:
         return EntraMapping.model_validate((org.settings or {}).get("entra") or {})
     except ValidationError:
         return EntraMapping()
+
+
+def mapped_role(mapping: EntraMapping, app_roles: tuple[str, ...]) -> Role | None:
+    """The highest role the organization maps the token's app roles (or the user's provisioned groups,
+    by object id or display name) to; never super_admin from a tenant.
+
+    None when the organization maps no roles (roles are then managed in DonatelloAI only); the default
+    role when a mapping exists but none of the token's roles is in it.
+    """
+    if not mapping.role_mapping:
+        return None
+    candidates = [
+        mapping.role_mapping[value]
+        for value in app_roles
+        if value in mapping.role_mapping and mapping.role_mapping[value] is not Role.SUPER_ADMIN
+    ]
+    return max(candidates, key=lambda role: RANK[role]) if candidates else Role.STANDARD_USER
+
+
+def mapped_department(mapping: EntraMapping, groups: tuple[str, ...] | None) -> str | None:
+    """The department code of the first mapped group the user belongs to (None: keep as is). Groups are
+    named by object id (sign-in tokens, SCIM ``externalId``) or, for provisioned groups, display name."""
+    if groups is None:
+        return None
+    member_of = set(groups)
+    return next((code for group, code in mapping.group_mapping.items() if group in member_of), None)
+
+
+def department_for(mapping: EntraMapping, value: str) -> str:
+    """The department code an Entra ``department`` attribute stands for: the organization's
+    ``department_mapping`` when it names the value, else the value itself (matched as code or name)."""
+    return mapping.department_mapping.get(value, value)
 
 
 def _check_settings(settings: dict[str, Any]) -> None:

@@ -16,10 +16,9 @@ from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import Unauthenticated
 from donatello.models import Organization
 from donatello.organizations import service as organizations
-from donatello.organizations.schemas import EntraMapping
+from donatello.provisioning import service as provisioning
 from donatello.sessions import service as sessions
 from donatello.sessions.schemas import TokenPair
-from donatello.tenancy import RANK, Role
 from donatello.users import service as users
 
 FLOW_AUDIENCE = "donatello-sign-in-flow"
@@ -30,30 +29,6 @@ def sent_nonce(flow: dict[str, Any]) -> str | None:
     """msal keeps the nonce in the flow but sends (and Entra echoes) its SHA-256 hex digest."""
     nonce = flow.get("nonce")
     return hashlib.sha256(str(nonce).encode("ascii")).hexdigest() if nonce else None
-
-
-def mapped_role(mapping: EntraMapping, app_roles: tuple[str, ...]) -> Role | None:
-    """The highest role the organization maps the token's app roles to; never super_admin from a tenant.
-
-    None when the organization maps no roles (roles are then managed in DonatelloAI only); the default
-    role when a mapping exists but none of the token's roles is in it.
-    """
-    if not mapping.role_mapping:
-        return None
-    candidates = [
-        mapping.role_mapping[value]
-        for value in app_roles
-        if value in mapping.role_mapping and mapping.role_mapping[value] is not Role.SUPER_ADMIN
-    ]
-    return max(candidates, key=lambda role: RANK[role]) if candidates else Role.STANDARD_USER
-
-
-def mapped_department(mapping: EntraMapping, groups: tuple[str, ...] | None) -> str | None:
-    """The department code of the first mapped group the user belongs to (None: keep as is)."""
-    if groups is None:
-        return None
-    member_of = set(groups)
-    return next((code for group, code in mapping.group_mapping.items() if group in member_of), None)
 
 
 async def complete(
@@ -108,14 +83,18 @@ async def _sign_in(
     lifetime: timedelta,
 ) -> TokenPair:
     mapping = organizations.entra_mapping(org)
+    # Groups pushed over SCIM count like the token's own roles and groups: one mapping, both sources.
+    provisioned = tuple(await provisioning.group_keys(session, org.id, identity.object_id, identity.email))
+    token_groups = identity.groups
+    groups = None if token_groups is None and not provisioned else (*(token_groups or ()), *provisioned)
     user, created = await users.provision(
         session,
         org,
         oid=identity.object_id,
         email=identity.email,
         name=identity.name,
-        role=mapped_role(mapping, identity.roles),
-        department_code=mapped_department(mapping, identity.groups),
+        role=organizations.mapped_role(mapping, (*identity.roles, *provisioned)),
+        department_code=organizations.mapped_department(mapping, groups),
         mfa=identity.mfa,
     )
     row, pair = await sessions.start(session, signer, user.id, org.id, device=device, lifetime=lifetime)

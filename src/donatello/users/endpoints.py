@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from donatello.auth.dependencies import CurrentPrincipal
-from donatello.core.errors import Forbidden, NotFound, ValidationFailed
+from donatello.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
 from donatello.models import User
@@ -14,12 +14,13 @@ from donatello.openapi import problem_responses
 from donatello.tenancy import Role
 from donatello.users import service
 from donatello.users.dependencies import CanManageUsers, CanReadUsers
-from donatello.users.errors import CannotChangeOwnAccess, RoleAboveYourOwn
+from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
 from donatello.users.schemas import (
     PREFERENCE_KEY,
     Me,
     PreferenceRead,
     PreferenceWrite,
+    UserCreate,
     UserFilters,
     UserRead,
     UserUpdate,
@@ -80,6 +81,20 @@ async def list_users(
     return await service.list_users(session, principal, filters, cursor, limit)
 
 
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=UserRead,
+    responses=problem_responses(
+        Forbidden, NotFound, Conflict, RoleAboveYourOwn, OrganizationRequired, ValidationFailed
+    ),
+)
+async def create_user(body: UserCreate, principal: CanManageUsers, session: DbSession) -> User:
+    """Add a person before their first sign-in (audited). Their first Entra sign-in with this e-mail
+    claims the account. A platform administrator must name `organization_id`."""
+    return await service.create(session, principal, body)
+
+
 @router.get("/users/{user_id}", response_model=UserRead, responses=problem_responses(Forbidden, NotFound))
 async def get_user(user_id: uuid.UUID, principal: CanReadUsers, session: DbSession) -> User:
     return await service.get(session, principal, user_id)
@@ -95,5 +110,6 @@ async def get_user(user_id: uuid.UUID, principal: CanReadUsers, session: DbSessi
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, principal: CanManageUsers, session: DbSession
 ) -> Any:
-    """Change a user's role, department or active state (audited)."""
+    """Change a user's role, department or active state (audited). Deactivation takes effect at once: the
+    user's sessions and API keys are revoked and their webhooks disabled, as with SCIM deprovisioning."""
     return await service.update(session, principal, user_id, body)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from donatello.core.errors import Forbidden
+from donatello.core.errors import Forbidden, ValidationFailed
 
 
 class CannotChangeOwnAccess(Forbidden):
@@ -11,3 +11,8 @@ class CannotChangeOwnAccess(Forbidden):
 class RoleAboveYourOwn(Forbidden):
     type = "role-above-your-own"
     title = "You cannot grant or change a role above your own"
+
+
+class OrganizationRequired(ValidationFailed):
+    type = "organization-required"
+    title = "A platform administrator names the organization to act on (organization_id)"

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.database import add_unless_taken
-from donatello.models import Department, Organization, User, UserPreference
+from donatello.models import ApiKey, Department, Organization, User, UserPreference, UserSession, Webhook
 from donatello.tenancy import Principal, scope
+
+LIVE = User.deleted_at.is_(None)
 
 
 async def active_user_in_active_organization(
@@ -29,8 +32,51 @@ async def active_user_in_active_organization(
 
 
 async def by_azure_ad_id(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> User | None:
-    stmt = select(User).where(User.organization_id == organization_id, User.azure_ad_id == oid)
+    stmt = select(User).where(User.organization_id == organization_id, User.azure_ad_id == oid, LIVE)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def unclaimed_by_email(session: AsyncSession, organization_id: uuid.UUID, email: str) -> User | None:
+    """A live account created ahead of its first sign-in (no Entra object id yet) with this e-mail."""
+    stmt = select(User).where(
+        User.organization_id == organization_id,
+        func.lower(User.email) == email.lower(),
+        User.azure_ad_id.is_(None),
+        LIVE,
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def cut_access(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> dict[str, int]:
+    """Revoke the user's live sessions and API keys and disable the webhooks they own; returns counts."""
+    sessions = await session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked.is_(False))
+        .values(revoked=True, revoked_at=now, revoked_reason="deprovisioned")
+        .execution_options(synchronize_session=False)
+    )
+    keys = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.is_active.is_(True))
+        .values(is_active=False, revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    hooks = await session.execute(
+        update(Webhook)
+        .where(Webhook.user_id == user_id, Webhook.is_active.is_(True))
+        .values(is_active=False)
+        .execution_options(synchronize_session=False)
+    )
+    return {
+        "sessions_revoked": int(sessions.rowcount),  # type: ignore[attr-defined]
+        "api_keys_revoked": int(keys.rowcount),  # type: ignore[attr-defined]
+        "webhooks_disabled": int(hooks.rowcount),  # type: ignore[attr-defined]
+    }
+
+
+async def organization_exists(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    stmt = select(Organization.id).where(Organization.id == organization_id)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def department_by_code(
@@ -58,7 +104,7 @@ async def add(session: AsyncSession, user: User) -> bool:
 
 
 async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User | None:
-    stmt = scope(select(User), principal, User).where(User.id == user_id)
+    stmt = scope(select(User), principal, User).where(User.id == user_id, LIVE)
     user: User | None = (await session.execute(stmt)).scalar_one_or_none()
     return user
 
@@ -71,7 +117,7 @@ async def page(
     after: list[Any] | None,
     limit: int,
 ) -> list[User]:
-    stmt = scope(select(User), principal, User).order_by(User.email, User.id)
+    stmt = scope(select(User), principal, User).where(LIVE).order_by(User.email, User.id)
     for column in ("role", "department_id", "is_active"):
         if filters.get(column) is not None:
             stmt = stmt.where(getattr(User, column) == filters[column])

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from donatello.tenancy import Role
 
@@ -39,6 +39,22 @@ class UserUpdate(BaseModel):
     role: Role | None = None
     department_id: uuid.UUID | None = None
     is_active: bool | None = None
+
+
+class UserCreate(BaseModel):
+    """A person added before their first sign-in; the first Entra sign-in with this e-mail claims it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(max_length=255, description="The sign-in e-mail (Entra userPrincipalName)")
+    role: Role = Role.STANDARD_USER
+    department_id: uuid.UUID | None = None
+    display_name: str | None = Field(default=None, max_length=255)
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        description="The organization to add the user to: required for a platform administrator (never "
+        "their own by default); an org admin may omit it or give their own",
+    )
 
 
 class UserFilters(BaseModel):

@@ -14,9 +14,10 @@ from donatello.core.errors import Conflict, NotFound, Unauthenticated, Validatio
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import Organization, User
 from donatello.tenancy import RANK, Permission, Principal, Role
-from donatello.users import repository
-from donatello.users.errors import CannotChangeOwnAccess, RoleAboveYourOwn
-from donatello.users.schemas import PreferenceRead, UserFilters, UserRead, UserUpdate
+from donatello.users import administration, repository
+from donatello.users.administration import Actor
+from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
+from donatello.users.schemas import PreferenceRead, UserCreate, UserFilters, UserRead, UserUpdate
 
 MFA_GRACE_PERIOD = timedelta(days=7)
 
@@ -74,6 +75,8 @@ async def provision(
         await repository.department_by_code(session, org.id, department_code) if department_code else None
     )
     user = await repository.by_azure_ad_id(session, org.id, oid)
+    if user is None and email:
+        user = await _claim(session, org, oid, email)
     if user is None:
         if not email:
             raise Unauthenticated("The identity has no e-mail address (preferred_username)")
@@ -91,7 +94,9 @@ async def provision(
         )
         if not await repository.add(session, user):
             raise Conflict("Another account already uses this e-mail address", field="email")
-        await _audit(session, user, "user.provisioned", None, {"role": user.role, "source": "entra"})
+        await administration.record(
+            session, user, "user.provisioned", None, {"role": user.role, "source": "entra"}
+        )
         return user, True
     if not user.is_active:
         raise Unauthenticated("The account is deactivated")
@@ -110,8 +115,56 @@ async def provision(
         raise Conflict("Another account already uses this e-mail address", field="email")
     if changes:
         event = "user.role_changed" if "role" in changes else "user.updated"
-        await _audit(session, user, event, None, {"changes": changes, "source": "entra"})
+        await administration.record(session, user, event, None, {"changes": changes, "source": "entra"})
     return user, False
+
+
+async def _claim(session: AsyncSession, org: Organization, oid: str, email: str) -> User | None:
+    """The first sign-in of a person whose account was created ahead (admin API or SCIM without an
+    Entra object id) takes that account over: it gains the object id instead of a second account."""
+    user = await repository.unclaimed_by_email(session, org.id, email)
+    if user is None:
+        return None
+    if not user.is_active:
+        raise Unauthenticated("The account is deactivated")
+    user.azure_ad_id = oid
+    if not await repository.flush_unless_taken(session, user):
+        raise Conflict("Another account already uses this Entra identity", field="oid")
+    await administration.record(session, user, "user.claimed", None, {"source": "entra"})
+    return user
+
+
+async def create(session: AsyncSession, principal: Principal, body: UserCreate) -> User:
+    """An org admin adds a person before their first sign-in (e-mail, role, department). A platform
+    administrator names the organization explicitly; anyone else may only name their own (another
+    organization is not found)."""
+    if body.organization_id is None:
+        if principal.is_platform_admin:
+            raise OrganizationRequired()
+        organization_id = principal.organization_id
+    elif principal.is_platform_admin or body.organization_id == principal.organization_id:
+        organization_id = body.organization_id
+        if not await repository.organization_exists(session, organization_id):
+            raise NotFound("organization", organization_id)
+    else:
+        raise NotFound("organization", body.organization_id)
+    if RANK[body.role] > RANK[principal.role] or body.role is Role.SUPER_ADMIN:
+        raise RoleAboveYourOwn(required_roles=[Role.SUPER_ADMIN.value])
+    if (
+        body.department_id is not None
+        and (await repository.department_in_scope(session, principal, body.department_id, organization_id))
+        is None
+    ):
+        raise ValidationFailed("No such department in the organization", field="department_id")
+    return await administration.create(
+        session,
+        Actor.of(principal),
+        organization_id,
+        email=body.email,
+        role=body.role.value,
+        department_id=body.department_id,
+        display_name=body.display_name,
+    )
 
 
 def _read_scope(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
@@ -166,18 +219,16 @@ async def update(session: AsyncSession, principal: Principal, user_id: uuid.UUID
         if (value is not None or key == "department_id")
         and getattr(user, key) != (value.value if isinstance(value, Role) else value)
     }
-    if not changes:
-        return user
-    for key, change in changes.items():
-        setattr(user, key, change["to"])
-    await repository.flush(session, user)
-    if "role" in changes:
-        event = "user.role_changed"
-    elif "is_active" in changes:
-        event = "user.deactivated" if not user.is_active else "user.reactivated"
-    else:
-        event = "user.updated"
-    await _audit(session, user, event, principal, {"changes": changes})
+    activation = changes.pop("is_active", None)
+    if changes:
+        for key, change in changes.items():
+            setattr(user, key, change["to"])
+        await repository.flush(session, user)
+        event = "user.role_changed" if "role" in changes else "user.updated"
+        await administration.record(session, user, event, Actor.of(principal), {"changes": changes})
+    if activation is not None:
+        # The same immediate effects as deprovisioning over SCIM: sessions, keys and webhooks cut here.
+        await administration.set_active(session, Actor.of(principal), user, activation["to"])
     return user
 
 
@@ -216,23 +267,5 @@ async def _preference_event(session: AsyncSession, principal: Principal, event_t
             user_id=principal.user_id,
             user_email=principal.email,
             metadata={"key": key},
-        ),
-    )
-
-
-async def _audit(
-    session: AsyncSession, user: User, event_type: str, actor: Principal | None, metadata: dict[str, Any]
-) -> None:
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="user",
-            resource_id=user.id,
-            organization_id=user.organization_id,
-            user_id=actor.user_id if actor else user.id,
-            user_email=actor.email if actor else user.email,
-            metadata={**metadata, "target_user_id": str(user.id)},
         ),
     )

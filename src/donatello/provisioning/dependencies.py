@@ -1,0 +1,53 @@
+"""The provisioning caller (a token, never a user), the base URL resources are located under, and the
+raw SCIM request body (``application/scim+json`` or ``application/json``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from scim2_models import InvalidSyntaxException, UnauthorizedException
+
+from donatello.auth.dependencies import require
+from donatello.dependencies import DbSession
+from donatello.provisioning import service
+from donatello.provisioning.resources import PREFIX
+from donatello.provisioning.service import ScimCaller
+from donatello.tenancy import Permission, Principal
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ProvisioningToken",
+    description="The organization's SCIM provisioning token (`dsp_…`), from `donatello scim issue-token` "
+    "or `POST /v1/provisioning/token`",
+)
+
+
+async def _caller(
+    session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> ScimCaller:
+    if credentials is None:
+        raise UnauthorizedException(detail="Send the provisioning token as 'Authorization: Bearer dsp_…'")
+    return await service.authenticate(session, credentials.credentials)
+
+
+def _base(request: Request) -> str:
+    settings = request.app.state.settings
+    root = settings.public_base_url or str(request.base_url)
+    return root.rstrip("/") + PREFIX
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidSyntaxException(detail="The body is not JSON") from None
+
+
+Caller = Annotated[ScimCaller, Depends(_caller)]
+Base = Annotated[str, Depends(_base)]
+Body = Annotated[Any, Depends(_body)]
+CanIssueTokens = Annotated[Principal, Depends(require(Permission.USERS_MANAGE))]

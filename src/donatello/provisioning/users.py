@@ -1,0 +1,186 @@
+"""SCIM Users: the people an identity provider provisions into one organization.
+
+``userName`` is the sign-in e-mail, ``externalId`` the Entra object id (the sign-in matches it like the
+token's ``oid``), ``active`` false deprovisions at once (``users.administration.set_active``: sessions and
+API keys revoked, owned webhooks disabled, sign-in refused), DELETE hides the account for good. The
+enterprise extension's ``department`` is kept as sent and, when the organization's mapping (or a
+department code or name) recognises it, moves the user to that department.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from scim2_models import Context, NotFoundException, PatchOp, UniquenessException
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.core.errors import Conflict
+from donatello.models import ScimGroup, User
+from donatello.organizations import service as organizations
+from donatello.provisioning import protocol, repository
+from donatello.provisioning.resources import ENTERPRISE, UserResource
+from donatello.provisioning.service import ScimCaller
+from donatello.tenancy import Role
+from donatello.users import administration
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+def resource(user: User, groups: list[ScimGroup], base: str) -> Any:
+    """The SCIM representation of an account."""
+    profile = user.scim_profile or {}
+    document: dict[str, Any] = {
+        "schemas": [CORE, ENTERPRISE] if profile.get("department") else [CORE],
+        "id": str(user.id),
+        "externalId": user.azure_ad_id,
+        "userName": user.email,
+        "displayName": user.display_name,
+        "active": None if profile.get("active_unassigned") else user.is_active,
+        "name": profile.get("name"),
+        "emails": profile.get("emails"),
+        "groups": [
+            {"value": str(group.id), "$ref": f"{base}/Groups/{group.id}", "display": group.display_name}
+            for group in groups
+        ]
+        or None,
+        "meta": {
+            "resourceType": "User",
+            "created": user.created_at.isoformat(),
+            "lastModified": user.updated_at.isoformat(),
+            "location": f"{base}/Users/{user.id}",
+        },
+    }
+    if profile.get("department"):
+        document[ENTERPRISE] = {"department": profile["department"]}
+    return UserResource.model_validate({k: v for k, v in document.items() if v is not None})
+
+
+def _profile(parsed: Any) -> dict[str, Any]:
+    """What we keep as sent: name parts, e-mail addresses, the enterprise department; and whether
+    ``active`` was left unassigned (removed, or omitted from a replacement), which counts as not active."""
+    document = protocol.dump(parsed)
+    profile: dict[str, Any] = {key: document[key] for key in ("name", "emails") if document.get(key)}
+    if department := (document.get(ENTERPRISE) or {}).get("department"):
+        profile["department"] = department
+    if parsed.active is None:
+        profile["active_unassigned"] = True
+    return profile
+
+
+async def _department_id(session: AsyncSession, caller: ScimCaller, value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    org = await repository.organization(session, str(caller.organization_id))
+    if org is None:
+        return None
+    code = organizations.department_for(organizations.entra_mapping(org), value)
+    department = await repository.department_code_or_name(session, caller.organization_id, code)
+    return department.id if department else None
+
+
+async def _found(session: AsyncSession, caller: ScimCaller, user_id: str) -> User:
+    try:
+        user = await repository.user(session, caller.organization_id, uuid.UUID(user_id))
+    except ValueError:
+        user = None
+    if user is None:  # another organization's user looks exactly like no user
+        raise NotFoundException(detail=f"User {user_id} not found")
+    return user
+
+
+async def _represent(session: AsyncSession, users: list[User], base: str) -> list[Any]:
+    groups = await repository.groups_of(session, [user.id for user in users])
+    return [resource(user, groups[user.id], base) for user in users]
+
+
+async def matching(
+    session: AsyncSession, caller: ScimCaller, base: str, expression: str | None, parameters: Any
+) -> list[Any]:
+    """Users matching a filter (all of them without one), oldest first."""
+    scim_filter = protocol.scim_filter(UserResource, expression)
+    rows = await repository.users(
+        session,
+        caller.organization_id,
+        user_name=protocol.equality(scim_filter, "userName"),
+        external_id=protocol.equality(scim_filter, "externalId"),
+    )
+    represented = await _represent(session, rows, base)
+    return [item for item in represented if scim_filter is None or scim_filter.match(item)]
+
+
+async def get(session: AsyncSession, caller: ScimCaller, base: str, user_id: str) -> Any:
+    user = await _found(session, caller, user_id)
+    return (await _represent(session, [user], base))[0]
+
+
+async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: Any) -> Any:
+    """A new account (active unless `active` is false); its first sign-in finds it by
+    ``externalId`` (the object id) or, without one, by ``userName``."""
+    parsed = protocol.parse(UserResource, payload, Context.RESOURCE_CREATION_REQUEST)
+    profile = _profile(parsed)
+    try:
+        user = await administration.create(
+            session,
+            caller.actor,
+            caller.organization_id,
+            email=parsed.user_name,
+            role=Role.STANDARD_USER.value,
+            department_id=await _department_id(session, caller, profile.get("department")),
+            display_name=parsed.display_name,
+            external_id=parsed.external_id,
+            active=parsed.active is not False,
+            scim_profile={k: v for k, v in profile.items() if k != "active_unassigned"},
+        )
+    except Conflict:
+        raise UniquenessException(detail="userName or externalId is already in use") from None
+    return (await _represent(session, [user], base))[0]
+
+
+async def replace(session: AsyncSession, caller: ScimCaller, base: str, user_id: str, payload: Any) -> Any:
+    user = await _found(session, caller, user_id)
+    parsed = protocol.parse(UserResource, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    await _write(session, caller, user, parsed)
+    return (await _represent(session, [user], base))[0]
+
+
+async def patch(session: AsyncSession, caller: ScimCaller, base: str, user_id: str, payload: Any) -> Any:
+    """Entra's PATCH: ops in any case, ``active`` as a bool or a string, value-filtered paths."""
+    user = await _found(session, caller, user_id)
+    operations = protocol.parse(PatchOp[UserResource], payload, Context.RESOURCE_PATCH_REQUEST)
+    current = (await _represent(session, [user], base))[0]
+    if protocol.apply_patch(operations, current):
+        await _write(session, caller, user, current)
+    return (await _represent(session, [user], base))[0]
+
+
+async def delete(session: AsyncSession, caller: ScimCaller, user_id: str) -> None:
+    """Deprovision for good: access cut as for ``active`` false, the account hidden; a user created
+    again later is a new account and inherits nothing (no sessions, keys or webhooks)."""
+    user = await _found(session, caller, user_id)
+    await administration.delete(session, caller.actor, user)
+
+
+async def _write(session: AsyncSession, caller: ScimCaller, user: User, parsed: Any) -> None:
+    profile = _profile(parsed)
+    wanted: dict[str, Any] = {
+        "email": parsed.user_name,
+        "azure_ad_id": parsed.external_id,
+        "display_name": parsed.display_name,
+        "scim_profile": profile,
+    }
+    if profile.get("department") != (user.scim_profile or {}).get("department"):
+        department_id = await _department_id(session, caller, profile.get("department"))
+        if department_id is not None:
+            wanted["department_id"] = department_id
+    changed = sorted(key for key, value in wanted.items() if getattr(user, key) != value)
+    for key in changed:
+        setattr(user, key, wanted[key])
+    if changed:
+        if not await repository.add(session, user):
+            raise UniquenessException(detail="userName or externalId is already in use")
+        await administration.record(session, user, "user.updated", caller.actor, {"changed": changed})
+    # An unassigned ``active`` fails closed: access is cut as for false until Entra sets it again.
+    if bool(parsed.active) != user.is_active:
+        await administration.set_active(session, caller.actor, user, bool(parsed.active))
+    await session.refresh(user)

@@ -1,0 +1,107 @@
+"""Accounts managed by people and identity providers rather than by sign-in: created ahead of the first
+sign-in, deactivated with immediate effect, reactivated. The admin API and SCIM provisioning share these
+functions, so a deactivation means the same thing whoever asks for it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.core.clock import utcnow
+from donatello.core.errors import Conflict
+from donatello.models import User
+from donatello.tenancy import Principal
+from donatello.users import repository
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes an account, as the audit log records it: a user (``user_id``) or a credential that is
+    not a user, such as a provisioning token (``user_id`` None, described in ``metadata``)."""
+
+    user_id: uuid.UUID | None
+    email: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.user_id, principal.email)
+
+
+async def create(
+    session: AsyncSession,
+    actor: Actor,
+    organization_id: uuid.UUID,
+    *,
+    email: str,
+    role: str,
+    department_id: uuid.UUID | None,
+    display_name: str | None,
+    external_id: str | None = None,
+    active: bool = True,
+    scim_profile: dict[str, Any] | None = None,
+) -> User:
+    """A new account before its first sign-in: the sign-in with this e-mail (or Entra object id
+    ``external_id``) claims it instead of creating another. The e-mail is unique among live accounts."""
+    user = User(
+        organization_id=organization_id,
+        email=email,
+        azure_ad_id=external_id,
+        display_name=display_name,
+        role=role,
+        department_id=department_id,
+        is_active=active,
+        scim_profile=scim_profile or {},
+    )
+    if not await repository.add(session, user):
+        raise Conflict("Another account already uses this e-mail address or Entra object id", field="email")
+    await record(session, user, "user.created", actor, {"role": role, "is_active": active})
+    return user
+
+
+async def set_active(session: AsyncSession, actor: Actor, user: User, active: bool) -> dict[str, int]:
+    """Deactivate (at once, in this transaction: sessions and API keys revoked, owned webhooks disabled,
+    sign-in refused) or reactivate (sign-in only: nothing revoked comes back). Generations already
+    admitted are left to finish: their budget was held while the user was active. Returns what was cut."""
+    if user.is_active == active:
+        return {}
+    user.is_active = active
+    cut = {} if active else await repository.cut_access(session, user.id, utcnow())
+    await repository.flush(session, user)
+    event = "user.reactivated" if active else "user.deactivated"
+    await record(
+        session, user, event, actor, {"changes": {"is_active": {"from": not active, "to": active}}, **cut}
+    )
+    return cut
+
+
+async def delete(session: AsyncSession, actor: Actor, user: User) -> None:
+    """Provisioning's delete: deactivate with the same effects, then hide the account everywhere. The row
+    stays for the ledger; the e-mail and Entra object id are free for a new account."""
+    await set_active(session, actor, user, False)
+    user.deleted_at = utcnow()
+    await repository.flush(session, user)
+    await record(session, user, "user.deleted", actor, {})
+
+
+async def record(
+    session: AsyncSession, user: User, event_type: str, actor: Actor | None, metadata: dict[str, Any]
+) -> None:
+    """Audit a change to ``user``; ``actor`` None means the user themself (sign-in)."""
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.split(".")[1],
+            resource_type="user",
+            resource_id=user.id,
+            organization_id=user.organization_id,
+            user_id=actor.user_id if actor else user.id,
+            user_email=actor.email if actor else user.email,
+            metadata={**(actor.metadata if actor else {}), **metadata, "target_user_id": str(user.id)},
+        ),
+    )
