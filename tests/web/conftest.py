@@ -102,8 +102,10 @@ def world(live_server: LiveServer, web_database: str) -> worlds.World:
     )
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Module-scoped: while Playwright's sync driver runs, this thread's event loop is its own, so async
+    tests (pytest-asyncio) cannot run in the same module."""
     with sync_playwright() as driver:
         yield driver
 

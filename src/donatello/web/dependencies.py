@@ -20,6 +20,7 @@ from donatello.core import request_context
 from donatello.core.database import set_platform_scope
 from donatello.core.errors import DomainError, Forbidden
 from donatello.dependencies import DbSession
+from donatello.reports.service import timezone_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission, Principal
 from donatello.users import service as users
@@ -45,6 +46,7 @@ class Viewer:
 
     principal: Principal
     session: browser.BrowserSession
+    timezone: str  # the organization's: dates and budget periods are shown in it
 
     @property
     def csrf_token(self) -> str:
@@ -160,7 +162,7 @@ async def _viewer(request: Request, session: DbSession) -> Viewer:
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
-    viewer = Viewer(principal, resumed)
+    viewer = Viewer(principal, resumed, await timezone_of(session, principal.organization_id))
     request.state.viewer = viewer
     return viewer
 

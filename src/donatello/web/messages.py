@@ -67,6 +67,12 @@ def explain(error: DomainError) -> Explanation:
             "There is nothing here, or it is not yours to see.",
             "Go back to the gallery or the generate page.",
         )
+    if kind == "cross-site-request":
+        return Explanation(
+            "Not allowed",
+            error.detail,
+            "If you meant to do this, open DonatelloAI yourself and use its own page.",
+        )
     if error.status == 403:
         return Explanation("Not allowed", error.detail, "Ask your organization's administrator for access.")
     if error.status in (401,):

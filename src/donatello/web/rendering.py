@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from donatello.tenancy import Permission, Principal
 
@@ -52,7 +53,14 @@ def aud(amount: Decimal | str | int | None) -> str:
     return f"{sign}A${abs(value):,.{places}f}"
 
 
-def when(instant: datetime | date | None, timezone: str = "UTC") -> str:
+@pass_context
+def when(context: Context, instant: datetime | date | None) -> str:
+    """In the viewer's organization's time zone (budget periods are in it too)."""
+    viewer = context.get("viewer")
+    return local_time(instant, getattr(viewer, "timezone", "UTC"))
+
+
+def local_time(instant: datetime | date | None, timezone: str) -> str:
     if instant is None:
         return "—"
     if isinstance(instant, datetime):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from donatello.auth import mfa
 from donatello.budgets import administration as budgets
 from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession
@@ -163,6 +164,7 @@ async def generate(
     # is kept, anything else it wrote is undone, and the form is shown again with the reason.
     attempt = await session.begin_nested()
     try:
+        mfa.ensure_may_generate(viewer.principal)  # the API's CanGenerate rule
         generation = await admission.request(
             session, viewer.principal, body, f"web:{idempotency_key}" if idempotency_key else None, context
         )
