@@ -12,7 +12,7 @@ NODE_INSTALLED := node_modules/.installed
 .PHONY: help install run test lint typecheck bench lock clean
 
 help:
-	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000"
+	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000 (open http://127.0.0.1:8000/)"
 	@echo "make test   install, lint, type-check, check import rules, run the tests"
 	@echo "make bench  run the benchmarks"
 	@echo "make lint   ruff, mypy and import-linter only"

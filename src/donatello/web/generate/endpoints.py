@@ -102,14 +102,17 @@ async def _generate_page(
     )
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_model=None)
 async def generate_page(
     request: Request,
-    viewer: Generator,
+    viewer: SignedIn,
     session: DbSession,
     store: Images,
     generation: uuid.UUID | None = None,
-) -> HTMLResponse:
+) -> Response:
+    """Home. Someone who may not generate (finance) goes to the first page their role shows."""
+    if not viewer.can(Permission.GENERATIONS_CREATE):
+        return RedirectResponse(viewer.navigation[0].href if viewer.navigation else "/usage", status_code=303)
     shown = (
         await views.read(await views.visible(session, viewer.principal, generation), store)
         if generation
