@@ -38,7 +38,7 @@ from donatello.sealing import sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
 from donatello.storage import open_image_store
 from donatello.web import security as web_security
-from donatello.web.dependencies import not_found_page
+from donatello.web.dependencies import http_error_page
 from donatello.web.endpoints import router as web_router
 from donatello.web.headers import SecurityHeaders
 from donatello.web.rendering import STATIC
@@ -252,8 +252,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404 and web_security.is_web_path(request.url.path):
-            return not_found_page(request)  # a person typed or followed a link: a page, not JSON
+        if web_security.is_web_path(request.url.path):
+            return http_error_page(request, exc.status_code)  # a person's address: a page, not JSON
         body = {
             "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
             "title": str(exc.detail) if exc.status_code != 404 else "Not found",

@@ -93,6 +93,24 @@ def live_server(settings: Settings, web_database: str, workdir: Path) -> Iterato
     server.stop()
 
 
+@pytest.fixture(scope="package")
+def local_server(live_server: LiveServer) -> Iterator[LiveServer]:
+    """What `make run` serves: no Entra ID, loopback, so local sign-in. Same database as ``live_server``
+    (whose worker runs the generations of both)."""
+    configured = live_server.settings.model_copy(
+        update={
+            "entra_tenant_id": None,
+            "entra_client_id": None,
+            "entra_client_secret": None,
+            "port": _free_port(),
+            "in_process_worker": False,
+        }
+    )
+    server = LiveServer(configured).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def world(live_server: LiveServer, web_database: str) -> worlds.World:
     """Before each test: every table emptied, then the demo tenant and Globex seeded (committed)."""

@@ -183,3 +183,30 @@ def test_an_off_site_return_url_is_refused(
         page.goto(f"{live_server.url}/sign-in?next={hostile}")
         expect(page).to_have_url(f"{live_server.url}/")
         expect(page.get_by_role("heading", name="Generate images")).to_be_visible()
+
+
+def test_the_embedded_default_opens_on_local_sign_in_and_works_from_the_keyboard(
+    world: World, local_server: LiveServer, new_context: Callable[..., BrowserContext]
+) -> None:
+    page = new_context().new_page()
+    page.goto(local_server.url + "/")
+    expect(page).to_have_url(local_server.url + "/sign-in?next=/")
+    expect(page.get_by_text("Local sign-in.")).to_be_visible()
+    _check(page, "sign-in-local")
+
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.get_by_role("button", name="Sign in as Power User").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Generate images")).to_be_visible()
+
+    page.get_by_label("Prompt", exact=True).focus()
+    page.keyboard.type("a ferry crossing the harbour")
+    for _ in range(20):  # Tab through the form to its button, as someone without a mouse does
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Generate":
+            break
+    page.keyboard.press("Enter")
+    image = page.get_by_role("img", name=re.compile(r"^Generated image 1"))
+    expect(image).to_be_visible(timeout=30_000)
+    page.wait_for_function(IMAGE_LOADED, arg=image.element_handle())

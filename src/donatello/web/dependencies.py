@@ -98,6 +98,22 @@ def not_found_page(request: Request) -> HTMLResponse:
     )
 
 
+def http_error_page(request: Request, status: int) -> HTMLResponse:
+    """A framework-level refusal of a page address (no route, wrong method) as a page."""
+    if status == 404:
+        return not_found_page(request)
+    return page(
+        request,
+        "error.html",
+        status=status,
+        explanation=messages.Explanation(
+            "This address does not work that way",
+            "The page cannot be used like this (for example, a form address opened as a link).",
+            "Go back to the generate page or the gallery.",
+        ),
+    )
+
+
 def _sign_in_redirect(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET" or request.headers.get("x-fragment"):
