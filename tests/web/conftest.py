@@ -138,14 +138,27 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_context(browser: Browser) -> Callable[..., BrowserContext]:
+def page_errors() -> list[str]:
+    """Console errors and uncaught exceptions of every page a test opens (a CSP violation is one)."""
+    return []
+
+
+@pytest.fixture
+def new_context(browser: Browser, page_errors: list[str]) -> Callable[..., BrowserContext]:
     """Fresh browsers (cookie jars); the IdP's loopback certificate is trusted, nothing else changes."""
+
+    def watch(page: Page) -> None:
+        page.on(
+            "console", lambda message: page_errors.append(message.text) if message.type == "error" else None
+        )
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
 
     def make(width: int = 1280, height: int = 900) -> BrowserContext:
         context = browser.new_context(
             viewport={"width": width, "height": height}, ignore_https_errors=True, locale="en-AU"
         )
         context.set_default_timeout(15_000)
+        context.on("page", watch)
         return context
 
     return make

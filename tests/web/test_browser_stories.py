@@ -58,7 +58,7 @@ def test_the_entra_dance_lands_on_the_page_first_asked_for_with_a_safe_cookie(
 
 
 def test_sign_in_generate_find_it_in_the_gallery_then_sign_out(
-    world: World, live_server: LiveServer, sign_in: Callable[..., Page]
+    world: World, live_server: LiveServer, sign_in: Callable[..., Page], page_errors: list[str]
 ) -> None:
     page = sign_in(World.acme("power_user"))
     expect(page.get_by_role("heading", name="Generate images")).to_be_visible()
@@ -99,9 +99,12 @@ def test_sign_in_generate_find_it_in_the_gallery_then_sign_out(
         response = page.request.get(live_server.url + protected, max_redirects=0)
         assert response.status == 303, protected
         assert response.headers["location"].startswith("/sign-in?next="), protected
+    assert page_errors == []  # no script error, no Content-Security-Policy violation on any page
 
 
-def test_every_page_reads_at_phone_width(world: World, sign_in: Callable[..., Page]) -> None:
+def test_every_page_reads_at_phone_width(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
     page = sign_in(World.acme("power_user"), width=390)
     _check(page, "generate")
     _generate(page, "a lighthouse at dusk")
@@ -112,6 +115,7 @@ def test_every_page_reads_at_phone_width(world: World, sign_in: Callable[..., Pa
         expect(page).to_have_url(re.compile(path + "$"))
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, name  # no sideways scrolling
         _check(page, name)
+    assert page_errors == []
 
 
 def test_a_cross_site_form_post_is_refused(

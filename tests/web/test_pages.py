@@ -24,7 +24,7 @@ from donatello.models import AuditOutbox, User, UserSession
 from donatello.web.security import LocalSignInRefused
 from tests.generation_world import World, world
 
-ORIGIN = "http://testserver"
+ORIGIN = "http://127.0.0.1:8000"
 
 
 def _local(settings: Settings, **changes: Any) -> Settings:
@@ -75,7 +75,7 @@ async def _sign_in(http: httpx.AsyncClient, user: User) -> str:
     )
     assert signed.status_code == 303, signed.text
     assert signed.headers["location"] == "/usage"
-    landed = await http.get("/")
+    landed = await http.get("/usage")
     match = re.search(r'name="csrf_token" value="([^"]+)"', landed.text)
     assert match, landed.text
     return match.group(1)
@@ -132,7 +132,7 @@ async def test_over_https_the_cookie_is_secure_host_only_and_hsts_is_sent(
     settings: Settings, engine: AsyncEngine, db: AsyncSession, tokens: TokenSigner
 ) -> None:
     tenant = await world(db, tokens)
-    public = "https://donatello.example"
+    public = "https://127.0.0.1:8443"  # e.g. a TLS proxy on the same machine
     app = create_app(_local(settings, public_base_url=public), engine=engine)
     async with app.router.lifespan_context(app), await _client(app, db, public) as http:
         signed = await http.post(
@@ -272,3 +272,34 @@ async def test_a_standard_user_is_offered_no_hd_and_the_department_sees_its_budg
     assert '<option value="hd"' not in page and "HD is for power users." in page
     assert f"local/{tenant.local.model_name} — A$0.05 per image" in page
     assert 'has</span> <strong class="amount">A$25.00</strong>' in page
+
+
+async def test_local_sign_in_answers_only_to_a_loopback_host_name(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    """DNS rebinding: attacker.test re-pointed at 127.0.0.1 is same-origin with itself, not with us."""
+    tenant = await world(db, tokens)
+    rebound = {"Host": "attacker.test:8000", "Origin": "http://attacker.test:8000"}
+    assert (await browser.get("/sign-in", headers={"Host": "attacker.test:8000"})).status_code == 403
+    refused = await browser.post("/sign-in/local", data={"user_id": str(tenant.member.id)}, headers=rebound)
+    assert refused.status_code == 403
+    assert "set-cookie" not in refused.headers
+
+
+async def test_someone_who_may_not_generate_is_refused_even_with_a_valid_form(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    tenant = await world(db, tokens, role="finance")
+    await _sign_in(browser, tenant.member)
+    home = await browser.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/gallery"
+    usage = await browser.get("/usage")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', usage.text)
+    assert csrf
+    refused = await browser.post(
+        "/generate",
+        data={"prompt": "kites", "model": f"local/{tenant.local.model_name}", "csrf_token": csrf.group(1)},
+        headers={"Origin": ORIGIN},
+    )
+    assert refused.status_code == 403
+    assert "generations:create" in refused.text

@@ -216,12 +216,19 @@ async def _checked(request: Request, _origin: Annotated[None, SameOrigin], viewe
 Checked = Annotated[Viewer, Depends(_checked)]
 
 
-def requiring(permission: Permission) -> Callable[[Viewer], Awaitable[Viewer]]:
-    """A viewer whose role grants ``permission`` (the same rule as the API's ``require``)."""
+def requiring(permission: Permission, *, changes_state: bool = False) -> Callable[..., Awaitable[Viewer]]:
+    """A viewer whose role grants ``permission`` (the same rule as the API's ``require``); with
+    ``changes_state`` the request must also pass the Origin and CSRF checks."""
 
-    async def check(viewer: SignedIn) -> Viewer:
+    def check(viewer: Viewer) -> Viewer:
         if not viewer.can(permission):
-            raise Forbidden(f"This page needs the permission {permission.value}")
+            raise Forbidden(f"This needs the permission {permission.value}")
         return viewer
 
-    return check
+    async def reading(viewer: SignedIn) -> Viewer:
+        return check(viewer)
+
+    async def changing(viewer: Checked) -> Viewer:
+        return check(viewer)
+
+    return changing if changes_state else reading

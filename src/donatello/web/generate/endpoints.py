@@ -22,13 +22,14 @@ from donatello.providers import candidates, priced_offers
 from donatello.providers.availability import availability_for
 from donatello.tenancy import Permission
 from donatello.web import messages
-from donatello.web.dependencies import Checked, SignedIn, Viewer, WebRoute, page, requiring
+from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 SIZES: list[str] = ["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"]
 FINAL = {"completed", "failed", "cancelled"}
 Generator = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE))]
+GeneratorPosting = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE, changes_state=True))]
 
 
 async def _options(request: Request, session: DbSession, size: str, quality: str, n: int) -> list[Any]:
@@ -124,7 +125,7 @@ async def generate_page(
 @router.post("/generate", response_model=None)
 async def generate(
     request: Request,
-    viewer: Checked,
+    viewer: GeneratorPosting,
     session: DbSession,
     context: AdmissionContext,
     prompt: Annotated[str, Form(max_length=4000)] = "",

@@ -37,6 +37,13 @@ def _set_session_cookie(request: Request, response: Response, opened: browser.Br
     )
 
 
+def _loopback_only(request: Request) -> None:
+    """Local sign-in answers only to a loopback host name: a site whose name was re-pointed at this
+    machine (DNS rebinding) would otherwise be same-origin with itself and could sign in."""
+    if not security.is_loopback(request.url.hostname or ""):
+        raise CrossSiteRequest("Local sign-in works only at http://127.0.0.1 or http://localhost.")
+
+
 def _callback_url(request: Request) -> str:
     settings = settings_of(request)
     if settings.public_base_url:
@@ -66,6 +73,7 @@ async def sign_in(request: Request, session: DbSession, next: str | None = None)
         )
         return response
     if state.local_sign_in:
+        _loopback_only(request)
         return page(request, "sign_in_local.html", choices=await local.choices(session), next=target)
     return page(request, "sign_in_unavailable.html", status=503)
 
@@ -112,6 +120,7 @@ async def local_sign_in(
 ) -> Response:
     if not request.app.state.local_sign_in:
         raise SignInFailed("Local sign-in is not available on this server")
+    _loopback_only(request)
     opened = await local.sign_in(session, user_id, device=device, lifetimes=lifetimes(settings_of(request)))
     response = RedirectResponse(security.safe_next(next), status_code=303)
     _set_session_cookie(request, response, opened)
