@@ -92,9 +92,12 @@ def test_sign_in_generate_find_it_in_the_gallery_then_sign_out(
     assert headers["referrer-policy"] == "same-origin"
     assert "strict-transport-security" not in headers  # plain http: HSTS only over https
 
+    [before] = [c for c in page.context.cookies() if c["name"] == "donatello_session"]
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
     _check(page, "signed-out")
+    assert "donatello_session" not in {c["name"] for c in page.context.cookies()}
+    page.context.add_cookies([before])  # a copy of the cookie taken before signing out is worth nothing
     for protected in ("/", "/gallery", detail, "/usage"):
         response = page.request.get(live_server.url + protected, max_redirects=0)
         assert response.status == 303, protected
