@@ -303,3 +303,32 @@ async def test_someone_who_may_not_generate_is_refused_even_with_a_valid_form(
     )
     assert refused.status_code == 403
     assert "generations:create" in refused.text
+
+
+async def test_cancel_then_delete_from_the_detail_page(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    tenant = await world(db, tokens)
+    csrf = await _sign_in(browser, tenant.member)
+    sent = await browser.post(
+        "/generate",
+        data={"prompt": "a slow kite", "model": f"local/{tenant.local.model_name}", "csrf_token": csrf},
+        headers={"Origin": ORIGIN},
+    )
+    generation_id = sent.headers["location"].split("generation=")[1].split("#")[0]
+    detail = await browser.get(f"/gallery/{generation_id}")
+    assert "Waiting for a worker" in detail.text and "Cancel generation" in detail.text  # no worker here
+
+    cancelled = await browser.post(
+        f"/gallery/{generation_id}/cancel", data={"csrf_token": csrf}, headers={"Origin": ORIGIN}
+    )
+    assert cancelled.status_code == 303
+    after = await browser.get(f"/gallery/{generation_id}")
+    assert "Cancelled. Nothing was charged." in after.text and "Cancel generation" not in after.text
+
+    deleted = await browser.post(
+        f"/gallery/{generation_id}/delete", data={"csrf_token": csrf}, headers={"Origin": ORIGIN}
+    )
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/gallery"
+    assert (await browser.get(f"/gallery/{generation_id}")).status_code == 404
+    assert "No generations" in (await browser.get("/gallery")).text
