@@ -20,7 +20,7 @@ FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null
 .PHONY: help install focus-validator run test lint typecheck bench lock clean
 
 help:
-	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000"
+	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000 (open http://127.0.0.1:8000/)"
 	@echo "make test   install, lint, type-check, check import rules, run the tests"
 	@echo "make bench  run the benchmarks"
 	@echo "make focus-validator  build .venv-focus/ (the FOCUS conformance checker make test runs)"

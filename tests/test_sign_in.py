@@ -20,7 +20,11 @@ ROLE_MAPPING = {
 
 
 async def _events(db: AsyncSession, event_type: str, user_id: uuid.UUID) -> list[AuditOutbox]:
-    stmt = select(AuditOutbox).where(AuditOutbox.event_type == event_type, AuditOutbox.user_id == user_id)
+    stmt = (
+        select(AuditOutbox)
+        .where(AuditOutbox.event_type == event_type, AuditOutbox.user_id == user_id)
+        .order_by(AuditOutbox.id)
+    )
     return list((await db.execute(stmt)).scalars())
 
 

@@ -111,6 +111,15 @@ class Settings(BaseSettings):
 
     refresh_token_days: int = 14
 
+    # Browser sessions (``web``): an opaque cookie whose hash is a row of user_sessions. It ends after
+    # this long without a request (idle) and, whatever the activity, this long after sign-in (absolute).
+    web_session_idle_minutes: PositiveInt = 60
+    web_session_absolute_hours: PositiveInt = 12
+    # One-click sign-in as any user of the organization, for the embedded default only: unset = on exactly
+    # when Entra ID is not configured and the server binds to loopback; true in any other case refuses to
+    # start (``web.security.check_local_sign_in``).
+    web_local_sign_in: bool | None = None
+
     key_provider: KeyProvider = KeyProvider.LOCAL
     key_vault_url: str | None = None
     # Prompt KEKs in Key Vault: the versions of this secret (32 random bytes, base64).
@@ -183,6 +192,14 @@ class Settings(BaseSettings):
     @property
     def entra_configured(self) -> bool:
         return bool(self.entra_tenant_id and self.entra_client_id and self.entra_client_secret)
+
+    @property
+    def web_session_idle(self) -> timedelta:
+        return timedelta(minutes=self.web_session_idle_minutes)
+
+    @property
+    def web_session_absolute(self) -> timedelta:
+        return timedelta(hours=self.web_session_absolute_hours)
 
     @property
     def reservation_hold(self) -> timedelta:

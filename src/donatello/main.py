@@ -12,7 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from scim2_models import SCIMException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -43,6 +44,11 @@ from donatello.ratelimit import limiter_from_settings
 from donatello.sealing import sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
 from donatello.storage import open_image_store
+from donatello.web import security as web_security
+from donatello.web.dependencies import http_error_page
+from donatello.web.endpoints import router as web_router
+from donatello.web.headers import SecurityHeaders
+from donatello.web.rendering import STATIC
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     """Build the API. Tests pass their own ``engine``; otherwise the lifespan opens the configured one."""
     settings = settings or get_settings()
     app_logging.stamp_records()
+    local_sign_in = web_security.local_sign_in_enabled(settings)  # refuses to start where it is unsafe
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             app.state.token_signer = token_signer(settings)
             app.state.entra_verifier = EntraVerifier(settings) if settings.entra_configured else None
             app.state.entra_sign_in = EntraSignIn(settings) if settings.entra_configured else None
+            app.state.local_sign_in = local_sign_in
             app.state.redis = None
             app.state.audit_store = None
             if audit_store.is_configured(settings):
@@ -115,6 +123,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request carries its id
     _install_error_handlers(app)
     app.include_router(health_router)
@@ -123,6 +132,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     tracing.install(app, settings, engine=engine)
     app.include_router(api_router)
     app.include_router(scim_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(web_router)  # the browser edge: pages over the same services
     return app
 
 
@@ -290,9 +301,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(request, body, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _on_scim(request):
             return scim_error(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
+        if web_security.is_web_path(request.url.path):
+            return http_error_page(request, exc.status_code)  # a person's address: a page, not JSON
         body = {
             "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
             "title": str(exc.detail) if exc.status_code != 404 else "Not found",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.budgets import repository
 from donatello.budgets.account import open_for_read, open_for_update
-from donatello.budgets.errors import BudgetFieldNotAllowed, NotYourDepartment
+from donatello.budgets.errors import BudgetFieldNotAllowed, BudgetNotConfigured, NotYourDepartment
 from donatello.budgets.periods import organization_timezone, period_at
 from donatello.budgets.schemas import BudgetChange, BudgetSet, BudgetStatus, ClosedPeriod
 from donatello.core.clock import utcnow
@@ -52,6 +53,38 @@ async def status(
         alert_thresholds=[int(t) for t in budget.alert_thresholds],
         thresholds_crossed=[alert.threshold_percent for alert in alerts],
         per_user_monthly_cap_aud=budget.per_user_monthly_cap_aud,
+    )
+
+
+@dataclass(frozen=True)
+class RequesterView:
+    """What someone who may generate sees of their own department's budget: what is left to spend. A
+    hard-budget refusal tells them this figure anyway; budget, spend and holds stay for report readers."""
+
+    department_code: str
+    department_name: str
+    available_aud: Decimal
+    enforcement_mode: str
+    period_end: date
+
+
+async def available_to_requester(
+    session: AsyncSession, principal: Principal, *, at: datetime | None = None
+) -> RequesterView | None:
+    """None when the principal has no department or the department has no budget."""
+    if principal.department_id is None or not principal.can(Permission.GENERATIONS_CREATE):
+        return None
+    department = await scoped_get(session, principal, Department, principal.department_id)
+    try:
+        account = await open_for_read(session, department.id, at or utcnow())
+    except BudgetNotConfigured:
+        return None
+    return RequesterView(
+        department_code=department.code,
+        department_name=department.name,
+        available_aud=account.available,
+        enforcement_mode=account.budget.enforcement_mode,
+        period_end=account.period.end,
     )
 
 

@@ -185,7 +185,13 @@ async def _admit(
             reservation_aud=choice.quote.total_aud,
             created_at=now,
             next_attempt_at=now,
-            details={"style": body.style, "seed": body.seed, "selected_model_reason": choice.reason},
+            details={
+                "style": body.style,
+                "seed": body.seed,
+                "selected_model_reason": choice.reason,
+                "requested_model": body.model,
+                "admitted_model": choice.name,
+            },
         )
         for body, choice in zip(bodies, choices, strict=True)
     ]

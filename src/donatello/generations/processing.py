@@ -236,6 +236,7 @@ class Processor:
                     "images": [image for image, _ in names],
                     "thumbnails": [thumbnail for _, thumbnail in names],
                     "provider_latency_ms": outcome.result.latency_ms,
+                    "fallback_from": outcome.fallback_from.name if outcome.fallback_from else None,
                 },
             )
             if finished is None:

@@ -200,3 +200,20 @@ def add_metadata(session: AsyncSession, row: GenerationMetadata) -> None:
 async def queue_depth(session: AsyncSession) -> int:
     stmt = select(func.count()).where(Generation.status == "pending")
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def spend_by_model_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[Any]:
+    """The user's ledger since ``since`` by billed model: (model, images, net AUD), largest spend first.
+    Refunds and corrections (negative events) count in the net; their images do not."""
+    model = (CostEvent.model_provider + "/" + CostEvent.model_name).label("model")
+    stmt = (
+        select(
+            model,
+            func.coalesce(func.sum(CostEvent.image_count).filter(CostEvent.actual_cost_aud > 0), 0),
+            func.sum(CostEvent.actual_cost_aud),
+        )
+        .where(CostEvent.user_id == user_id, CostEvent.created_at >= since)
+        .group_by(model)
+        .order_by(func.sum(CostEvent.actual_cost_aud).desc(), model)
+    )
+    return list((await session.execute(stmt)).all())

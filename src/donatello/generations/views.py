@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -205,6 +206,35 @@ async def batch(session: AsyncSession, principal: Principal, batch_id: uuid.UUID
         ),
         created_at=found.created_at,
         generation_ids=[m.id for m in members],
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpend:
+    model: str
+    images: int
+    spend_aud: Decimal
+
+
+@dataclass(frozen=True)
+class MonthlyUsage:
+    since: datetime
+    images: int
+    spend_aud: Decimal
+    by_model: list[ModelSpend]
+
+
+async def monthly_usage(session: AsyncSession, principal: Principal, since: datetime) -> MonthlyUsage:
+    """The caller's own ledger since the start of the budget period: images and net spend by model."""
+    rows = [
+        ModelSpend(model, int(images), Decimal(spend))
+        for model, images, spend in await repository.spend_by_model_since(session, principal.user_id, since)
+    ]
+    return MonthlyUsage(
+        since=since,
+        images=sum(row.images for row in rows),
+        spend_aud=sum((row.spend_aud for row in rows), Decimal(0)),
+        by_model=rows,
     )
 
 

@@ -19,7 +19,7 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 from donatello.providers.execution import Outcome, call_with_retries, generate_with_fallback
-from donatello.providers.selection import Candidate, candidates
+from donatello.providers.selection import Candidate, candidates, priced_offers
 
 __all__ = [
     "Availability",
@@ -43,4 +43,5 @@ __all__ = [
     "call_with_retries",
     "candidates",
     "generate_with_fallback",
+    "priced_offers",
 ]

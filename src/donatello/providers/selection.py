@@ -115,6 +115,18 @@ async def candidates(
     ]
 
 
+async def priced_offers(
+    session: AsyncSession, size: str, quality: str, n: int, availability: Availability | None = None
+) -> list[tuple[str, Quote]]:
+    """Every model that could run this request right now (the rules of ``candidates``), with its quote,
+    in platform priority order: what a person may choose from."""
+    offers = [
+        offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
+    ]
+    priced = await _eligible(session, offers, size, quality, n, availability or availability_for(None), None)
+    return [(_name(offer[0]), offered_quote) for offer, offered_quote in priced]
+
+
 async def _eligible(
     session: AsyncSession,
     offers: list[Offer],

@@ -63,3 +63,8 @@ async def is_live(session: AsyncSession, session_id: uuid.UUID, now: datetime) -
         return False
     revoked, reason, expires_at = row
     return bool(expires_at > now and (not revoked or reason == "rotated"))
+
+
+async def by_hash(session: AsyncSession, token_hash: str) -> UserSession | None:
+    stmt = select(UserSession).where(UserSession.refresh_token_hash == token_hash)
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -14,9 +15,10 @@ from donatello.auth.errors import SignInFailed, SignInRefused
 from donatello.auth.tokens import TokenSigner
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import Unauthenticated
-from donatello.models import Organization
+from donatello.models import Organization, User
 from donatello.organizations import service as organizations
 from donatello.provisioning import service as provisioning
+from donatello.sessions import browser
 from donatello.sessions import service as sessions
 from donatello.sessions.schemas import TokenPair
 from donatello.users import service as users
@@ -43,12 +45,58 @@ async def complete(
 ) -> TokenPair:
     """Validate the id_token, find the tenant's organization, provision the user, open a session. A
     refusal is audited (the organization's log when known, the platform's otherwise)."""
+    user, org, identity, created = await _verified_user(session, verifier, id_token, nonce=nonce)
+    row, pair = await sessions.start(
+        session, signer, user.id, org.id, device=device, lifetime=refresh_lifetime
+    )
+    await _signed_in(session, row.id, user, org, identity, created, kind="tokens")
+    return pair
+
+
+async def complete_browser(
+    session: AsyncSession,
+    verifier: EntraVerifier,
+    id_token: str,
+    *,
+    nonce: str | None,
+    device: dict[str, Any],
+    lifetimes: browser.Lifetimes,
+) -> browser.BrowserSession:
+    """The same sign-in as ``complete``, ending in a browser session (a cookie) instead of tokens."""
+    user, org, identity, created = await _verified_user(session, verifier, id_token, nonce=nonce)
+    opened = await browser.open_session(
+        session, user.id, org.id, device=device, lifetimes=lifetimes, method="entra_id"
+    )
+    await _signed_in(session, opened.session_id, user, org, identity, created, kind=browser.KIND)
+    return opened
+
+
+async def _verified_user(
+    session: AsyncSession, verifier: EntraVerifier, id_token: str, *, nonce: str | None
+) -> tuple[User, Organization, EntraIdentity, bool]:
     identity: EntraIdentity | None = None
     org: Organization | None = None
     try:
         identity = await verifier.id_token(id_token, nonce=nonce)
         org = await _organization(session, identity)
-        return await _sign_in(session, signer, identity, org, device=device, lifetime=refresh_lifetime)
+        mapping = organizations.entra_mapping(org)
+        # Groups pushed over SCIM count like the token's own roles and groups: one mapping, both sources.
+        provisioned = tuple(
+            await provisioning.group_keys(session, org.id, identity.object_id, identity.email)
+        )
+        token_groups = identity.groups
+        groups = None if token_groups is None and not provisioned else (*(token_groups or ()), *provisioned)
+        user, created = await users.provision(
+            session,
+            org,
+            oid=identity.object_id,
+            email=identity.email,
+            name=identity.name,
+            role=organizations.mapped_role(mapping, (*identity.roles, *provisioned)),
+            department_code=organizations.mapped_department(mapping, groups),
+            mfa=identity.mfa,
+        )
+        return user, org, identity, created
     except Unauthenticated as refusal:
         if org is None:
             await set_platform_scope(session)
@@ -73,50 +121,35 @@ async def complete(
         raise SignInRefused(refusal) from refusal
 
 
-async def _sign_in(
+async def _signed_in(
     session: AsyncSession,
-    signer: TokenSigner,
-    identity: EntraIdentity,
+    session_id: uuid.UUID,
+    user: User,
     org: Organization,
+    identity: EntraIdentity,
+    created: bool,
     *,
-    device: dict[str, Any],
-    lifetime: timedelta,
-) -> TokenPair:
-    mapping = organizations.entra_mapping(org)
-    # Groups pushed over SCIM count like the token's own roles and groups: one mapping, both sources.
-    provisioned = tuple(await provisioning.group_keys(session, org.id, identity.object_id, identity.email))
-    token_groups = identity.groups
-    groups = None if token_groups is None and not provisioned else (*(token_groups or ()), *provisioned)
-    user, created = await users.provision(
-        session,
-        org,
-        oid=identity.object_id,
-        email=identity.email,
-        name=identity.name,
-        role=organizations.mapped_role(mapping, (*identity.roles, *provisioned)),
-        department_code=organizations.mapped_department(mapping, groups),
-        mfa=identity.mfa,
-    )
-    row, pair = await sessions.start(session, signer, user.id, org.id, device=device, lifetime=lifetime)
+    kind: str,
+) -> None:
     await audit.record(
         session,
         audit.AuditEvent(
             event_type="auth.signed_in",
             action="sign_in",
             resource_type="user_session",
-            resource_id=row.id,
+            resource_id=session_id,
             organization_id=org.id,
             user_id=user.id,
             user_email=user.email,
             metadata={
                 "method": "entra_id",
+                "session_kind": kind,
                 "first_sign_in": created,
                 "mfa": identity.mfa,
                 "groups_readable": identity.groups is not None,
             },
         ),
     )
-    return pair
 
 
 async def _organization(session: AsyncSession, identity: EntraIdentity) -> Organization:

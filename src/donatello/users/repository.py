@@ -174,3 +174,24 @@ async def preference(session: AsyncSession, user_id: uuid.UUID, key: str) -> Use
 async def delete(session: AsyncSession, row: object) -> None:
     await session.delete(row)
     await session.flush()
+
+
+async def active_users_of_active_organizations(session: AsyncSession, limit: int) -> list[tuple[User, str]]:
+    """Active users with their organization's name, by organization then e-mail (platform scope)."""
+    stmt = (
+        select(User, Organization.name)
+        .join(Organization, Organization.id == User.organization_id)
+        .where(User.is_active.is_(True), Organization.is_active.is_(True))
+        .order_by(Organization.name, User.email)
+        .limit(limit)
+    )
+    return [(user, name) for user, name in (await session.execute(stmt)).all()]
+
+
+async def active_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    stmt = (
+        select(User)
+        .join(Organization, Organization.id == User.organization_id)
+        .where(User.id == user_id, User.is_active.is_(True), Organization.is_active.is_(True))
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -45,6 +45,15 @@ async def principal_for(
     return _principal(user, **extra)
 
 
+async def local_sign_in_choices(session: AsyncSession, limit: int = 200) -> list[tuple[User, str]]:
+    """Everyone who may sign in locally (the caller has checked that local sign-in is allowed)."""
+    return await repository.active_users_of_active_organizations(session, limit)
+
+
+async def active_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await repository.active_by_id(session, user_id)
+
+
 async def principal_for_entra_user(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> Principal:
     """The principal behind an Entra access token: an existing, active user of that organization."""
     user = await repository.by_azure_ad_id(session, organization_id, oid)

@@ -1,0 +1,234 @@
+"""The browser edge's plumbing: the signed-in viewer (from the session cookie), CSRF and Origin checks,
+and a route class that turns every error of a page into a readable page (or a sign-in redirect)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from donatello.config import Settings
+from donatello.core import request_context
+from donatello.core.database import set_platform_scope
+from donatello.core.errors import DomainError, Forbidden
+from donatello.dependencies import DbSession
+from donatello.reports.service import timezone_of
+from donatello.sessions import browser
+from donatello.tenancy import Permission, Principal
+from donatello.users import service as users
+from donatello.web import messages, rendering, security
+
+log = logging.getLogger(__name__)
+
+
+class SignInRequired(DomainError):
+    status = 401
+    type = "sign-in-required"
+    title = "Please sign in"
+
+
+class CrossSiteRequest(Forbidden):
+    type = "cross-site-request"
+    title = "This form was not sent from DonatelloAI"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person looking at a page: their principal and their browser session."""
+
+    principal: Principal
+    session: browser.BrowserSession
+    timezone: str  # the organization's: dates and budget periods are shown in it
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.csrf_token
+
+    @property
+    def navigation(self) -> list[rendering.NavItem]:
+        return rendering.navigation(self.principal)
+
+    def can(self, permission: Permission) -> bool:
+        return self.principal.can(permission)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def lifetimes(settings: Settings) -> browser.Lifetimes:
+    return browser.Lifetimes(idle=settings.web_session_idle, absolute=settings.web_session_absolute)
+
+
+def page(
+    request: Request, template: str, *, status: int = 200, viewer: Viewer | None = None, **context: Any
+) -> HTMLResponse:
+    """Render a page (or a fragment) with what every template may use."""
+    body = rendering.render(template, request=request, viewer=viewer, path=request.url.path, **context)
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def error_page(request: Request, error: DomainError, viewer: Viewer | None = None) -> HTMLResponse:
+    explanation = messages.explain(error)
+    headers = error.headers()
+    response = page(request, "error.html", status=error.status, viewer=viewer, explanation=explanation)
+    response.headers.update(headers)
+    return response
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    return page(
+        request,
+        "error.html",
+        status=404,
+        explanation=messages.Explanation(
+            "Page not found",
+            "There is nothing here, or it is not yours to see.",
+            "Go back to the gallery or the generate page.",
+        ),
+    )
+
+
+def http_error_page(request: Request, status: int) -> HTMLResponse:
+    """A framework-level refusal of a page address (no route, wrong method) as a page."""
+    if status == 404:
+        return not_found_page(request)
+    return page(
+        request,
+        "error.html",
+        status=status,
+        explanation=messages.Explanation(
+            "This address does not work that way",
+            "The page cannot be used like this (for example, a form address opened as a link).",
+            "Go back to the generate page or the gallery.",
+        ),
+    )
+
+
+def _sign_in_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET" or request.headers.get("x-fragment"):
+        # a form or a background fetch: say so; the page's script reloads into the redirect
+        return error_page(request, SignInRequired("Your session has ended; sign in again."))
+    return RedirectResponse(f"/sign-in?next={quote(security.safe_next(target), safe='/')}", status_code=303)
+
+
+class WebRoute(APIRoute):
+    """Pages answer in HTML whatever happens: a domain error becomes a page in plain words, an invalid
+    form a 422 page, a missing session a redirect to sign-in, an unexpected error a 500 page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                return _sign_in_redirect(request)
+            except DomainError as error:
+                return error_page(request, error, getattr(request.state, "viewer", None))
+            except RequestValidationError as error:
+                fields = ", ".join(str(e["loc"][-1]) for e in error.errors())
+                invalid = DomainError(f"Some values are not valid: {fields}.")
+                return page(
+                    request,
+                    "error.html",
+                    status=422,
+                    viewer=getattr(request.state, "viewer", None),
+                    explanation=messages.explain(invalid),
+                )
+            except HTTPException as error:
+                if error.status_code == 404:
+                    return not_found_page(request)
+                raise
+            except Exception:
+                log.exception("page failed", extra={"path": request.url.path})
+                return page(
+                    request,
+                    "error.html",
+                    status=500,
+                    explanation=messages.Explanation(
+                        "Something went wrong",
+                        "The page could not be shown. Nothing you asked for was lost.",
+                        "Try again in a moment; if it keeps happening, tell support the time it happened.",
+                    ),
+                )
+
+        return handle
+
+
+async def _viewer(request: Request, session: DbSession) -> Viewer:
+    settings = settings_of(request)
+    cookie = request.cookies.get(security.session_cookie_name(settings))
+    resumed = await browser.resume(session, cookie, lifetimes(settings))
+    if resumed is None:
+        raise SignInRequired()
+    principal = await users.principal_for(
+        session, resumed.user_id, resumed.organization_id, session_id=resumed.session_id
+    )
+    if principal.is_platform_admin:
+        await set_platform_scope(session)
+    request_context.identify(principal.organization_id, principal.user_id)
+    viewer = Viewer(principal, resumed, await timezone_of(session, principal.organization_id))
+    request.state.viewer = viewer
+    return viewer
+
+
+SignedIn = Annotated[Viewer, Depends(_viewer)]
+
+
+def request_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def _same_origin(request: Request) -> None:
+    if not security.same_origin(
+        settings_of(request),
+        request_origin(request),
+        request.headers.get("origin"),
+        request.headers.get("referer"),
+    ):
+        raise CrossSiteRequest("This form was sent from another site, so it was refused.")
+
+
+SameOrigin = Depends(_same_origin)
+
+
+async def _checked(request: Request, _origin: Annotated[None, SameOrigin], viewer: SignedIn) -> Viewer:
+    """A state-changing request of a signed-in page: our origin (checked first: a cross-site post is
+    refused whether or not the browser sent the cookie), and the session's CSRF token."""
+    form = await request.form()
+    presented = form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER)
+    if not browser.csrf_matches(viewer.session.cookie, presented if isinstance(presented, str) else None):
+        raise CrossSiteRequest("The form was stale or not sent from this page; reload it and try again.")
+    return viewer
+
+
+Checked = Annotated[Viewer, Depends(_checked)]
+
+
+def requiring(permission: Permission, *, changes_state: bool = False) -> Callable[..., Awaitable[Viewer]]:
+    """A viewer whose role grants ``permission`` (the same rule as the API's ``require``); with
+    ``changes_state`` the request must also pass the Origin and CSRF checks."""
+
+    def check(viewer: Viewer) -> Viewer:
+        if not viewer.can(permission):
+            raise Forbidden(f"This needs the permission {permission.value}")
+        return viewer
+
+    async def reading(viewer: SignedIn) -> Viewer:
+        return check(viewer)
+
+    async def changing(viewer: Checked) -> Viewer:
+        return check(viewer)
+
+    return changing if changes_state else reading

@@ -1,0 +1,16 @@
+"""Every page router of the browser edge, in one router the app includes after the JSON API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from donatello.web.gallery.endpoints import router as gallery_router
+from donatello.web.generate.endpoints import router as generate_router
+from donatello.web.signin.endpoints import router as signin_router
+from donatello.web.usage.endpoints import router as usage_router
+
+router = APIRouter(include_in_schema=False)
+router.include_router(signin_router)
+router.include_router(generate_router)
+router.include_router(gallery_router)
+router.include_router(usage_router)

@@ -1,0 +1,120 @@
+"""The gallery: the viewer's own generations, newest first, paged and filtered; one generation in full
+with cancel and delete (the API's own lifecycle service)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from donatello.core.errors import ValidationFailed
+from donatello.dependencies import DbSession
+from donatello.generations import lifecycle, views
+from donatello.generations.dependencies import Images, Sealer
+from donatello.generations.schemas import Status
+from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+PAGE_SIZE = 12
+STATUSES: list[str] = ["pending", "processing", "completed", "failed", "cancelled"]
+
+
+def _day(value: date | None, *, end: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=1) if end else value, time.min, UTC)
+
+
+@router.get("/gallery", response_class=HTMLResponse)
+async def gallery(
+    request: Request,
+    viewer: SignedIn,
+    session: DbSession,
+    store: Images,
+    status: Status | None = None,
+    model: Annotated[str | None, Query(max_length=151)] = None,
+    created_from: Annotated[date | None, Query(alias="from")] = None,
+    created_to: Annotated[date | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    filters: dict[str, Any] = {
+        "status": status or "",
+        "model": model or "",
+        "from": created_from.isoformat() if created_from else "",
+        "to": created_to.isoformat() if created_to else "",
+    }
+    try:
+        found = await views.history(
+            session,
+            viewer.principal,
+            store,
+            department_id=None,
+            status=status,
+            model=model or None,
+            created_from=_day(created_from),
+            created_to=_day(created_to, end=True),
+            cursor=cursor,
+            limit=PAGE_SIZE,
+        )
+    except ValidationFailed:  # a cursor from elsewhere: start from the newest
+        return RedirectResponse("/gallery", status_code=303)  # type: ignore[return-value]
+    active = {key: value for key, value in filters.items() if value}
+    return page(
+        request,
+        "gallery.html",
+        viewer=viewer,
+        generations=found.items,
+        filters=filters,
+        statuses=STATUSES,
+        first_page=f"/gallery?{urlencode(active)}" if active else "/gallery",
+        next_page=f"/gallery?{urlencode({**active, 'cursor': found.next_cursor})}"
+        if found.next_cursor
+        else None,
+        paged=cursor is not None,
+    )
+
+
+@router.get("/gallery/{generation_id}", response_class=HTMLResponse)
+async def generation_detail(
+    request: Request,
+    generation_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    store: Images,
+    sealer: Sealer,
+) -> HTMLResponse:
+    """Another tenant's (or anyone else's, for a plain user) generation is the same 404 as a missing one."""
+    row = await views.visible(session, viewer.principal, generation_id)
+    own = row.user_id == viewer.principal.user_id
+    prompt = await views.prompt(session, viewer.principal, sealer, generation_id) if own else None
+    details = dict(row.details or {})
+    return page(
+        request,
+        "generation.html",
+        viewer=viewer,
+        generation=await views.read(row, store),
+        prompt=prompt,
+        own=own,
+        requested_model=details.get("requested_model"),
+        admitted_model=details.get("admitted_model"),
+        reason=details.get("selected_model_reason"),
+        fallback_from=details.get("fallback_from"),
+        style=details.get("style"),
+    )
+
+
+@router.post("/gallery/{generation_id}/cancel", response_class=RedirectResponse)
+async def cancel(generation_id: uuid.UUID, viewer: Checked, session: DbSession) -> RedirectResponse:
+    await lifecycle.cancel(session, viewer.principal, generation_id)
+    return RedirectResponse(f"/gallery/{generation_id}", status_code=303)
+
+
+@router.post("/gallery/{generation_id}/delete", response_class=RedirectResponse)
+async def delete(generation_id: uuid.UUID, viewer: Checked, session: DbSession) -> RedirectResponse:
+    await lifecycle.delete(session, viewer.principal, generation_id)
+    return RedirectResponse("/gallery", status_code=303)

@@ -1,0 +1,94 @@
+"""Templates: one Jinja2 environment, the filters every page shares and the navigation by role.
+
+Money is formatted in one place (``{{ amount | aud }}``); dates in one place (``{{ instant | when }}``).
+Later pages add their entries to ``NAVIGATION`` with the permission that shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+from donatello.tenancy import Permission, Principal
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    permission: Permission | None = None  # None: everyone signed in
+
+    def visible_to(self, principal: Principal) -> bool:
+        return self.permission is None or principal.can(self.permission)
+
+
+NAVIGATION: list[NavItem] = [
+    NavItem("Generate", "/", Permission.GENERATIONS_CREATE),
+    NavItem("Gallery", "/gallery"),
+    NavItem("My usage", "/usage"),
+]
+
+
+def navigation(principal: Principal) -> list[NavItem]:
+    return [item for item in NAVIGATION if item.visible_to(principal)]
+
+
+def aud(amount: Decimal | str | int | None) -> str:
+    """A$1,234.50 — cents always, and the ledger's 4 places when a price has them (A$0.0531)."""
+    if amount is None:
+        return "—"
+    value = Decimal(str(amount))
+    places = 2 if value == value.quantize(Decimal("0.01")) else 4
+    sign = "-" if value < 0 else ""
+    return f"{sign}A${abs(value):,.{places}f}"
+
+
+@pass_context
+def when(context: Context, instant: datetime | date | None) -> str:
+    """In the viewer's organization's time zone (budget periods are in it too)."""
+    viewer = context.get("viewer")
+    return local_time(instant, getattr(viewer, "timezone", "UTC"))
+
+
+def local_time(instant: datetime | date | None, timezone: str) -> str:
+    if instant is None:
+        return "—"
+    if isinstance(instant, datetime):
+        local = instant.astimezone(ZoneInfo(timezone))
+        return local.strftime("%-d %b %Y, %H:%M ") + (local.tzname() or "")
+    return instant.strftime("%-d %b %Y")
+
+
+def duration(milliseconds: int | None) -> str:
+    if milliseconds is None:
+        return "—"
+    return f"{milliseconds / 1000:.1f} s" if milliseconds >= 1000 else f"{milliseconds} ms"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(aud=aud, when=when, duration=duration)
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def render(template: str, **context: Any) -> str:
+    return ENVIRONMENT.get_template(template).render(**context)

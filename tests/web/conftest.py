@@ -1,0 +1,199 @@
+"""Browser tests: a live server (uvicorn in a thread, its in-process worker on) over its own committed
+database, emptied and re-seeded before each test, driven by headless Chromium through Playwright.
+
+They cannot share the other tests' rolled-back transaction: the server and the worker commit for real.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from donatello.config import Settings
+from donatello.core import migrations
+from donatello.main import create_app
+from tests.idp import EntraUser, IdentityProvider
+from tests.web import world as worlds
+from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="package")
+def web_database(postgres_url: str) -> str:
+    """A database of its own in the test cluster, migrated to head."""
+    name = f"donatello_web_{uuid.uuid4().hex[:8]}"
+    owner = make_url(postgres_url)
+    engine = create_engine(owner, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    url = owner.set(database=name).render_as_string(hide_password=False)
+    migrations.upgrade(url)
+    return url
+
+
+class LiveServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = f"http://{settings.host}:{settings.port}"
+        config = uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="live-server", daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture(scope="package")
+def live_server(settings: Settings, web_database: str, workdir: Path) -> Iterator[LiveServer]:
+    configured = settings.model_copy(
+        update={
+            "database_url": web_database,
+            "data_dir": workdir / "web-data",
+            "host": "127.0.0.1",
+            "port": _free_port(),
+            "in_process_worker": True,
+            "worker_poll_seconds": 0.1,
+            "audit_relay_poll_seconds": 5.0,
+            "web_local_sign_in": None,
+        }
+    )
+    server = LiveServer(configured).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
+def local_server(live_server: LiveServer) -> Iterator[LiveServer]:
+    """What `make run` serves: no Entra ID, loopback, so local sign-in. Same database as ``live_server``
+    (whose worker runs the generations of both)."""
+    configured = live_server.settings.model_copy(
+        update={
+            "entra_tenant_id": None,
+            "entra_client_id": None,
+            "entra_client_secret": None,
+            "port": _free_port(),
+            "in_process_worker": False,
+        }
+    )
+    server = LiveServer(configured).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(live_server: LiveServer, web_database: str) -> worlds.World:
+    """Before each test: every table emptied, then the demo tenant and Globex seeded (committed)."""
+    worlds.clean(web_database)
+    return worlds.build(
+        web_database, live_server.settings.database_app_role, live_server.settings.default_timezone
+    )
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Module-scoped: while Playwright's sync driver runs, this thread's event loop is its own, so async
+    tests (pytest-asyncio) cannot run in the same module."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One browser per test (it starts in well under a second): with ``--single-process`` Chromium does
+    not survive closing one of several contexts, so contexts are never closed, only the browser."""
+    chromium = playwright.chromium.launch(executable_path=chromium_executable(), args=LAUNCH_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Console errors and uncaught exceptions of every page a test opens (a CSP violation is one)."""
+    return []
+
+
+@pytest.fixture
+def new_context(browser: Browser, page_errors: list[str]) -> Callable[..., BrowserContext]:
+    """Fresh browsers (cookie jars); the IdP's loopback certificate is trusted, nothing else changes."""
+
+    def watch(page: Page) -> None:
+        page.on(
+            "console", lambda message: page_errors.append(message.text) if message.type == "error" else None
+        )
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+
+    def make(width: int = 1280, height: int = 900) -> BrowserContext:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, ignore_https_errors=True, locale="en-AU"
+        )
+        context.set_default_timeout(15_000)
+        context.on("page", watch)
+        return context
+
+    return make
+
+
+@pytest.fixture
+def sign_in(
+    live_server: LiveServer, idp: IdentityProvider, new_context: Callable[..., BrowserContext]
+) -> Callable[..., Page]:
+    """A page signed in through the whole Entra dance as ``who``, landed on ``start``."""
+
+    def go(who: EntraUser, start: str = "/", *, width: int = 1280) -> Page:
+        idp.sign_in_as(who)
+        page = new_context(width=width).new_page()
+        page.goto(live_server.url + start)
+        page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(?!sign-in)"))
+        return page
+
+    return go
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the current page. Evaluated through the DevTools
+    protocol, so the page's CSP (no inline script) does not block it and need not be loosened."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    results = page.evaluate("async () => await window.axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def screenshot(page: Page, name: str) -> None:
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
