@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core import request_context
@@ -38,3 +40,98 @@ def _device() -> dict[str, Any]:
 
 
 Device = Annotated[dict[str, Any], Depends(_device)]
+
+
+# --- Guards every operation runs before anything else (installed app-wide in main.create_app) ---------
+
+_declared_query: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: Any) -> frozenset[str]:
+    """The query parameter names ``route`` declares, its dependencies' included (computed once)."""
+    known = _declared_query.get(id(route))
+    if known is None:
+        names: set[str] = set()
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            names.update(field.alias for field in dependant.query_params)
+            pending.extend(dependant.dependencies)
+        known = frozenset(names)
+        _declared_query[id(route)] = known
+    return known
+
+
+def _refuse_undeclared_query(request: Request) -> None:
+    """A misspelled or unsupported filter is a 422, never silently ignored (which would widen or change
+    what is returned)."""
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "No such parameter here", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )
+
+
+async def _refuse_unstorable_text(request: Request) -> None:
+    """PostgreSQL text and JSONB cannot hold NUL characters and UTF-8 cannot hold lone surrogates: refuse
+    them in the query, the path and a JSON body with a 422 naming the field, before anything reads them."""
+    errors: list[dict[str, Any]] = []
+    for name, value in request.query_params.multi_items():
+        errors.extend([_text_errors(("query", name), value)] if not storable(value) else [])
+    for name, value in request.path_params.items():
+        errors.extend([_text_errors(("path", name), value)] if not storable(value) else [])
+    if _is_json(request.headers.get("content-type", "")):
+        body = await request.body()  # already read (and cached) by the route
+        if body:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                document = None  # the route answers the decoding error itself
+            errors.extend(_walk(document, ("body",)))
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_errors(loc: tuple[Any, ...], value: str) -> dict[str, Any]:
+    reason = "a NUL character" if "\x00" in value else "an unpaired surrogate"
+    return {"loc": loc, "msg": f"Text must not contain {reason}", "type": "string_not_storable"}
+
+
+def _walk(value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [] if storable(value) else [_text_errors(loc, value)]
+    if isinstance(value, list):
+        return [error for index, item in enumerate(value) for error in _walk(item, (*loc, index))]
+    if isinstance(value, dict):
+        errors = []
+        for key, item in value.items():
+            if not storable(key):
+                errors.append(_text_errors((*loc, key), key))
+            errors.extend(_walk(item, (*loc, key)))
+        return errors
+    return []
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+#: Installed on the application: run before every operation's own dependencies.
+REQUEST_GUARDS = [Depends(_refuse_undeclared_query), Depends(_refuse_unstorable_text)]

@@ -29,6 +29,7 @@ from donatello.core import metrics, request_context
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DomainError
 from donatello.core.runtime import database_url
+from donatello.dependencies import REQUEST_GUARDS
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
 from donatello.observability.endpoints import router as metrics_router
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: The largest request body accepted (413 above it); JSON values inside are capped tighter by their schemas.
+MAX_BODY_BYTES = 1_048_576
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
@@ -90,6 +93,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         version=__version__,
         description="Governed, budgeted access to image-generation models for enterprises.",
         lifespan=lifespan,
+        dependencies=REQUEST_GUARDS,
+        max_body_size=MAX_BODY_BYTES,
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
@@ -128,11 +133,12 @@ class RequestIdMiddleware:
 
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, response_started = int(message["status"]), True
                 headers = message.setdefault("headers", [])
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
@@ -140,6 +146,14 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Rendered here, not re-raised: an exception reaching the server after the 500 was sent makes
+            # it drop the keep-alive connection, and its own log line would lack the request id.
+            log.exception("unhandled error", extra={"route": route_template(scope)})
+            if response_started:
+                raise  # a response already under way cannot become a 500; the connection must end
+            status = 500
+            await internal_error(request_id)(scope, receive, send)
         finally:
             # The access log: route template, never the raw path or query (ids, tokens in links).
             route = route_template(scope)
@@ -215,6 +229,11 @@ def _problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def printable(text: str) -> str:
+    """``text`` as it can travel in a JSON response: NUL and unpaired surrogates escaped."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -224,7 +243,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": ".".join(str(part) for part in error["loc"]),
+                "field": ".".join(printable(str(part)) for part in error["loc"]),
                 "message": error["msg"],
                 "code": error["type"],
             }
@@ -249,13 +268,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         }
         return _problem(request, body, exc.status_code, dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        body = {
-            "type": PROBLEM_BASE + "internal-error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "The request could not be completed; quote the request id to support.",
-        }
-        return _problem(request, body, 500)
+
+def internal_error(request_id: str) -> JSONResponse:
+    """The one answer to an unexpected error: no detail beyond the request id to quote."""
+    body = {
+        "type": PROBLEM_BASE + "internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The request could not be completed; quote the request id to support.",
+        "request_id": request_id,
+    }
+    headers = {REQUEST_ID_HEADER: request_id}
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON, headers=headers)

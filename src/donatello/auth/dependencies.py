@@ -10,8 +10,7 @@ anything else is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -77,40 +76,40 @@ async def _entra_principal(request: Request, session: DbSession, token: str) -> 
     return await users.principal_for_entra_user(session, org.id, identity.object_id)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+class Require:
+    """The one authorization dependency: admits a principal that ``can`` one of ``permissions``.
 
+    Every route that needs a caller declares one (``require(Permission.X)``, or ``SignedIn`` for actions
+    on oneself that every signed-in user may take); the OpenAPI document lists it per operation
+    (``x-permissions``) and the permission walk in the tests reads it from there.
+    """
 
-def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency that admits principals holding one of ``roles`` (super_admin always)."""
+    def __init__(self, *permissions: Permission) -> None:
+        self.permissions = permissions
 
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_role(*roles):
+    async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if self.permissions and not any(principal.can(permission) for permission in self.permissions):
+            first = self.permissions[0]
             raise Forbidden(
-                f"This action needs one of the roles: {', '.join(role.value for role in roles)}",
-                required_roles=[role.value for role in roles],
-            )
-        return principal
-
-    return check
-
-
-def require(permission: Permission) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency that admits principals whose role (and, for an API key, scopes) grant ``permission``."""
-
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.can(permission):
-            raise Forbidden(
-                f"This action needs the permission {permission.value}",
-                required_permission=permission.value,
+                f"This action needs the permission {' or '.join(p.value for p in self.permissions)}",
+                required_permission=first.value,
+                required_permissions=[permission.value for permission in self.permissions],
                 required_roles=[
                     role.value
                     for role, granted in GRANTS.items()
-                    if permission in granted and role is not Role.SUPER_ADMIN  # implied everywhere
+                    if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
                 ],
             )
         return principal
 
-    return check
+
+def require(permission: Permission, *alternatives: Permission) -> Require:
+    """A dependency admitting principals that ``can`` ``permission`` (or one of ``alternatives``)."""
+    return Require(permission, *alternatives)
+
+
+SignedIn = Annotated[Principal, Depends(Require())]
+"""Every signed-in user (any role, any API key): actions on oneself — profile, own sessions, preferences."""
 
 
 async def _can_generate(

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from donatello.auth.dependencies import CurrentPrincipal, require
+from donatello.auth.dependencies import SignedIn, require
 from donatello.tenancy import Permission, Principal
 
-CanReadDepartments = CurrentPrincipal
+CanReadDepartments = SignedIn  # every member sees the organization's departments
 CanManageDepartments = Annotated[Principal, Depends(require(Permission.DEPARTMENTS_MANAGE))]

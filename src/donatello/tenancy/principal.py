@@ -38,13 +38,25 @@ class Principal:
     def is_platform_admin(self) -> bool:
         return self.role is Role.SUPER_ADMIN
 
-    def has_role(self, *roles: Role) -> bool:
-        return self.role in roles or self.is_platform_admin
-
     def can(self, permission: Permission) -> bool:
-        """The role grants it and, for an API key, the key's scopes include it."""
+        """The one authorization check: the role grants it and, for an API key, the key's scopes
+        include it (a key never reaches beyond its scopes, whatever its owner's role)."""
         from donatello.tenancy.permissions import granted
 
         if not granted(self.role, permission):
             return False
         return self.api_key_id is None or permission.value in self.scopes
+
+    @property
+    def reaches_every_department(self) -> bool:
+        """Whether the principal's permissions apply organization-wide; a department manager's apply to
+        their own department only."""
+        return self.role is not Role.DEPT_MANAGER
+
+    def reaches_department(self, department_id: uuid.UUID | None) -> bool:
+        """Whether what the principal ``can`` do extends to ``department_id`` (inside the organization
+        that tenancy ``scope`` already fixed): everywhere for organization-wide roles, their own
+        department for a department manager."""
+        return self.reaches_every_department or (
+            department_id is not None and department_id == self.department_id
+        )

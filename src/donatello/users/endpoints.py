@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from donatello.auth.dependencies import CurrentPrincipal
+from donatello.auth.dependencies import SignedIn
 from donatello.core.errors import Forbidden, NotFound, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
@@ -31,7 +31,7 @@ PreferenceKey = Annotated[str, Path(pattern=PREFERENCE_KEY, max_length=100)]
 
 
 @router.get("/me", response_model=Me)
-async def me(principal: CurrentPrincipal) -> Me:
+async def me(principal: SignedIn) -> Me:
     """Who the access token belongs to, with the role and department read fresh from the database."""
     return Me(
         user_id=principal.user_id,
@@ -43,7 +43,7 @@ async def me(principal: CurrentPrincipal) -> Me:
 
 
 @router.get("/me/preferences", response_model=list[PreferenceRead])
-async def my_preferences(principal: CurrentPrincipal, session: DbSession) -> list[PreferenceRead]:
+async def my_preferences(principal: SignedIn, session: DbSession) -> list[PreferenceRead]:
     return await service.preferences(session, principal)
 
 
@@ -51,13 +51,13 @@ async def my_preferences(principal: CurrentPrincipal, session: DbSession) -> lis
     "/me/preferences/{key}", response_model=PreferenceRead, responses=problem_responses(ValidationFailed)
 )
 async def set_preference(
-    key: PreferenceKey, body: PreferenceWrite, principal: CurrentPrincipal, session: DbSession
+    key: PreferenceKey, body: PreferenceWrite, principal: SignedIn, session: DbSession
 ) -> PreferenceRead:
     return await service.set_preference(session, principal, key, body.value)
 
 
 @router.delete("/me/preferences/{key}", status_code=204, responses=problem_responses(NotFound))
-async def delete_preference(key: PreferenceKey, principal: CurrentPrincipal, session: DbSession) -> Response:
+async def delete_preference(key: PreferenceKey, principal: SignedIn, session: DbSession) -> Response:
     await service.delete_preference(session, principal, key)
     return Response(status_code=204)
 
