@@ -12,12 +12,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from donatello import __version__
+from donatello import __version__, openapi
 from donatello import worker as background
 from donatello.api import api_router
 from donatello.audit import cosmos as audit_store
@@ -105,7 +107,22 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.include_router(metrics_router)
     tracing.install(app, settings, engine=engine)
     app.include_router(api_router)
+    _describe_answers(app)
     return app
+
+
+def _describe_answers(app: FastAPI) -> None:
+    """Serve an OpenAPI document that lists what each operation answers (donatello.openapi.complete)."""
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = openapi.complete(schema, iter_route_contexts(app.routes))
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
 
 
 class RequestIdMiddleware:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from donatello.audit.cosmos import AuditStore
-from donatello.auth.dependencies import SignedIn, require
+from donatello.auth.dependencies import SignedIn, in_organization
 from donatello.tenancy import Permission, Principal
 
 
@@ -16,5 +16,5 @@ def _store(request: Request) -> AuditStore | None:
 
 #: The Cosmos DB audit container when configured; None means the outbox table is the audit store.
 Store = Annotated[AuditStore | None, Depends(_store)]
-CanReadAuditLog = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+CanReadAuditLog = Annotated[Principal, Depends(in_organization(Permission.AUDIT_READ))]
 CanReadOwnEvents = SignedIn

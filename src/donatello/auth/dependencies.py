@@ -10,9 +10,11 @@ anything else is read.
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from donatello.api_keys import service as api_keys
@@ -22,7 +24,7 @@ from donatello.auth.errors import InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
-from donatello.core.errors import Forbidden, Unauthenticated
+from donatello.core.errors import Forbidden, NotFound, Unauthenticated
 from donatello.dependencies import DbSession
 from donatello.organizations import service as organizations
 from donatello.sessions import service as sessions
@@ -110,6 +112,47 @@ def require(permission: Permission, *alternatives: Permission) -> Require:
 
 SignedIn = Annotated[Principal, Depends(Require())]
 """Every signed-in user (any role, any API key): actions on oneself — profile, own sessions, preferences."""
+
+
+OrganizationChoice = Annotated[
+    uuid.UUID | None,
+    Query(
+        description="Platform admins only: act on this organization instead of your own. Anyone else may "
+        "only name their own organization (another one is 404)."
+    ),
+]
+
+
+def in_organization(
+    permission: Permission, *alternatives: Permission
+) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """``require(permission, *alternatives)``, acting on the organization the ``organization_id`` query
+    parameter names — the one documented way for a platform admin to act on another organization.
+
+    Without the parameter (or naming one's own organization) the principal acts as usual. A platform admin
+    naming another organization gets a principal scoped to it (``Principal.acting_in``: queries filtered to
+    it, new rows created in it, row-level security narrowed to it); anyone else naming another
+    organization, or a platform admin naming one that does not exist, gets 404.
+    """
+    allowed = Require(permission, *alternatives)
+
+    async def acting(
+        principal: Principal,
+        session: DbSession,
+        organization_id: OrganizationChoice = None,
+    ) -> Principal:
+        if organization_id is None or organization_id == principal.organization_id:
+            return principal
+        if not principal.is_platform_admin:
+            raise NotFound("organization", organization_id)
+        chosen = await organizations.get(session, principal, organization_id)
+        await set_tenant(session, chosen.id)
+        request_context.identify(chosen.id, principal.user_id)
+        return principal.acting_in(chosen.id)
+
+    # Set here, not in the signature: postponed annotations could not name the local ``allowed``.
+    acting.__annotations__["principal"] = Annotated[Principal, Depends(allowed)]
+    return acting
 
 
 async def _can_generate(

@@ -31,9 +31,9 @@ from donatello.tenancy.permissions import Permission
 
 def may_see(principal: Principal, generation: Generation | GenerationBatch) -> bool:
     """Own generations always; a department's for its manager; the organization's for admins."""
-    if generation.organization_id != principal.organization_id and not principal.is_platform_admin:
+    if generation.organization_id != principal.organization_id and not principal.platform_wide:
         return False
-    if generation.user_id == principal.user_id or principal.is_platform_admin:
+    if generation.user_id == principal.user_id:
         return True
     if not principal.can(Permission.GENERATIONS_READ_OTHERS):
         return False

@@ -14,7 +14,12 @@ from donatello.core.errors import Forbidden, NotFound, Unauthenticated
 from donatello.dependencies import DbSession
 from donatello.openapi import problem_responses
 from donatello.reports import exports, finance, service, tables
-from donatello.reports.dependencies import CanExportCosts, CanReadReports
+from donatello.reports.dependencies import (
+    CanExportCosts,
+    CanExportOrganizationCosts,
+    CanReadOrganizationReports,
+    CanReadReports,
+)
 from donatello.reports.errors import InvalidRange, UnknownFormat
 from donatello.reports.schemas import (
     BurnDown,
@@ -94,7 +99,10 @@ async def compare_periods(
 
 @router.get("/reports/organization", response_model=OrganizationRollup, responses=ERRORS)
 async def organization_rollup(
-    principal: CanReadReports, session: DbSession, period: PeriodParam = None, format: TableFormat = "json"
+    principal: CanReadOrganizationReports,
+    session: DbSession,
+    period: PeriodParam = None,
+    format: TableFormat = "json",
 ) -> Response:
     """Every department side by side for a period, by utilization (org admins and finance)."""
     report = await service.organization_rollup(session, principal, period)
@@ -111,7 +119,7 @@ async def organization_rollup(
 )
 async def export_cost_events(
     request: Request,
-    principal: CanExportCosts,
+    principal: CanExportOrganizationCosts,
     session: DbSession,
     from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD (local day) or ISO datetime")],
     to: Annotated[str, Query(description="YYYY-MM-DD (inclusive local day) or ISO datetime")],

@@ -13,7 +13,7 @@ from donatello.models import User
 from donatello.openapi import problem_responses
 from donatello.tenancy import Role
 from donatello.users import service
-from donatello.users.dependencies import CanManageUsers, CanReadUsers
+from donatello.users.dependencies import CanListUsers, CanManageUsers, CanReadUsers
 from donatello.users.errors import CannotChangeOwnAccess, RoleAboveYourOwn
 from donatello.users.schemas import (
     PREFERENCE_KEY,
@@ -64,7 +64,7 @@ async def delete_preference(key: PreferenceKey, principal: SignedIn, session: Db
 
 @router.get("/users", response_model=Page[UserRead], responses=problem_responses(Forbidden, ValidationFailed))
 async def list_users(
-    principal: CanReadUsers,
+    principal: CanListUsers,
     session: DbSession,
     role: Role | None = None,
     department_id: uuid.UUID | None = None,
