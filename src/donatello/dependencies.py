@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -78,24 +79,29 @@ def _refuse_undeclared_query(request: Request) -> None:
         )
 
 
+#: JSON deeper than this is refused (422): nothing we store needs it, and deep documents cost recursion.
+MAX_JSON_DEPTH = 32
+
+
 async def _refuse_unstorable_text(request: Request) -> None:
-    """PostgreSQL text and JSONB cannot hold NUL characters and UTF-8 cannot hold lone surrogates: refuse
-    them in the query, the path and a JSON body with a 422 naming the field, before anything reads them."""
+    """PostgreSQL text and JSONB cannot hold NUL characters, UTF-8 cannot hold unpaired surrogates, and
+    JSON has no NaN or Infinity: refuse them in the query, the path and a JSON body with a 422 naming the
+    field, before anything reads them; likewise a body nested deeper than ``MAX_JSON_DEPTH``."""
     errors: list[dict[str, Any]] = []
     for name, value in request.query_params.multi_items():
-        errors.extend([_text_errors(("query", name), value)] if not storable(value) else [])
+        errors.extend([_text_error(("query", name), value)] if not storable(value) else [])
     for name, value in request.path_params.items():
-        errors.extend([_text_errors(("path", name), value)] if not storable(value) else [])
+        errors.extend([_text_error(("path", name), value)] if not storable(value) else [])
     if _is_json(request.headers.get("content-type", "")):
         body = await request.body()  # already read (and cached) by the route
         if body:
             try:
                 document = json.loads(body)
-            except ValueError:
-                document = None  # the route answers the decoding error itself
-            errors.extend(_walk(document, ("body",)))
+            except (ValueError, RecursionError):
+                document = None  # the route answers the decoding error itself (400 or 422)
+            errors.extend(_unstorable(document))
     if errors:
-        raise RequestValidationError(errors)
+        raise RequestValidationError(errors[:20])
 
 
 def storable(text: str) -> bool:
@@ -108,24 +114,33 @@ def storable(text: str) -> bool:
     return True
 
 
-def _text_errors(loc: tuple[Any, ...], value: str) -> dict[str, Any]:
+def _text_error(loc: tuple[Any, ...], value: str) -> dict[str, Any]:
     reason = "a NUL character" if "\x00" in value else "an unpaired surrogate"
     return {"loc": loc, "msg": f"Text must not contain {reason}", "type": "string_not_storable"}
 
 
-def _walk(value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]:
-    if isinstance(value, str):
-        return [] if storable(value) else [_text_errors(loc, value)]
-    if isinstance(value, list):
-        return [error for index, item in enumerate(value) for error in _walk(item, (*loc, index))]
-    if isinstance(value, dict):
-        errors = []
-        for key, item in value.items():
-            if not storable(key):
-                errors.append(_text_errors((*loc, key), key))
-            errors.extend(_walk(item, (*loc, key)))
-        return errors
-    return []
+def _unstorable(document: Any) -> list[dict[str, Any]]:
+    """Every string (keys included) that cannot be stored, every non-finite number, and the first place
+    nested too deeply — walked without recursion."""
+    errors: list[dict[str, Any]] = []
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(document, ("body",))]
+    while pending:
+        value, loc = pending.pop()
+        if len(loc) > MAX_JSON_DEPTH + 1:
+            msg = f"Nested deeper than {MAX_JSON_DEPTH} levels"
+            return [{"loc": loc[:3], "msg": msg, "type": "too_deep"}]
+        if isinstance(value, str) and not storable(value):
+            errors.append(_text_error(loc, value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append({"loc": loc, "msg": "Numbers must be finite", "type": "finite_number"})
+        elif isinstance(value, list):
+            pending.extend((item, (*loc, index)) for index, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not storable(key):
+                    errors.append(_text_error((*loc, key), key))
+                pending.append((item, (*loc, key)))
+    return errors
 
 
 def _is_json(content_type: str) -> bool:

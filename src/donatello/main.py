@@ -96,10 +96,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         description="Governed, budgeted access to image-generation models for enterprises.",
         lifespan=lifespan,
         dependencies=REQUEST_GUARDS,
-        max_body_size=MAX_BODY_BYTES,
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request carries its id
     _install_error_handlers(app)
     app.include_router(health_router)
@@ -186,6 +186,48 @@ class RequestIdMiddleware:
                 },
             )
             request_context.unbind(token)
+
+
+class BodyLimitMiddleware:
+    """Refuse a request body over ``MAX_BODY_BYTES`` with a 413 problem: at once when Content-Length says
+    so, else as soon as the streamed body passes the cap (the route then answers the 413)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            request_id = scope.get("state", {}).get("request_id", "")
+            await too_large(request_id, scope.get("path", ""))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise StarletteHTTPException(413, f"The body is larger than the {MAX_BODY_BYTES} byte cap")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def too_large(request_id: str, path: str) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + "http-413",
+        "title": "Request body too large",
+        "status": 413,
+        "detail": f"The body is larger than the {MAX_BODY_BYTES} byte cap",
+        "instance": path,
+        "request_id": request_id,
+    }
+    headers = {REQUEST_ID_HEADER: request_id, "Connection": "close"}
+    return JSONResponse(body, status_code=413, media_type=PROBLEM_JSON, headers=headers)
 
 
 def route_template(scope: Scope) -> str:
