@@ -123,8 +123,11 @@ def _complete_operation(operation: dict[str, Any], requirement: tuple[str, ...] 
     if "requestBody" in operation:
         _add(responses, "400", "The body could not be decoded")
         _add(responses, "413", "The body is larger than the 1 MiB cap")
-    if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+    parameters = operation.get("parameters", [])
+    if any(parameter.get("in") == "path" for parameter in parameters):
         _add(responses, "404", "Not found (another organization's resources are not found either)")
+    if any(parameter["name"] == "organization_id" and parameter["in"] == "query" for parameter in parameters):
+        _add(responses, "404", "The organization named by organization_id is not found (or not yours)")
 
 
 def _add(responses: dict[str, Any], status: str, description: str) -> None:

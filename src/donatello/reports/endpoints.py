@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -34,7 +34,13 @@ router = APIRouter(tags=["reports"])
 
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv to download the table")]
 PeriodParam = Annotated[str | None, Query(description="A month YYYY-MM in the organization's time zone")]
-ERRORS = problem_responses(Unauthenticated, Forbidden, NotYourDepartment, NotFound, InvalidRange)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report; with format=csv, the table as CSV",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    **problem_responses(Unauthenticated, Forbidden, NotYourDepartment, NotFound, InvalidRange),
+}
 
 
 def _as(report: BaseModel, output: str, name: str) -> Response:
@@ -112,7 +118,12 @@ async def organization_rollup(
 @router.get(
     "/cost-events/export",
     responses={
-        200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}},
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
         202: {"model": ExportJobRead, "description": "Too large to stream: queued as a background job"},
         **problem_responses(Unauthenticated, Forbidden, NotFound, InvalidRange, UnknownFormat),
     },
