@@ -45,22 +45,15 @@ Device = Annotated[dict[str, Any], Depends(_device)]
 
 # --- Guards every operation runs before anything else (installed app-wide in main.create_app) ---------
 
-_declared_query: dict[int, frozenset[str]] = {}
-
-
-def _query_names(route: Any) -> frozenset[str]:
-    """The query parameter names ``route`` declares, its dependencies' included (computed once)."""
-    known = _declared_query.get(id(route))
-    if known is None:
-        names: set[str] = set()
-        pending = [route.dependant]
-        while pending:
-            dependant = pending.pop()
-            names.update(field.alias for field in dependant.query_params)
-            pending.extend(dependant.dependencies)
-        known = frozenset(names)
-        _declared_query[id(route)] = known
-    return known
+def _query_names(route: Any) -> set[str]:
+    """The query parameter names ``route`` declares, its dependencies' included (a walk of a few nodes)."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(field.alias for field in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return names
 
 
 def _refuse_undeclared_query(request: Request) -> None:
