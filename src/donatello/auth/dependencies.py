@@ -137,9 +137,9 @@ def in_organization(
     allowed = Require(permission, *alternatives)
 
     async def acting(
-        principal: Principal,
         session: DbSession,
         organization_id: OrganizationChoice = None,
+        principal: Principal = Depends(allowed),  # a default, not Annotated: it names a local
     ) -> Principal:
         if organization_id is None or organization_id == principal.organization_id:
             return principal
@@ -150,8 +150,6 @@ def in_organization(
         request_context.identify(chosen.id, principal.user_id)
         return principal.acting_in(chosen.id)
 
-    # Set here, not in the signature: postponed annotations could not name the local ``allowed``.
-    acting.__annotations__["principal"] = Annotated[Principal, Depends(allowed)]
     return acting
 
 
