@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from dataclasses import field as default
 
@@ -130,3 +131,26 @@ async def test_malformed_input_is_a_4xx_problem(
         assert response.status_code == case.status, response.text
     if case.field is not None:
         assert case.field in [error["field"] for error in problem["errors"]], problem
+
+
+async def test_a_streamed_body_over_the_cap_is_a_413_problem(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    """Without Content-Length (chunked), the cap applies as the body arrives."""
+    org = await factories.organization(db)
+    member = await factories.user(db, org)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"value": "'
+        for _ in range(20):
+            yield b"x" * 100_000
+        yield b'"}'
+
+    response = await client.put(
+        "/v1/me/preferences/theme",
+        content=chunks(),
+        headers={**bearer(tokens.issue(member.id, org.id)), **JSON},
+    )
+
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
