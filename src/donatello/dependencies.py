@@ -45,6 +45,7 @@ Device = Annotated[dict[str, Any], Depends(_device)]
 
 # --- Guards every operation runs before anything else (installed app-wide in main.create_app) ---------
 
+
 def _query_names(route: Any) -> set[str]:
     """The query parameter names ``route`` declares, its dependencies' included (a walk of a few nodes)."""
     names: set[str] = set()
