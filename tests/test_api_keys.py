@@ -144,3 +144,28 @@ async def test_an_org_admin_sees_and_revokes_staff_keys_but_staff_do_not_see_eac
     assert (await client.get("/v1/api-keys", headers=_as(tokens, bob))).json() == []
     assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, bob))).status_code == 404
     assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, admin))).status_code == 200
+
+
+async def test_an_admins_key_for_generating_reads_no_audit_log_and_no_keys(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    """Issue #12: an org admin's key scoped to generations:create read the audit log and the keys, and
+    revoked the owner's other key."""
+    org = await factories.organization(db)
+    admin = await factories.user(db, org, role="org_admin")
+    narrow = await client.post(
+        "/v1/api-keys", json={"name": "gen", "scopes": ["generations:create"]}, headers=_as(tokens, admin)
+    )
+    other = await client.post(
+        "/v1/api-keys", json={"name": "ops", "scopes": ["audit:read"]}, headers=_as(tokens, admin)
+    )
+    key = bearer(narrow.json()["key"])
+
+    audit = await client.get("/v1/audit-events", headers=key)
+    listing = await client.get("/v1/api-keys", headers=key)
+    revoke = await client.delete(f"/v1/api-keys/{other.json()['id']}", headers=key)
+
+    assert (audit.status_code, audit.json()["required_permission"]) == (403, "audit:read")
+    assert (listing.status_code, listing.json()["required_permission"]) == (403, "api-keys:own")
+    assert revoke.status_code == 403
+    assert (await client.get("/v1/audit-events", headers=bearer(other.json()["key"]))).status_code == 200

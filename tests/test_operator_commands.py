@@ -162,3 +162,38 @@ def test_migrate_takes_the_embedded_default_to_the_revision_asked_for(environmen
     finally:
         embedded.stop()
     assert version == ("0004",)  # not head: an operator may stop at (or go back to) any revision
+
+
+def _postgres_processes_of(data_dir: Path) -> list[int]:
+    """Live postgres processes whose command line names ``data_dir`` (the postmaster's ``-D``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "postgres" in command and str(data_dir) in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_stops_serve_and_the_embedded_postgres_with_it(
+    environment: dict[str, str], servers: list[Server]
+) -> None:
+    """Issue #12: on SIGTERM (systemd, Docker, CI) serve exited but left PostgreSQL running."""
+    data_dir = Path(environment["DONATELLO_DATA_DIR"])
+    server = Server(environment)
+    servers.append(server)
+    server.wait_ready()
+    assert _postgres_processes_of(data_dir), "the embedded PostgreSQL runs while serve does"
+
+    server.process.send_signal(signal.SIGTERM)
+
+    assert server.process.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while _postgres_processes_of(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _postgres_processes_of(data_dir) == []
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()

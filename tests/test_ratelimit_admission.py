@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.main import create_app
+from donatello.models import ProviderConfig
 from donatello.ratelimit import (
     Check,
     InProcessLimiter,
@@ -24,6 +26,7 @@ from donatello.ratelimit import (
 )
 from donatello.ratelimit.dependencies import Limiter
 from donatello.tenancy import Principal, Role
+from tests import generation_world, provider_rows
 
 
 def principal(role: Role = Role.STANDARD_USER, organization_id: uuid.UUID | None = None) -> Principal:
@@ -174,3 +177,36 @@ async def test_over_the_limit_a_client_gets_429_problem_json_with_retry_after(li
     assert body["scope"] == "user" and body["limit"] == 2
     assert body["retry_after_seconds"] == retry_after
     assert body["instance"] == "/limited"
+
+
+async def test_a_refused_request_uses_up_no_allowance(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    """Issue #12: with a provider limit of 1 a minute, requests for 2 images were refused by the provider
+    limit but still charged to the user, who was then refused though nothing was ever generated."""
+    world = await generation_world.world(db, tokens, role="standard_user")  # 10 images a minute
+    slow = await provider_rows.model(db, "local", name=f"slow-{uuid.uuid4().hex[:6]}", price="0.0500")
+    db.add(ProviderConfig(provider_id=slow.id, max_retries=0, rate_limit_per_minute=1))
+    await db.flush()
+
+    def ask(model: str, n: int) -> dict[str, object]:
+        return {"prompt": "a harbour at dawn", "model": model, "size": "512x512", "n": n}
+
+    for _ in range(5):
+        refused = await client.post(
+            "/v1/generations", json=ask(f"local/{slow.model_name}", 2), headers=world.headers
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["scope"] == "provider"
+    admitted = [
+        await client.post(
+            "/v1/generations", json=ask(f"local/{world.local.model_name}", 4), headers=world.headers
+        )
+        for _ in range(2)
+    ]
+    over = await client.post(
+        "/v1/generations", json=ask(f"local/{world.local.model_name}", 4), headers=world.headers
+    )
+
+    assert [response.status_code for response in admitted] == [202, 202], admitted[-1].text
+    assert over.status_code == 429 and over.json()["scope"] == "user"  # 8 of 10 used: 4 more do not fit

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -44,6 +45,7 @@ def serve(
 
     started = time.perf_counter()
     settings = get_settings()
+    _exit_cleanly_on_sigterm()
     with database_url(settings) as url:  # the embedded default arrives migrated
         if migrate and settings.database_url:
             migrations.upgrade(url)
@@ -73,6 +75,17 @@ def serve(
             f"DonatelloAI on http://{bind_host}:{bind_port} — API docs at http://{bind_host}:{bind_port}/docs"
         )
         uvicorn.run(create_app(bound), host=bind_host, port=bind_port, log_config=None, access_log=False)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (systemd, Docker, CI) ends the process like Ctrl-C: unwinding, so the embedded PostgreSQL
+    handle is released and the last holder stops the server. uvicorn handles the signal while it serves
+    and raises it again once it has shut down; by default that would kill the process on the spot."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 @app.command()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,3 +51,106 @@ def _device() -> dict[str, Any]:
 
 
 Device = Annotated[dict[str, Any], Depends(_device)]
+
+
+# --- Guards every operation runs before anything else (installed app-wide in main.create_app) ---------
+
+
+def _query_names(route: Any) -> set[str]:
+    """The query parameter names ``route`` declares, its dependencies' included (a walk of a few nodes)."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(field.alias for field in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return names
+
+
+def _refuse_undeclared_query(request: Request) -> None:
+    """A misspelled or unsupported filter is a 422, never silently ignored (which would widen or change
+    what is returned)."""
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "No such parameter here", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )
+
+
+#: JSON deeper than this is refused (422): nothing we store needs it, and deep documents cost recursion.
+MAX_JSON_DEPTH = 32
+
+
+async def _refuse_unstorable_text(request: Request) -> None:
+    """PostgreSQL text and JSONB cannot hold NUL characters, UTF-8 cannot hold unpaired surrogates, and
+    JSON has no NaN or Infinity: refuse them in the query, the path and a JSON body with a 422 naming the
+    field, before anything reads them; likewise a body nested deeper than ``MAX_JSON_DEPTH``."""
+    errors: list[dict[str, Any]] = []
+    for name, value in request.query_params.multi_items():
+        errors.extend([_text_error(("query", name), value)] if not storable(value) else [])
+    for name, value in request.path_params.items():
+        errors.extend([_text_error(("path", name), value)] if not storable(value) else [])
+    if _is_json(request.headers.get("content-type", "")):
+        body = await request.body()  # already read (and cached) by the route
+        if body:
+            try:
+                document = json.loads(body)
+            except (ValueError, RecursionError):
+                document = None  # the route answers the decoding error itself (400 or 422)
+            errors.extend(_unstorable(document))
+    if errors:
+        raise RequestValidationError(errors[:20])
+
+
+def storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_error(loc: tuple[Any, ...], value: str) -> dict[str, Any]:
+    reason = "a NUL character" if "\x00" in value else "an unpaired surrogate"
+    return {"loc": loc, "msg": f"Text must not contain {reason}", "type": "string_not_storable"}
+
+
+def _unstorable(document: Any) -> list[dict[str, Any]]:
+    """Every string (keys included) that cannot be stored, every non-finite number, and the first place
+    nested too deeply — walked without recursion."""
+    errors: list[dict[str, Any]] = []
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(document, ("body",))]
+    while pending:
+        value, loc = pending.pop()
+        if len(loc) > MAX_JSON_DEPTH + 1:
+            msg = f"Nested deeper than {MAX_JSON_DEPTH} levels"
+            return [{"loc": loc[:3], "msg": msg, "type": "too_deep"}]
+        if isinstance(value, str) and not storable(value):
+            errors.append(_text_error(loc, value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append({"loc": loc, "msg": "Numbers must be finite", "type": "finite_number"})
+        elif isinstance(value, list):
+            pending.extend((item, (*loc, index)) for index, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not storable(key):
+                    errors.append(_text_error((*loc, key), key))
+                pending.append((item, (*loc, key)))
+    return errors
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+#: Installed on the application: run before every operation's own dependencies.
+REQUEST_GUARDS = [Depends(_refuse_undeclared_query), Depends(_refuse_unstorable_text)]

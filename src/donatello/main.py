@@ -12,7 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from scim2_models import SCIMException
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from donatello import __version__
+from donatello import __version__, openapi
 from donatello import worker as background
 from donatello.api import api_router
 from donatello.audit import cosmos as audit_store
@@ -34,6 +36,7 @@ from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DatabaseUnavailable, DomainError
 from donatello.core.fallback import connect_redis
 from donatello.core.runtime import database_url
+from donatello.dependencies import REQUEST_GUARDS
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
 from donatello.observability.endpoints import router as metrics_router
@@ -71,6 +74,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
 ]
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: The largest request body accepted (413 above it); JSON values inside are capped tighter by their schemas.
+MAX_BODY_BYTES = 1_048_576
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
@@ -120,10 +125,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         description="Governed, budgeted access to image-generation models for enterprises.",
         lifespan=lifespan,
         openapi_tags=OPENAPI_TAGS,
+        dependencies=REQUEST_GUARDS,
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request carries its id
     _install_error_handlers(app)
     app.include_router(health_router)
@@ -134,7 +141,22 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.include_router(scim_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(web_router)  # the browser edge: pages over the same services
+    _describe_answers(app)
     return app
+
+
+def _describe_answers(app: FastAPI) -> None:
+    """Serve an OpenAPI document that lists what each operation answers (donatello.openapi.complete)."""
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = openapi.complete(schema, iter_route_contexts(app.routes))
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
 
 
 class RequestIdMiddleware:
@@ -162,11 +184,12 @@ class RequestIdMiddleware:
 
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, response_started = int(message["status"]), True
                 headers = message.setdefault("headers", [])
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
@@ -174,6 +197,19 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Rendered here, not re-raised: an exception reaching the server after the 500 was sent makes
+            # it drop the keep-alive connection, and its own log line would lack the request id.
+            log.exception("unhandled error", extra={"route": route_template(scope)})
+            if response_started:
+                raise  # a response already under way cannot become a 500; the connection must end
+            status = 500
+            answer = (
+                scim_error(500, "The request could not be completed; quote the request id to support.")
+                if _scim_path(scope["path"])
+                else internal_error(request_id)
+            )
+            await answer(scope, receive, send)
         finally:
             # The access log: route template, never the raw path or query (ids, tokens in links).
             route = route_template(scope)
@@ -189,6 +225,48 @@ class RequestIdMiddleware:
                 },
             )
             request_context.unbind(token)
+
+
+class BodyLimitMiddleware:
+    """Refuse a request body over ``MAX_BODY_BYTES`` with a 413 problem: at once when Content-Length says
+    so, else as soon as the streamed body passes the cap (the route then answers the 413)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            request_id = scope.get("state", {}).get("request_id", "")
+            await too_large(request_id, scope.get("path", ""))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise StarletteHTTPException(413, f"The body is larger than the {MAX_BODY_BYTES} byte cap")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def too_large(request_id: str, path: str) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + "http-413",
+        "title": "Request body too large",
+        "status": 413,
+        "detail": f"The body is larger than the {MAX_BODY_BYTES} byte cap",
+        "instance": path,
+        "request_id": request_id,
+    }
+    headers = {REQUEST_ID_HEADER: request_id, "Connection": "close"}
+    return JSONResponse(body, status_code=413, media_type=PROBLEM_JSON, headers=headers)
 
 
 def route_template(scope: Scope) -> str:
@@ -250,8 +328,17 @@ def _problem(
 
 
 def _on_scim(request: Request) -> bool:
+    return _scim_path(request.url.path)
+
+
+def _scim_path(path: str) -> bool:
     """``/scim/v2`` answers every error in the SCIM error schema (identity providers parse nothing else)."""
-    return request.url.path == SCIM_PREFIX or request.url.path.startswith(SCIM_PREFIX + "/")
+    return path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/")
+
+
+def printable(text: str) -> str:
+    """``text`` as it can travel in a JSON response: NUL and unpaired surrogates escaped."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -285,7 +372,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             return scim_error(400, detail, "invalidValue")
         errors = [
             {
-                "field": ".".join(str(part) for part in error["loc"]),
+                "field": ".".join(printable(str(part)) for part in error["loc"]),
                 "message": error["msg"],
                 "code": error["type"],
             }
@@ -314,15 +401,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         }
         return _problem(request, body, exc.status_code, dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        if _on_scim(request):
-            return scim_error(500, "The request could not be completed; quote the request id to support.")
-        body = {
-            "type": PROBLEM_BASE + "internal-error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "The request could not be completed; quote the request id to support.",
-        }
-        return _problem(request, body, 500)
+
+def internal_error(request_id: str) -> JSONResponse:
+    """The one answer to an unexpected error: no detail beyond the request id to quote."""
+    body = {
+        "type": PROBLEM_BASE + "internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The request could not be completed; quote the request id to support.",
+        "request_id": request_id,
+    }
+    headers = {REQUEST_ID_HEADER: request_id}
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON, headers=headers)

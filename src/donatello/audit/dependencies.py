@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from donatello.audit.cosmos import AuditStore
-from donatello.auth.dependencies import CurrentPrincipal, require_role
-from donatello.tenancy import Principal, Role
+from donatello.auth.dependencies import SignedIn, in_organization
+from donatello.tenancy import Permission, Principal
 
 
 def _store(request: Request) -> AuditStore | None:
@@ -16,5 +16,5 @@ def _store(request: Request) -> AuditStore | None:
 
 #: The Cosmos DB audit container when configured; None means the outbox table is the audit store.
 Store = Annotated[AuditStore | None, Depends(_store)]
-CanReadAuditLog = Annotated[Principal, Depends(require_role(Role.ORG_ADMIN))]
-CanReadOwnEvents = CurrentPrincipal
+CanReadAuditLog = Annotated[Principal, Depends(in_organization(Permission.AUDIT_READ))]
+CanReadOwnEvents = SignedIn

@@ -35,7 +35,6 @@ async def list_audit_events(
     status: str | None = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
-    organization_id: Annotated[uuid.UUID | None, Query(description="super_admin only")] = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[AuditEventRead]:
@@ -49,7 +48,7 @@ async def list_audit_events(
         since=since,
         until=until,
     )
-    return await service.list_events(session, store, principal, filters, cursor, limit, organization_id)
+    return await service.list_events(session, store, principal, filters, cursor, limit)
 
 
 @router.get(

@@ -12,7 +12,6 @@ from donatello.audit import chain, repository
 from donatello.audit.cosmos import AuditStore, chain_filter, chain_parameters
 from donatello.audit.events import AuditEvent
 from donatello.audit.schemas import AuditEventRead, AuditFilters
-from donatello.core.errors import NotFound
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import AuditOutbox
 from donatello.tenancy import Principal
@@ -35,19 +34,14 @@ async def list_events(
     filters: AuditFilters,
     cursor: str | None,
     limit: int,
-    organization_id: uuid.UUID | None = None,
 ) -> Page[AuditEventRead]:
     """An organization's audit events, newest first, one page at a time.
 
-    Admins see their own organization only; a platform admin may name another organization. Reads the
+    The principal's organization (a platform admin's chosen one, ``in_organization``). Reads the
     audit store (Cosmos DB) when configured, else the outbox table; filtering by user is a single-partition
     query there.
     """
     organization = principal.organization_id
-    if organization_id is not None and organization_id != organization:
-        if not principal.is_platform_admin:
-            raise NotFound("organization", organization_id)
-        organization = organization_id
     after = decode_cursor(cursor, 2)
     if store is None:
         return await _page_from_outbox(session, organization, filters, after, limit)

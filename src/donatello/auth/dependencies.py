@@ -10,10 +10,11 @@ anything else is read.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from donatello.api_keys import service as api_keys
@@ -23,7 +24,7 @@ from donatello.auth.errors import InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
-from donatello.core.errors import Forbidden, Unauthenticated
+from donatello.core.errors import Forbidden, NotFound, Unauthenticated
 from donatello.dependencies import DbSession
 from donatello.organizations import service as organizations
 from donatello.sessions import service as sessions
@@ -77,40 +78,79 @@ async def _entra_principal(request: Request, session: DbSession, token: str) -> 
     return await users.principal_for_entra_user(session, org.id, identity.object_id)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+class Require:
+    """The one authorization dependency: admits a principal that ``can`` one of ``permissions``.
 
+    Every route that needs a caller declares one (``require(Permission.X)``, or ``SignedIn`` for actions
+    on oneself that every signed-in user may take); the OpenAPI document lists it per operation
+    (``x-permissions``) and the permission walk in the tests reads it from there.
+    """
 
-def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency that admits principals holding one of ``roles`` (super_admin always)."""
+    def __init__(self, *permissions: Permission) -> None:
+        self.permissions = permissions
 
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_role(*roles):
+    async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if self.permissions and not any(principal.can(permission) for permission in self.permissions):
+            first = self.permissions[0]
             raise Forbidden(
-                f"This action needs one of the roles: {', '.join(role.value for role in roles)}",
-                required_roles=[role.value for role in roles],
-            )
-        return principal
-
-    return check
-
-
-def require(permission: Permission) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency that admits principals whose role (and, for an API key, scopes) grant ``permission``."""
-
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.can(permission):
-            raise Forbidden(
-                f"This action needs the permission {permission.value}",
-                required_permission=permission.value,
+                f"This action needs the permission {' or '.join(p.value for p in self.permissions)}",
+                required_permission=first.value,
+                required_permissions=[permission.value for permission in self.permissions],
                 required_roles=[
                     role.value
                     for role, granted in GRANTS.items()
-                    if permission in granted and role is not Role.SUPER_ADMIN  # implied everywhere
+                    if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
                 ],
             )
         return principal
 
-    return check
+
+def require(permission: Permission, *alternatives: Permission) -> Require:
+    """A dependency admitting principals that ``can`` ``permission`` (or one of ``alternatives``)."""
+    return Require(permission, *alternatives)
+
+
+SignedIn = Annotated[Principal, Depends(Require())]
+"""Every signed-in user (any role, any API key): actions on oneself — profile, own sessions, preferences."""
+
+
+OrganizationChoice = Annotated[
+    uuid.UUID | None,
+    Query(
+        description="Platform admins only: act on this organization instead of your own. Anyone else may "
+        "only name their own organization (another one is 404)."
+    ),
+]
+
+
+def in_organization(
+    permission: Permission, *alternatives: Permission
+) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """``require(permission, *alternatives)``, acting on the organization the ``organization_id`` query
+    parameter names — the one documented way for a platform admin to act on another organization.
+
+    Without the parameter (or naming one's own organization) the principal acts as usual. A platform admin
+    naming another organization gets a principal scoped to it (``Principal.acting_in``: queries filtered to
+    it, new rows created in it, row-level security narrowed to it); anyone else naming another
+    organization, or a platform admin naming one that does not exist, gets 404.
+    """
+    allowed = Require(permission, *alternatives)
+
+    async def acting(
+        session: DbSession,
+        organization_id: OrganizationChoice = None,
+        principal: Principal = Depends(allowed),  # a default, not Annotated: it names a local
+    ) -> Principal:
+        if organization_id is None or organization_id == principal.organization_id:
+            return principal
+        if not principal.is_platform_admin:
+            raise NotFound("organization", organization_id)
+        chosen = await organizations.get(session, principal, organization_id)
+        await set_tenant(session, chosen.id)
+        request_context.identify(chosen.id, principal.user_id)
+        return principal.acting_in(chosen.id)
+
+    return acting
 
 
 async def _can_generate(

@@ -21,7 +21,7 @@ from donatello.core.errors import Forbidden
 from donatello.core.money import to_cents
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import Department, DepartmentBudget
-from donatello.tenancy import Principal, Role, scoped_get
+from donatello.tenancy import Principal, scoped_get
 from donatello.tenancy.permissions import Permission
 
 ALERT_FIELDS = {"alert_thresholds", "per_user_monthly_cap_aud"}
@@ -147,8 +147,9 @@ async def change_budget(
     department = await scoped_get(session, principal, Department, department_id)
     requested = body.model_dump(exclude_unset=True)
     if not principal.can(Permission.BUDGETS_MANAGE):
-        own = principal.role is not Role.DEPT_MANAGER or principal.department_id == department.id
-        if not (principal.can(Permission.BUDGET_ALERTS_MANAGE) and own):
+        if not (
+            principal.can(Permission.BUDGET_ALERTS_MANAGE) and principal.reaches_department(department.id)
+        ):
             raise Forbidden("Only an org admin, or this department's manager, may change its budget settings")
         if refused := sorted(set(requested) - ALERT_FIELDS):
             raise BudgetFieldNotAllowed(refused)
@@ -181,7 +182,7 @@ async def _readable(session: AsyncSession, principal: Principal, department_id: 
     department = await scoped_get(session, principal, Department, department_id)
     if not principal.can(Permission.REPORTS_READ):
         raise Forbidden("Budget status is for org admins, finance and department managers")
-    if principal.role is Role.DEPT_MANAGER and principal.department_id != department.id:
+    if not principal.reaches_department(department.id):
         raise NotYourDepartment("Department managers see their own department's budget only")
     return department
 

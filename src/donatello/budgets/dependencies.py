@@ -4,11 +4,15 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from donatello.auth.dependencies import CurrentPrincipal, require
+from donatello.auth.dependencies import require
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 
-CanReadBudgets = CurrentPrincipal  # the service narrows: reports:read, managers to their own department
-CanChangeBudgets = CurrentPrincipal  # the service narrows: budgets:manage, or budget-alerts:manage
+#: Managers reach their own department only (the service checks ``reaches_department``).
+CanReadBudgets = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]
+#: budgets:manage changes anything; budget-alerts:manage only the alert fields (the service narrows).
+CanChangeBudgets = Annotated[
+    Principal, Depends(require(Permission.BUDGETS_MANAGE, Permission.BUDGET_ALERTS_MANAGE))
+]
 CanSetBudgets = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
 CanAmendCharges = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]

@@ -4,8 +4,10 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from donatello.auth.dependencies import CurrentPrincipal, require
+from donatello.auth.dependencies import SignedIn, in_organization, require
 from donatello.tenancy import Permission, Principal
 
-CanReadDepartments = CurrentPrincipal
+CanReadDepartments = SignedIn  # every member sees the organization's departments
 CanManageDepartments = Annotated[Principal, Depends(require(Permission.DEPARTMENTS_MANAGE))]
+#: Creating one: a platform admin names the organization with ``organization_id``.
+CanAddDepartments = Annotated[Principal, Depends(in_organization(Permission.DEPARTMENTS_MANAGE))]

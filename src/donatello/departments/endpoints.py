@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.departments import service
-from donatello.departments.dependencies import CanManageDepartments, CanReadDepartments
+from donatello.departments.dependencies import CanAddDepartments, CanManageDepartments, CanReadDepartments
 from donatello.departments.errors import DepartmentCodeTaken
 from donatello.departments.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
 from donatello.dependencies import DbSession
@@ -44,7 +44,7 @@ async def get_department(
     responses=problem_responses(Forbidden, DepartmentCodeTaken, ValidationFailed),
 )
 async def create_department(
-    body: DepartmentCreate, principal: CanManageDepartments, session: DbSession
+    body: DepartmentCreate, principal: CanAddDepartments, session: DbSession
 ) -> Department:
     return await service.create(session, principal, body)
 

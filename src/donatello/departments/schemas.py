@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from donatello.core.json_values import Settings as JsonSettings
+
 DepartmentCode = str
 
 
@@ -16,7 +18,7 @@ class DepartmentCreate(BaseModel):
     code: str = Field(
         min_length=1, max_length=50, pattern=r"^[A-Z0-9][A-Z0-9_-]*$", description="e.g. MKTG, ENGG, SALES"
     )
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: JsonSettings = Field(default_factory=dict)
 
 
 class DepartmentUpdate(BaseModel):
@@ -24,7 +26,7 @@ class DepartmentUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
     is_active: bool | None = None
-    settings: dict[str, Any] | None = None
+    settings: JsonSettings | None = None
 
 
 class DepartmentRead(BaseModel):

@@ -24,7 +24,7 @@ from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
 from donatello.generations.schemas import BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
 from donatello.providers import Availability, Candidate, candidates
-from donatello.ratelimit import RateLimiter, checks_for, enforce
+from donatello.ratelimit import Check, LimitScope, RateLimiter, checks_for, enforce
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
@@ -126,14 +126,6 @@ async def _admit(
         raise NoDepartment()
     if any(body.quality == "hd" for body in bodies) and not principal.can(Permission.GENERATIONS_HD):
         raise Forbidden("HD quality is for power users and admins", required_permission="generations:hd")
-    images = sum(body.n for body in bodies)
-    settings = admission.settings
-    await enforce(
-        admission.limiter,
-        checks_for(
-            principal, provider=None, provider_limit_per_minute=None, settings=settings, images=images
-        ),
-    )
     choices: list[Candidate] = []
     for body in bodies:
         offered = await candidates(
@@ -147,23 +139,6 @@ async def _admit(
             availability=admission.availability,
         )
         choices.append(offered[0])
-    for choice in {c.name: c for c in choices}.values():
-        if choice.target.rate_limit_per_minute:
-            wanted = sum(b.n for b, c in zip(bodies, choices, strict=True) if c.name == choice.name)
-            await enforce(
-                admission.limiter,
-                [
-                    check
-                    for check in checks_for(
-                        principal,
-                        provider=choice.provider,
-                        provider_limit_per_minute=choice.target.rate_limit_per_minute,
-                        settings=settings,
-                        images=wanted,
-                    )
-                    if check.scope == "provider"
-                ],
-            )
 
     now = utcnow()
     rows = [
@@ -202,6 +177,9 @@ async def _admit(
         at=now,
         hold_for=admission.settings.reservation_hold,
     )
+    # Last, once the request is otherwise admitted: a refusal above (budget, model) uses up no allowance,
+    # and a 429 here rolls the hold back.
+    await enforce(admission.limiter, _rate_limits(principal, bodies, choices, admission.settings))
     for row, body in zip(rows, bodies, strict=True):
         secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
         sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
@@ -235,3 +213,29 @@ async def _admit(
             ),
         )
     return rows
+
+
+def _rate_limits(
+    principal: Principal, bodies: Sequence[GenerationCreate], choices: Sequence[Candidate], settings: Settings
+) -> list[Check]:
+    """Every allowance the request is charged against — user, organization and each chosen provider —
+    checked in one all-or-nothing step."""
+    images = sum(body.n for body in bodies)
+    limits = checks_for(
+        principal, provider=None, provider_limit_per_minute=None, settings=settings, images=images
+    )
+    for choice in {c.name: c for c in choices}.values():
+        if choice.target.rate_limit_per_minute:
+            wanted = sum(b.n for b, c in zip(bodies, choices, strict=True) if c.name == choice.name)
+            limits += [
+                check
+                for check in checks_for(
+                    principal,
+                    provider=choice.provider,
+                    provider_limit_per_minute=choice.target.rate_limit_per_minute,
+                    settings=settings,
+                    images=wanted,
+                )
+                if check.scope is LimitScope.PROVIDER
+            ]
+    return limits

@@ -4,10 +4,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from donatello.auth.dependencies import require
 from donatello.generations.admission import Admission
 from donatello.providers import availability_for
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore
+from donatello.tenancy import Permission, Principal
 
 
 def _admission(request: Request) -> Admission:
@@ -42,4 +44,14 @@ IdempotencyKey = Annotated[
         pattern=r"^[\x21-\x7e]+$",
         description="Retrying with the same key returns the same generation; another body with it is a 409",
     ),
+]
+
+#: One's own generations (generations:create) or others' (generations:read-others; managers: their
+#: department) — an API key without either reads no generations at all.
+CanReadGenerations = Annotated[
+    Principal, Depends(require(Permission.GENERATIONS_CREATE, Permission.GENERATIONS_READ_OTHERS))
+]
+#: Cancel, delete or read the prompt of one's own generations, or (generations:manage-others) others'.
+CanActOnGenerations = Annotated[
+    Principal, Depends(require(Permission.GENERATIONS_CREATE, Permission.GENERATIONS_MANAGE_OTHERS))
 ]

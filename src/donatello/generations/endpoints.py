@@ -6,13 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from donatello.auth.dependencies import CanGenerate, CurrentPrincipal
+from donatello.auth.dependencies import CanGenerate
 from donatello.budgets.errors import BudgetExceeded, BudgetNotConfigured, NoDepartment, UserCapExceeded
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
 from donatello.generations import admission, lifecycle, views
-from donatello.generations.dependencies import AdmissionContext, IdempotencyKey, Images, Sealer
+from donatello.generations.dependencies import (
+    AdmissionContext,
+    CanActOnGenerations,
+    CanReadGenerations,
+    IdempotencyKey,
+    Images,
+    Sealer,
+)
 from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused, NotCancellable
 from donatello.generations.schemas import (
     BatchCreate,
@@ -62,7 +69,7 @@ async def request_generation(
     responses=problem_responses(Forbidden, ValidationFailed),
 )
 async def list_generations(
-    principal: CurrentPrincipal,
+    principal: CanReadGenerations,
     session: DbSession,
     store: Images,
     department_id: uuid.UUID | None = None,
@@ -89,14 +96,14 @@ async def list_generations(
 
 
 @router.get("/generations/stats", response_model=UsageStats)
-async def my_usage(principal: CurrentPrincipal, session: DbSession) -> UsageStats:
+async def my_usage(principal: CanReadGenerations, session: DbSession) -> UsageStats:
     """Your totals: generations by outcome, images, average generation time and spend."""
     return await views.usage(session, principal)
 
 
 @router.get("/generations/prompts", response_model=Page[PromptHistoryItem])
 async def my_prompt_history(
-    principal: CurrentPrincipal,
+    principal: CanReadGenerations,
     session: DbSession,
     sealer: Sealer,
     cursor: str | None = None,
@@ -110,7 +117,7 @@ async def my_prompt_history(
     "/generations/{generation_id}", response_model=GenerationRead, responses=problem_responses(NotFound)
 )
 async def get_generation(
-    generation_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession, store: Images
+    generation_id: uuid.UUID, principal: CanReadGenerations, session: DbSession, store: Images
 ) -> GenerationRead:
     """Status, image and thumbnail links (short-lived), cost and timings."""
     return await views.read(await views.visible(session, principal, generation_id), store)
@@ -120,7 +127,7 @@ async def get_generation(
     "/generations/{generation_id}/prompt", response_model=PromptRead, responses=problem_responses(NotFound)
 )
 async def read_prompt(
-    generation_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession, sealer: Sealer
+    generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, sealer: Sealer
 ) -> PromptRead:
     """The prompt, for its owner; an org admin may read it too, and that read is audited."""
     return await views.prompt(session, principal, sealer, generation_id)
@@ -132,7 +139,7 @@ async def read_prompt(
     responses=problem_responses(NotFound, NotCancellable),
 )
 async def cancel_generation(
-    generation_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession, store: Images
+    generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, store: Images
 ) -> GenerationRead:
     """Stop a pending or running generation: nothing is charged and the hold is released."""
     return await views.read(await lifecycle.cancel(session, principal, generation_id), store)
@@ -140,7 +147,7 @@ async def cancel_generation(
 
 @router.delete("/generations/{generation_id}", status_code=204, responses=problem_responses(NotFound))
 async def delete_generation(
-    generation_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
+    generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession
 ) -> Response:
     """Remove it from your history (soft delete); an unfinished one is cancelled first."""
     await lifecycle.delete(session, principal, generation_id)
@@ -166,6 +173,6 @@ async def request_batch(
 
 
 @router.get("/generation-batches/{batch_id}", response_model=BatchRead, responses=problem_responses(NotFound))
-async def get_batch(batch_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession) -> BatchRead:
+async def get_batch(batch_id: uuid.UUID, principal: CanReadGenerations, session: DbSession) -> BatchRead:
     """Progress: how many are pending, processing, completed, failed or cancelled."""
     return await views.batch(session, principal, batch_id)

@@ -15,10 +15,9 @@ from donatello.generations import repository
 from donatello.generations.errors import NotCancellable
 from donatello.generations.views import may_see
 from donatello.models import Generation
-from donatello.tenancy import Principal, Role
+from donatello.tenancy import Permission, Principal
 
 IN_FLIGHT = ("pending", "processing")
-_ADMINS = (Role.ORG_ADMIN,)  # besides the owner, who may cancel or delete
 
 
 async def cancel(session: AsyncSession, principal: Principal, generation_id: uuid.UUID) -> Generation:
@@ -49,7 +48,7 @@ async def _own(session: AsyncSession, principal: Principal, generation_id: uuid.
     generation = await repository.get(session, generation_id, lock=True)
     if generation is None or generation.is_deleted or not may_see(principal, generation):
         raise NotFound("generation", generation_id)
-    if generation.user_id != principal.user_id and not principal.has_role(*_ADMINS):
+    if generation.user_id != principal.user_id and not principal.can(Permission.GENERATIONS_MANAGE_OTHERS):
         raise NotFound("generation", generation_id)
     return generation
 

@@ -26,19 +26,19 @@ from donatello.generations.schemas import (
 from donatello.models import Generation, GenerationBatch
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore
-from donatello.tenancy import Principal, Role
+from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 
 
 def may_see(principal: Principal, generation: Generation | GenerationBatch) -> bool:
     """Own generations always; a department's for its manager; the organization's for admins."""
-    if generation.organization_id != principal.organization_id and not principal.is_platform_admin:
+    if generation.organization_id != principal.organization_id and not principal.platform_wide:
         return False
-    if generation.user_id == principal.user_id or principal.is_platform_admin:
+    if generation.user_id == principal.user_id:
         return True
     if not principal.can(Permission.GENERATIONS_READ_OTHERS):
         return False
-    return principal.role is not Role.DEPT_MANAGER or generation.department_id == principal.department_id
+    return principal.reaches_department(generation.department_id)
 
 
 async def visible(session: AsyncSession, principal: Principal, generation_id: uuid.UUID) -> Generation:
@@ -93,8 +93,8 @@ async def history(
     org admins)."""
     user_id: uuid.UUID | None = principal.user_id
     if department_id is not None:
-        allowed = principal.can(Permission.GENERATIONS_READ_OTHERS) and (
-            principal.role is not Role.DEPT_MANAGER or principal.department_id == department_id
+        allowed = principal.can(Permission.GENERATIONS_READ_OTHERS) and principal.reaches_department(
+            department_id
         )
         if not allowed:
             raise Forbidden("Only the department's manager or an org admin may list its generations")
@@ -125,7 +125,7 @@ async def prompt(
     """The owner reads their prompt back; an org admin may too, and that read is audited."""
     generation = await visible(session, principal, generation_id)
     if generation.user_id != principal.user_id:
-        if not principal.has_role(Role.ORG_ADMIN):
+        if not principal.can(Permission.GENERATIONS_MANAGE_OTHERS):
             raise NotFound("generation", generation_id)
         await audit.record(
             session,

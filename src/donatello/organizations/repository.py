@@ -18,7 +18,7 @@ async def by_tenant_id(session: AsyncSession, azure_tenant_id: str) -> Organizat
 
 async def get(session: AsyncSession, principal: Principal, organization_id: uuid.UUID) -> Organization | None:
     stmt = select(Organization).where(Organization.id == organization_id)
-    if not principal.is_platform_admin:
+    if not principal.platform_wide:
         stmt = stmt.where(Organization.id == principal.organization_id)
     return (await session.execute(stmt)).scalar_one_or_none()
 

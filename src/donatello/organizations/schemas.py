@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from donatello.core.json_values import Settings as JsonSettings
 from donatello.models.organizations import DOMAIN_REGEX
 from donatello.tenancy import Role
 
@@ -34,7 +35,7 @@ class OrganizationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     domain: str = Field(max_length=255, pattern=DOMAIN_REGEX)
     azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: JsonSettings = Field(default_factory=dict)
 
 
 class OrganizationUpdate(BaseModel):
@@ -43,7 +44,7 @@ class OrganizationUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
     is_active: bool | None = None
-    settings: dict[str, Any] | None = None
+    settings: JsonSettings | None = None
 
 
 class OrganizationRead(BaseModel):

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from donatello.auth.dependencies import CurrentPrincipal, require_role
+from donatello.auth.dependencies import SignedIn, require
 from donatello.providers.availability import Availability, availability_for
-from donatello.tenancy import Principal, Role
+from donatello.tenancy import Permission, Principal
 
-CanReadProviders = CurrentPrincipal
-CanManageProviders = Annotated[Principal, Depends(require_role(Role.SUPER_ADMIN))]
+CanReadProviders = SignedIn  # everyone reads active models; providers:read-config sees more
+CanManageProviders = Annotated[Principal, Depends(require(Permission.PROVIDERS_MANAGE))]
 
 
 def _availability(request: Request) -> Availability:

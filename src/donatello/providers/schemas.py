@@ -7,6 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from donatello.core.json_values import Settings as JsonSettings
 from donatello.core.money import Money
 
 SizeKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")]
@@ -24,7 +25,7 @@ class ProviderConfigWrite(BaseModel):
 
     max_retries: int = Field(default=3, ge=0, le=10)
     rate_limit_per_minute: int | None = Field(default=None, gt=0, le=100_000)
-    configuration: dict[str, Any] = Field(default_factory=dict)
+    configuration: JsonSettings = Field(default_factory=dict)
     api_key_vault_ref: str | None = Field(default=None, min_length=1, max_length=255)
 
 

@@ -27,7 +27,7 @@ from donatello.providers.schemas import (
     ProviderRead,
     ProviderUpdate,
 )
-from donatello.tenancy import Principal, Role
+from donatello.tenancy import Permission, Principal
 
 #: configuration keys that look like credentials; those belong in Key Vault
 SECRET_WORDS = ("key", "secret", "password", "token", "credential")
@@ -144,7 +144,7 @@ async def configure(
 
 
 def _is_admin(principal: Principal) -> bool:
-    return principal.has_role(Role.ORG_ADMIN)
+    return principal.can(Permission.PROVIDERS_READ_CONFIG)
 
 
 async def _visible(session: AsyncSession, provider_id: uuid.UUID, admin: bool) -> ModelProvider:

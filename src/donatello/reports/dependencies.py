@@ -4,9 +4,12 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from donatello.auth.dependencies import require
+from donatello.auth.dependencies import in_organization, require
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 
 CanReadReports = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]  # managers: own dept
 CanExportCosts = Annotated[Principal, Depends(require(Permission.EXPORTS_READ))]
+#: Organization-wide reads: a platform admin names the organization with ``organization_id``.
+CanReadOrganizationReports = Annotated[Principal, Depends(in_organization(Permission.REPORTS_READ))]
+CanExportOrganizationCosts = Annotated[Principal, Depends(in_organization(Permission.EXPORTS_READ))]

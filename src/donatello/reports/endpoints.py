@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,7 +14,12 @@ from donatello.core.errors import Forbidden, NotFound, Unauthenticated
 from donatello.dependencies import DbSession, SnapshotRoute
 from donatello.openapi import problem_responses
 from donatello.reports import exports, finance, service, tables
-from donatello.reports.dependencies import CanExportCosts, CanReadReports
+from donatello.reports.dependencies import (
+    CanExportCosts,
+    CanExportOrganizationCosts,
+    CanReadOrganizationReports,
+    CanReadReports,
+)
 from donatello.reports.errors import InvalidRange, UnknownFormat
 from donatello.reports.schemas import (
     BurnDown,
@@ -29,7 +34,13 @@ router = APIRouter(tags=["reports"], route_class=SnapshotRoute)
 
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv to download the table")]
 PeriodParam = Annotated[str | None, Query(description="A month YYYY-MM in the organization's time zone")]
-ERRORS = problem_responses(Unauthenticated, Forbidden, NotYourDepartment, NotFound, InvalidRange)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report; with format=csv, the table as CSV",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    **problem_responses(Unauthenticated, Forbidden, NotYourDepartment, NotFound, InvalidRange),
+}
 
 
 def _as(report: BaseModel, output: str, name: str) -> Response:
@@ -94,7 +105,10 @@ async def compare_periods(
 
 @router.get("/reports/organization", response_model=OrganizationRollup, responses=ERRORS)
 async def organization_rollup(
-    principal: CanReadReports, session: DbSession, period: PeriodParam = None, format: TableFormat = "json"
+    principal: CanReadOrganizationReports,
+    session: DbSession,
+    period: PeriodParam = None,
+    format: TableFormat = "json",
 ) -> Response:
     """Every department side by side for a period, by utilization (org admins and finance)."""
     report = await service.organization_rollup(session, principal, period)
@@ -104,14 +118,19 @@ async def organization_rollup(
 @router.get(
     "/cost-events/export",
     responses={
-        200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}},
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
         202: {"model": ExportJobRead, "description": "Too large to stream: queued as a background job"},
         **problem_responses(Unauthenticated, Forbidden, NotFound, InvalidRange, UnknownFormat),
     },
 )
 async def export_cost_events(
     request: Request,
-    principal: CanExportCosts,
+    principal: CanExportOrganizationCosts,
     session: DbSession,
     from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD (local day) or ISO datetime")],
     to: Annotated[str, Query(description="YYYY-MM-DD (inclusive local day) or ISO datetime")],

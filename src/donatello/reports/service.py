@@ -34,7 +34,7 @@ from donatello.reports.schemas import (
     SpendTable,
     Totals,
 )
-from donatello.tenancy import Principal, Role, scoped_get
+from donatello.tenancy import Principal, scoped_get
 
 ZERO = Decimal(0)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -63,7 +63,7 @@ async def readable_department(
 ) -> Department:
     """Another organization's department is not found; a manager reads their own department only."""
     department = await scoped_get(session, principal, Department, department_id)
-    if principal.role is Role.DEPT_MANAGER and principal.department_id != department.id:
+    if not principal.reaches_department(department.id):
         raise NotYourDepartment("Department managers see their own department's reports only")
     return department
 
@@ -304,7 +304,7 @@ async def organization_rollup(
     """Every department of the organization side by side for a period, by utilization (highest first;
     departments without a budget last, by spend)."""
     now = at or utcnow()
-    if principal.role is Role.DEPT_MANAGER:
+    if not principal.reaches_every_department:
         raise Forbidden("The organization rollup is for org admins and finance")
     organization_id = principal.organization_id
     period = parse_period(period_text, await timezone_of(session, organization_id), now)

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Request
 
-from donatello.auth.dependencies import CurrentPrincipal
+from donatello.auth.dependencies import SignedIn
 from donatello.core.errors import NotFound, Unauthenticated
 from donatello.dependencies import DbSession, Device
 from donatello.openapi import problem_responses
@@ -30,27 +30,25 @@ async def refresh(body: RefreshRequest, request: Request, session: DbSession, de
 
 
 @router.post("/logout", response_model=RevokedCount, responses=problem_responses(Unauthenticated))
-async def logout(principal: CurrentPrincipal, session: DbSession) -> RevokedCount:
+async def logout(principal: SignedIn, session: DbSession) -> RevokedCount:
     """End this sign-in: its refresh token and access tokens stop working."""
     return RevokedCount(revoked=await service.logout(session, principal))
 
 
 @router.get("/sessions", response_model=list[SessionRead], responses=problem_responses(Unauthenticated))
-async def list_sessions(principal: CurrentPrincipal, session: DbSession) -> list[SessionRead]:
+async def list_sessions(principal: SignedIn, session: DbSession) -> list[SessionRead]:
     """The caller's live sessions (devices), the current one marked."""
     return await service.list_own(session, principal)
 
 
 @router.delete("/sessions/{session_id}", response_model=RevokedCount, responses=problem_responses(NotFound))
-async def revoke_session(
-    session_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
-) -> RevokedCount:
+async def revoke_session(session_id: uuid.UUID, principal: SignedIn, session: DbSession) -> RevokedCount:
     return RevokedCount(revoked=await service.revoke_one(session, principal, session_id))
 
 
 @router.post(
     "/sessions/revoke-all", response_model=RevokedCount, responses=problem_responses(Unauthenticated)
 )
-async def revoke_all(principal: CurrentPrincipal, session: DbSession) -> RevokedCount:
+async def revoke_all(principal: SignedIn, session: DbSession) -> RevokedCount:
     """Sign out everywhere."""
     return RevokedCount(revoked=await service.revoke_all(session, principal))

@@ -1,7 +1,8 @@
 """The RBAC matrix: which role may do what (README "Roles and permissions" is the same table).
 
 Actions on oneself (profile, own sessions, own preferences) need no permission: every signed-in user
-may take them. API keys act as their owner narrowed to the key's scopes, which are permission names.
+may take them, and their routes say so (``SignedIn``). API keys act as their owner narrowed to the key's
+scopes, which are permission names.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from donatello.tenancy.principal import Role
 class Permission(StrEnum):
     ORGANIZATIONS_MANAGE = "organizations:manage"
     PROVIDERS_MANAGE = "providers:manage"
+    PROVIDERS_READ_CONFIG = "providers:read-config"  # inactive models and runtime configuration too
     DEPARTMENTS_MANAGE = "departments:manage"
     USERS_MANAGE = "users:manage"
     USERS_READ = "users:read"  # dept_manager: their own department only
@@ -25,6 +27,7 @@ class Permission(StrEnum):
     REPORTS_READ = "reports:read"  # dept_manager: their own department only
     EXPORTS_READ = "exports:read"
     GENERATIONS_READ_OTHERS = "generations:read-others"  # dept_manager: their own department only
+    GENERATIONS_MANAGE_OTHERS = "generations:manage-others"  # cancel, delete, read prompts (audited)
     GENERATIONS_CREATE = "generations:create"
     GENERATIONS_BATCH = "generations:batch"
     GENERATIONS_HD = "generations:hd"
@@ -41,6 +44,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ORG_ADMIN: frozenset(
         {
             *_POWER,
+            P.PROVIDERS_READ_CONFIG,
             P.DEPARTMENTS_MANAGE,
             P.USERS_MANAGE,
             P.USERS_READ,
@@ -51,6 +55,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             P.REPORTS_READ,
             P.EXPORTS_READ,
             P.GENERATIONS_READ_OTHERS,
+            P.GENERATIONS_MANAGE_OTHERS,
             P.WEBHOOKS_MANAGE,
         }
     ),

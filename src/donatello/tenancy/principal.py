@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -33,18 +33,43 @@ class Principal:
     session_id: uuid.UUID | None = None
     mfa_enabled: bool = False
     mfa_grace_period_expires_at: datetime | None = None
+    #: A platform admin acting on the organization they named (``in_organization``): scoped to it.
+    chose_organization: bool = False
 
     @property
     def is_platform_admin(self) -> bool:
         return self.role is Role.SUPER_ADMIN
 
-    def has_role(self, *roles: Role) -> bool:
-        return self.role in roles or self.is_platform_admin
+    @property
+    def platform_wide(self) -> bool:
+        """Sees every organization: a platform admin who has not chosen one for this request."""
+        return self.is_platform_admin and not self.chose_organization
+
+    def acting_in(self, organization_id: uuid.UUID) -> Principal:
+        """This platform admin acting on ``organization_id`` (as if a member without a department)."""
+        if organization_id == self.organization_id:
+            return self
+        return replace(self, organization_id=organization_id, department_id=None, chose_organization=True)
 
     def can(self, permission: Permission) -> bool:
-        """The role grants it and, for an API key, the key's scopes include it."""
+        """The one authorization check: the role grants it and, for an API key, the key's scopes
+        include it (a key never reaches beyond its scopes, whatever its owner's role)."""
         from donatello.tenancy.permissions import granted
 
         if not granted(self.role, permission):
             return False
         return self.api_key_id is None or permission.value in self.scopes
+
+    @property
+    def reaches_every_department(self) -> bool:
+        """Whether the principal's permissions apply organization-wide; a department manager's apply to
+        their own department only."""
+        return self.role is not Role.DEPT_MANAGER
+
+    def reaches_department(self, department_id: uuid.UUID | None) -> bool:
+        """Whether what the principal ``can`` do extends to ``department_id`` (inside the organization
+        that tenancy ``scope`` already fixed): everywhere for organization-wide roles, their own
+        department for a department manager."""
+        return self.reaches_every_department or (
+            department_id is not None and department_id == self.department_id
+        )

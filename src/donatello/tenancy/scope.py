@@ -22,7 +22,7 @@ T = TypeVar("T", bound=Any)
 
 def scope(stmt: Select[Any], principal: Principal, model: type[Any]) -> Select[Any]:
     """Limit ``stmt`` to the rows of ``model`` that ``principal``'s organization owns."""
-    if principal.is_platform_admin:
+    if principal.platform_wide:
         return stmt
     column: InstrumentedAttribute[uuid.UUID] = model.organization_id
     return stmt.where(column == principal.organization_id)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from donatello.auth.dependencies import CurrentPrincipal
+from donatello.auth.dependencies import SignedIn
 from donatello.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
@@ -13,7 +13,7 @@ from donatello.models import User
 from donatello.openapi import problem_responses
 from donatello.tenancy import Role
 from donatello.users import service
-from donatello.users.dependencies import CanManageUsers, CanReadUsers
+from donatello.users.dependencies import CanListUsers, CanManageUsers, CanReadUsers
 from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
 from donatello.users.schemas import (
     PREFERENCE_KEY,
@@ -32,7 +32,7 @@ PreferenceKey = Annotated[str, Path(pattern=PREFERENCE_KEY, max_length=100)]
 
 
 @router.get("/me", response_model=Me)
-async def me(principal: CurrentPrincipal) -> Me:
+async def me(principal: SignedIn) -> Me:
     """Who the access token belongs to, with the role and department read fresh from the database."""
     return Me(
         user_id=principal.user_id,
@@ -44,7 +44,7 @@ async def me(principal: CurrentPrincipal) -> Me:
 
 
 @router.get("/me/preferences", response_model=list[PreferenceRead])
-async def my_preferences(principal: CurrentPrincipal, session: DbSession) -> list[PreferenceRead]:
+async def my_preferences(principal: SignedIn, session: DbSession) -> list[PreferenceRead]:
     return await service.preferences(session, principal)
 
 
@@ -52,20 +52,20 @@ async def my_preferences(principal: CurrentPrincipal, session: DbSession) -> lis
     "/me/preferences/{key}", response_model=PreferenceRead, responses=problem_responses(ValidationFailed)
 )
 async def set_preference(
-    key: PreferenceKey, body: PreferenceWrite, principal: CurrentPrincipal, session: DbSession
+    key: PreferenceKey, body: PreferenceWrite, principal: SignedIn, session: DbSession
 ) -> PreferenceRead:
     return await service.set_preference(session, principal, key, body.value)
 
 
 @router.delete("/me/preferences/{key}", status_code=204, responses=problem_responses(NotFound))
-async def delete_preference(key: PreferenceKey, principal: CurrentPrincipal, session: DbSession) -> Response:
+async def delete_preference(key: PreferenceKey, principal: SignedIn, session: DbSession) -> Response:
     await service.delete_preference(session, principal, key)
     return Response(status_code=204)
 
 
 @router.get("/users", response_model=Page[UserRead], responses=problem_responses(Forbidden, ValidationFailed))
 async def list_users(
-    principal: CanReadUsers,
+    principal: CanListUsers,
     session: DbSession,
     role: Role | None = None,
     department_id: uuid.UUID | None = None,

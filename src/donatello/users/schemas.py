@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from donatello.core.json_values import PreferenceValue
 from donatello.tenancy import Role
 
 
@@ -75,7 +76,7 @@ class PreferenceRead(BaseModel):
 class PreferenceWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: Any = Field(description="Any JSON value")
+    value: PreferenceValue
 
 
 PREFERENCE_KEY = r"^[a-z][a-z0-9_.-]{0,99}$"

@@ -13,7 +13,7 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import Organization, User
-from donatello.tenancy import RANK, Permission, Principal, Role
+from donatello.tenancy import RANK, Principal, Role
 from donatello.users import administration, repository
 from donatello.users.administration import Actor
 from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
@@ -178,7 +178,7 @@ async def create(session: AsyncSession, principal: Principal, body: UserCreate) 
 
 def _read_scope(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
     """A department manager sees only their own department's users."""
-    if principal.can(Permission.USERS_MANAGE):
+    if principal.reaches_every_department:
         return filters
     return {**filters, "department_id": principal.department_id or uuid.UUID(int=0)}
 
@@ -199,9 +199,7 @@ async def list_users(
 
 async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
     user = await repository.get(session, principal, user_id)
-    if user is None or (
-        not principal.can(Permission.USERS_MANAGE) and user.department_id != principal.department_id
-    ):
+    if user is None or not principal.reaches_department(user.department_id):
         raise NotFound("user", user_id)
     return user
 

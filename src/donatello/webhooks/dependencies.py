@@ -9,7 +9,8 @@ from donatello.tenancy import Permission, Principal
 from donatello.webhooks import targets
 from donatello.webhooks.service import Outbound
 
-CanOwnWebhooks = Annotated[Principal, Depends(require(Permission.WEBHOOKS_OWN))]
+#: Own webhooks (webhooks:own) or the organization's (webhooks:manage); the service narrows to own ones.
+CanOwnWebhooks = Annotated[Principal, Depends(require(Permission.WEBHOOKS_OWN, Permission.WEBHOOKS_MANAGE))]
 
 
 def _outbound(request: Request) -> Outbound:
