@@ -34,6 +34,7 @@ from donatello.models import (
     User,
     UserPreference,
     Webhook,
+    WebhookDelivery,
 )
 from donatello.sessions import service as sessions
 from donatello.sessions.schemas import TokenPair
@@ -377,6 +378,24 @@ class OnWebhook(Example):
         return Call(path={"webhook_id": hook.id}, json=self.json)
 
 
+class RedeliverFailed(OnWebhook):
+    """A failed delivery of the caller's webhook, sent again."""
+
+    async def prepare(self, given: Given) -> Call:
+        call = await super().prepare(given)
+        delivery = WebhookDelivery(
+            organization_id=given.caller.user.organization_id,
+            webhook_id=call.path["webhook_id"],
+            event_id=uuid.uuid4(),
+            event_type="webhook.ping",
+            body="{}",
+            status="failed",
+        )
+        given.db.add(delivery)
+        await given.db.flush()
+        return Call(path={**call.path, "delivery_id": delivery.id})
+
+
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
@@ -423,6 +442,9 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/webhooks/{webhook_id}/rotate-secret"): OnWebhook(("webhook.secret_rotated",), POWER),
     ("post", "/v1/webhooks/{webhook_id}/ping"): OnWebhook(("webhook.pinged",), POWER),
     ("delete", "/v1/webhooks/{webhook_id}"): OnWebhook(("webhook.deleted",), POWER),
+    ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): RedeliverFailed(
+        ("webhook.redelivered",), POWER
+    ),
 }
 
 

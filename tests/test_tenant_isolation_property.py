@@ -27,6 +27,7 @@ from donatello.models import (
     UserPreference,
     UserSession,
     Webhook,
+    WebhookDelivery,
 )
 from tests import factories
 from tests.ledger import admit, settle
@@ -120,6 +121,16 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     db.add(hook)
     await db.flush()
     ids["webhooks"] = [str(hook.id)]
+    delivery = WebhookDelivery(
+        organization_id=org.id,
+        webhook_id=hook.id,
+        event_id=uuid.uuid4(),
+        event_type="webhook.ping",
+        body="{}",
+    )
+    db.add(delivery)
+    await db.flush()
+    ids["deliveries"] = [str(delivery.id)]
     ids["users"].append(str(spender.id))
     return ids
 
@@ -162,6 +173,13 @@ async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
     org = (
         await db.execute(select(Organization.name, Organization.is_active).where(Organization.id == org_id))
     ).one()
+    deliveries = (
+        await db.execute(
+            select(WebhookDelivery.status, WebhookDelivery.attempts).where(
+                WebhookDelivery.organization_id == org_id
+            )
+        )
+    ).all()
     work = (
         await db.execute(
             select(Generation.status, Generation.is_deleted)
@@ -186,6 +204,7 @@ async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
         tuple(sessions),
         org,
         tuple(work),
+        tuple(deliveries),
         tuple(money),
     )
 
@@ -206,8 +225,9 @@ async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
 
     for token in a["tokens"]:
         auth = bearer(token)
+        also = {"group": "user", "webhook_id": b["webhooks"][0]}  # a route's other parameter
         attempts = [
-            client.request(method, path.format(**{name: value, "group": "user"}), json=body, headers=auth)
+            client.request(method, path.format(**{**also, name: value}), json=body, headers=auth)
             for (method, path), (name, kind, body) in CROSS_TENANT.items()
             for value in b[kind]
         ]
@@ -275,6 +295,12 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
     ("DELETE", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),
     ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): ("webhook_id", "webhooks", None),
     ("POST", "/v1/webhooks/{webhook_id}/ping"): ("webhook_id", "webhooks", None),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): ("webhook_id", "webhooks", None),
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
+        "delivery_id",
+        "deliveries",
+        None,
+    ),
     ("GET", "/v1/organizations/{organization_id}"): ("organization_id", "org", None),
     ("PATCH", "/v1/organizations/{organization_id}"): ("organization_id", "org", {"name": "taken"}),
 }

@@ -200,3 +200,63 @@ async def test_bad_input_is_a_422_problem(
     refused = await create(client, auth(tokens, member), **body)
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_deliveries_show_where_each_stands_and_a_failed_one_can_be_sent_again(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, dns: dict[str, list[str]]
+) -> None:
+    org = await factories.organization(db)
+    member = await factories.user(db, org, role="power_user")
+    headers = auth(tokens, member)
+    hook_id = (await create(client, headers)).json()["id"]
+    delivery_id = (await client.post(f"/v1/webhooks/{hook_id}/ping", headers=headers)).json()["delivery_id"]
+
+    pending = await client.get(f"/v1/webhooks/{hook_id}/deliveries", headers=headers)
+    assert pending.status_code == 200, pending.text
+    [listed] = pending.json()["items"]
+    assert (listed["id"], listed["status"], listed["attempts"]) == (delivery_id, "pending", 0)
+    assert listed["next_attempt_at"] is not None
+    too_early = await client.post(
+        f"/v1/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", headers=headers
+    )
+    assert too_early.status_code == 409
+
+    row = await db.get(WebhookDelivery, delivery_id)
+    assert row is not None
+    row.status, row.attempts, row.last_status_code, row.last_error = "failed", 9, 503, "HTTP 503"
+    await db.flush()
+    failed = (await client.get(f"/v1/webhooks/{hook_id}/deliveries?status=failed", headers=headers)).json()
+    [shown] = failed["items"]
+    assert (shown["status"], shown["attempts"], shown["last_status_code"], shown["last_error"]) == (
+        "failed",
+        9,
+        503,
+        "HTTP 503",
+    )
+    assert shown["next_attempt_at"] is None
+
+    again = await client.post(f"/v1/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", headers=headers)
+    assert again.status_code == 202, again.text
+    assert (again.json()["status"], again.json()["attempts"]) == ("pending", 0)
+    await db.refresh(row)
+    assert row.status == "pending"
+    [event] = [
+        e.payload
+        for e in (
+            await db.execute(select(AuditOutbox).where(AuditOutbox.organization_id == org.id))
+        ).scalars()
+        if e.event_type == "webhook.redelivered"
+    ]
+    assert event["metadata"]["delivery_id"] == delivery_id
+
+    colleague = await factories.colleague(db, member, role="power_user")
+    stranger = await factories.user(db, await factories.organization(db), role="org_admin")
+    for outsider in (colleague, stranger):
+        seen = await client.get(f"/v1/webhooks/{hook_id}/deliveries", headers=auth(tokens, outsider))
+        assert seen.status_code == 404
+        resent = await client.post(
+            f"/v1/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", headers=auth(tokens, outsider)
+        )
+        assert resent.status_code == 404
+    shown_hook = (await client.get(f"/v1/webhooks/{hook_id}", headers=headers)).json()
+    assert shown_hook["max_retries"] == 8 and "retry_count" not in shown_hook

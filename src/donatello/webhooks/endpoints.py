@@ -13,6 +13,8 @@ from donatello.webhooks import service
 from donatello.webhooks.dependencies import CanOwnWebhooks, OutboundDeps
 from donatello.webhooks.errors import TargetNotAllowed
 from donatello.webhooks.schemas import (
+    DeliveryRead,
+    DeliveryStatus,
     PingAccepted,
     WebhookCreate,
     WebhookRead,
@@ -95,3 +97,33 @@ async def delete_webhook(webhook_id: uuid.UUID, principal: CanOwnWebhooks, sessi
 async def ping_webhook(webhook_id: uuid.UUID, principal: CanOwnWebhooks, session: DbSession) -> PingAccepted:
     """Queue a signed ``webhook.ping`` delivery (sent by the worker like any event)."""
     return await service.ping(session, principal, webhook_id)
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=Page[DeliveryRead],
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+)
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    principal: CanOwnWebhooks,
+    session: DbSession,
+    status: DeliveryStatus | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[DeliveryRead]:
+    """Deliveries of the webhook, newest first: status, attempts, the last answer or error, next attempt."""
+    return await service.deliveries(session, principal, webhook_id, status, cursor, limit)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryRead,
+    responses=problem_responses(Forbidden, NotFound, Conflict),
+)
+async def redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, principal: CanOwnWebhooks, session: DbSession
+) -> DeliveryRead:
+    """Queue a delivered or failed delivery again (same delivery id); 409 while it is still pending."""
+    return await service.redeliver(session, principal, webhook_id, delivery_id)

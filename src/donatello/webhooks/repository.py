@@ -57,6 +57,51 @@ async def refresh(session: AsyncSession, webhook: Webhook) -> None:
     await session.refresh(webhook)
 
 
+async def deliveries(
+    session: AsyncSession, webhook_id: uuid.UUID, status: str | None, after: list[Any] | None, limit: int
+) -> list[WebhookDelivery]:
+    """A webhook's deliveries, newest first, keyset on (created_at, id)."""
+    stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(WebhookDelivery.created_at, WebhookDelivery.id)
+            < tuple_(datetime.fromisoformat(after[0]), uuid.UUID(after[1]))
+        )
+    stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def requeue(
+    session: AsyncSession, webhook_id: uuid.UUID, delivery_id: uuid.UUID, now: datetime
+) -> WebhookDelivery | None:
+    """Queue a finished delivery again with a fresh series of attempts; None unless it was finished
+    (a pending one is already queued)."""
+    stmt = (
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.webhook_id == webhook_id,
+            WebhookDelivery.status.in_(("delivered", "failed")),
+        )
+        .values(status="pending", attempts=0, next_attempt_at=now, delivered_at=None)
+        .returning(WebhookDelivery)
+    )
+    found: WebhookDelivery | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def delivery(
+    session: AsyncSession, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery | None:
+    stmt = select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, WebhookDelivery.webhook_id == webhook_id
+    )
+    found: WebhookDelivery | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
 async def add_delivery(session: AsyncSession, delivery: WebhookDelivery) -> WebhookDelivery:
     session.add(delivery)
     await session.flush()

@@ -2,10 +2,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from donatello.webhooks.catalogue import EVENT_TYPES
 
@@ -68,8 +76,13 @@ class WebhookRead(BaseModel):
     webhook_url: str
     event_types: list[str]
     is_active: bool
-    retry_count: int = Field(description="Retries of one delivery after its first attempt")
-    consecutive_failures: int
+    max_retries: int = Field(
+        validation_alias=AliasChoices("retry_count", "max_retries"),
+        description="Retries of one delivery after its first attempt (setting)",
+    )
+    consecutive_failures: int = Field(
+        description="Failed attempts in a row; the webhook is disabled at the limit"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -81,3 +94,31 @@ class WebhookWithSecret(WebhookRead):
 class PingAccepted(BaseModel):
     delivery_id: uuid.UUID
     event_type: str
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+class DeliveryRead(BaseModel):
+    """One event's delivery to a webhook: where it stands, and why the last attempt failed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID = Field(description="Sent as Donatello-Delivery on every attempt")
+    event_id: uuid.UUID
+    event_type: str
+    status: DeliveryStatus
+    attempts: int = Field(description="Attempts started so far")
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(
+        description="HTTP status the receiver answered last (none: no answer)"
+    )
+    last_error: str | None
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due (pending only)")
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @field_validator("next_attempt_at", mode="after")
+    @classmethod
+    def _only_when_pending(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return value if info.data.get("status") == "pending" else None

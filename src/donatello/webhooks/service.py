@@ -26,6 +26,7 @@ from donatello.sealing import PromptSealer
 from donatello.tenancy import Permission, Principal
 from donatello.webhooks import catalogue, repository, signing, targets
 from donatello.webhooks.schemas import (
+    DeliveryRead,
     PingAccepted,
     WebhookCreate,
     WebhookRead,
@@ -162,6 +163,47 @@ async def ping(session: AsyncSession, principal: Principal, webhook_id: uuid.UUI
     )
     await _audit(session, principal, webhook, "webhook.pinged", {"delivery_id": delivery.id})
     return PingAccepted(delivery_id=delivery.id, event_type=catalogue.PING)
+
+
+async def deliveries(
+    session: AsyncSession,
+    principal: Principal,
+    webhook_id: uuid.UUID,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[DeliveryRead]:
+    """A webhook's deliveries, newest first — for whoever may see the webhook."""
+    webhook = await get(session, principal, webhook_id)
+    rows = await repository.deliveries(session, webhook.id, status, decode_cursor(cursor, 2), limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+    return Page(items=[DeliveryRead.model_validate(d) for d in rows[:limit]], next_cursor=next_cursor)
+
+
+async def redeliver(
+    session: AsyncSession, principal: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryRead:
+    """Send a delivered or failed event again, with a fresh series of attempts (same delivery id, so a
+    receiver that deduplicates on Donatello-Delivery sees it as the same event)."""
+    webhook = await get(session, principal, webhook_id)
+    if not webhook.is_active:
+        raise Conflict("The webhook is disabled; enable it before redelivering")
+    requeued = await repository.requeue(session, webhook.id, delivery_id, utcnow())
+    if requeued is None:
+        if await repository.delivery(session, webhook.id, delivery_id) is None:
+            raise NotFound("delivery", delivery_id)
+        raise Conflict("The delivery is already queued; it will be attempted when due")
+    await _audit(
+        session,
+        principal,
+        webhook,
+        "webhook.redelivered",
+        {"delivery_id": str(delivery_id), "event_type": requeued.event_type},
+    )
+    return DeliveryRead.model_validate(requeued)
 
 
 async def _check_target(url: str, outbound: Outbound) -> None:
