@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
@@ -26,9 +26,22 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="DonatelloAI 
 log = logging.getLogger("donatello.cli")
 
 
+#: Commands that run until stopped and narrate what they do; the others keep stderr for errors.
+LONG_RUNNING = {"serve", "worker"}
+
+
 @app.callback()
-def _configure() -> None:
-    app_logging.configure(get_settings().log_level)
+def _configure(context: typer.Context) -> None:
+    level = get_settings().log_level
+    if context.invoked_subcommand not in LONG_RUNNING and "DONATELLO_LOG_LEVEL" not in os.environ:
+        level = "WARNING"  # an operator's output is the command's answer, not our log lines
+    app_logging.configure(level)
+
+
+def refuse(option: str, problem: str) -> NoReturn:
+    """Bad input: one line on stderr naming the option, exit code 2 (no usage box, no traceback)."""
+    typer.echo(f"error: {option}: {problem}", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -139,7 +152,9 @@ def audit_init() -> None:
 
 @audit_app.command("verify")
 def audit_verify(
-    org: Annotated[str, typer.Option("--org", help="Organization id, or 'platform' for platform events")],
+    org: Annotated[
+        str, typer.Option("--org", help="Organization id or domain, or 'platform' for platform events")
+    ],
     since: Annotated[datetime | None, typer.Option("--from", help="First event time (inclusive)")] = None,
     until: Annotated[datetime | None, typer.Option("--to", help="Last event time (exclusive)")] = None,
 ) -> None:
@@ -147,8 +162,8 @@ def audit_verify(
     from donatello.audit import verification
 
     settings = get_settings()
-    organization_id = None if org == "platform" else uuid.UUID(org)
     with database_url(settings) as url:
+        organization_id = None if org == "platform" else _organization_id(url, org)
         result = asyncio.run(verification.run(settings, url, organization_id, since, until))
     if result.broken:
         typer.echo(
@@ -190,9 +205,9 @@ def _duration(text: str) -> timedelta:
     try:
         seconds = int(text[:-1]) * units[text[-1]]
     except (KeyError, ValueError, IndexError):
-        raise typer.BadParameter("use a number with s, m or h, e.g. 15m", param_hint="--ttl") from None
+        refuse("--ttl", "use a number with s, m or h, e.g. 15m")
     if not 0 < seconds <= 15 * 60:
-        raise typer.BadParameter("an access token lives between 1s and 15m", param_hint="--ttl")
+        refuse("--ttl", "an access token lives between 1s and 15m")
     return timedelta(seconds=seconds)
 
 
@@ -278,7 +293,7 @@ def _day(value: str, hint: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter("use a date as YYYY-MM-DD", param_hint=hint) from None
+        refuse(hint, f"{value!r} is not a date; use YYYY-MM-DD")
 
 
 @reports_app.command("rebuild-rollups")
@@ -292,8 +307,8 @@ def reports_rebuild_rollups(
 
     first_day, last_day = _day(first, "--from"), _day(last, "--to")
     if first_day > last_day:
-        raise typer.BadParameter("--from is after --to", param_hint="--from")
-    organization_id = uuid.UUID(org) if org else None
+        refuse("--from", "--from is after --to")
+    organization_id = _uuid(org, "--org") if org else None
 
     async def run(url: str) -> dict[uuid.UUID, int]:
         engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
@@ -328,7 +343,7 @@ class _ProgressBar:
 
     def _draw(self, rows: int, *, final: bool) -> None:
         total = max(self.total, rows) if final else self.total
-        percent = 100 if final else (min(99, rows * 100 // total) if total else None)
+        percent = 100 if final else (min(100, rows * 100 // total) if total else None)
         if percent == self._shown and not final:
             return
         self._shown = percent
@@ -343,7 +358,7 @@ class _ProgressBar:
 
 @app.command("export")
 def export(
-    org: Annotated[str, typer.Option("--org", help="Organization id")],
+    org: Annotated[str, typer.Option("--org", help="Organization id or domain")],
     first: Annotated[str, typer.Option("--from", help="First local day, YYYY-MM-DD")],
     last: Annotated[str, typer.Option("--to", help="Last local day (inclusive), YYYY-MM-DD")],
     out: Annotated[Path, typer.Option("--out", help="File to write (replaced only once complete)")],
@@ -359,7 +374,10 @@ def export(
 
     _day(first, "--from")
     _day(last, "--to")
-    organization_id = _uuid(org, "--org")
+    if not out.parent.is_dir():
+        refuse("--out", f"the folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        refuse("--out", f"the folder {str(out.parent)!r} is not writable")
     department_id = _uuid(department, "--department") if department else None
     settings = get_settings()
 
@@ -386,6 +404,7 @@ def export(
             await engine.dispose()
 
     with database_url(settings) as url:
+        organization_id = _organization_id(url, org)
         try:
             rows = asyncio.run(run(url))
         except DomainError as error:
@@ -394,11 +413,38 @@ def export(
     typer.echo(f"{rows} cost events written to {out}")
 
 
+def _organization_id(url: str, value: str) -> uuid.UUID:
+    """An organization named by its id or its domain (``acme.com.au``); bad input is refused."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        pass
+    from sqlalchemy import select
+
+    from donatello.models import Organization
+
+    async def lookup() -> uuid.UUID | None:
+        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine), platform=True) as session:
+                found: uuid.UUID | None = await session.scalar(
+                    select(Organization.id).where(Organization.domain == value.strip().lower())
+                )
+                return found
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(lookup())
+    if found is None:
+        refuse("--org", f"no organization has the id or domain {value!r}")
+    return found
+
+
 def _uuid(value: str, hint: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise typer.BadParameter("use an id such as 0b7c…-…", param_hint=hint) from None
+        refuse(hint, f"{value!r} is not an id; use one such as 0b7c9d2e-…")
 
 
 retention_app = typer.Typer(no_args_is_help=True, help="Data retention (seed 004's schedule).")
