@@ -363,3 +363,38 @@ async def test_every_format_carries_awkward_text_nulls_and_both_clocks_exactly(d
     assert typed["SkuId"] == "local/pillow-sketch"
     assert typed["ChargeClass"] is None and row["ChargeClass"] == ""
     assert typed["BilledCost"] == Decimal("0.0812") and typed["ConsumedQuantity"] == Decimal("1.0000")
+
+
+async def test_report_csvs_name_what_they_hold_keep_every_figure_and_open_cleanly_in_excel(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner
+) -> None:
+    world = await build(db, per_window=1)
+    dept = world.departments[0]
+    dept.name = "Département Été"  # non-ASCII: Excel mangles it without a byte-order mark
+    await db.flush()
+    headers = auth(tokens, world.members["org_admin"])
+    base = f"/v1/reports/departments/{dept.id}"
+
+    status = await client.get(f"{base}/status?format=csv", headers=headers)
+    excel = await client.get(f"{base}/status?format=csv-excel", headers=headers)
+    spend = await client.get(f"{base}/spend/model?period=2026-04&format=csv", headers=headers)
+    org = await client.get("/v1/reports/organization?period=2026-04&format=csv", headers=headers)
+    as_json = (await client.get(f"{base}/status", headers=headers)).json()
+
+    month = as_json["period_start"][:7]  # the status report is this period's, in the organization's zone
+    assert status.headers["content-disposition"].endswith(f'filename="{dept.code}-status-{month}.csv"')
+    assert spend.headers["content-disposition"].endswith(f'filename="{dept.code}-spend-by-model-2026-04.csv"')
+    domain = world.orgs[0].domain
+    assert org.headers["content-disposition"].endswith(f'filename="{domain}-departments-2026-04.csv"')
+    [row] = list(csv.DictReader(io.StringIO(status.text)))
+    assert (row["reserved_aud"], row["available_aud"], row["enforcement_mode"]) == (
+        as_json["reserved_aud"],
+        as_json["available_aud"],
+        as_json["enforcement_mode"],
+    )
+    assert excel.content.startswith(b"\xef\xbb\xbf") and not status.content.startswith(b"\xef\xbb\xbf")
+    assert excel.content[3:] == status.content
+    assert "Département Été" in excel.content.decode("utf-8-sig")
+
+    too_old = await client.get(f"{base}/burn-down?period=1900-01", headers=headers)
+    assert too_old.status_code == 422 and "before 2000" in too_old.json()["detail"]

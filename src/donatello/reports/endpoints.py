@@ -32,7 +32,12 @@ from donatello.reports.schemas import (
 
 router = APIRouter(tags=["reports"], route_class=SnapshotRoute)
 
-TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv to download the table")]
+TableFormat = Annotated[
+    Literal["json", "csv", "csv-excel"],
+    Query(
+        description="json; csv to download the table; csv-excel: the same CSV with a UTF-8 byte-order mark"
+    ),
+]
 PeriodParam = Annotated[str | None, Query(description="A month YYYY-MM in the organization's time zone")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     200: {
@@ -43,12 +48,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _as(report: BaseModel, output: str, name: str) -> Response:
-    if output == "csv":
+def _as(report: BaseModel, output: str) -> Response:
+    if output in ("csv", "csv-excel"):
+        body = tables.to_csv(report)
         return Response(
-            tables.to_csv(report),
+            (tables.EXCEL_BOM + body) if output == "csv-excel" else body,
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{tables.filename(report)}"'},
         )
     return JSONResponse(report.model_dump(mode="json"))
 
@@ -59,7 +65,7 @@ async def department_status(
 ) -> Response:
     """This period so far: budget, spend (net of refunds and corrections), holds, refusals."""
     report = await service.current_status(session, principal, department_id)
-    return _as(report, format, "status")
+    return _as(report, format)
 
 
 @router.get("/reports/departments/{department_id}/burn-down", response_model=BurnDown, responses=ERRORS)
@@ -72,7 +78,7 @@ async def burn_down(
 ) -> Response:
     """Daily cumulative spend against the budget line, with straight-line and trailing-7-day forecasts."""
     report = await service.burn_down(session, principal, department_id, period)
-    return _as(report, format, "burn-down")
+    return _as(report, format)
 
 
 @router.get("/reports/departments/{department_id}/spend/{group}", response_model=SpendTable, responses=ERRORS)
@@ -87,7 +93,7 @@ async def spend(
 ) -> Response:
     """Spend in a period by user, by provider and model, by local day, or the top spenders."""
     report = await service.spend_table(session, principal, department_id, group, period, limit=limit)
-    return _as(report, format, f"spend-by-{group}")
+    return _as(report, format)
 
 
 @router.get("/reports/departments/{department_id}/periods", response_model=PeriodComparison, responses=ERRORS)
@@ -100,7 +106,7 @@ async def compare_periods(
 ) -> Response:
     """This period against the ones before it, newest first."""
     report = await service.comparison(session, principal, department_id, count)
-    return _as(report, format, "periods")
+    return _as(report, format)
 
 
 @router.get("/reports/organization", response_model=OrganizationRollup, responses=ERRORS)
@@ -112,7 +118,7 @@ async def organization_rollup(
 ) -> Response:
     """Every department side by side for a period, by utilization (org admins and finance)."""
     report = await service.organization_rollup(session, principal, period)
-    return _as(report, format, "organization")
+    return _as(report, format)
 
 
 @router.get(

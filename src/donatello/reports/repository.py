@@ -100,7 +100,7 @@ async def organization(
 ) -> tuple[str, dict[str, Any]] | None:
     row = (
         await session.execute(
-            select(Organization.name, Organization.settings).where(Organization.id == organization_id)
+            select(Organization.domain, Organization.settings).where(Organization.id == organization_id)
         )
     ).one_or_none()
     return (row[0], row[1]) if row else None

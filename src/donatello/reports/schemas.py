@@ -49,6 +49,7 @@ class BurnDownDay(BaseModel):
 
 class BurnDown(BaseModel):
     department_id: uuid.UUID
+    department_code: str
     period_start: date
     period_end: date
     budget_aud: Money | None
@@ -75,6 +76,7 @@ class SpendRow(BaseModel):
 
 class SpendTable(BaseModel):
     department_id: uuid.UUID
+    department_code: str
     period_start: date
     period_end: date
     group_by: str
@@ -84,11 +86,13 @@ class SpendTable(BaseModel):
 
 class PeriodComparison(BaseModel):
     department_id: uuid.UUID
+    department_code: str
     periods: list[PeriodSummary]  # newest first
 
 
 class OrganizationRollup(BaseModel):
     organization_id: uuid.UUID
+    organization_domain: str
     period_start: date
     period_end: date
     departments: list[PeriodSummary]  # by utilization, highest first (no budget last)

@@ -53,8 +53,10 @@ def parse_period(value: str | None, timezone: str, now: datetime) -> Period:
     if value is None:
         return period_at(now, timezone)
     match = _MONTH.match(value)
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+    if not match or not 1 <= int(match.group(2)) <= 12:
         raise InvalidRange(f"period must be a month as YYYY-MM, not {value[:40]!r}", field="period")
+    if int(match.group(1)) < 2000:
+        raise InvalidRange(f"period {value} is before 2000; there is no spend that old", field="period")
     return month_starting(date(int(match.group(1)), int(match.group(2)), 1), timezone)
 
 
@@ -198,6 +200,7 @@ async def burn_down(
     trailing = (cumulative + trailing_rate * remaining).quantize(TEN_THOUSANDTH)
     return BurnDown(
         department_id=department.id,
+        department_code=department.code,
         period_start=period.start,
         period_end=period.end,
         budget_aud=budget,
@@ -244,6 +247,7 @@ async def spend_table(
         rows = [_row(r.day.isoformat(), r.day.isoformat(), r) for r in found]
     return SpendTable(
         department_id=department.id,
+        department_code=department.code,
         period_start=period.start,
         period_end=period.end,
         group_by=group,
@@ -295,7 +299,7 @@ async def comparison(
         )
         for each in periods
     ]
-    return PeriodComparison(department_id=department.id, periods=summaries)
+    return PeriodComparison(department_id=department.id, department_code=department.code, periods=summaries)
 
 
 async def organization_rollup(
@@ -307,7 +311,11 @@ async def organization_rollup(
     if not principal.reaches_every_department:
         raise Forbidden("The organization rollup is for org admins and finance")
     organization_id = principal.organization_id
-    period = parse_period(period_text, await timezone_of(session, organization_id), now)
+    found = await repository.organization(session, organization_id)
+    if found is None:
+        raise NotFound("organization", organization_id)
+    domain, org_settings = found
+    period = parse_period(period_text, organization_timezone(org_settings), now)
     departments = await repository.departments(session, organization_id)
     summaries = await _summaries(session, departments, period, now)
     summaries.sort(
@@ -320,6 +328,7 @@ async def organization_rollup(
     )
     return OrganizationRollup(
         organization_id=organization_id,
+        organization_domain=domain,
         period_start=period.start,
         period_end=period.end,
         departments=summaries,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from donatello.reports.schemas import (
     BurnDown,
+    CurrentStatus,
     OrganizationRollup,
     PeriodComparison,
     PeriodSummary,
@@ -82,6 +83,41 @@ def to_csv(report: BaseModel) -> str:
         return _csv(_SUMMARY, (_summary_row(s) for s in report.departments))
     if isinstance(report, PeriodComparison):
         return _csv(_SUMMARY, (_summary_row(s) for s in report.periods))
+    if isinstance(report, CurrentStatus):
+        return _csv(
+            [*_SUMMARY, "enforcement_mode", "reserved_aud", "available_aud"],
+            [[*_summary_row(report), report.enforcement_mode, report.reserved_aud, report.available_aud]],
+        )
     if isinstance(report, PeriodSummary):
         return _csv(_SUMMARY, [_summary_row(report)])
     raise TypeError(f"no CSV layout for {type(report).__name__}")
+
+
+#: Excel reads a CSV as the machine's code page unless it starts with a UTF-8 byte-order mark.
+EXCEL_BOM = "\ufeff"
+
+
+def filename(report: BaseModel) -> str:
+    """``MKTG-spend-by-user-2026-11.csv``: which department, what, which month — without opening it."""
+    month = f"{report.period_start:%Y-%m}" if hasattr(report, "period_start") else ""
+    if isinstance(report, SpendTable):
+        parts = [report.department_code, f"spend-by-{report.group_by}", month]
+    elif isinstance(report, BurnDown):
+        parts = [report.department_code, "burn-down", month]
+    elif isinstance(report, PeriodComparison):
+        parts = [report.department_code, "periods", f"{len(report.periods)}-months-to", _newest(report)]
+    elif isinstance(report, OrganizationRollup):
+        parts = [report.organization_domain, "departments", month]
+    elif isinstance(report, PeriodSummary):
+        parts = [report.department_code, "status", month]
+    else:
+        raise TypeError(f"no file name for {type(report).__name__}")
+    return "-".join(_safe(part) for part in parts if part) + ".csv"
+
+
+def _newest(report: PeriodComparison) -> str:
+    return f"{report.periods[0].period_start:%Y-%m}" if report.periods else ""
+
+
+def _safe(part: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in part)
