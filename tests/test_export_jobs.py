@@ -50,6 +50,7 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     response = await client.get(f"{LARGE}&format=csv", headers=auth(tokens, finance))
     assert response.status_code == 202, response.text
     queued = response.json()
+    assert response.headers["location"] == f"/v1/exports/{queued['id']}"
     assert queued["status"] == "queued" and queued["download_url"] is None
     assert queued["rows_estimate"] > 0 and queued["progress_percent"] == "0.00"
 
@@ -71,9 +72,17 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     assert done["progress_percent"] == "100.00" and done["rows_written"] == count
     assert done["download_url"]
 
+    listed = (await client.get("/v1/exports", headers=auth(tokens, finance))).json()
+    assert [job["id"] for job in listed["items"]] == [queued["id"]]
+    assert listed["items"][0]["status"] == "done" and listed["items"][0]["download_url"]
+
     download = await client.get(done["download_url"])
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")
+    disposition = download.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="cost-events-') and disposition.endswith('.csv"')
+    tampered = await client.get(done["download_url"][:-3] + "AAA")
+    assert tampered.status_code == 404 and "link has expired or is not valid" in tampered.json()["detail"]
     rows = list(csv.DictReader(io.StringIO(download.text)))
     assert len(rows) == count
     everything = await ledger_sum(
@@ -91,6 +100,7 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     outsider = await factories.user(db, world.orgs[1], role="finance")
     other = await client.get(f"/v1/exports/{queued['id']}", headers=auth(tokens, outsider))
     assert other.status_code == 404
+    assert (await client.get("/v1/exports", headers=auth(tokens, outsider))).json()["items"] == []
     assert other.headers["content-type"].startswith("application/problem+json")
 
 

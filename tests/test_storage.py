@@ -203,6 +203,21 @@ async def test_read_url_serves_the_bytes_with_their_content_type(backend: Backen
         assert response.headers["content-type"] == content_type
 
 
+async def test_a_file_that_is_not_an_image_downloads_under_its_own_name(backend: Backend) -> None:
+    name = f"exports/{uuid.uuid4()}/{uuid.uuid4()}/cost-events-2026-11-01-2026-11-30.csv"
+    await backend.store.put(name, b"id,amount\n", "text/csv")
+    image_name, _ = blob_names(uuid.uuid4(), utcnow(), 0)
+    await backend.store.put(image_name, png(8, 8), "image/png")
+
+    download = await backend.http.get(await backend.store.read_url(name))
+    shown = await backend.http.get(await backend.store.read_url(image_name))
+
+    assert download.status_code == 200 and download.content == b"id,amount\n"
+    expected = 'attachment; filename="cost-events-2026-11-01-2026-11-30.csv"'
+    assert download.headers["content-disposition"] == expected
+    assert "content-disposition" not in shown.headers  # an image is shown, not downloaded
+
+
 async def test_an_expired_read_url_is_refused(backend: Backend) -> None:
     name = a_name()
     await backend.store.put(name, png(), "image/png")

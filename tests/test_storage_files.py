@@ -142,7 +142,7 @@ async def test_a_non_image_content_type_is_served_as_an_attachment(
     await store.put("metadata/page.html", b"<script>alert(1)</script>", "text/html")
     response = await files.get(await store.read_url("metadata/page.html"))
     assert response.status_code == 200
-    assert response.headers["content-disposition"] == "attachment"
+    assert response.headers["content-disposition"] == 'attachment; filename="page.html"'
     assert "sandbox" in response.headers["content-security-policy"]
 
 

@@ -10,8 +10,10 @@ from pydantic import BaseModel
 
 from donatello.budgets.errors import NotYourDepartment
 from donatello.config import Settings
-from donatello.core.errors import Forbidden, NotFound, Unauthenticated
+from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession, SnapshotRoute
+from donatello.models import ExportJob
 from donatello.openapi import problem_responses
 from donatello.reports import exports, finance, service, tables
 from donatello.reports.dependencies import (
@@ -147,12 +149,44 @@ async def export_cost_events(
     settings: Settings = request.app.state.settings
     plan = await finance.request_export(session, principal, settings, from_, to, department_id, format)
     if plan.job is not None:
-        return JSONResponse(finance.describe(plan.job, None).model_dump(mode="json"), status_code=202)
+        return JSONResponse(
+            finance.describe(plan.job, None).model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/v1/exports/{plan.job.id}"},
+        )
     return StreamingResponse(
         exports.stream(request.app.state.sessionmaker, plan.range),
         media_type=exports.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{plan.range.filename()}"'},
     )
+
+
+@router.get(
+    "/exports",
+    response_model=Page[ExportJobRead],
+    responses=problem_responses(Unauthenticated, Forbidden, ValidationFailed),
+)
+async def list_exports(
+    request: Request,
+    principal: CanExportCosts,
+    session: DbSession,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ExportJobRead]:
+    """The organization's background exports, newest first: status, progress, rows, and a short-lived
+    download link for those that are done."""
+    jobs, next_cursor = await finance.list_jobs(session, principal, cursor, limit)
+    return Page(items=[await _described(request, job) for job in jobs], next_cursor=next_cursor)
+
+
+async def _described(request: Request, job: ExportJob) -> ExportJobRead:
+    url = None
+    if job.status == "done" and job.storage_name:
+        settings: Settings = request.app.state.settings
+        url = await request.app.state.image_store.read_url(
+            job.storage_name, expires_in=timedelta(minutes=settings.export_link_minutes)
+        )
+    return finance.describe(job, url)
 
 
 @router.get(
@@ -164,11 +198,4 @@ async def export_status(
     request: Request, export_id: uuid.UUID, principal: CanExportCosts, session: DbSession
 ) -> ExportJobRead:
     """A background export's progress, and a short-lived download link once it is done."""
-    job = await finance.find_job(session, principal, export_id)
-    url = None
-    if job.status == "done" and job.storage_name:
-        settings: Settings = request.app.state.settings
-        url = await request.app.state.image_store.read_url(
-            job.storage_name, expires_in=timedelta(minutes=settings.export_link_minutes)
-        )
-    return finance.describe(job, url)
+    return await _described(request, await finance.find_job(session, principal, export_id))

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Date, DateTime, and_, cast, func, or_, select, text, update
+from sqlalchemy import Date, DateTime, and_, cast, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -280,6 +280,20 @@ def add_job(session: AsyncSession, job: ExportJob) -> ExportJob:
 async def job(session: AsyncSession, organization_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
     stmt = select(ExportJob).where(ExportJob.id == job_id, ExportJob.organization_id == organization_id)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def jobs(
+    session: AsyncSession, organization_id: uuid.UUID, after: list[Any] | None, limit: int
+) -> list[ExportJob]:
+    """An organization's export jobs, newest first, keyset on (created_at, id)."""
+    stmt = select(ExportJob).where(ExportJob.organization_id == organization_id)
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(ExportJob.created_at, ExportJob.id)
+            < tuple_(datetime.fromisoformat(after[0]), uuid.UUID(after[1]))
+        )
+    stmt = stmt.order_by(ExportJob.created_at.desc(), ExportJob.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def claim_queued_job(session: AsyncSession, *, stale_before: datetime) -> ExportJob | None:

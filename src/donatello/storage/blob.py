@@ -19,7 +19,7 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from donatello.core.clock import utcnow
 from donatello.storage.errors import StoredImageMissing
-from donatello.storage.names import check_name
+from donatello.storage.names import check_name, download_disposition
 from donatello.storage.store import (
     DEFAULT_READ_URL_LIFETIME,
     Tier,
@@ -118,6 +118,7 @@ class BlobImageStore:
             permission=BlobSasPermissions(read=True),
             expiry=expiry,
             protocol=self._sas_protocol,
+            content_disposition=download_disposition(name),
         )
         return f"{blob.url}?{sas}"
 

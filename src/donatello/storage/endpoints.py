@@ -15,6 +15,7 @@ from donatello.core.clock import utcnow
 from donatello.openapi import problem_responses
 from donatello.storage.dependencies import LocalFiles
 from donatello.storage.errors import StoredImageMissing
+from donatello.storage.names import download_disposition
 
 router = APIRouter(prefix="/files", tags=["files"])
 
@@ -38,5 +39,5 @@ async def read_file(token: str, store: LocalFiles) -> Response:
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     if not image.content_type.startswith("image/"):
-        headers["Content-Disposition"] = "attachment"
+        headers["Content-Disposition"] = download_disposition(image.path.name) or "attachment"
     return FileResponse(image.path, media_type=image.content_type, headers=headers)

@@ -16,7 +16,10 @@ class StoredImageMissing(DomainError):
     title = "Not found"
 
     def __init__(self, name: str | None = None) -> None:
-        super().__init__("The image was not found", resource="image")
+        super().__init__(
+            "The file was not found, or its link has expired or is not valid; ask for a new link",
+            resource="file",
+        )
         self.name = name
 
 

@@ -44,3 +44,13 @@ def check_name(name: str) -> str:
     if not all(_SEGMENT.match(segment) for segment in segments):
         raise InvalidImageName(name)
     return name
+
+
+def download_disposition(name: str) -> str | None:
+    """How a stored file that is not an image reaches a browser: a download under its own file name
+    (``cost-events-2026-11-01-2026-11-30.csv``), never the link's token. Images are shown inline (None)."""
+    base = name.rsplit("/", 1)[-1]
+    if base.lower().endswith((".png", ".jpg", ".jpeg")):
+        return None
+    safe = "".join(c if c.isalnum() or c in ".-_" else "_" for c in base)
+    return f'attachment; filename="{safe}"'
