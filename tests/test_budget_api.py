@@ -6,10 +6,11 @@ from datetime import date
 from decimal import Decimal
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import User
+from donatello.models import AuditOutbox, User
 from tests import factories
 from tests.ledger import admit, settle
 
@@ -173,3 +174,40 @@ async def test_closed_periods_are_listed_newest_first(
     )
     assert response.status_code == 200
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_a_budget_change_rearms_or_fires_thresholds_so_crossed_matches_spend(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org, dept, staff = await _department_with_staff(db)
+    await settle(db, await admit(db, staff["power_user"], "0.15"), "0.15")
+    headers = auth(tokens, staff["org_admin"])
+    budget = f"/v1/departments/{dept.id}/budget"
+
+    async def put(amount: str, thresholds: list[int]) -> dict[str, object]:
+        body = {"monthly_budget_aud": amount, "enforcement_mode": "hard", "alert_thresholds": thresholds}
+        response = await client.put(budget, json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    tight = await put("0.20", [50, 80, 100])  # 75 % spent: 50 % is reached, and fires now
+    roomy = await put("5000.00", [75, 90, 100])  # 0 %: nothing is reached any more
+    tight_again = await put("0.20", [75, 90, 100])  # 75 % again: fires again, once
+
+    assert tight["thresholds_crossed"] == [50]
+    assert roomy["thresholds_crossed"] == [] and roomy["alert_thresholds"] == [75, 90, 100]
+    assert tight_again["thresholds_crossed"] == [75]
+    fired = [
+        (e.payload["metadata"]["threshold_percent"], e.payload["metadata"]["budget_aud"])
+        for e in (
+            await db.execute(
+                select(AuditOutbox)
+                .where(
+                    AuditOutbox.organization_id == org.id,
+                    AuditOutbox.event_type == "budget.threshold_crossed",
+                )
+                .order_by(AuditOutbox.id)
+            )
+        ).scalars()
+    ]
+    assert fired == [(50, "0.20"), (75, "0.20")]

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import repository
+from donatello.budgets import alerts, repository
 from donatello.budgets.account import open_for_read, open_for_update
 from donatello.budgets.errors import BudgetFieldNotAllowed, BudgetNotConfigured, NotYourDepartment
 from donatello.budgets.periods import organization_timezone, period_at
@@ -37,7 +37,8 @@ async def status(
     budget = account.budget
     limit = budget.monthly_budget_aud
     utilization = (account.spent + account.reserved) * 100 / limit if limit > 0 else Decimal(0)
-    alerts = await repository.alerts_in(session, department.id, account.period.start)
+    configured = [int(t) for t in budget.alert_thresholds]
+    fired = await repository.alerts_in(session, department.id, account.period.start)
     return BudgetStatus(
         department_id=department.id,
         department_code=department.code,
@@ -50,8 +51,8 @@ async def status(
         reserved_aud=account.reserved,
         available_aud=account.available,
         utilization_percent=to_cents(utilization),
-        alert_thresholds=[int(t) for t in budget.alert_thresholds],
-        thresholds_crossed=[alert.threshold_percent for alert in alerts],
+        alert_thresholds=configured,
+        thresholds_crossed=[a.threshold_percent for a in fired if a.threshold_percent in configured],
         per_user_monthly_cap_aud=budget.per_user_monthly_cap_aud,
     )
 
@@ -175,6 +176,8 @@ async def _apply(
         await session.flush()
         kind = "budget.mode_changed" if "enforcement_mode" in changes else "budget.changed"
         await _record_change(session, principal, department, kind, changes)
+    if changes.keys() & {"monthly_budget_aud", "alert_thresholds"}:
+        await alerts.reconcile(session, account.budget, at=at)
     return await status(session, principal, department.id, at=at)
 
 

@@ -31,6 +31,16 @@ async def raise_crossed(session: AsyncSession, budget: DepartmentBudget, *, at: 
         await raise_alert(session, budget, threshold, at=at)
 
 
+async def reconcile(session: AsyncSession, budget: DepartmentBudget, *, at: datetime) -> None:
+    """After the budget or its thresholds change, the period's alerts match the spend again: an alert
+    whose threshold is no longer reached (or no longer configured) is re-armed — it fires again if spend
+    reaches it later this period — and a configured threshold reached now fires now (once)."""
+    await repository.rearm_alerts(
+        session, budget.department_id, budget.budget_period_start, keep=set(crossed(budget))
+    )
+    await raise_crossed(session, budget, at=at)
+
+
 async def raise_alert(
     session: AsyncSession, budget: DepartmentBudget, threshold: int, *, at: datetime
 ) -> None:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -175,6 +175,19 @@ async def record_alert(
         .returning(BudgetThresholdAlert)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def rearm_alerts(
+    session: AsyncSession, department_id: uuid.UUID, period_start: date, *, keep: set[int]
+) -> None:
+    """Forget the period's alerts for thresholds not in ``keep``, so each may fire again."""
+    await session.execute(
+        delete(BudgetThresholdAlert).where(
+            BudgetThresholdAlert.department_id == department_id,
+            BudgetThresholdAlert.period_start == period_start,
+            BudgetThresholdAlert.threshold_percent.not_in(keep),
+        )
+    )
 
 
 async def alerts_in(
