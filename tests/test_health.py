@@ -75,3 +75,21 @@ async def test_the_openapi_document_is_served(client: httpx.AsyncClient) -> None
         "application/problem+json" in spec["paths"]["/v1/departments"]["post"]["responses"]["409"]["content"]
     )
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_the_api_docs_work_without_internet(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "http://" not in page.text and "https://" not in page.text, "nothing is loaded from elsewhere"
+    assert "<script>" not in page.text, "no inline script: a strict Content-Security-Policy holds"
+    for asset, kind in (
+        ("swagger-ui-bundle.js", "javascript"),
+        ("init.js", "javascript"),
+        ("swagger-ui.css", "text/css"),
+    ):
+        assert f'"/docs/assets/{asset}"' in page.text
+        response = await client.get(f"/docs/assets/{asset}")
+        assert response.status_code == 200 and kind in response.headers["content-type"], asset
+    assert "SwaggerUIBundle" in (await client.get("/docs/assets/swagger-ui-bundle.js")).text
+    assert (await client.get("/docs/assets/..%2Fpyproject.toml")).status_code == 404
+    assert (await client.get("/redoc")).status_code == 404  # ReDoc only came from a CDN

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from donatello import __version__, openapi
 from donatello import worker as background
 from donatello.api import api_router
+from donatello.apidocs.endpoints import router as apidocs_router
 from donatello.audit import cosmos as audit_store
 from donatello.auth.entra import EntraVerifier
 from donatello.auth.tokens import token_signer
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         lifespan=lifespan,
         openapi_tags=OPENAPI_TAGS,
         dependencies=REQUEST_GUARDS,
+        docs_url=None,  # served by apidocs, from the app itself
+        redoc_url=None,
     )
     if settings.metrics_enabled:
         app.add_middleware(MetricsMiddleware)
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request carries its id
     _install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(apidocs_router)
     if settings.metrics_enabled:
         app.include_router(metrics_router)
     tracing.install(app, settings, engine=engine)
