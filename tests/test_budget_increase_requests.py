@@ -24,6 +24,7 @@ from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate
 from donatello.core.database import create_engine, set_platform_scope, set_tenant, transaction
 from donatello.core.errors import Forbidden, NotFound
 from donatello.models import AuditOutbox, BudgetIncreaseRequest, DepartmentBudget, User
+from donatello.reports import service as reports
 from tests import factories
 from tests.ledger import admit, committed_tenant, principal_of, settle
 
@@ -336,3 +337,34 @@ async def test_the_worker_records_each_lapsed_request_once(engine: AsyncEngine, 
             ).all()
         assert statuses == {old.id: "expired", current.id: "open"}
         assert len(recorded) == 1
+
+
+async def test_reports_show_top_ups_as_steps_and_apart_from_the_base_budget(db: AsyncSession) -> None:
+    manager, member, admin = await _department(db, "300.00")
+    assert manager.department_id is not None
+    nov_5 = NOV_10 - timedelta(days=5)
+    held = await admit(db, member, "12.5000", at=nov_5)
+    await settle(db, held, "12.5000", at=nov_5)
+    asked = await increase_requests.ask(
+        db, principal_of(manager), manager.department_id, _ask("90.00"), at=NOV_10
+    )
+    await increase_requests.decide(db, principal_of(admin), asked.id, _approve("60.00"), at=NOV_10)
+    viewer = principal_of(admin)
+
+    status = await reports.current_status(db, viewer, manager.department_id, at=NOV_10)
+    burn_down = await reports.burn_down(db, viewer, manager.department_id, None, at=NOV_10)
+    periods = await reports.comparison(db, viewer, manager.department_id, 2, at=NOV_10)
+
+    assert (status.budget_aud, status.base_budget_aud, status.top_up_aud) == (
+        Decimal("360.00"),
+        Decimal("300.00"),
+        Decimal("60.00"),
+    )
+    assert status.available_aud == Decimal("360.00") - Decimal("12.5000")
+    steps = {day.day.day: day.budget_aud for day in burn_down.days}
+    assert (steps[9], steps[10]) == (Decimal("300.00"), Decimal("360.00"))
+    assert burn_down.budget_aud == Decimal("360.00")
+    assert [(p.base_budget_aud, p.top_up_aud) for p in periods.periods] == [
+        (Decimal("300.00"), Decimal("60.00")),
+        (Decimal("300.00"), Decimal(0)),
+    ]
