@@ -366,5 +366,19 @@ async def test_reports_show_top_ups_as_steps_and_apart_from_the_base_budget(db: 
     assert burn_down.budget_aud == Decimal("360.00")
     assert [(p.base_budget_aud, p.top_up_aud) for p in periods.periods] == [
         (Decimal("300.00"), Decimal("60.00")),
-        (Decimal("300.00"), Decimal(0)),
+        (None, Decimal(0)),  # the budget began in November
     ]
+
+
+async def test_the_period_views_agree_for_a_department_budgeted_this_month(db: AsyncSession) -> None:
+    """A budget set this month has no earlier periods: reports invent none (both views say the same)."""
+    org = await factories.organization(db)
+    dept = await factories.department(db, org)
+    await factories.budget(db, dept, monthly_aud="5000.00")  # the current month
+    admin = principal_of(await factories.user(db, org, role="org_admin"))
+
+    periods = await reports.comparison(db, admin, dept.id, 6)
+    closed = await administration.closed_periods(db, admin, dept.id, None, 10)
+
+    assert [p.budget_aud for p in periods.periods] == [Decimal("5000.00"), None, None, None, None, None]
+    assert closed.items == []

@@ -94,8 +94,13 @@ class PeriodBudget:
         return self.base + self.top_up
 
 
-def _as_set_now(row: DepartmentBudget, period: Period) -> PeriodBudget:
-    """The budget row's figures for ``period``: its top-up belongs to the period it stores only."""
+def _as_set_now(row: DepartmentBudget, period: Period) -> PeriodBudget | None:
+    """The budget row's figures for a period with no closed record: the period it stores, or a later one
+    (nothing written since the month turned). An earlier period had no budget: periods close, quiet ones
+    included, on the first write after them — so an earlier period without a record predates the budget
+    (the same periods ``GET /v1/departments/{id}/budget/periods`` lists, none invented)."""
+    if period.start < row.budget_period_start:
+        return None
     top_up = row.period_top_up_aud if row.budget_period_start == period.start else ZERO
     return PeriodBudget(row.monthly_budget_aud, top_up)
 
@@ -113,8 +118,10 @@ async def _budgets_for(
     for department in departments:
         if department.id in closed:
             budgets[department.id] = PeriodBudget(*closed[department.id])
-        elif (row := await repository.budget(session, department.id)) is not None:
-            budgets[department.id] = _as_set_now(row, period)
+        elif (row := await repository.budget(session, department.id)) is not None and (
+            as_set := _as_set_now(row, period)
+        ) is not None:
+            budgets[department.id] = as_set
     return budgets
 
 
