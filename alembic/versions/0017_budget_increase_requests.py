@@ -4,7 +4,7 @@ top-ups for the current period kept apart from the monthly amount (and in each c
 budget increase requests
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0015
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0017"
-down_revision: str | None = "0012"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
