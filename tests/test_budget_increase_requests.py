@@ -164,7 +164,7 @@ async def test_one_open_request_per_department_and_scope(db: AsyncSession) -> No
         await increase_requests.ask(
             db, principal_of(manager), manager.department_id, _ask("20.00"), at=NOV_10
         )
-    assert second.value.extensions["request_id"] == str(first.id)
+    assert second.value.extensions["open_request_id"] == str(first.id)
 
     permanent = _ask("50.00", scope="permanent")  # another scope is another request
     await increase_requests.ask(db, principal_of(admin), manager.department_id, permanent, at=NOV_10)

@@ -123,7 +123,7 @@ class IncreaseRequestOpen(Conflict):
     def __init__(self, request_id: object, amount: Decimal) -> None:
         super().__init__(
             f"Request {request_id} for {amount} AUD is still open; wait for its decision before asking again",
-            request_id=str(request_id),
+            open_request_id=str(request_id),
             amount_aud=str(amount),
         )
 

@@ -31,22 +31,22 @@ from donatello.budgets.errors import (
     IncreaseRequestOpen,
     RefusalNotYours,
 )
-from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate
+from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate, IncreaseRequestRead
 from donatello.core.clock import utcnow
 from donatello.core.database import add_unless_taken, transaction
 from donatello.core.errors import Forbidden, NotFound
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.models import BudgetIncreaseRequest, Department
-from donatello.tenancy import Principal, Role
+from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 from donatello.tenancy.scope import scope, scoped_get
 
 
 def manages(principal: Principal, department: Department) -> bool:
-    """An org admin of the department's organization, or the department's own manager."""
+    """Whoever runs the department's budget: an org admin, or the manager who tunes its alerts."""
     if principal.can(Permission.BUDGETS_MANAGE):
         return True
-    return principal.role is Role.DEPT_MANAGER and principal.department_id == department.id
+    return principal.can(Permission.BUDGET_ALERTS_MANAGE) and principal.reaches_department(department.id)
 
 
 async def ask(
@@ -154,7 +154,7 @@ async def for_department(
     status: str | None,
     cursor: str | None,
     limit: int,
-) -> Page[BudgetIncreaseRequest]:
+) -> Page[IncreaseRequestRead]:
     """A department's requests, newest first: all of them for whoever manages it or reads its reports,
     one's own for anyone else in it."""
     department = await scoped_get(session, principal, Department, department_id)
@@ -168,7 +168,7 @@ async def for_department(
 
 async def queue(
     session: AsyncSession, principal: Principal, status: str | None, cursor: str | None, limit: int
-) -> Page[BudgetIncreaseRequest]:
+) -> Page[IncreaseRequestRead]:
     """The organization's requests for an admin to decide, newest first (``status=open`` for the queue)."""
     if not principal.can(Permission.BUDGETS_MANAGE):
         raise Forbidden("The queue of budget requests is for org admins")
@@ -217,14 +217,12 @@ async def _subject_of_refusal(
 
 
 def _reads_reports(principal: Principal, department: Department) -> bool:
-    if not principal.can(Permission.REPORTS_READ):
-        return False
-    return principal.role is not Role.DEPT_MANAGER or principal.department_id == department.id
+    return principal.can(Permission.REPORTS_READ) and principal.reaches_department(department.id)
 
 
 async def _page(
     session: AsyncSession, stmt: Any, status: str | None, cursor: str | None, limit: int
-) -> Page[BudgetIncreaseRequest]:
+) -> Page[IncreaseRequestRead]:
     if status is not None:
         stmt = stmt.where(BudgetIncreaseRequest.status == status)
     if (after := decode_cursor(cursor, 2)) is not None:
@@ -236,7 +234,7 @@ async def _page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more else None
-    return Page(items=rows, next_cursor=next_cursor)
+    return Page(items=[IncreaseRequestRead.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 async def _record(

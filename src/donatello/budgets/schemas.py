@@ -150,7 +150,7 @@ class IncreaseRequestRead(BaseModel):
     scope: RequestScope
     amount_aud: Money
     reason: str
-    refusal_id: uuid.UUID | None
+    refusal_id: uuid.UUID | None = Field(validation_alias="refusal_event_id")
     period_start: date
     status: Literal["open", "approved", "declined", "expired"]
     approved_amount_aud: Money | None
