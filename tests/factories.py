@@ -111,6 +111,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         ApiKey,
         AuditOutbox,
         BudgetDecisionCount,
+        BudgetIncreaseRequest,
         BudgetReservation,
         BudgetThresholdAlert,
         CostDailyRollup,
@@ -267,9 +268,19 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     scim_token = ProvisioningToken(
         organization_id=org.id, token_hash=uuid.uuid4().hex, token_prefix="dsp_abcd"
     )
-    db.add_all([membership, scim_token])
+    ask = BudgetIncreaseRequest(
+        organization_id=org.id,
+        department_id=dept.id,
+        requested_by=member.id,
+        subject="department",
+        scope="this_period",
+        amount_aud=Decimal("10.00"),
+        reason="campaign",
+        period_start=spend.budget_period_start,
+    )
+    db.add_all([membership, scim_token, ask])
     await db.flush()
-    rows.extend([delivery, group, membership, scim_token])
+    rows.extend([delivery, group, membership, scim_token, ask])
     ids: dict[str, uuid.UUID | int] = {
         "departments": dept.id,
         "users": member.id,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -24,6 +25,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.budgets import increase_requests
+from donatello.budgets.schemas import IncreaseRequestCreate
 from donatello.core.database import set_platform_scope
 from donatello.models import (
     ApiKey,
@@ -41,7 +44,7 @@ from donatello.sessions.schemas import TokenPair
 from donatello.sso.endpoints import FLOW_COOKIE
 from tests import factories, provider_rows
 from tests.idp import EntraUser, IdentityProvider
-from tests.ledger import admit, settle
+from tests.ledger import admit, principal_of, settle
 from tests.signin import start_and_authorize
 
 MUTATING = {"post", "put", "patch", "delete"}
@@ -240,6 +243,28 @@ class ChangeBudget(Example):
         return Call(path={"department_id": dept.id}, json={"monthly_budget_aud": "2000.00"})
 
 
+class AskForBudget(Example):
+    async def prepare(self, given: Given) -> Call:
+        dept = await given.department(budget="100.00")
+        return Call(path={"department_id": dept.id}, json={"amount_aud": "50.00", "reason": "launch"})
+
+
+class DecideBudgetRequest(Example):
+    async def prepare(self, given: Given) -> Call:
+        dept = await given.department(budget="100.00")
+        manager = await factories.user(given.db, given.org, role="dept_manager", department=dept)
+        asked = await increase_requests.ask(
+            given.db,
+            principal_of(manager),
+            dept.id,
+            IncreaseRequestCreate(amount_aud=Decimal(50), reason="x"),
+        )
+        return Call(
+            path={"request_id": asked.id},
+            json={"decision": "approved", "amount_aud": "20.00", "reason": "ok"},
+        )
+
+
 class RefundCharge(Example):
     async def prepare(self, given: Given) -> Call:
         dept = await given.department(budget="1000.00")
@@ -422,6 +447,12 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/organizations"): CreateOrganization(("organization.created",), PLATFORM),
     ("patch", "/v1/organizations/{organization_id}"): RenameOrganization(("organization.updated",), PLATFORM),
     ("put", "/v1/departments/{department_id}/budget"): SetBudget(("budget.created",), ADMIN),
+    ("post", "/v1/departments/{department_id}/budget/requests"): AskForBudget(
+        ("budget.increase_requested",), ADMIN
+    ),
+    ("post", "/v1/budget-requests/{request_id}/decision"): DecideBudgetRequest(
+        ("budget.increase_decided",), ADMIN
+    ),
     ("patch", "/v1/departments/{department_id}/budget"): ChangeBudget(("budget.changed",), ADMIN),
     ("post", "/v1/cost-events/{cost_event_id}/adjustments"): RefundCharge(("cost.refund",), ADMIN),
     ("post", "/v1/api-keys"): CreateApiKey(("api_key.created",), POWER),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.budgets import increase_requests
+from donatello.budgets.schemas import IncreaseRequestCreate
 from donatello.models import (
     ApiKey,
     CostEvent,
@@ -30,7 +33,7 @@ from donatello.models import (
     WebhookDelivery,
 )
 from tests import factories
-from tests.ledger import admit, settle
+from tests.ledger import admit, principal_of, settle
 from tests.signin import bearer
 
 ROLES = st.sampled_from(["org_admin", "dept_manager", "power_user", "standard_user", "finance"])
@@ -99,6 +102,11 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     db.add(batch)
     await db.flush()
     ids["generations"] = [str(charge.generation_id), str(held.holds[0].generation_id)]
+    manager = await factories.user(db, org, role="dept_manager", department=departments[0])
+    asked = await increase_requests.ask(
+        db, principal_of(manager), departments[0].id, IncreaseRequestCreate(amount_aud=Decimal(5), reason="x")
+    )
+    ids["budget_requests"] = [str(asked.id)]
     ids["cost_events"] = [str(charge.id)]
     ids["batches"] = [str(batch.id)]
     export = ExportJob(
@@ -193,6 +201,7 @@ async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
                 DepartmentBudget.monthly_budget_aud,
                 DepartmentBudget.enforcement_mode,
                 DepartmentBudget.reserved_aud,
+                DepartmentBudget.period_top_up_aud,
             ).where(DepartmentBudget.organization_id == org_id)
         )
     ).all()
@@ -273,6 +282,17 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
         {"enforcement_mode": "warn"},
     ),
     ("GET", "/v1/departments/{department_id}/budget/periods"): ("department_id", "departments", None),
+    ("GET", "/v1/departments/{department_id}/budget/requests"): ("department_id", "departments", None),
+    ("POST", "/v1/departments/{department_id}/budget/requests"): (
+        "department_id",
+        "departments",
+        {"amount_aud": "5.00", "reason": "more", "scope": "permanent"},
+    ),
+    ("POST", "/v1/budget-requests/{request_id}/decision"): (
+        "request_id",
+        "budget_requests",
+        {"decision": "approved", "reason": "ok"},
+    ),
     ("DELETE", "/v1/api-keys/{key_id}"): ("key_id", "keys", None),
     ("DELETE", "/v1/auth/sessions/{session_id}"): ("session_id", "sessions", None),
     ("POST", "/v1/cost-events/{cost_event_id}/adjustments"): (

@@ -2,6 +2,6 @@
 to Cosmos DB. ``audit`` takes plain ids so any package may call it."""
 
 from donatello.audit.events import AuditEvent
-from donatello.audit.service import record
+from donatello.audit.service import record, refusal
 
-__all__ = ["AuditEvent", "record"]
+__all__ = ["AuditEvent", "record", "refusal"]

@@ -177,3 +177,14 @@ def events_query(
 async def events_page(session: AsyncSession, stmt: Select[Any], limit: int) -> list[AuditOutbox]:
     rows: list[AuditOutbox] = list((await session.execute(stmt.limit(limit))).scalars())
     return rows
+
+
+async def event_document(
+    session: AsyncSession, event_id: uuid.UUID, event_type: str
+) -> dict[str, Any] | None:
+    """One event's document by id and type (indexed for the types that are looked up: refusals)."""
+    stmt = select(AuditOutbox.payload).where(
+        AuditOutbox.event_id == event_id, AuditOutbox.event_type == event_type
+    )
+    found: dict[str, Any] | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found

@@ -27,6 +27,11 @@ async def record(session: AsyncSession, event: AuditEvent) -> None:
     await repository.add_to_outbox(session, event)
 
 
+async def refusal(session: AsyncSession, event_id: uuid.UUID) -> dict[str, Any] | None:
+    """A budget refusal's event document (``budget.request_refused``), visible in the caller's tenant."""
+    return await repository.event_document(session, event_id, "budget.request_refused")
+
+
 async def list_events(
     session: AsyncSession,
     store: AuditStore | None,

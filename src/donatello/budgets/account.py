@@ -41,7 +41,7 @@ class Account:
 
     @property
     def available(self) -> Decimal:
-        return self.budget.monthly_budget_aud - self.spent - self.reserved
+        return self.budget.period_budget_aud - self.spent - self.reserved
 
 
 async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Account:
@@ -82,7 +82,7 @@ async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: dat
     period = period_at(at, timezone)
     if row.budget_period_start < period.start:  # nobody has written since the month turned
         session.expunge(row)
-        row.current_spend_aud = Decimal(0)
+        row.current_spend_aud = row.period_top_up_aud = Decimal(0)
         row.budget_period_start, row.budget_period_end = period.start, period.end
     overdue = await repository.overdue_held_amount(session, department_id, at)
     return Account(department=department, budget=row, period=period, overdue_held=overdue)
@@ -124,9 +124,10 @@ async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Peri
                 "spent_aud": row.current_spend_aud,
                 "reserved_at_close_aud": row.reserved_aud,
                 "budget_aud": row.monthly_budget_aud,
+                "top_up_aud": row.period_top_up_aud,
             },
         ),
     )
-    row.current_spend_aud = Decimal(0)
+    row.current_spend_aud = row.period_top_up_aud = Decimal(0)
     row.budget_period_start, row.budget_period_end = current.start, current.end
     row.last_reset_at = at

@@ -35,7 +35,7 @@ async def status(
     department = await _readable(session, principal, department_id)
     account = await open_for_read(session, department.id, at or utcnow())
     budget = account.budget
-    limit = budget.monthly_budget_aud
+    limit = budget.period_budget_aud
     utilization = (account.spent + account.reserved) * 100 / limit if limit > 0 else Decimal(0)
     configured = [int(t) for t in budget.alert_thresholds]
     fired = await repository.alerts_in(session, department.id, account.period.start)
@@ -46,7 +46,9 @@ async def status(
         period_end=account.period.end,
         timezone=account.period.timezone,
         enforcement_mode=budget.enforcement_mode,
-        monthly_budget_aud=limit,
+        monthly_budget_aud=budget.monthly_budget_aud,
+        period_top_up_aud=budget.period_top_up_aud,
+        period_budget_aud=limit,
         spent_aud=account.spent,
         reserved_aud=account.reserved,
         available_aud=account.available,

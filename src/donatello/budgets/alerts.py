@@ -20,7 +20,7 @@ DEFAULT_THRESHOLDS = (50, 80, 100)
 
 def crossed(budget: DepartmentBudget) -> list[int]:
     """Thresholds the current spend has reached (a zero budget is reached by any spend)."""
-    spent, limit = budget.current_spend_aud, budget.monthly_budget_aud
+    spent, limit = budget.current_spend_aud, budget.period_budget_aud
     if spent <= 0:
         return []
     return [int(t) for t in budget.alert_thresholds if spent * 100 >= limit * Decimal(int(t))]
@@ -61,7 +61,7 @@ async def raise_alert(
                 "threshold_percent": threshold,
                 "period_start": budget.budget_period_start,
                 "spent_aud": budget.current_spend_aud,
-                "budget_aud": budget.monthly_budget_aud,
+                "budget_aud": budget.period_budget_aud,
             },
         ),
     )

@@ -16,3 +16,11 @@ CanChangeBudgets = Annotated[
 ]
 CanSetBudgets = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
 CanAmendCharges = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
+#: Ask for more budget: a department's manager (or an org admin) at any time, anyone else from a refusal.
+CanAskForBudget = Annotated[Principal, Depends(require(Permission.BUDGET_REQUESTS_CREATE))]
+#: A department's requests: all for those who read its reports, one's own for the askers (service narrows).
+CanSeeBudgetRequests = Annotated[
+    Principal, Depends(require(Permission.BUDGET_REQUESTS_CREATE, Permission.REPORTS_READ))
+]
+#: Decide requests, and read the organization's queue: org admins.
+CanDecideBudgetRequests = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]

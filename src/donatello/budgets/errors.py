@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import ClassVar
+import uuid
+from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING, ClassVar
 
 from donatello.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from donatello.models import Department
+
+
+def to_ask_for(shortfall: Decimal) -> str:
+    """The smallest whole-cent amount that would have admitted the request (budgets are whole cents)."""
+    return str(shortfall.quantize(Decimal("0.01"), rounding=ROUND_CEILING))
+
+
+def request_more_budget(department_id: uuid.UUID) -> str:
+    """Where a refused client asks for more (``POST`` with the refusal's ``refusal_id``)."""
+    return f"/v1/departments/{department_id}/budget/requests"
 
 
 class BudgetExceeded(DomainError):
@@ -17,18 +31,27 @@ class BudgetExceeded(DomainError):
     keeps_transaction: ClassVar[bool] = True
 
     def __init__(
-        self, department_code: str, budget: Decimal, spent: Decimal, reserved: Decimal, quote: Decimal
+        self,
+        department: Department,
+        budget: Decimal,
+        spent: Decimal,
+        reserved: Decimal,
+        quote: Decimal,
+        refusal_id: uuid.UUID,
     ) -> None:
         available = budget - spent - reserved
         super().__init__(
-            f"{department_code} has {available} AUD available of {budget} AUD this period; "
+            f"{department.code} has {available} AUD available of {budget} AUD this period; "
             f"this request needs {quote} AUD",
-            department=department_code,
+            department=department.code,
             budget_aud=str(budget),
             spent_aud=str(spent),
             reserved_aud=str(reserved),
             available_aud=str(available),
             quote_aud=str(quote),
+            shortfall_aud=to_ask_for(quote - available),
+            refusal_id=str(refusal_id),
+            request_more_budget=request_more_budget(department.id),
         )
 
 
@@ -38,14 +61,19 @@ class UserCapExceeded(DomainError):
     title = "Your monthly spending cap does not cover this request"
     keeps_transaction: ClassVar[bool] = True
 
-    def __init__(self, department_code: str, cap: Decimal, used: Decimal, quote: Decimal) -> None:
+    def __init__(
+        self, department: Department, cap: Decimal, used: Decimal, quote: Decimal, refusal_id: uuid.UUID
+    ) -> None:
         super().__init__(
-            f"Your cap in {department_code} is {cap} AUD this period and {used} AUD is used or held; "
+            f"Your cap in {department.code} is {cap} AUD this period and {used} AUD is used or held; "
             f"this request needs {quote} AUD",
-            department=department_code,
+            department=department.code,
             cap_aud=str(cap),
             used_aud=str(used),
             quote_aud=str(quote),
+            shortfall_aud=to_ask_for(used + quote - cap),
+            refusal_id=str(refusal_id),
+            request_more_budget=request_more_budget(department.id),
         )
 
 
@@ -86,3 +114,39 @@ class ReservationNotFound(NotFound):
 class InvalidAdjustment(ValidationFailed):
     type = "invalid-adjustment"
     title = "The refund or correction is not valid"
+
+
+class IncreaseRequestOpen(Conflict):
+    type = "budget-request-open"
+    title = "A request for more budget is already open"
+
+    def __init__(self, request_id: object, amount: Decimal) -> None:
+        super().__init__(
+            f"Request {request_id} for {amount} AUD is still open; wait for its decision before asking again",
+            open_request_id=str(request_id),
+            amount_aud=str(amount),
+        )
+
+
+class IncreaseRequestDecided(Conflict):
+    type = "budget-request-decided"
+    title = "The request has already been decided"
+
+    def __init__(self, request_id: object, status: str) -> None:
+        super().__init__(f"Request {request_id} is {status}; it cannot be decided again", status=status)
+
+
+class RefusalNotYours(Forbidden):
+    type = "refusal-required"
+    title = "Quote a refusal of yours, or ask your department manager"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Only a department's manager asks without a refusal; give the refusal_id from a budget refusal "
+            "of yours in this department and period"
+        )
+
+
+class ApprovalAboveAsked(ValidationFailed):
+    type = "approval-above-asked"
+    title = "An approval cannot exceed the amount asked"

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.budgets.periods import Period
 from donatello.models import (
     BudgetDecisionCount,
+    BudgetIncreaseRequest,
     BudgetReservation,
     BudgetThresholdAlert,
     CostEvent,
@@ -59,6 +60,7 @@ async def close_period(
             period_start=quiet.start if quiet else row.budget_period_start,
             period_end=quiet.end if quiet else row.budget_period_end,
             monthly_budget_aud=row.monthly_budget_aud,
+            top_up_aud=Decimal(0) if quiet else row.period_top_up_aud,
             spent_aud=Decimal(0) if quiet else row.current_spend_aud,
             reserved_at_close_aud=row.reserved_aud,
             enforcement_mode=row.enforcement_mode,
@@ -260,3 +262,60 @@ async def count_decision(
         set_={column: getattr(BudgetDecisionCount, column) + 1},
     )
     await session.execute(stmt)
+
+
+# --- increase requests ---------------------------------------------------------------------------------
+
+
+async def user_cap_top_ups(
+    session: AsyncSession, department_id: uuid.UUID, user_id: uuid.UUID, period: Period
+) -> Decimal:
+    """What a user's cap was raised by for this period alone (approved ``user_cap`` top-ups)."""
+    total = func.coalesce(func.sum(BudgetIncreaseRequest.approved_amount_aud), 0)
+    stmt = select(total).where(
+        BudgetIncreaseRequest.department_id == department_id,
+        BudgetIncreaseRequest.requested_by == user_id,
+        BudgetIncreaseRequest.subject == "user_cap",
+        BudgetIncreaseRequest.scope == "this_period",
+        BudgetIncreaseRequest.status == "approved",
+        BudgetIncreaseRequest.period_start == period.start,
+    )
+    return Decimal(str((await session.execute(stmt)).scalar_one()))
+
+
+async def open_request(
+    session: AsyncSession, department_id: uuid.UUID, subject: str, scope: str, user_id: uuid.UUID
+) -> BudgetIncreaseRequest | None:
+    stmt = select(BudgetIncreaseRequest).where(
+        BudgetIncreaseRequest.department_id == department_id,
+        BudgetIncreaseRequest.subject == subject,
+        BudgetIncreaseRequest.scope == scope,
+        BudgetIncreaseRequest.status == "open",
+    )
+    if subject == "user_cap":
+        stmt = stmt.where(BudgetIncreaseRequest.requested_by == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def take_open_request(session: AsyncSession, request_id: uuid.UUID, **decision: Any) -> bool:
+    """Move an open request to its decision; False when it was no longer open (someone decided first).
+    One conditional UPDATE: of two concurrent deciders exactly one sees True."""
+    stmt = (
+        update(BudgetIncreaseRequest)
+        .where(BudgetIncreaseRequest.id == request_id, BudgetIncreaseRequest.status == "open")
+        .values(**decision)
+        .returning(BudgetIncreaseRequest.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def lapsed_requests(session: AsyncSession, before: date, limit: int) -> list[BudgetIncreaseRequest]:
+    """Open requests of periods that began before ``before`` (a department's current period), locked."""
+    stmt = (
+        select(BudgetIncreaseRequest)
+        .where(BudgetIncreaseRequest.status == "open", BudgetIncreaseRequest.period_start < before)
+        .order_by(BudgetIncreaseRequest.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())

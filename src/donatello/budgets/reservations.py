@@ -63,18 +63,18 @@ async def reserve(
     quote = sum((request.amount_aud for request in requests), Decimal(0))
     account = await open_for_update(session, principal.department_id, at)
     budget = account.budget
-    over_budget = account.spent + account.reserved + quote > budget.monthly_budget_aud
+    over_budget = account.spent + account.reserved + quote > budget.period_budget_aud
     over_cap = await _over_user_cap(session, account, principal, quote, at)
 
     if budget.enforcement_mode == "hard" and (over_budget or over_cap is not None):
-        await _record_refusal(session, account, principal, quote, over_budget)
+        refusal = await _record_refusal(session, account, principal, quote, over_budget)
         metrics.budget_refused("budget" if over_budget else "user_cap")
         if over_budget:
             raise BudgetExceeded(
-                account.department.code, budget.monthly_budget_aud, account.spent, account.reserved, quote
+                account.department, budget.period_budget_aud, account.spent, account.reserved, quote, refusal
             )
-        assert over_cap is not None and budget.per_user_monthly_cap_aud is not None
-        raise UserCapExceeded(account.department.code, budget.per_user_monthly_cap_aud, over_cap, quote)
+        assert over_cap is not None
+        raise UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal)
 
     flagged = over_budget or over_cap is not None
     holds = [
@@ -142,15 +142,26 @@ async def extend(session: AsyncSession, generation_id: uuid.UUID, until: datetim
     return True
 
 
+@dataclass(frozen=True)
+class CapUse:
+    cap: Decimal  # the user's cap this period: the department's cap plus their approved top-ups
+    used: Decimal  # spent in the period plus held now
+
+
 async def _over_user_cap(
     session: AsyncSession, account: Account, principal: Principal, quote: Decimal, at: datetime
-) -> Decimal | None:
-    """The user's usage when the request would pass their cap, else None."""
+) -> CapUse | None:
+    """The user's cap and usage when the request would pass their cap, else None."""
     cap = account.budget.per_user_monthly_cap_aud
     if cap is None:
         return None
     used = await repository.user_usage(session, account.department.id, principal.user_id, account.period, at)
-    return used if used + quote > cap else None
+    if used + quote <= cap:
+        return None
+    cap += await repository.user_cap_top_ups(
+        session, account.department.id, principal.user_id, account.period
+    )
+    return CapUse(cap, used) if used + quote > cap else None
 
 
 def _figures(account: Account, quote: Decimal) -> dict[str, object]:
@@ -158,7 +169,7 @@ def _figures(account: Account, quote: Decimal) -> dict[str, object]:
         "department_id": account.department.id,
         "department_code": account.department.code,
         "enforcement_mode": account.budget.enforcement_mode,
-        "budget_aud": account.budget.monthly_budget_aud,
+        "budget_aud": account.budget.period_budget_aud,
         "spent_aud": account.spent,
         "reserved_aud": account.reserved,
         "quote_aud": quote,
@@ -168,23 +179,23 @@ def _figures(account: Account, quote: Decimal) -> dict[str, object]:
 
 async def _record_refusal(
     session: AsyncSession, account: Account, principal: Principal, quote: Decimal, over_budget: bool
-) -> None:
+) -> uuid.UUID:
+    """Count and audit the refusal; its event id is the ``refusal_id`` a client quotes to ask for more."""
     await repository.count_decision(session, account.budget, account.period.start, refused=True)
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type="budget.request_refused",
-            action="budget_refused" if over_budget else "user_cap_refused",
-            resource_type="department_budget",
-            resource_id=account.budget.id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            status="failure",
-            error_message="budget exceeded" if over_budget else "per-user cap exceeded",
-            metadata=_figures(account, quote),
-        ),
+    event = audit.AuditEvent(
+        event_type="budget.request_refused",
+        action="budget_refused" if over_budget else "user_cap_refused",
+        resource_type="department_budget",
+        resource_id=account.budget.id,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        user_email=principal.email,
+        status="failure",
+        error_message="budget exceeded" if over_budget else "per-user cap exceeded",
+        metadata=_figures(account, quote),
     )
+    await audit.record(session, event)
+    return event.id
 
 
 async def _record_pass_through(

@@ -60,6 +60,8 @@ class BudgetStatus(BaseModel):
     timezone: str
     enforcement_mode: EnforcementMode
     monthly_budget_aud: Money
+    period_top_up_aud: Money = Field(description="Approved top-ups for this period only")
+    period_budget_aud: Money = Field(description="What this period may spend: monthly + top-ups")
     spent_aud: Money
     reserved_aud: Money
     available_aud: Money
@@ -75,6 +77,7 @@ class ClosedPeriod(BaseModel):
     period_start: date
     period_end: date
     monthly_budget_aud: Money
+    top_up_aud: Money
     spent_aud: Money
     reserved_at_close_aud: Money
     enforcement_mode: EnforcementMode
@@ -103,4 +106,55 @@ class CostEventRead(BaseModel):
     estimated_cost_aud: Money
     actual_cost_aud: Money
     currency: str
+    created_at: datetime
+
+
+RequestScope = Literal["this_period", "permanent"]
+RequestAmount = Annotated[
+    Decimal, Field(gt=0, max_digits=12, decimal_places=2, description="AUD, whole cents, as a decimal string")
+]
+
+
+class IncreaseRequestCreate(BaseModel):
+    """Ask for more budget. A department manager (or org admin) asks for the department; anyone else asks
+    straight from a refusal, quoting its ``refusal_id`` (in the 402 problem body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_aud: RequestAmount
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    scope: RequestScope = "this_period"
+    refusal_id: uuid.UUID | None = Field(
+        default=None,
+        description="The refusal this request answers (required unless you manage the department)",
+    )
+
+
+class IncreaseDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approved", "declined"]
+    amount_aud: RequestAmount | None = Field(
+        default=None, description="Approve less than asked (at most the amount asked); default: in full"
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class IncreaseRequestRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    department_id: uuid.UUID
+    requested_by: uuid.UUID
+    subject: Literal["department", "user_cap"]
+    scope: RequestScope
+    amount_aud: Money
+    reason: str
+    refusal_id: uuid.UUID | None = Field(validation_alias="refusal_event_id")
+    period_start: date
+    status: Literal["open", "approved", "declined", "expired"]
+    approved_amount_aud: Money | None
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    decision_reason: str | None
     created_at: datetime

@@ -1,7 +1,9 @@
-"""Background work: release holds whose generation never came back (crashed worker, lost job).
+"""Background work: release holds whose generation never came back (crashed worker, lost job), and
+record the expiry of requests for more budget whose period ended.
 
-Not needed for correctness — lapsed holds stop counting the moment they lapse — but it returns the money
-to `reserved_aud`, records the expiry in the audit log, and keeps the held index small.
+Not needed for correctness — lapsed holds stop counting the moment they lapse, and a lapsed request cannot
+be approved — but it returns the money to `reserved_aud`, records each expiry in the audit log, and keeps
+the held index and the admins' queue small.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from donatello.budgets import repository
+from donatello.budgets import increase_requests, repository
 from donatello.budgets.account import open_for_update
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
@@ -41,10 +43,11 @@ SWEEP_EVERY_SECONDS = 60.0
 
 
 async def run(context: JobContext) -> None:
-    """The worker job: sweep lapsed holds once a minute."""
+    """The worker job: sweep lapsed holds and lapsed budget requests once a minute."""
     while not context.stopping.is_set():
         try:
             await expire_lapsed_holds(context.sessions)
+            await increase_requests.expire_lapsed(context.sessions)
         except Exception:
-            log.exception("sweeping lapsed holds failed; retrying next round")
+            log.exception("sweeping lapsed holds or requests failed; retrying next round")
         await context.sleep(SWEEP_EVERY_SECONDS)

@@ -6,6 +6,7 @@ from donatello.models.api_keys import ApiKey
 from donatello.models.audit_outbox import AuditOutbox
 from donatello.models.base import TENANT_TABLES, Base
 from donatello.models.batches import GenerationBatch
+from donatello.models.budget_requests import BudgetIncreaseRequest
 from donatello.models.budgets import (
     BudgetDecisionCount,
     BudgetThresholdAlert,
@@ -29,6 +30,7 @@ __all__ = [
     "AuditOutbox",
     "Base",
     "BudgetDecisionCount",
+    "BudgetIncreaseRequest",
     "BudgetReservation",
     "BudgetThresholdAlert",
     "CostDailyRollup",

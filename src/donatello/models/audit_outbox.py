@@ -70,6 +70,12 @@ class AuditOutbox(Base):
             postgresql_where=text("chain_seq IS NOT NULL"),
         ),
         Index("idx_audit_outbox_org_created", "organization_id", "created_at", "id"),
+        # A refused client quotes its refusal to ask for more budget; only refusals are indexed.
+        Index(
+            "idx_audit_outbox_refusals",
+            "event_id",
+            postgresql_where=text("event_type = 'budget.request_refused'"),
+        ),
         {"comment": "Transactional outbox of audit events awaiting delivery to the audit store"},
     )
 

@@ -77,6 +77,11 @@ class DepartmentBudget(Base):
     per_user_monthly_cap_aud: Mapped[Decimal | None] = mapped_column(
         Money2, comment="Optional spend cap per user per period (AUD); NULL = no per-user cap"
     )
+    period_top_up_aud: Mapped[Decimal] = mapped_column(
+        Money2,
+        server_default=text("0"),
+        comment="Approved top-ups for the current period only (AUD); the period's budget is monthly + top-up",
+    )
     last_reset_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
@@ -85,6 +90,7 @@ class DepartmentBudget(Base):
         CheckConstraint("monthly_budget_aud >= 0", name="monthly_budget_nonneg"),
         CheckConstraint("reserved_aud >= 0", name="reserved_nonneg"),
         CheckConstraint("per_user_monthly_cap_aud >= 0", name="per_user_cap_nonneg"),
+        CheckConstraint("period_top_up_aud >= 0", name="period_top_up_nonneg"),
         CheckConstraint(ENFORCEMENT_MODES_CHECK, name="enforcement_mode"),
         CheckConstraint("budget_period_end > budget_period_start", name="budget_period"),
         CheckConstraint("jsonb_typeof(alert_thresholds) = 'array'", name="alert_thresholds_array"),
@@ -97,6 +103,11 @@ class DepartmentBudget(Base):
         ),
         {"comment": "Monthly budget allocations and spend tracking"},
     )
+
+    @property
+    def period_budget_aud(self) -> Decimal:
+        """What the current period may spend: the monthly amount plus this period's approved top-ups."""
+        return self.monthly_budget_aud + self.period_top_up_aud
 
 
 class DepartmentBudgetPeriod(Base):
@@ -117,6 +128,9 @@ class DepartmentBudgetPeriod(Base):
     period_start: Mapped[date] = mapped_column(comment="First day of the period (inclusive)")
     period_end: Mapped[date] = mapped_column(comment="End of the period, as in department_budgets")
     monthly_budget_aud: Mapped[Decimal] = mapped_column(Money2, comment="Budget of the period (AUD)")
+    top_up_aud: Mapped[Decimal] = mapped_column(
+        Money2, server_default=text("0"), comment="Top-ups approved for this period only (AUD)"
+    )
     spent_aud: Mapped[Decimal] = mapped_column(
         Spend, server_default=text("0"), comment="Spend accrued in the period (AUD, 4 dp)"
     )

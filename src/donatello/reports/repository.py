@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
     BudgetDecisionCount,
+    BudgetIncreaseRequest,
     CostDailyRollup,
     Department,
     DepartmentBudget,
@@ -206,12 +207,17 @@ async def budget(session: AsyncSession, department_id: uuid.UUID) -> DepartmentB
 
 async def closed_budgets(
     session: AsyncSession, department_ids: Sequence[uuid.UUID], period_start: date
-) -> dict[uuid.UUID, Decimal]:
-    stmt = select(DepartmentBudgetPeriod.department_id, DepartmentBudgetPeriod.monthly_budget_aud).where(
+) -> dict[uuid.UUID, tuple[Decimal, Decimal]]:
+    """(monthly amount, top-ups) of each department's closed period."""
+    stmt = select(
+        DepartmentBudgetPeriod.department_id,
+        DepartmentBudgetPeriod.monthly_budget_aud,
+        DepartmentBudgetPeriod.top_up_aud,
+    ).where(
         DepartmentBudgetPeriod.department_id.in_(department_ids),
         DepartmentBudgetPeriod.period_start == period_start,
     )
-    return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
+    return {row[0]: (row[1], row[2]) for row in (await session.execute(stmt)).all()}
 
 
 async def budget_decisions(
@@ -260,11 +266,34 @@ async def totals_by_month(
 
 async def closed_budgets_between(
     session: AsyncSession, department_id: uuid.UUID, first_period: date, last_period: date
-) -> dict[date, Decimal]:
-    stmt = select(DepartmentBudgetPeriod.period_start, DepartmentBudgetPeriod.monthly_budget_aud).where(
+) -> dict[date, tuple[Decimal, Decimal]]:
+    stmt = select(
+        DepartmentBudgetPeriod.period_start,
+        DepartmentBudgetPeriod.monthly_budget_aud,
+        DepartmentBudgetPeriod.top_up_aud,
+    ).where(
         DepartmentBudgetPeriod.department_id == department_id,
         DepartmentBudgetPeriod.period_start >= first_period,
         DepartmentBudgetPeriod.period_start <= last_period,
+    )
+    return {row[0]: (row[1], row[2]) for row in (await session.execute(stmt)).all()}
+
+
+async def top_ups_by_day(
+    session: AsyncSession, department_id: uuid.UUID, period_start: date, timezone: str
+) -> dict[date, Decimal]:
+    """Top-ups approved for the period, by the local day they were approved on."""
+    day = func.date(func.timezone(timezone, BudgetIncreaseRequest.decided_at)).label("day")
+    stmt = (
+        select(day, func.sum(BudgetIncreaseRequest.approved_amount_aud))
+        .where(
+            BudgetIncreaseRequest.department_id == department_id,
+            BudgetIncreaseRequest.period_start == period_start,
+            BudgetIncreaseRequest.subject == "department",
+            BudgetIncreaseRequest.scope == "this_period",
+            BudgetIncreaseRequest.status == "approved",
+        )
+        .group_by(day)
     )
     return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from donatello.core.money import Money
 
@@ -26,7 +26,9 @@ class PeriodSummary(BaseModel):
     period_start: date
     period_end: date
     timezone: str
-    budget_aud: Money | None
+    budget_aud: Money | None = Field(description="The period's budget: the monthly amount plus top-ups")
+    base_budget_aud: Money | None = Field(description="The monthly amount alone")
+    top_up_aud: Money = Field(description="Top-ups approved for this period only")
     totals: Totals
     utilization_percent: Money | None
     refused_requests: int
@@ -44,6 +46,7 @@ class BurnDownDay(BaseModel):
     day: date
     spent_aud: Money
     cumulative_aud: Money
+    budget_aud: Money | None = Field(description="The period's budget as of this day: top-ups show as steps")
     budget_line_aud: Money | None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from donatello.budgets.periods import Period, month_starting, organization_timez
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden, NotFound
 from donatello.core.money import TEN_THOUSANDTH, to_cents
-from donatello.models import Department
+from donatello.models import Department, DepartmentBudget
 from donatello.reports import repository
 from donatello.reports.errors import InvalidRange
 from donatello.reports.repository import R
@@ -85,21 +86,44 @@ def _totals(row: Any | None) -> Totals:
     )
 
 
+@dataclass(frozen=True)
+class PeriodBudget:
+    base: Decimal  # the monthly amount
+    top_up: Decimal = ZERO  # approved for this period only
+
+    @property
+    def total(self) -> Decimal:
+        return self.base + self.top_up
+
+
+def _as_set_now(row: DepartmentBudget, period: Period) -> PeriodBudget | None:
+    """The budget row's figures for a period with no closed record: the period it stores, or a later one
+    (nothing written since the month turned). An earlier period had no budget: periods close, quiet ones
+    included, on the first write after them — so an earlier period without a record predates the budget
+    (the same periods ``GET /v1/departments/{id}/budget/periods`` lists, none invented)."""
+    if period.start < row.budget_period_start:
+        return None
+    top_up = row.period_top_up_aud if row.budget_period_start == period.start else ZERO
+    return PeriodBudget(row.monthly_budget_aud, top_up)
+
+
 async def _budgets_for(
     session: AsyncSession, departments: list[Department], period: Period, current: Period
-) -> dict[uuid.UUID, Decimal]:
-    """The budget each department had in ``period``: the closed period's figure, else (current or no
+) -> dict[uuid.UUID, PeriodBudget]:
+    """The budget each department had in ``period``: the closed period's figures, else (current or no
     record) the budget as set now."""
     ids = [d.id for d in departments]
     closed = (
         await repository.closed_budgets(session, ids, period.start) if period.start < current.start else {}
     )
-    budgets: dict[uuid.UUID, Decimal] = {}
+    budgets: dict[uuid.UUID, PeriodBudget] = {}
     for department in departments:
         if department.id in closed:
-            budgets[department.id] = closed[department.id]
-        elif (row := await repository.budget(session, department.id)) is not None:
-            budgets[department.id] = row.monthly_budget_aud
+            budgets[department.id] = PeriodBudget(*closed[department.id])
+        elif (row := await repository.budget(session, department.id)) is not None and (
+            as_set := _as_set_now(row, period)
+        ) is not None:
+            budgets[department.id] = as_set
     return budgets
 
 
@@ -124,10 +148,15 @@ async def _summaries(
 
 
 def _summary(
-    department: Department, period: Period, row: Any, budget: Decimal | None, decisions: tuple[int, int]
+    department: Department,
+    period: Period,
+    row: Any,
+    period_budget: PeriodBudget | None,
+    decisions: tuple[int, int],
 ) -> PeriodSummary:
     figures = _totals(row)
     refused, over_budget = decisions
+    budget = period_budget.total if period_budget else None
     return PeriodSummary(
         department_id=department.id,
         department_code=department.code,
@@ -136,6 +165,8 @@ def _summary(
         period_end=period.end,
         timezone=period.timezone,
         budget_aud=budget,
+        base_budget_aud=period_budget.base if period_budget else None,
+        top_up_aud=period_budget.top_up if period_budget else ZERO,
         totals=figures,
         utilization_percent=to_cents(figures.net_aud * 100 / budget) if budget else None,
         refused_requests=refused,
@@ -182,17 +213,26 @@ async def burn_down(
     rows = await repository.spend_by(session, department.id, period.start, last, [R.day])
     daily = {row.day: row.net for row in rows}
     budgets = await _budgets_for(session, [department], period, period_at(now, timezone))
-    budget = budgets.get(department.id)
+    period_budget = budgets.get(department.id)
+    budget = period_budget.total if period_budget else None
+    # Top-ups raise the budget from the day they were approved: steps in the budget line.
+    steps = await repository.top_ups_by_day(session, department.id, period.start, timezone)
     total_days = (period.end - period.start).days + 1
     elapsed = (last - period.start).days + 1
     days: list[BurnDownDay] = []
     cumulative = ZERO
+    as_of = period_budget.total - sum(steps.values(), ZERO) if period_budget else None
     for offset in range(elapsed):
         day = period.start + timedelta(days=offset)
         spent = daily.get(day, ZERO)
         cumulative += spent
-        line = (budget * (offset + 1) / total_days).quantize(TEN_THOUSANDTH) if budget is not None else None
-        days.append(BurnDownDay(day=day, spent_aud=spent, cumulative_aud=cumulative, budget_line_aud=line))
+        as_of = as_of + steps.get(day, ZERO) if as_of is not None else None
+        line = (as_of * (offset + 1) / total_days).quantize(TEN_THOUSANDTH) if as_of is not None else None
+        days.append(
+            BurnDownDay(
+                day=day, spent_aud=spent, cumulative_aud=cumulative, budget_aud=as_of, budget_line_aud=line
+            )
+        )
     remaining = total_days - elapsed
     straight = (cumulative + cumulative / elapsed * remaining).quantize(TEN_THOUSANDTH)
     window = days[-7:]
@@ -294,7 +334,9 @@ async def comparison(
             department,
             each,
             totals.get(each.start),
-            closed.get(each.start, now_budget.monthly_budget_aud if now_budget is not None else None),
+            PeriodBudget(*closed[each.start])
+            if each.start in closed
+            else (_as_set_now(now_budget, each) if now_budget is not None else None),
             decisions.get((department.id, each.start), (0, 0)),
         )
         for each in periods

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     USERS_READ = "users:read"  # dept_manager: their own department only
     BUDGETS_MANAGE = "budgets:manage"
     BUDGET_ALERTS_MANAGE = "budget-alerts:manage"
+    BUDGET_REQUESTS_CREATE = "budget-requests:create"  # ask for more budget (managers; others from a refusal)
     API_KEYS_MANAGE = "api-keys:manage"  # every key in the organization
     API_KEYS_OWN = "api-keys:own"  # create and revoke one's own keys
     AUDIT_READ = "audit:read"
@@ -36,7 +37,7 @@ class Permission(StrEnum):
 
 
 P = Permission
-_STAFF = {P.GENERATIONS_CREATE}
+_STAFF = {P.GENERATIONS_CREATE, P.BUDGET_REQUESTS_CREATE}
 _POWER = {*_STAFF, P.GENERATIONS_BATCH, P.GENERATIONS_HD, P.API_KEYS_OWN, P.WEBHOOKS_OWN}
 
 GRANTS: dict[Role, frozenset[Permission]] = {

@@ -19,6 +19,8 @@ EVENT_TYPES: dict[str, str] = {
     "budget.threshold_crossed": "a department's spend reached an alert threshold (once per period each)",
     "budget.exceeded": "a department's spend reached 100 % of its period budget (once per period)",
     "budget.request_refused": "a request was refused by a hard budget or a per-user cap",
+    "budget.increase_requested": "someone asked for more budget (a top-up or a permanent raise)",
+    "budget.increase_decided": "a request for more budget was approved (in full or in part) or declined",
 }
 
 #: Not subscribable: sent to one webhook on request (``POST /v1/webhooks/{id}/ping``).
@@ -32,6 +34,8 @@ SOURCES: frozenset[str] = frozenset(
         "generation.cancelled",
         "budget.threshold_crossed",
         "budget.request_refused",
+        "budget.increase_requested",
+        "budget.increase_decided",
     }
 )
 

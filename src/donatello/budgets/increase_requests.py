@@ -1,0 +1,270 @@
+"""Asking for more budget, and deciding: a top-up for this period or a permanent raise, on the record.
+
+Who asks: whoever manages the department (its manager, an org admin) at any time; anyone else straight
+from a refusal of theirs in this department and period, quoting its ``refusal_id`` — a cap refusal asks
+for the asker's own cap, a budget refusal for the department's budget. One open request per department,
+subject and scope (per user for a cap): a second ask is a 409 naming the open one, so the amount an
+admin decides on never changes under them.
+
+Who decides: org admins. The decision and the budget change commit in one transaction; a conditional
+update on the request's status makes two concurrent deciders produce exactly one decision. A request
+lapses at the end of the period it was asked in (the worker records the expiry; a lapsed request
+cannot be approved even before that).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from donatello import audit
+from donatello.budgets import repository
+from donatello.budgets.account import open_for_read, open_for_update
+from donatello.budgets.errors import (
+    ApprovalAboveAsked,
+    IncreaseRequestDecided,
+    IncreaseRequestOpen,
+    RefusalNotYours,
+)
+from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate, IncreaseRequestRead
+from donatello.core.clock import utcnow
+from donatello.core.database import add_unless_taken, transaction
+from donatello.core.errors import Forbidden, NotFound
+from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.models import BudgetIncreaseRequest, Department
+from donatello.tenancy import Principal
+from donatello.tenancy.permissions import Permission
+from donatello.tenancy.scope import scope, scoped_get
+
+
+def manages(principal: Principal, department: Department) -> bool:
+    """Whoever runs the department's budget: an org admin, or the manager who tunes its alerts."""
+    if principal.can(Permission.BUDGETS_MANAGE):
+        return True
+    return principal.can(Permission.BUDGET_ALERTS_MANAGE) and principal.reaches_department(department.id)
+
+
+async def ask(
+    session: AsyncSession,
+    principal: Principal,
+    department_id: uuid.UUID,
+    body: IncreaseRequestCreate,
+    *,
+    at: datetime | None = None,
+) -> BudgetIncreaseRequest:
+    """Open a request for more budget (see the module docstring for who may, and for what)."""
+    at = at or utcnow()
+    department = await scoped_get(session, principal, Department, department_id)
+    account = await open_for_read(session, department.id, at)
+    subject = "department"
+    if body.refusal_id is not None:
+        subject = await _subject_of_refusal(
+            session, principal, department, body.refusal_id, account.period.start
+        )
+    elif not manages(principal, department):
+        if principal.department_id != department.id:
+            raise NotFound("department", department_id)
+        raise RefusalNotYours()
+    if (
+        found := await repository.open_request(session, department.id, subject, body.scope, principal.user_id)
+    ) is not None:
+        raise IncreaseRequestOpen(found.id, found.amount_aud)
+    request = BudgetIncreaseRequest(
+        organization_id=department.organization_id,
+        department_id=department.id,
+        requested_by=principal.user_id,
+        subject=subject,
+        scope=body.scope,
+        amount_aud=body.amount_aud,
+        reason=body.reason,
+        refusal_event_id=body.refusal_id,
+        period_start=account.period.start,
+        status="open",
+        created_at=at,
+    )
+    if not await add_unless_taken(session, request):  # two first asks at once: the index lets one in
+        taken = await repository.open_request(session, department.id, subject, body.scope, principal.user_id)
+        raise IncreaseRequestOpen(taken.id if taken else None, taken.amount_aud if taken else body.amount_aud)
+    await _record(session, principal, request, "budget.increase_requested", at)
+    return request
+
+
+async def decide(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    body: IncreaseDecision,
+    *,
+    at: datetime | None = None,
+) -> BudgetIncreaseRequest:
+    """Approve (in full or less) or decline an open request; an approval changes the budget at once."""
+    at = at or utcnow()
+    if not principal.can(Permission.BUDGETS_MANAGE):
+        raise Forbidden("Only org admins decide requests for more budget")
+    request = await scoped_get(session, principal, BudgetIncreaseRequest, request_id)
+    granted = body.amount_aud if body.amount_aud is not None else request.amount_aud
+    if body.decision == "approved" and granted > request.amount_aud:
+        raise ApprovalAboveAsked(
+            f"{granted} AUD is more than the {request.amount_aud} AUD asked for", field="amount_aud"
+        )
+    # The budget row first (the one lock order every budget writer keeps), then the request.
+    account = await open_for_update(session, request.department_id, at)
+    if request.status == "open" and request.period_start < account.period.start:
+        raise IncreaseRequestDecided(request.id, "expired")
+    taken = await repository.take_open_request(
+        session,
+        request.id,
+        status=body.decision,
+        approved_amount_aud=granted if body.decision == "approved" else None,
+        decided_by=principal.user_id,
+        decided_at=at,
+        decision_reason=body.reason,
+    )
+    if not taken:
+        await session.refresh(request)
+        raise IncreaseRequestDecided(request.id, request.status)
+    await session.refresh(request)
+    if body.decision == "approved":
+        _apply(account.budget, request, granted)
+    await session.flush()
+    await _record(session, principal, request, "budget.increase_decided", at)
+    return request
+
+
+def _apply(budget: Any, request: BudgetIncreaseRequest, granted: Decimal) -> None:
+    """What an approval changes. A cap top-up for this period needs no write here: the approved request
+    itself raises that user's cap for its period (``repository.user_cap_top_ups``)."""
+    if request.subject == "department" and request.scope == "this_period":
+        budget.period_top_up_aud += granted
+    elif request.subject == "department":
+        budget.monthly_budget_aud += granted
+    elif request.scope == "permanent" and budget.per_user_monthly_cap_aud is not None:
+        budget.per_user_monthly_cap_aud += granted
+
+
+async def for_department(
+    session: AsyncSession,
+    principal: Principal,
+    department_id: uuid.UUID,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[IncreaseRequestRead]:
+    """A department's requests, newest first: all of them for whoever manages it or reads its reports,
+    one's own for anyone else in it."""
+    department = await scoped_get(session, principal, Department, department_id)
+    stmt = select(BudgetIncreaseRequest).where(BudgetIncreaseRequest.department_id == department.id)
+    if not (manages(principal, department) or _reads_reports(principal, department)):
+        if principal.department_id != department.id:
+            raise NotFound("department", department_id)
+        stmt = stmt.where(BudgetIncreaseRequest.requested_by == principal.user_id)
+    return await _page(session, stmt, status, cursor, limit)
+
+
+async def queue(
+    session: AsyncSession, principal: Principal, status: str | None, cursor: str | None, limit: int
+) -> Page[IncreaseRequestRead]:
+    """The organization's requests for an admin to decide, newest first (``status=open`` for the queue)."""
+    if not principal.can(Permission.BUDGETS_MANAGE):
+        raise Forbidden("The queue of budget requests is for org admins")
+    stmt = scope(select(BudgetIncreaseRequest), principal, BudgetIncreaseRequest)
+    return await _page(session, stmt, status, cursor, limit)
+
+
+async def expire_lapsed(sessions: async_sessionmaker[AsyncSession], *, batch: int = 200) -> int:
+    """Record the expiry of open requests whose period has ended (worker job; idempotent)."""
+    expired = 0
+    at = utcnow()
+    async with transaction(sessions, platform=True) as session:
+        # Periods are local calendar months; no zone is more than 14 h ahead of UTC, so every lapsed
+        # request began before this month start (a superset, checked exactly per organization below).
+        month_start = (at + timedelta(hours=14)).date().replace(day=1)
+        for request in await repository.lapsed_requests(session, before=month_start, limit=batch):
+            account = await open_for_read(session, request.department_id, at)
+            if request.period_start >= account.period.start:
+                continue  # still its period in the organization's time zone
+            request.status = "expired"
+            await session.flush()
+            await _record(session, None, request, "budget.increase_request_expired", at)
+            expired += 1
+    return expired
+
+
+async def _subject_of_refusal(
+    session: AsyncSession,
+    principal: Principal,
+    department: Department,
+    refusal_id: uuid.UUID,
+    period_start: date,
+) -> str:
+    """``department`` or ``user_cap``: what the quoted refusal (the asker's own, in this department and
+    period) was refused by."""
+    document = await audit.refusal(session, refusal_id)
+    metadata = (document or {}).get("metadata") or {}
+    if (
+        document is None
+        or document.get("user_id") != str(principal.user_id)
+        or metadata.get("department_id") != str(department.id)
+        or metadata.get("period_start") != period_start.isoformat()
+    ):
+        raise RefusalNotYours()
+    return "department" if document.get("action") == "budget_refused" else "user_cap"
+
+
+def _reads_reports(principal: Principal, department: Department) -> bool:
+    return principal.can(Permission.REPORTS_READ) and principal.reaches_department(department.id)
+
+
+async def _page(
+    session: AsyncSession, stmt: Any, status: str | None, cursor: str | None, limit: int
+) -> Page[IncreaseRequestRead]:
+    if status is not None:
+        stmt = stmt.where(BudgetIncreaseRequest.status == status)
+    if (after := decode_cursor(cursor, 2)) is not None:
+        key = tuple_(BudgetIncreaseRequest.created_at, BudgetIncreaseRequest.id)
+        stmt = stmt.where(key < tuple_(datetime.fromisoformat(after[0]), uuid.UUID(after[1])))
+    newest_first = (BudgetIncreaseRequest.created_at.desc(), BudgetIncreaseRequest.id.desc())
+    stmt = stmt.order_by(*newest_first).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more else None
+    return Page(items=[IncreaseRequestRead.model_validate(row) for row in rows], next_cursor=next_cursor)
+
+
+async def _record(
+    session: AsyncSession,
+    principal: Principal | None,
+    request: BudgetIncreaseRequest,
+    event_type: str,
+    at: datetime,
+) -> None:
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type=event_type,
+            action=event_type.split(".", 1)[1],
+            resource_type="budget_increase_request",
+            resource_id=request.id,
+            organization_id=request.organization_id,
+            user_id=principal.user_id if principal else None,
+            user_email=principal.email if principal else None,
+            metadata={
+                "department_id": request.department_id,
+                "requested_by": request.requested_by,
+                "subject": request.subject,
+                "scope": request.scope,
+                "amount_aud": request.amount_aud,
+                "status": request.status,
+                "approved_amount_aud": request.approved_amount_aud,
+                "period_start": request.period_start,
+                "reason": request.decision_reason or request.reason,
+            },
+            timestamp=at,
+        ),
+    )
