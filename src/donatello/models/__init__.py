@@ -17,6 +17,7 @@ from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.organizations import Organization
 from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
+from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
 from donatello.models.reports import CostDailyRollup, ExportJob
 from donatello.models.reservations import BudgetReservation
 from donatello.models.users import User, UserPreference, UserSession
@@ -43,6 +44,9 @@ __all__ = [
     "ModelProvider",
     "Organization",
     "ProviderConfig",
+    "Reconciliation",
+    "ReconciliationLine",
+    "ReconciliationRow",
     "User",
     "UserPreference",
     "UserSession",

@@ -1,0 +1,383 @@
+"""Reconciliation: a provider's cost file against our ledger.
+
+An import is identified by its file's SHA-256 and the configuration it runs with (mapping, tolerances,
+period): the same file under the same configuration is the same reconciliation, so importing it twice
+changes nothing. Small files are compared in the request; larger ones are staged in storage and compared
+by the ``reconciliations`` worker job (``tasks``). Either way, the file is read as a stream (``reading``),
+only its daily totals are kept, and the comparison (``comparison``) is stored with the FX rate used for
+every line. Imports and their outcome are audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.budgets.periods import organization_timezone
+from donatello.config import Settings
+from donatello.core.clock import utcnow
+from donatello.core.errors import NotFound
+from donatello.core.pagination import decode_cursor, encode_cursor
+from donatello.models import Reconciliation, ReconciliationLine, ReconciliationRow
+from donatello.models.reconciliations import RECONCILIATION_FORMATS
+from donatello.reconciliation import comparison, reading, repository
+from donatello.reconciliation.comparison import Config, RateBook
+from donatello.reconciliation.errors import InvalidReconciliation
+from donatello.reconciliation.reading import Totals
+from donatello.storage import ImageStore
+from donatello.tenancy import Principal
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A received file in scratch space, with what identifies it."""
+
+    path: Path
+    name: str
+    size: int
+    sha256: str
+
+
+def receive(source: IO[bytes], name: str, scratch: Path) -> Upload:
+    """Copy an uploaded stream to a private scratch file, hashing it on the way (blocking: run in a
+    thread). Memory stays at one chunk."""
+    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=scratch, prefix=".upload-", suffix=".part")
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "wb") as target:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            target.write(chunk)
+    return Upload(Path(temporary), (name or "upload")[:255], size, digest.hexdigest())
+
+
+def fingerprint(path: Path) -> Upload:
+    """An operator's file, identified as an upload of it would be (blocking)."""
+    with path.open("rb") as handle:
+        upload = receive(handle, path.name, Path(tempfile.gettempdir()))
+    upload.path.unlink()
+    return Upload(path, path.name, upload.size, upload.sha256)
+
+
+def parse_period(text: str | None) -> tuple[date, date] | None:
+    """``YYYY-MM`` (a month), ``YYYY-MM-DD..YYYY-MM-DD`` (inclusive local days) or nothing (the days the
+    file covers)."""
+    if not text or not text.strip():
+        return None
+    value = text.strip()
+    try:
+        if ".." in value:
+            first, last = (date.fromisoformat(part.strip()) for part in value.split("..", 1))
+        else:
+            first = date.fromisoformat(value + "-01")
+            last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    except ValueError:
+        raise InvalidReconciliation(
+            "period must be a month (YYYY-MM) or days (YYYY-MM-DD..YYYY-MM-DD)", field="period"
+        ) from None
+    if first > last:
+        raise InvalidReconciliation("the period ends before it starts", field="period")
+    return first, last
+
+
+async def configure(
+    session: AsyncSession, organization_id: uuid.UUID, provider: str, file_format: str, period: str | None
+) -> Config:
+    """What an import of this organization will run with, from its settings now."""
+    if file_format not in RECONCILIATION_FORMATS:
+        raise InvalidReconciliation(
+            f"format must be one of {', '.join(RECONCILIATION_FORMATS)}", field="format"
+        )
+    provider = provider.strip()
+    if not provider or len(provider) > 100:
+        raise InvalidReconciliation("provider names the provider billed, e.g. azure-openai", field="provider")
+    settings = await repository.organization_settings(session, organization_id)
+    if settings is None:
+        raise NotFound("organization", organization_id)
+    return comparison.config_for(settings, provider, parse_period(period))
+
+
+async def submit(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    actor: Principal | None,
+    upload: Upload,
+    file_format: str,
+    config: Config,
+    *,
+    queued: bool,
+) -> tuple[Reconciliation, bool]:
+    """The reconciliation of this file under this configuration: the existing one (and False), or a new
+    one (and True), queued for the worker or ready to ``run`` now. Audited when new."""
+    existing = await repository.by_fingerprint(session, organization_id, upload.sha256, config.fingerprint)
+    if existing is not None:
+        return existing, False
+    reconciliation = repository.add(
+        session,
+        Reconciliation(
+            organization_id=organization_id,
+            requested_by=actor.user_id if actor else None,
+            provider=config.provider,
+            format=file_format,
+            file_name=upload.name,
+            file_bytes=upload.size,
+            content_sha256=upload.sha256,
+            config_sha256=config.fingerprint,
+            config=config.as_json(),
+            status="queued" if queued else "running",
+            heartbeat_at=None if queued else utcnow(),
+        ),
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="reconciliation.imported",
+            action="reconciliation_queued" if queued else "reconciliation_imported",
+            resource_type="reconciliation",
+            resource_id=reconciliation.id,
+            organization_id=organization_id,
+            user_id=actor.user_id if actor else None,
+            user_email=actor.email if actor else None,
+            metadata={
+                "provider": config.provider,
+                "format": file_format,
+                "file_name": upload.name,
+                "file_bytes": upload.size,
+                "content_sha256": upload.sha256,
+                "config": config.as_json(),
+                **({} if actor else {"via": "cli"}),
+            },
+        ),
+    )
+    return reconciliation, True
+
+
+async def read_totals(path: Path, file_format: str, organization_settings: dict[str, Any] | None) -> Totals:
+    """The file's daily totals in the organization's time zone, read in a thread (the event loop stays
+    free); no transaction needs to be open."""
+    timezone = organization_timezone(organization_settings)
+    return await asyncio.to_thread(reading.read, path, file_format, timezone)
+
+
+async def organization_settings(session: AsyncSession, organization_id: uuid.UUID) -> dict[str, Any]:
+    settings = await repository.organization_settings(session, organization_id)
+    if settings is None:
+        raise NotFound("organization", organization_id)
+    return settings
+
+
+async def complete(session: AsyncSession, reconciliation: Reconciliation, totals: Totals) -> Reconciliation:
+    """Map, convert and compare the file's totals with our ledger; store the rows and the summary."""
+    config = Config.from_json(reconciliation.config)
+    catalogue = await repository.catalogue(session)
+    first, last = comparison.period_of(totals, config)
+    currencies = sorted({group.currency for group in totals.groups} - {"AUD"})
+    rates = RateBook(await repository.rates(session, currencies, last) if last else {})
+    mapped = sorted(
+        {
+            model
+            for group in totals.groups
+            if (model := comparison.resolve(group.keys, config, catalogue)) is not None
+        }
+    )
+    charged = (
+        await repository.charged(
+            session, reconciliation.organization_id, first, last, config.provider, mapped
+        )
+        if first and last
+        else {}
+    )
+    outcome = comparison.compare(totals, config, catalogue, rates, charged)
+    await repository.save_outcome(session, reconciliation, outcome.lines, outcome.rows)
+    reconciliation.status, reconciliation.error, reconciliation.storage_name = "done", None, None
+    reconciliation.period_from, reconciliation.period_to = outcome.period_from, outcome.period_to
+    reconciliation.rows_read = totals.rows
+    reconciliation.provider_total_aud = outcome.provider_total_aud
+    reconciliation.charged_total_aud = outcome.charged_total_aud
+    reconciliation.drift_total_aud = outcome.provider_total_aud - outcome.charged_total_aud
+    reconciliation.compared_rows = len(outcome.rows)
+    reconciliation.flagged_rows = outcome.flagged
+    reconciliation.unmapped_lines = outcome.unmapped
+    reconciliation.finished_at = utcnow()
+    await session.flush()
+    await audit.record(session, _finished(reconciliation, "success"))
+    return reconciliation
+
+
+async def fail(session: AsyncSession, reconciliation_id: uuid.UUID, error: str) -> None:
+    reconciliation = await repository.for_update(session, reconciliation_id)
+    if reconciliation is None:
+        raise NotFound("reconciliation", reconciliation_id)
+    reconciliation.status, reconciliation.error = "failed", error[:1000]
+    reconciliation.finished_at = utcnow()
+    await audit.record(session, _finished(reconciliation, "failure"))
+
+
+def _finished(reconciliation: Reconciliation, status: str) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        event_type="reconciliation.completed",
+        action="reconciliation_completed" if status == "success" else "reconciliation_failed",
+        resource_type="reconciliation",
+        resource_id=reconciliation.id,
+        organization_id=reconciliation.organization_id,
+        user_id=reconciliation.requested_by,
+        status=status,
+        error_message=reconciliation.error,
+        metadata={
+            "provider": reconciliation.provider,
+            "period_from": reconciliation.period_from,
+            "period_to": reconciliation.period_to,
+            "rows_read": reconciliation.rows_read,
+            "provider_total_aud": reconciliation.provider_total_aud,
+            "charged_total_aud": reconciliation.charged_total_aud,
+            "flagged_rows": reconciliation.flagged_rows,
+            "unmapped_lines": reconciliation.unmapped_lines,
+        },
+    )
+
+
+async def accept(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    store: ImageStore,
+    source: IO[bytes],
+    file_name: str,
+    provider: str,
+    file_format: str,
+    period: str | None,
+) -> tuple[Reconciliation, bool]:
+    """An uploaded provider file: compared now when small, staged in storage for the worker job when
+    larger than ``reconciliation_inline_max_bytes``; the existing reconciliation when it was imported
+    before under the same configuration (and False)."""
+    config = await configure(session, principal.organization_id, provider, file_format, period)
+    upload = await asyncio.to_thread(receive, source, file_name, settings.data_dir / "reconciliations-tmp")
+    try:
+        queued = upload.size > settings.reconciliation_inline_max_bytes
+        reconciliation, created = await submit(
+            session, principal.organization_id, principal, upload, file_format, config, queued=queued
+        )
+        if not created:
+            return reconciliation, False
+        if queued:
+            name = job_storage_name(reconciliation)
+            await store.put_file(name, upload.path, "application/octet-stream")
+            await stage(session, reconciliation, name)
+        else:
+            org_settings = await organization_settings(session, principal.organization_id)
+            totals = await read_totals(upload.path, file_format, org_settings)
+            await complete(session, reconciliation, totals)
+        return reconciliation, True
+    finally:
+        await asyncio.to_thread(upload.path.unlink, missing_ok=True)
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+async def find(session: AsyncSession, principal: Principal, reconciliation_id: uuid.UUID) -> Reconciliation:
+    """One of the principal's organization's reconciliations; another tenant's is not found."""
+    found = await repository.find(session, principal, reconciliation_id)
+    if found is None:
+        raise NotFound("reconciliation", reconciliation_id)
+    return found
+
+
+async def listing(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> tuple[list[Reconciliation], str | None]:
+    after = decode_cursor(cursor, 2)
+    key = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None
+    found = list(await repository.page(session, principal, key, limit + 1))
+    more = len(found) > limit
+    found = found[:limit]
+    return found, encode_cursor([found[-1].created_at.isoformat(), found[-1].id]) if more else None
+
+
+async def rows(
+    session: AsyncSession,
+    reconciliation: Reconciliation,
+    *,
+    flagged_only: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ReconciliationRow], str | None]:
+    after = decode_cursor(cursor, 3)
+    key = (date.fromisoformat(after[0]), str(after[1]), str(after[2])) if after else None
+    found = list(
+        await repository.rows_page(
+            session, reconciliation.id, flagged_only=flagged_only, after=key, limit=limit + 1
+        )
+    )
+    more, found = len(found) > limit, found[:limit]
+    last = found[-1] if found else None
+    return found, encode_cursor([last.day, last.provider_name, last.model_name]) if more and last else None
+
+
+async def unlisted_lines(
+    session: AsyncSession, reconciliation: Reconciliation, cursor: str | None, limit: int
+) -> tuple[list[ReconciliationLine], str | None]:
+    after = decode_cursor(cursor, 3)
+    key = (date.fromisoformat(after[0]), str(after[1]), uuid.UUID(after[2])) if after else None
+    found = list(await repository.unlisted_lines_page(session, reconciliation.id, key, limit + 1))
+    more, found = len(found) > limit, found[:limit]
+    last = found[-1] if found else None
+    return found, encode_cursor([last.day, last.source_key, last.id]) if more and last else None
+
+
+async def comparison_table(
+    session: AsyncSession, reconciliation: Reconciliation
+) -> tuple[list[ReconciliationRow], list[ReconciliationLine]]:
+    """Everything the CSV download holds: each day x model, and each provider line with its FX rate."""
+    return (
+        list(await repository.all_rows(session, reconciliation.id)),
+        list(await repository.all_lines(session, reconciliation.id)),
+    )
+
+
+def summary_lines(reconciliation: Reconciliation) -> list[str]:
+    """The summary as the CLI prints it."""
+    r = reconciliation
+    return [
+        f"reconciliation {r.id} ({r.provider}, {r.format}, {r.file_name}): {r.status}",
+        f"period {r.period_from} .. {r.period_to}, {r.rows_read:,} provider lines read",
+        f"provider {r.provider_total_aud} AUD, charged {r.charged_total_aud} AUD,"
+        f" drift {r.drift_total_aud} AUD",
+        f"{r.compared_rows} day x model rows compared, {r.flagged_rows} beyond tolerance, "
+        f"{r.unmapped_lines} provider lines not compared (unmapped, no FX rate or outside the period)",
+        *([f"error: {r.error}"] if r.error else []),
+    ]
+
+
+def needs_attention(reconciliation: Reconciliation) -> bool:
+    return reconciliation.status == "failed" or bool(
+        reconciliation.flagged_rows or reconciliation.unmapped_lines
+    )
+
+
+def job_storage_name(reconciliation: Reconciliation) -> str:
+    return f"reconciliations/{reconciliation.organization_id}/{reconciliation.id}/upload"
+
+
+async def stage(session: AsyncSession, reconciliation: Reconciliation, name: str) -> None:
+    reconciliation.storage_name = name
+    await session.flush()
+
+
+def describe_error(error: BaseException) -> str:
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
