@@ -120,6 +120,9 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         Generation,
         GenerationBatch,
         GenerationMetadata,
+        Reconciliation,
+        ReconciliationLine,
+        ReconciliationRow,
         UserPreference,
         UserSession,
         Webhook,
@@ -257,8 +260,47 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         body="{}",
     )
     db.add(delivery)
+    reconciliation = Reconciliation(
+        organization_id=org.id,
+        requested_by=member.id,
+        provider="azure-openai",
+        format="focus",
+        file_name="bill.csv",
+        file_bytes=1,
+        content_sha256=uuid.uuid4().hex * 2,
+        config_sha256="0" * 64,
+    )
+    db.add(reconciliation)
     await db.flush()
     rows.append(delivery)
+    for part in (
+        ReconciliationLine(
+            organization_id=org.id,
+            reconciliation_id=reconciliation.id,
+            day=date(2026, 11, 2),
+            source_key="meter",
+            status="unmapped",
+            currency="USD",
+            cost=Decimal("1.00"),
+            line_count=1,
+        ),
+        ReconciliationRow(
+            organization_id=org.id,
+            reconciliation_id=reconciliation.id,
+            day=date(2026, 11, 2),
+            provider_name="local",
+            model_name="pillow-sketch",
+            provider_aud=Decimal("1.00"),
+            charged_aud=Decimal("1.00"),
+            charged_images=1,
+            drift_aud=Decimal(0),
+            flagged=False,
+        ),
+    ):
+        db.add(part)
+        rows.append(part)
+    rows.append(reconciliation)
+    await db.flush()
     ids: dict[str, uuid.UUID | int] = {
         "departments": dept.id,
         "users": member.id,

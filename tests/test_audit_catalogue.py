@@ -112,6 +112,7 @@ class Call:
     path: dict[str, object] = field(default_factory=dict)
     json: Any = None
     data: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     bearer: bool = True
@@ -377,6 +378,15 @@ class OnWebhook(Example):
         return Call(path={"webhook_id": hook.id}, json=self.json)
 
 
+class ImportProviderBill(Example):
+    async def prepare(self, given: Given) -> Call:
+        bill = b"date,model,cost,currency\n2026-11-02,local/pillow-sketch,1.25,AUD\n"
+        return Call(
+            data={"provider": "local", "format": "generic"},
+            files={"file": ("bill.csv", bill, "text/csv")},
+        )
+
+
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
@@ -415,6 +425,9 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/webhooks/{webhook_id}/rotate-secret"): OnWebhook(("webhook.secret_rotated",), POWER),
     ("post", "/v1/webhooks/{webhook_id}/ping"): OnWebhook(("webhook.pinged",), POWER),
     ("delete", "/v1/webhooks/{webhook_id}"): OnWebhook(("webhook.deleted",), POWER),
+    ("post", "/v1/reconciliations"): ImportProviderBill(
+        ("reconciliation.imported", "reconciliation.completed"), As("finance")
+    ),
 }
 
 
@@ -448,6 +461,7 @@ async def test_every_mutating_route_records_exactly_its_audit_events(
             path.format(**call.path),
             json=call.json,
             data=call.data,
+            files=call.files,
             headers=_headers(call, actor),
         )
 
