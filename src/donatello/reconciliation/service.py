@@ -110,6 +110,13 @@ async def configure(
     return comparison.config_for(settings, provider, parse_period(period))
 
 
+async def imported(
+    session: AsyncSession, organization_id: uuid.UUID, upload: Upload, config: Config
+) -> Reconciliation | None:
+    """The reconciliation of this file under this configuration, if it was imported before."""
+    return await repository.by_fingerprint(session, organization_id, upload.sha256, config.fingerprint)
+
+
 async def submit(
     session: AsyncSession,
     organization_id: uuid.UUID,

@@ -1,0 +1,264 @@
+"""Finance uploads the provider's bill and sees, per local day and model, whether it matches what we
+charged: a faithful FOCUS export (two currencies, a DST day, refunds) reconciles to zero drift to the
+cent; a changed day, a missing day and an unknown meter are flagged exactly there; the same file twice
+changes nothing; a large file runs as a job; another tenant's reconciliation is 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.auth.tokens import TokenSigner
+from donatello.config import Settings
+from donatello.reconciliation.tasks import Reconciler
+from tests import factories
+from tests.reconciliation_world import (
+    DAYS,
+    SYDNEY,
+    build,
+    focus_lines,
+    ledger_by_day_and_model,
+    write_csv,
+    write_parquet,
+)
+from tests.test_reports import auth
+
+
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], path: Path, *, file_format: str = "focus", **form: str
+) -> httpx.Response:
+    return await client.post(
+        "/v1/reconciliations",
+        data={"provider": "azure-openai", "format": file_format, **form},
+        files={"file": (path.name, path.read_bytes(), "text/csv")},
+        headers=headers,
+    )
+
+
+async def _all_rows(client: httpx.AsyncClient, headers: dict[str, str], rid: str) -> list[dict[str, str]]:
+    rows, cursor = [], None
+    while True:
+        query = f"?rows=all&limit=7{f'&cursor={cursor}' if cursor else ''}"
+        page = (await client.get(f"/v1/reconciliations/{rid}{query}", headers=headers)).json()
+        rows += page["rows"]
+        if not (cursor := page["next_cursor"]):
+            return rows
+
+
+async def _counts(db: AsyncSession, org_id: object) -> tuple[int, ...]:
+    counts = []
+    for table in ("reconciliations", "reconciliation_lines", "reconciliation_rows"):
+        sql = f"SELECT count(*) FROM {table} WHERE organization_id = :o"
+        counts.append((await db.execute(text(sql), {"o": org_id})).scalar_one())
+    audit = (
+        "SELECT count(*) FROM audit_outbox WHERE organization_id = :o AND event_type LIKE 'reconciliation.%'"
+    )
+    counts.append((await db.execute(text(audit), {"o": org_id})).scalar_one())
+    return tuple(counts)
+
+
+async def test_a_faithful_focus_export_reconciles_to_zero_drift_to_the_cent(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    path = write_csv(focus_lines(world), tmp_path / "focus.csv")
+    response = await _upload(client, auth(tokens, world.finance), path)
+    assert response.status_code == 201, response.text
+    summary = response.json()
+    assert summary["status"] == "done"
+    assert (summary["flagged_rows"], summary["unmapped_lines"]) == (0, 0)
+    assert summary["drift_total_aud"] == "0.0000"
+    assert (summary["period_from"], summary["period_to"]) == (str(DAYS[0]), str(DAYS[-1]))
+    assert summary["rows_read"] == len(world.events)
+
+    truth = await ledger_by_day_and_model(db, world)
+    rows = await _all_rows(client, auth(tokens, world.finance), summary["id"])
+    assert {(r["day"], r["model_name"]): Decimal(r["charged_aud"]) for r in rows} == {
+        (str(day), model): total for (day, model), total in truth.items()
+    }
+    assert all(r["drift_aud"] == "0.0000" and r["provider_aud"] == r["charged_aud"] for r in rows)
+    assert Decimal(summary["charged_total_aud"]) == sum(truth.values())
+    # the DST day (25 hours in Sydney) is compared as one local day, both models present
+    assert {r["model_name"] for r in rows if r["day"] == "2031-04-06"} == {
+        world.usd_model.model_name,
+        world.aud_model.model_name,
+    }
+    # image counts: the provider's consumed quantity against the images we charged
+    assert all(Decimal(r["provider_quantity"]) == r["charged_images"] for r in rows)
+
+    table = await client.get(
+        f"/v1/reconciliations/{summary['id']}/comparison.csv", headers=auth(tokens, world.finance)
+    )
+    assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+    usd_lines = [
+        line
+        for line in csv.DictReader(io.StringIO(table.text))
+        if line["kind"] == "provider_line" and line["currency"] == "USD"
+    ]
+    assert usd_lines and all(line["fx_rate_source"] == "RBA 4pm" for line in usd_lines)
+    assert {line["day"]: Decimal(line["fx_rate"]) for line in usd_lines}["2031-04-05"] == Decimal("1.52")
+
+
+async def test_a_parquet_export_with_float_costs_reconciles_the_same(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db, seed=5)
+    path = write_parquet(focus_lines(world), tmp_path / "focus.parquet")
+    response = await _upload(client, auth(tokens, world.admin), path)
+    assert response.status_code == 201, response.text
+    assert response.json()["drift_total_aud"] == "0.0000"
+    assert response.json()["flagged_rows"] == 0
+
+
+async def test_a_changed_day_a_missing_day_and_an_unknown_meter_are_flagged_exactly_there(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    lines = focus_lines(world)
+    changed_day, missing_day = "2031-04-06", "2031-04-04"
+    usd, aud = world.usd_model.model_name, world.aud_model.model_name
+
+    def local_day(line: dict[str, object]) -> str:
+        from datetime import datetime
+
+        return str(datetime.fromisoformat(str(line["ChargePeriodStart"])).astimezone(SYDNEY).date())
+
+    for line in lines:
+        if (
+            local_day(line) == changed_day
+            and line["SkuMeter"] == world.meters[usd]
+            and line["ChargeCategory"] == "Usage"
+        ):
+            line["BilledCost"] = Decimal(str(line["BilledCost"])) * 2
+    lines = [
+        line
+        for line in lines
+        if not (local_day(line) == missing_day and line["SkuMeter"] == world.meters[aud])
+    ]
+    lines.append({**lines[0], "SkuMeter": "Sora Video Output", "x_SkuMeterName": "Sora Video Output"})
+    path = write_csv(lines, tmp_path / "drifted.csv")
+
+    response = await _upload(client, auth(tokens, world.finance), path)
+    assert response.status_code == 201, response.text
+    summary = response.json()
+    detail = (
+        await client.get(f"/v1/reconciliations/{summary['id']}", headers=auth(tokens, world.finance))
+    ).json()
+    flagged = {(row["day"], row["model_name"]) for row in detail["rows"]}
+    assert flagged == {(changed_day, usd), (missing_day, aud)}
+    assert summary["flagged_rows"] == 2
+    missing = next(row for row in detail["rows"] if row["day"] == missing_day)
+    assert missing["provider_aud"] == "0.0000" and missing["drift_percent"] == "-100.00"
+
+    unmapped = (
+        await client.get(f"/v1/reconciliations/{summary['id']}/unmapped", headers=auth(tokens, world.finance))
+    ).json()["items"]
+    assert [(line["source_key"], line["status"], line["model_name"]) for line in unmapped] == [
+        ("acme-openai · Sora Video Output", "unmapped", None)
+    ]
+    assert unmapped[0]["cost"] == str(Decimal(str(lines[0]["BilledCost"])).quantize(Decimal("0.00000001")))
+
+
+async def test_importing_the_same_file_twice_changes_nothing(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    path = write_csv(focus_lines(world), tmp_path / "focus.csv")
+    first = await _upload(client, auth(tokens, world.finance), path)
+    assert first.status_code == 201
+    before = await _counts(db, world.org.id)
+    again = await _upload(client, auth(tokens, world.admin), path)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert await _counts(db, world.org.id) == before
+    listed = (await client.get("/v1/reconciliations", headers=auth(tokens, world.finance))).json()
+    assert [item["id"] for item in listed["items"]] == [first.json()["id"]]
+
+
+async def test_a_generic_csv_names_our_models_directly_by_local_day(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    truth = await ledger_by_day_and_model(db, world)
+    path = tmp_path / "bill.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["date", "model", "cost", "currency", "quantity"])
+        for (day, model), total in sorted(truth.items()):
+            writer.writerow([day, f"azure-openai/{model}", total, "AUD", ""])
+        writer.writerow([DAYS[0], "stability/sdxl", "3.10", "AUD", "10"])
+    response = await _upload(client, auth(tokens, world.finance), path, file_format="generic")
+    assert response.status_code == 201, response.text
+    assert response.json()["drift_total_aud"] == "0.0000"
+    assert (response.json()["flagged_rows"], response.json()["unmapped_lines"]) == (0, 1)
+
+
+async def test_a_large_file_is_reconciled_by_the_worker_job(
+    db: AsyncSession,
+    client: httpx.AsyncClient,
+    tokens: TokenSigner,
+    app: FastAPI,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    world = await build(db)
+    path = write_csv(focus_lines(world), tmp_path / "focus.csv")
+    small = settings.model_copy(update={"reconciliation_inline_max_bytes": 1000})
+    app.state.settings = small
+    try:
+        queued = await _upload(client, auth(tokens, world.finance), path)
+    finally:
+        app.state.settings = settings
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["status"] == "queued"
+
+    reconciler = Reconciler(app.state.sessionmaker, settings, app.state.image_store)
+    assert await reconciler.run_once()
+    done = (
+        await client.get(f"/v1/reconciliations/{queued.json()['id']}", headers=auth(tokens, world.finance))
+    ).json()
+    assert done["reconciliation"]["status"] == "done", done
+    assert done["reconciliation"]["drift_total_aud"] == "0.0000"
+    assert done["reconciliation"]["rows_read"] == len(world.events)
+
+
+async def test_an_unreadable_file_is_refused_and_nothing_is_kept(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    path = tmp_path / "bad.csv"
+    path.write_text("ChargePeriodStart,BilledCost,BillingCurrency,SkuMeter\n2031-04-03T00:00:00Z,abc,USD,x\n")
+    response = await _upload(client, auth(tokens, world.finance), path)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    missing = tmp_path / "missing.csv"
+    missing.write_text("date,model\n2031-04-03,x\n")
+    response = await _upload(client, auth(tokens, world.finance), missing, file_format="generic")
+    assert response.status_code == 422 and "cost" in response.json()["detail"]
+    period = await _upload(client, auth(tokens, world.finance), path, period="April")
+    assert period.status_code == 422
+    assert await _counts(db, world.org.id) == (0, 0, 0, 0)
+
+
+async def test_another_tenants_reconciliation_is_404_and_staff_cannot_reconcile(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    path = write_csv(focus_lines(world), tmp_path / "focus.csv")
+    rid = (await _upload(client, auth(tokens, world.finance), path)).json()["id"]
+    stranger_org = await factories.organization(db)
+    stranger = await factories.user(db, stranger_org, role="finance")
+    for suffix in ("", "/unmapped", "/comparison.csv"):
+        response = await client.get(f"/v1/reconciliations/{rid}{suffix}", headers=auth(tokens, stranger))
+        assert response.status_code == 404, suffix
+    assert (await client.get("/v1/reconciliations", headers=auth(tokens, stranger))).json()["items"] == []
+    staff = await factories.user(db, world.org, role="power_user")
+    assert (await client.get(f"/v1/reconciliations/{rid}", headers=auth(tokens, staff))).status_code == 403
+    assert (await _upload(client, auth(tokens, staff), path)).status_code == 403
