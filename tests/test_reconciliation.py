@@ -5,6 +5,7 @@ changes nothing; a large file runs as a job; another tenant's reconciliation is 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from decimal import Decimal
@@ -37,7 +38,7 @@ async def _upload(
     return await client.post(
         "/v1/reconciliations",
         data={"provider": "azure-openai", "format": file_format, **form},
-        files={"file": (path.name, path.read_bytes(), "text/csv")},
+        files={"file": (path.name, await asyncio.to_thread(path.read_bytes), "text/csv")},
         headers=headers,
     )
 

@@ -28,7 +28,7 @@ from donatello.reconciliation.errors import UnreadableFile
 
 COST = pa.decimal128(38, 16)
 QUANTITY = pa.decimal128(38, 6)
-BLOCK_BYTES = 4 << 20  # CSV bytes decoded at a time
+BLOCK_BYTES = 1 << 20  # CSV bytes decoded at a time (the reader keeps a few blocks ahead)
 PARQUET_BATCH = 65_536
 
 #: FOCUS columns that name what a line is, most specific first (1.2 ``SkuMeter``; 1.0 ``x_SkuMeterName``).
