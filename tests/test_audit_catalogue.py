@@ -387,6 +387,11 @@ class ImportProviderBill(Example):
         )
 
 
+class SetReconciliationMapping(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"mappings": {}, "tolerance_aud": "0.50", "tolerance_percent": "1"})
+
+
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
@@ -425,6 +430,9 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/webhooks/{webhook_id}/rotate-secret"): OnWebhook(("webhook.secret_rotated",), POWER),
     ("post", "/v1/webhooks/{webhook_id}/ping"): OnWebhook(("webhook.pinged",), POWER),
     ("delete", "/v1/webhooks/{webhook_id}"): OnWebhook(("webhook.deleted",), POWER),
+    ("put", "/v1/reconciliation-settings"): SetReconciliationMapping(
+        ("reconciliation.settings_changed",), As("finance")
+    ),
     ("post", "/v1/reconciliations"): ImportProviderBill(
         ("reconciliation.imported", "reconciliation.completed"), As("finance")
     ),

@@ -263,3 +263,48 @@ async def test_another_tenants_reconciliation_is_404_and_staff_cannot_reconcile(
     staff = await factories.user(db, world.org, role="power_user")
     assert (await client.get(f"/v1/reconciliations/{rid}", headers=auth(tokens, staff))).status_code == 403
     assert (await _upload(client, auth(tokens, staff), path)).status_code == 403
+
+
+async def test_finance_sets_the_mapping_and_the_next_import_uses_it(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    headers = auth(tokens, world.finance)
+    lines = focus_lines(world)
+    for line in lines:  # Azure renamed the meter
+        if line["SkuMeter"] == world.meters[world.usd_model.model_name]:
+            line["SkuMeter"] = line["x_SkuMeterName"] = "DALL-E-3 Std 1024 Images v2"
+    path = write_csv(lines, tmp_path / "renamed.csv")
+    before = (await _upload(client, headers, path)).json()
+    assert before["unmapped_lines"] > 0 and before["flagged_rows"] > 0
+
+    current = (await client.get("/v1/reconciliation-settings", headers=headers)).json()
+    assert current["tolerance_aud"] == "0.05"
+    wanted = {
+        **current,
+        "mappings": {
+            **current["mappings"],
+            "DALL-E-3 Std 1024 Images v2": f"azure-openai/{world.usd_model.model_name}",
+        },
+    }
+    bad = {**wanted, "mappings": {"x": "azure-openai/no-such-model"}}
+    refused = await client.put("/v1/reconciliation-settings", json=bad, headers=headers)
+    assert refused.status_code == 422 and refused.json()["unknown_models"] == ["azure-openai/no-such-model"]
+    changed = await client.put("/v1/reconciliation-settings", json=wanted, headers=headers)
+    assert changed.status_code == 200, changed.text
+
+    after = await _upload(client, headers, path)  # same file, new configuration: a new reconciliation
+    assert after.status_code == 201
+    assert after.json()["id"] != before["id"]
+    assert (
+        after.json()["unmapped_lines"],
+        after.json()["flagged_rows"],
+        after.json()["drift_total_aud"],
+    ) == (
+        0,
+        0,
+        "0.0000",
+    )
+    staff = await factories.user(db, world.org, role="dept_manager")
+    denied = await client.put("/v1/reconciliation-settings", json=wanted, headers=auth(tokens, staff))
+    assert denied.status_code == 403

@@ -69,7 +69,11 @@ class Config:
 
 
 def config_for(
-    organization_settings: Mapping[str, Any], provider: str, period: tuple[date, date] | None
+    organization_settings: Mapping[str, Any],
+    provider: str,
+    period: tuple[date, date] | None,
+    *,
+    keep_case: bool = False,
 ) -> Config:
     """The organization's reconciliation settings — ``{"reconciliation": {"mappings": {"<deployment or
     meter>": "provider/model"}, "tolerance_aud": "1.00", "tolerance_percent": "2"}}`` — for one import."""
@@ -93,7 +97,10 @@ def config_for(
         raise InvalidReconciliation("reconciliation tolerances must be zero or more")
     return Config(
         provider=provider,
-        mappings={str(key).strip().lower(): value.strip() for key, value in raw.items()},
+        mappings={
+            (str(key).strip() if keep_case else str(key).strip().lower()): value.strip()
+            for key, value in raw.items()
+        },
         tolerance_aud=tolerance_aud,
         tolerance_percent=tolerance_percent,
         period_from=period[0] if period else None,

@@ -18,9 +18,11 @@ from donatello.reconciliation.schemas import (
     ProviderLinePage,
     ReconciliationDetail,
     ReconciliationRead,
+    ReconciliationSettings,
 )
 
 router = APIRouter(prefix="/reconciliations", tags=["reconciliations"])
+settings_router = APIRouter(prefix="/reconciliation-settings", tags=["reconciliations"])
 READ_ERRORS = problem_responses(Unauthenticated, Forbidden, NotFound, ValidationFailed)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -130,3 +132,21 @@ async def comparison_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="reconciliation-{reconciliation.id}.csv"'},
     )
+
+
+@settings_router.get("", response_model=ReconciliationSettings, responses=READ_ERRORS)
+async def get_reconciliation_settings(principal: CanReconcile, session: DbSession) -> ReconciliationSettings:
+    """How this organization's provider lines map to our models, and the drift tolerated."""
+    return await service.current_settings(session, principal)
+
+
+@settings_router.put(
+    "",
+    response_model=ReconciliationSettings,
+    responses=problem_responses(Unauthenticated, Forbidden, ValidationFailed, InvalidReconciliation),
+)
+async def put_reconciliation_settings(
+    body: ReconciliationSettings, principal: CanReconcile, session: DbSession
+) -> ReconciliationSettings:
+    """Replace the mapping and tolerances used by the next imports (earlier ones keep theirs)."""
+    return await service.change_settings(session, principal, body)

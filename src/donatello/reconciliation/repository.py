@@ -30,6 +30,12 @@ async def organization_settings(session: AsyncSession, organization_id: uuid.UUI
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def organization_for_update(session: AsyncSession, organization_id: uuid.UUID) -> Organization | None:
+    stmt = select(Organization).where(Organization.id == organization_id).with_for_update()
+    found: Organization | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
 async def catalogue(session: AsyncSession) -> set[tuple[str, str]]:
     """Every (provider, model) of the catalogue, active or not: a bill may name a retired model."""
     rows = await session.execute(select(ModelProvider.provider_name, ModelProvider.model_name))

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from donatello.core.money import Money
 
@@ -83,6 +83,18 @@ class ReconciliationDetail(BaseModel):
 class ProviderLinePage(BaseModel):
     items: list[ProviderLine]
     next_cursor: str | None = None
+
+
+class ReconciliationSettings(BaseModel):
+    """How this organization's provider lines map to our models, and what drift is tolerated."""
+
+    mappings: dict[str, str] = Field(
+        default_factory=dict,
+        description='Deployment ("resource/meter"), meter, resource name or id -> "provider/model"',
+        examples=[{"DALL-E-3 Standard 1024*1024 Images": "azure-openai/dall-e-3"}],
+    )
+    tolerance_aud: Money = Field(default=Decimal("1.00"), ge=0, max_digits=12, decimal_places=2)
+    tolerance_percent: Money = Field(default=Decimal("2"), ge=0, max_digits=6, decimal_places=2)
 
 
 def decimal_text(value: Decimal | None) -> str:

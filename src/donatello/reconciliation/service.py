@@ -34,6 +34,7 @@ from donatello.reconciliation import comparison, reading, repository
 from donatello.reconciliation.comparison import Config, RateBook
 from donatello.reconciliation.errors import InvalidReconciliation
 from donatello.reconciliation.reading import Totals
+from donatello.reconciliation.schemas import ReconciliationSettings
 from donatello.storage import ImageStore
 from donatello.tenancy import Principal
 
@@ -108,6 +109,55 @@ async def configure(
     if settings is None:
         raise NotFound("organization", organization_id)
     return comparison.config_for(settings, provider, parse_period(period))
+
+
+async def current_settings(session: AsyncSession, principal: Principal) -> ReconciliationSettings:
+    """The organization's mapping and tolerances (defaults where it set none)."""
+    config = comparison.config_for(
+        await organization_settings(session, principal.organization_id), "any", None, keep_case=True
+    )
+    return ReconciliationSettings(
+        mappings=config.mappings,
+        tolerance_aud=config.tolerance_aud,
+        tolerance_percent=config.tolerance_percent,
+    )
+
+
+async def change_settings(
+    session: AsyncSession, principal: Principal, wanted: ReconciliationSettings
+) -> ReconciliationSettings:
+    """Replace the organization's mapping and tolerances; every target must be a catalogue model.
+    Audited with the settings before and after."""
+    catalogue = await repository.catalogue(session)
+    unknown = sorted({t for t in wanted.mappings.values() if tuple(t.partition("/")[::2]) not in catalogue})
+    blank = [key for key in wanted.mappings if not key.strip() or len(key) > 500]
+    if unknown or blank:
+        raise InvalidReconciliation(
+            "every mapping needs a key (at most 500 characters) and a catalogue model (provider/model)",
+            field="mappings",
+            unknown_models=unknown,
+        )
+    org = await repository.organization_for_update(session, principal.organization_id)
+    if org is None:
+        raise NotFound("organization", principal.organization_id)
+    before = (org.settings or {}).get("reconciliation")
+    after = wanted.model_dump(mode="json")
+    org.settings = {**(org.settings or {}), "reconciliation": after}
+    await session.flush()
+    await audit.record(
+        session,
+        audit.AuditEvent(
+            event_type="reconciliation.settings_changed",
+            action="reconciliation_settings_changed",
+            resource_type="organization",
+            resource_id=org.id,
+            organization_id=org.id,
+            user_id=principal.user_id,
+            user_email=principal.email,
+            metadata={"before": before, "after": after},
+        ),
+    )
+    return wanted
 
 
 async def imported(
