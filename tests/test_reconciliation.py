@@ -12,12 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from bench.reconciliation import committed_organization
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
+from donatello.core.database import transaction
+from donatello.reconciliation import service
 from donatello.reconciliation.tasks import Reconciler
 from tests import factories
 from tests.reconciliation_world import (
@@ -308,3 +311,57 @@ async def test_finance_sets_the_mapping_and_the_next_import_uses_it(
     staff = await factories.user(db, world.org, role="dept_manager")
     denied = await client.put("/v1/reconciliation-settings", json=wanted, headers=auth(tokens, staff))
     assert denied.status_code == 403
+
+
+async def test_two_uploads_of_one_file_at_once_make_one_reconciliation(
+    engine: AsyncEngine, postgres_url: str, tmp_path: Path
+) -> None:
+    organization_id = committed_organization(postgres_url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    path = tmp_path / "bill.csv"
+    path.write_text("date,model,cost,currency\n2031-04-03,azure-openai/dall-e-3,1.00,AUD\n")
+    upload = service.fingerprint(path)
+
+    async def submit() -> tuple[str, bool]:
+        async with transaction(sessions, platform=True) as session:
+            config = await service.configure(session, organization_id, "azure-openai", "generic", None)
+            found, created = await service.submit(
+                session, organization_id, None, upload, "generic", config, queued=True
+            )
+            await asyncio.sleep(0.2)  # keep the first insert uncommitted while the second arrives
+            return str(found.id), created
+
+    try:
+        results = await asyncio.gather(submit(), submit())
+        assert len({rid for rid, _ in results}) == 1
+        assert sorted(created for _, created in results) == [False, True]
+        async with transaction(sessions, platform=True) as session:
+            assert await _counts(session, organization_id) == (1, 0, 0, 1)
+    finally:
+        owner = create_async_engine(postgres_url)
+        async with owner.begin() as connection:
+            await connection.execute(text("SELECT set_config('app.retention', 'on', true)"))
+            await connection.execute(
+                text("DELETE FROM organizations WHERE id = :id"), {"id": organization_id}
+            )
+        await owner.dispose()
+
+
+async def test_a_file_over_the_upload_limit_is_413(
+    db: AsyncSession,
+    client: httpx.AsyncClient,
+    tokens: TokenSigner,
+    app: FastAPI,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    world = await build(db)
+    path = write_csv(focus_lines(world), tmp_path / "focus.csv")
+    app.state.settings = settings.model_copy(update={"reconciliation_max_upload_bytes": 2000})
+    try:
+        response = await _upload(client, auth(tokens, world.finance), path)
+    finally:
+        app.state.settings = settings
+    assert response.status_code == 413 and response.json()["max_bytes"] == 2000
+    assert await _counts(db, world.org.id) == (0, 0, 0, 0)
+    assert not list((settings.data_dir / "reconciliations-tmp").glob(".upload-*"))

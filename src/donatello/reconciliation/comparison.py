@@ -26,6 +26,7 @@ Model = tuple[str, str]  # (provider, model) as in model_providers
 DEFAULT_TOLERANCE_AUD = Decimal("1.00")
 DEFAULT_TOLERANCE_PERCENT = Decimal("2")
 HUNDREDTH = Decimal("0.01")
+MAX_PERCENT = Decimal(10) ** 9  # drift_percent's NUMERIC(12, 2) holds less than 10^10
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,8 @@ def _row(
 ) -> dict[str, Any]:
     drift = provider_aud - charged_aud
     percent = (drift * 100 / charged_aud).quantize(HUNDREDTH, ROUND_HALF_EVEN) if charged_aud else None
+    if percent is not None and abs(percent) >= MAX_PERCENT:  # against a few hundredths of a cent
+        percent = None
     beyond_amount = abs(drift) > config.tolerance_aud
     beyond_share = percent is None or abs(percent) > config.tolerance_percent
     return {

@@ -16,3 +16,9 @@ class InvalidReconciliation(DomainError):
     status = 422
     type = "invalid-reconciliation"
     title = "The reconciliation request is not valid"
+
+
+class FileTooLarge(DomainError):
+    status = 413
+    type = "cost-file-too-large"
+    title = "The cost file is larger than this service accepts"

@@ -76,7 +76,7 @@ def read(path: Path, file_format: str, timezone: str) -> Totals:
         if file_format == "generic":
             return _generic(path)
         return _focus(path, ZoneInfo(timezone))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError) as error:
+    except (pa.ArrowException, UnicodeDecodeError, csv.Error) as error:
         raise UnreadableFile(f"the file could not be read: {str(error).splitlines()[0][:300]}") from None
 
 

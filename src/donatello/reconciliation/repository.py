@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import (
@@ -100,9 +101,15 @@ async def by_fingerprint(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def add(session: AsyncSession, reconciliation: Reconciliation) -> Reconciliation:
-    session.add(reconciliation)
-    return reconciliation
+async def insert_if_new(session: AsyncSession, **values: Any) -> uuid.UUID | None:
+    """Insert an import unless one with its fingerprint exists (then None, once that one committed)."""
+    stmt = (
+        pg_insert(Reconciliation)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_reconciliations_fingerprint")
+        .returning(Reconciliation.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def save_outcome(

@@ -32,7 +32,7 @@ from donatello.models import Reconciliation, ReconciliationLine, ReconciliationR
 from donatello.models.reconciliations import RECONCILIATION_FORMATS
 from donatello.reconciliation import comparison, reading, repository
 from donatello.reconciliation.comparison import Config, RateBook
-from donatello.reconciliation.errors import InvalidReconciliation
+from donatello.reconciliation.errors import FileTooLarge, InvalidReconciliation
 from donatello.reconciliation.reading import Totals
 from donatello.reconciliation.schemas import ReconciliationSettings
 from donatello.storage import ImageStore
@@ -51,26 +51,37 @@ class Upload:
     sha256: str
 
 
-def receive(source: IO[bytes], name: str, scratch: Path) -> Upload:
+def receive(source: IO[bytes], name: str, scratch: Path, *, max_bytes: int | None = None) -> Upload:
     """Copy an uploaded stream to a private scratch file, hashing it on the way (blocking: run in a
-    thread). Memory stays at one chunk."""
+    thread). Memory stays at one chunk; a stream over ``max_bytes`` is refused and nothing is kept."""
     scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, temporary = tempfile.mkstemp(dir=scratch, prefix=".upload-", suffix=".part")
-    digest, size = hashlib.sha256(), 0
-    with os.fdopen(fd, "wb") as target:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            target.write(chunk)
-    return Upload(Path(temporary), (name or "upload")[:255], size, digest.hexdigest())
+    try:
+        with os.fdopen(fd, "wb") as target:
+            sha256, size = _digest(source, target, max_bytes)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return Upload(Path(temporary), (name or "upload")[:255], size, sha256)
 
 
 def fingerprint(path: Path) -> Upload:
     """An operator's file, identified as an upload of it would be (blocking)."""
     with path.open("rb") as handle:
-        upload = receive(handle, path.name, Path(tempfile.gettempdir()))
-    upload.path.unlink()
-    return Upload(path, path.name, upload.size, upload.sha256)
+        sha256, size = _digest(handle, None, None)
+    return Upload(path, path.name[:255], size, sha256)
+
+
+def _digest(source: IO[bytes], target: IO[bytes] | None, max_bytes: int | None) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := source.read(CHUNK):
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise FileTooLarge(f"cost files are accepted up to {max_bytes:,} bytes", max_bytes=max_bytes)
+        digest.update(chunk)
+        if target is not None:
+            target.write(chunk)
+    return digest.hexdigest(), size
 
 
 def parse_period(text: str | None) -> tuple[date, date] | None:
@@ -182,23 +193,28 @@ async def submit(
     existing = await repository.by_fingerprint(session, organization_id, upload.sha256, config.fingerprint)
     if existing is not None:
         return existing, False
-    reconciliation = repository.add(
+    # Two uploads of one file at once: the second insert waits for the first to commit, then inserts
+    # nothing, and both answer with the same reconciliation.
+    created_id = await repository.insert_if_new(
         session,
-        Reconciliation(
-            organization_id=organization_id,
-            requested_by=actor.user_id if actor else None,
-            provider=config.provider,
-            format=file_format,
-            file_name=upload.name,
-            file_bytes=upload.size,
-            content_sha256=upload.sha256,
-            config_sha256=config.fingerprint,
-            config=config.as_json(),
-            status="queued" if queued else "running",
-            heartbeat_at=None if queued else utcnow(),
-        ),
+        organization_id=organization_id,
+        requested_by=actor.user_id if actor else None,
+        provider=config.provider,
+        format=file_format,
+        file_name=upload.name,
+        file_bytes=upload.size,
+        content_sha256=upload.sha256,
+        config_sha256=config.fingerprint,
+        config=config.as_json(),
+        status="queued" if queued else "running",
+        heartbeat_at=None if queued else utcnow(),
     )
-    await session.flush()
+    found = await repository.by_fingerprint(session, organization_id, upload.sha256, config.fingerprint)
+    if found is None:
+        raise NotFound("reconciliation")
+    if created_id is None:
+        return found, False
+    reconciliation = found
     await audit.record(
         session,
         audit.AuditEvent(
@@ -276,9 +292,12 @@ async def complete(session: AsyncSession, reconciliation: Reconciliation, totals
 
 
 async def fail(session: AsyncSession, reconciliation_id: uuid.UUID, error: str) -> None:
+    """A queued import that could not be compared ends failed with the reason (never one already done)."""
     reconciliation = await repository.for_update(session, reconciliation_id)
     if reconciliation is None:
         raise NotFound("reconciliation", reconciliation_id)
+    if reconciliation.status != "running":
+        return
     reconciliation.status, reconciliation.error = "failed", error[:1000]
     reconciliation.finished_at = utcnow()
     await audit.record(session, _finished(reconciliation, "failure"))
@@ -322,7 +341,13 @@ async def accept(
     larger than ``reconciliation_inline_max_bytes``; the existing reconciliation when it was imported
     before under the same configuration (and False)."""
     config = await configure(session, principal.organization_id, provider, file_format, period)
-    upload = await asyncio.to_thread(receive, source, file_name, settings.data_dir / "reconciliations-tmp")
+    upload = await asyncio.to_thread(
+        receive,
+        source,
+        file_name,
+        settings.data_dir / "reconciliations-tmp",
+        max_bytes=settings.reconciliation_max_upload_bytes,
+    )
     try:
         queued = upload.size > settings.reconciliation_inline_max_bytes
         reconciliation, created = await submit(

@@ -84,7 +84,8 @@ class Reconciler:
             totals = await service.read_totals(path, file_format, settings)
         async with transaction(self.sessions, platform=True) as session:
             reconciliation = await repository.for_update(session, reconciliation_id)
-            if reconciliation is not None:
+            # a worker taken over while still alive finds the job already compared by the other one
+            if reconciliation is not None and reconciliation.status == "running":
                 await service.complete(session, reconciliation, totals)
 
     async def _heartbeat(self, reconciliation_id: uuid.UUID) -> None:
