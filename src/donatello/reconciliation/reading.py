@@ -183,14 +183,12 @@ def _meter(names: dict[str, str]) -> str:
 
 def _focus_candidates(names: dict[str, str]) -> tuple[str, ...]:
     """Mapping keys for a FOCUS line, most specific first: ``resource/meter`` (a deployment on one
-    account), the meter, the resource name, the resource id."""
+    account), the meter, the resource name; the resource id only when nothing else names the line (an
+    id per line would make every line a daily total of its own)."""
     resource, meter = names.get("ResourceName", ""), _meter(names)
-    candidates = [
-        f"{resource}/{meter}" if resource and meter else "",
-        meter,
-        resource,
-        names.get("ResourceId", ""),
-    ]
+    candidates = [f"{resource}/{meter}" if resource and meter else "", meter, resource]
+    if not (resource or meter):
+        candidates.append(names.get("ResourceId", ""))
     return tuple(dict.fromkeys(value for value in candidates if value))
 
 
