@@ -367,7 +367,7 @@ def reconcile(
     line could not be compared (for a scheduled job)."""
     from donatello.core.errors import DomainError
     from donatello.models import Reconciliation
-    from donatello.reconciliation import service
+    from donatello.reconciliation import queries, service
 
     organization_id = _uuid(org, "--org")
     settings = get_settings()
@@ -402,9 +402,9 @@ def reconcile(
             raise typer.Exit(2) from None
     if not created:
         typer.echo("this file was imported before with the same configuration: nothing changed")
-    for line in service.summary_lines(reconciliation):
+    for line in queries.summary_lines(reconciliation):
         typer.echo(line)
-    raise typer.Exit(1 if service.needs_attention(reconciliation) else 0)
+    raise typer.Exit(1 if queries.needs_attention(reconciliation) else 0)
 
 
 def _uuid(value: str, hint: str) -> uuid.UUID:

@@ -9,7 +9,7 @@ from donatello.core.errors import Forbidden, NotFound, Unauthenticated, Validati
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
 from donatello.openapi import problem_responses
-from donatello.reconciliation import service, tables
+from donatello.reconciliation import queries, service, tables
 from donatello.reconciliation.dependencies import CanReconcile
 from donatello.reconciliation.errors import InvalidReconciliation, UnreadableFile
 from donatello.reconciliation.schemas import (
@@ -73,7 +73,7 @@ async def list_reconciliations(
     principal: CanReconcile, session: DbSession, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page[ReconciliationRead]:
     """The organization's reconciliations, newest first."""
-    found, next_cursor = await service.listing(session, principal, cursor, limit)
+    found, next_cursor = await queries.listing(session, principal, cursor, limit)
     return Page(items=[ReconciliationRead.model_validate(r) for r in found], next_cursor=next_cursor)
 
 
@@ -89,8 +89,8 @@ async def get_reconciliation(
     limit: Limit = DEFAULT_LIMIT,
 ) -> ReconciliationDetail:
     """The summary and the day x model rows beyond tolerance (``rows=all``: every row), in day order."""
-    reconciliation = await service.find(session, principal, reconciliation_id)
-    found, next_cursor = await service.rows(
+    reconciliation = await queries.find(session, principal, reconciliation_id)
+    found, next_cursor = await queries.rows(
         session, reconciliation, flagged_only=rows == "flagged", cursor=cursor, limit=limit
     )
     return ReconciliationDetail(
@@ -109,8 +109,8 @@ async def unmapped_lines(
     limit: Limit = DEFAULT_LIMIT,
 ) -> ProviderLinePage:
     """Provider lines left out of the comparison: unmapped, without an FX rate, or outside the period."""
-    reconciliation = await service.find(session, principal, reconciliation_id)
-    found, next_cursor = await service.unlisted_lines(session, reconciliation, cursor, limit)
+    reconciliation = await queries.find(session, principal, reconciliation_id)
+    found, next_cursor = await queries.unlisted_lines(session, reconciliation, cursor, limit)
     return ProviderLinePage(
         items=[ProviderLine.model_validate(line) for line in found], next_cursor=next_cursor
     )
@@ -125,8 +125,8 @@ async def comparison_csv(
     reconciliation_id: uuid.UUID, principal: CanReconcile, session: DbSession
 ) -> Response:
     """Every day x model row, then every provider line with the FX rate used, as CSV."""
-    reconciliation = await service.find(session, principal, reconciliation_id)
-    rows, lines = await service.comparison_table(session, reconciliation)
+    reconciliation = await queries.find(session, principal, reconciliation_id)
+    rows, lines = await queries.comparison_table(session, reconciliation)
     return Response(
         tables.to_csv(rows, lines),
         media_type="text/csv; charset=utf-8",
@@ -137,7 +137,7 @@ async def comparison_csv(
 @settings_router.get("", response_model=ReconciliationSettings, responses=READ_ERRORS)
 async def get_reconciliation_settings(principal: CanReconcile, session: DbSession) -> ReconciliationSettings:
     """How this organization's provider lines map to our models, and the drift tolerated."""
-    return await service.current_settings(session, principal)
+    return await queries.current_settings(session, principal)
 
 
 @settings_router.put(
@@ -149,4 +149,4 @@ async def put_reconciliation_settings(
     body: ReconciliationSettings, principal: CanReconcile, session: DbSession
 ) -> ReconciliationSettings:
     """Replace the mapping and tolerances used by the next imports (earlier ones keep theirs)."""
-    return await service.change_settings(session, principal, body)
+    return await queries.change_settings(session, principal, body)
