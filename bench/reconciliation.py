@@ -1,7 +1,7 @@
 """Reconciliation imports at scale: a provider's FOCUS file of ``N`` lines (``DONATELLO_BENCH_RECON_ROWS``,
 default 1,000,000) read into daily totals, against pyarrow reading the same file (every column, no
 grouping) in the same run; and the peak RSS (``wait4``) of ``donatello reconcile`` processes on a small
-and on the large file — flat memory means the two are close.
+file, the large one and one twice as large — flat memory means the last two are the same.
 
     .venv/bin/python -m bench reconciliation
 """
@@ -119,6 +119,7 @@ async def run(url: str, settings: Settings) -> None:
     with tempfile.TemporaryDirectory(prefix="recon-bench-", dir="/tmp") as folder:
         big = write_focus_csv(Path(folder) / "focus.csv", rows)
         small = write_focus_csv(Path(folder) / "small.csv", 10_000)
+        double = write_focus_csv(Path(folder) / "double.csv", 2 * rows)
         parquet = write_focus_parquet(big, Path(folder) / "focus.parquet")
         print(
             f"FOCUS CSV {big.stat().st_size / 2**20:.0f} MiB, Parquet {parquet.stat().st_size / 2**20:.0f} MiB"
@@ -141,8 +142,10 @@ async def run(url: str, settings: Settings) -> None:
         organization_id = committed_organization(url)
         small_rss, _, small_s = cli_peak_rss(url, organization_id, small)
         big_rss, code, big_s = cli_peak_rss(url, organization_id, big)
+        double_rss, _, double_s = cli_peak_rss(url, organization_id, double)
         print(
             f"peak RSS  donatello reconcile  10,000 lines {small_rss:4d} MiB ({small_s:5.1f} s)"
             f"   {rows:,} lines {big_rss:4d} MiB ({big_s:5.1f} s, exit {code})"
+            f"   {2 * rows:,} lines {double_rss:4d} MiB ({double_s:5.1f} s)"
         )
         print(f"bench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
