@@ -365,3 +365,54 @@ async def test_a_file_over_the_upload_limit_is_413(
     assert response.status_code == 413 and response.json()["max_bytes"] == 2000
     assert await _counts(db, world.org.id) == (0, 0, 0, 0)
     assert not list((settings.data_dir / "reconciliations-tmp").glob(".upload-*"))
+
+
+async def test_lines_outside_the_period_are_listed_not_compared(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
+) -> None:
+    world = await build(db)
+    path = write_csv(focus_lines(world), tmp_path / "focus.csv")
+    period = f"{DAYS[1]}..{DAYS[-2]}"
+    summary = (await _upload(client, auth(tokens, world.finance), path, period=period)).json()
+    assert (summary["period_from"], summary["period_to"]) == (str(DAYS[1]), str(DAYS[-2]))
+    assert summary["drift_total_aud"] == "0.0000" and summary["flagged_rows"] == 0
+    outside = (
+        await client.get(
+            f"/v1/reconciliations/{summary['id']}/unmapped?limit=1", headers=auth(tokens, world.finance)
+        )
+    ).json()
+    assert outside["items"][0]["status"] == "outside-period" and outside["next_cursor"]
+    rows = await _all_rows(client, auth(tokens, world.finance), summary["id"])
+    assert {row["day"] for row in rows} == {str(day) for day in DAYS[1:-1]}
+
+
+async def test_a_queued_file_that_cannot_be_read_ends_failed_with_the_reason(
+    db: AsyncSession,
+    client: httpx.AsyncClient,
+    tokens: TokenSigner,
+    app: FastAPI,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    world = await build(db)
+    path = tmp_path / "broken.csv"
+    path.write_text("ChargePeriodStart,BilledCost,BillingCurrency,SkuMeter\n" + "2031-04-03,x,USD,m\n" * 100)
+    app.state.settings = settings.model_copy(update={"reconciliation_inline_max_bytes": 100})
+    try:
+        queued = await _upload(client, auth(tokens, world.finance), path)
+    finally:
+        app.state.settings = settings
+    assert queued.status_code == 202
+    assert await Reconciler(app.state.sessionmaker, settings, app.state.image_store).run_once()
+    failed = (
+        await client.get(f"/v1/reconciliations/{queued.json()['id']}", headers=auth(tokens, world.finance))
+    ).json()["reconciliation"]
+    assert failed["status"] == "failed" and "could not be read" in failed["error"]
+    events = await db.execute(
+        text(
+            "SELECT payload->>'status' FROM audit_outbox WHERE event_type = 'reconciliation.completed'"
+            " AND payload->>'resource_id' = :id"
+        ),
+        {"id": queued.json()["id"]},
+    )
+    assert list(events.scalars()) == ["failure"]
