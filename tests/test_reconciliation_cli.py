@@ -39,9 +39,10 @@ async def test_a_million_line_file_is_reconciled_with_flat_memory_and_flags_exit
         double = write_focus_csv(tmp_path / "double.csv", 2_000_000)
         double_rss, _, _ = await _reconcile(postgres_url, str(organization_id), double)
         million_rss, code, printed = await _reconcile(postgres_url, str(organization_id), million)
-        # The reader's buffers reach their ceiling within the first million lines: twice the lines
-        # (520 MiB of CSV) need no more memory, and neither holds anything like the file.
-        assert double_rss < million_rss + 16, (million_rss, double_rss)
+        # The second million lines add 261 MiB of CSV; a reader holding the file (or its rows) would
+        # grow by at least that. The reader's buffers reach their ceiling within the first million
+        # (measured 243-263 MiB for either file, the spread is read-ahead timing under load).
+        assert double_rss < million_rss + 48, (million_rss, double_rss)
         assert million_rss < 400, million_rss
         assert code == 1  # nothing is mapped in this organization: every line needs attention
         assert "1,000,000 provider lines read" in printed
