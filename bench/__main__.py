@@ -1,5 +1,6 @@
 """`make bench`: every benchmark against one embedded PostgreSQL, each reported as a ratio against a
-baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger, admission, reports, audit)."""
+baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger, admission, reports,
+reconciliation, audit)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import admission, api_overhead, audit, ledger, reports
+from bench import admission, api_overhead, audit, ledger, reconciliation, reports
 from donatello.config import Settings
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.core.migrations import upgrade
@@ -19,6 +20,7 @@ BENCHMARKS = {
     "ledger": ledger.run,
     "admission": admission.run,
     "reports": reports.run,
+    "reconciliation": reconciliation.run,
 }
 STANDALONE = {"audit": audit.main}  # brings its own PostgreSQL and Cosmos emulator
 

@@ -122,6 +122,9 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         GenerationBatch,
         GenerationMetadata,
         ProvisioningToken,
+        Reconciliation,
+        ReconciliationLine,
+        ReconciliationRow,
         ScimGroup,
         ScimGroupMember,
         UserPreference,
@@ -281,6 +284,46 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     db.add_all([membership, scim_token, ask])
     await db.flush()
     rows.extend([delivery, group, membership, scim_token, ask])
+    reconciliation = Reconciliation(
+        organization_id=org.id,
+        requested_by=member.id,
+        provider="azure-openai",
+        format="focus",
+        file_name="bill.csv",
+        file_bytes=1,
+        content_sha256=uuid.uuid4().hex * 2,
+        config_sha256="0" * 64,
+    )
+    db.add(reconciliation)
+    await db.flush()
+    for part in (
+        ReconciliationLine(
+            organization_id=org.id,
+            reconciliation_id=reconciliation.id,
+            day=date(2026, 11, 2),
+            source_key="meter",
+            status="unmapped",
+            currency="USD",
+            cost=Decimal("1.00"),
+            line_count=1,
+        ),
+        ReconciliationRow(
+            organization_id=org.id,
+            reconciliation_id=reconciliation.id,
+            day=date(2026, 11, 2),
+            provider_name="local",
+            model_name="pillow-sketch",
+            provider_aud=Decimal("1.00"),
+            charged_aud=Decimal("1.00"),
+            charged_images=1,
+            drift_aud=Decimal(0),
+            flagged=False,
+        ),
+    ):
+        db.add(part)
+        rows.append(part)
+    rows.append(reconciliation)
+    await db.flush()
     ids: dict[str, uuid.UUID | int] = {
         "departments": dept.id,
         "users": member.id,

@@ -116,6 +116,7 @@ class Call:
     path: dict[str, object] = field(default_factory=dict)
     json: Any = None
     data: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     bearer: bool = True
@@ -421,6 +422,20 @@ class RedeliverFailed(OnWebhook):
         return Call(path={**call.path, "delivery_id": delivery.id})
 
 
+class ImportProviderBill(Example):
+    async def prepare(self, given: Given) -> Call:
+        bill = b"date,model,cost,currency\n2026-11-02,local/pillow-sketch,1.25,AUD\n"
+        return Call(
+            data={"provider": "local", "format": "generic"},
+            files={"file": ("bill.csv", bill, "text/csv")},
+        )
+
+
+class SetReconciliationMapping(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"mappings": {}, "tolerance_aud": "0.50", "tolerance_percent": "1"})
+
+
 STAFF, POWER, ADMIN, PLATFORM = As("standard_user"), As("power_user"), As("org_admin"), As("super_admin")
 SIGNED_IN = As("standard_user", signed_in=True)
 
@@ -476,6 +491,12 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): RedeliverFailed(
         ("webhook.redelivered",), POWER
     ),
+    ("put", "/v1/reconciliation-settings"): SetReconciliationMapping(
+        ("reconciliation.settings_changed",), As("finance")
+    ),
+    ("post", "/v1/reconciliations"): ImportProviderBill(
+        ("reconciliation.imported", "reconciliation.completed"), As("finance")
+    ),
 }
 
 
@@ -509,6 +530,7 @@ async def test_every_mutating_route_records_exactly_its_audit_events(
             path.format(**call.path),
             json=call.json,
             data=call.data,
+            files=call.files,
             headers=_headers(call, actor),
         )
 

@@ -181,6 +181,18 @@ async def test_put_file_stores_a_file_streamed_and_replaces_what_was_there(
         assert [p.name for p in (backend.root / name).parent.iterdir()] == ["cost-events.csv"]
 
 
+async def test_get_file_writes_a_stored_file_back_streamed(backend: Backend, tmp_path: Path) -> None:
+    name = f"reconciliations/{uuid.uuid4()}/upload"
+    source, copy = tmp_path / "bill.csv", tmp_path / "copy.csv"
+    body = b"".join(f"2031-04-0{i % 9 + 1},a/b,0.0800,AUD\n".encode() for i in range(200_000))
+    source.write_bytes(body)
+    await backend.store.put_file(name, source, "application/octet-stream")
+    await backend.store.get_file(name, copy)
+    assert copy.read_bytes() == body
+    with pytest.raises(StoredImageMissing):
+        await backend.store.get_file(a_name(), tmp_path / "never.csv")
+
+
 async def test_get_of_a_missing_image_raises_stored_image_missing(backend: Backend) -> None:
     with pytest.raises(StoredImageMissing):
         await backend.store.get(a_name())

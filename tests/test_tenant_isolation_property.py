@@ -26,6 +26,7 @@ from donatello.models import (
     Generation,
     GenerationBatch,
     Organization,
+    Reconciliation,
     User,
     UserPreference,
     UserSession,
@@ -119,6 +120,20 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     db.add(export)
     await db.flush()
     ids["exports"] = [str(export.id)]
+    reconciliation = Reconciliation(
+        organization_id=org.id,
+        requested_by=members[0].id,
+        provider="azure-openai",
+        format="focus",
+        file_name="bill.csv",
+        file_bytes=1,
+        content_sha256=uuid.uuid4().hex * 2,
+        config_sha256="0" * 64,
+        status="done",
+    )
+    db.add(reconciliation)
+    await db.flush()
+    ids["reconciliations"] = [str(reconciliation.id)]
     hook = Webhook(
         organization_id=org.id,
         user_id=members[0].id,
@@ -256,6 +271,7 @@ async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
             "/v1/generations?limit=200",
             "/v1/generations/prompts?limit=200",
             "/v1/generations/stats",
+            "/v1/reconciliations?limit=200",
         ):
             listed = await client.get(path, headers=auth)
             assert not (b_ids & set(_strings(listed.json()))), path
@@ -310,6 +326,17 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
     ("GET", "/v1/reports/departments/{department_id}/spend/{group}"): ("department_id", "departments", None),
     ("GET", "/v1/reports/departments/{department_id}/periods"): ("department_id", "departments", None),
     ("GET", "/v1/exports/{export_id}"): ("export_id", "exports", None),
+    ("GET", "/v1/reconciliations/{reconciliation_id}"): ("reconciliation_id", "reconciliations", None),
+    ("GET", "/v1/reconciliations/{reconciliation_id}/unmapped"): (
+        "reconciliation_id",
+        "reconciliations",
+        None,
+    ),
+    ("GET", "/v1/reconciliations/{reconciliation_id}/comparison.csv"): (
+        "reconciliation_id",
+        "reconciliations",
+        None,
+    ),
     ("GET", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),
     ("PATCH", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", {"is_active": False}),
     ("DELETE", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),

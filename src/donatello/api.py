@@ -12,6 +12,8 @@ from donatello.generations.endpoints import router as generations_router
 from donatello.organizations.endpoints import router as organizations_router
 from donatello.providers.endpoints import router as providers_router
 from donatello.provisioning.endpoints import admin_router as provisioning_router
+from donatello.reconciliation.endpoints import router as reconciliations_router
+from donatello.reconciliation.endpoints import settings_router as reconciliation_settings_router
 from donatello.reports.endpoints import router as reports_router
 from donatello.sessions.endpoints import router as sessions_router
 from donatello.sso.endpoints import router as sso_router
@@ -32,5 +34,7 @@ api_router.include_router(files_router)
 api_router.include_router(providers_router)
 api_router.include_router(generations_router)
 api_router.include_router(reports_router)
+api_router.include_router(reconciliations_router)
+api_router.include_router(reconciliation_settings_router)
 api_router.include_router(webhooks_router)
 api_router.include_router(provisioning_router)

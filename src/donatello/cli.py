@@ -440,6 +440,64 @@ def _organization_id(url: str, value: str) -> uuid.UUID:
     return found
 
 
+@app.command()
+def reconcile(
+    org: Annotated[str, typer.Option("--org", help="Organization id or domain")],
+    file: Annotated[
+        Path, typer.Option("--file", help="The provider's cost file", exists=True, dir_okay=False)
+    ],
+    file_format: Annotated[str, typer.Option("--format", help="focus (CSV or Parquet) or generic (CSV)")],
+    provider: Annotated[str, typer.Option("--provider", help="The provider billed")] = "azure-openai",
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: the file's days)"),
+    ] = None,
+) -> None:
+    """Compare a provider's cost file with the ledger (as POST /v1/reconciliations does, audited with the
+    platform as the actor) and print the summary; exit 1 when a row is beyond tolerance or a provider
+    line could not be compared (for a scheduled job)."""
+    from donatello.core.errors import DomainError
+    from donatello.models import Reconciliation
+    from donatello.reconciliation import queries, service
+
+    settings = get_settings()
+
+    async def run(url: str) -> tuple[Reconciliation, bool]:
+        engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
+        sessions = create_sessionmaker(engine)
+        try:
+            upload = await asyncio.to_thread(service.fingerprint, file)
+            async with transaction(sessions, platform=True) as session:
+                config = await service.configure(session, organization_id, provider, file_format, period)
+                found = await service.imported(session, organization_id, upload, config)
+                org_settings = await service.organization_settings(session, organization_id)
+            if found is not None:
+                return found, False
+            totals = await service.read_totals(file, file_format, org_settings)  # no transaction open
+            async with transaction(sessions, platform=True) as session:
+                reconciliation, created = await service.submit(
+                    session, organization_id, None, upload, file_format, config, queued=False
+                )
+                if created:
+                    await service.complete(session, reconciliation, totals)
+                return reconciliation, created
+        finally:
+            await engine.dispose()
+
+    with database_url(settings) as url:
+        organization_id = _organization_id(url, org)
+        try:
+            reconciliation, created = asyncio.run(run(url))
+        except DomainError as error:
+            typer.echo(f"reconciliation refused: {error.detail}", err=True)
+            raise typer.Exit(2) from None
+    if not created:
+        typer.echo("this file was imported before with the same configuration: nothing changed")
+    for line in queries.summary_lines(reconciliation):
+        typer.echo(line)
+    raise typer.Exit(1 if queries.needs_attention(reconciliation) else 0)
+
+
 def _uuid(value: str, hint: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     export_link_minutes: int = 15  # lifetime of a finished export's download link
     export_stale_seconds: PositiveInt = 300  # a running export silent this long is taken over
     export_progress_rows: int = 50_000  # a background export records rows_written this often
+    # Provider cost files larger than this are reconciled by the `reconciliations` worker job (202).
+    reconciliation_inline_max_bytes: int = 8 << 20
+    reconciliation_max_upload_bytes: int = 4 << 30  # larger uploads are refused (413)
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
     in_process_worker: bool | None = None
 

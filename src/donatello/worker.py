@@ -22,6 +22,7 @@ from donatello.config import Settings
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.jobs import JobContext
 from donatello.generations import processing
+from donatello.reconciliation import tasks as reconciliation_tasks
 from donatello.reports import tasks as export_tasks
 from donatello.retention import tasks as retention
 from donatello.webhooks import tasks as webhook_tasks
@@ -38,6 +39,7 @@ JOBS: dict[str, Job] = {
     "retention": retention.job,
     "webhooks": webhook_tasks.run,
     "exports": export_tasks.run,
+    "reconciliations": reconciliation_tasks.run,
 }
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello import audit
-from donatello.budgets import repository
+from donatello.budgets import alerts, repository
 from donatello.budgets.account import open_for_read, open_for_update
 from donatello.budgets.errors import (
     ApprovalAboveAsked,
@@ -132,6 +132,8 @@ async def decide(
     if body.decision == "approved":
         _apply(account.budget, request, granted)
     await session.flush()
+    if body.decision == "approved" and request.subject == "department":
+        await alerts.reconcile(session, account.budget, at=at)  # a raised budget re-arms its thresholds
     await _record(session, principal, request, "budget.increase_decided", at)
     return request
 

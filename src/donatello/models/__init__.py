@@ -19,6 +19,7 @@ from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.organizations import Organization
 from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
+from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
 from donatello.models.reports import CostDailyRollup, ExportJob
 from donatello.models.reservations import BudgetReservation
 from donatello.models.users import User, UserPreference, UserSession
@@ -47,6 +48,9 @@ __all__ = [
     "Organization",
     "ProviderConfig",
     "ProvisioningToken",
+    "Reconciliation",
+    "ReconciliationLine",
+    "ReconciliationRow",
     "ScimGroup",
     "ScimGroupMember",
     "User",

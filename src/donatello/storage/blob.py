@@ -106,6 +106,15 @@ class BlobImageStore:
             raise StoredImageMissing(name) from missing
         return data
 
+    async def get_file(self, name: str, target: Path) -> None:
+        try:
+            download = await self._container.download_blob(check_name(name))
+            with target.open("wb") as handle:
+                async for chunk in download.chunks():
+                    handle.write(chunk)
+        except ResourceNotFoundError as missing:
+            raise StoredImageMissing(name) from missing
+
     async def read_url(self, name: str, *, expires_in: timedelta = DEFAULT_READ_URL_LIFETIME) -> str:
         """A read-only service SAS for this one blob, expiring after ``expires_in``."""
         expiry = self._clock() + check_lifetime(expires_in)

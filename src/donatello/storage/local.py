@@ -88,6 +88,13 @@ class LocalImageStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as missing:
             raise StoredImageMissing(name) from missing
 
+    async def get_file(self, name: str, target: Path) -> None:
+        path, _ = self._paths(name)
+        try:
+            await asyncio.to_thread(_copy_atomically, path, target)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as missing:
+            raise StoredImageMissing(name) from missing
+
     async def read_url(self, name: str, *, expires_in: timedelta = DEFAULT_READ_URL_LIFETIME) -> str:
         """A signed link valid for ``expires_in``; the image need not exist yet (as with a SAS URL)."""
         expires_at = self._clock() + check_lifetime(expires_in)

@@ -32,6 +32,10 @@ class ImageStore(Protocol):
     async def get(self, name: str) -> bytes:
         """The stored bytes; raises ``StoredImageMissing`` when there are none."""
 
+    async def get_file(self, name: str, target: Path) -> None:
+        """Write the stored bytes to ``target``, streamed (memory stays flat whatever the size); raises
+        ``StoredImageMissing`` when there are none."""
+
     async def read_url(self, name: str, *, expires_in: timedelta = DEFAULT_READ_URL_LIFETIME) -> str:
         """A short-lived, read-only URL anyone holding it may fetch the image with, until it expires."""
 

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     REPORTS_READ = "reports:read"  # dept_manager: their own department only
     EXPORTS_READ = "exports:read"
+    RECONCILIATIONS_MANAGE = "reconciliations:manage"  # import provider bills, read the comparison
     GENERATIONS_READ_OTHERS = "generations:read-others"  # dept_manager: their own department only
     GENERATIONS_MANAGE_OTHERS = "generations:manage-others"  # cancel, delete, read prompts (audited)
     GENERATIONS_CREATE = "generations:create"
@@ -55,6 +56,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_READ,
             P.REPORTS_READ,
             P.EXPORTS_READ,
+            P.RECONCILIATIONS_MANAGE,
             P.GENERATIONS_READ_OTHERS,
             P.GENERATIONS_MANAGE_OTHERS,
             P.WEBHOOKS_MANAGE,
@@ -63,7 +65,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.DEPT_MANAGER: frozenset(
         {*_STAFF, P.USERS_READ, P.GENERATIONS_READ_OTHERS, P.REPORTS_READ, P.BUDGET_ALERTS_MANAGE}
     ),
-    Role.FINANCE: frozenset({P.REPORTS_READ, P.EXPORTS_READ}),
+    Role.FINANCE: frozenset({P.REPORTS_READ, P.EXPORTS_READ, P.RECONCILIATIONS_MANAGE}),
     Role.POWER_USER: frozenset(_POWER),
     Role.STANDARD_USER: frozenset(_STAFF),
 }
