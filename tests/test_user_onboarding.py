@@ -66,30 +66,28 @@ async def test_a_platform_admin_names_the_organization_and_an_org_admin_cannot_r
     unnamed = await client.post("/v1/users", json={"email": email, "role": "org_admin"}, headers=as_platform)
     assert unnamed.status_code == 422 and unnamed.json()["type"].endswith("organization-required")
     named = await client.post(
-        "/v1/users",
-        json={"email": email, "role": "org_admin", "organization_id": str(customer.id)},
+        f"/v1/users?organization_id={customer.id}",
+        json={"email": email, "role": "org_admin"},
         headers=as_platform,
     )
     assert named.status_code == 201 and named.json()["organization_id"] == str(customer.id)
-    unnamed_token = await client.post("/v1/provisioning/token", json={}, headers=as_platform)
+    unnamed_token = await client.post("/v1/provisioning/token", headers=as_platform)
     assert unnamed_token.status_code == 422
     customer_token = await client.post(
-        "/v1/provisioning/token", json={"organization_id": str(customer.id)}, headers=as_platform
+        f"/v1/provisioning/token?organization_id={customer.id}", headers=as_platform
     )
     assert customer_token.status_code == 201 and customer_token.json()["tenant_url"].endswith("/scim/v2")
 
     org_admin = await factories.user(db, home, role="org_admin")
     as_org_admin = bearer(tokens.issue(org_admin.id, home.id))
     elsewhere = await client.post(
-        "/v1/users",
-        json={"email": f"x.{uuid.uuid4().hex[:6]}@example.com", "organization_id": str(customer.id)},
+        f"/v1/users?organization_id={customer.id}",
+        json={"email": f"x.{uuid.uuid4().hex[:6]}@example.com"},
         headers=as_org_admin,
     )
     assert elsewhere.status_code == 404
     assert (
-        await client.post(
-            "/v1/provisioning/token", json={"organization_id": str(customer.id)}, headers=as_org_admin
-        )
+        await client.post(f"/v1/provisioning/token?organization_id={customer.id}", headers=as_org_admin)
     ).status_code == 404
     above = await client.post(
         "/v1/users",

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from scim2_models import InvalidSyntaxException, UnauthorizedException
 
-from donatello.auth.dependencies import require
+from donatello.auth.dependencies import in_organization
 from donatello.dependencies import DbSession
 from donatello.provisioning import service
 from donatello.provisioning.resources import PREFIX
@@ -50,4 +50,5 @@ async def _body(request: Request) -> Any:
 Caller = Annotated[ScimCaller, Depends(_caller)]
 Base = Annotated[str, Depends(_base)]
 Body = Annotated[Any, Depends(_body)]
-CanIssueTokens = Annotated[Principal, Depends(require(Permission.USERS_MANAGE))]
+#: A platform admin names the organization with ``organization_id`` (required for them).
+CanIssueTokens = Annotated[Principal, Depends(in_organization(Permission.USERS_MANAGE))]

@@ -16,7 +16,7 @@ from donatello.openapi import problem_responses
 from donatello.provisioning import groups, protocol, resources, service, users
 from donatello.provisioning.dependencies import Base, Body, Caller, CanIssueTokens
 from donatello.provisioning.resources import CONFIG, MAX_RESULTS, GroupResource, UserResource
-from donatello.provisioning.schemas import TokenIssued, TokenRequest
+from donatello.provisioning.schemas import TokenIssued
 from donatello.users.errors import OrganizationRequired
 
 MEDIA_TYPE = "application/scim+json"
@@ -32,13 +32,11 @@ admin_router = APIRouter(prefix="/provisioning", tags=["provisioning"])
     response_model=TokenIssued,
     responses=problem_responses(Forbidden, NotFound, OrganizationRequired, ValidationFailed),
 )
-async def issue_token(
-    principal: CanIssueTokens, session: DbSession, base: Base, body: TokenRequest | None = None
-) -> JSONResponse:
+async def issue_token(principal: CanIssueTokens, session: DbSession, base: Base) -> JSONResponse:
     """Issue the organization's SCIM provisioning token (shown once; the previous one stops working at
     once; audited). Enter it in the Entra enterprise app as "Secret Token", with `tenant_url` as
     "Tenant URL". A platform administrator must name `organization_id`."""
-    issued = await service.issue_for(session, principal, body.organization_id if body else None)
+    issued = await service.issue_for(session, principal)
     document = TokenIssued(
         token=issued.token,
         token_prefix=issued.prefix,

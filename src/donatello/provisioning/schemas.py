@@ -2,17 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    organization_id: uuid.UUID | None = Field(
-        default=None,
-        description="The organization to provision: required for a platform administrator (never their own "
-        "by default); an org admin may omit it or give their own",
-    )
+from pydantic import BaseModel, Field
 
 
 class TokenIssued(BaseModel):

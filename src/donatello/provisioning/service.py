@@ -71,20 +71,12 @@ async def organization(session: AsyncSession, id_or_domain: str) -> Organization
     return org
 
 
-async def issue_for(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID | None
-) -> IssuedToken:
+async def issue_for(session: AsyncSession, principal: Principal) -> IssuedToken:
     """An org admin issues their organization's token; a platform administrator names the organization
-    (another organization, for anyone else, is not found)."""
-    if organization_id is None:
-        if principal.is_platform_admin:
-            raise OrganizationRequired()
-        organization_id = principal.organization_id
-    elif not principal.is_platform_admin and organization_id != principal.organization_id:
-        raise NotFound("organization", organization_id)
-    if await repository.organization(session, str(organization_id)) is None:
-        raise NotFound("organization", organization_id)
-    return await issue(session, organization_id, Actor.of(principal))
+    (``organization_id``, checked by ``in_organization``: another organization, for anyone else, is 404)."""
+    if principal.platform_wide:
+        raise OrganizationRequired()
+    return await issue(session, principal.organization_id, Actor.of(principal))
 
 
 async def issue(session: AsyncSession, organization_id: uuid.UUID, issuer: Actor) -> IssuedToken:

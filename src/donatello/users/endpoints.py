@@ -13,7 +13,7 @@ from donatello.models import User
 from donatello.openapi import problem_responses
 from donatello.tenancy import Role
 from donatello.users import service
-from donatello.users.dependencies import CanListUsers, CanManageUsers, CanReadUsers
+from donatello.users.dependencies import CanAddUsers, CanListUsers, CanManageUsers, CanReadUsers
 from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
 from donatello.users.schemas import (
     PREFERENCE_KEY,
@@ -89,7 +89,7 @@ async def list_users(
         Forbidden, NotFound, Conflict, RoleAboveYourOwn, OrganizationRequired, ValidationFailed
     ),
 )
-async def create_user(body: UserCreate, principal: CanManageUsers, session: DbSession) -> User:
+async def create_user(body: UserCreate, principal: CanAddUsers, session: DbSession) -> User:
     """Add a person before their first sign-in (audited). Their first Entra sign-in with this e-mail
     claims the account. A platform administrator must name `organization_id`."""
     return await service.create(session, principal, body)

@@ -51,11 +51,6 @@ class UserCreate(BaseModel):
     role: Role = Role.STANDARD_USER
     department_id: uuid.UUID | None = None
     display_name: str | None = Field(default=None, max_length=255)
-    organization_id: uuid.UUID | None = Field(
-        default=None,
-        description="The organization to add the user to: required for a platform administrator (never "
-        "their own by default); an org admin may omit it or give their own",
-    )
 
 
 class UserFilters(BaseModel):

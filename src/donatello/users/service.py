@@ -145,18 +145,11 @@ async def _claim(session: AsyncSession, org: Organization, oid: str, email: str)
 
 async def create(session: AsyncSession, principal: Principal, body: UserCreate) -> User:
     """An org admin adds a person before their first sign-in (e-mail, role, department). A platform
-    administrator names the organization explicitly; anyone else may only name their own (another
-    organization is not found)."""
-    if body.organization_id is None:
-        if principal.is_platform_admin:
-            raise OrganizationRequired()
-        organization_id = principal.organization_id
-    elif principal.is_platform_admin or body.organization_id == principal.organization_id:
-        organization_id = body.organization_id
-        if not await repository.organization_exists(session, organization_id):
-            raise NotFound("organization", organization_id)
-    else:
-        raise NotFound("organization", body.organization_id)
+    administrator names the organization (``organization_id``, as on every operation that acts on one):
+    never their own by default."""
+    if principal.platform_wide:
+        raise OrganizationRequired()
+    organization_id = principal.organization_id
     if RANK[body.role] > RANK[principal.role] or body.role is Role.SUPER_ADMIN:
         raise RoleAboveYourOwn(required_roles=[Role.SUPER_ADMIN.value])
     if (
