@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.budgets import rollups
 from donatello.budgets.periods import month_starting
 from donatello.models import User
-from donatello.reports import rollups
 from donatello.reports.exports import FOCUS_MANDATORY
 from tests.reports_world import build, flat_charges, ledger_sum
 

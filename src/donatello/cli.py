@@ -303,7 +303,7 @@ def reports_rebuild_rollups(
     org: Annotated[str | None, typer.Option("--org", help="One organization's id (default: all)")] = None,
 ) -> None:
     """Recompute daily spend rollups from the ledger for a range of local days (idempotent)."""
-    from donatello.reports import rollups
+    from donatello.budgets import rollups
 
     first_day, last_day = _day(first, "--from"), _day(last, "--to")
     if first_day > last_day:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import repository
+from donatello.budgets import repository, rollups
 from donatello.budgets.account import open_for_update
 from donatello.budgets.alerts import raise_crossed
 from donatello.budgets.errors import InvalidAdjustment, ReservationNotFound
@@ -22,7 +22,6 @@ from donatello.core.clock import utcnow
 from donatello.core.money import to_ledger_precision
 from donatello.models import CostEvent
 from donatello.pricing.service import Quote
-from donatello.reports import rollups
 from donatello.tenancy import Principal, scoped_get
 
 
