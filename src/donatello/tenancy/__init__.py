@@ -1,7 +1,7 @@
 """Who is asking, and which organizations' rows they may touch."""
 
-from donatello.tenancy.permissions import GRANTS, RANK, Permission
-from donatello.tenancy.principal import Principal, Role
+from donatello.tenancy.permissions import GRANTS, RANK, Permission, Role
+from donatello.tenancy.principal import Principal
 from donatello.tenancy.scope import scope, scoped_get
 
 __all__ = ["GRANTS", "RANK", "Permission", "Principal", "Role", "scope", "scoped_get"]

@@ -1,4 +1,5 @@
-"""The RBAC matrix: which role may do what (README "Roles and permissions" is the same table).
+"""Roles, permissions and the RBAC matrix in one place: which role may do what (README "Roles and
+permissions" is the same table). ``principal.py`` builds on it; nothing here imports back.
 
 Actions on oneself (profile, own sessions, own preferences) need no permission: every signed-in user
 may take them, and their routes say so (``SignedIn``). API keys act as their owner narrowed to the key's
@@ -9,7 +10,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from donatello.tenancy.principal import Role
+
+class Role(StrEnum):
+    SUPER_ADMIN = "super_admin"
+    ORG_ADMIN = "org_admin"
+    DEPT_MANAGER = "dept_manager"
+    POWER_USER = "power_user"
+    STANDARD_USER = "standard_user"
+    FINANCE = "finance"  # read-only cost reports and exports across its organization
 
 
 class Permission(StrEnum):

@@ -5,20 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from donatello.tenancy.permissions import Permission
-
-
-class Role(StrEnum):
-    SUPER_ADMIN = "super_admin"
-    ORG_ADMIN = "org_admin"
-    DEPT_MANAGER = "dept_manager"
-    POWER_USER = "power_user"
-    STANDARD_USER = "standard_user"
-    FINANCE = "finance"  # read-only cost reports and exports across its organization
+from donatello.tenancy.permissions import Permission, Role, granted
 
 
 @dataclass(frozen=True)
@@ -54,8 +42,6 @@ class Principal:
     def can(self, permission: Permission) -> bool:
         """The one authorization check: the role grants it and, for an API key, the key's scopes
         include it (a key never reaches beyond its scopes, whatever its owner's role)."""
-        from donatello.tenancy.permissions import granted
-
         if not granted(self.role, permission):
             return False
         return self.api_key_id is None or permission.value in self.scopes
