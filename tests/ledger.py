@@ -78,7 +78,7 @@ def pending_generation(member: User, generation_id: uuid.UUID | None = None) -> 
 
 async def admit(
     session: AsyncSession, member: User, amount: str, *, at: datetime | None = None
-) -> reservations.Admission:
+) -> reservations.Hold:
     """Reserve for one new generation the way admission does (hold first, then the generation row)."""
     generation = pending_generation(member)
     admission = await reservations.reserve(
@@ -90,7 +90,7 @@ async def admit(
 
 
 async def settle(
-    session: AsyncSession, admission: reservations.Admission, amount: str, *, at: datetime | None = None
+    session: AsyncSession, admission: reservations.Hold, amount: str, *, at: datetime | None = None
 ):  # type: ignore[no-untyped-def]
     return await settlement.settle(session, admission.holds[0].generation_id, flat_quote(amount), at=at)
 

@@ -30,7 +30,9 @@ class HoldRequest:
 
 
 @dataclass(frozen=True)
-class Admission:
+class Hold:
+    """What ``reserve`` held: one reservation per generation, and how the budget decided."""
+
     holds: list[BudgetReservation]
     enforcement_mode: str
     over_budget: bool
@@ -48,7 +50,7 @@ async def reserve(
     *,
     at: datetime | None = None,
     hold_for: timedelta = DEFAULT_HOLD,
-) -> Admission:
+) -> Hold:
     """Hold the quoted amounts on the principal's department budget, all or nothing.
 
     hard: refuse when spent + reserved + quote > budget (the refusal is audited and nothing is held);
@@ -98,7 +100,7 @@ async def reserve(
     await session.flush()
     if flagged:
         await _record_pass_through(session, account, principal, quote, holds, over_budget)
-    return Admission(holds, budget.enforcement_mode, flagged, available_before)
+    return Hold(holds, budget.enforcement_mode, flagged, available_before)
 
 
 async def release(
