@@ -19,7 +19,7 @@ import typer
 from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
 from donatello.core import migrations
-from donatello.core.database import create_engine, create_sessionmaker, set_tenant, transaction
+from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.core.runtime import database_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DonatelloAI operator commands.")
@@ -393,8 +393,7 @@ def export(
                 estimate = await finance.estimate_rows(session, rng)
                 await finance.record_operator_export(session, rng, estimate)
             bar = _ProgressBar(estimate)
-            async with transaction(sessions) as session:
-                await set_tenant(session, rng.organization_id)
+            async with transaction(sessions, tenant=rng.organization_id) as session:
                 rows = await exports.to_file(session, rng, temporary, progress=bar.update)
             os.replace(temporary, out)  # the file appears whole, or not at all
             bar.finish(rows)

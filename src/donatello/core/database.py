@@ -108,13 +108,20 @@ async def unit_of_work(session: AsyncSession) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def transaction(
-    sessionmaker: async_sessionmaker[AsyncSession], *, platform: bool = False, snapshot: bool = False
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    tenant: uuid.UUID | None = None,
+    platform: bool = False,
+    snapshot: bool = False,
 ) -> AsyncIterator[AsyncSession]:
     """One unit of work for jobs and commands: commit on success, roll back on any exception.
+    ``tenant``: limited to one organization's rows; ``platform``: every organization's;
     ``snapshot``: every statement reads the same snapshot (see ``read_one_snapshot``)."""
     async with sessionmaker() as session, unit_of_work(session):
         if snapshot:
             await read_one_snapshot(session)
+        if tenant is not None:
+            await set_tenant(session, tenant)
         if platform:
             await set_platform_scope(session)
         yield session

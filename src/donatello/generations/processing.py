@@ -31,7 +31,7 @@ from donatello.budgets import reservations, settlement
 from donatello.config import Settings
 from donatello.core import metrics
 from donatello.core.clock import utcnow
-from donatello.core.database import set_tenant, transaction
+from donatello.core.database import transaction
 from donatello.core.fallback import connect_redis
 from donatello.core.jobs import JobContext
 from donatello.generations import repository
@@ -174,8 +174,7 @@ class Processor:
 
     async def _candidates(self, job: Job) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved."""
-        async with transaction(self.sessions) as session:
-            await set_tenant(session, job.organization_id)
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
             return await candidates(
                 session,
                 job.department_id,
@@ -194,8 +193,7 @@ class Processor:
         while True:
             await asyncio.sleep(interval)
             now = utcnow()
-            async with transaction(self.sessions) as session:
-                await set_tenant(session, job.organization_id)
+            async with transaction(self.sessions, tenant=job.organization_id) as session:
                 if not await repository.renew_lease(
                     session, job.id, self.name, now + self.settings.generation_lease
                 ):
@@ -216,8 +214,7 @@ class Processor:
     ) -> None:
         now = utcnow()
         chosen = outcome.candidate
-        async with transaction(self.sessions) as session:
-            await set_tenant(session, job.organization_id)
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
             finished = await repository.finish(
                 session,
                 job.id,
@@ -286,13 +283,11 @@ class Processor:
                 await self.store.delete(thumbnail)
 
     async def _abandon(self, job: Job) -> None:
-        async with transaction(self.sessions) as session:
-            await set_tenant(session, job.organization_id)
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
             await self._discard(session, job, [])
 
     async def _finish_failed(self, job: Job, reason: str, refusal: ContentFiltered | None) -> None:
-        async with transaction(self.sessions) as session:
-            await set_tenant(session, job.organization_id)
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
             await self._fail(session, job, reason, utcnow(), refusal)
 
     async def _fail(
@@ -335,8 +330,7 @@ class Processor:
     async def _retry_later(self, job: Job) -> None:
         """An unexpected error (storage down, a bug): back to the queue with back-off, or fail at last."""
         now = utcnow()
-        async with transaction(self.sessions) as session:
-            await set_tenant(session, job.organization_id)
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
             if job.attempts >= self.settings.generation_max_attempts:
                 await self._fail(session, job, f"gave up after {job.attempts} attempts", now)
                 return

@@ -26,7 +26,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from donatello.core.database import set_tenant, transaction
+from donatello.core.database import transaction
 from donatello.reports import repository
 from donatello.reports.layouts import FOCUS, LEDGER, Layout
 
@@ -268,7 +268,6 @@ async def stream(
     sessions: async_sessionmaker[AsyncSession], rng: ExportRange, *, batch: int | None = None
 ) -> AsyncIterator[bytes]:
     """``encode`` in a transaction of its own (the response body outlives the request's)."""
-    async with transaction(sessions) as session:
-        await set_tenant(session, rng.organization_id)
+    async with transaction(sessions, tenant=rng.organization_id) as session:
         async for chunk in encode(session, rng, batch=batch):
             yield chunk

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.config import Settings
-from donatello.core.database import set_tenant, transaction
+from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
 from donatello.reports import exports, finance
 from donatello.reports.exports import ExportRange
@@ -98,8 +98,7 @@ class Exporter:
         try:
             progress = _Progress(self.sessions, job_id, self.progress_every)
             try:
-                async with transaction(self.sessions) as session:
-                    await set_tenant(session, rng.organization_id)
+                async with transaction(self.sessions, tenant=rng.organization_id) as session:
                     rows = await exports.to_file(
                         session, rng, path, batch=self.batch, progress=progress.update
                     )
