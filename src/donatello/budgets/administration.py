@@ -19,7 +19,7 @@ from donatello.budgets.schemas import BudgetChange, BudgetSet, BudgetStatus, Clo
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
 from donatello.core.money import to_cents
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Department, DepartmentBudget
 from donatello.tenancy import Principal, scoped_get
 from donatello.tenancy.permissions import Permission
@@ -98,8 +98,8 @@ async def closed_periods(
     after = decode_cursor(cursor, 1)
     before = date.fromisoformat(after[0]) if after else None
     rows = await repository.closed_periods(session, department.id, before=before, limit=limit + 1)
-    items = [ClosedPeriod.model_validate(row) for row in rows[:limit]]
-    next_cursor = encode_cursor([rows[limit - 1].period_start.isoformat()]) if len(rows) > limit else None
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.period_start.isoformat()])
+    items = [ClosedPeriod.model_validate(row) for row in kept]
     return Page[ClosedPeriod](items=items, next_cursor=next_cursor)
 
 

@@ -35,7 +35,7 @@ from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate, I
 from donatello.core.clock import utcnow
 from donatello.core.database import add_unless_taken, transaction
 from donatello.core.errors import Forbidden, NotFound
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import BudgetIncreaseRequest, Department
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
@@ -233,9 +233,7 @@ async def _page(
     newest_first = (BudgetIncreaseRequest.created_at.desc(), BudgetIncreaseRequest.id.desc())
     stmt = stmt.order_by(*newest_first).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more else None
+    rows, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
     return Page(items=[IncreaseRequestRead.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -37,3 +38,12 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
     if not isinstance(values, list) or len(values) != size:
         raise ValidationFailed("The cursor is not valid", field="cursor")
     return values
+
+
+def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Sequence[Any]]) -> tuple[list[T], str | None]:
+    """Keyset pagination's last step, written once: ``rows`` were fetched as ``limit + 1``; the page is the
+    first ``limit`` and, when more follow, the cursor names its last row by ``key`` (the sort columns)."""
+    if len(rows) <= limit:
+        return list(rows), None
+    kept = list(rows[:limit])
+    return kept, encode_cursor(list(key(kept[-1])))

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.departments import repository
 from donatello.departments.errors import DepartmentCodeTaken
 from donatello.departments.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
@@ -19,8 +19,8 @@ async def list_departments(
     session: AsyncSession, principal: Principal, cursor: str | None, limit: int
 ) -> Page[DepartmentRead]:
     rows = await repository.page(session, principal, after=decode_cursor(cursor, 2), limit=limit + 1)
-    items = [DepartmentRead.model_validate(row) for row in rows[:limit]]
-    next_cursor = encode_cursor([rows[limit - 1].code, rows[limit - 1].id]) if len(rows) > limit else None
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.code, row.id])
+    items = [DepartmentRead.model_validate(row) for row in kept]
     return Page[DepartmentRead](items=items, next_cursor=next_cursor)
 
 

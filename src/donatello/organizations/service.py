@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.core.errors import NotFound, ValidationFailed
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization
 from donatello.organizations import repository
 from donatello.organizations.errors import OrganizationTaken
@@ -83,8 +83,8 @@ async def list_organizations(
     rows = await repository.page(
         session, is_active=is_active, after=decode_cursor(cursor, 2), limit=limit + 1
     )
-    items = [OrganizationRead.model_validate(row) for row in rows[:limit]]
-    next_cursor = encode_cursor([rows[limit - 1].name, rows[limit - 1].id]) if len(rows) > limit else None
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.name, row.id])
+    items = [OrganizationRead.model_validate(row) for row in kept]
     return Page[OrganizationRead](items=items, next_cursor=next_cursor)
 
 

@@ -17,7 +17,7 @@ from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
 from donatello.core.money import to_cents
-from donatello.core.pagination import decode_cursor, encode_cursor
+from donatello.core.pagination import decode_cursor, page_of
 from donatello.models import ExportJob
 from donatello.reports import repository
 from donatello.reports.errors import InvalidRange, UnknownFormat
@@ -257,9 +257,7 @@ async def list_jobs(
 ) -> tuple[list[ExportJob], str | None]:
     """The organization's export jobs, newest first (a lost job id is never unrecoverable)."""
     rows = await repository.jobs(session, principal.organization_id, decode_cursor(cursor, 2), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None)
+    return page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
 
 
 def describe(job: ExportJob, download_url: str | None) -> ExportJobRead:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization, User
 from donatello.tenancy import RANK, Principal, Role
 from donatello.users import administration, repository
@@ -185,8 +185,8 @@ async def list_users(
     rows = await repository.page(
         session, principal, filters=wanted, after=decode_cursor(cursor, 2), limit=limit + 1
     )
-    items = [UserRead.model_validate(row) for row in rows[:limit]]
-    next_cursor = encode_cursor([rows[limit - 1].email, rows[limit - 1].id]) if len(rows) > limit else None
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.email, row.id])
+    items = [UserRead.model_validate(row) for row in kept]
     return Page[UserRead](items=items, next_cursor=next_cursor)
 
 

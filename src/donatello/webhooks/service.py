@@ -20,7 +20,7 @@ from donatello import audit
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Webhook, WebhookDelivery
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Permission, Principal
@@ -80,11 +80,8 @@ async def list_webhooks(
     if not principal.can(Permission.WEBHOOKS_MANAGE):
         user_id = principal.user_id
     rows = await repository.listing(session, principal, user_id, decode_cursor(cursor, 2), limit + 1)
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
-    return Page(items=[WebhookRead.model_validate(w) for w in rows[:limit]], next_cursor=next_cursor)
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
+    return Page(items=[WebhookRead.model_validate(row) for row in kept], next_cursor=next_cursor)
 
 
 async def get(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> Webhook:
@@ -176,11 +173,8 @@ async def deliveries(
     """A webhook's deliveries, newest first — for whoever may see the webhook."""
     webhook = await get(session, principal, webhook_id)
     rows = await repository.deliveries(session, webhook.id, status, decode_cursor(cursor, 2), limit + 1)
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
-    return Page(items=[DeliveryRead.model_validate(d) for d in rows[:limit]], next_cursor=next_cursor)
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
+    return Page(items=[DeliveryRead.model_validate(row) for row in kept], next_cursor=next_cursor)
 
 
 async def redeliver(
