@@ -196,17 +196,7 @@ async def _relay_until_stopped(context: JobContext, store: AuditStore | None) ->
         concurrency=settings.audit_relay_concurrency,
         horizon_seconds=settings.audit_relay_horizon_seconds,
     )
-    failures = 0
-    while not context.stopping.is_set():
-        try:
-            delivered = await relay.pass_once()
-            failures = 0
-        except Exception:
-            log.exception("audit relay pass failed")
-            failures += 1
-            delivered = 0
-        if delivered == 0:
-            await context.sleep(_pause(settings, failures))
+    await context.repeat(relay.pass_once, idle=settings.audit_relay_poll_seconds, what="audit relay pass")
 
 
 def _pause(settings: Settings, failures: int) -> float:

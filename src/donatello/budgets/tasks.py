@@ -44,10 +44,10 @@ SWEEP_EVERY_SECONDS = 60.0
 
 async def run(context: JobContext) -> None:
     """The worker job: sweep lapsed holds and lapsed budget requests once a minute."""
-    while not context.stopping.is_set():
-        try:
-            await expire_lapsed_holds(context.sessions)
-            await increase_requests.expire_lapsed(context.sessions)
-        except Exception:
-            log.exception("sweeping lapsed holds or requests failed; retrying next round")
-        await context.sleep(SWEEP_EVERY_SECONDS)
+
+    async def sweep() -> bool:
+        await expire_lapsed_holds(context.sessions)
+        await increase_requests.expire_lapsed(context.sessions)
+        return False  # once a round, whatever it found
+
+    await context.repeat(sweep, idle=SWEEP_EVERY_SECONDS, what="sweeping lapsed holds and requests")

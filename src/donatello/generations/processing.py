@@ -380,14 +380,7 @@ async def run(context: JobContext) -> None:
 
         async def loop() -> None:
             processor = Processor(context.sessions, settings, sealer, store, http, availability)
-            while not context.stopping.is_set():
-                try:
-                    busy = await processor.run_once()
-                except Exception:
-                    log.exception("generation worker loop error")
-                    busy = False
-                if not busy:
-                    await context.sleep(settings.worker_poll_seconds)
+            await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
 
         try:
             await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))

@@ -103,13 +103,6 @@ async def run(context: JobContext) -> None:
     )
     reconciler = Reconciler(context.sessions, settings, store)
     try:
-        while not context.stopping.is_set():
-            try:
-                busy = await reconciler.run_once()
-            except Exception:
-                log.exception("reconciliation worker loop error")
-                busy = False
-            if not busy:
-                await context.sleep(settings.worker_poll_seconds)
+        await context.repeat(reconciler.run_once, idle=settings.worker_poll_seconds, what="reconciliation")
     finally:
         await store.close()

@@ -152,13 +152,6 @@ async def run(context: JobContext) -> None:
     )
     exporter = Exporter(context.sessions, settings, store, progress_every=settings.export_progress_rows)
     try:
-        while not context.stopping.is_set():
-            try:
-                busy = await exporter.run_once()
-            except Exception:
-                log.exception("export worker loop error")
-                busy = False
-            if not busy:
-                await context.sleep(settings.worker_poll_seconds)
+        await context.repeat(exporter.run_once, idle=settings.worker_poll_seconds, what="export job")
     finally:
         await store.close()

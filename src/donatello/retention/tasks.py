@@ -284,11 +284,11 @@ async def job(context: JobContext) -> None:
         settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
     )
     try:
-        while not context.stopping.is_set():
-            try:
-                await run_exclusive(engine, context.sessions, store, settings, only_if_due=True)
-            except Exception:
-                log.exception("retention run failed; retrying later")
-            await context.sleep(CHECK_EVERY_SECONDS)
+
+        async def when_due() -> bool:
+            await run_exclusive(engine, context.sessions, store, settings, only_if_due=True)
+            return False  # checked again after the pause, whatever it did
+
+        await context.repeat(when_due, idle=CHECK_EVERY_SECONDS, what="retention run")
     finally:
         await store.close()
