@@ -3,6 +3,7 @@ step keeps failing, and it stops when asked."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from donatello.config import Settings
@@ -27,7 +28,7 @@ async def test_a_failing_step_backs_off_doubling_then_the_job_recovers_and_stops
 
     await context.repeat(step, idle=0.05, what="test step")
 
-    gaps = [later - earlier for earlier, later in zip(calls, calls[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
     assert len(calls) == 7 and outcomes == []
     assert gaps[0] >= 0.1 * 0.9 and gaps[1] >= 0.2 * 0.9 and gaps[2] >= 0.4 * 0.9  # 2x, 4x, 8x idle
     assert gaps[5] >= 0.05 * 0.9  # idle: the plain pause
