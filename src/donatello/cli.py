@@ -521,9 +521,7 @@ def retention_run(
 
     async def run(url: str) -> RetentionReport | None:
         engine = create_engine(url, app_role=settings.database_app_role, pool_size=2)
-        store = await open_image_store(
-            settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
-        )
+        store = await open_image_store(settings)
         try:
             return await run_exclusive(engine, create_sessionmaker(engine), store, settings, dry_run=dry_run)
         finally:

@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     tracing_otlp_endpoint: str | None = None
 
     @property
+    def public_url(self) -> str:
+        """Where people and Entra reach this service: ``public_base_url``, else the bind address."""
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
     def refresh_token_lifetime(self) -> timedelta:
         return timedelta(days=self.refresh_token_days)
 

@@ -110,8 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 app.state.redis = connect_redis(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
             app.state.rate_limiter = limiter_from_settings(settings, app.state.redis)
-            public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-            app.state.image_store = await open_image_store(settings, public_base_url=public_base_url)
+            app.state.image_store = await open_image_store(settings)
             stack.push_async_callback(app.state.image_store.close)
             app.state.sealer = sealer_from_settings(settings)
             stack.push_async_callback(app.state.sealer.aclose)

@@ -368,9 +368,7 @@ def _event(
 async def run(context: JobContext) -> None:
     """The worker job: ``generation_workers`` processors claiming until told to stop."""
     settings = context.settings
-    store = await open_image_store(
-        settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    )
+    store = await open_image_store(settings)
     redis = None
     if settings.redis_url:
         redis = connect_redis(settings.redis_url)

@@ -98,9 +98,7 @@ class Reconciler:
 async def run(context: JobContext) -> None:
     """The worker job: one reconciler claiming queued imports until told to stop."""
     settings = context.settings
-    store = await open_image_store(
-        settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    )
+    store = await open_image_store(settings)
     reconciler = Reconciler(context.sessions, settings, store)
     try:
         await context.repeat(reconciler.run_once, idle=settings.worker_poll_seconds, what="reconciliation")

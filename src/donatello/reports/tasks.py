@@ -147,9 +147,7 @@ def describe_error(error: BaseException) -> str:
 async def run(context: JobContext) -> None:
     """The worker job: one exporter claiming queued exports until told to stop."""
     settings = context.settings
-    store = await open_image_store(
-        settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    )
+    store = await open_image_store(settings)
     exporter = Exporter(context.sessions, settings, store, progress_every=settings.export_progress_rows)
     try:
         await context.repeat(exporter.run_once, idle=settings.worker_poll_seconds, what="export job")

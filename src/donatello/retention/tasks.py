@@ -280,9 +280,7 @@ async def job(context: JobContext) -> None:
     running it, run retention."""
     settings = context.settings
     engine = context.sessions.kw["bind"]
-    store = await open_image_store(
-        settings, public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    )
+    store = await open_image_store(settings)
     try:
 
         async def when_due() -> bool:

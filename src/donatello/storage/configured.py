@@ -27,9 +27,10 @@ def image_store_from_settings(settings: Settings, *, public_base_url: str) -> Im
     return LocalImageStore(settings.data_dir / "images", signer=signer, public_base_url=public_base_url)
 
 
-async def open_image_store(settings: Settings, *, public_base_url: str) -> ImageStore:
-    """The configured store, ready to use: the Blob container exists once this returns."""
-    store = image_store_from_settings(settings, public_base_url=public_base_url)
+async def open_image_store(settings: Settings, *, public_base_url: str | None = None) -> ImageStore:
+    """The configured store, ready to use: the Blob container exists once this returns. Local file links
+    point at ``public_base_url`` (default: the settings' public URL)."""
+    store = image_store_from_settings(settings, public_base_url=public_base_url or settings.public_url)
     if settings.blob_connection_string is not None:
         from donatello.storage.blob import BlobImageStore
 
