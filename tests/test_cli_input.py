@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from donatello.cli import _ProgressBar
+from donatello.cli.exports import ProgressBar
 from tests.ledger import committed_tenant
 
 DONATELLO = str(Path(sys.executable).with_name("donatello"))
@@ -84,7 +84,7 @@ async def test_an_organization_is_named_by_id_or_domain_and_logs_stay_quiet(
 
 def test_the_progress_bar_reaches_100_percent_when_every_row_is_written() -> None:
     stream = io.StringIO()
-    bar = _ProgressBar(22, stream)
+    bar = ProgressBar(22, stream)
     bar._draw(11, final=False)
     bar._draw(22, final=False)
     assert stream.getvalue().endswith("100% 22/22 rows")

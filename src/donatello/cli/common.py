@@ -1,0 +1,101 @@
+"""What every operator command shares: one-line refusals of bad input, and parsers for days, ids,
+organizations and durations; the database set-up of a command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import NoReturn, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from donatello.config import get_settings
+from donatello.core.database import create_engine, create_sessionmaker, transaction
+from donatello.core.runtime import database_url
+
+log = logging.getLogger("donatello.cli")
+T = TypeVar("T")
+
+
+#: Commands that run until stopped and narrate what they do; the others keep stderr for errors.
+LONG_RUNNING = {"serve", "worker"}
+
+
+def refuse(option: str, problem: str) -> NoReturn:
+    """Bad input: one line on stderr naming the option, exit code 2 (no usage box, no traceback)."""
+    typer.echo(f"error: {option}: {problem}", err=True)
+    raise typer.Exit(2)
+
+
+def a_duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = int(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        refuse("--ttl", "use a number with s, m or h, e.g. 15m")
+    if not 0 < seconds <= 15 * 60:
+        refuse("--ttl", "an access token lives between 1s and 15m")
+    return timedelta(seconds=seconds)
+
+
+def a_day(value: str, hint: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        refuse(hint, f"{value!r} is not a date; use YYYY-MM-DD")
+
+
+def organization_of(url: str, value: str) -> uuid.UUID:
+    """An organization named by its id or its domain (``acme.com.au``); bad input is refused."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        pass
+    from sqlalchemy import select
+
+    from donatello.models import Organization
+
+    async def lookup() -> uuid.UUID | None:
+        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine), platform=True) as session:
+                found: uuid.UUID | None = await session.scalar(
+                    select(Organization.id).where(Organization.domain == value.strip().lower())
+                )
+                return found
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(lookup())
+    if found is None:
+        refuse("--org", f"no organization has the id or domain {value!r}")
+    return found
+
+
+def an_id(value: str, hint: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        refuse(hint, f"{value!r} is not an id; use one such as 0b7c9d2e-…")
+
+
+def with_database(
+    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]], *, pool_size: int = 1
+) -> T:
+    """Run ``work`` with sessions on the configured database (joining a running embedded server) and
+    close everything after: the set-up every command that only needs the database shares."""
+    settings = get_settings()
+
+    async def run(url: str) -> T:
+        engine = create_engine(url, app_role=settings.database_app_role, pool_size=pool_size)
+        try:
+            return await work(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    with database_url(settings) as url:
+        return asyncio.run(run(url))
