@@ -20,7 +20,14 @@ import donatello
 
 GRAPH = grimp.build_graph("donatello", include_external_packages=True)
 OURS = sorted(m for m in GRAPH.modules if m == "donatello" or m.startswith("donatello."))
-EDGE = {"donatello.main", "donatello.api", "donatello.dependencies", "donatello.cli", "donatello.worker"}
+EDGE = {
+    "donatello.main",
+    "donatello.middleware",
+    "donatello.api",
+    "donatello.dependencies",
+    "donatello.cli",
+    "donatello.worker",
+}
 
 
 def _package(module: str) -> str:
