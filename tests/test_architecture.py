@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import pkgutil
+from pathlib import Path
 
 import grimp
 
@@ -151,3 +152,14 @@ def test_no_package_imports_a_package_that_imports_it_back() -> None:
             if back is not None:
                 cycles.append(" -> ".join((source, *back)))
     assert cycles == []
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """A file over ~400 lines is asking to be split by use case (STYLE.md)."""
+    root = Path(donatello.__file__).parent
+    long = {
+        str(p.relative_to(root)): n
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long == {}
