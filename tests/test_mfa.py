@@ -1,4 +1,4 @@
-"""The MFA rule for generation (enforced by ``CanGenerate``; the generation endpoint arrives later)."""
+"""The MFA rule for generation, enforced by ``CanGenerate`` on the real ``POST /v1/generations``."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.auth.dependencies import CanGenerate
 from donatello.auth.errors import MfaRequired
 from donatello.auth.mfa import ensure_may_generate
-from donatello.core.errors import DomainError
+from donatello.auth.tokens import TokenSigner
 from donatello.tenancy import Principal, Role
 from tests import factories
+from tests import generation_world as gw
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -40,32 +38,29 @@ def test_after_the_grace_period_without_mfa_generation_is_refused_with_a_clear_p
     assert "grace period has ended" in problem["detail"]
 
 
-async def test_can_generate_answers_403_mfa_required_over_http(
-    app: FastAPI, client: httpx.AsyncClient, db: AsyncSession
+async def test_post_generations_answers_403_mfa_required_after_the_grace_period(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
-    probe = FastAPI()  # the generation endpoint arrives with its issue: a probe route stands in
-    probe.state.__dict__.update(app.state.__dict__)
+    world = await gw.world(db, tokens, role="power_user")  # MFA on: may generate
+    late = await factories.colleague(db, world.member, role="power_user")
+    late.mfa_enabled, late.mfa_grace_period_expires_at = False, datetime.now(UTC) - timedelta(seconds=1)
+    finance = await factories.colleague(db, world.member, role="finance")
+    await db.flush()
+    body = {"prompt": "a quiet harbour", "model": f"local/{world.local.model_name}"}
 
-    @probe.get("/probe")
-    async def generate(principal: CanGenerate) -> dict[str, str]:
-        return {"ok": str(principal.user_id)}
+    responses = {
+        name: await client.post(
+            "/v1/generations",
+            json=body,
+            headers={"Authorization": f"Bearer {tokens.issue(m.id, m.organization_id)}"},
+        )
+        for name, m in {"late": late, "finance": finance, "ok": world.member}.items()
+    }
 
-    @probe.exception_handler(DomainError)
-    async def render(_request: object, exc: DomainError) -> JSONResponse:
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type="application/problem+json")
-
-    org = await factories.organization(db)
-    late = await factories.user(db, org, mfa_enabled=False)
-    finance = await factories.user(db, org, role="finance")
-    ok = await factories.user(db, org, mfa_enabled=True)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=probe), base_url="http://probe") as http:
-        signer = app.state.token_signer
-        responses = {
-            name: await http.get("/probe", headers={"Authorization": f"Bearer {signer.issue(m.id, org.id)}"})
-            for name, m in {"late": late, "finance": finance, "ok": ok}.items()
-        }
     assert responses["late"].status_code == 403
+    assert responses["late"].headers["content-type"] == "application/problem+json"
     assert responses["late"].json()["type"].endswith("/mfa-required")
+    assert "grace period has ended" in responses["late"].json()["detail"]
     assert responses["finance"].status_code == 403
     assert responses["finance"].json()["type"].endswith("/forbidden")
-    assert responses["ok"].status_code == 200
+    assert responses["ok"].status_code == 202, responses["ok"].text

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.auth.tokens import TokenSigner
@@ -87,8 +88,19 @@ async def test_metrics_expose_the_listed_series_after_an_end_to_end_generation(
     assert series["donatello_budget_refusals_total"][(("reason", "budget"),)] == before["refused"] + 1
     assert series["donatello_reservation_expiries_total"][()] >= before["expired"] + 1
     assert "donatello_webhook_delivery_failures" in series
-    assert series["donatello_generation_queue_depth"][(("status", "pending"),)] >= 0
-    assert (("status", "processing"),) in series["donatello_generation_queue_depth"]
+    queued = dict(
+        (
+            await db.execute(
+                text(
+                    "SELECT status, count(*) FROM generations WHERE status IN ('pending', 'processing')"
+                    " GROUP BY status"
+                )
+            )
+        ).all()
+    )
+    depth = series["donatello_generation_queue_depth"]
+    assert depth[(("status", "pending"),)] == queued.get("pending", 0)
+    assert depth[(("status", "processing"),)] == queued.get("processing", 0)
     assert series["donatello_audit_outbox_pending"][()] >= 1  # this test's events are not shipped
     assert series["donatello_audit_outbox_lag_seconds"][()] >= 0
 

@@ -130,6 +130,8 @@ async def test_a_retry_after_longer_than_we_wait_gives_up_at_once(
 def test_backoff_is_capped() -> None:
     delays = [backoff_delay(retry) for retry in range(1, 20)]
     assert all(d is not None and d <= 20.0 for d in delays)
+    late = [d for d in delays[10:] if d is not None]
+    assert late and all(d >= 10.0 for d in late)  # capped at the full window: half fixed, half jitter
 
 
 async def test_timeouts_are_retried_then_the_cheaper_fallback_produces_the_images(
