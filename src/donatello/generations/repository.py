@@ -96,7 +96,7 @@ async def batch_members(session: AsyncSession, batch_id: uuid.UUID) -> list[Gene
     stmt = (
         select(Generation)
         .where(Generation.batch_id == batch_id)
-        .order_by(Generation.created_at, Generation.id)
+        .order_by(Generation.details["position"].as_integer(), Generation.created_at, Generation.id)
     )
     return list((await session.execute(stmt)).scalars())
 
