@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, literal, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import CostEvent, Generation, GenerationBatch, GenerationMetadata
@@ -154,6 +155,8 @@ async def claim_next(
             lease_owner=worker,
             lease_expires_at=now + lease,
             attempts=Generation.attempts + 1,
+            # The first claim is when the generation started; a reclaim keeps it (the right side wins).
+            details=literal({"started_at": now.isoformat()}, JSONB).op("||")(Generation.details),
         )
         .returning(Generation)
         .execution_options(populate_existing=True)
