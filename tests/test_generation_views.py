@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.budgets.periods import organization_timezone
 from tests import generation_world as gw
 
 
@@ -35,3 +39,46 @@ async def test_started_at_is_when_a_worker_first_took_the_generation(
     done = (await client.get(f"/v1/generations/{accepted['id']}", headers=world.headers)).json()
     assert done["status"] == "completed"
     assert done["created_at"] <= done["started_at"] <= done["completed_at"]
+
+
+async def test_from_and_to_are_the_organizations_local_days_with_to_included(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    world = await gw.world(db, tokens)
+    made = (await client.post("/v1/generations", json={"prompt": "dated"}, headers=world.headers)).json()
+    today = datetime.now(ZoneInfo(organization_timezone(world.org.settings))).date()
+    yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
+
+    async def listed(**query: str) -> list[str]:
+        page = await client.get("/v1/generations", params=query, headers=world.headers)
+        assert page.status_code == 200, page.text
+        return [item["id"] for item in page.json()["items"]]
+
+    assert await listed(**{"from": today.isoformat(), "to": today.isoformat()}) == [made["id"]]
+    assert await listed(**{"to": yesterday.isoformat()}) == []
+    assert await listed(**{"from": tomorrow.isoformat()}) == []
+    assert await listed(**{"from": f"{today.isoformat()}T00:00:00"}) == [made["id"]]
+    bad = await client.get("/v1/generations", params={"from": "29/11/2026"}, headers=world.headers)
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.json()["detail"]
+    backwards = {"from": today.isoformat(), "to": yesterday.isoformat()}
+    assert (await client.get("/v1/generations", params=backwards, headers=world.headers)).status_code == 422
+
+
+async def test_stats_honour_from_and_to_and_leave_deleted_generations_out(
+    client: httpx.AsyncClient, db: AsyncSession, app: FastAPI, http: httpx.AsyncClient, tokens: TokenSigner
+) -> None:
+    world = await gw.world(db, tokens)
+    await client.post("/v1/generations", json={"prompt": "kept"}, headers=world.headers)
+    await (await gw.worker(app, db, http)).run_once()
+    gone = (await client.post("/v1/generations", json={"prompt": "gone"}, headers=world.headers)).json()
+    assert (await client.delete(f"/v1/generations/{gone['id']}", headers=world.headers)).status_code == 204
+    history = (await client.get("/v1/generations", headers=world.headers)).json()["items"]
+
+    stats = (await client.get("/v1/generations/stats", headers=world.headers)).json()
+    assert (stats["total"], stats["completed"], stats["cancelled"]) == (len(history), 1, 0)
+    today = datetime.now(ZoneInfo(organization_timezone(world.org.settings))).date()
+    same_day = {"from": today.isoformat(), "to": today.isoformat()}
+    assert (await client.get("/v1/generations/stats", params=same_day, headers=world.headers)).json() == stats
+    later = {"from": (today + timedelta(days=1)).isoformat()}
+    empty = (await client.get("/v1/generations/stats", params=later, headers=world.headers)).json()
+    assert (empty["total"], empty["images"], empty["spend_aud"]) == (0, 0, "0.0000")
