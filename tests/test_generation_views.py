@@ -82,3 +82,21 @@ async def test_stats_honour_from_and_to_and_leave_deleted_generations_out(
     later = {"from": (today + timedelta(days=1)).isoformat()}
     empty = (await client.get("/v1/generations/stats", params=later, headers=world.headers)).json()
     assert (empty["total"], empty["images"], empty["spend_aud"]) == (0, 0, "0.0000")
+
+
+async def test_a_deleted_generations_signed_image_links_stop_working(
+    client: httpx.AsyncClient, db: AsyncSession, app: FastAPI, http: httpx.AsyncClient, tokens: TokenSigner
+) -> None:
+    world = await gw.world(db, tokens)
+    made = (
+        await client.post("/v1/generations", json={"prompt": "short-lived"}, headers=world.headers)
+    ).json()
+    await (await gw.worker(app, db, http)).run_once()
+    done = (await client.get(f"/v1/generations/{made['id']}", headers=world.headers)).json()
+    links = [*done["image_urls"], *done["thumbnail_urls"]]
+    assert [(await gw.fetch(client, link)).status_code for link in links] == [200, 200]
+
+    assert (await client.delete(f"/v1/generations/{made['id']}", headers=world.headers)).status_code == 204
+    refused = [await gw.fetch(client, link) for link in links]
+    assert [response.status_code for response in refused] == [404, 404]
+    assert refused[0].headers["content-type"] == "application/problem+json"
