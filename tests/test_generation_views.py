@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.budgets.periods import organization_timezone
 from tests import generation_world as gw
+from tests import provider_rows
 
 
 async def test_batch_ids_follow_the_order_of_the_requests_items(
@@ -100,3 +101,27 @@ async def test_a_deleted_generations_signed_image_links_stop_working(
     refused = [await gw.fetch(client, link) for link in links]
     assert [response.status_code for response in refused] == [404, 404]
     assert refused[0].headers["content-type"] == "application/problem+json"
+
+
+async def test_a_model_without_credentials_is_not_available_never_chosen_and_refused_by_name(
+    client: httpx.AsyncClient, db: AsyncSession, app: FastAPI, http: httpx.AsyncClient, tokens: TokenSigner
+) -> None:
+    world = await gw.world(db, tokens)
+    keyless = await provider_rows.model(db, "azure-openai", price="0.0800", priority=1, credential=None)
+    keyed = await provider_rows.model(db, "azure-openai", price="0.0800", priority=2, is_active=False)
+    name = f"azure-openai/{keyless.model_name}"
+
+    catalogue = (await client.get(f"/v1/providers/{keyless.id}", headers=world.headers)).json()
+    assert catalogue["available"] is False
+    keyed.is_active = True
+    await db.flush()
+    assert (await client.get(f"/v1/providers/{keyed.id}", headers=world.headers)).json()["available"] is True
+    keyed.is_active = False
+    await db.flush()
+
+    auto = (await client.post("/v1/generations", json={"prompt": "any"}, headers=world.headers)).json()
+    assert (auto["requested_model"], auto["model"]) == ("auto", f"local/{world.local.model_name}")
+    assert auto["reserved_aud"] == "0.0500"
+    asked = await client.post("/v1/generations", json={"prompt": "x", "model": name}, headers=world.headers)
+    assert asked.status_code == 503, asked.text
+    assert asked.json()["type"].endswith("/model-cannot-run") and "credentials" in asked.json()["detail"]

@@ -53,12 +53,18 @@ async def visible(session: AsyncSession, principal: Principal, generation_id: uu
 async def read(generation: Generation, store: ImageStore) -> GenerationRead:
     images = list(generation.details.get("images", []))
     thumbnails = list(generation.details.get("thumbnails", []))
-    started = generation.details.get("started_at")
+    details = generation.details
+    started = details.get("started_at")
     return GenerationRead(
         id=generation.id,
         status=generation.status,
         model_provider=generation.model_provider,
         model_name=generation.model_name,
+        requested_model=details.get("requested_model"),
+        model=f"{generation.model_provider}/{generation.model_name}",
+        selection_reason=details.get("selected_model_reason"),
+        fallback_from=details.get("fallback_from"),
+        fallback_reason=details.get("fallback_reason"),
         size=generation.size,
         quality=generation.quality,
         n=generation.n,
