@@ -165,7 +165,7 @@ async def test_bad_requests_are_problems_and_write_nothing(
     wrong_type = await client.post(
         "/v1/generations", content=b"prompt=hi", headers={**world.headers, "content-type": "text/plain"}
     )
-    assert (malformed.status_code, wrong_type.status_code) == (422, 422)
+    assert (malformed.status_code, wrong_type.status_code) == (422, 415)
     assert await gw.count_generations(db, world.org) == 0
     assert await gw.spent(db, world.department) == (Decimal(0), Decimal(0))
 

@@ -37,7 +37,7 @@ from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import PROBLEM_BASE, DatabaseUnavailable, DomainError
 from donatello.core.fallback import connect_redis
 from donatello.core.runtime import database_url
-from donatello.dependencies import REQUEST_GUARDS
+from donatello.dependencies import REQUEST_GUARDS, other_media_type
 from donatello.health.endpoints import router as health_router
 from donatello.observability import tracing
 from donatello.observability.endpoints import router as metrics_router
@@ -374,8 +374,12 @@ def _install_error_handlers(app: FastAPI) -> None:
                 f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
             )
             return scim_error(400, detail, "invalidValue")
+        if (unsupported := other_media_type(request, exc.errors())) is not None:
+            return await domain_error(request, unsupported)
         errors = [
-            {
+            _json_error(error, exc.body)
+            if error["type"] == "json_invalid"
+            else {
                 "field": ".".join(printable(str(part)) for part in error["loc"]),
                 "message": error["msg"],
                 "code": error["type"],
@@ -397,13 +401,39 @@ def _install_error_handlers(app: FastAPI) -> None:
             return scim_error(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
         if web_security.is_web_path(request.url.path):
             return http_error_page(request, exc.status_code)  # a person's address: a page, not JSON
+        kind, title = HTTP_PROBLEMS.get(exc.status_code, (f"http-{exc.status_code}", str(exc.detail)))
         body = {
-            "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
-            "title": str(exc.detail) if exc.status_code != 404 else "Not found",
+            "type": PROBLEM_BASE + kind,
+            "title": title,
             "status": exc.status_code,
             "detail": str(exc.detail),
         }
         return _problem(request, body, exc.status_code, dict(exc.headers or {}))
+
+
+#: status -> (problem type, title) for the errors Starlette raises itself (routing, the body cap)
+HTTP_PROBLEMS = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "The body is too large"),
+}
+
+
+def _json_error(error: dict[str, Any], document: Any) -> dict[str, Any]:
+    """Where and what, for a body that is not JSON: "line 1, column 16: Expecting ',' delimiter"."""
+    position = error["loc"][-1] if isinstance(error["loc"][-1], int) else None
+    reason = str(error.get("ctx", {}).get("error", "not valid JSON"))
+    where = ""
+    if position is not None:
+        text = document if isinstance(document, str) else ""
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        where = f" at line {line}, column {column} (character {position})"
+    return {
+        "field": "body",
+        "message": f"The body is not valid JSON{where}: {reason}",
+        "code": "json_invalid",
+    }
 
 
 def internal_error(request_id: str) -> JSONResponse:

@@ -92,15 +92,17 @@ class Require:
     async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if self.permissions and not any(principal.can(permission) for permission in self.permissions):
             first = self.permissions[0]
+            roles = [
+                role.value
+                for role, granted in GRANTS.items()
+                if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
+            ]
             raise Forbidden(
                 f"This action needs the permission {' or '.join(p.value for p in self.permissions)}",
                 required_permission=first.value,
                 required_permissions=[permission.value for permission in self.permissions],
-                required_roles=[
-                    role.value
-                    for role, granted in GRANTS.items()
-                    if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
-                ],
+                # a permission no organization role holds (platform administration) names no roles
+                **({"required_roles": roles} if roles else {}),
             )
         return principal
 

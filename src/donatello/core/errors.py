@@ -64,6 +64,10 @@ class Unauthenticated(DomainError):
     type = "unauthenticated"
     title = "Authentication required"
 
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 §11.6.1: a 401 names the scheme to use (a bearer token or API key)."""
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class Forbidden(DomainError):
     status = 403
@@ -75,6 +79,12 @@ class Conflict(DomainError):
     status = 409
     type = "conflict"
     title = "Conflict"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type = "unsupported-media-type"
+    title = "Send application/json"
 
 
 class ValidationFailed(DomainError):

@@ -135,7 +135,9 @@ async def get_generation(
 
 
 @router.get(
-    "/generations/{generation_id}/prompt", response_model=PromptRead, responses=problem_responses(NotFound)
+    "/generations/{generation_id}/prompt",
+    response_model=PromptRead,
+    responses=problem_responses(NotFound, Forbidden),
 )
 async def read_prompt(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, sealer: Sealer
@@ -147,7 +149,7 @@ async def read_prompt(
 @router.post(
     "/generations/{generation_id}/cancel",
     response_model=GenerationRead,
-    responses=problem_responses(NotFound, NotCancellable),
+    responses=problem_responses(NotFound, Forbidden, NotCancellable),
 )
 async def cancel_generation(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, store: Images
@@ -156,7 +158,9 @@ async def cancel_generation(
     return await views.read(await lifecycle.cancel(session, principal, generation_id), store)
 
 
-@router.delete("/generations/{generation_id}", status_code=204, responses=problem_responses(NotFound))
+@router.delete(
+    "/generations/{generation_id}", status_code=204, responses=problem_responses(NotFound, Forbidden)
+)
 async def delete_generation(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession
 ) -> Response:

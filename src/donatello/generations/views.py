@@ -134,7 +134,10 @@ async def prompt(
     generation = await visible(session, principal, generation_id)
     if generation.user_id != principal.user_id:
         if not principal.can(Permission.GENERATIONS_MANAGE_OTHERS):
-            raise NotFound("generation", generation_id)
+            raise Forbidden(
+                "Only its owner or an org admin may read this generation's prompt",
+                required_permission=Permission.GENERATIONS_MANAGE_OTHERS.value,
+            )
         await audit.record(
             session,
             audit.AuditEvent(
