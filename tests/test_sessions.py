@@ -92,7 +92,7 @@ async def test_users_list_their_sessions_and_revoke_them_all(
 
     listed = await client.get("/v1/auth/sessions", headers=bearer(phone["access_token"]))
     assert listed.status_code == 200
-    assert {s["id"]: s["current"] for s in listed.json()} == {
+    assert {s["id"]: s["current"] for s in listed.json()["items"]} == {
         phone["session_id"]: True,
         laptop["session_id"]: False,
     }
@@ -155,3 +155,26 @@ async def test_cleanup_deletes_sessions_expired_more_than_30_days_ago(db: AsyncS
     ).scalars()
     assert deleted >= 1
     assert sorted(h.split("-")[0] for h in left) == ["live", "recent"]
+
+
+async def test_sessions_are_listed_a_page_at_a_time(
+    client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
+) -> None:
+    laptop, who = await _signed_in(client, db, idp)
+    phone = (await sign_in(client, idp, who)).json()
+    tablet = (await sign_in(client, idp, who)).json()
+    headers = bearer(tablet["access_token"])
+
+    first = (await client.get("/v1/auth/sessions", params={"limit": 2}, headers=headers)).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = (
+        await client.get(
+            "/v1/auth/sessions", params={"limit": 2, "cursor": first["next_cursor"]}, headers=headers
+        )
+    ).json()
+    assert rest["next_cursor"] is None
+    assert {s["id"] for s in first["items"] + rest["items"]} == {
+        laptop["session_id"],
+        phone["session_id"],
+        tablet["session_id"],
+    }

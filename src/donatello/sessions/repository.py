@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import UserSession
@@ -26,13 +26,22 @@ async def get_own(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UU
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def live_of_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[UserSession]:
+async def live_of_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[UserSession]:
+    """Newest first, keyset on (created_at, id)."""
     stmt = (
         select(UserSession)
         .where(UserSession.user_id == user_id, UserSession.revoked.is_(False), UserSession.expires_at > now)
-        .order_by(UserSession.created_at.desc(), UserSession.id)
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
     )
-    return list((await session.execute(stmt)).scalars())
+    if after is not None:
+        stmt = stmt.where(tuple_(UserSession.created_at, UserSession.id) < tuple_(*after))
+    return list((await session.execute(stmt.limit(limit))).scalars())
 
 
 async def revoke_where(session: AsyncSession, now: datetime, reason: str, **match: uuid.UUID) -> int:

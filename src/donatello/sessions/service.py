@@ -19,6 +19,7 @@ from donatello.auth.tokens import TokenSigner
 from donatello.core.clock import utcnow
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import NotFound
+from donatello.core.pagination import Page, decode_time_cursor, time_cursor_after
 from donatello.models import UserSession
 from donatello.sessions import repository
 from donatello.sessions.errors import RefreshTokenInvalid, RefreshTokenReused
@@ -135,12 +136,18 @@ async def ensure_live(session: AsyncSession, session_id: uuid.UUID) -> bool:
     return await repository.is_live(session, session_id, utcnow())
 
 
-async def list_own(session: AsyncSession, principal: Principal) -> list[SessionRead]:
-    rows = await repository.live_of_user(session, principal.user_id, utcnow())
-    return [
+async def list_own(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> Page[SessionRead]:
+    """The caller's live sign-ins, newest first; ``current`` marks the one behind this token."""
+    rows = await repository.live_of_user(
+        session, principal.user_id, utcnow(), decode_time_cursor(cursor), limit + 1
+    )
+    items = [
         SessionRead.model_validate(row).model_copy(update={"current": row.id == principal.session_id})
-        for row in rows
+        for row in rows[:limit]
     ]
+    return Page[SessionRead](items=items, next_cursor=time_cursor_after(rows, limit))
 
 
 async def logout(session: AsyncSession, principal: Principal) -> int:
