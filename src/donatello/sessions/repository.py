@@ -62,18 +62,6 @@ async def delete_expired_before(session: AsyncSession, cutoff: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def is_live(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> bool:
-    """The sign-in behind an access token still stands: not expired, not revoked except by rotation."""
-    stmt = select(UserSession.revoked, UserSession.revoked_reason, UserSession.expires_at).where(
-        UserSession.id == session_id
-    )
-    row = (await session.execute(stmt)).one_or_none()
-    if row is None:
-        return False
-    revoked, reason, expires_at = row
-    return bool(expires_at > now and (not revoked or reason == "rotated"))
-
-
 async def by_hash(session: AsyncSession, token_hash: str) -> UserSession | None:
     stmt = select(UserSession).where(UserSession.refresh_token_hash == token_hash)
     return (await session.execute(stmt)).scalar_one_or_none()

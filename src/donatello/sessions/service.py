@@ -67,6 +67,20 @@ async def start(
     return row, pair
 
 
+async def operator_token(
+    session: AsyncSession,
+    signer: TokenSigner,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    lifetime: timedelta,
+) -> str:
+    """``donatello token``: an access token with a session of its own (device ``cli``, lasting as long as
+    the token, no refresh token anyone holds), so the session list shows it and logout or revoke-all
+    ends it at once."""
+    row, _ = await start(session, signer, user_id, organization_id, device={"kind": "cli"}, lifetime=lifetime)
+    return signer.issue(user_id, organization_id, row.id, lifetime=lifetime)
+
+
 async def refresh(
     session: AsyncSession,
     signer: TokenSigner,
@@ -130,10 +144,6 @@ async def refresh(
         ),
     )
     return pair
-
-
-async def ensure_live(session: AsyncSession, session_id: uuid.UUID) -> bool:
-    return await repository.is_live(session, session_id, utcnow())
 
 
 async def list_own(
