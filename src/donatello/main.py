@@ -34,7 +34,13 @@ from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
 from donatello.core import metrics, request_context
 from donatello.core.database import create_engine, create_sessionmaker
-from donatello.core.errors import PROBLEM_BASE, DatabaseUnavailable, DomainError
+from donatello.core.errors import (
+    HTTP_PROBLEMS,
+    PROBLEM_BASE,
+    DatabaseUnavailable,
+    DomainError,
+    json_decode_error,
+)
 from donatello.core.fallback import connect_redis
 from donatello.core.runtime import database_url
 from donatello.dependencies import REQUEST_GUARDS, other_media_type
@@ -377,7 +383,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if (unsupported := other_media_type(request, exc.errors())) is not None:
             return await domain_error(request, unsupported)
         errors = [
-            _json_error(error, exc.body)
+            json_decode_error(error, exc.body)
             if error["type"] == "json_invalid"
             else {
                 "field": ".".join(printable(str(part)) for part in error["loc"]),
@@ -409,31 +415,6 @@ def _install_error_handlers(app: FastAPI) -> None:
             "detail": str(exc.detail),
         }
         return _problem(request, body, exc.status_code, dict(exc.headers or {}))
-
-
-#: status -> (problem type, title) for the errors Starlette raises itself (routing, the body cap)
-HTTP_PROBLEMS = {
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    413: ("body-too-large", "The body is too large"),
-}
-
-
-def _json_error(error: dict[str, Any], document: Any) -> dict[str, Any]:
-    """Where and what, for a body that is not JSON: "line 1, column 16: Expecting ',' delimiter"."""
-    position = error["loc"][-1] if isinstance(error["loc"][-1], int) else None
-    reason = str(error.get("ctx", {}).get("error", "not valid JSON"))
-    where = ""
-    if position is not None:
-        text = document if isinstance(document, str) else ""
-        line = text.count("\n", 0, position) + 1
-        column = position - (text.rfind("\n", 0, position) + 1) + 1
-        where = f" at line {line}, column {column} (character {position})"
-    return {
-        "field": "body",
-        "message": f"The body is not valid JSON{where}: {reason}",
-        "code": "json_invalid",
-    }
 
 
 def internal_error(request_id: str) -> JSONResponse:
