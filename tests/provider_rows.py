@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.database import set_platform_scope
 from donatello.models import ModelProvider, ProviderConfig
+from donatello.providers.adapters import NEEDS_CREDENTIAL
 
 
 async def only_these_models(db: AsyncSession) -> None:
@@ -32,7 +33,10 @@ async def model(
     max_retries: int | None = None,
     configuration: dict[str, Any] | None = None,
     size_multipliers: dict[str, str] | None = None,
+    credential: str | None = "kv://test/provider-key",
 ) -> ModelProvider:
+    """A model in the catalogue; one whose provider needs credentials gets a Key Vault reference unless
+    ``credential`` is None (such a model cannot run)."""
     row = ModelProvider(
         provider_name=provider,
         model_name=name or f"m-{uuid.uuid4().hex[:8]}",
@@ -45,12 +49,14 @@ async def model(
     )
     db.add(row)
     await db.flush()
-    if max_retries is not None or configuration is not None:
+    vault_ref = credential if provider in NEEDS_CREDENTIAL else None
+    if max_retries is not None or configuration is not None or vault_ref is not None:
         db.add(
             ProviderConfig(
                 provider_id=row.id,
                 max_retries=3 if max_retries is None else max_retries,
                 configuration=configuration or {},
+                api_key_vault_ref=vault_ref,
             )
         )
         await db.flush()

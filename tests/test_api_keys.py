@@ -34,7 +34,7 @@ async def test_a_power_user_creates_uses_and_revokes_a_key(
     stored = (await db.execute(select(ApiKey).where(ApiKey.user_id == power.id))).scalar_one()
     assert key not in (stored.key_hash, stored.key_prefix) and stored.last_used_at is None
     listed = await client.get("/v1/api-keys", headers=_as(tokens, power))
-    assert "key" not in listed.json()[0] and key not in listed.text
+    assert "key" not in listed.json()["items"][0] and key not in listed.text
 
     me = await client.get("/v1/me", headers=bearer(key))
     assert me.status_code == 200 and me.json()["user_id"] == str(power.id)
@@ -138,10 +138,13 @@ async def test_an_org_admin_sees_and_revokes_staff_keys_but_staff_do_not_see_eac
         )
     ).json()
 
-    assert [k["id"] for k in (await client.get("/v1/api-keys", headers=_as(tokens, admin))).json()] == [
-        key["id"]
-    ]
-    assert (await client.get("/v1/api-keys", headers=_as(tokens, bob))).json() == []
+    assert [
+        k["id"] for k in (await client.get("/v1/api-keys", headers=_as(tokens, admin))).json()["items"]
+    ] == [key["id"]]
+    assert (await client.get("/v1/api-keys", headers=_as(tokens, bob))).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
     assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, bob))).status_code == 404
     assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, admin))).status_code == 200
 
@@ -169,3 +172,33 @@ async def test_an_admins_key_for_generating_reads_no_audit_log_and_no_keys(
     assert (listing.status_code, listing.json()["required_permission"]) == (403, "api-keys:own")
     assert revoke.status_code == 403
     assert (await client.get("/v1/audit-events", headers=bearer(other.json()["key"]))).status_code == 200
+
+
+async def test_keys_are_listed_a_page_at_a_time_newest_first(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    power = await factories.user(db, org, role="power_user")
+    made = [
+        (
+            await client.post(
+                "/v1/api-keys",
+                json={"name": f"k{i}", "scopes": ["generations:create"]},
+                headers=_as(tokens, power),
+            )
+        ).json()["id"]
+        for i in range(3)
+    ]
+    first = (await client.get("/v1/api-keys", params={"limit": 2}, headers=_as(tokens, power))).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = (
+        await client.get(
+            "/v1/api-keys", params={"limit": 2, "cursor": first["next_cursor"]}, headers=_as(tokens, power)
+        )
+    ).json()
+    assert rest["next_cursor"] is None
+    assert sorted(k["id"] for k in first["items"] + rest["items"]) == sorted(made)
+    stamps = [k["created_at"] for k in first["items"] + rest["items"]]
+    assert stamps == sorted(stamps, reverse=True)
+    bad = await client.get("/v1/api-keys", params={"cursor": "WyJ4IiwieSJd"}, headers=_as(tokens, power))
+    assert bad.status_code == 422

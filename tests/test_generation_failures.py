@@ -67,6 +67,13 @@ async def test_a_timeout_is_retried_then_the_fallback_succeeds_and_is_recorded(
 
     assert done["status"] == "completed", done
     assert done["model_name"] == world.local.model_name and done["cost_aud"] == "0.0500"
+    assert (done["requested_model"], done["model"], done["selection_reason"], done["fallback_from"]) == (
+        azure,
+        f"local/{world.local.model_name}",
+        "requested",
+        azure,
+    )
+    assert done["fallback_reason"].startswith(f"{azure}: ")
     assert len(azure_stub.requests) == 2
     await set_platform_scope(db)
     metadata = (

@@ -136,7 +136,11 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
         )
         session.add(model)
         await session.flush()
-        session.add(ProviderConfig(provider_id=model.id, max_retries=0, configuration={}))
+        session.add(
+            ProviderConfig(
+                provider_id=model.id, max_retries=0, configuration={}, api_key_vault_ref="kv://test/key"
+            )
+        )
     try:
         async with committed_tenant(engine, postgres_url, budget="5.00") as tenant:
             member = tenant.members[0]

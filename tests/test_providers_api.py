@@ -174,7 +174,7 @@ async def test_secrets_in_configuration_are_refused(
     client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
     team = await people(db)
-    row = await provider_rows.model(db, "azure-openai")
+    row = await provider_rows.model(db, "azure-openai", credential=None)
 
     response = await client.put(
         f"/v1/providers/{row.id}/config",

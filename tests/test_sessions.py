@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +11,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.auth.tokens import TokenSigner
 from donatello.models import AuditOutbox, UserSession
 from donatello.sessions import service as sessions
 from tests import factories
@@ -92,7 +95,7 @@ async def test_users_list_their_sessions_and_revoke_them_all(
 
     listed = await client.get("/v1/auth/sessions", headers=bearer(phone["access_token"]))
     assert listed.status_code == 200
-    assert {s["id"]: s["current"] for s in listed.json()} == {
+    assert {s["id"]: s["current"] for s in listed.json()["items"]} == {
         phone["session_id"]: True,
         laptop["session_id"]: False,
     }
@@ -155,3 +158,61 @@ async def test_cleanup_deletes_sessions_expired_more_than_30_days_ago(db: AsyncS
     ).scalars()
     assert deleted >= 1
     assert sorted(h.split("-")[0] for h in left) == ["live", "recent"]
+
+
+async def test_sessions_are_listed_a_page_at_a_time(
+    client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
+) -> None:
+    laptop, who = await _signed_in(client, db, idp)
+    phone = (await sign_in(client, idp, who)).json()
+    tablet = (await sign_in(client, idp, who)).json()
+    headers = bearer(tablet["access_token"])
+
+    first = (await client.get("/v1/auth/sessions", params={"limit": 2}, headers=headers)).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = (
+        await client.get(
+            "/v1/auth/sessions", params={"limit": 2, "cursor": first["next_cursor"]}, headers=headers
+        )
+    ).json()
+    assert rest["next_cursor"] is None
+    assert {s["id"] for s in first["items"] + rest["items"]} == {
+        laptop["session_id"],
+        phone["session_id"],
+        tablet["session_id"],
+    }
+
+
+async def test_an_operator_token_ends_with_logout_and_revoke_all_counts_what_it_ended(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    member = await factories.user(db, org, role="power_user")
+    first = await sessions.operator_token(db, tokens, member.id, org.id, timedelta(minutes=5))
+    second = await sessions.operator_token(db, tokens, member.id, org.id, timedelta(minutes=5))
+    third = await sessions.operator_token(db, tokens, member.id, org.id, timedelta(minutes=5))
+    assert (await client.get("/v1/me", headers=bearer(first))).status_code == 200
+
+    out = await client.post("/v1/auth/logout", headers=bearer(first))
+    assert out.json() == {"revoked": 1}
+    ended = await client.get("/v1/me", headers=bearer(first))
+    assert ended.status_code == 401 and "session has ended" in ended.json()["detail"]
+    assert (await client.get("/v1/me", headers=bearer(second))).status_code == 200
+
+    everywhere = await client.post("/v1/auth/sessions/revoke-all", headers=bearer(second))
+    assert everywhere.json() == {"revoked": 2}
+    for token in (second, third):
+        assert (await client.get("/v1/me", headers=bearer(token))).status_code == 401
+
+
+async def test_a_one_second_token_is_dead_two_seconds_later(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    member = await factories.user(db, org)
+    token = tokens.issue(member.id, org.id, lifetime=timedelta(seconds=1))
+    issued = time.monotonic()
+    assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200
+    await asyncio.sleep(max(0.0, 2.05 - (time.monotonic() - issued)))
+    expired = await client.get("/v1/me", headers=bearer(token))
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]

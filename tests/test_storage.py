@@ -88,6 +88,7 @@ async def backend(
     settings: Settings,
     azurite_connection_string: str,
     blob_container: tuple[BlobImageStore, str],
+    client: httpx.AsyncClient,
 ) -> AsyncIterator[Backend]:
     if request.param == "local":
         store: LocalImageStore = app.state.image_store
@@ -97,10 +98,9 @@ async def backend(
             public_base_url=f"http://{settings.host}:{settings.port}",
             clock=an_hour_ago,
         )
-        # The links carry the configured public host; the transport takes them into this app.
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport) as http:
-            yield Backend("local", store, slow, http, root=store.root)
+        # The links carry the configured public host; the client's transport takes them into this app
+        # (and its requests into the test's transaction: the route checks the image's generation).
+        yield Backend("local", store, slow, client, root=store.root)
         return
     blob_store, container = blob_container
     slow_blob = BlobImageStore.from_connection_string(azurite_connection_string, container, clock=an_hour_ago)

@@ -15,11 +15,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.auth.tokens import token_signer
+from donatello.auth.tokens import ACCESS_TOKEN_LIFETIME, token_signer
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.models import Department, DepartmentBudget, FxRate, ModelProvider, Organization, User
+from donatello.sessions import service as sessions
 
 ORGANIZATION = {"name": "Acme Corporation", "domain": "acme.com.au"}
 DEPARTMENTS = [
@@ -207,6 +208,12 @@ async def access_token_for(
             ).scalar_one_or_none()
             if user is None:
                 raise SystemExit(f"no active user with email {email}")
-            return token_signer(settings).issue(user.id, user.organization_id, lifetime=lifetime)
+            return await sessions.operator_token(
+                session,
+                token_signer(settings),
+                user.id,
+                user.organization_id,
+                lifetime or ACCESS_TOKEN_LIFETIME,
+            )
     finally:
         await engine.dispose()

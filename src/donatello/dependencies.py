@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core import request_context
 from donatello.core.database import read_one_snapshot, unit_of_work
+from donatello.core.errors import UnsupportedMediaType
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
@@ -150,6 +151,24 @@ def _unstorable(document: Any) -> list[dict[str, Any]]:
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def other_media_type(request: Request, errors: Sequence[Any]) -> UnsupportedMediaType | None:
+    """A JSON body that failed validation because it was sent as another type (curl's default
+    ``application/x-www-form-urlencoded``, no header at all): a 415 saying what to send, rather than a 422
+    about dictionaries. Checked when the body is validated, so 401/403 still come first."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    if field is None or isinstance(field.field_info, params.Form):
+        return None
+    if _is_json(request.headers.get("content-type", "")):
+        return None
+    if not any(error.get("loc", ())[:1] == ("body",) for error in errors):
+        return None
+    sent = request.headers.get("content-type")
+    said = f"said {sent!r}" if sent else "named no type"
+    return UnsupportedMediaType(
+        f"Send the body as JSON with Content-Type: application/json (this request {said})"
+    )
 
 
 #: Installed on the application: run before every operation's own dependencies.

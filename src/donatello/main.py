@@ -29,10 +29,16 @@ from donatello.auth.tokens import token_signer
 from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
 from donatello.core.database import create_engine, create_sessionmaker
-from donatello.core.errors import PROBLEM_BASE, DatabaseUnavailable, DomainError
+from donatello.core.errors import (
+    HTTP_PROBLEMS,
+    PROBLEM_BASE,
+    DatabaseUnavailable,
+    DomainError,
+    json_decode_error,
+)
 from donatello.core.fallback import connect_redis
 from donatello.core.runtime import database_url
-from donatello.dependencies import REQUEST_GUARDS
+from donatello.dependencies import REQUEST_GUARDS, other_media_type
 from donatello.health.endpoints import router as health_router
 from donatello.middleware import (
     PROBLEM_JSON,
@@ -209,8 +215,12 @@ def _install_error_handlers(app: FastAPI) -> None:
                 f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
             )
             return scim_error(400, detail, "invalidValue")
+        if (unsupported := other_media_type(request, exc.errors())) is not None:
+            return await domain_error(request, unsupported)
         errors = [
-            {
+            json_decode_error(error, exc.body)
+            if error["type"] == "json_invalid"
+            else {
                 "field": ".".join(printable(str(part)) for part in error["loc"]),
                 "message": error["msg"],
                 "code": error["type"],
@@ -232,9 +242,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             return scim_error(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
         if web_security.is_web_path(request.url.path):
             return http_error_page(request, exc.status_code)  # a person's address: a page, not JSON
+        kind, title = HTTP_PROBLEMS.get(exc.status_code, (f"http-{exc.status_code}", str(exc.detail)))
         body = {
-            "type": PROBLEM_BASE + ("not-found" if exc.status_code == 404 else f"http-{exc.status_code}"),
-            "title": str(exc.detail) if exc.status_code != 404 else "Not found",
+            "type": PROBLEM_BASE + kind,
+            "title": title,
             "status": exc.status_code,
             "detail": str(exc.detail),
         }

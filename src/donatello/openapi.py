@@ -7,7 +7,8 @@ operation of a kind answers, read from the routes themselves, so no endpoint has
   signed-in user), with its 401 and, where a permission is needed, its 403;
 * 422 (invalid parameters or body, an undeclared query parameter, text PostgreSQL cannot store) as
   ``application/problem+json`` — every operation refuses undeclared query parameters;
-* 400 (a body that cannot be decoded) and 413 (a body over the size cap) where there is a request body;
+* 400 (a body that cannot be decoded) and 413 (a body over the size cap) where there is a request body,
+  and 415 where that body is JSON but sent as another type (or none);
 * 404 where the path names a resource;
 * a redirect has no body.
 """
@@ -123,6 +124,8 @@ def _complete_operation(operation: dict[str, Any], requirement: tuple[str, ...] 
     if "requestBody" in operation:
         _add(responses, "400", "The body could not be decoded")
         _add(responses, "413", "The body is larger than the 1 MiB cap")
+        if "application/json" in operation["requestBody"].get("content", {}):
+            _add(responses, "415", "The body is not sent as application/json")
     parameters = operation.get("parameters", [])
     if any(parameter.get("in") == "path" for parameter in parameters):
         _add(responses, "404", "Not found (another organization's resources are not found either)")

@@ -156,7 +156,7 @@ def test_a_session_revoked_through_the_api_loses_access(
     user_id, org_id = user_ids(web_database, "standard_user@acme.com.au")
     bearer = {"Authorization": f"Bearer {signer.issue(user_id, org_id)}"}
     with httpx.Client(base_url=live_server.url, headers=bearer, trust_env=False) as api:
-        sessions = api.get("/v1/auth/sessions").json()
+        sessions = api.get("/v1/auth/sessions").json()["items"]
         assert any((s["device_info"] or {}).get("kind") == "browser" for s in sessions)
         assert api.post("/v1/auth/sessions/revoke-all").json()["revoked"] >= 1
 

@@ -159,7 +159,7 @@ async def test_a_post_without_the_session_csrf_token_or_from_another_origin_is_r
         ({}, {**form, "csrf_token": csrf}),  # neither Origin nor Referer
     ):
         refused = await browser.post("/generate", data=data, headers=headers)
-        assert refused.status_code == 403, headers
+        assert refused.status_code == 403, (headers, refused.headers, refused.text[:300])
         assert refused.headers["content-type"].startswith("text/html")
         assert "Not allowed" in refused.text
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import ApiKey
@@ -27,11 +27,20 @@ async def get(session: AsyncSession, principal: Principal, key_id: uuid.UUID) ->
     return key
 
 
-async def listing(session: AsyncSession, principal: Principal, user_id: uuid.UUID | None) -> list[ApiKey]:
-    stmt = scope(select(ApiKey), principal, ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)
+async def listing(
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[ApiKey]:
+    """Newest first, keyset on (created_at, id)."""
+    stmt = scope(select(ApiKey), principal, ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
     if user_id is not None:
         stmt = stmt.where(ApiKey.user_id == user_id)
-    return list((await session.execute(stmt)).scalars())
+    if after is not None:
+        stmt = stmt.where(tuple_(ApiKey.created_at, ApiKey.id) < tuple_(*after))
+    return list((await session.execute(stmt.limit(limit))).scalars())
 
 
 async def touch(session: AsyncSession, key_id: uuid.UUID, now: datetime) -> None:

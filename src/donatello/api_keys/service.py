@@ -19,6 +19,7 @@ from donatello.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from donatello.core.clock import utcnow
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import NotFound, Unauthenticated, ValidationFailed
+from donatello.core.pagination import Page, decode_time_cursor, page_of
 from donatello.models import ApiKey
 from donatello.tenancy import Permission, Principal
 from donatello.users import service as users
@@ -58,12 +59,14 @@ async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate
 
 
 async def list_keys(
-    session: AsyncSession, principal: Principal, user_id: uuid.UUID | None
-) -> list[ApiKeyRead]:
-    """Own keys; an org admin may list anyone's in their organization (``user_id``)."""
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID | None, cursor: str | None, limit: int
+) -> Page[ApiKeyRead]:
+    """Own keys; an org admin may list anyone's in their organization (``user_id``). Newest first."""
     if not principal.can(Permission.API_KEYS_MANAGE):
         user_id = principal.user_id
-    return [ApiKeyRead.model_validate(key) for key in await repository.listing(session, principal, user_id)]
+    rows = await repository.listing(session, principal, user_id, decode_time_cursor(cursor), limit + 1)
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
+    return Page[ApiKeyRead](items=[ApiKeyRead.model_validate(key) for key in kept], next_cursor=next_cursor)
 
 
 async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKey:

@@ -27,7 +27,6 @@ from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated
 from donatello.dependencies import DbSession
 from donatello.organizations import service as organizations
-from donatello.sessions import service as sessions
 from donatello.tenancy import GRANTS, Permission, Principal, Role
 from donatello.users import service as users
 
@@ -53,10 +52,8 @@ async def _principal(
         claims = signer.verify(token)
         await set_tenant(session, claims.organization_id)
         principal = await users.principal_for(
-            session, claims.user_id, claims.organization_id, session_id=claims.session_id
+            session, claims.user_id, claims.organization_id, live_session=claims.session_id
         )
-        if claims.session_id is not None and not await sessions.ensure_live(session, claims.session_id):
-            raise Unauthenticated("The session has ended; sign in again")
     else:
         principal = await _entra_principal(request, session, token)
     if principal.is_platform_admin:
@@ -92,15 +89,17 @@ class Require:
     async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if self.permissions and not any(principal.can(permission) for permission in self.permissions):
             first = self.permissions[0]
+            roles = [
+                role.value
+                for role, granted in GRANTS.items()
+                if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
+            ]
             raise Forbidden(
                 f"This action needs the permission {' or '.join(p.value for p in self.permissions)}",
                 required_permission=first.value,
                 required_permissions=[permission.value for permission in self.permissions],
-                required_roles=[
-                    role.value
-                    for role, granted in GRANTS.items()
-                    if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
-                ],
+                # a permission no organization role holds (platform administration) names no roles
+                **({"required_roles": roles} if roles else {}),
             )
         return principal
 

@@ -7,6 +7,7 @@ each request, so a deactivation or role change takes effect at once.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,6 @@ from donatello.core.keys import load_or_create_ed25519
 ISSUER = "donatello"
 AUDIENCE = "donatello-api"
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
-LEEWAY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class TokenSigner:
             "sid": str(session_id) if session_id else None,
             "iat": now,
             "nbf": now,
-            "exp": now + lifetime,
+            # JWT times are whole seconds: round the end up, so a token lives its lifetime (and less than
+            # a second more), never less.
+            "exp": math.ceil((now + lifetime).timestamp()),
             "jti": str(uuid.uuid4()),
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA")
@@ -97,7 +99,8 @@ class TokenSigner:
                 algorithms=["EdDSA"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                leeway=LEEWAY,
+                # No leeway: we signed it with our own clock, so --ttl 1s means one second. (Entra's
+                # tokens, from another clock, get entra_leeway_seconds.)
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
             return AccessClaims(

@@ -60,3 +60,36 @@ def organization_timezone(settings: dict[str, object] | None, default: str = DEF
             return default
         return zone
     return default
+
+
+class BadBound(ValueError):
+    """A ``from``/``to`` value that follows neither form; ``field`` names the parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def query_range(
+    starts: str | None, ends: str | None, timezone: str
+) -> tuple[datetime | None, datetime | None]:
+    """The one rule for ``from``/``to`` everywhere: a ``YYYY-MM-DD`` is a whole local day in the
+    organization's zone (``to`` includes it), anything else an ISO datetime (naive = local time).
+    Returns UTC instants, ``to`` exclusive."""
+    zone = ZoneInfo(timezone)
+    begin = None if starts is None else _bound(starts, zone, end=False, field="from").astimezone(UTC)
+    finish = None if ends is None else _bound(ends, zone, end=True, field="to").astimezone(UTC)
+    if begin is not None and finish is not None and begin >= finish:
+        raise BadBound("from", "from must be before to")
+    return begin, finish
+
+
+def _bound(value: str, zone: ZoneInfo, *, end: bool, field: str) -> datetime:
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadBound(field, f"{field} must be a date (YYYY-MM-DD) or an ISO datetime") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)

@@ -64,6 +64,10 @@ class Unauthenticated(DomainError):
     type = "unauthenticated"
     title = "Authentication required"
 
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 §11.6.1: a 401 names the scheme to use (a bearer token or API key)."""
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class Forbidden(DomainError):
     status = 403
@@ -75,6 +79,12 @@ class Conflict(DomainError):
     status = 409
     type = "conflict"
     title = "Conflict"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type = "unsupported-media-type"
+    title = "Send application/json"
 
 
 class ValidationFailed(DomainError):
@@ -105,3 +115,28 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+#: status -> (problem type, title) for the errors Starlette raises itself (routing, the body cap)
+HTTP_PROBLEMS = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "The body is too large"),
+}
+
+
+def json_decode_error(error: dict[str, Any], document: Any) -> dict[str, Any]:
+    """Where and what, for a body that is not JSON: "line 1, column 16: Expecting ',' delimiter"."""
+    position = error["loc"][-1] if isinstance(error["loc"][-1], int) else None
+    reason = str(error.get("ctx", {}).get("error", "not valid JSON"))
+    where = ""
+    if position is not None:
+        text = document if isinstance(document, str) else ""
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        where = f" at line {line}, column {column} (character {position})"
+    return {
+        "field": "body",
+        "message": f"The body is not valid JSON{where}: {reason}",
+        "code": "json_invalid",
+    }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -47,3 +49,14 @@ def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Sequence[Any]]) ->
         return list(rows), None
     kept = list(rows[:limit])
     return kept, encode_cursor(list(key(kept[-1])))
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """A (created_at, id) cursor, the key of lists ordered newest first; a malformed one is a 422."""
+    values = decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
+    except ValueError as exc:
+        raise ValidationFailed("The cursor is not valid", field="cursor") from exc

@@ -166,9 +166,11 @@ async def _admit(
                 "selected_model_reason": choice.reason,
                 "requested_model": body.model,
                 "admitted_model": choice.name,
+                # Members of a batch share created_at: their place in the request orders them.
+                **({"position": position} if batch else {}),
             },
         )
-        for body, choice in zip(bodies, choices, strict=True)
+        for position, (body, choice) in enumerate(zip(bodies, choices, strict=True))
     ]
     held = await reservations.reserve(
         session,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -35,6 +34,12 @@ from donatello.openapi import problem_responses
 from donatello.ratelimit import RateLimited
 
 router = APIRouter(tags=["generations"])
+
+_DATE_RULE = "a YYYY-MM-DD local day in the organization's time zone, or an ISO datetime"
+DateFrom = Annotated[str | None, Query(alias="from", max_length=40, description=f"From: {_DATE_RULE}")]
+DateTo = Annotated[
+    str | None, Query(alias="to", max_length=40, description=f"To: {_DATE_RULE} (a day is included)")
+]
 
 ADMISSION_ERRORS = problem_responses(
     Unauthenticated,
@@ -75,8 +80,8 @@ async def list_generations(
     department_id: uuid.UUID | None = None,
     status: Status | None = None,
     model: Annotated[str | None, Query(max_length=151)] = None,
-    created_from: Annotated[datetime | None, Query(alias="from")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    created_from: DateFrom = None,
+    created_to: DateTo = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[GenerationRead]:
@@ -95,10 +100,16 @@ async def list_generations(
     )
 
 
-@router.get("/generations/stats", response_model=UsageStats)
-async def my_usage(principal: CanReadGenerations, session: DbSession) -> UsageStats:
-    """Your totals: generations by outcome, images, average generation time and spend."""
-    return await views.usage(session, principal)
+@router.get("/generations/stats", response_model=UsageStats, responses=problem_responses(ValidationFailed))
+async def my_usage(
+    principal: CanReadGenerations,
+    session: DbSession,
+    created_from: DateFrom = None,
+    created_to: DateTo = None,
+) -> UsageStats:
+    """Your totals over your history (deleted generations left out): generations by outcome, images,
+    average generation time, and the ledger's spend (a deletion refunds nothing)."""
+    return await views.usage(session, principal, created_from, created_to)
 
 
 @router.get("/generations/prompts", response_model=Page[PromptHistoryItem])
@@ -124,7 +135,9 @@ async def get_generation(
 
 
 @router.get(
-    "/generations/{generation_id}/prompt", response_model=PromptRead, responses=problem_responses(NotFound)
+    "/generations/{generation_id}/prompt",
+    response_model=PromptRead,
+    responses=problem_responses(NotFound, Forbidden),
 )
 async def read_prompt(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, sealer: Sealer
@@ -136,7 +149,7 @@ async def read_prompt(
 @router.post(
     "/generations/{generation_id}/cancel",
     response_model=GenerationRead,
-    responses=problem_responses(NotFound, NotCancellable),
+    responses=problem_responses(NotFound, Forbidden, NotCancellable),
 )
 async def cancel_generation(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, store: Images
@@ -145,7 +158,9 @@ async def cancel_generation(
     return await views.read(await lifecycle.cancel(session, principal, generation_id), store)
 
 
-@router.delete("/generations/{generation_id}", status_code=204, responses=problem_responses(NotFound))
+@router.delete(
+    "/generations/{generation_id}", status_code=204, responses=problem_responses(NotFound, Forbidden)
+)
 async def delete_generation(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession
 ) -> Response:

@@ -10,7 +10,7 @@ from donatello import audit
 from donatello.budgets import reservations
 from donatello.core import metrics
 from donatello.core.clock import utcnow
-from donatello.core.errors import NotFound
+from donatello.core.errors import Forbidden, NotFound
 from donatello.generations import repository
 from donatello.generations.errors import NotCancellable
 from donatello.generations.views import may_see
@@ -49,7 +49,11 @@ async def _own(session: AsyncSession, principal: Principal, generation_id: uuid.
     if generation is None or generation.is_deleted or not may_see(principal, generation):
         raise NotFound("generation", generation_id)
     if generation.user_id != principal.user_id and not principal.can(Permission.GENERATIONS_MANAGE_OTHERS):
-        raise NotFound("generation", generation_id)
+        # they may see it (a department's manager), so it exists for them: not theirs to change
+        raise Forbidden(
+            "Only its owner or an org admin may cancel or delete this generation",
+            required_permission=Permission.GENERATIONS_MANAGE_OTHERS.value,
+        )
     return generation
 
 

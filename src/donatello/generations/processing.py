@@ -42,6 +42,7 @@ from donatello.providers import (
     Candidate,
     ContentFiltered,
     ImageRequest,
+    ModelCannotRun,
     Outcome,
     ProviderError,
     ProvidersExhausted,
@@ -150,6 +151,8 @@ class Processor:
             )
         except ProviderError as error:  # e.g. no adapter / rejected request: final
             await self._finish_failed(job, error.reason, None)
+        except ModelCannotRun as error:  # its credentials were removed since admission: final
+            await self._finish_failed(job, error.detail, None)
         except Exception:
             log.exception("generation job crashed; it will be retried", extra={"generation_id": str(job.id)})
             await self._retry_later(job)
@@ -234,6 +237,8 @@ class Processor:
                     "thumbnails": [thumbnail for _, thumbnail in names],
                     "provider_latency_ms": outcome.result.latency_ms,
                     "fallback_from": outcome.fallback_from.name if outcome.fallback_from else None,
+                    # why the models tried before the one that made the images did not
+                    "fallback_reason": "; ".join(outcome.failures) if outcome.fallback_from else None,
                 },
             )
             if finished is None:

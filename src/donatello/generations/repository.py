@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, literal, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.models import CostEvent, Generation, GenerationBatch, GenerationMetadata
+from donatello.core.money import to_ledger_precision
+from donatello.models import CostEvent, Generation, GenerationBatch, GenerationMetadata, Organization
 
 
 async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
@@ -96,12 +99,29 @@ async def batch_members(session: AsyncSession, batch_id: uuid.UUID) -> list[Gene
     stmt = (
         select(Generation)
         .where(Generation.batch_id == batch_id)
-        .order_by(Generation.created_at, Generation.id)
+        .order_by(Generation.details["position"].as_integer(), Generation.created_at, Generation.id)
     )
     return list((await session.execute(stmt)).scalars())
 
 
-async def usage(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+async def organization_settings(session: AsyncSession, organization_id: uuid.UUID) -> dict[str, Any]:
+    stmt = select(Organization.settings).where(Organization.id == organization_id)
+    return (await session.execute(stmt)).scalar_one_or_none() or {}
+
+
+async def usage(
+    session: AsyncSession, user_id: uuid.UUID, created_from: datetime | None, created_to: datetime | None
+) -> dict[str, Any]:
+    """Counts over the user's history as listed (deleted generations are gone from it); spend is the
+    ledger's, which a deletion does not refund."""
+    generations = [Generation.user_id == user_id, Generation.is_deleted.is_(False)]
+    charges = [CostEvent.user_id == user_id]
+    if created_from is not None:
+        generations.append(Generation.created_at >= created_from)
+        charges.append(CostEvent.created_at >= created_from)
+    if created_to is not None:
+        generations.append(Generation.created_at < created_to)
+        charges.append(CostEvent.created_at < created_to)
     counts = select(
         func.count(),
         func.count().filter(Generation.status == "completed"),
@@ -110,12 +130,10 @@ async def usage(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
         func.count().filter(Generation.status.in_(("pending", "processing"))),
         func.coalesce(func.sum(Generation.n).filter(Generation.status == "completed"), 0),
         func.avg(Generation.generation_time_ms).filter(Generation.status == "completed"),
-    ).where(Generation.user_id == user_id)
+    ).where(*generations)
     total, completed, failed, cancelled, in_progress, images, average = (await session.execute(counts)).one()
     spend = (
-        await session.execute(
-            select(func.coalesce(func.sum(CostEvent.actual_cost_aud), 0)).where(CostEvent.user_id == user_id)
-        )
+        await session.execute(select(func.coalesce(func.sum(CostEvent.actual_cost_aud), 0)).where(*charges))
     ).scalar_one()
     return {
         "total": total,
@@ -125,7 +143,7 @@ async def usage(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
         "in_progress": in_progress,
         "images": images,
         "average_generation_ms": int(average) if average is not None else None,
-        "spend_aud": spend,
+        "spend_aud": to_ledger_precision(Decimal(spend)),  # "0.0000" when nothing was spent, like the rest
     }
 
 
@@ -154,6 +172,8 @@ async def claim_next(
             lease_owner=worker,
             lease_expires_at=now + lease,
             attempts=Generation.attempts + 1,
+            # The first claim is when the generation started; a reclaim keeps it (the right side wins).
+            details=literal({"started_at": now.isoformat()}, JSONB).op("||")(Generation.details),
         )
         .returning(Generation)
         .execution_options(populate_existing=True)

@@ -53,6 +53,22 @@ class GenerationRead(BaseModel):
     status: Status
     model_provider: str
     model_name: str
+    requested_model: str | None = Field(
+        description='What the request asked for: "auto" or "provider/model" (null for rows made before it '
+        "was recorded)"
+    )
+    model: str = Field(
+        description="provider/model that made the images, or that will be called first while pending"
+    )
+    selection_reason: str | None = Field(
+        description='Why admission chose the model: "requested", "platform-priority", "user-default: …", …'
+    )
+    fallback_from: str | None = Field(
+        description="The model admitted first, when it failed and a fallback priced no higher made the images"
+    )
+    fallback_reason: str | None = Field(
+        description="Why the models tried before the one used failed (provider/model: reason; …)"
+    )
     size: str
     quality: str
     n: int

@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.core.errors import Forbidden, NotFound
+from donatello.budgets.periods import BadBound, organization_timezone, query_range
+from donatello.core.errors import Forbidden, NotFound, ValidationFailed
 from donatello.core.money import to_cents
 from donatello.core.pagination import Page, decode_cursor, encode_cursor
 from donatello.generations import repository
@@ -52,12 +53,18 @@ async def visible(session: AsyncSession, principal: Principal, generation_id: uu
 async def read(generation: Generation, store: ImageStore) -> GenerationRead:
     images = list(generation.details.get("images", []))
     thumbnails = list(generation.details.get("thumbnails", []))
-    started = generation.details.get("started_at")
+    details = generation.details
+    started = details.get("started_at")
     return GenerationRead(
         id=generation.id,
         status=generation.status,
         model_provider=generation.model_provider,
         model_name=generation.model_name,
+        requested_model=details.get("requested_model"),
+        model=f"{generation.model_provider}/{generation.model_name}",
+        selection_reason=details.get("selected_model_reason"),
+        fallback_from=details.get("fallback_from"),
+        fallback_reason=details.get("fallback_reason"),
         size=generation.size,
         quality=generation.quality,
         n=generation.n,
@@ -84,8 +91,8 @@ async def history(
     department_id: uuid.UUID | None,
     status: str | None,
     model: str | None,
-    created_from: datetime | None,
-    created_to: datetime | None,
+    created_from: str | None,
+    created_to: str | None,
     cursor: str | None,
     limit: int,
 ) -> Page[GenerationRead]:
@@ -99,6 +106,7 @@ async def history(
         if not allowed:
             raise Forbidden("Only the department's manager or an org admin may list its generations")
         user_id = None
+    begin, finish = await date_range(session, principal, created_from, created_to)
     after = decode_cursor(cursor, 2)
     rows = await repository.page(
         session,
@@ -107,8 +115,8 @@ async def history(
         department_id=department_id,
         status=status,
         model=model,
-        created_from=created_from,
-        created_to=created_to,
+        created_from=begin,
+        created_to=finish,
         after=(datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None,
         limit=limit + 1,
     )
@@ -126,7 +134,10 @@ async def prompt(
     generation = await visible(session, principal, generation_id)
     if generation.user_id != principal.user_id:
         if not principal.can(Permission.GENERATIONS_MANAGE_OTHERS):
-            raise NotFound("generation", generation_id)
+            raise Forbidden(
+                "Only its owner or an org admin may read this generation's prompt",
+                required_permission=Permission.GENERATIONS_MANAGE_OTHERS.value,
+            )
         await audit.record(
             session,
             audit.AuditEvent(
@@ -238,5 +249,24 @@ async def monthly_usage(session: AsyncSession, principal: Principal, since: date
     )
 
 
-async def usage(session: AsyncSession, principal: Principal) -> UsageStats:
-    return UsageStats(**await repository.usage(session, principal.user_id))
+async def usage(
+    session: AsyncSession, principal: Principal, created_from: str | None, created_to: str | None
+) -> UsageStats:
+    begin, finish = await date_range(session, principal, created_from, created_to)
+    return UsageStats(**await repository.usage(session, principal.user_id, begin, finish))
+
+
+async def date_range(
+    session: AsyncSession, principal: Principal, starts: str | None, ends: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """``from``/``to`` by the rule every endpoint shares (local days of the organization, ``to``
+    inclusive, or ISO datetimes)."""
+    if starts is None and ends is None:
+        return None, None
+    timezone = organization_timezone(
+        await repository.organization_settings(session, principal.organization_id)
+    )
+    try:
+        return query_range(starts, ends, timezone)
+    except BadBound as bad:
+        raise ValidationFailed(str(bad), field=bad.field) from None

@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    and_,
+    func,
+    or_,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -152,6 +163,12 @@ class UserSession(Base):
     revoked: Mapped[bool] = mapped_column(server_default=text("false"))
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoked_reason: Mapped[str | None] = mapped_column(String(255))
+
+    @classmethod
+    def stands_at(cls, now: datetime) -> ColumnElement[bool]:
+        """The sign-in behind an access token still stands: not expired and not ended (a rotation is not
+        an end — the access token of the rotated session lives on until it expires)."""
+        return and_(cls.expires_at > now, or_(cls.revoked.is_(False), cls.revoked_reason == "rotated"))
 
     __table_args__ = (
         CheckConstraint(

@@ -11,6 +11,7 @@ from donatello.providers.availability import (
 from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
 from donatello.providers.errors import (
     ContentFiltered,
+    ModelCannotRun,
     ProviderError,
     ProviderRateLimited,
     ProviderRejected,
@@ -29,6 +30,7 @@ __all__ = [
     "ImageRequest",
     "ImageResult",
     "InProcessAvailability",
+    "ModelCannotRun",
     "Outcome",
     "ProviderError",
     "ProviderRateLimited",

@@ -20,6 +20,8 @@ SUPPORTED_QUALITIES: dict[str, tuple[str, ...]] = {
     "azure-openai": ("standard", "hd"),
 }
 PROVIDER_NAMES = frozenset(SUPPORTED_SIZES)
+#: providers no call reaches without a credential (provider_configs.api_key_vault_ref)
+NEEDS_CREDENTIAL = frozenset({"azure-openai"})
 
 
 def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider:

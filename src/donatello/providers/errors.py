@@ -117,6 +117,16 @@ class ModelUnavailable(ServiceUnavailable):
         return {"Retry-After": str(max(1, math.ceil(self.retry_after_seconds)))}
 
 
+class ModelCannotRun(ServiceUnavailable):
+    """Not a passing outage: the model is missing what any call needs (its credentials)."""
+
+    type = "model-cannot-run"
+    title = "The model cannot run"
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(f"{model} cannot run: {reason}; choose another model", model=model)
+
+
 class NoModelAvailable(ServiceUnavailable):
     type = "no-model-available"
     title = "No model can serve this request"

@@ -81,7 +81,12 @@ class ProviderRead(BaseModel):
     provider_name: str
     model_name: str
     is_active: bool
-    available: bool = Field(description="False while the model is paused after repeated failures")
+    available: bool = Field(
+        description=(
+            "False when the model cannot serve a request now: inactive, missing the credentials its "
+            'provider needs, or paused after repeated failures. model "auto" never chooses it.'
+        )
+    )
     api_endpoint: str
     cost_per_image_aud: Money
     pricing_currency: str

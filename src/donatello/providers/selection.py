@@ -12,8 +12,10 @@ Rules:
 * fallbacks are the other eligible models whose per-image price is no higher than the choice's (the
   budget was reserved at the choice's price), in priority order.
 
-Models with no adapter, no configured exchange rate, or paused by the availability cache are not
-eligible. The reason string goes to ``generation_metadata.selected_model_reason``.
+Models that cannot run (no adapter, or no credentials where the provider needs them — see
+:func:`cannot_run`, which the catalogue's ``available`` uses too), with no configured exchange rate, or
+paused by the availability cache are not eligible; asking for one by name is refused. The reason
+string goes to ``generation_metadata.selected_model_reason``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,17 @@ from donatello.models import ModelProvider, ProviderConfig
 from donatello.pricing.errors import NoExchangeRate
 from donatello.pricing.service import Quote, quote
 from donatello.providers import repository
-from donatello.providers.adapters import PROVIDER_NAMES, SUPPORTED_QUALITIES, SUPPORTED_SIZES
+from donatello.providers.adapters import (
+    NEEDS_CREDENTIAL,
+    PROVIDER_NAMES,
+    SUPPORTED_QUALITIES,
+    SUPPORTED_SIZES,
+)
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ProviderTarget
 from donatello.providers.errors import (
     AmbiguousModel,
+    ModelCannotRun,
     ModelUnavailable,
     NoModelAvailable,
     UnknownModelRequested,
@@ -87,6 +95,8 @@ async def candidates(
 
     if requested != AUTO:
         chosen = _named(offers, requested)
+        if (why := cannot_run(*chosen)) is not None:
+            raise ModelCannotRun(_name(chosen[0]), why)
         _check_supports(chosen, size, quality)
         if (
             paused := await availability.paused_for(chosen[0].provider_name, chosen[0].model_name)
@@ -127,6 +137,15 @@ async def priced_offers(
     return [(_name(offer[0]), offered_quote) for offer, offered_quote in priced]
 
 
+def cannot_run(model: ModelProvider, config: ProviderConfig | None) -> str | None:
+    """Why no call to this model can succeed whatever the moment (not a passing outage), or None."""
+    if model.provider_name not in PROVIDER_NAMES:
+        return f"no adapter speaks to {model.provider_name}"
+    if model.provider_name in NEEDS_CREDENTIAL and (config is None or config.api_key_vault_ref is None):
+        return "no credentials are configured for it"
+    return None
+
+
 async def _eligible(
     session: AsyncSession,
     offers: list[Offer],
@@ -140,6 +159,8 @@ async def _eligible(
     eligible: list[tuple[Offer, Quote]] = []
     for offer in offers:
         model = offer[0]
+        if cannot_run(*offer) is not None:
+            continue
         if size not in _sizes(offer) or quality not in _qualities(offer):
             continue
         if await availability.paused_for(model.provider_name, model.model_name) is not None:

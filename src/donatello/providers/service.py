@@ -27,6 +27,7 @@ from donatello.providers.schemas import (
     ProviderRead,
     ProviderUpdate,
 )
+from donatello.providers.selection import cannot_run
 from donatello.tenancy import Permission, Principal
 
 #: configuration keys that look like credentials; those belong in Key Vault
@@ -163,7 +164,7 @@ async def _read(
         provider_name=model.provider_name,
         model_name=model.model_name,
         is_active=model.is_active,
-        available=model.is_active and paused is None,
+        available=model.is_active and paused is None and cannot_run(model, config) is None,
         api_endpoint=model.api_endpoint,
         cost_per_image_aud=model.cost_per_image_aud,
         pricing_currency=model.pricing_currency,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets.periods import organization_timezone
+from donatello.budgets.periods import BadBound, organization_timezone, query_range
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
@@ -30,18 +29,6 @@ from donatello.tenancy import Principal
 class ExportPlan:
     range: ExportRange
     job: ExportJob | None  # set when the export runs in the background
-
-
-def _instant(value: str, zone: ZoneInfo, *, end: bool, name: str) -> datetime:
-    """A date (a whole local day; ``to`` includes it) or an ISO datetime (naive = local time)."""
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidRange(f"{name} must be a date (YYYY-MM-DD) or an ISO datetime", field=name) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 async def resolve_range(
@@ -71,11 +58,11 @@ async def range_for(
         raise NotFound("organization", organization_id)
     name, settings = found
     timezone = organization_timezone(settings)
-    zone = ZoneInfo(timezone)
-    begin = _instant(starts, zone, end=False, name="from").astimezone(UTC)
-    finish = _instant(ends, zone, end=True, name="to").astimezone(UTC)
-    if begin >= finish:
-        raise InvalidRange("from must be before to", field="from")
+    try:
+        begin, finish = query_range(starts, ends, timezone)
+    except BadBound as bad:
+        raise InvalidRange(str(bad), field=bad.field) from None
+    assert begin is not None and finish is not None  # both were given
     if (
         department_id is not None
         and await repository.department(session, organization_id, department_id) is None

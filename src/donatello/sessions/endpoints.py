@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from donatello.auth.dependencies import SignedIn
-from donatello.core.errors import NotFound, Unauthenticated
+from donatello.core.errors import NotFound, Unauthenticated, ValidationFailed
+from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession, Device
 from donatello.openapi import problem_responses
 from donatello.sessions import service
@@ -35,10 +37,19 @@ async def logout(principal: SignedIn, session: DbSession) -> RevokedCount:
     return RevokedCount(revoked=await service.logout(session, principal))
 
 
-@router.get("/sessions", response_model=list[SessionRead], responses=problem_responses(Unauthenticated))
-async def list_sessions(principal: SignedIn, session: DbSession) -> list[SessionRead]:
+@router.get(
+    "/sessions",
+    response_model=Page[SessionRead],
+    responses=problem_responses(Unauthenticated, ValidationFailed),
+)
+async def list_sessions(
+    principal: SignedIn,
+    session: DbSession,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[SessionRead]:
     """The caller's live sessions (devices), the current one marked."""
-    return await service.list_own(session, principal)
+    return await service.list_own(session, principal, cursor, limit)
 
 
 @router.delete("/sessions/{session_id}", response_model=RevokedCount, responses=problem_responses(NotFound))

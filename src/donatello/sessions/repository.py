@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import UserSession
@@ -26,13 +26,22 @@ async def get_own(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UU
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def live_of_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[UserSession]:
+async def live_of_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[UserSession]:
+    """Newest first, keyset on (created_at, id)."""
     stmt = (
         select(UserSession)
         .where(UserSession.user_id == user_id, UserSession.revoked.is_(False), UserSession.expires_at > now)
-        .order_by(UserSession.created_at.desc(), UserSession.id)
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
     )
-    return list((await session.execute(stmt)).scalars())
+    if after is not None:
+        stmt = stmt.where(tuple_(UserSession.created_at, UserSession.id) < tuple_(*after))
+    return list((await session.execute(stmt.limit(limit))).scalars())
 
 
 async def revoke_where(session: AsyncSession, now: datetime, reason: str, **match: uuid.UUID) -> int:
@@ -51,18 +60,6 @@ async def revoke_where(session: AsyncSession, now: datetime, reason: str, **matc
 async def delete_expired_before(session: AsyncSession, cutoff: datetime) -> int:
     result = await session.execute(delete(UserSession).where(UserSession.expires_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def is_live(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> bool:
-    """The sign-in behind an access token still stands: not expired, not revoked except by rotation."""
-    stmt = select(UserSession.revoked, UserSession.revoked_reason, UserSession.expires_at).where(
-        UserSession.id == session_id
-    )
-    row = (await session.execute(stmt)).one_or_none()
-    if row is None:
-        return False
-    revoked, reason, expires_at = row
-    return bool(expires_at > now and (not revoked or reason == "rotated"))
 
 
 async def by_hash(session: AsyncSession, token_hash: str) -> UserSession | None:

@@ -19,6 +19,7 @@ from donatello.auth.tokens import TokenSigner
 from donatello.core.clock import utcnow
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import NotFound
+from donatello.core.pagination import Page, decode_time_cursor, page_of
 from donatello.models import UserSession
 from donatello.sessions import repository
 from donatello.sessions.errors import RefreshTokenInvalid, RefreshTokenReused
@@ -64,6 +65,20 @@ async def start(
         session_id=row.id,
     )
     return row, pair
+
+
+async def operator_token(
+    session: AsyncSession,
+    signer: TokenSigner,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    lifetime: timedelta,
+) -> str:
+    """``donatello token``: an access token with a session of its own (device ``cli``, lasting as long as
+    the token, no refresh token anyone holds), so the session list shows it and logout or revoke-all
+    ends it at once."""
+    row, _ = await start(session, signer, user_id, organization_id, device={"kind": "cli"}, lifetime=lifetime)
+    return signer.issue(user_id, organization_id, row.id, lifetime=lifetime)
 
 
 async def refresh(
@@ -131,16 +146,19 @@ async def refresh(
     return pair
 
 
-async def ensure_live(session: AsyncSession, session_id: uuid.UUID) -> bool:
-    return await repository.is_live(session, session_id, utcnow())
-
-
-async def list_own(session: AsyncSession, principal: Principal) -> list[SessionRead]:
-    rows = await repository.live_of_user(session, principal.user_id, utcnow())
-    return [
+async def list_own(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> Page[SessionRead]:
+    """The caller's live sign-ins, newest first; ``current`` marks the one behind this token."""
+    rows = await repository.live_of_user(
+        session, principal.user_id, utcnow(), decode_time_cursor(cursor), limit + 1
+    )
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
+    items = [
         SessionRead.model_validate(row).model_copy(update={"current": row.id == principal.session_id})
-        for row in rows
+        for row in kept
     ]
+    return Page[SessionRead](items=items, next_cursor=next_cursor)
 
 
 async def logout(session: AsyncSession, principal: Principal) -> int:

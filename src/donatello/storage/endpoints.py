@@ -12,10 +12,12 @@ from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
 
 from donatello.core.clock import utcnow
+from donatello.dependencies import DbSession
 from donatello.openapi import problem_responses
 from donatello.storage.dependencies import LocalFiles
 from donatello.storage.errors import StoredImageMissing
 from donatello.storage.names import download_disposition
+from donatello.storage.withdrawal import withdrawn
 
 router = APIRouter(prefix="/files", tags=["files"])
 
@@ -28,9 +30,12 @@ router = APIRouter(prefix="/files", tags=["files"])
         **problem_responses(StoredImageMissing),
     },
 )
-async def read_file(token: str, store: LocalFiles) -> Response:
-    """Serve the image a valid, unexpired signed link names, with its stored content type."""
+async def read_file(token: str, store: LocalFiles, session: DbSession) -> Response:
+    """Serve the image a valid, unexpired signed link names, with its stored content type — unless its
+    generation was deleted since the link was made."""
     image = await store.open_signed(token)
+    if await withdrawn(session, image.name):
+        raise StoredImageMissing(image.name)
     max_age = max(0, math.floor((image.expires_at - utcnow()).total_seconds()))
     headers = {
         # Private: the link is personal; the browser may reuse it only while the link itself is valid.

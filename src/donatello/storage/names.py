@@ -14,6 +14,10 @@ from donatello.storage.errors import InvalidImageName
 
 MAX_NAME_LENGTH = 512
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+_GENERATION_IMAGE = re.compile(
+    r"^images/\d{4}/\d{2}/\d{2}/(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"-\d+(?:\.png|_thumb\.jpg)$"
+)
 
 
 def blob_names(generation_id: uuid.UUID, created_at: datetime, index: int) -> tuple[str, str]:
@@ -29,6 +33,13 @@ def blob_names(generation_id: uuid.UUID, created_at: datetime, index: int) -> tu
     day = created_at.astimezone(UTC)
     stem = f"images/{day:%Y/%m/%d}/{generation_id}-{index}"
     return f"{stem}.png", f"{stem}_thumb.jpg"
+
+
+def generation_of(name: str) -> uuid.UUID | None:
+    """The generation an image or thumbnail name (from :func:`blob_names`) belongs to; None for other
+    files (exports)."""
+    found = _GENERATION_IMAGE.match(name)
+    return uuid.UUID(found["id"]) if found else None
 
 
 def check_name(name: str) -> str:

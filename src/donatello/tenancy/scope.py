@@ -7,6 +7,7 @@ Every repository query on a tenant table passes through ``scope``; a row outside
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, TypeVar
 
@@ -35,5 +36,10 @@ async def scoped_get(
     stmt = scope(select(model).where(model.id == resource_id), principal, model)
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
-        raise NotFound(model.__name__.lower(), resource_id)
+        raise NotFound(_words(model.__name__), resource_id)
     return row  # type: ignore[no-any-return]
+
+
+def _words(class_name: str) -> str:
+    """``CostEvent`` -> ``cost event``: how a resource is named in a message."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", class_name).lower()

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import exists, func, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +16,24 @@ LIVE = User.deleted_at.is_(None)
 
 
 async def active_user_in_active_organization(
-    session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID
-) -> User | None:
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    live_session: tuple[uuid.UUID, datetime] | None = None,
+) -> tuple[User, bool] | None:
+    """The user, and whether ``live_session`` (session id, now) still stands — one round trip, checked on
+    every request that presents one of our access tokens."""
+    stands = (
+        true()
+        if live_session is None
+        else exists().where(
+            UserSession.id == live_session[0],
+            UserSession.user_id == User.id,
+            UserSession.stands_at(live_session[1]),
+        )
+    )
     stmt = (
-        select(User)
+        select(User, stands.label("session_stands"))
         .join(Organization, Organization.id == User.organization_id)
         .where(
             User.id == user_id,
@@ -28,7 +42,8 @@ async def active_user_in_active_organization(
             Organization.is_active.is_(True),
         )
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    row = (await session.execute(stmt)).one_or_none()
+    return (row[0], bool(row[1])) if row else None
 
 
 async def by_azure_ad_id(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> User | None:

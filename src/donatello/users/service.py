@@ -36,13 +36,24 @@ def _principal(user: User, **extra: Any) -> Principal:
 
 
 async def principal_for(
-    session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID, **extra: Any
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    *,
+    live_session: uuid.UUID | None = None,
+    **extra: Any,
 ) -> Principal:
-    """The principal for a verified token; a deactivated user or organization can no longer act."""
-    user = await repository.active_user_in_active_organization(session, user_id, organization_id)
-    if user is None:
+    """The principal for a verified token; a deactivated user or organization can no longer act, nor can
+    a token whose sign-in (``live_session``) was logged out, revoked or has expired."""
+    found = await repository.active_user_in_active_organization(
+        session, user_id, organization_id, (live_session, utcnow()) if live_session else None
+    )
+    if found is None:
         raise Unauthenticated("The account is not active")
-    return _principal(user, **extra)
+    user, stands = found
+    if not stands:
+        raise Unauthenticated("The session has ended; sign in again")
+    return _principal(user, session_id=live_session, **extra) if live_session else _principal(user, **extra)
 
 
 async def local_sign_in_choices(session: AsyncSession, limit: int = 200) -> list[tuple[User, str]]:

@@ -4,7 +4,7 @@ with cancel and delete (the API's own lifecycle service)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,12 +22,6 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 PAGE_SIZE = 12
 STATUSES: list[str] = ["pending", "processing", "completed", "failed", "cancelled"]
-
-
-def _day(value: date | None, *, end: bool = False) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.combine(value + timedelta(days=1) if end else value, time.min, UTC)
 
 
 @router.get("/gallery", response_class=HTMLResponse)
@@ -56,8 +50,8 @@ async def gallery(
             department_id=None,
             status=status,
             model=model or None,
-            created_from=_day(created_from),
-            created_to=_day(created_to, end=True),
+            created_from=filters["from"] or None,  # local days of the organization, as in the API
+            created_to=filters["to"] or None,
             cursor=cursor,
             limit=PAGE_SIZE,
         )

@@ -46,7 +46,7 @@ async def my_usage(
         viewer=viewer,
         period=period,
         month=await views.monthly_usage(session, principal, period.starts_at),
-        totals=await views.usage(session, principal),
+        totals=await views.usage(session, principal, None, None),
         budget_status=budget_status,
         available=await budgets.available_to_requester(session, principal),
         prompts=prompts,
