@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from donatello.web.budget_requests.endpoints import router as budget_requests_router
+from donatello.web.dashboard.endpoints import router as dashboard_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.signin.endpoints import router as signin_router
@@ -14,3 +16,5 @@ router.include_router(signin_router)
 router.include_router(generate_router)
 router.include_router(gallery_router)
 router.include_router(usage_router)
+router.include_router(dashboard_router)
+router.include_router(budget_requests_router)

@@ -36,6 +36,8 @@ NAVIGATION: list[NavItem] = [
     NavItem("Generate", "/", Permission.GENERATIONS_CREATE),
     NavItem("Gallery", "/gallery"),
     NavItem("My usage", "/usage"),
+    NavItem("Budgets", "/reports", Permission.REPORTS_READ),
+    NavItem("Budget requests", "/budget-requests", Permission.BUDGETS_MANAGE),
 ]
 
 
@@ -84,6 +86,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(aud=aud, when=when, duration=duration)
+    env.globals.update(permissions=Permission)  # {% if viewer.can(permissions.X) %}
     return env
 
 
