@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +30,9 @@ def _api(live_server: LiveServer, web_database: str, role: str) -> Iterator[http
 
 def _spend(api: httpx.Client, images: int) -> None:
     """A real charge through the API and the worker (the local model: A$0.01 an image)."""
-    created = api.post("/v1/generations", json={"prompt": "a lighthouse", "model": "local/pillow-sketch", "n": images})
+    created = api.post(
+        "/v1/generations", json={"prompt": "a lighthouse", "model": "local/pillow-sketch", "n": images}
+    )
     assert created.status_code == 202, created.text
     deadline = time.monotonic() + 30
     while api.get(f"/v1/generations/{created.json()['id']}").json()["status"] != "completed":
@@ -56,8 +59,10 @@ def _money(text: str) -> Decimal:
 
 
 def _rows(page: Page, testid: str) -> dict[str, Decimal]:
-    rows: list[dict[str, Any]] = page.get_by_test_id(testid).locator("tbody tr").evaluate_all(
-        "rows => rows.map(r => ({key: r.dataset.key, net: r.dataset.netAud}))"
+    rows: list[dict[str, Any]] = (
+        page.get_by_test_id(testid)
+        .locator("tbody tr")
+        .evaluate_all("rows => rows.map(r => ({key: r.dataset.key, net: r.dataset.netAud}))")
     )
     return {row["key"]: Decimal(row["net"]) for row in rows}
 
@@ -84,7 +89,11 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     page = sign_in(World.acme("dept_manager"), "/reports")
     expect(page).to_have_url(f"{live_server.url}/reports/{mktg}")
     expect(page.get_by_role("heading", name="Marketing (MKTG) budget")).to_be_visible()
-    assert _money(page.get_by_test_id("spent").inner_text()) == Decimal(status["totals"]["net_aud"]) == Decimal("0.03")
+    assert (
+        _money(page.get_by_test_id("spent").inner_text())
+        == Decimal(status["totals"]["net_aud"])
+        == Decimal("0.03")
+    )
     assert _money(page.get_by_test_id("available").inner_text()) == Decimal(status["available_aud"])
     assert _money(page.get_by_test_id("budget").inner_text().split("(")[0]) == Decimal(status["budget_aud"])
     chart = page.get_by_test_id("burn-down-chart")
@@ -107,14 +116,16 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     reached: set[str] = set()
     for _ in range(60):
         page.keyboard.press("Tab")
-        reached.add(page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
+        reached.add(
+            page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()")
+        )
         if "Request more budget" in reached:
             break
     assert {"period", "amount", "reason", "Request more budget"} <= reached
     with page.expect_download() as download:
         page.get_by_role("link", name="By person (CSV)").click()
     assert download.value.suggested_filename.startswith("MKTG-spend-by-user-")
-    assert open(download.value.path(), encoding="utf-8").read() == user_csv
+    assert Path(download.value.path()).read_text(encoding="utf-8") == user_csv
     expect(page.get_by_role("link", name="Budget requests")).to_have_count(0)
 
     _check(page, "dashboard")
@@ -157,8 +168,10 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
 
     finance = sign_in(World.acme("finance"), "/reports")
     expect(finance.get_by_role("heading", name="Department budgets")).to_be_visible()
-    codes = finance.get_by_test_id("departments").locator("tbody tr").evaluate_all(
-        "rows => rows.map(r => r.dataset.department)"
+    codes = (
+        finance.get_by_test_id("departments")
+        .locator("tbody tr")
+        .evaluate_all("rows => rows.map(r => r.dataset.department)")
     )
     assert sorted(codes) == ["ENGG", "MKTG", "SALES"]
     expect(finance.get_by_role("link", name="Budget requests")).to_have_count(0)
@@ -194,8 +207,10 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     marketing.get_by_role("link").click()
     expect(admin.get_by_test_id("top-up")).to_have_text("A$100.00")
     expect(admin.get_by_test_id("budget")).to_contain_text("A$5,100.00")
-    steps = admin.get_by_test_id("burn-down-chart").locator("circle").evaluate_all(
-        "cs => cs.map(c => c.dataset.budgetAud)"
+    steps = (
+        admin.get_by_test_id("burn-down-chart")
+        .locator("circle")
+        .evaluate_all("cs => cs.map(c => c.dataset.budgetAud)")
     )
     assert Decimal(steps[-1]) == Decimal("5100.00")
     assert page_errors == []

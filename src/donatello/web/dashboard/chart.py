@@ -10,7 +10,7 @@ from decimal import Decimal
 from donatello.reports.schemas import BurnDown
 
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 70, 16, 12, 30
+LEFT, RIGHT, TOP, BOTTOM = 66, 16, 12, 30
 ZERO = Decimal(0)
 
 
@@ -31,6 +31,15 @@ class SpendPoint(Point):
 class Tick:
     y: float
     amount: Decimal
+
+    @property
+    def label(self) -> str:
+        """Short enough to read on a phone: A$0, A$250, A$2.5k, A$10k (the table has the cents)."""
+        if self.amount >= 1000:
+            return f"A${self.amount / 1000:.1f}k".replace(".0k", "k")
+        if self.amount >= 1 or self.amount == 0:
+            return f"A${self.amount:.2f}".replace(".00", "")
+        return f"A${self.amount:.2f}"
 
 
 @dataclass(frozen=True)
@@ -62,11 +71,12 @@ def _path(points: list[Point]) -> str:
 
 
 def _ceiling(value: Decimal) -> Decimal:
-    """A round top for the axis: 1, 2 or 5 times a power of ten, at least ``value``."""
+    """A round top for the axis, at least ``value``: 1, 2, 4, 6, 8 or 10 times a power of ten (so the
+    quarter ticks stay round)."""
     if value <= 0:
         return Decimal(1)
     magnitude = Decimal(10) ** (len(str(int(value))) - 1)
-    for step in (1, 2, 5, 10):
+    for step in (1, 2, 4, 6, 8, 10):
         if value <= magnitude * step:
             return magnitude * step
     return magnitude * 10  # pragma: no cover - the loop always returns

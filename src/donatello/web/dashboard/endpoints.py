@@ -5,12 +5,12 @@ periods, asking for more budget) and the organization overview. Every figure com
 from __future__ import annotations
 
 import uuid
-from zoneinfo import ZoneInfo
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from donatello.budgets import increase_requests
 from donatello.budgets.errors import NotYourDepartment
@@ -69,14 +69,11 @@ async def dashboard(
     status = await service.current_status(session, principal, department.id)
     burn_down = await service.burn_down(session, principal, department.id, period)
     spend = {
-        group: await service.spend_table(session, principal, department.id, group, period)
-        for group in TABLES
+        group: await service.spend_table(session, principal, department.id, group, period) for group in TABLES
     }
     history = await service.comparison(session, principal, department.id, 6)
     manages = increase_requests.manages(principal, department)
-    open_requests = await increase_requests.for_department(
-        session, principal, department.id, "open", None, 5
-    )
+    open_requests = await increase_requests.for_department(session, principal, department.id, "open", None, 5)
     return page(
         request,
         "dashboard.html",
@@ -103,6 +100,7 @@ async def table_csv(
     """The dashboard's tables as the API's CSV, downloadable with the browser session."""
     principal = viewer.principal
     department = await _department(session, viewer, department_id)
+    report: BaseModel
     if table == "burn-down":
         report = await service.burn_down(session, principal, department.id, period)
     elif table == "periods":
@@ -136,6 +134,6 @@ async def ask_for_more(
         )
     except ValidationError as error:
         fields = ", ".join(str(e["loc"][-1]).replace("_aud", "") for e in error.errors())
-        raise ValidationFailed(f"Check the request's {fields}: give an amount in dollars and a reason.") from None
+        raise ValidationFailed(f"Check the {fields}: give an amount in dollars and a reason.") from None
     await increase_requests.ask(session, viewer.principal, department.id, body)
     return RedirectResponse(f"/reports/{department.id}?asked=true", status_code=303)
