@@ -4,6 +4,7 @@ approves a request for more budget and the dashboard shows the top-up."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
@@ -181,6 +183,24 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     expect(finance.get_by_role("button", name="Request more budget")).to_have_count(0)
     expect(finance.get_by_role("link", name="Decide")).to_have_count(0)
     assert page_errors == []
+
+    finance.get_by_role("link", name="Exports").click()
+    with finance.expect_download() as small:
+        finance.get_by_role("button", name="Export").click()
+    assert re.fullmatch(r"cost-events-\d{4}-\d{2}-01-\d{4}-\d{2}-\d{2}\.csv", small.value.suggested_filename)
+    assert Path(small.value.path()).read_text(encoding="utf-8").startswith("organization_id,")
+    finance.get_by_label("From").fill("2025-01-01")
+    finance.get_by_label("Format").select_option("parquet")
+    finance.get_by_role("button", name="Export").click()
+    expect(finance.get_by_role("status")).to_contain_text("runs in the background")
+    job = finance.locator("li.export").first
+    expect(job).to_have_attribute("data-status", "done", timeout=20_000)  # the card polls itself
+    expect(job.get_by_role("progressbar")).to_have_attribute("value", "100.00")
+    parquet = finance.request.get(job.get_by_role("link", name="Download").get_attribute("href") or "")
+    assert parquet.ok
+    assert pq.read_table(io.BytesIO(parquet.body())).num_rows == 0  # nothing spent in this world
+    _check(finance, "exports")
+
     token = finance.locator("input[name=csrf_token]").first.get_attribute("value") or ""
     forged = finance.request.post(
         f"{live_server.url}/budget-requests/{request_id}/decision",

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from donatello.web.budget_requests.endpoints import router as budget_requests_router
 from donatello.web.dashboard.endpoints import router as dashboard_router
+from donatello.web.exports.endpoints import router as exports_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.signin.endpoints import router as signin_router
@@ -18,3 +19,4 @@ router.include_router(gallery_router)
 router.include_router(usage_router)
 router.include_router(dashboard_router)
 router.include_router(budget_requests_router)
+router.include_router(exports_router)
