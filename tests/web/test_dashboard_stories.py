@@ -124,6 +124,11 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
         if "Request more budget" in reached:
             break
     assert {"period", "amount", "reason", "Request more budget"} <= reached
+    by_person = page.get_by_test_id("spend-user")
+    by_person.get_by_role("button", name="Spend").click()
+    expect(by_person.locator("thead th").nth(2)).to_have_attribute("aria-sort", "ascending")
+    by_person.get_by_role("button", name="Spend").click()  # highest first: the top spenders
+    expect(by_person.locator("tbody th").first).to_have_text("power_user@acme.com.au")
     with page.expect_download() as download:
         page.get_by_role("link", name="By person (CSV)").click()
     assert download.value.suggested_filename.startswith("MKTG-spend-by-user-")
