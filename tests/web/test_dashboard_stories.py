@@ -187,6 +187,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     expect(finance.get_by_role("heading", name="Marketing (MKTG) budget")).to_be_visible()
     expect(finance.get_by_role("button", name="Request more budget")).to_have_count(0)
     expect(finance.get_by_role("link", name="Decide")).to_have_count(0)
+    expect(finance.get_by_role("button", name="Save settings")).to_have_count(0)
     assert page_errors == []
 
     finance.get_by_role("link", name="Exports").click()
@@ -238,4 +239,12 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
         .evaluate_all("cs => cs.map(c => c.dataset.budgetAud)")
     )
     assert Decimal(steps[-1]) == Decimal("5100.00")
+
+    admin.get_by_label("Monthly budget (A$)").fill("6000")
+    admin.get_by_role("button", name="Save settings").click()
+    expect(admin.get_by_role("status")).to_have_text("The budget settings were saved.")
+    expect(admin.get_by_test_id("budget")).to_contain_text("A$6,100.00")
+    with _api(live_server, web_database, "org_admin") as api:
+        changes = api.get("/v1/audit-events", params={"event_type": "budget.changed"}).json()["items"]
+    assert [c["user_email"] for c in changes] == ["org_admin@acme.com.au"]
     assert page_errors == []

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from donatello.budgets import increase_requests
+from donatello.budgets import administration, increase_requests
 from donatello.budgets.errors import NotYourDepartment
-from donatello.budgets.schemas import IncreaseRequestCreate
+from donatello.budgets.schemas import BudgetChange, BudgetSet, IncreaseRequestCreate
 from donatello.core.clock import utcnow
-from donatello.core.errors import NotFound, ValidationFailed
+from donatello.core.errors import Forbidden, NotFound, ValidationFailed
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service, tables
@@ -63,31 +63,38 @@ async def dashboard(
     session: DbSession,
     period: PeriodQuery = None,
     asked: bool = False,
+    saved: bool = False,
 ) -> HTMLResponse:
     principal = viewer.principal
     department = await _department(session, viewer, department_id)
-    status = await service.current_status(session, principal, department.id)
+    current = await service.current_status(session, principal, department.id)
     burn_down = await service.burn_down(session, principal, department.id, period)
     spend = {
         group: await service.spend_table(session, principal, department.id, group, period) for group in TABLES
     }
     history = await service.comparison(session, principal, department.id, 6)
     manages = increase_requests.manages(principal, department)
+    settings = None
+    if manages and current.budget_aud is not None:
+        settings = await administration.status(session, principal, department.id)
     open_requests = await increase_requests.for_department(session, principal, department.id, "open", None, 5)
     return page(
         request,
         "dashboard.html",
         viewer=viewer,
         department=department,
-        current=status,
+        current=current,
         burn_down=burn_down,
         chart=burn_down_chart(burn_down),
         spend=spend,
         history=history,
         period=period,
         chosen=burn_down.period_start.strftime("%Y-%m"),
-        days_left=(status.period_end - utcnow().astimezone(ZoneInfo(viewer.timezone)).date()).days + 1,
+        days_left=(current.period_end - utcnow().astimezone(ZoneInfo(viewer.timezone)).date()).days + 1,
         manages=manages,
+        budget_settings=settings,
+        administers=principal.can(Permission.BUDGETS_MANAGE),
+        saved=saved,
         open_requests=open_requests.items,
         asked=asked,
     )
@@ -137,3 +144,47 @@ async def ask_for_more(
         raise ValidationFailed(f"Check the {fields}: give an amount in dollars and a reason.") from None
     await increase_requests.ask(session, viewer.principal, department.id, body)
     return RedirectResponse(f"/reports/{department.id}?asked=true", status_code=303)
+
+
+Settler = Annotated[Viewer, Depends(requiring(Permission.BUDGET_ALERTS_MANAGE, changes_state=True))]
+
+
+@router.post("/reports/{department_id}/budget", response_model=None)
+async def change_budget(
+    department_id: uuid.UUID,
+    viewer: Settler,
+    session: DbSession,
+    alert_thresholds: Annotated[str, Form(max_length=100)] = "",
+    per_user_monthly_cap_aud: Annotated[str, Form(max_length=20)] = "",
+    monthly_budget_aud: Annotated[str | None, Form(max_length=20)] = None,
+    enforcement_mode: Annotated[str | None, Form(max_length=10)] = None,
+) -> Response:
+    """The budget's settings through the API's ``set_budget``/``change_budget`` (the same rules: a manager
+    tunes alerts and the per-user cap only; every change audited). Only the fields the form sent change."""
+    department = await _department(session, viewer, department_id)
+    fields: dict[str, object] = {
+        "alert_thresholds": [part.strip() for part in alert_thresholds.split(",") if part.strip()],
+        "per_user_monthly_cap_aud": _amount(per_user_monthly_cap_aud) or None,
+    }
+    if monthly_budget_aud is not None:
+        fields["monthly_budget_aud"] = _amount(monthly_budget_aud)
+    if enforcement_mode is not None:
+        fields["enforcement_mode"] = enforcement_mode
+    current = await service.current_status(session, viewer.principal, department.id)
+    try:
+        if current.enforcement_mode is None:  # no budget yet: creating one is an org admin's (as PUT)
+            if not viewer.can(Permission.BUDGETS_MANAGE):
+                raise Forbidden("Only an org admin sets a department's budget")
+            body = BudgetSet.model_validate(fields)
+            await administration.set_budget(session, viewer.principal, department.id, body)
+        else:
+            change = BudgetChange.model_validate(fields)
+            await administration.change_budget(session, viewer.principal, department.id, change)
+    except ValidationError as error:
+        names = ", ".join(str(e["loc"][0]).replace("_aud", "").replace("_", " ") for e in error.errors())
+        raise ValidationFailed(f"Check the {names}: amounts in dollars, thresholds as 50, 80, 100.") from None
+    return RedirectResponse(f"/reports/{department.id}?saved=true", status_code=303)
+
+
+def _amount(text: str) -> str:
+    return text.strip().removeprefix("A$").replace(",", "")
