@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
 from tests.web.conftest import LiveServer, axe_violations, screenshot
-from tests.web.world import World, user_ids
+from tests.web.world import World, department_id, user_ids
 
 
 @contextmanager
@@ -248,3 +248,8 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
         changes = api.get("/v1/audit-events", params={"event_type": "budget.changed"}).json()["items"]
     assert [c["user_email"] for c in changes] == ["org_admin@acme.com.au"]
     assert page_errors == []
+
+    design = department_id(web_database, "DSGN", world.globex_id)  # another organization's department
+    for address in (f"/reports/{design}", f"/reports/{design}/day.csv"):
+        response = admin.goto(live_server.url + address)
+        assert response is not None and response.status == 404, address
