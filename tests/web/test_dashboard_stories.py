@@ -143,6 +143,9 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     expect(page.get_by_role("status")).to_contain_text("Your request for more budget was sent")
     expect(page.get_by_test_id("open-request")).to_contain_text("A$150.00")
 
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    expect(page.locator("tr[data-model='local/pillow-sketch']")).to_contain_text("A$0.01")
+    _check(page, "models")
     assert page_errors == []
 
     engg = _departments_as_admin(live_server, web_database)["ENGG"]

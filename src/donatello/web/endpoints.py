@@ -9,6 +9,7 @@ from donatello.web.dashboard.endpoints import router as dashboard_router
 from donatello.web.exports.endpoints import router as exports_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
+from donatello.web.models.endpoints import router as models_router
 from donatello.web.signin.endpoints import router as signin_router
 from donatello.web.usage.endpoints import router as usage_router
 
@@ -20,3 +21,4 @@ router.include_router(usage_router)
 router.include_router(dashboard_router)
 router.include_router(budget_requests_router)
 router.include_router(exports_router)
+router.include_router(models_router)
