@@ -250,6 +250,14 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     with _api(live_server, web_database, "org_admin") as api:
         changes = api.get("/v1/audit-events", params={"event_type": "budget.changed"}).json()["items"]
     assert [c["user_email"] for c in changes] == ["org_admin@acme.com.au"]
+    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    admin.get_by_label("Event type").fill("budget.changed")
+    admin.get_by_role("button", name="Filter").click()
+    expect(admin.locator("tr[data-event-type='budget.changed']")).to_have_count(1)
+    admin.get_by_role("button", name="Check the chain").click()
+    expect(admin.get_by_test_id("chain-result")).to_contain_text("The chain is intact")
+    expect(admin.get_by_label("Event type")).to_have_value("budget.changed")  # the filter is kept
+    _check(admin, "audit")
     assert page_errors == []
 
     design = department_id(web_database, "DSGN", world.globex_id)  # another organization's department

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from donatello.web.audit_log.endpoints import router as audit_router
 from donatello.web.budget_requests.endpoints import router as budget_requests_router
 from donatello.web.dashboard.endpoints import router as dashboard_router
 from donatello.web.exports.endpoints import router as exports_router
@@ -22,3 +23,4 @@ router.include_router(dashboard_router)
 router.include_router(budget_requests_router)
 router.include_router(exports_router)
 router.include_router(models_router)
+router.include_router(audit_router)
