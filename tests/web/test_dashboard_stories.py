@@ -250,6 +250,19 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     with _api(live_server, web_database, "org_admin") as api:
         changes = api.get("/v1/audit-events", params={"event_type": "budget.changed"}).json()["items"]
     assert [c["user_email"] for c in changes] == ["org_admin@acme.com.au"]
+    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Departments").click()
+    admin.get_by_label("Name", exact=True).fill("Design Studio")
+    admin.get_by_label("Code").fill("dstu")
+    admin.get_by_role("button", name="Add department").click()
+    expect(admin.get_by_role("status")).to_have_text("Added DSTU.")
+    studio = admin.locator("li[data-code=DSTU]")
+    studio.get_by_label("New name for DSTU").fill("Design")
+    studio.get_by_role("button", name="Rename").click()
+    expect(admin.get_by_role("status")).to_have_text("Renamed DSTU.")
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.locator("li[data-code=DSTU]").get_by_role("button", name="Deactivate").click()
+    expect(admin.locator("li[data-code=DSTU]")).to_contain_text("inactive")
+    _check(admin, "departments")
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     admin.get_by_label("Event type").fill("budget.changed")
     admin.get_by_role("button", name="Filter").click()

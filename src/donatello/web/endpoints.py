@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from donatello.web.audit_log.endpoints import router as audit_router
 from donatello.web.budget_requests.endpoints import router as budget_requests_router
 from donatello.web.dashboard.endpoints import router as dashboard_router
+from donatello.web.departments.endpoints import router as departments_router
 from donatello.web.exports.endpoints import router as exports_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
@@ -24,3 +25,4 @@ router.include_router(budget_requests_router)
 router.include_router(exports_router)
 router.include_router(models_router)
 router.include_router(audit_router)
+router.include_router(departments_router)
