@@ -41,6 +41,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Budget requests", "/budget-requests", Permission.BUDGETS_MANAGE),
     NavItem("Exports", "/exports", Permission.EXPORTS_READ),
     NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
+    NavItem("People", "/people", Permission.USERS_READ),
     NavItem("Audit log", "/audit", Permission.AUDIT_READ),
 ]
 
