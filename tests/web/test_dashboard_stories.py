@@ -155,6 +155,28 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
 
 
+def test_a_power_user_creates_an_api_key_that_works_once_shown_and_revokes_it(
+    world: World, live_server: LiveServer, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    page = sign_in(World.acme("power_user"), "/api-keys")
+    scopes = page.locator("input[name=scopes]").evaluate_all("boxes => boxes.map(b => b.value)")
+    assert "budgets:manage" not in scopes and "generations:create" in scopes  # only what they hold
+    page.get_by_label("Name").fill("CI pipeline")
+    page.get_by_label("generations:create").check()
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_test_id("new-secret").input_value()
+    with httpx.Client(base_url=live_server.url, trust_env=False) as api:
+        assert api.get("/v1/generations", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        _check(page, "api-keys")
+        page.goto(f"{live_server.url}/api-keys")
+        expect(page.get_by_test_id("new-secret")).to_have_count(0)  # shown once
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("li[data-key-name='CI pipeline']").get_by_role("button", name="Revoke").click()
+        expect(page.get_by_role("status")).to_have_text("Revoked CI pipeline: it no longer works.")
+        assert api.get("/v1/generations", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    assert page_errors == []
+
+
 def _departments_as_admin(live_server: LiveServer, web_database: str) -> dict[str, str]:
     with _api(live_server, web_database, "org_admin") as admin:
         return _departments(admin)

@@ -11,6 +11,7 @@ from donatello.web.departments.endpoints import router as departments_router
 from donatello.web.exports.endpoints import router as exports_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
+from donatello.web.keys.endpoints import router as keys_router
 from donatello.web.models.endpoints import router as models_router
 from donatello.web.people.endpoints import router as people_router
 from donatello.web.signin.endpoints import router as signin_router
@@ -28,3 +29,4 @@ router.include_router(models_router)
 router.include_router(audit_router)
 router.include_router(departments_router)
 router.include_router(people_router)
+router.include_router(keys_router)

@@ -43,6 +43,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
     NavItem("People", "/people", Permission.USERS_READ),
     NavItem("Audit log", "/audit", Permission.AUDIT_READ),
+    NavItem("API keys", "/api-keys", Permission.API_KEYS_OWN),
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -79,4 +80,4 @@ async def change_person(
     except ValidationError:
         raise ValidationFailed("Choose a role and a department from the lists.") from None
     user = await users.update(session, viewer.principal, user_id, body)
-    return RedirectResponse(f"/people?done=Saved+{user.email}", status_code=303)
+    return RedirectResponse(f"/people?done={quote('Saved ' + user.email)}", status_code=303)
