@@ -11,7 +11,8 @@ rollups rebuilt from the ledger (the same ``rollups.rebuild`` an operator runs).
 
     DONATELLO_BENCH_EVENTS=10000000 .venv/bin/python -m bench reports
 
-Measured: p50/p95 of every report endpoint through the whole app in process (ASGI client); CSV export
+Measured: p50/p95 of every report endpoint and of the dashboard pages (browser-session cookie) through
+the whole app in process (ASGI client); CSV export
 rows/s (``exports.to_file``, what the worker job and the CLI run) against ``COPY (SELECT …) TO STDOUT``
 of the same rows in the same run; Parquet rows/s; peak RSS (``wait4``) of ``donatello export`` processes
 exporting one month and the whole year — flat memory means the two are close.
@@ -46,6 +47,9 @@ from donatello.main import create_app
 from donatello.models import Department, DepartmentBudget, Organization, User
 from donatello.reports import exports, rollups
 from donatello.reports.exports import ExportRange
+from donatello.sessions import browser
+from donatello.web.dependencies import lifetimes
+from donatello.web.security import session_cookie_name
 
 ZONE = "Australia/Sydney"
 DEPARTMENTS = 8
@@ -239,19 +243,33 @@ async def _reports(
         "organization": f"/v1/reports/organization?period={month}",
         "organization csv": f"/v1/reports/organization?period={month}&format=csv",
     }
+    # The browser pages over the same services, signed in with a browser session's cookie.
+    pages = {
+        "dashboard page": f"/reports/{department}",
+        "dashboard, month": f"/reports/{department}?period={month}",
+        "overview page": f"/reports?period={month}",
+    }
     async with app.router.lifespan_context(app):
-        headers = {"Authorization": f"Bearer {app.state.token_signer.issue(admin.id, org.id)}"}
+        bearer = {"Authorization": f"Bearer {app.state.token_signer.issue(admin.id, org.id)}"}
+        async with transaction(app.state.sessionmaker, platform=True) as session:
+            signed_in = await browser.open_session(
+                session, admin.id, org.id, device=None, lifetimes=lifetimes(settings), method="bench"
+            )
+        cookie = {"Cookie": f"{session_cookie_name(settings)}={signed_in.cookie}"}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            for label, path in paths.items():
-                for _ in range(5):
-                    (await client.get(path, headers=headers)).raise_for_status()
-                samples = []
-                for _ in range(ROUNDS):
-                    started = time.perf_counter()
-                    (await client.get(path, headers=headers)).raise_for_status()
-                    samples.append(time.perf_counter() - started)
-                print(f"report {label:<17} p50 {_p(samples, 0.5):6.2f} ms  p95 {_p(samples, 0.95):6.2f} ms")
+            for kind, paths_of_kind, headers in (("report", paths, bearer), ("page", pages, cookie)):
+                for label, path in paths_of_kind.items():
+                    for _ in range(5):
+                        (await client.get(path, headers=headers)).raise_for_status()
+                    samples = []
+                    for _ in range(ROUNDS):
+                        started = time.perf_counter()
+                        (await client.get(path, headers=headers)).raise_for_status()
+                        samples.append(time.perf_counter() - started)
+                    print(
+                        f"{kind:<6} {label:<17} p50 {_p(samples, 0.5):6.2f} ms  p95 {_p(samples, 0.95):6.2f} ms"
+                    )
 
 
 async def _copy_baseline(url: str, rng: ExportRange) -> tuple[int, float]:

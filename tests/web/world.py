@@ -144,3 +144,21 @@ def user_ids(owner_url: str, email: str) -> tuple[uuid.UUID, uuid.UUID]:
             await engine.dispose()
 
     return _run(run)
+
+
+def department_id(owner_url: str, code: str, organization_id: uuid.UUID) -> uuid.UUID:
+    """A seeded department's id, read as the owner."""
+
+    async def run() -> uuid.UUID:
+        engine = create_engine(owner_url, app_role=None, pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                found = await connection.execute(
+                    text("SELECT id FROM departments WHERE code = :code AND organization_id = :org"),
+                    {"code": code, "org": organization_id},
+                )
+                return uuid.UUID(str(found.scalar_one()))
+        finally:
+            await engine.dispose()
+
+    return _run(run)

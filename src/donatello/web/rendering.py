@@ -7,7 +7,7 @@ Later pages add their entries to ``NAVIGATION`` with the permission that shows t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,14 @@ NAVIGATION: list[NavItem] = [
     NavItem("Generate", "/", Permission.GENERATIONS_CREATE),
     NavItem("Gallery", "/gallery"),
     NavItem("My usage", "/usage"),
+    NavItem("Models", "/models"),
+    NavItem("Budgets", "/reports", Permission.REPORTS_READ),
+    NavItem("Budget requests", "/budget-requests", Permission.BUDGETS_MANAGE),
+    NavItem("Exports", "/exports", Permission.EXPORTS_READ),
+    NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
+    NavItem("People", "/people", Permission.USERS_READ),
+    NavItem("Audit log", "/audit", Permission.AUDIT_READ),
+    NavItem("API keys", "/api-keys", Permission.API_KEYS_OWN),
 ]
 
 
@@ -58,6 +66,14 @@ def when(context: Context, instant: datetime | date | None) -> str:
     """In the viewer's organization's time zone (budget periods are in it too)."""
     viewer = context.get("viewer")
     return local_time(instant, getattr(viewer, "timezone", "UTC"))
+
+
+@pass_context
+def day(context: Context, instant: datetime, exclusive: bool = False) -> str:
+    """The local day of an instant; ``exclusive``: the day before an exclusive end (a range's last day)."""
+    viewer = context.get("viewer")
+    moment = instant - timedelta(microseconds=1) if exclusive else instant
+    return local_time(moment.astimezone(ZoneInfo(getattr(viewer, "timezone", "UTC"))).date(), "UTC")
 
 
 def local_time(instant: datetime | date | None, timezone: str) -> str:
@@ -83,7 +99,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(aud=aud, when=when, duration=duration)
+    env.filters.update(aud=aud, when=when, day=day, duration=duration)
+    env.globals.update(permissions=Permission)  # {% if viewer.can(permissions.X) %}
     return env
 
 

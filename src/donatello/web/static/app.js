@@ -1,7 +1,8 @@
 // DonatelloAI pages: a little progressive enhancement (everything works without it).
 // - the quote and the model list follow the form as it changes;
 // - a generation card polls its own fragment until the generation ends;
-// - forms marked data-confirm ask first.
+// - forms marked data-confirm ask first;
+// - tables marked data-sortable sort by a column when its heading is pressed (cells' data-value first).
 "use strict";
 (function () {
   function fragment(url) {
@@ -62,7 +63,36 @@
     }, 1000);
   }
 
+  function sortable(table) {
+    var headings = table.querySelectorAll("thead th");
+    var body = table.tBodies[0];
+    function value(row, index) {
+      var cell = row.cells[index];
+      var raw = cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent.trim();
+      var number = Number(raw);
+      return raw !== "" && !isNaN(number) ? number : raw.toLowerCase();
+    }
+    headings.forEach(function (th, index) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort";
+      button.textContent = th.textContent;
+      th.textContent = "";
+      th.appendChild(button);
+      button.addEventListener("click", function () {
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        headings.forEach(function (other) { other.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        Array.prototype.slice.call(body.rows).sort(function (a, b) {
+          var x = value(a, index), y = value(b, index);
+          return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+        }).forEach(function (row) { body.appendChild(row); });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("table[data-sortable]").forEach(sortable);
     var form = document.getElementById("generate-form");
     if (form) { watchGenerateForm(form); }
     document.querySelectorAll("[data-poll-url]").forEach(poll);

@@ -1,0 +1,69 @@
+"""The org admin's queue of requests for more budget: approve (in full or in part) or decline with a
+reason, through the API's own ``increase_requests.decide`` (the same lock order, audit and alerts)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from donatello.budgets import increase_requests
+from donatello.budgets.schemas import IncreaseDecision
+from donatello.core.errors import ValidationFailed
+from donatello.dependencies import DbSession
+from donatello.models import Department
+from donatello.tenancy import Permission, scoped_get
+from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+Admin = Annotated[Viewer, Depends(requiring(Permission.BUDGETS_MANAGE))]
+Deciding = Annotated[Viewer, Depends(requiring(Permission.BUDGETS_MANAGE, changes_state=True))]
+
+
+@router.get("/budget-requests", response_class=HTMLResponse)
+async def queue(
+    request: Request, viewer: Admin, session: DbSession, decided: uuid.UUID | None = None
+) -> HTMLResponse:
+    principal = viewer.principal
+    waiting = await increase_requests.queue(session, principal, "open", None, 50)
+    recent = await increase_requests.queue(session, principal, None, None, 10)
+    departments: dict[uuid.UUID, Department] = {}
+    for item in [*waiting.items, *recent.items]:
+        if item.department_id not in departments:
+            departments[item.department_id] = await scoped_get(
+                session, principal, Department, item.department_id
+            )
+    return page(
+        request,
+        "budget_requests.html",
+        viewer=viewer,
+        waiting=waiting.items,
+        recent=[item for item in recent.items if item.status != "open"],
+        departments=departments,
+        decided=next((item for item in recent.items if item.id == decided), None),
+    )
+
+
+@router.post("/budget-requests/{request_id}/decision", response_model=None)
+async def decide(
+    request_id: uuid.UUID,
+    viewer: Deciding,
+    session: DbSession,
+    decision: Annotated[Literal["approved", "declined"], Form()],
+    amount_aud: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    amount = amount_aud.strip().removeprefix("A$") if decision == "approved" else ""
+    try:
+        body = IncreaseDecision.model_validate(
+            {"decision": decision, "amount_aud": amount or None, "reason": reason.strip()}
+        )
+    except ValidationError as error:
+        fields = ", ".join(str(e["loc"][-1]).replace("_aud", "") for e in error.errors())
+        raise ValidationFailed(f"Check the decision's {fields}: an amount in dollars and a reason.") from None
+    decided = await increase_requests.decide(session, viewer.principal, request_id, body)
+    return RedirectResponse(f"/budget-requests?decided={decided.id}", status_code=303)

@@ -1,0 +1,68 @@
+"""One's own API keys: create one (its secret is shown on that one page only, never again), list them,
+revoke one — the API's ``api_keys.service`` (a key carries only permissions its owner holds; audited)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from donatello.api_keys import service as keys
+from donatello.api_keys.schemas import ApiKeyCreate, ApiKeyCreated
+from donatello.core.clock import utcnow
+from donatello.core.errors import ValidationFailed
+from donatello.dependencies import DbSession
+from donatello.tenancy import Permission
+from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+Owner = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN))]
+Creating = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN, changes_state=True))]
+
+
+async def _page(
+    request: Request, viewer: Viewer, session: DbSession, created: ApiKeyCreated | None = None, **extra: Any
+) -> HTMLResponse:
+    own = await keys.list_keys(session, viewer.principal, viewer.principal.user_id)
+    scopes = [p.value for p in Permission if viewer.can(p)]
+    return page(request, "api_keys.html", viewer=viewer, keys=own, scopes=scopes, created=created, **extra)
+
+
+@router.get("/api-keys", response_class=HTMLResponse)
+async def api_keys(request: Request, viewer: Owner, session: DbSession, revoked: str = "") -> HTMLResponse:
+    return await _page(request, viewer, session, revoked=revoked[:100])
+
+
+@router.post("/api-keys", response_class=HTMLResponse)
+async def create_key(
+    request: Request,
+    viewer: Creating,
+    session: DbSession,
+    name: Annotated[str, Form(max_length=100)] = "",
+    scopes: Annotated[list[str] | None, Form()] = None,
+    days: Annotated[int | None, Form(ge=1, le=730)] = None,
+) -> HTMLResponse:
+    """The secret is in this response only (the page is ``no-store``); reloading does not show it again."""
+    try:
+        body = ApiKeyCreate.model_validate(
+            {
+                "name": name.strip(),
+                "scopes": scopes or [],
+                "expires_at": utcnow() + timedelta(days=days) if days else None,
+            }
+        )
+    except ValueError:
+        raise ValidationFailed("Give the key a name and at least one permission.") from None
+    created = await keys.create(session, viewer.principal, body)
+    return await _page(request, viewer, session, created=created, revoked="")
+
+
+@router.post("/api-keys/{key_id}/revoke", response_model=None)
+async def revoke_key(key_id: uuid.UUID, viewer: Creating, session: DbSession) -> RedirectResponse:
+    key = await keys.revoke(session, viewer.principal, key_id)
+    return RedirectResponse(f"/api-keys?revoked={quote(key.key_name)}", status_code=303)

@@ -1,0 +1,83 @@
+"""People for org admins: search and page through the organization's users, change a role, department or
+active state through the API's ``users.service.update`` (never above one's own role, never one's own
+access; deactivation ends sessions, keys and webhooks at once; audited). Department managers read their
+department's people (``users:read``) without the controls."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from donatello.core.errors import ValidationFailed
+from donatello.departments import service as departments
+from donatello.dependencies import DbSession
+from donatello.tenancy import RANK, Permission, Role
+from donatello.users import service as users
+from donatello.users.schemas import UserFilters, UserUpdate
+from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+Reader = Annotated[Viewer, Depends(requiring(Permission.USERS_READ))]
+Manager = Annotated[Viewer, Depends(requiring(Permission.USERS_MANAGE, changes_state=True))]
+PAGE = 25
+
+
+@router.get("/people", response_class=HTMLResponse)
+async def people(
+    request: Request,
+    viewer: Reader,
+    session: DbSession,
+    search: Annotated[str, Query(max_length=255)] = "",
+    role: Annotated[str, Query(max_length=20)] = "",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    done: Annotated[str, Query(max_length=300)] = "",
+) -> HTMLResponse:
+    try:
+        filters = UserFilters(email_contains=search.strip() or None, role=role or None)
+    except ValidationError:
+        raise ValidationFailed("Choose a role from the list.", field="role") from None
+    found = await users.list_users(session, viewer.principal, filters, cursor, PAGE)
+    manages = viewer.can(Permission.USERS_MANAGE)
+    listed = await departments.list_departments(session, viewer.principal, None, 200) if manages else None
+    own_rank = RANK[viewer.principal.role]
+    return page(
+        request,
+        "people.html",
+        viewer=viewer,
+        found=found,
+        manages=manages,
+        departments=listed.items if listed else [],
+        grantable=[r.value for r in Role if RANK[r] <= own_rank],
+        roles=[r.value for r in Role],
+        rank={r.value: RANK[r] for r in Role},
+        own_rank=own_rank,
+        search=search,
+        role=role,
+        done=done,
+    )
+
+
+@router.post("/people/{user_id}", response_model=None)
+async def change_person(
+    user_id: uuid.UUID,
+    viewer: Manager,
+    session: DbSession,
+    role: Annotated[str, Form(max_length=20)],
+    department: Annotated[str, Form(max_length=36)] = "",
+    active: Annotated[str, Form(max_length=5)] = "",
+) -> RedirectResponse:
+    values: dict[str, object] = {"department_id": department or None}
+    if user_id != viewer.principal.user_id:  # one's own role and access are not one's to change
+        values |= {"role": role, "is_active": active == "on"}
+    try:
+        body = UserUpdate.model_validate(values)
+    except ValidationError:
+        raise ValidationFailed("Choose a role and a department from the lists.") from None
+    user = await users.update(session, viewer.principal, user_id, body)
+    return RedirectResponse(f"/people?done={quote('Saved ' + user.email)}", status_code=303)
