@@ -15,6 +15,7 @@ from donatello.api_keys import service as keys
 from donatello.api_keys.schemas import ApiKeyCreate, ApiKeyCreated
 from donatello.core.clock import utcnow
 from donatello.core.errors import ValidationFailed
+from donatello.core.pagination import MAX_LIMIT
 from donatello.dependencies import DbSession
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
@@ -28,7 +29,8 @@ Creating = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN, changes_
 async def _page(
     request: Request, viewer: Viewer, session: DbSession, created: ApiKeyCreated | None = None, **extra: Any
 ) -> HTMLResponse:
-    own = await keys.list_keys(session, viewer.principal, viewer.principal.user_id)
+    # One page of the newest keys is every key a person holds in practice (the API pages further).
+    own = (await keys.list_keys(session, viewer.principal, viewer.principal.user_id, None, MAX_LIMIT)).items
     scopes = [p.value for p in Permission if viewer.can(p)]
     return page(request, "api_keys.html", viewer=viewer, keys=own, scopes=scopes, created=created, **extra)
 
