@@ -91,6 +91,7 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     page = sign_in(World.acme("dept_manager"), "/reports")
     expect(page).to_have_url(f"{live_server.url}/reports/{mktg}")
     expect(page.get_by_role("heading", name="Marketing (MKTG) budget")).to_be_visible()
+    assert page.title() == "Marketing budget · DonatelloAI"  # the tab names the page, nothing else
     assert (
         _money(page.get_by_test_id("spent").inner_text())
         == Decimal(status["totals"]["net_aud"])
