@@ -12,7 +12,7 @@ from donatello.audit import chain, repository
 from donatello.audit.cosmos import AuditStore, chain_filter, chain_parameters
 from donatello.audit.events import AuditEvent
 from donatello.audit.schemas import AuditEventRead, AuditFilters
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, encode_cursor, page_of
 from donatello.models import AuditOutbox
 from donatello.tenancy import Principal
 
@@ -68,11 +68,8 @@ async def _page_from_outbox(
         (datetime.fromisoformat(after[0]), int(after[1])) if after else None,
     )
     rows = await repository.events_page(session, stmt, limit + 1)
-    items = [_read(row.payload, row) for row in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return Page[AuditEventRead](
-        items=items, next_cursor=encode_cursor([last.created_at.isoformat(), last.id]) if last else None
-    )
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
+    return Page[AuditEventRead](items=[_read(row.payload, row) for row in kept], next_cursor=next_cursor)
 
 
 async def _page_from_store(

@@ -14,7 +14,7 @@ from donatello import audit
 from donatello.budgets.periods import BadBound, organization_timezone, query_range
 from donatello.core.errors import Forbidden, NotFound, ValidationFailed
 from donatello.core.money import to_cents
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
 from donatello.generations.schemas import (
@@ -120,11 +120,8 @@ async def history(
         after=(datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None,
         limit=limit + 1,
     )
-    items = [await read(row, store) for row in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return Page[GenerationRead](
-        items=items, next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)]) if last else None
-    )
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
+    return Page[GenerationRead](items=[await read(row, store) for row in kept], next_cursor=next_cursor)
 
 
 async def prompt(
@@ -177,8 +174,9 @@ async def prompt_history(
         after=(datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None,
         limit=limit + 1,
     )
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
     items = []
-    for row in rows[:limit]:
+    for row in kept:
         secret = json.loads(
             await sealer.open(row.prompt_encrypted, context=prompt_context(row.organization_id, row.id))
         )
@@ -191,10 +189,7 @@ async def prompt_history(
                 created_at=row.created_at,
             )
         )
-    last = rows[limit - 1] if len(rows) > limit else None
-    return Page[PromptHistoryItem](
-        items=items, next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)]) if last else None
-    )
+    return Page[PromptHistoryItem](items=items, next_cursor=next_cursor)
 
 
 async def batch(session: AsyncSession, principal: Principal, batch_id: uuid.UUID) -> BatchRead:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.core.errors import NotFound, ValidationFailed
-from donatello.core.pagination import Page, decode_cursor, encode_cursor
+from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers import repository
 from donatello.providers.availability import Availability
@@ -41,9 +41,8 @@ async def list_providers(
     rows = await repository.page(
         session, include_inactive=admin, after=decode_cursor(cursor, 2), limit=limit + 1
     )
-    items = [await _read(model, config, availability, admin) for model, config in rows[:limit]]
-    last = rows[limit - 1][0] if len(rows) > limit else None
-    next_cursor = encode_cursor([last.provider_name, last.model_name]) if last else None
+    kept, next_cursor = page_of(rows, limit, key=lambda row: [row[0].provider_name, row[0].model_name])
+    items = [await _read(model, config, availability, admin) for model, config in kept]
     return Page[ProviderRead](items=items, next_cursor=next_cursor)
 
 
