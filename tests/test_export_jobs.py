@@ -80,7 +80,9 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")
     disposition = download.headers["content-disposition"]
-    assert disposition.startswith('attachment; filename="cost-events-') and disposition.endswith('.csv"')
+    organization = org.name.lower().replace(" ", "-")
+    assert disposition.startswith(f'attachment; filename="{organization}-cost-events-')
+    assert disposition.endswith('.csv"')
     tampered = await client.get(done["download_url"][:-3] + "AAA")
     assert tampered.status_code == 404 and "link has expired or is not valid" in tampered.json()["detail"]
     rows = list(csv.DictReader(io.StringIO(download.text)))

@@ -138,6 +138,11 @@ async def test_csv_export_adds_up_with_attribution_and_both_clocks(
     ).scalar_one()
     assert len(rows) == count
     assert {r["kind"] for r in rows} == {"charge", "refund", "correction"}
+    assert {r["organization_name"] for r in rows} == {org.name}
+    slug = org.name.lower().replace(" ", "-")
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="{slug}-cost-events-2026-03-01-2026-10-31.csv"'
+    )
     sample = rows[0]
     assert sample["created_at_utc"].endswith("Z") and sample["created_at_local"][-6:] in ("+11:00", "+10:00")
     assert sample["department_code"] and sample["user_email"] and sample["currency"] == "AUD"

@@ -219,7 +219,9 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     finance.get_by_role("link", name="Exports").click()
     with finance.expect_download() as small:
         finance.get_by_role("button", name="Export").click()
-    assert re.fullmatch(r"cost-events-\d{4}-\d{2}-01-\d{4}-\d{2}-\d{2}\.csv", small.value.suggested_filename)
+    assert re.fullmatch(
+        r"acme-corporation-cost-events-\d{4}-\d{2}-01-\d{4}-\d{2}-\d{2}\.csv", small.value.suggested_filename
+    )
     assert Path(small.value.path()).read_text(encoding="utf-8").startswith("organization_id,")
     finance.get_by_label("From").fill("2025-01-01")
     finance.get_by_label("Format").select_option("parquet")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -104,7 +105,9 @@ class ExportRange:
         return self.format in ("parquet", "focus")
 
     def filename(self) -> str:
-        return f"cost-events-{self.first_day}-{self.last_day}.{SUFFIXES[self.format]}"
+        """``acme-corporation-cost-events-2026-11-01-2026-11-30.focus.parquet``: whose, which days, what."""
+        organization = re.sub(r"[^a-z0-9]+", "-", self.organization_name.lower()).strip("-") or "organization"
+        return f"{organization}-cost-events-{self.first_day}-{self.last_day}.{SUFFIXES[self.format]}"
 
 
 class _Chunks(io.RawIOBase):

@@ -99,12 +99,20 @@ async def copy_out(
 async def organization(
     session: AsyncSession, organization_id: uuid.UUID
 ) -> tuple[str, dict[str, Any]] | None:
+    """The organization's name (as exports print it) and settings."""
     row = (
         await session.execute(
-            select(Organization.domain, Organization.settings).where(Organization.id == organization_id)
+            select(Organization.name, Organization.settings).where(Organization.id == organization_id)
         )
     ).one_or_none()
     return (row[0], row[1]) if row else None
+
+
+async def organization_domain(session: AsyncSession, organization_id: uuid.UUID) -> str | None:
+    found: str | None = await session.scalar(
+        select(Organization.domain).where(Organization.id == organization_id)
+    )
+    return found
 
 
 async def department(

@@ -354,10 +354,10 @@ async def organization_rollup(
         raise Forbidden("The organization rollup is for org admins and finance")
     organization_id = principal.organization_id
     found = await repository.organization(session, organization_id)
-    if found is None:
+    domain = await repository.organization_domain(session, organization_id)
+    if found is None or domain is None:
         raise NotFound("organization", organization_id)
-    domain, org_settings = found
-    period = parse_period(period_text, organization_timezone(org_settings), now)
+    period = parse_period(period_text, organization_timezone(found[1]), now)
     departments = await repository.departments(session, organization_id)
     summaries = await _summaries(session, departments, period, now)
     summaries.sort(
