@@ -21,6 +21,7 @@ from donatello.budgets.errors import (
     UserCapExceeded,
 )
 from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate
+from donatello.budgets.tasks import expire_lapsed_requests
 from donatello.core.database import create_engine, set_platform_scope, set_tenant, transaction
 from donatello.core.errors import Forbidden, NotFound
 from donatello.models import AuditOutbox, BudgetIncreaseRequest, DepartmentBudget, User
@@ -313,8 +314,8 @@ async def test_the_worker_records_each_lapsed_request_once(engine: AsyncEngine, 
                 session, principal_of(manager), tenant.department.id, _ask("5.00", scope="permanent")
             )
 
-        await increase_requests.expire_lapsed(sessions)
-        await increase_requests.expire_lapsed(sessions)
+        await expire_lapsed_requests(sessions)
+        await expire_lapsed_requests(sessions)
 
         async with transaction(sessions, platform=True) as session:
             statuses = {

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.budgets import alerts, repository
@@ -33,7 +33,7 @@ from donatello.budgets.errors import (
 )
 from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate, IncreaseRequestRead
 from donatello.core.clock import utcnow
-from donatello.core.database import add_unless_taken, transaction
+from donatello.core.database import add_unless_taken
 from donatello.core.errors import Forbidden, NotFound
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import BudgetIncreaseRequest, Department
@@ -178,22 +178,20 @@ async def queue(
     return await _page(session, stmt, status, cursor, limit)
 
 
-async def expire_lapsed(sessions: async_sessionmaker[AsyncSession], *, batch: int = 200) -> int:
-    """Record the expiry of open requests whose period has ended (worker job; idempotent)."""
+async def expire_lapsed(session: AsyncSession, at: datetime, *, batch: int = 200) -> int:
+    """Record the expiry of open requests whose period has ended (idempotent; the worker's sweep)."""
     expired = 0
-    at = utcnow()
-    async with transaction(sessions, platform=True) as session:
-        # Periods are local calendar months; no zone is more than 14 h ahead of UTC, so every lapsed
-        # request began before this month start (a superset, checked exactly per organization below).
-        month_start = (at + timedelta(hours=14)).date().replace(day=1)
-        for request in await repository.lapsed_requests(session, before=month_start, limit=batch):
-            account = await open_for_read(session, request.department_id, at)
-            if request.period_start >= account.period.start:
-                continue  # still its period in the organization's time zone
-            request.status = "expired"
-            await session.flush()
-            await _record(session, None, request, "budget.increase_request_expired", at)
-            expired += 1
+    # Periods are local calendar months; no zone is more than 14 h ahead of UTC, so every lapsed
+    # request began before this month start (a superset, checked exactly per organization below).
+    month_start = (at + timedelta(hours=14)).date().replace(day=1)
+    for request in await repository.lapsed_requests(session, before=month_start, limit=batch):
+        account = await open_for_read(session, request.department_id, at)
+        if request.period_start >= account.period.start:
+            continue  # still its period in the organization's time zone
+        request.status = "expired"
+        await session.flush()
+        await _record(session, None, request, "budget.increase_request_expired", at)
+        expired += 1
     return expired
 
 

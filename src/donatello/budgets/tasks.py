@@ -39,6 +39,14 @@ async def expire_lapsed_holds(
     return len(departments)
 
 
+async def expire_lapsed_requests(
+    sessionmaker: async_sessionmaker[AsyncSession], *, at: datetime | None = None
+) -> int:
+    """Record the expiry of requests for more budget whose period has ended, in one transaction."""
+    async with transaction(sessionmaker, platform=True) as session:
+        return await increase_requests.expire_lapsed(session, at or utcnow())
+
+
 SWEEP_EVERY_SECONDS = 60.0
 
 
@@ -47,7 +55,7 @@ async def run(context: JobContext) -> None:
 
     async def sweep() -> bool:
         await expire_lapsed_holds(context.sessions)
-        await increase_requests.expire_lapsed(context.sessions)
+        await expire_lapsed_requests(context.sessions)
         return False  # once a round, whatever it found
 
     await context.repeat(sweep, idle=SWEEP_EVERY_SECONDS, what="sweeping lapsed holds and requests")
