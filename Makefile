@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 # The FOCUS conformance checker needs Python >= 3.12 and its own pins (numpy<2), so its own environment.
 FOCUS_VENV := .venv-focus
-FOCUS_LOCK := tests/focus/requirements.lock
+FOCUS_LOCK := tests/support/focus/requirements.lock
 FOCUS_INSTALLED := $(FOCUS_VENV)/.installed
 FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null)/versions/3.1[2-9]*/bin/python3 \
 	$$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 \
@@ -40,10 +40,10 @@ $(NODE_INSTALLED): package.json package-lock.json
 
 install: $(INSTALLED)
 
-$(FOCUS_INSTALLED): $(FOCUS_LOCK) tests/focus/build-constraints.txt | $(INSTALLED)
+$(FOCUS_INSTALLED): $(FOCUS_LOCK) tests/support/focus/build-constraints.txt | $(INSTALLED)
 	@test -n "$(FOCUS_PYTHON)" || { echo "the FOCUS validator needs Python 3.12+ (set FOCUS_PYTHON)"; exit 1; }
 	@test -x $(FOCUS_VENV)/bin/python || $(BIN)/uv venv --quiet --python "$(FOCUS_PYTHON)" $(FOCUS_VENV)
-	$(BIN)/uv pip sync --quiet --require-hashes --build-constraints tests/focus/build-constraints.txt \
+	$(BIN)/uv pip sync --quiet --require-hashes --build-constraints tests/support/focus/build-constraints.txt \
 		--python $(FOCUS_VENV)/bin/python $(FOCUS_LOCK)
 	@touch $@
 
@@ -51,7 +51,7 @@ focus-validator: $(FOCUS_INSTALLED)
 
 lock: $(INSTALLED)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile tests/focus/requirements.in --python-version 3.12 --generate-hashes -o $(FOCUS_LOCK)
+	$(BIN)/uv pip compile tests/support/focus/requirements.in --python-version 3.12 --generate-hashes -o $(FOCUS_LOCK)
 
 run: $(INSTALLED)
 	$(BIN)/donatello serve --migrate --seed-demo

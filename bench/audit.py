@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import text
-from tests.cosmos_emulator import KEY, CosmosEmulator
+from tests.support.cosmos_emulator import KEY, CosmosEmulator
 
 from bench.api_overhead import _p, _timed
 from donatello import audit

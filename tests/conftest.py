@@ -34,9 +34,9 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
-from tests.azure_openai_stub import AzureOpenAIStub
-from tests.cosmos_emulator import KEY, CosmosEmulator
-from tests.idp import IdentityProvider
+from tests.support.azure_openai_stub import AzureOpenAIStub
+from tests.support.cosmos_emulator import KEY, CosmosEmulator
+from tests.support.idp import IdentityProvider
 
 APP_ROLE = "donatello_app"
 
@@ -66,7 +66,7 @@ def postgres_url(workdir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def idp(workdir: Path) -> Iterator[IdentityProvider]:
-    """The loopback HTTPS identity provider shaped like Entra ID (see tests/idp.py)."""
+    """The loopback HTTPS identity provider shaped like Entra ID (see tests/support/idp.py)."""
     provider = IdentityProvider(workdir).start()
     yield provider
     provider.stop()

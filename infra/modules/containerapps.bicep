@@ -1,6 +1,6 @@
 // Container Apps: the API (`donatello serve`, external ingress) and the worker (`donatello worker`, no
 // ingress), one image, one user-assigned identity. Secrets are Key Vault references resolved with that
-// identity; every DONATELLO_* name must exist in src/donatello/config.py (tests/test_infra.py).
+// identity; every DONATELLO_* name must exist in src/donatello/config.py (tests/platform/test_infra.py).
 param namePrefix string
 param location string
 param tags object

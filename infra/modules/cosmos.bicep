@@ -1,5 +1,5 @@
 // Cosmos DB for NoSQL: the append-only audit log (seed 004 "Cosmos DB Schema"). Must agree with
-// src/donatello/audit/cosmos.py (PARTITION_KEY, DEFAULT_TTL_SECONDS, INDEXING_POLICY) — tests/test_infra.py
+// src/donatello/audit/cosmos.py (PARTITION_KEY, DEFAULT_TTL_SECONDS, INDEXING_POLICY) — tests/platform/test_infra.py
 // checks it. Data-plane access is through the managed identity (Cosmos DB Built-in Data Contributor).
 param accountName string
 param location string

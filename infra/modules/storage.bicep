@@ -1,6 +1,6 @@
 // Blob Storage for images and thumbnails, with the seed's lifecycle (Hot -> Cool at 90 days -> Archive at
 // one year). The retention job (`donatello retention run`) moves the same blobs at the same ages and
-// records it on the generation rows; this policy is the safety net. tests/test_infra.py checks the days
+// records it on the generation rows; this policy is the safety net. tests/platform/test_infra.py checks the days
 // match Settings.retention_archive_days / retention_cold_days.
 param name string
 param location string

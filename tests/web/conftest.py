@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from donatello.config import Settings
 from donatello.core import migrations
 from donatello.main import create_app
-from tests.idp import EntraUser, IdentityProvider
+from tests.support.idp import EntraUser, IdentityProvider
 from tests.web import world as worlds
 from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
 

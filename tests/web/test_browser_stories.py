@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
 from donatello.auth.tokens import token_signer
-from tests.idp import IdentityProvider
+from tests.support.idp import IdentityProvider
 from tests.web.conftest import LiveServer, axe_violations, screenshot
 from tests.web.world import World, user_ids
 

@@ -22,7 +22,7 @@ from donatello.core.database import set_platform_scope
 from donatello.main import create_app
 from donatello.models import AuditOutbox, User, UserSession
 from donatello.web.security import LocalSignInRefused
-from tests.generation_world import World, world
+from tests.support.generation_world import World, world
 
 ORIGIN = "http://127.0.0.1:8000"
 

@@ -18,7 +18,7 @@ from donatello.budgets.periods import period_at
 from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.models import Department, DepartmentBudget, Organization, User
-from tests.idp import EntraUser
+from tests.support.idp import EntraUser
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""Shared test worlds, factories and helpers (imported as ``tests.support.<name>``)."""

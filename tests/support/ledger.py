@@ -1,0 +1,136 @@
+"""Helpers for ledger tests: committed tenants (for real concurrency) and one-call admissions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from donatello.budgets import reservations, settlement
+from donatello.core.database import transaction
+from donatello.core.money import to_ledger_precision
+from donatello.models import Department, Generation, User
+from donatello.pricing.service import Quote
+from donatello.tenancy import Principal, Role
+from tests.support import factories
+
+
+def principal_of(member: User) -> Principal:
+    return Principal(
+        user_id=member.id,
+        organization_id=member.organization_id,
+        department_id=member.department_id,
+        role=Role(member.role),
+        email=member.email,
+    )
+
+
+def flat_quote(amount: str, images: int = 1) -> Quote:
+    unit = Decimal(amount)
+    return Quote(
+        provider="local",
+        model="pillow-sketch",
+        size="1024x1024",
+        quality="standard",
+        images=images,
+        unit_price_aud=unit,
+        total_aud=unit * images,
+        pricing_currency="AUD",
+        unit_price_in_pricing_currency=unit,
+        fx_rate=Decimal(1),
+        fx_rate_source=None,
+        fx_rate_date=None,
+    )
+
+
+def usd_quote(unit_usd: str, rate: str, images: int = 1) -> Quote:
+    """A quote for a model priced in USD: the per-image AUD price is the USD price at ``rate``, rounded
+    once (as pricing.quote does)."""
+    unit_aud = to_ledger_precision(Decimal(unit_usd) * Decimal(rate))
+    return replace(
+        flat_quote(str(unit_aud), images),
+        pricing_currency="USD",
+        unit_price_in_pricing_currency=Decimal(unit_usd),
+        fx_rate=Decimal(rate),
+        fx_rate_source="test rate",
+        fx_rate_date=date(2026, 1, 1),
+    )
+
+
+def pending_generation(member: User, generation_id: uuid.UUID | None = None) -> Generation:
+    assert member.department_id is not None
+    return Generation(
+        id=generation_id or uuid.uuid4(),
+        organization_id=member.organization_id,
+        user_id=member.id,
+        department_id=member.department_id,
+        model_provider="local",
+        model_name="pillow-sketch",
+        prompt_encrypted="sealed",
+    )
+
+
+async def admit(
+    session: AsyncSession, member: User, amount: str, *, at: datetime | None = None
+) -> reservations.Hold:
+    """Reserve for one new generation the way admission does (hold first, then the generation row)."""
+    generation = pending_generation(member)
+    admission = await reservations.reserve(
+        session, principal_of(member), [reservations.HoldRequest(generation.id, Decimal(amount))], at=at
+    )
+    session.add(generation)
+    await session.flush()
+    return admission
+
+
+async def settle(
+    session: AsyncSession, admission: reservations.Hold, amount: str, *, at: datetime | None = None
+):  # type: ignore[no-untyped-def]
+    return await settlement.settle(session, admission.holds[0].generation_id, flat_quote(amount), at=at)
+
+
+@dataclass
+class CommittedTenant:
+    organization_id: uuid.UUID
+    department: Department
+    members: list[User]
+
+
+@asynccontextmanager
+async def committed_tenant(
+    engine: AsyncEngine,
+    postgres_url: str,
+    *,
+    budget: str,
+    mode: str = "hard",
+    members: int = 1,
+    period: tuple[date, date] | None = None,
+    cap: str | None = None,
+) -> AsyncIterator[CommittedTenant]:
+    """A tenant whose rows are committed (visible to every connection), removed afterwards."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with transaction(sessions, platform=True) as session:
+        org = await factories.organization(session)
+        dept = await factories.department(session, org)
+        people = [
+            await factories.user(session, org, department=dept, role="power_user") for _ in range(members)
+        ]
+        kwargs = {"period": period} if period else {}
+        row = await factories.budget(session, dept, monthly_aud=budget, mode=mode, **kwargs)
+        if cap is not None:
+            row.per_user_monthly_cap_aud = Decimal(cap)
+    try:
+        yield CommittedTenant(org.id, dept, people)
+    finally:
+        owner = create_async_engine(postgres_url)
+        async with owner.begin() as connection:
+            # The ledger only lets the retention job delete; a test tenant leaves the same way.
+            await connection.execute(text("SELECT set_config('app.retention', 'on', true)"))
+            await connection.execute(text("DELETE FROM organizations WHERE id = :id"), {"id": org.id})
+        await owner.dispose()
