@@ -26,7 +26,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
@@ -37,6 +37,7 @@ from donatello.main import create_app
 from tests.support.azure_openai_stub import AzureOpenAIStub
 from tests.support.cosmos_emulator import KEY, CosmosEmulator
 from tests.support.idp import IdentityProvider
+from tests.support.savepoints import sessions_in
 
 APP_ROLE = "donatello_app"
 
@@ -121,15 +122,12 @@ async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[FastAPI]
 
 @pytest.fixture
 async def client(app: FastAPI, db: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client whose requests run as savepoints inside the test's transaction."""
-    connection = await db.connection()
-    app.state.sessionmaker = async_sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
+    """An HTTP client whose requests run as savepoints inside the test's transaction; after each one the
+    test's session sees every organization again (``tests/support/savepoints.py``)."""
+    app.state.sessionmaker = sessions_in(await db.connection())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
-    await set_platform_scope(db)  # requests narrowed the transaction to one tenant; widen it back
 
 
 @pytest.fixture

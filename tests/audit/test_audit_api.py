@@ -16,7 +16,8 @@ from donatello.config import Settings
 from donatello.main import create_app
 from donatello.models import User
 from tests.support import factories
-from tests.support.audit_helpers import bound_sessions, record_events, relay_in_test, store_for
+from tests.support.audit_helpers import record_events, relay_in_test, store_for
+from tests.support.savepoints import sessions_in
 
 
 def bearer(tokens: TokenSigner, member: User) -> dict[str, str]:
@@ -103,7 +104,7 @@ async def cosmos_client(
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(cosmos_settings, engine=engine)
     async with app.router.lifespan_context(app):
-        app.state.sessionmaker = bound_sessions(await db.connection())
+        app.state.sessionmaker = sessions_in(await db.connection())
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield app, http

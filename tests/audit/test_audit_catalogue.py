@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.budgets import increase_requests
 from donatello.budgets.schemas import IncreaseRequestCreate
-from donatello.core.database import set_platform_scope
 from donatello.models import (
     ApiKey,
     AuditOutbox,
@@ -167,7 +166,6 @@ class FirstSignIn(Example):
         cookie, form = await start_and_authorize(given.client, given.idp, who)
 
         async def provisioned(_: httpx.Response) -> uuid.UUID:
-            await set_platform_scope(given.db)
             stmt = select(User.id).where(User.organization_id == given.org.id, User.azure_ad_id == who.oid)
             return (await given.db.execute(stmt)).scalar_one()
 
@@ -604,12 +602,10 @@ async def _resolve(value: uuid.UUID | Later | None, response: httpx.Response) ->
 
 
 async def _last_event_id(db: AsyncSession) -> int:
-    await set_platform_scope(db)
     return int(await db.scalar(select(func.coalesce(func.max(AuditOutbox.id), 0))) or 0)
 
 
 async def _events_after(db: AsyncSession, last_id: int) -> list[AuditOutbox]:
     """Every event recorded since ``last_id``, in any organization (or none), in outbox order."""
-    await set_platform_scope(db)
     stmt = select(AuditOutbox).where(AuditOutbox.id > last_id).order_by(AuditOutbox.id)
     return list((await db.execute(stmt)).scalars())

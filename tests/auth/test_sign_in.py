@@ -122,7 +122,6 @@ async def test_unknown_suspended_tenants_and_deactivated_users_cannot_sign_in(
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert "access_token" not in response.text
-    await factories.set_platform_scope(db)
     failures = (
         (
             await db.execute(

@@ -22,7 +22,7 @@ from donatello.budgets.errors import (
 )
 from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate
 from donatello.budgets.tasks import expire_lapsed_requests
-from donatello.core.database import create_engine, set_platform_scope, set_tenant, transaction
+from donatello.core.database import create_engine, set_tenant, transaction
 from donatello.core.errors import Forbidden, NotFound
 from donatello.models import AuditOutbox, BudgetIncreaseRequest, DepartmentBudget, User
 from donatello.reports import service as reports
@@ -77,7 +77,6 @@ async def test_a_managers_top_up_approved_in_part_raises_this_period_only(db: As
     assert (status.monthly_budget_aud, status.period_top_up_aud) == (Decimal("100.00"), Decimal("40.00"))
     december = await administration.status(db, principal_of(admin), department_id, at=DEC_2)
     assert (december.period_budget_aud, december.period_top_up_aud) == (Decimal("100.00"), Decimal(0))
-    await set_platform_scope(db)
     events = (
         await db.execute(
             select(AuditOutbox.event_type).where(
@@ -245,7 +244,6 @@ async def test_top_ups_keep_the_ledger_check_whole_across_a_period_boundary(db: 
     await settle(db, held, "2.50", at=NOV_10)
     await admit(db, member, "0.10", at=DEC_2)  # the first write of December closes November
 
-    await set_platform_scope(db)
     assert (await invariants.check(db, manager.department_id)).problems == []
     november = await administration.closed_periods(db, principal_of(admin), manager.department_id, None, 10)
     assert [(p.monthly_budget_aud, p.top_up_aud, p.spent_aud) for p in november.items] == [

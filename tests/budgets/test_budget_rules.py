@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.budgets import administration, invariants, reservations, settlement
 from donatello.budgets.errors import BudgetExceeded, InvalidAdjustment, UserCapExceeded
 from donatello.budgets.schemas import BudgetChange, BudgetStatus
-from donatello.core.database import set_platform_scope
 from donatello.models import AuditOutbox, DepartmentBudget, DepartmentBudgetPeriod, User
 from donatello.tenancy import Principal
 from tests.support import factories
@@ -42,7 +41,6 @@ async def _admin(db: AsyncSession, member: User) -> Principal:
 
 
 async def _events(db: AsyncSession, member: User, event_type: str) -> list[AuditOutbox]:
-    await set_platform_scope(db)
     stmt = (
         select(AuditOutbox)
         .where(AuditOutbox.organization_id == member.organization_id, AuditOutbox.event_type == event_type)

@@ -134,7 +134,6 @@ async def test_another_tenants_department_is_not_found(
     assert (read.status_code, write.status_code) == (404, 404)
     assert read.json() == {**read.json(), "type": "https://donatello.ai/problems/not-found"}
     assert str(theirs.id) not in listed.text
-    await factories.set_platform_scope(db)
     assert (await db.get(Department, theirs.id, populate_existing=True)).name == theirs.name  # type: ignore[union-attr]
 
 

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
-from donatello.core.database import set_platform_scope
 from donatello.main import create_app
 from donatello.models import Generation
 from tests.support import generation_world as gw
@@ -109,7 +108,6 @@ async def test_rotating_the_prompt_key_keeps_old_prompts_readable(
         )
     ).json()
 
-    await set_platform_scope(db)
     keys = dict(
         (
             await db.execute(

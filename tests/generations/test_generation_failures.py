@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.core.database import set_platform_scope
 from donatello.models import GenerationMetadata
 from tests.support import generation_world as gw
 from tests.support import provider_rows
@@ -75,7 +74,6 @@ async def test_a_timeout_is_retried_then_the_fallback_succeeds_and_is_recorded(
     )
     assert done["fallback_reason"].startswith(f"{azure}: ")
     assert len(azure_stub.requests) == 2
-    await set_platform_scope(db)
     metadata = (
         await db.execute(select(GenerationMetadata).where(GenerationMetadata.generation_id == done["id"]))
     ).scalar_one()
@@ -121,7 +119,6 @@ async def test_a_content_filter_refusal_fails_without_fallback_or_charge(
     assert done["is_nsfw"] is True
     assert len(azure_stub.requests) == 1  # neither retried nor sent to another model
     assert await gw.charges(db, world.department) == []
-    await set_platform_scope(db)
     metadata = (
         await db.execute(select(GenerationMetadata).where(GenerationMetadata.generation_id == done["id"]))
     ).scalar_one()

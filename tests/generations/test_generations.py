@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.core.database import set_platform_scope
 from donatello.models import Generation, GenerationMetadata
 from donatello.sealing import looks_sealed
 from tests.support import generation_world as gw
@@ -60,7 +59,6 @@ async def test_a_request_becomes_a_stored_image_a_charge_and_an_audit_trail(
     [charge] = await gw.charges(db, world.department)
     assert (charge.kind, charge.actual_cost_aud, charge.image_count) == ("charge", Decimal("0.1000"), 2)
     assert await gw.events(db, world.org) == ["generation.requested", "generation.completed"]
-    await set_platform_scope(db)
     metadata = (
         await db.execute(
             select(GenerationMetadata).where(GenerationMetadata.generation_id == charge.generation_id)
@@ -77,7 +75,6 @@ async def test_prompts_are_ciphertext_at_rest_and_readable_by_their_owner(
             "/v1/generations", json={"prompt": PROMPT, "negative_prompt": "no text"}, headers=world.headers
         )
     ).json()
-    await set_platform_scope(db)
     stored = (
         await db.execute(select(Generation.prompt_encrypted).where(Generation.id == accepted["id"]))
     ).scalar_one()
@@ -127,7 +124,6 @@ async def test_cancelling_while_the_worker_runs_discards_the_result_and_charges_
 
     accepted = (await client.post("/v1/generations", json={"prompt": PROMPT}, headers=world.headers)).json()
     worker = await gw.worker(app, db, http)
-    await set_platform_scope(db)
     claimed = await repository.claim_next(db, worker.name, utcnow(), app.state.settings.generation_lease)
     assert claimed is not None and str(claimed.id) == accepted["id"]
     job = Job.of(claimed)

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.budgets.tasks import expire_lapsed_holds
@@ -22,6 +22,7 @@ from donatello.core.clock import utcnow
 from donatello.core.logging import JsonFormatter
 from donatello.observability import tracing
 from tests.support import generation_world as gw
+from tests.support.savepoints import sessions_in
 
 PROMPT = "a platypus auditing the quarterly ledger under a jacaranda"
 
@@ -66,9 +67,7 @@ async def test_metrics_expose_the_listed_series_after_an_end_to_end_generation(
     # a hold nobody settles lapses; the sweep records it
     held = await client.post("/v1/generations", json={"prompt": PROMPT}, headers=world.headers)
     assert held.status_code == 202
-    sessions = async_sessionmaker(
-        bind=await db.connection(), join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
+    sessions = sessions_in(await db.connection())
     assert await expire_lapsed_holds(sessions, at=utcnow() + timedelta(days=1)) >= 1
 
     scrape = await client.get("/metrics")

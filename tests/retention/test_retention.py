@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from donatello.config import Settings
 from donatello.core.clock import utcnow
-from donatello.core.database import create_sessionmaker, set_platform_scope
+from donatello.core.database import create_sessionmaker
 from donatello.models import (
     AuditOutbox,
     CostEvent,
@@ -40,6 +40,7 @@ from donatello.retention.tasks import LOCK_KEY
 from donatello.storage.blob import BlobImageStore
 from tests.conftest import unique
 from tests.support import factories
+from tests.support.savepoints import sessions_in
 
 DAY = timedelta(days=1)
 YEAR = timedelta(days=365)
@@ -261,7 +262,6 @@ def _expected(dry_run: bool) -> RetentionReport:
 async def _state(
     db: AsyncSession, aged: Aged, service: BlobServiceClient, container: str
 ) -> dict[str, object]:
-    await set_platform_scope(db)
     rows = {
         row.id: row
         for row in (
@@ -301,9 +301,7 @@ async def _state(
 
 def _sessions(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
     """Retention's transactions as savepoints of the test's transaction."""
-    return async_sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
+    return sessions_in(connection)
 
 
 async def test_the_schedule_archives_tiers_and_deletes_exactly_what_is_due_and_only_once(

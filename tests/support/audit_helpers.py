@@ -9,26 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.cosmos.aio import ContainerProxy, CosmosClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.audit.cosmos import AuditStore, RetryPolicy
 from donatello.audit.relay import Relay
 from donatello.config import Settings
-
-
-def bound_sessions(connection: Any) -> async_sessionmaker[AsyncSession]:
-    """Sessions that run as savepoints inside the test's transaction (rolled back afterwards)."""
-    return async_sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
+from tests.support.savepoints import sessions_in
 
 
 async def relay_in_test(db: AsyncSession, store: AuditStore | None = None) -> Relay:
     # One connection: chains one after another (concurrency 1), no visibility horizon.
-    return Relay(
-        bound_sessions(await db.connection()), store, batch_size=500, concurrency=1, horizon_seconds=0
-    )
+    return Relay(sessions_in(await db.connection()), store, batch_size=500, concurrency=1, horizon_seconds=0)
 
 
 @asynccontextmanager

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.budgets.periods import period_at
-from donatello.core.database import set_platform_scope
 from donatello.models import Department, DepartmentBudget, Organization, User
 
 
@@ -26,7 +25,6 @@ async def organization(
     azure_tenant_id: str | None = None,
     entra: dict[str, Any] | None = None,
 ) -> Organization:
-    await set_platform_scope(db)  # a request in the same test may have narrowed the transaction
     tag = _tag()
     org = Organization(
         name=name or f"Org {tag}",
@@ -41,7 +39,6 @@ async def organization(
 
 
 async def department(db: AsyncSession, org: Organization, *, code: str | None = None) -> Department:
-    await set_platform_scope(db)
     dept = Department(
         organization_id=org.id, name=f"Department {code or _tag()}", code=code or _tag().upper()
     )
@@ -60,7 +57,6 @@ async def user(
     mfa_enabled: bool = True,
     azure_ad_id: str | None = None,
 ) -> User:
-    await set_platform_scope(db)
     tag = _tag()
     member = User(
         organization_id=org.id,
@@ -86,7 +82,6 @@ async def budget(
     period: tuple[date, date] | None = None,
 ) -> DepartmentBudget:
     """A budget for ``dept``; its stored period is the current month in Sydney unless given."""
-    await set_platform_scope(db)
     if period is None:
         current = period_at(datetime.now(UTC), "Australia/Sydney")
         period = (current.start, current.end)

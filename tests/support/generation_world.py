@@ -11,10 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.core.database import set_platform_scope
 from donatello.generations.processing import Processor
 from donatello.models import (
     AuditOutbox,
@@ -27,6 +26,7 @@ from donatello.models import (
 )
 from donatello.providers import availability_for
 from tests.support import factories, provider_rows
+from tests.support.savepoints import sessions_in
 
 
 @dataclass
@@ -65,11 +65,8 @@ async def worker(app: FastAPI, db: AsyncSession, http: httpx.AsyncClient) -> Pro
     async def no_wait(_: float) -> None:
         await asyncio.sleep(0)
 
-    connection = await db.connection()
     return Processor(
-        sessions=async_sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ),
+        sessions=sessions_in(await db.connection()),
         settings=app.state.settings,
         sealer=app.state.sealer,
         store=app.state.image_store,
@@ -86,7 +83,6 @@ async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
 
 
 async def spent(db: AsyncSession, department: Department) -> tuple[Decimal, Decimal]:
-    await set_platform_scope(db)
     row = (
         await db.execute(select(DepartmentBudget).where(DepartmentBudget.department_id == department.id))
     ).scalar_one()
@@ -95,14 +91,12 @@ async def spent(db: AsyncSession, department: Department) -> tuple[Decimal, Deci
 
 
 async def charges(db: AsyncSession, department: Department) -> list[CostEvent]:
-    await set_platform_scope(db)
     return list(
         (await db.execute(select(CostEvent).where(CostEvent.department_id == department.id))).scalars()
     )
 
 
 async def events(db: AsyncSession, org: Organization, prefix: str = "generation.") -> list[str]:
-    await set_platform_scope(db)
     stmt = (
         select(AuditOutbox.event_type)
         .where(AuditOutbox.organization_id == org.id, AuditOutbox.event_type.startswith(prefix))
@@ -114,5 +108,4 @@ async def events(db: AsyncSession, org: Organization, prefix: str = "generation.
 async def count_generations(db: AsyncSession, org: Organization) -> int:
     from donatello.models import Generation
 
-    await set_platform_scope(db)
     return int(await db.scalar(select(func.count()).where(Generation.organization_id == org.id)) or 0)

@@ -9,14 +9,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.core.database import set_platform_scope
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers.adapters import NEEDS_CREDENTIAL
 
 
 async def only_these_models(db: AsyncSession) -> None:
     """Deactivate every model already in the catalogue (rolled back with the test)."""
-    await set_platform_scope(db)
     await db.execute(update(ModelProvider).values(is_active=False))
 
 

@@ -159,7 +159,6 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
 
 
 async def _snapshot(db: AsyncSession, org_id: str) -> tuple[object, ...]:
-    await factories.set_platform_scope(db)
     counts = []
     for model in (
         User,

@@ -13,16 +13,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.core.clock import utcnow
-from donatello.core.database import set_platform_scope
 from donatello.main import create_app
 from donatello.models import AuditOutbox, User, UserSession
 from donatello.web.security import LocalSignInRefused
 from tests.support.generation_world import World, world
+from tests.support.savepoints import sessions_in
 
 ORIGIN = "http://127.0.0.1:8000"
 
@@ -50,10 +50,7 @@ async def local_app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Fa
 
 
 async def _client(app: FastAPI, db: AsyncSession, base_url: str = ORIGIN) -> httpx.AsyncClient:
-    connection = await db.connection()
-    app.state.sessionmaker = async_sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
+    app.state.sessionmaker = sessions_in(await db.connection())
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
         base_url=base_url,
@@ -65,7 +62,6 @@ async def _client(app: FastAPI, db: AsyncSession, base_url: str = ORIGIN) -> htt
 async def browser(local_app: FastAPI, db: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     async with await _client(local_app, db) as http:
         yield http
-    await set_platform_scope(db)
 
 
 async def _sign_in(http: httpx.AsyncClient, user: User) -> str:
@@ -90,7 +86,6 @@ async def test_local_sign_in_lists_users_labelled_local_and_is_audited(
     assert "Local sign-in." in page.text and "recorded in the audit log" in page.text
 
     await _sign_in(browser, tenant.member)
-    await set_platform_scope(db)
     events = (
         (
             await db.execute(
@@ -175,7 +170,6 @@ async def test_a_session_ends_after_its_idle_time_and_after_its_absolute_lifetim
     for column in ("last_used_at", "expires_at"):
         await _sign_in(browser, tenant.member)
         assert (await browser.get("/usage")).status_code == 200
-        await set_platform_scope(db)
         moment = utcnow() - (timedelta(hours=2) if column == "last_used_at" else timedelta(seconds=1))
         await db.execute(
             update(UserSession)
