@@ -85,11 +85,17 @@ class ServeProcess:
         as_owner = {"user": owner} if os.geteuid() == 0 else {}
         pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.postgres_dir, timeout=60, **as_owner)
 
+    def interrupt(self, signum: int = signal.SIGINT, seconds: float = 30) -> int:
+        """Ask serve to stop (SIGINT as Ctrl-C does, SIGTERM as systemd or Docker do) and wait for it:
+        its exit code. The data directory stays, so ``start()`` can serve it again."""
+        assert self.process is not None, "not started"
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=seconds)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=30)
+                self.interrupt()
             except subprocess.TimeoutExpired:
                 self.process.kill()
         if not os.environ.get("KEEP_LIVE"):
