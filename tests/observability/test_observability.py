@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
+from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
@@ -20,8 +20,10 @@ from donatello.config import Settings
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.logging import JsonFormatter
+from donatello.models import AuditOutbox
 from donatello.observability import tracing
 from tests.support import generation_world as gw
+from tests.support.audit_helpers import record_events
 from tests.support.savepoints import sessions_in
 
 PROMPT = "a platypus auditing the quarterly ledger under a jacaranda"
@@ -70,7 +72,16 @@ async def test_metrics_expose_the_listed_series_after_an_end_to_end_generation(
     sessions = sessions_in(await db.connection())
     assert await expire_lapsed_holds(sessions, at=utcnow() + timedelta(days=1)) >= 1
 
+    # A known backlog: everything written so far counts as shipped; one event written 40 minutes ago waits.
+    await db.execute(
+        update(AuditOutbox).where(AuditOutbox.delivered_at.is_(None)).values(delivered_at=func.now())
+    )
+    waiting_since = utcnow() - timedelta(minutes=40)
+    await record_events(db, world.org.id, 1, timestamp=waiting_since)
+
+    scraped_from = utcnow()
     scrape = await client.get("/metrics")
+    scraped_by = utcnow()
     assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
     series = _scraped(scrape.text)
 
@@ -100,8 +111,11 @@ async def test_metrics_expose_the_listed_series_after_an_end_to_end_generation(
     depth = series["donatello_generation_queue_depth"]
     assert depth[(("status", "pending"),)] == queued.get("pending", 0)
     assert depth[(("status", "processing"),)] == queued.get("processing", 0)
-    assert series["donatello_audit_outbox_pending"][()] >= 1  # this test's events are not shipped
-    assert series["donatello_audit_outbox_lag_seconds"][()] >= 0
+    assert series["donatello_audit_outbox_pending"][()] == 1
+    lag = series["donatello_audit_outbox_lag_seconds"][()]
+    assert (
+        (scraped_from - waiting_since).total_seconds() <= lag <= (scraped_by - waiting_since).total_seconds()
+    )
 
 
 async def test_logs_of_an_end_to_end_generation_name_the_request_and_tenant_but_hold_no_secret(

@@ -65,7 +65,7 @@ async def record_events(
             user_id=extra.get("user_id"),
             status=extra.get("status", "success"),
             metadata={"n": n},
-            timestamp=_next_stamp(),
+            timestamp=extra.get("timestamp") or _next_stamp(),
         )
         await audit.record(db, event)
         ids.append(event.id)
