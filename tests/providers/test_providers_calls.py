@@ -127,11 +127,13 @@ async def test_a_retry_after_longer_than_we_wait_gives_up_at_once(
     assert sleeps.delays == []
 
 
-def test_backoff_is_capped() -> None:
-    delays = [backoff_delay(retry) for retry in range(1, 20)]
-    assert all(d is not None and d <= 20.0 for d in delays)
-    late = [d for d in delays[10:] if d is not None]
-    assert late and all(d >= 10.0 for d in late)  # capped at the full window: half fixed, half jitter
+def test_backoff_doubles_its_window_until_the_cap() -> None:
+    """Retry n waits in [w/2, w], w = 0.5 s doubled per retry up to 20 s: half fixed, half jitter."""
+    windows = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, *[20.0] * 13]
+    for retry, window in enumerate(windows, start=1):
+        for _ in range(50):
+            delay = backoff_delay(retry)
+            assert delay is not None and window / 2 <= delay <= window, (retry, delay)
 
 
 async def test_timeouts_are_retried_then_the_cheaper_fallback_produces_the_images(
