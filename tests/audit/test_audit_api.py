@@ -14,14 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.main import create_app
-from donatello.models import User
 from tests.support import factories
 from tests.support.audit_helpers import record_events, relay_in_test, store_for
 from tests.support.savepoints import sessions_in
-
-
-def bearer(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}
+from tests.support.signin import bearer_for
 
 
 async def _all_pages(
@@ -54,40 +50,40 @@ async def _story(
     if relay_store is not None:
         await (await relay_in_test(db, relay_store)).drain()
 
-    everything = await _all_pages(client, "/v1/audit-events", bearer(tokens, admin), limit=2)
+    everything = await _all_pages(client, "/v1/audit-events", bearer_for(tokens, admin), limit=2)
     assert [e["id"] for e in everything] == [str(i) for i in reversed(mine + theirs)]  # newest first
     assert {e["organization_id"] for e in everything} == {str(org.id)}
 
     by_user = await _all_pages(
-        client, "/v1/audit-events", bearer(tokens, admin), user_id=str(staff.id), limit=2
+        client, "/v1/audit-events", bearer_for(tokens, admin), user_id=str(staff.id), limit=2
     )
     assert [e["id"] for e in by_user] == [str(i) for i in reversed(mine)]
-    failures = await _all_pages(client, "/v1/audit-events", bearer(tokens, admin), status="failure")
+    failures = await _all_pages(client, "/v1/audit-events", bearer_for(tokens, admin), status="failure")
     assert len(failures) == 4
     typed = await _all_pages(
-        client, "/v1/audit-events", bearer(tokens, admin), event_type="generation.requested"
+        client, "/v1/audit-events", bearer_for(tokens, admin), event_type="generation.requested"
     )
     assert len(typed) == 3
     resource = await _all_pages(
-        client, "/v1/audit-events", bearer(tokens, admin), resource_id="thing-1", resource_type="thing"
+        client, "/v1/audit-events", bearer_for(tokens, admin), resource_id="thing-1", resource_type="thing"
     )
     assert len(resource) == 2
     window = await _all_pages(
         client,
         "/v1/audit-events",
-        bearer(tokens, admin),
+        bearer_for(tokens, admin),
         **{"from": everything[3]["timestamp"], "to": everything[1]["timestamp"]},
     )
     assert [e["id"] for e in window] == [everything[2]["id"], everything[3]["id"]]
 
-    own = await _all_pages(client, "/v1/audit-events/me", bearer(tokens, staff))
+    own = await _all_pages(client, "/v1/audit-events/me", bearer_for(tokens, staff))
     assert [e["id"] for e in own] == [str(i) for i in reversed(mine)]
-    assert (await client.get("/v1/audit-events", headers=bearer(tokens, staff))).status_code == 403
+    assert (await client.get("/v1/audit-events", headers=bearer_for(tokens, staff))).status_code == 403
 
-    stranger_view = await _all_pages(client, "/v1/audit-events", bearer(tokens, stranger))
+    stranger_view = await _all_pages(client, "/v1/audit-events", bearer_for(tokens, stranger))
     assert str(org.id) not in {e["organization_id"] for e in stranger_view}
     peek = await client.get(
-        "/v1/audit-events", params={"organization_id": str(org.id)}, headers=bearer(tokens, stranger)
+        "/v1/audit-events", params={"organization_id": str(org.id)}, headers=bearer_for(tokens, stranger)
     )
     assert peek.status_code == 404
 

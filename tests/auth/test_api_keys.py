@@ -9,13 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import ApiKey, AuditOutbox, User
+from donatello.models import ApiKey, AuditOutbox
 from tests.support import factories
-from tests.support.signin import bearer
-
-
-def _as(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return bearer(tokens.issue(member.id, member.organization_id))
+from tests.support.signin import bearer, bearer_for
 
 
 async def test_a_power_user_creates_uses_and_revokes_a_key(
@@ -25,7 +21,9 @@ async def test_a_power_user_creates_uses_and_revokes_a_key(
     power = await factories.user(db, org, role="power_user")
 
     created = await client.post(
-        "/v1/api-keys", json={"name": "ci", "scopes": ["generations:create"]}, headers=_as(tokens, power)
+        "/v1/api-keys",
+        json={"name": "ci", "scopes": ["generations:create"]},
+        headers=bearer_for(tokens, power),
     )
 
     assert created.status_code == 201, created.text
@@ -33,7 +31,7 @@ async def test_a_power_user_creates_uses_and_revokes_a_key(
     assert key.startswith("dnt_") and created.json()["prefix"] == key[:12]
     stored = (await db.execute(select(ApiKey).where(ApiKey.user_id == power.id))).scalar_one()
     assert key not in (stored.key_hash, stored.key_prefix) and stored.last_used_at is None
-    listed = await client.get("/v1/api-keys", headers=_as(tokens, power))
+    listed = await client.get("/v1/api-keys", headers=bearer_for(tokens, power))
     assert "key" not in listed.json()["items"][0] and key not in listed.text
 
     me = await client.get("/v1/me", headers=bearer(key))
@@ -41,7 +39,7 @@ async def test_a_power_user_creates_uses_and_revokes_a_key(
     await db.refresh(stored)
     assert stored.last_used_at is not None
 
-    revoked = await client.delete(f"/v1/api-keys/{stored.id}", headers=_as(tokens, power))
+    revoked = await client.delete(f"/v1/api-keys/{stored.id}", headers=bearer_for(tokens, power))
     assert revoked.status_code == 200 and revoked.json()["is_active"] is False
     assert (await client.get("/v1/me", headers=bearer(key))).status_code == 401
     events = (
@@ -60,13 +58,15 @@ async def test_a_key_only_carries_its_scopes(
     created = await client.post(
         "/v1/api-keys",
         json={"name": "gen only", "scopes": ["generations:create"]},
-        headers=_as(tokens, admin),
+        headers=bearer_for(tokens, admin),
     )
     key = created.json()["key"]
     response = await client.post("/v1/departments", json={"name": "X", "code": "XKEY"}, headers=bearer(key))
     assert response.status_code == 403
     assert (
-        await client.post("/v1/departments", json={"name": "X", "code": "XTOK"}, headers=_as(tokens, admin))
+        await client.post(
+            "/v1/departments", json={"name": "X", "code": "XTOK"}, headers=bearer_for(tokens, admin)
+        )
     ).status_code == 201
 
 
@@ -76,13 +76,13 @@ async def test_nobody_mints_a_key_with_more_than_they_have(
     org = await factories.organization(db)
     power = await factories.user(db, org, role="power_user")
     response = await client.post(
-        "/v1/api-keys", json={"name": "x", "scopes": ["users:manage"]}, headers=_as(tokens, power)
+        "/v1/api-keys", json={"name": "x", "scopes": ["users:manage"]}, headers=bearer_for(tokens, power)
     )
     assert response.status_code == 422 and response.json()["scopes"] == ["users:manage"]
     for role in ("standard_user", "dept_manager", "finance"):
         member = await factories.user(db, org, role=role)
         response = await client.post(
-            "/v1/api-keys", json={"name": "x", "scopes": ["reports:read"]}, headers=_as(tokens, member)
+            "/v1/api-keys", json={"name": "x", "scopes": ["reports:read"]}, headers=bearer_for(tokens, member)
         )
         assert response.status_code == 403, role
 
@@ -100,7 +100,7 @@ async def test_expired_unknown_and_other_tenants_keys(
         await client.post(
             "/v1/api-keys",
             json={"name": "short", "scopes": ["generations:create"], "expires_at": soon.isoformat()},
-            headers=_as(tokens, power),
+            headers=bearer_for(tokens, power),
         )
     ).json()
     await db.execute(
@@ -112,13 +112,13 @@ async def test_expired_unknown_and_other_tenants_keys(
     assert (await client.get("/v1/me", headers=bearer(created["key"]))).status_code == 401
     assert (await client.get("/v1/me", headers=bearer("dnt_" + "A" * 43))).status_code == 401
     assert (
-        await client.delete(f"/v1/api-keys/{created['id']}", headers=_as(tokens, other))
+        await client.delete(f"/v1/api-keys/{created['id']}", headers=bearer_for(tokens, other))
     ).status_code == 404
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     response = await client.post(
         "/v1/api-keys",
         json={"name": "p", "scopes": ["generations:create"], "expires_at": past},
-        headers=_as(tokens, power),
+        headers=bearer_for(tokens, power),
     )
     assert response.status_code == 422
 
@@ -134,19 +134,25 @@ async def test_an_org_admin_sees_and_revokes_staff_keys_but_staff_do_not_see_eac
     )
     key = (
         await client.post(
-            "/v1/api-keys", json={"name": "a", "scopes": ["generations:create"]}, headers=_as(tokens, alice)
+            "/v1/api-keys",
+            json={"name": "a", "scopes": ["generations:create"]},
+            headers=bearer_for(tokens, alice),
         )
     ).json()
 
     assert [
-        k["id"] for k in (await client.get("/v1/api-keys", headers=_as(tokens, admin))).json()["items"]
+        k["id"] for k in (await client.get("/v1/api-keys", headers=bearer_for(tokens, admin))).json()["items"]
     ] == [key["id"]]
-    assert (await client.get("/v1/api-keys", headers=_as(tokens, bob))).json() == {
+    assert (await client.get("/v1/api-keys", headers=bearer_for(tokens, bob))).json() == {
         "items": [],
         "next_cursor": None,
     }
-    assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, bob))).status_code == 404
-    assert (await client.delete(f"/v1/api-keys/{key['id']}", headers=_as(tokens, admin))).status_code == 200
+    assert (
+        await client.delete(f"/v1/api-keys/{key['id']}", headers=bearer_for(tokens, bob))
+    ).status_code == 404
+    assert (
+        await client.delete(f"/v1/api-keys/{key['id']}", headers=bearer_for(tokens, admin))
+    ).status_code == 200
 
 
 async def test_an_admins_key_for_generating_reads_no_audit_log_and_no_keys(
@@ -157,10 +163,12 @@ async def test_an_admins_key_for_generating_reads_no_audit_log_and_no_keys(
     org = await factories.organization(db)
     admin = await factories.user(db, org, role="org_admin")
     narrow = await client.post(
-        "/v1/api-keys", json={"name": "gen", "scopes": ["generations:create"]}, headers=_as(tokens, admin)
+        "/v1/api-keys",
+        json={"name": "gen", "scopes": ["generations:create"]},
+        headers=bearer_for(tokens, admin),
     )
     other = await client.post(
-        "/v1/api-keys", json={"name": "ops", "scopes": ["audit:read"]}, headers=_as(tokens, admin)
+        "/v1/api-keys", json={"name": "ops", "scopes": ["audit:read"]}, headers=bearer_for(tokens, admin)
     )
     key = bearer(narrow.json()["key"])
 
@@ -184,21 +192,25 @@ async def test_keys_are_listed_a_page_at_a_time_newest_first(
             await client.post(
                 "/v1/api-keys",
                 json={"name": f"k{i}", "scopes": ["generations:create"]},
-                headers=_as(tokens, power),
+                headers=bearer_for(tokens, power),
             )
         ).json()["id"]
         for i in range(3)
     ]
-    first = (await client.get("/v1/api-keys", params={"limit": 2}, headers=_as(tokens, power))).json()
+    first = (await client.get("/v1/api-keys", params={"limit": 2}, headers=bearer_for(tokens, power))).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     rest = (
         await client.get(
-            "/v1/api-keys", params={"limit": 2, "cursor": first["next_cursor"]}, headers=_as(tokens, power)
+            "/v1/api-keys",
+            params={"limit": 2, "cursor": first["next_cursor"]},
+            headers=bearer_for(tokens, power),
         )
     ).json()
     assert rest["next_cursor"] is None
     assert sorted(k["id"] for k in first["items"] + rest["items"]) == sorted(made)
     stamps = [k["created_at"] for k in first["items"] + rest["items"]]
     assert stamps == sorted(stamps, reverse=True)
-    bad = await client.get("/v1/api-keys", params={"cursor": "WyJ4IiwieSJd"}, headers=_as(tokens, power))
+    bad = await client.get(
+        "/v1/api-keys", params={"cursor": "WyJ4IiwieSJd"}, headers=bearer_for(tokens, power)
+    )
     assert bad.status_code == 422

@@ -10,13 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import AuditOutbox, User
+from donatello.models import AuditOutbox
 from tests.support import factories
 from tests.support.ledger import admit, settle
-
-
-def auth(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}
+from tests.support.signin import bearer_for
 
 
 async def _department_with_staff(db: AsyncSession):  # type: ignore[no-untyped-def]
@@ -47,9 +44,11 @@ async def test_who_may_read_a_departments_budget(
         "other_manager": 403,
     }
     for who, status in expected.items():
-        response = await client.get(f"/v1/departments/{dept.id}/budget", headers=auth(tokens, staff[who]))
+        response = await client.get(
+            f"/v1/departments/{dept.id}/budget", headers=bearer_for(tokens, staff[who])
+        )
         assert response.status_code == status, who
-    hidden = await client.get(f"/v1/departments/{dept.id}/budget", headers=auth(tokens, outsider))
+    hidden = await client.get(f"/v1/departments/{dept.id}/budget", headers=bearer_for(tokens, outsider))
     assert hidden.status_code == 404
 
 
@@ -61,7 +60,9 @@ async def test_status_reports_money_as_exact_strings(
     await admit(db, staff["standard_user"], "0.0800")
 
     body = (
-        await client.get(f"/v1/departments/{dept.id}/budget", headers=auth(tokens, staff["dept_manager"]))
+        await client.get(
+            f"/v1/departments/{dept.id}/budget", headers=bearer_for(tokens, staff["dept_manager"])
+        )
     ).json()
 
     assert body["monthly_budget_aud"] == "500.00"
@@ -81,7 +82,7 @@ async def test_org_admin_sets_a_budget_and_a_manager_may_only_tune_alerts_and_ca
     created = await client.put(
         f"/v1/departments/{fresh.id}/budget",
         json={"monthly_budget_aud": "750.00", "enforcement_mode": "soft"},
-        headers=auth(tokens, staff["org_admin"]),
+        headers=bearer_for(tokens, staff["org_admin"]),
     )
     assert created.status_code == 200, created.text
     assert (created.json()["monthly_budget_aud"], created.json()["enforcement_mode"]) == ("750.00", "soft")
@@ -91,12 +92,14 @@ async def test_org_admin_sets_a_budget_and_a_manager_may_only_tune_alerts_and_ca
     tuned = await client.patch(
         f"/v1/departments/{own}/budget",
         json={"alert_thresholds": [90, 25], "per_user_monthly_cap_aud": "40.00"},
-        headers=auth(tokens, manager),
+        headers=bearer_for(tokens, manager),
     )
     assert tuned.status_code == 200
     assert tuned.json()["alert_thresholds"] == [25, 90]
     raised = await client.patch(
-        f"/v1/departments/{own}/budget", json={"monthly_budget_aud": "9999.00"}, headers=auth(tokens, manager)
+        f"/v1/departments/{own}/budget",
+        json={"monthly_budget_aud": "9999.00"},
+        headers=bearer_for(tokens, manager),
     )
     assert raised.status_code == 403
     assert raised.json()["fields"] == ["monthly_budget_aud"]
@@ -104,7 +107,7 @@ async def test_org_admin_sets_a_budget_and_a_manager_may_only_tune_alerts_and_ca
         put = await client.put(
             f"/v1/departments/{own}/budget",
             json={"monthly_budget_aud": "1.00"},
-            headers=auth(tokens, staff[role]),
+            headers=bearer_for(tokens, staff[role]),
         )
         assert put.status_code == 403
 
@@ -113,7 +116,7 @@ async def test_bad_budget_input_is_a_422_naming_the_field(
     client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
     _, dept, staff = await _department_with_staff(db)
-    admin = auth(tokens, staff["org_admin"])
+    admin = bearer_for(tokens, staff["org_admin"])
     cases = {
         "body.monthly_budget_aud": {"monthly_budget_aud": "-1.00"},
         "body.enforcement_mode": {"monthly_budget_aud": "1.00", "enforcement_mode": "strict"},
@@ -139,17 +142,17 @@ async def test_refunds_through_the_api(
     refund = await client.post(
         url,
         json={"kind": "refund", "amount_aud": "0.16", "reason": "unusable"},
-        headers=auth(tokens, staff["org_admin"]),
+        headers=bearer_for(tokens, staff["org_admin"]),
     )
     again = await client.post(
         url,
         json={"kind": "refund", "amount_aud": "0.01", "reason": "twice"},
-        headers=auth(tokens, staff["org_admin"]),
+        headers=bearer_for(tokens, staff["org_admin"]),
     )
     by_finance = await client.post(
         url,
         json={"kind": "refund", "amount_aud": "0.01", "reason": "x"},
-        headers=auth(tokens, staff["finance"]),
+        headers=bearer_for(tokens, staff["finance"]),
     )
 
     assert refund.status_code == 201
@@ -160,7 +163,7 @@ async def test_refunds_through_the_api(
     assert again.status_code == 422 and again.json()["type"].endswith("/invalid-adjustment")
     assert by_finance.status_code == 403
     status = (
-        await client.get(f"/v1/departments/{dept.id}/budget", headers=auth(tokens, staff["org_admin"]))
+        await client.get(f"/v1/departments/{dept.id}/budget", headers=bearer_for(tokens, staff["org_admin"]))
     ).json()
     assert status["spent_aud"] == "0.0000"
 
@@ -170,7 +173,7 @@ async def test_closed_periods_are_listed_newest_first(
 ) -> None:
     _, dept, staff = await _department_with_staff(db)
     response = await client.get(
-        f"/v1/departments/{dept.id}/budget/periods", headers=auth(tokens, staff["finance"])
+        f"/v1/departments/{dept.id}/budget/periods", headers=bearer_for(tokens, staff["finance"])
     )
     assert response.status_code == 200
     assert response.json() == {"items": [], "next_cursor": None}
@@ -181,7 +184,7 @@ async def test_a_budget_change_rearms_or_fires_thresholds_so_crossed_matches_spe
 ) -> None:
     org, dept, staff = await _department_with_staff(db)
     await settle(db, await admit(db, staff["power_user"], "0.15"), "0.15")
-    headers = auth(tokens, staff["org_admin"])
+    headers = bearer_for(tokens, staff["org_admin"])
     budget = f"/v1/departments/{dept.id}/budget"
 
     async def put(amount: str, thresholds: list[int]) -> dict[str, object]:

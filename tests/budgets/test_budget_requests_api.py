@@ -7,15 +7,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import User
 from tests.support import factories
 from tests.support import generation_world as gw
+from tests.support.signin import bearer_for
 
 PROMPT = "a lighthouse at dusk"
-
-
-def auth(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}
 
 
 async def test_refused_ask_approve_part_and_the_same_request_is_admitted(
@@ -46,17 +42,17 @@ async def test_refused_ask_approve_part_and_the_same_request_is_admitted(
     )
     assert again.status_code == 409 and again.json()["open_request_id"] == request_id
 
-    queue = (await client.get("/v1/budget-requests?status=open", headers=auth(tokens, admin))).json()
+    queue = (await client.get("/v1/budget-requests?status=open", headers=bearer_for(tokens, admin))).json()
     assert [item["id"] for item in queue["items"]] == [request_id]
     decision = {"decision": "approved", "amount_aud": "0.05", "reason": "half for now"}
     forbidden = await client.post(
-        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=auth(tokens, finance)
+        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=bearer_for(tokens, finance)
     )
     approved = await client.post(
-        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=auth(tokens, admin)
+        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=bearer_for(tokens, admin)
     )
     twice = await client.post(
-        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=auth(tokens, admin)
+        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=bearer_for(tokens, admin)
     )
 
     assert forbidden.status_code == 403
@@ -64,7 +60,7 @@ async def test_refused_ask_approve_part_and_the_same_request_is_admitted(
     assert (approved.json()["status"], approved.json()["approved_amount_aud"]) == ("approved", "0.05")
     assert twice.status_code == 409
     budget = (
-        await client.get(f"/v1/departments/{poor.department.id}/budget", headers=auth(tokens, admin))
+        await client.get(f"/v1/departments/{poor.department.id}/budget", headers=bearer_for(tokens, admin))
     ).json()
     assert (budget["monthly_budget_aud"], budget["period_top_up_aud"], budget["period_budget_aud"]) == (
         "0.08",
@@ -95,7 +91,9 @@ async def test_another_tenants_request_and_department_are_not_found(
     decision = {"decision": "declined", "reason": "not yours"}
 
     decided = await client.post(
-        f"/v1/budget-requests/{asked.json()['id']}/decision", json=decision, headers=auth(tokens, other_admin)
+        f"/v1/budget-requests/{asked.json()['id']}/decision",
+        json=decision,
+        headers=bearer_for(tokens, other_admin),
     )
     listed = await client.get(
         f"/v1/departments/{here.department.id}/budget/requests", headers=elsewhere.headers

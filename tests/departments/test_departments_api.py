@@ -9,14 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import AuditOutbox, Department, User
+from donatello.models import AuditOutbox, Department
 from tests.support import factories
+from tests.support.signin import bearer_for
 
 PROBLEM = "application/problem+json"
-
-
-def bearer(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}
 
 
 async def test_org_admin_creates_a_department_and_the_change_is_audited(
@@ -26,7 +23,7 @@ async def test_org_admin_creates_a_department_and_the_change_is_audited(
     admin = await factories.user(db, org, role="org_admin")
 
     response = await client.post(
-        "/v1/departments", json={"name": "Marketing", "code": "MKTG"}, headers=bearer(tokens, admin)
+        "/v1/departments", json={"name": "Marketing", "code": "MKTG"}, headers=bearer_for(tokens, admin)
     )
 
     assert response.status_code == 201, response.text
@@ -51,7 +48,7 @@ async def test_a_duplicate_code_is_a_conflict_and_writes_nothing(
     outbox_before = len((await db.execute(select(AuditOutbox.id))).all())
 
     response = await client.post(
-        "/v1/departments", json={"name": "Eng", "code": "ENGG"}, headers=bearer(tokens, admin)
+        "/v1/departments", json={"name": "Eng", "code": "ENGG"}, headers=bearer_for(tokens, admin)
     )
 
     assert response.status_code == 409
@@ -70,7 +67,7 @@ async def test_invalid_input_is_a_422_problem_naming_each_field(
     response = await client.post(
         "/v1/departments",
         json={"name": "", "code": "not a code", "colour": "red"},
-        headers=bearer(tokens, admin),
+        headers=bearer_for(tokens, admin),
     )
 
     assert response.status_code == 422
@@ -83,7 +80,7 @@ async def test_malformed_bodies_and_ids_are_4xx_never_500(
     client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
     org = await factories.organization(db)
-    headers = bearer(tokens, await factories.user(db, org, role="org_admin"))
+    headers = bearer_for(tokens, await factories.user(db, org, role="org_admin"))
     attempts = [
         client.post(
             "/v1/departments", content=b"{not json", headers={**headers, "content-type": "application/json"}
@@ -112,7 +109,7 @@ async def test_staff_who_are_not_admins_cannot_create_departments(
     for role in ("standard_user", "power_user", "dept_manager", "finance"):
         member = await factories.user(db, org, role=role)
         response = await client.post(
-            "/v1/departments", json={"name": "X", "code": "X"}, headers=bearer(tokens, member)
+            "/v1/departments", json={"name": "X", "code": "X"}, headers=bearer_for(tokens, member)
         )
         assert response.status_code == 403, role
         assert response.json()["required_roles"] == ["org_admin"]
@@ -125,11 +122,11 @@ async def test_another_tenants_department_is_not_found(
     admin = await factories.user(db, org, role="org_admin")
     theirs = await factories.department(db, rival)
 
-    read = await client.get(f"/v1/departments/{theirs.id}", headers=bearer(tokens, admin))
+    read = await client.get(f"/v1/departments/{theirs.id}", headers=bearer_for(tokens, admin))
     write = await client.patch(
-        f"/v1/departments/{theirs.id}", json={"name": "Mine now"}, headers=bearer(tokens, admin)
+        f"/v1/departments/{theirs.id}", json={"name": "Mine now"}, headers=bearer_for(tokens, admin)
     )
-    listed = await client.get("/v1/departments", headers=bearer(tokens, admin))
+    listed = await client.get("/v1/departments", headers=bearer_for(tokens, admin))
 
     assert (read.status_code, write.status_code) == (404, 404)
     assert read.json() == {**read.json(), "type": "https://donatello.ai/problems/not-found"}
@@ -150,7 +147,7 @@ async def test_listing_pages_through_departments_with_a_cursor(
     cursor: str | None = None
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/departments", params=params, headers=bearer(tokens, member))).json()
+        page = (await client.get("/v1/departments", params=params, headers=bearer_for(tokens, member))).json()
         seen += [item["code"] for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -168,7 +165,7 @@ async def test_an_update_records_what_changed(
     response = await client.patch(
         f"/v1/departments/{dept.id}",
         json={"name": "Sales APAC", "is_active": False},
-        headers=bearer(tokens, admin),
+        headers=bearer_for(tokens, admin),
     )
 
     assert response.status_code == 200

@@ -22,10 +22,10 @@ from donatello.models import ExportJob
 from donatello.reports.tasks import Exporter
 from donatello.storage.blob import BlobImageStore
 from tests.conftest import unique
-from tests.reports.test_reports import auth
 from tests.support import factories
 from tests.support.ledger import committed_tenant
 from tests.support.reports_world import build, flat_charges, ledger_sum
+from tests.support.signin import bearer_for
 
 LARGE = "/v1/cost-events/export?from=2025-01-01&to=2026-12-31"  # over export_inline_max_days
 
@@ -47,7 +47,7 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     world = await build(db)
     org = world.orgs[0]
     finance = world.members["finance"]
-    response = await client.get(f"{LARGE}&format=csv", headers=auth(tokens, finance))
+    response = await client.get(f"{LARGE}&format=csv", headers=bearer_for(tokens, finance))
     assert response.status_code == 202, response.text
     queued = response.json()
     assert response.headers["location"] == f"/v1/exports/{queued['id']}"
@@ -62,7 +62,7 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     while await exporter.run_once():
         pass
 
-    status = await client.get(f"/v1/exports/{queued['id']}", headers=auth(tokens, finance))
+    status = await client.get(f"/v1/exports/{queued['id']}", headers=bearer_for(tokens, finance))
     assert status.status_code == 200
     done = status.json()
     count = (
@@ -72,7 +72,7 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     assert done["progress_percent"] == "100.00" and done["rows_written"] == count
     assert done["download_url"]
 
-    listed = (await client.get("/v1/exports", headers=auth(tokens, finance))).json()
+    listed = (await client.get("/v1/exports", headers=bearer_for(tokens, finance))).json()
     assert [job["id"] for job in listed["items"]] == [queued["id"]]
     assert listed["items"][0]["status"] == "done" and listed["items"][0]["download_url"]
 
@@ -100,9 +100,9 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     assert event["metadata"]["rows_written"] == count  # type: ignore[index]
 
     outsider = await factories.user(db, world.orgs[1], role="finance")
-    other = await client.get(f"/v1/exports/{queued['id']}", headers=auth(tokens, outsider))
+    other = await client.get(f"/v1/exports/{queued['id']}", headers=bearer_for(tokens, outsider))
     assert other.status_code == 404
-    assert (await client.get("/v1/exports", headers=auth(tokens, outsider))).json()["items"] == []
+    assert (await client.get("/v1/exports", headers=bearer_for(tokens, outsider))).json()["items"] == []
     assert other.headers["content-type"].startswith("application/problem+json")
 
 
@@ -114,7 +114,7 @@ async def test_a_parquet_job_reads_back_with_decimals(
 
     world = await build(db, per_window=3)
     org, dept = world.orgs[0], world.departments[0]
-    headers = auth(tokens, world.members["org_admin"])
+    headers = bearer_for(tokens, world.members["org_admin"])
     response = await client.get(f"{LARGE}&format=focus&department_id={dept.id}", headers=headers)
     assert response.status_code == 202
     while await Exporter(app.state.sessionmaker, settings, app.state.image_store).run_once():
@@ -138,7 +138,7 @@ async def test_a_job_that_cannot_store_its_file_fails_clearly_and_leaves_no_file
     azurite_connection_string: str,
 ) -> None:
     world = await build(db, per_window=2)
-    headers = auth(tokens, world.members["finance"])
+    headers = bearer_for(tokens, world.members["finance"])
     response = await client.get(f"{LARGE}&format=parquet", headers=headers)
     assert response.status_code == 202
     job_id = response.json()["id"]
@@ -165,7 +165,7 @@ async def test_a_job_whose_worker_died_is_taken_over_and_a_live_one_is_left_alon
     db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, app: FastAPI, settings: Settings
 ) -> None:
     world = await build(db, per_window=2)
-    headers = auth(tokens, world.members["finance"])
+    headers = bearer_for(tokens, world.members["finance"])
     abandoned = (await client.get(f"{LARGE}&format=csv", headers=headers)).json()
     alive = (await client.get(f"{LARGE}&format=parquet", headers=headers)).json()
     # Both were claimed; one worker died ten minutes ago, the other beat a moment ago.

@@ -11,11 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.models import AuditOutbox, User
 from tests.support import factories
-from tests.support.signin import bearer
-
-
-def _as(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return bearer(tokens.issue(member.id, member.organization_id))
+from tests.support.signin import bearer_for
 
 
 async def _event_types(db: AsyncSession, actor: User) -> list[str]:
@@ -34,7 +30,7 @@ async def test_a_super_admin_creates_links_and_suspends_an_organization(
     created = await client.post(
         "/v1/organizations",
         json={"name": "Globex", "domain": f"globex-{tag}.com.au"},
-        headers=_as(tokens, root),
+        headers=bearer_for(tokens, root),
     )
     assert created.status_code == 201, created.text
     org_id = created.json()["id"]
@@ -46,23 +42,23 @@ async def test_a_super_admin_creates_links_and_suspends_an_organization(
             "is_active": False,
             "settings": {"entra": {"role_mapping": {"A": "org_admin"}}},
         },
-        headers=_as(tokens, root),
+        headers=bearer_for(tokens, root),
     )
     assert linked.status_code == 200 and linked.json()["azure_tenant_id"] == tid
     duplicate = await client.post(
         "/v1/organizations",
         json={"name": "Again", "domain": f"globex-{tag}.com.au"},
-        headers=_as(tokens, root),
+        headers=bearer_for(tokens, root),
     )
     assert duplicate.status_code == 201  # the old one is inactive: the domain is free again
     bad_mapping = await client.patch(
         f"/v1/organizations/{org_id}",
         json={"settings": {"entra": {"role_mapping": {"A": "emperor"}}}},
-        headers=_as(tokens, root),
+        headers=bearer_for(tokens, root),
     )
     assert bad_mapping.status_code == 422
     listed = await client.get(
-        "/v1/organizations", params={"is_active": "false", "limit": 200}, headers=_as(tokens, root)
+        "/v1/organizations", params={"is_active": "false", "limit": 200}, headers=bearer_for(tokens, root)
     )
     assert org_id in {o["id"] for o in listed.json()["items"]}
     assert (await _event_types(db, root)).count("organization.created") == 2
@@ -80,16 +76,18 @@ async def test_an_org_admin_changes_role_department_and_deactivates(
     promoted = await client.patch(
         f"/v1/users/{member.id}",
         json={"role": "power_user", "department_id": str(dept.id)},
-        headers=_as(tokens, admin),
+        headers=bearer_for(tokens, admin),
     )
     assert promoted.status_code == 200, promoted.text
     assert (promoted.json()["role"], promoted.json()["department_id"]) == ("power_user", str(dept.id))
-    gone = await client.patch(f"/v1/users/{member.id}", json={"is_active": False}, headers=_as(tokens, admin))
+    gone = await client.patch(
+        f"/v1/users/{member.id}", json={"is_active": False}, headers=bearer_for(tokens, admin)
+    )
     assert gone.json()["is_active"] is False
-    assert (await client.get("/v1/me", headers=_as(tokens, member))).status_code == 401
+    assert (await client.get("/v1/me", headers=bearer_for(tokens, member))).status_code == 401
     assert await _event_types(db, admin) == ["user.role_changed", "user.deactivated"]
 
-    filtered = await client.get("/v1/users", params={"is_active": "false"}, headers=_as(tokens, admin))
+    filtered = await client.get("/v1/users", params={"is_active": "false"}, headers=bearer_for(tokens, admin))
     assert [u["id"] for u in filtered.json()["items"]] == [str(member.id)]
 
 
@@ -102,16 +100,16 @@ async def test_nobody_raises_their_own_role_or_grants_above_their_own(
     root = await factories.user(db, org, role="super_admin")
 
     own = await client.patch(
-        f"/v1/users/{admin.id}", json={"role": "super_admin"}, headers=_as(tokens, admin)
+        f"/v1/users/{admin.id}", json={"role": "super_admin"}, headers=bearer_for(tokens, admin)
     )
     grant = await client.patch(
-        f"/v1/users/{member.id}", json={"role": "super_admin"}, headers=_as(tokens, admin)
+        f"/v1/users/{member.id}", json={"role": "super_admin"}, headers=bearer_for(tokens, admin)
     )
     demote = await client.patch(
-        f"/v1/users/{root.id}", json={"role": "standard_user"}, headers=_as(tokens, admin)
+        f"/v1/users/{root.id}", json={"role": "standard_user"}, headers=bearer_for(tokens, admin)
     )
     self_promotion = await client.patch(
-        f"/v1/users/{member.id}", json={"role": "org_admin"}, headers=_as(tokens, member)
+        f"/v1/users/{member.id}", json={"role": "org_admin"}, headers=bearer_for(tokens, member)
     )
 
     assert own.status_code == 403 and own.json()["type"].endswith("/cannot-change-own-access")
@@ -131,12 +129,16 @@ async def test_a_department_manager_reads_only_their_department(
     colleague = await factories.user(db, org, department=mine)
     outsider = await factories.user(db, org, department=other)
 
-    listed = await client.get("/v1/users", headers=_as(tokens, manager))
+    listed = await client.get("/v1/users", headers=bearer_for(tokens, manager))
     assert {u["id"] for u in listed.json()["items"]} == {str(manager.id), str(colleague.id)}
-    assert (await client.get(f"/v1/users/{outsider.id}", headers=_as(tokens, manager))).status_code == 404
-    assert (await client.get(f"/v1/users/{colleague.id}", headers=_as(tokens, manager))).status_code == 200
+    assert (
+        await client.get(f"/v1/users/{outsider.id}", headers=bearer_for(tokens, manager))
+    ).status_code == 404
+    assert (
+        await client.get(f"/v1/users/{colleague.id}", headers=bearer_for(tokens, manager))
+    ).status_code == 200
     other_dept = await client.get(
-        "/v1/users", params={"department_id": str(other.id)}, headers=_as(tokens, manager)
+        "/v1/users", params={"department_id": str(other.id)}, headers=bearer_for(tokens, manager)
     )
     assert other_dept.json()["items"] == []
 
@@ -155,7 +157,7 @@ async def test_users_page_through_with_a_cursor(
             await client.get(
                 "/v1/users",
                 params={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                headers=_as(tokens, admin),
+                headers=bearer_for(tokens, admin),
             )
         ).json()
         seen += [u["email"] for u in page["items"]]
@@ -171,20 +173,22 @@ async def test_users_keep_their_own_preferences(
     me, colleague = await factories.user(db, org), await factories.user(db, org)
 
     assert (
-        await client.put("/v1/me/preferences/theme", json={"value": "dark"}, headers=_as(tokens, me))
+        await client.put("/v1/me/preferences/theme", json={"value": "dark"}, headers=bearer_for(tokens, me))
     ).status_code == 200
     updated = await client.put(
-        "/v1/me/preferences/theme", json={"value": {"mode": "light"}}, headers=_as(tokens, me)
+        "/v1/me/preferences/theme", json={"value": {"mode": "light"}}, headers=bearer_for(tokens, me)
     )
     assert updated.json()["value"] == {"mode": "light"}
-    assert (await client.get("/v1/me/preferences", headers=_as(tokens, colleague))).json() == []
+    assert (await client.get("/v1/me/preferences", headers=bearer_for(tokens, colleague))).json() == []
     assert (
-        await client.delete("/v1/me/preferences/theme", headers=_as(tokens, colleague))
+        await client.delete("/v1/me/preferences/theme", headers=bearer_for(tokens, colleague))
     ).status_code == 404
     assert (
-        await client.put("/v1/me/preferences/Bad Key!", json={"value": 1}, headers=_as(tokens, me))
+        await client.put("/v1/me/preferences/Bad Key!", json={"value": 1}, headers=bearer_for(tokens, me))
     ).status_code == 422
-    assert (await client.delete("/v1/me/preferences/theme", headers=_as(tokens, me))).status_code == 204
+    assert (
+        await client.delete("/v1/me/preferences/theme", headers=bearer_for(tokens, me))
+    ).status_code == 204
     assert await _event_types(db, me) == [
         "user.preference_set",
         "user.preference_set",

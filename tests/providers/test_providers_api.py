@@ -10,12 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.models import AuditOutbox, ModelProvider, Organization, ProviderConfig, User
 from tests.support import factories, provider_rows
+from tests.support.signin import bearer_for
 
 PROBLEM = "application/problem+json"
-
-
-def bearer(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}
 
 
 async def people(db: AsyncSession) -> dict[str, User]:
@@ -56,8 +53,8 @@ async def test_staff_see_active_models_with_prices_and_admins_also_see_inactive_
     active = await provider_rows.model(db, "local", price="0.0123", max_retries=2)
     retired = await provider_rows.model(db, "local", is_active=False)
 
-    staff_view = await every_page(client, bearer(tokens, team["standard_user"]), limit=2)
-    admin_view = await every_page(client, bearer(tokens, team["org_admin"]), limit=2)
+    staff_view = await every_page(client, bearer_for(tokens, team["standard_user"]), limit=2)
+    admin_view = await every_page(client, bearer_for(tokens, team["org_admin"]), limit=2)
 
     staff_ids = [item["id"] for item in staff_view]
     admin_ids = [item["id"] for item in admin_view]
@@ -68,7 +65,9 @@ async def test_staff_see_active_models_with_prices_and_admins_also_see_inactive_
     assert (mine["cost_per_image_aud"], mine["available"], mine["config"]) == ("0.0123", True, None)
     as_admin = next(item for item in admin_view if item["id"] == str(active.id))
     assert as_admin["config"]["max_retries"] == 2  # type: ignore[index]
-    hidden = await client.get(f"/v1/providers/{retired.id}", headers=bearer(tokens, team["standard_user"]))
+    hidden = await client.get(
+        f"/v1/providers/{retired.id}", headers=bearer_for(tokens, team["standard_user"])
+    )
     assert hidden.status_code == 404
 
 
@@ -79,7 +78,7 @@ async def test_only_a_super_admin_changes_the_registry(
     row = await provider_rows.model(db, "local")
 
     for role in ("org_admin", "standard_user"):
-        headers = bearer(tokens, team[role])
+        headers = bearer_for(tokens, team[role])
         patched = await client.patch(f"/v1/providers/{row.id}", json={"is_active": False}, headers=headers)
         configured = await client.put(
             f"/v1/providers/{row.id}/config", json={"max_retries": 1}, headers=headers
@@ -115,7 +114,7 @@ async def test_a_super_admin_disables_a_model_and_reprices_it_audited(
             "priority": 5,
             "quality_multipliers": {"hd": "2.5"},
         },
-        headers=bearer(tokens, team["super_admin"]),
+        headers=bearer_for(tokens, team["super_admin"]),
     )
 
     assert response.status_code == 200, response.text
@@ -139,7 +138,7 @@ async def test_configuration_is_replaced_audited_and_the_secret_reference_never_
 ) -> None:
     team = await people(db)
     row = await provider_rows.model(db, "azure-openai")
-    headers = bearer(tokens, team["super_admin"])
+    headers = bearer_for(tokens, team["super_admin"])
 
     response = await client.put(
         f"/v1/providers/{row.id}/config",
@@ -179,7 +178,7 @@ async def test_secrets_in_configuration_are_refused(
     response = await client.put(
         f"/v1/providers/{row.id}/config",
         json={"configuration": {"api_key": "sk-live-123"}},
-        headers=bearer(tokens, team["super_admin"]),
+        headers=bearer_for(tokens, team["super_admin"]),
     )
 
     assert response.status_code == 422
@@ -193,7 +192,7 @@ async def test_a_super_admin_registers_a_model_once(
     client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
     team = await people(db)
-    headers = bearer(tokens, team["super_admin"])
+    headers = bearer_for(tokens, team["super_admin"])
     body = {
         "provider_name": "azure-openai",
         "model_name": "gpt-image-1-test",
@@ -265,7 +264,7 @@ async def test_bad_input_is_a_422_problem_naming_the_fields(
 ) -> None:
     team = await people(db)
 
-    response = await client.post("/v1/providers", json=body, headers=bearer(tokens, team["super_admin"]))
+    response = await client.post("/v1/providers", json=body, headers=bearer_for(tokens, team["super_admin"]))
 
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
@@ -277,7 +276,7 @@ async def test_patch_with_bad_values_or_unknown_id_is_refused(
 ) -> None:
     team = await people(db)
     row = await provider_rows.model(db, "local")
-    headers = bearer(tokens, team["super_admin"])
+    headers = bearer_for(tokens, team["super_admin"])
 
     bad = await client.patch(
         f"/v1/providers/{row.id}", json={"priority": -1, "quality_multipliers": {"hd": 0}}, headers=headers

@@ -22,7 +22,6 @@ from donatello.config import Settings
 from donatello.core.database import transaction
 from donatello.reconciliation import service
 from donatello.reconciliation.tasks import Reconciler
-from tests.reports.test_reports import auth
 from tests.support import factories
 from tests.support.reconciliation_world import (
     DAYS,
@@ -33,6 +32,7 @@ from tests.support.reconciliation_world import (
     write_csv,
     write_parquet,
 )
+from tests.support.signin import bearer_for
 
 
 async def _upload(
@@ -73,7 +73,7 @@ async def test_a_faithful_focus_export_reconciles_to_zero_drift_to_the_cent(
 ) -> None:
     world = await build(db)
     path = write_csv(focus_lines(world), tmp_path / "focus.csv")
-    response = await _upload(client, auth(tokens, world.finance), path)
+    response = await _upload(client, bearer_for(tokens, world.finance), path)
     assert response.status_code == 201, response.text
     summary = response.json()
     assert summary["status"] == "done"
@@ -83,7 +83,7 @@ async def test_a_faithful_focus_export_reconciles_to_zero_drift_to_the_cent(
     assert summary["rows_read"] == len(world.events)
 
     truth = await ledger_by_day_and_model(db, world)
-    rows = await _all_rows(client, auth(tokens, world.finance), summary["id"])
+    rows = await _all_rows(client, bearer_for(tokens, world.finance), summary["id"])
     assert {(r["day"], r["model_name"]): Decimal(r["charged_aud"]) for r in rows} == {
         (str(day), model): total for (day, model), total in truth.items()
     }
@@ -98,7 +98,7 @@ async def test_a_faithful_focus_export_reconciles_to_zero_drift_to_the_cent(
     assert all(Decimal(r["provider_quantity"]) == r["charged_images"] for r in rows)
 
     table = await client.get(
-        f"/v1/reconciliations/{summary['id']}/comparison.csv", headers=auth(tokens, world.finance)
+        f"/v1/reconciliations/{summary['id']}/comparison.csv", headers=bearer_for(tokens, world.finance)
     )
     assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
     usd_lines = [
@@ -115,7 +115,7 @@ async def test_a_parquet_export_with_float_costs_reconciles_the_same(
 ) -> None:
     world = await build(db, seed=5)
     path = write_parquet(focus_lines(world), tmp_path / "focus.parquet")
-    response = await _upload(client, auth(tokens, world.admin), path)
+    response = await _upload(client, bearer_for(tokens, world.admin), path)
     assert response.status_code == 201, response.text
     assert response.json()["drift_total_aud"] == "0.0000"
     assert response.json()["flagged_rows"] == 0
@@ -149,11 +149,11 @@ async def test_a_changed_day_a_missing_day_and_an_unknown_meter_are_flagged_exac
     lines.append({**lines[0], "SkuMeter": "Sora Video Output", "x_SkuMeterName": "Sora Video Output"})
     path = write_csv(lines, tmp_path / "drifted.csv")
 
-    response = await _upload(client, auth(tokens, world.finance), path)
+    response = await _upload(client, bearer_for(tokens, world.finance), path)
     assert response.status_code == 201, response.text
     summary = response.json()
     detail = (
-        await client.get(f"/v1/reconciliations/{summary['id']}", headers=auth(tokens, world.finance))
+        await client.get(f"/v1/reconciliations/{summary['id']}", headers=bearer_for(tokens, world.finance))
     ).json()
     flagged = {(row["day"], row["model_name"]) for row in detail["rows"]}
     assert flagged == {(changed_day, usd), (missing_day, aud)}
@@ -162,7 +162,9 @@ async def test_a_changed_day_a_missing_day_and_an_unknown_meter_are_flagged_exac
     assert missing["provider_aud"] == "0.0000" and missing["drift_percent"] == "-100.00"
 
     unmapped = (
-        await client.get(f"/v1/reconciliations/{summary['id']}/unmapped", headers=auth(tokens, world.finance))
+        await client.get(
+            f"/v1/reconciliations/{summary['id']}/unmapped", headers=bearer_for(tokens, world.finance)
+        )
     ).json()["items"]
     assert [(line["source_key"], line["status"], line["model_name"]) for line in unmapped] == [
         ("acme-openai · Sora Video Output", "unmapped", None)
@@ -175,14 +177,14 @@ async def test_importing_the_same_file_twice_changes_nothing(
 ) -> None:
     world = await build(db)
     path = write_csv(focus_lines(world), tmp_path / "focus.csv")
-    first = await _upload(client, auth(tokens, world.finance), path)
+    first = await _upload(client, bearer_for(tokens, world.finance), path)
     assert first.status_code == 201
     before = await _counts(db, world.org.id)
-    again = await _upload(client, auth(tokens, world.admin), path)
+    again = await _upload(client, bearer_for(tokens, world.admin), path)
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert await _counts(db, world.org.id) == before
-    listed = (await client.get("/v1/reconciliations", headers=auth(tokens, world.finance))).json()
+    listed = (await client.get("/v1/reconciliations", headers=bearer_for(tokens, world.finance))).json()
     assert [item["id"] for item in listed["items"]] == [first.json()["id"]]
 
 
@@ -198,7 +200,7 @@ async def test_a_generic_csv_names_our_models_directly_by_local_day(
         for (day, model), total in sorted(truth.items()):
             writer.writerow([day, f"azure-openai/{model}", total, "AUD", ""])
         writer.writerow([DAYS[0], "stability/sdxl", "3.10", "AUD", "10"])
-    response = await _upload(client, auth(tokens, world.finance), path, file_format="generic")
+    response = await _upload(client, bearer_for(tokens, world.finance), path, file_format="generic")
     assert response.status_code == 201, response.text
     assert response.json()["drift_total_aud"] == "0.0000"
     assert (response.json()["flagged_rows"], response.json()["unmapped_lines"]) == (0, 1)
@@ -217,7 +219,7 @@ async def test_a_large_file_is_reconciled_by_the_worker_job(
     small = settings.model_copy(update={"reconciliation_inline_max_bytes": 1000})
     app.state.settings = small
     try:
-        queued = await _upload(client, auth(tokens, world.finance), path)
+        queued = await _upload(client, bearer_for(tokens, world.finance), path)
     finally:
         app.state.settings = settings
     assert queued.status_code == 202, queued.text
@@ -226,7 +228,9 @@ async def test_a_large_file_is_reconciled_by_the_worker_job(
     reconciler = Reconciler(app.state.sessionmaker, settings, app.state.image_store)
     assert await reconciler.run_once()
     done = (
-        await client.get(f"/v1/reconciliations/{queued.json()['id']}", headers=auth(tokens, world.finance))
+        await client.get(
+            f"/v1/reconciliations/{queued.json()['id']}", headers=bearer_for(tokens, world.finance)
+        )
     ).json()
     assert done["reconciliation"]["status"] == "done", done
     assert done["reconciliation"]["drift_total_aud"] == "0.0000"
@@ -239,14 +243,14 @@ async def test_an_unreadable_file_is_refused_and_nothing_is_kept(
     world = await build(db)
     path = tmp_path / "bad.csv"
     path.write_text("ChargePeriodStart,BilledCost,BillingCurrency,SkuMeter\n2031-04-03T00:00:00Z,abc,USD,x\n")
-    response = await _upload(client, auth(tokens, world.finance), path)
+    response = await _upload(client, bearer_for(tokens, world.finance), path)
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     missing = tmp_path / "missing.csv"
     missing.write_text("date,model\n2031-04-03,x\n")
-    response = await _upload(client, auth(tokens, world.finance), missing, file_format="generic")
+    response = await _upload(client, bearer_for(tokens, world.finance), missing, file_format="generic")
     assert response.status_code == 422 and "cost" in response.json()["detail"]
-    period = await _upload(client, auth(tokens, world.finance), path, period="April")
+    period = await _upload(client, bearer_for(tokens, world.finance), path, period="April")
     assert period.status_code == 422
     assert await _counts(db, world.org.id) == (0, 0, 0, 0)
 
@@ -256,23 +260,29 @@ async def test_another_tenants_reconciliation_is_404_and_staff_cannot_reconcile(
 ) -> None:
     world = await build(db)
     path = write_csv(focus_lines(world), tmp_path / "focus.csv")
-    rid = (await _upload(client, auth(tokens, world.finance), path)).json()["id"]
+    rid = (await _upload(client, bearer_for(tokens, world.finance), path)).json()["id"]
     stranger_org = await factories.organization(db)
     stranger = await factories.user(db, stranger_org, role="finance")
     for suffix in ("", "/unmapped", "/comparison.csv"):
-        response = await client.get(f"/v1/reconciliations/{rid}{suffix}", headers=auth(tokens, stranger))
+        response = await client.get(
+            f"/v1/reconciliations/{rid}{suffix}", headers=bearer_for(tokens, stranger)
+        )
         assert response.status_code == 404, suffix
-    assert (await client.get("/v1/reconciliations", headers=auth(tokens, stranger))).json()["items"] == []
+    assert (await client.get("/v1/reconciliations", headers=bearer_for(tokens, stranger))).json()[
+        "items"
+    ] == []
     staff = await factories.user(db, world.org, role="power_user")
-    assert (await client.get(f"/v1/reconciliations/{rid}", headers=auth(tokens, staff))).status_code == 403
-    assert (await _upload(client, auth(tokens, staff), path)).status_code == 403
+    assert (
+        await client.get(f"/v1/reconciliations/{rid}", headers=bearer_for(tokens, staff))
+    ).status_code == 403
+    assert (await _upload(client, bearer_for(tokens, staff), path)).status_code == 403
 
 
 async def test_finance_sets_the_mapping_and_the_next_import_uses_it(
     db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner, tmp_path: Path
 ) -> None:
     world = await build(db)
-    headers = auth(tokens, world.finance)
+    headers = bearer_for(tokens, world.finance)
     lines = focus_lines(world)
     for line in lines:  # Azure renamed the meter
         if line["SkuMeter"] == world.meters[world.usd_model.model_name]:
@@ -309,7 +319,7 @@ async def test_finance_sets_the_mapping_and_the_next_import_uses_it(
         "0.0000",
     )
     staff = await factories.user(db, world.org, role="dept_manager")
-    denied = await client.put("/v1/reconciliation-settings", json=wanted, headers=auth(tokens, staff))
+    denied = await client.put("/v1/reconciliation-settings", json=wanted, headers=bearer_for(tokens, staff))
     assert denied.status_code == 403
 
 
@@ -359,7 +369,7 @@ async def test_a_file_over_the_upload_limit_is_413(
     path = write_csv(focus_lines(world), tmp_path / "focus.csv")
     app.state.settings = settings.model_copy(update={"reconciliation_max_upload_bytes": 2000})
     try:
-        response = await _upload(client, auth(tokens, world.finance), path)
+        response = await _upload(client, bearer_for(tokens, world.finance), path)
     finally:
         app.state.settings = settings
     assert response.status_code == 413 and response.json()["max_bytes"] == 2000
@@ -373,16 +383,16 @@ async def test_lines_outside_the_period_are_listed_not_compared(
     world = await build(db)
     path = write_csv(focus_lines(world), tmp_path / "focus.csv")
     period = f"{DAYS[1]}..{DAYS[-2]}"
-    summary = (await _upload(client, auth(tokens, world.finance), path, period=period)).json()
+    summary = (await _upload(client, bearer_for(tokens, world.finance), path, period=period)).json()
     assert (summary["period_from"], summary["period_to"]) == (str(DAYS[1]), str(DAYS[-2]))
     assert summary["drift_total_aud"] == "0.0000" and summary["flagged_rows"] == 0
     outside = (
         await client.get(
-            f"/v1/reconciliations/{summary['id']}/unmapped?limit=1", headers=auth(tokens, world.finance)
+            f"/v1/reconciliations/{summary['id']}/unmapped?limit=1", headers=bearer_for(tokens, world.finance)
         )
     ).json()
     assert outside["items"][0]["status"] == "outside-period" and outside["next_cursor"]
-    rows = await _all_rows(client, auth(tokens, world.finance), summary["id"])
+    rows = await _all_rows(client, bearer_for(tokens, world.finance), summary["id"])
     assert {row["day"] for row in rows} == {str(day) for day in DAYS[1:-1]}
 
 
@@ -399,13 +409,15 @@ async def test_a_queued_file_that_cannot_be_read_ends_failed_with_the_reason(
     path.write_text("ChargePeriodStart,BilledCost,BillingCurrency,SkuMeter\n" + "2031-04-03,x,USD,m\n" * 100)
     app.state.settings = settings.model_copy(update={"reconciliation_inline_max_bytes": 100})
     try:
-        queued = await _upload(client, auth(tokens, world.finance), path)
+        queued = await _upload(client, bearer_for(tokens, world.finance), path)
     finally:
         app.state.settings = settings
     assert queued.status_code == 202
     assert await Reconciler(app.state.sessionmaker, settings, app.state.image_store).run_once()
     failed = (
-        await client.get(f"/v1/reconciliations/{queued.json()['id']}", headers=auth(tokens, world.finance))
+        await client.get(
+            f"/v1/reconciliations/{queued.json()['id']}", headers=bearer_for(tokens, world.finance)
+        )
     ).json()["reconciliation"]
     assert failed["status"] == "failed" and "could not be read" in failed["error"]
     events = await db.execute(

@@ -22,14 +22,11 @@ from donatello.budgets.periods import month_starting
 from donatello.models import User
 from donatello.reports.exports import FOCUS_MANDATORY
 from tests.support.reports_world import build, flat_charges, ledger_sum
+from tests.support.signin import bearer_for
 
 ROLLUP_COLUMNS = (
     "department_id, user_id, provider, model, day, charges_aud, refunds_aud, corrections_aud, images, events"
 )
-
-
-def auth(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}
 
 
 async def _rollups(db: AsyncSession, org_id: object) -> list[tuple[object, ...]]:
@@ -75,7 +72,7 @@ async def test_every_report_adds_up_to_the_ledger(
     world = await build(db)
     admin = world.members["org_admin"]
     org = world.orgs[0]
-    headers = auth(tokens, admin)
+    headers = bearer_for(tokens, admin)
     for month in ("2026-03", "2026-04", "2026-09", "2026-10"):
         period = month_starting(date.fromisoformat(month + "-01"), "Australia/Sydney")
         rollup = (await client.get(f"/v1/reports/organization?period={month}", headers=headers)).json()
@@ -126,7 +123,7 @@ async def test_csv_export_adds_up_with_attribution_and_both_clocks(
     org = world.orgs[0]
     response = await client.get(
         "/v1/cost-events/export?from=2026-03-01&to=2026-10-31&format=csv",
-        headers=auth(tokens, world.members["finance"]),
+        headers=bearer_for(tokens, world.members["finance"]),
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
@@ -168,7 +165,7 @@ async def test_parquet_and_focus_read_back_with_decimal_types(
 ) -> None:
     world = await build(db)
     org, dept = world.orgs[0], world.departments[0]
-    headers = auth(tokens, world.members["org_admin"])
+    headers = bearer_for(tokens, world.members["org_admin"])
     truth = await ledger_sum(
         db, org, datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), dept
     )
@@ -218,7 +215,7 @@ async def test_who_may_read_what(db: AsyncSession, client: httpx.AsyncClient, to
 
     async def status(member: User, dept_id: object, path: str = "status") -> int:
         return (
-            await client.get(f"/v1/reports/departments/{dept_id}/{path}", headers=auth(tokens, member))
+            await client.get(f"/v1/reports/departments/{dept_id}/{path}", headers=bearer_for(tokens, member))
         ).status_code
 
     assert await status(members["dept_manager"], own.id) == 200
@@ -228,18 +225,18 @@ async def test_who_may_read_what(db: AsyncSession, client: httpx.AsyncClient, to
     assert await status(members["org_admin"], world.outsider_department.id) == 404
     assert await status(members["finance"], other.id, "periods") == 200
     assert await status(members["standard_user"], own.id) == 403
-    manager = auth(tokens, members["dept_manager"])
+    manager = bearer_for(tokens, members["dept_manager"])
     assert (await client.get("/v1/reports/organization", headers=manager)).status_code == 403
     export = "/v1/cost-events/export?from=2026-04-01&to=2026-04-30"
     assert (await client.get(export, headers=manager)).status_code == 403
-    assert (await client.get(export, headers=auth(tokens, members["finance"]))).status_code == 200
+    assert (await client.get(export, headers=bearer_for(tokens, members["finance"]))).status_code == 200
 
 
 async def test_bad_input_is_a_problem_not_a_crash(
     db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner
 ) -> None:
     world = await build(db, per_window=1)
-    headers = auth(tokens, world.members["finance"])
+    headers = bearer_for(tokens, world.members["finance"])
     dept = world.departments[0]
     for query in (
         "from=2026-05-01&to=2026-04-01",
@@ -377,7 +374,7 @@ async def test_report_csvs_name_what_they_hold_keep_every_figure_and_open_cleanl
     dept = world.departments[0]
     dept.name = "Département Été"  # non-ASCII: Excel mangles it without a byte-order mark
     await db.flush()
-    headers = auth(tokens, world.members["org_admin"])
+    headers = bearer_for(tokens, world.members["org_admin"])
     base = f"/v1/reports/departments/{dept.id}"
 
     status = await client.get(f"{base}/status?format=csv", headers=headers)

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from donatello.auth.tokens import TokenSigner
+from donatello.models import User
 from donatello.sso.endpoints import FLOW_COOKIE
 from tests.support.idp import EntraUser, IdentityProvider
 
@@ -46,3 +48,8 @@ async def sign_in(client: httpx.AsyncClient, idp: IdentityProvider, who: EntraUs
 
 def bearer(token: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def bearer_for(tokens: TokenSigner, member: User) -> dict[str, str]:
+    """The header of ``member`` signed in to their own organization (an access token, as after sign-in)."""
+    return {"Authorization": f"Bearer {tokens.issue(member.id, member.organization_id)}"}

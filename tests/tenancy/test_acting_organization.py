@@ -8,13 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import Department, User
+from donatello.models import Department
 from tests.support import factories
-from tests.support.signin import bearer
-
-
-def _as(tokens: TokenSigner, member: User) -> dict[str, str]:
-    return bearer(tokens.issue(member.id, member.organization_id))
+from tests.support.signin import bearer_for
 
 
 async def test_a_platform_admin_reads_and_changes_the_organization_they_name(
@@ -25,16 +21,18 @@ async def test_a_platform_admin_reads_and_changes_the_organization_they_name(
     admin = await factories.user(db, home, role="super_admin")
 
     report = await client.get(
-        "/v1/reports/organization", params={"organization_id": str(other.id)}, headers=_as(tokens, admin)
+        "/v1/reports/organization",
+        params={"organization_id": str(other.id)},
+        headers=bearer_for(tokens, admin),
     )
     created = await client.post(
         "/v1/departments",
         params={"organization_id": str(other.id)},
         json={"name": "Legal", "code": "LGL"},
-        headers=_as(tokens, admin),
+        headers=bearer_for(tokens, admin),
     )
     users = await client.get(
-        "/v1/users", params={"organization_id": str(other.id)}, headers=_as(tokens, admin)
+        "/v1/users", params={"organization_id": str(other.id)}, headers=bearer_for(tokens, admin)
     )
 
     assert report.status_code == 200, report.text
@@ -55,17 +53,19 @@ async def test_naming_another_organization_is_not_found_for_anyone_else(
 
     for path in ("/v1/reports/organization", "/v1/users", "/v1/audit-events"):
         response = await client.get(
-            path, params={"organization_id": str(other.id)}, headers=_as(tokens, admin)
+            path, params={"organization_id": str(other.id)}, headers=bearer_for(tokens, admin)
         )
         assert response.status_code == 404, (path, response.text)
     own = await client.get(
-        "/v1/reports/organization", params={"organization_id": str(home.id)}, headers=_as(tokens, admin)
+        "/v1/reports/organization",
+        params={"organization_id": str(home.id)},
+        headers=bearer_for(tokens, admin),
     )
     assert own.status_code == 200
     missing = await client.get(
         "/v1/reports/organization",
         params={"organization_id": "00000000-0000-0000-0000-000000000001"},
-        headers=_as(tokens, platform),
+        headers=bearer_for(tokens, platform),
     )
     assert missing.status_code == 404
 
@@ -77,13 +77,13 @@ async def test_an_undeclared_query_parameter_is_refused(
     admin = await factories.user(db, org, role="super_admin")
 
     misspelled = await client.get(
-        "/v1/reports/organization", params={"organisation_id": str(org.id)}, headers=_as(tokens, admin)
+        "/v1/reports/organization", params={"organisation_id": str(org.id)}, headers=bearer_for(tokens, admin)
     )
     unsupported = await client.post(
         "/v1/api-keys",
         params={"user_id": str(admin.id)},
         json={"name": "k", "scopes": ["generations:create"]},
-        headers=_as(tokens, admin),
+        headers=bearer_for(tokens, admin),
     )
 
     for response, name in ((misspelled, "organisation_id"), (unsupported, "user_id")):

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import AuditOutbox, User, Webhook, WebhookDelivery
+from donatello.models import AuditOutbox, Webhook, WebhookDelivery
 from donatello.sealing import looks_sealed
 from tests.support import factories
-from tests.support.signin import bearer
+from tests.support.signin import bearer_for
 
 PUBLIC = "93.184.215.14"
 
@@ -35,10 +35,6 @@ def dns(app: FastAPI) -> Iterator[dict[str, list[str]]]:
     app.state.webhook_resolver = None
 
 
-def auth(tokens: TokenSigner, user: User) -> dict[str, str]:
-    return bearer(tokens.issue(user.id, user.organization_id))
-
-
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: object) -> httpx.Response:
     payload = {"webhook_url": "https://hooks.example.com/donatello", "event_types": ["generation.completed"]}
     return await client.post("/v1/webhooks", json={**payload, **body}, headers=headers)
@@ -49,18 +45,18 @@ async def test_the_secret_is_shown_once_and_stored_sealed(
 ) -> None:
     org = await factories.organization(db)
     member = await factories.user(db, org, role="power_user")
-    created = await create(client, auth(tokens, member))
+    created = await create(client, bearer_for(tokens, member))
     assert created.status_code == 201, created.text
     secret = created.json()["secret"]
     assert secret.startswith("whsec_")
     hook_id = created.json()["id"]
 
-    shown = await client.get(f"/v1/webhooks/{hook_id}", headers=auth(tokens, member))
+    shown = await client.get(f"/v1/webhooks/{hook_id}", headers=bearer_for(tokens, member))
     assert shown.status_code == 200 and "secret" not in shown.json()
     row = (await db.execute(select(Webhook).where(Webhook.id == hook_id))).scalar_one()
     assert looks_sealed(row.secret_hash) and secret not in row.secret_hash
 
-    rotated = await client.post(f"/v1/webhooks/{hook_id}/rotate-secret", headers=auth(tokens, member))
+    rotated = await client.post(f"/v1/webhooks/{hook_id}/rotate-secret", headers=bearer_for(tokens, member))
     assert rotated.status_code == 200 and rotated.json()["secret"] not in (secret, None)
     events = (
         await db.execute(
@@ -77,7 +73,7 @@ async def test_update_ping_and_delete(
 ) -> None:
     org = await factories.organization(db)
     member = await factories.user(db, org, role="power_user")
-    headers = auth(tokens, member)
+    headers = bearer_for(tokens, member)
     hook_id = (await create(client, headers)).json()["id"]
 
     changed = await client.patch(
@@ -106,17 +102,19 @@ async def test_owners_see_theirs_admins_see_the_organization_and_other_tenants_s
     bob = await factories.user(db, org, role="power_user")
     admin = await factories.user(db, org, role="org_admin")
     outsider = await factories.user(db, await factories.organization(db), role="org_admin")
-    hooks = [(await create(client, auth(tokens, alice))).json()["id"] for _ in range(3)]
-    bobs = (await create(client, auth(tokens, bob))).json()["id"]
+    hooks = [(await create(client, bearer_for(tokens, alice))).json()["id"] for _ in range(3)]
+    bobs = (await create(client, bearer_for(tokens, bob))).json()["id"]
 
     for who, status in ((alice, 200), (admin, 200), (bob, 404), (outsider, 404)):
-        assert (await client.get(f"/v1/webhooks/{hooks[0]}", headers=auth(tokens, who))).status_code == status
+        assert (
+            await client.get(f"/v1/webhooks/{hooks[0]}", headers=bearer_for(tokens, who))
+        ).status_code == status
     for method in ("PATCH", "DELETE"):
         response = await client.request(
             method,
             f"/v1/webhooks/{hooks[0]}",
             json={"is_active": False} if method == "PATCH" else None,
-            headers=auth(tokens, outsider),
+            headers=bearer_for(tokens, outsider),
         )
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -124,14 +122,14 @@ async def test_owners_see_theirs_admins_see_the_organization_and_other_tenants_s
     pages, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/webhooks", params=params, headers=auth(tokens, admin))).json()
+        page = (await client.get("/v1/webhooks", params=params, headers=bearer_for(tokens, admin))).json()
         pages.append([item["id"] for item in page["items"]])
         if not (cursor := page["next_cursor"]):
             break
     assert sorted(i for p in pages for i in p) == sorted([*hooks, bobs]) and len(pages) == 2
-    mine = (await client.get("/v1/webhooks", headers=auth(tokens, alice))).json()["items"]
+    mine = (await client.get("/v1/webhooks", headers=bearer_for(tokens, alice))).json()["items"]
     assert sorted(item["id"] for item in mine) == sorted(hooks)
-    assert (await client.get("/v1/webhooks", headers=auth(tokens, outsider))).json()["items"] == []
+    assert (await client.get("/v1/webhooks", headers=bearer_for(tokens, outsider))).json()["items"] == []
 
 
 async def test_standard_users_may_not_register_webhooks(
@@ -139,7 +137,7 @@ async def test_standard_users_may_not_register_webhooks(
 ) -> None:
     org = await factories.organization(db)
     member = await factories.user(db, org, role="standard_user")
-    refused = await create(client, auth(tokens, member))
+    refused = await create(client, bearer_for(tokens, member))
     assert refused.status_code == 403 and refused.json()["required_permission"] == "webhooks:own"
 
 
@@ -168,7 +166,7 @@ async def test_private_targets_are_refused_at_registration(
     dns["mixed.example.com"] = [PUBLIC, "127.0.0.2"]  # every address must be public, not just one
     org = await factories.organization(db)
     member = await factories.user(db, org, role="power_user")
-    refused = await create(client, auth(tokens, member), webhook_url=url)
+    refused = await create(client, bearer_for(tokens, member), webhook_url=url)
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["type"].endswith("/webhook-target-not-allowed")
@@ -197,7 +195,7 @@ async def test_bad_input_is_a_422_problem(
 ) -> None:
     org = await factories.organization(db)
     member = await factories.user(db, org, role="power_user")
-    refused = await create(client, auth(tokens, member), **body)
+    refused = await create(client, bearer_for(tokens, member), **body)
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
 
@@ -207,7 +205,7 @@ async def test_deliveries_show_where_each_stands_and_a_failed_one_can_be_sent_ag
 ) -> None:
     org = await factories.organization(db)
     member = await factories.user(db, org, role="power_user")
-    headers = auth(tokens, member)
+    headers = bearer_for(tokens, member)
     hook_id = (await create(client, headers)).json()["id"]
     delivery_id = (await client.post(f"/v1/webhooks/{hook_id}/ping", headers=headers)).json()["delivery_id"]
 
@@ -252,10 +250,10 @@ async def test_deliveries_show_where_each_stands_and_a_failed_one_can_be_sent_ag
     colleague = await factories.colleague(db, member, role="power_user")
     stranger = await factories.user(db, await factories.organization(db), role="org_admin")
     for outsider in (colleague, stranger):
-        seen = await client.get(f"/v1/webhooks/{hook_id}/deliveries", headers=auth(tokens, outsider))
+        seen = await client.get(f"/v1/webhooks/{hook_id}/deliveries", headers=bearer_for(tokens, outsider))
         assert seen.status_code == 404
         resent = await client.post(
-            f"/v1/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", headers=auth(tokens, outsider)
+            f"/v1/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", headers=bearer_for(tokens, outsider)
         )
         assert resent.status_code == 404
     shown_hook = (await client.get(f"/v1/webhooks/{hook_id}", headers=headers)).json()
