@@ -21,9 +21,9 @@ from donatello.budgets import tasks as budget_tasks
 from donatello.config import Settings
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.jobs import JobContext
+from donatello.exports import tasks as export_tasks
 from donatello.generations import processing
 from donatello.reconciliation import tasks as reconciliation_tasks
-from donatello.reports import tasks as export_tasks
 from donatello.retention import tasks as retention
 from donatello.webhooks import tasks as webhook_tasks
 

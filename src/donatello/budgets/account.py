@@ -88,6 +88,11 @@ async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: dat
     return Account(department=department, budget=row, period=period, overdue_held=overdue)
 
 
+async def stored_budget(session: AsyncSession, department_id: uuid.UUID) -> DepartmentBudget | None:
+    """The budget row as last written (no lock, no roll-over): for readers that place periods themselves."""
+    return await repository.budget(session, department_id, lock=False)
+
+
 async def _department(session: AsyncSession, department_id: uuid.UUID) -> tuple[Department, str]:
     found = await repository.department_with_org_settings(session, department_id)
     if found is None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.budgets import administration
+from donatello.budgets import account, administration
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.periods import Period, month_starting, organization_timezone, period_at
 from donatello.core.clock import utcnow
@@ -120,7 +120,7 @@ async def _budgets_for(
     for department in departments:
         if department.id in closed:
             budgets[department.id] = PeriodBudget(*closed[department.id])
-        elif (row := await repository.budget(session, department.id)) is not None and (
+        elif (row := await account.stored_budget(session, department.id)) is not None and (
             as_set := _as_set_now(row, period)
         ) is not None:
             budgets[department.id] = as_set
@@ -184,7 +184,7 @@ async def current_status(
     period = period_at(now, await timezone_of(session, department.organization_id))
     (summary,) = await _summaries(session, [department], period, now)
     mode = reserved = available = None
-    if await repository.budget(session, department.id) is not None:
+    if await account.stored_budget(session, department.id) is not None:
         status = await administration.status(session, principal, department.id, at=now)
         mode, reserved, available = status.enforcement_mode, status.reserved_aud, status.available_aud
     return CurrentStatus(
@@ -328,7 +328,7 @@ async def comparison(
     totals = await repository.totals_by_month(session, department.id, first.start, last.end)
     closed = await repository.closed_budgets_between(session, department.id, first.start, last.start)
     decisions = await repository.budget_decisions(session, [department.id], first.start, last.start)
-    now_budget = await repository.budget(session, department.id)
+    now_budget = await account.stored_budget(session, department.id)
     summaries = [
         _summary(
             department,

@@ -17,11 +17,12 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
 from donatello.core.money import to_cents
 from donatello.core.pagination import decode_cursor, page_of
+from donatello.exports import repository
+from donatello.exports.errors import UnknownFormat
+from donatello.exports.files import FORMATS, ExportRange
+from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
-from donatello.reports import repository
-from donatello.reports.errors import InvalidRange, UnknownFormat
-from donatello.reports.exports import FORMATS, ExportRange
-from donatello.reports.schemas import ExportJobRead
+from donatello.reports.errors import InvalidRange
 from donatello.tenancy import Principal
 
 
@@ -71,15 +72,20 @@ async def range_for(
     return ExportRange(organization_id, name, timezone, begin, finish, department_id, export_format)
 
 
-async def estimate_rows(session: AsyncSession, rng: ExportRange) -> int:
-    return await repository.estimated_rows(
+async def operator_export(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    starts: str,
+    ends: str,
+    department_id: uuid.UUID | None,
+    export_format: str,
+) -> tuple[ExportRange, int]:
+    """An export run by an operator (``donatello export``): its range and estimated rows, audited as the
+    API's, with the platform as the actor."""
+    rng = await range_for(session, organization_id, starts, ends, department_id, export_format)
+    estimate = await repository.estimated_rows(
         session, rng.organization_id, rng.first_day, rng.last_day, rng.department_id
     )
-
-
-async def record_operator_export(session: AsyncSession, rng: ExportRange, rows_estimate: int) -> None:
-    """An export run by an operator (``donatello export``): audited as the API's, with the platform as
-    the actor."""
     await audit.record(
         session,
         audit.AuditEvent(
@@ -94,11 +100,12 @@ async def record_operator_export(session: AsyncSession, rng: ExportRange, rows_e
                 "to": rng.ends,
                 "department_id": rng.department_id,
                 "format": rng.format,
-                "rows_estimate": rows_estimate,
+                "rows_estimate": estimate,
                 "via": "cli",
             },
         ),
     )
+    return rng, estimate
 
 
 # --- background jobs -----------------------------------------------------------------------------------
