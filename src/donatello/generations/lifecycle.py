@@ -13,7 +13,7 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden, NotFound
 from donatello.generations import repository
 from donatello.generations.errors import NotCancellable
-from donatello.generations.views import may_see
+from donatello.generations.queries import may_see
 from donatello.models import Generation
 from donatello.tenancy import Permission, Principal
 

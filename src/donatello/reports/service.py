@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.budgets import account, administration
+from donatello.budgets import account
+from donatello.budgets import service as budget_service
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.periods import Period, month_starting, organization_timezone, period_at
 from donatello.core.clock import utcnow
@@ -185,7 +186,7 @@ async def current_status(
     (summary,) = await _summaries(session, [department], period, now)
     mode = reserved = available = None
     if await account.stored_budget(session, department.id) is not None:
-        status = await administration.status(session, principal, department.id, at=now)
+        status = await budget_service.status(session, principal, department.id, at=now)
         mode, reserved, available = status.enforcement_mode, status.reserved_aud, status.available_aud
     return CurrentStatus(
         **summary.model_dump(), enforcement_mode=mode, reserved_aud=reserved, available_aud=available
