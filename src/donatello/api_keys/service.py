@@ -101,16 +101,12 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
 
 
 async def _audit(session: AsyncSession, principal: Principal, key: ApiKey, event_type: str) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="api_key",
-            resource_id=key.id,
-            organization_id=key.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"prefix": key.key_prefix, "scopes": key.scopes, "owner_id": str(key.user_id)},
-        ),
+        event_type,
+        action=event_type.split(".")[1],
+        resource=("api_key", key.id),
+        organization_id=key.organization_id,
+        actor=principal,
+        details={"prefix": key.key_prefix, "scopes": key.scopes, "owner_id": str(key.user_id)},
     )

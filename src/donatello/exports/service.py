@@ -86,24 +86,20 @@ async def operator_export(
     estimate = await repository.estimated_rows(
         session, rng.organization_id, rng.first_day, rng.last_day, rng.department_id
     )
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="cost_events.exported",
-            action="cost_exported",
-            resource_type="cost_events",
-            resource_id=None,
-            organization_id=rng.organization_id,
-            user_id=None,
-            metadata={
-                "from": rng.starts,
-                "to": rng.ends,
-                "department_id": rng.department_id,
-                "format": rng.format,
-                "rows_estimate": estimate,
-                "via": "cli",
-            },
-        ),
+        "cost_events.exported",
+        action="cost_exported",
+        resource=("cost_events", None),
+        organization_id=rng.organization_id,
+        details={
+            "from": rng.starts,
+            "to": rng.ends,
+            "department_id": rng.department_id,
+            "format": rng.format,
+            "rows_estimate": estimate,
+            "via": "cli",
+        },
     )
     return rng, estimate
 
@@ -167,16 +163,15 @@ async def _job(session: AsyncSession, job_id: uuid.UUID) -> ExportJob:
 
 
 def _job_event(job: ExportJob, status: str, error: str | None) -> audit.AuditEvent:
-    return audit.AuditEvent(
-        event_type="cost_events.export_completed",
+    return audit.event(
+        "cost_events.export_completed",
         action="cost_export_completed" if status == "success" else "cost_export_failed",
-        resource_type="export_job",
-        resource_id=job.id,
+        resource=("export_job", job.id),
         organization_id=job.organization_id,
-        user_id=job.requested_by,
+        actor=audit.Actor(job.requested_by),
         status=status,
-        error_message=error,
-        metadata={
+        error=error,
+        details={
             "from": job.range_from,
             "to": job.range_to,
             "department_id": job.department_id,
@@ -217,24 +212,20 @@ async def request_export(
             ),
         )
         await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="cost_events.exported",
-            action="cost_export_queued" if job else "cost_exported",
-            resource_type="export_job" if job else "cost_events",
-            resource_id=job.id if job else None,
-            organization_id=rng.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={
-                "from": rng.starts,
-                "to": rng.ends,
-                "department_id": department_id,
-                "format": export_format,
-                "rows_estimate": estimate,
-            },
-        ),
+        "cost_events.exported",
+        action="cost_export_queued" if job else "cost_exported",
+        resource=("export_job" if job else "cost_events", job.id if job else None),
+        organization_id=rng.organization_id,
+        actor=principal,
+        details={
+            "from": rng.starts,
+            "to": rng.ends,
+            "department_id": department_id,
+            "format": export_format,
+            "rows_estimate": estimate,
+        },
     )
     return ExportPlan(rng, job)
 

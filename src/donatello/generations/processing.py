@@ -357,16 +357,15 @@ def _safety_score(safety: dict[str, object] | None) -> str | None:
 def _event(
     job: Job, event_type: str, action: str, *, status: str = "success", **metadata: Any
 ) -> audit.AuditEvent:
-    return audit.AuditEvent(
-        event_type=event_type,
+    return audit.event(
+        event_type,
         action=action,
-        resource_type="generation",
-        resource_id=job.id,
+        resource=("generation", job.id),
         organization_id=job.organization_id,
-        user_id=job.user_id,
+        actor=audit.Actor(job.user_id),
         status=status,
-        error_message=metadata.get("reason") if status == "failure" else None,
-        metadata=metadata,
+        error=metadata.get("reason") if status == "failure" else None,
+        details=metadata,
     )
 
 

@@ -136,16 +136,12 @@ async def update(
 async def _audit(
     session: AsyncSession, principal: Principal, org: Organization, event_type: str, metadata: dict[str, Any]
 ) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.replace(".", "_"),
-            resource_type="organization",
-            resource_id=org.id,
-            organization_id=org.id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata=metadata,
-        ),
+        event_type,
+        action=event_type.replace(".", "_"),
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details=metadata,
     )

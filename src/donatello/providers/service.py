@@ -221,16 +221,12 @@ async def _audit(
     provider_id: uuid.UUID,
     metadata: dict[str, Any],
 ) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.replace(".", "_"),
-            resource_type="model_provider",
-            resource_id=provider_id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata=metadata,
-        ),
+        event_type,
+        action=event_type.replace(".", "_"),
+        resource=("model_provider", provider_id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details=metadata,
     )

@@ -216,16 +216,12 @@ async def _remap(session: AsyncSession, caller: ScimCaller, user_ids: set[uuid.U
 async def _record(
     session: AsyncSession, caller: ScimCaller, group: ScimGroup, event_type: str, metadata: dict[str, Any]
 ) -> None:
-    actor = caller.actor
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="scim_group",
-            resource_id=group.id,
-            organization_id=caller.organization_id,
-            user_id=None,
-            metadata={**actor.metadata, **metadata},
-        ),
+        event_type,
+        action=event_type.split(".")[1],
+        resource=("scim_group", group.id),
+        organization_id=caller.organization_id,
+        actor=caller.actor,
+        details=metadata,
     )

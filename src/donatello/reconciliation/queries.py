@@ -52,18 +52,14 @@ async def change_settings(
     after = wanted.model_dump(mode="json")
     org.settings = {**(org.settings or {}), "reconciliation": after}
     await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="reconciliation.settings_changed",
-            action="reconciliation_settings_changed",
-            resource_type="organization",
-            resource_id=org.id,
-            organization_id=org.id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"before": before, "after": after},
-        ),
+        "reconciliation.settings_changed",
+        action="reconciliation_settings_changed",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"before": before, "after": after},
     )
     return wanted
 

@@ -152,18 +152,14 @@ async def run(
             break
 
     async with transaction(sessions, platform=True) as session:
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type=repository.RUN_EVENT,
-                action="retention_cleanup",
-                resource_type="retention",
-                resource_id=None,
-                organization_id=None,
-                user_id=None,
-                status="success" if not report.failures else "partial",
-                metadata={**report.counts(), "as_of": now.isoformat()},
-            ),
+            repository.RUN_EVENT,
+            action="retention_cleanup",
+            resource=("retention", None),
+            organization_id=None,
+            status="success" if not report.failures else "partial",
+            details={**report.counts(), "as_of": now.isoformat()},
         )
     for action, count in report.counts().items():
         if action != "dry_run":

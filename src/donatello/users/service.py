@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
+from donatello.audit import Actor
 from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization, User
 from donatello.tenancy import RANK, Principal, Role
 from donatello.users import administration, repository
-from donatello.users.administration import Actor
 from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
 from donatello.users.schemas import PreferenceRead, UserCreate, UserFilters, UserRead, UserUpdate
 
@@ -267,16 +267,12 @@ async def delete_preference(session: AsyncSession, principal: Principal, key: st
 
 
 async def _preference_event(session: AsyncSession, principal: Principal, event_type: str, key: str) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="user_preference",
-            resource_id=key,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"key": key},
-        ),
+        event_type,
+        action=event_type.split(".")[1],
+        resource=("user_preference", key),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"key": key},
     )
