@@ -28,6 +28,7 @@ EDGE = {
     "donatello.dependencies",
     "donatello.cli",
     "donatello.worker",
+    "donatello.resources",  # the runtime main and worker open; it assembles the domains
 }
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from donatello.config import Settings
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from donatello.dependencies import DbSession, SnapshotRoute
+from donatello.dependencies import DbSession, SnapshotRoute, resources_of
 from donatello.exports import files, service
 from donatello.exports.dependencies import CanExportCosts, CanExportOrganizationCosts
 from donatello.exports.errors import UnknownFormat
@@ -49,7 +49,7 @@ async def export_cost_events(
     format: Annotated[str, Query(description="csv, parquet, focus (FOCUS 1.2 Parquet) or focus-csv")] = "csv",
 ) -> Response:
     """The ledger for a range, attribution as at spend time, streamed (large ranges run as a job)."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = resources_of(request).settings
     plan = await service.request_export(session, principal, settings, from_, to, department_id, format)
     if plan.job is not None:
         return JSONResponse(
@@ -58,7 +58,7 @@ async def export_cost_events(
             headers={"Location": f"/v1/exports/{plan.job.id}"},
         )
     return StreamingResponse(
-        files.stream(request.app.state.sessionmaker, plan.range),
+        files.stream(resources_of(request).sessionmaker, plan.range),
         media_type=files.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{plan.range.filename()}"'},
     )
@@ -85,8 +85,8 @@ async def list_exports(
 async def _described(request: Request, job: ExportJob) -> ExportJobRead:
     url = None
     if job.status == "done" and job.storage_name:
-        settings: Settings = request.app.state.settings
-        url = await request.app.state.image_store.read_url(
+        settings: Settings = resources_of(request).settings
+        url = await resources_of(request).image_store.read_url(
             job.storage_name, expires_in=timedelta(minutes=settings.export_link_minutes)
         )
     return service.describe(job, url)

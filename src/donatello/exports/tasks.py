@@ -29,7 +29,7 @@ from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
 from donatello.exports import files, service
 from donatello.exports.files import ExportRange
-from donatello.storage import ImageStore, open_image_store
+from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-async def run(context: JobContext) -> None:
+async def run(context: JobContext, store: ImageStore) -> None:
     """The worker job: one exporter claiming queued exports until told to stop."""
     settings = context.settings
-    store = await open_image_store(settings)
     exporter = Exporter(context.sessions, settings, store, progress_every=settings.export_progress_rows)
-    try:
-        await context.repeat(exporter.run_once, idle=settings.worker_poll_seconds, what="export job")
-    finally:
-        await store.close()
+    await context.repeat(exporter.run_once, idle=settings.worker_poll_seconds, what="export job")

@@ -35,7 +35,7 @@ from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
 from donatello.retention import repository
 from donatello.retention.repository import Candidate
-from donatello.storage import ImageStore, StoredImageMissing, Tier, open_image_store
+from donatello.storage import ImageStore, StoredImageMissing, Tier
 
 log = logging.getLogger(__name__)
 
@@ -271,18 +271,14 @@ async def run_exclusive(
 CHECK_EVERY_SECONDS = 600.0
 
 
-async def job(context: JobContext) -> None:
+async def job(context: JobContext, store: ImageStore) -> None:
     """The worker job: every few minutes, if a day has passed since the last run and no other worker is
     running it, run retention."""
     settings = context.settings
     engine = context.sessions.kw["bind"]
-    store = await open_image_store(settings)
-    try:
 
-        async def when_due() -> bool:
-            await run_exclusive(engine, context.sessions, store, settings, only_if_due=True)
-            return False  # checked again after the pause, whatever it did
+    async def when_due() -> bool:
+        await run_exclusive(engine, context.sessions, store, settings, only_if_due=True)
+        return False  # checked again after the pause, whatever it did
 
-        await context.repeat(when_due, idle=CHECK_EVERY_SECONDS, what="retention run")
-    finally:
-        await store.close()
+    await context.repeat(when_due, idle=CHECK_EVERY_SECONDS, what="retention run")

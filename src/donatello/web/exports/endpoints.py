@@ -16,7 +16,7 @@ from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import ValidationFailed
 from donatello.departments import service as departments
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.exports import files, service
 from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
@@ -38,7 +38,7 @@ FORMATS = {
 async def _described(request: Request, settings: Settings, job: ExportJob) -> ExportJobRead:
     url = None
     if job.status == "done" and job.storage_name:
-        url = await request.app.state.image_store.read_url(
+        url = await resources_of(request).image_store.read_url(
             job.storage_name, expires_in=timedelta(minutes=settings.export_link_minutes)
         )
     return service.describe(job, url)
@@ -97,7 +97,7 @@ async def export(
         return RedirectResponse(f"/exports?queued={plan.job.id}", status_code=303)
     # The download streams in a transaction of its own, after this request's (with the audit) commits.
     return StreamingResponse(
-        files.stream(request.app.state.sessionmaker, plan.range),
+        files.stream(resources_of(request).sessionmaker, plan.range),
         media_type=files.MEDIA_TYPES[export_format],
         headers={
             "Content-Disposition": f'attachment; filename="{plan.range.filename()}"',

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from donatello.auth import mfa
 from donatello.budgets import service as budgets
 from donatello.core.errors import DomainError
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.generations import admission, queries
 from donatello.generations.dependencies import AdmissionContext, Images
 from donatello.generations.schemas import GenerationCreate, Quality, Size
@@ -33,7 +33,7 @@ GeneratorPosting = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CR
 
 
 async def _options(request: Request, session: DbSession, size: str, quality: str, n: int) -> list[Any]:
-    return await priced_offers(session, size, quality, n, availability_for(request.app.state.redis))
+    return await priced_offers(session, size, quality, n, availability_for(resources_of(request).redis))
 
 
 async def _quote(
@@ -49,7 +49,7 @@ async def _quote(
             quality,
             n,
             user_id=viewer.principal.user_id,
-            availability=availability_for(request.app.state.redis),
+            availability=availability_for(resources_of(request).redis),
         )
     except DomainError as error:
         return {"error": messages.explain(error).message if error.status != 404 else error.detail}
