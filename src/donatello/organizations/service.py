@@ -106,7 +106,15 @@ async def create(session: AsyncSession, principal: Principal, body: Organization
     )
     if not await repository.save(session, org):
         raise OrganizationTaken()
-    await _audit(session, principal, org, "organization.created", {"name": org.name, "domain": org.domain})
+    await audit.record_event(
+        session,
+        "organization.created",
+        action="organization_created",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"name": org.name, "domain": org.domain},
+    )
     return org
 
 
@@ -129,19 +137,13 @@ async def update(
         setattr(org, name, change["to"])
     if not await repository.save(session, org):
         raise OrganizationTaken()
-    await _audit(session, principal, org, "organization.updated", {"changes": changes})
-    return org
-
-
-async def _audit(
-    session: AsyncSession, principal: Principal, org: Organization, event_type: str, metadata: dict[str, Any]
-) -> None:
     await audit.record_event(
         session,
-        event_type,
-        action=event_type.replace(".", "_"),
+        "organization.updated",
+        action="organization_updated",
         resource=("organization", org.id),
         organization_id=org.id,
         actor=principal,
-        details=metadata,
+        details={"changes": changes},
     )
+    return org

@@ -254,7 +254,14 @@ async def set_preference(session: AsyncSession, principal: Principal, key: str, 
     row = await repository.upsert_preference(
         session, principal.organization_id, principal.user_id, key, value
     )
-    await _preference_event(session, principal, "user.preference_set", key)
+    await audit.record_event(
+        session,
+        "user.preference_set",
+        resource=("user_preference", key),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"key": key},
+    )
     return PreferenceRead.model_validate(row)
 
 
@@ -263,14 +270,9 @@ async def delete_preference(session: AsyncSession, principal: Principal, key: st
     if row is None:
         raise NotFound("preference", key)
     await repository.delete(session, row)
-    await _preference_event(session, principal, "user.preference_deleted", key)
-
-
-async def _preference_event(session: AsyncSession, principal: Principal, event_type: str, key: str) -> None:
     await audit.record_event(
         session,
-        event_type,
-        action=event_type.split(".")[1],
+        "user.preference_deleted",
         resource=("user_preference", key),
         organization_id=principal.organization_id,
         actor=principal,
