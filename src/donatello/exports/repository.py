@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.exports.layouts import Column, Layout
-from donatello.models import CostDailyRollup, Department, ExportJob, Organization
+from donatello.models import CostDailyRollup, Department, ExportJob
 
 R = CostDailyRollup
 ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
@@ -79,18 +79,6 @@ async def copy_out(
             yield row
     # Not on failure: the transaction is lost then, and the setting with it.
     await connection.execute(text("SELECT set_config('TimeZone', :tz, true)"), {"tz": previous})
-
-
-async def organization(
-    session: AsyncSession, organization_id: uuid.UUID
-) -> tuple[str, dict[str, Any]] | None:
-    """The organization's name (as exports print it) and settings."""
-    row = (
-        await session.execute(
-            select(Organization.name, Organization.settings).where(Organization.id == organization_id)
-        )
-    ).one_or_none()
-    return (row[0], row[1]) if row else None
 
 
 async def department(

@@ -22,6 +22,7 @@ from donatello.exports.errors import UnknownFormat
 from donatello.exports.files import FORMATS, ExportRange
 from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
+from donatello.organizations import service as organizations
 from donatello.reports.errors import InvalidRange
 from donatello.tenancy import Principal
 
@@ -54,11 +55,8 @@ async def range_for(
     """An organization's export range from the request's text (dates are local days, ``to`` inclusive)."""
     if export_format not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}", field="format")
-    found = await repository.organization(session, organization_id)
-    if found is None:
-        raise NotFound("organization", organization_id)
-    name, settings = found
-    timezone = organization_timezone(settings)
+    organization = await organizations.find(session, organization_id)
+    name, timezone = organization.name, organization_timezone(organization.settings)
     try:
         begin, finish = query_range(starts, ends, timezone)
     except BadBound as bad:
@@ -114,17 +112,14 @@ async def claim_job(session: AsyncSession, *, stale_after: timedelta) -> tuple[E
     job = await repository.claim_queued_job(session, stale_before=now - stale_after)
     if job is None:
         return None
-    found = await repository.organization(session, job.organization_id)
-    if found is None:
-        raise NotFound("organization", job.organization_id)
+    organization = await organizations.find(session, job.organization_id)
     job.status, job.rows_written, job.error, job.storage_name = "running", 0, None, None
     job.heartbeat_at = now
     await session.flush()
-    name, settings = found
     rng = ExportRange(
         job.organization_id,
-        name,
-        organization_timezone(settings),
+        organization.name,
+        organization_timezone(organization.settings),
         job.range_from,
         job.range_to,
         job.department_id,

@@ -95,6 +95,14 @@ async def get(session: AsyncSession, principal: Principal, organization_id: uuid
     return org
 
 
+async def find(session: AsyncSession, organization_id: uuid.UUID) -> Organization:
+    """An organization by id, for a caller already narrowed to it (or platform-wide: a job, the CLI)."""
+    org = await repository.by_id(session, organization_id)
+    if org is None:
+        raise NotFound("organization", organization_id)
+    return org
+
+
 async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
     """A platform administrator adds a tenant; domain and Entra tenant id are unique."""
     _check_settings(body.settings)

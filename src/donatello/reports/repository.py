@@ -18,32 +18,12 @@ from donatello.models import (
     CostDailyRollup,
     Department,
     DepartmentBudgetPeriod,
-    Organization,
 )
 
 R = CostDailyRollup
 NET = R.charges_aud + R.refunds_aud + R.corrections_aud
 #: Per user: the e-mail they spent under last in the rows grouped (frozen at spend time, like the ledger).
 LATEST_EMAIL = func.array_agg(aggregate_order_by(R.user_email, R.day.desc()))[1].label("email")
-
-
-async def organization(
-    session: AsyncSession, organization_id: uuid.UUID
-) -> tuple[str, dict[str, Any]] | None:
-    """The organization's name (as exports print it) and settings."""
-    row = (
-        await session.execute(
-            select(Organization.name, Organization.settings).where(Organization.id == organization_id)
-        )
-    ).one_or_none()
-    return (row[0], row[1]) if row else None
-
-
-async def organization_domain(session: AsyncSession, organization_id: uuid.UUID) -> str | None:
-    found: str | None = await session.scalar(
-        select(Organization.domain).where(Organization.id == organization_id)
-    )
-    return found
 
 
 async def departments(session: AsyncSession, organization_id: uuid.UUID) -> list[Department]:

@@ -19,9 +19,10 @@ from donatello.budgets import service as budget_service
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.periods import Period, month_starting, organization_timezone, period_at
 from donatello.core.clock import utcnow
-from donatello.core.errors import Forbidden, NotFound
+from donatello.core.errors import Forbidden
 from donatello.core.money import TEN_THOUSANDTH, to_cents
 from donatello.models import Department, DepartmentBudget
+from donatello.organizations import service as organizations
 from donatello.reports import repository
 from donatello.reports.errors import InvalidRange
 from donatello.reports.repository import R
@@ -44,10 +45,7 @@ GROUPS = ("user", "model", "day", "top-spenders")
 
 
 async def timezone_of(session: AsyncSession, organization_id: uuid.UUID) -> str:
-    found = await repository.organization(session, organization_id)
-    if found is None:
-        raise NotFound("organization", organization_id)
-    return organization_timezone(found[1])
+    return organization_timezone((await organizations.find(session, organization_id)).settings)
 
 
 def parse_period(value: str | None, timezone: str, now: datetime) -> Period:
@@ -354,11 +352,8 @@ async def organization_rollup(
     if not principal.reaches_every_department:
         raise Forbidden("The organization rollup is for org admins and finance")
     organization_id = principal.organization_id
-    found = await repository.organization(session, organization_id)
-    domain = await repository.organization_domain(session, organization_id)
-    if found is None or domain is None:
-        raise NotFound("organization", organization_id)
-    period = parse_period(period_text, organization_timezone(found[1]), now)
+    organization = await organizations.find(session, organization_id)
+    period = parse_period(period_text, organization_timezone(organization.settings), now)
     departments = await repository.departments(session, organization_id)
     summaries = await _summaries(session, departments, period, now)
     summaries.sort(
@@ -371,7 +366,7 @@ async def organization_rollup(
     )
     return OrganizationRollup(
         organization_id=organization_id,
-        organization_domain=domain,
+        organization_domain=organization.domain,
         period_start=period.start,
         period_end=period.end,
         departments=summaries,
