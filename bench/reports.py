@@ -39,14 +39,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from bench.api_overhead import _p
+from donatello.budgets import rollups
 from donatello.budgets.periods import period_at
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, set_tenant, transaction
+from donatello.exports import files as exports
+from donatello.exports.files import ExportRange
 from donatello.main import create_app
 from donatello.models import Department, DepartmentBudget, Organization, User
-from donatello.reports import exports, rollups
-from donatello.reports.exports import ExportRange
 from donatello.sessions import browser
 from donatello.web.dependencies import lifetimes
 from donatello.web.security import session_cookie_name

@@ -8,6 +8,7 @@ from donatello.api_keys.endpoints import router as api_keys_router
 from donatello.audit.endpoints import router as audit_router
 from donatello.budgets.endpoints import router as budgets_router
 from donatello.departments.endpoints import router as departments_router
+from donatello.exports.endpoints import router as exports_router
 from donatello.generations.endpoints import router as generations_router
 from donatello.organizations.endpoints import router as organizations_router
 from donatello.providers.endpoints import router as providers_router
@@ -34,6 +35,7 @@ api_router.include_router(files_router)
 api_router.include_router(providers_router)
 api_router.include_router(generations_router)
 api_router.include_router(reports_router)
+api_router.include_router(exports_router)
 api_router.include_router(reconciliations_router)
 api_router.include_router(reconciliation_settings_router)
 api_router.include_router(webhooks_router)

@@ -109,17 +109,13 @@ async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
         session.add(org)
         await session.flush()
         created += 1
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="organization.created",
-                action="organization_created",
-                resource_type="organization",
-                resource_id=org.id,
-                organization_id=org.id,
-                user_id=None,
-                metadata={"source": "seed-demo"},
-            ),
+            "organization.created",
+            action="organization_created",
+            resource=("organization", org.id),
+            organization_id=org.id,
+            details={"source": "seed-demo"},
         )
 
     period_start, period_end = current_month(timezone)

@@ -10,11 +10,44 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from donatello.core import request_context
 from donatello.core.database import read_one_snapshot, unit_of_work
 from donatello.core.errors import UnsupportedMediaType
+from donatello.resources import NAMES, Resources
+
+
+class AppState(State):
+    """``app.state`` once the lifespan has opened the ``Resources``: their names (``app.state.sealer``)
+    read and write the one typed object, so a test that swaps a part (a sessionmaker bound to its
+    transaction) swaps it for every dependency; other names are plain state."""
+
+    def __init__(self, resources: Resources, others: dict[str, Any]) -> None:
+        super().__init__(others)
+        object.__setattr__(self, "resources", resources)
+
+    def __getattr__(self, key: str) -> Any:
+        if key in NAMES:
+            return getattr(object.__getattribute__(self, "resources"), key)
+        return super().__getattr__(key)
+
+    def __setattr__(self, key: Any, value: Any) -> None:
+        if key in NAMES:
+            setattr(self.resources, key, value)
+        else:
+            super().__setattr__(key, value)
+
+
+def resources_of(request: Request) -> Resources:
+    """The app's ``Resources`` (typed), opened by the lifespan."""
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+#: The app's shared runtime as a dependency.
+Runtime = Annotated[Resources, Depends(resources_of)]
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
@@ -25,8 +58,7 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
     ``DomainError`` with ``keeps_transaction`` (a refusal that is itself a recorded state change, such as
     revoking a stolen refresh token's family) commits and is then rendered as the client's error.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session, unit_of_work(session):
+    async with resources_of(request).sessionmaker() as session, unit_of_work(session):
         if getattr(request.scope.get("route"), "reads_one_snapshot", False):
             await read_one_snapshot(session)
         yield session

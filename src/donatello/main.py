@@ -1,10 +1,10 @@
-"""The application: lifespan builds the engine and clients; middleware, error handlers and routers."""
+"""The application: the lifespan opens the ``Resources``; middleware, error handlers and routers."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,12 +23,8 @@ from donatello import __version__, openapi
 from donatello import worker as background
 from donatello.api import api_router
 from donatello.apidocs.endpoints import router as apidocs_router
-from donatello.audit import cosmos as audit_store
-from donatello.auth.entra import EntraVerifier
-from donatello.auth.tokens import token_signer
 from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
-from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.errors import (
     HTTP_PROBLEMS,
     PROBLEM_BASE,
@@ -36,9 +32,7 @@ from donatello.core.errors import (
     DomainError,
     json_decode_error,
 )
-from donatello.core.fallback import connect_redis
-from donatello.core.runtime import database_url
-from donatello.dependencies import REQUEST_GUARDS, other_media_type
+from donatello.dependencies import REQUEST_GUARDS, AppState, other_media_type
 from donatello.health.endpoints import router as health_router
 from donatello.middleware import (
     PROBLEM_JSON,
@@ -52,10 +46,7 @@ from donatello.observability import tracing
 from donatello.observability.endpoints import router as metrics_router
 from donatello.provisioning.endpoints import router as scim_router
 from donatello.provisioning.endpoints import scim_error
-from donatello.ratelimit import limiter_from_settings
-from donatello.sealing import sealer_from_settings
-from donatello.sso.entra_client import EntraSignIn
-from donatello.storage import open_image_store
+from donatello.resources import open_resources
 from donatello.web import security as web_security
 from donatello.web.dependencies import http_error_page
 from donatello.web.endpoints import router as web_router
@@ -90,37 +81,14 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            app_engine = engine
-            if app_engine is None:
-                url = stack.enter_context(database_url(settings))
-                app_engine = create_engine(
-                    url, app_role=settings.database_app_role, pool_size=settings.database_pool_size
-                )
-                stack.push_async_callback(app_engine.dispose)
-            app.state.settings = settings
-            app.state.engine = app_engine
-            app.state.sessionmaker = create_sessionmaker(app_engine)
-            app.state.token_signer = token_signer(settings)
-            app.state.entra_verifier = EntraVerifier(settings) if settings.entra_configured else None
-            app.state.entra_sign_in = EntraSignIn(settings) if settings.entra_configured else None
-            app.state.local_sign_in = local_sign_in
-            app.state.redis = None
-            app.state.audit_store = None
-            if audit_store.is_configured(settings):
-                app.state.audit_store = await stack.enter_async_context(audit_store.open_store(settings))
-            if settings.redis_url:
-                app.state.redis = connect_redis(settings.redis_url)
-                stack.push_async_callback(app.state.redis.aclose)
-            app.state.rate_limiter = limiter_from_settings(settings, app.state.redis)
-            app.state.image_store = await open_image_store(settings)
-            stack.push_async_callback(app.state.image_store.close)
-            app.state.sealer = sealer_from_settings(settings)
-            stack.push_async_callback(app.state.sealer.aclose)
+        async with open_resources(settings, engine=engine) as resources:
+            app.state = AppState(resources, {"local_sign_in": local_sign_in})
             if settings.in_process_worker:
                 # The embedded default runs its background jobs here: one process, nothing to start.
-                await stack.enter_async_context(background.running(settings, app.state.sessionmaker))
-            yield
+                async with background.running(resources):
+                    yield
+            else:
+                yield
 
     app = FastAPI(
         title="DonatelloAI",

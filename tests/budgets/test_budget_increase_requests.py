@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from donatello.budgets import administration, increase_requests, invariants
+from donatello.budgets import increase_requests, invariants
+from donatello.budgets import service as administration
 from donatello.budgets.errors import (
     ApprovalAboveAsked,
     BudgetExceeded,

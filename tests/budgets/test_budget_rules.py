@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.budgets import administration, invariants, reservations, settlement
+from donatello.budgets import invariants, reservations, settlement
+from donatello.budgets import service as administration
 from donatello.budgets.errors import BudgetExceeded, InvalidAdjustment, UserCapExceeded
 from donatello.budgets.schemas import BudgetChange, BudgetStatus
 from donatello.models import AuditOutbox, DepartmentBudget, DepartmentBudgetPeriod, User

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.core.database import transaction
+from donatello.exports.tasks import Exporter
 from donatello.models import ExportJob
-from donatello.reports.tasks import Exporter
 from donatello.storage.blob import BlobImageStore
 from tests.conftest import unique
 from tests.support import factories

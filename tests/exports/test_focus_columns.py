@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.budgets import settlement
-from donatello.reports import exports
+from donatello.exports import files as exports
 from tests.support import factories
 from tests.support.ledger import admit, flat_quote, principal_of, usd_quote
 

@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.budgets import settlement
-from donatello.reports import exports
+from donatello.exports import files as exports
 from tests.support import factories
 from tests.support.ledger import admit, principal_of, usd_quote
 from tests.support.reports_world import build

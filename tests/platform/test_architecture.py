@@ -28,6 +28,7 @@ EDGE = {
     "donatello.dependencies",
     "donatello.cli",
     "donatello.worker",
+    "donatello.resources",  # the runtime main and worker open; it assembles the domains
 }
 
 
@@ -152,6 +153,17 @@ def test_no_package_imports_a_package_that_imports_it_back() -> None:
             if back is not None:
                 cycles.append(" -> ".join((source, *back)))
     assert cycles == []
+
+
+def test_reports_only_read_and_exports_are_their_own_package() -> None:
+    """Reports read rollups; the export files, the job queue and the ``COPY`` live in ``exports``, which
+    reports never import (a report never reaches for the export's SQL, or the export for a report's)."""
+    edges = _package_edges()
+    assert "exports" not in edges.get("reports", set())
+    assert {m for m in OURS if _package(m) == "exports"} >= {
+        "donatello.exports.service", "donatello.exports.files", "donatello.exports.repository",
+        "donatello.exports.tasks", "donatello.exports.endpoints",
+    }  # fmt: skip
 
 
 def test_no_module_is_over_400_lines() -> None:

@@ -17,9 +17,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from donatello.audit import Actor
 from donatello.core.database import transaction
 from donatello.provisioning import service as provisioning
-from donatello.users.administration import Actor
 from tests.support import factories
 
 BIN = Path(sys.executable).parent

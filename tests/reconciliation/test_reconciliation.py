@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.core.database import transaction
+from donatello.core.pagination import encode_cursor
 from donatello.reconciliation import service
 from donatello.reconciliation.tasks import Reconciler
 from tests.support import factories
@@ -428,3 +429,15 @@ async def test_a_queued_file_that_cannot_be_read_ends_failed_with_the_reason(
         {"id": queued.json()["id"]},
     )
     assert list(events.scalars()) == ["failure"]
+
+
+async def test_a_list_cursor_with_values_that_are_not_a_time_and_an_id_is_a_422(
+    db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner
+) -> None:
+    world = await build(db)
+    cursor = encode_cursor(["not a time", "not an id"])  # well-formed, but names no row
+    response = await client.get(
+        "/v1/reconciliations", params={"cursor": cursor}, headers=auth(tokens, world.finance)
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "cursor"

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.budgets import rollups
 from donatello.budgets.periods import month_starting
+from donatello.exports.files import FOCUS_MANDATORY
 from donatello.models import User
-from donatello.reports.exports import FOCUS_MANDATORY
 from tests.support.reports_world import build, flat_charges, ledger_sum
 from tests.support.signin import bearer_for
 
@@ -261,7 +261,7 @@ async def test_bad_input_is_a_problem_not_a_crash(
 
 
 async def test_export_streams_in_bounded_chunks_whatever_the_range(db: AsyncSession) -> None:
-    from donatello.reports import exports
+    from donatello.exports import files as exports
     from tests.support import factories
 
     org = await factories.organization(db)
@@ -290,7 +290,7 @@ async def test_every_format_carries_awkward_text_nulls_and_both_clocks_exactly(d
     """Names with commas, quotes and line breaks, an empty string beside a NULL, text that merely looks
     like a null ("N/A"), and the night Sydney leaves daylight saving (a 25-hour local day) come out
     exactly, in CSV and in Parquet, in the ledger layout and in FOCUS."""
-    from donatello.reports import exports
+    from donatello.exports import files as exports
     from tests.support import factories
 
     org = await factories.organization(db)

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.audit import Actor
 from donatello.models import Organization
 from donatello.provisioning import service as provisioning
-from donatello.users.administration import Actor
 
 SCIM = "application/scim+json"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +55,14 @@ async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate
             expires_at=body.expires_at,
         ),
     )
-    await _audit(session, principal, key, "api_key.created")
+    await audit.record_event(
+        session,
+        "api_key.created",
+        resource=("api_key", key.id),
+        organization_id=key.organization_id,
+        actor=principal,
+        details=_details(key),
+    )
     return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(key).model_dump(), "key": secret})
 
 
@@ -77,7 +85,14 @@ async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID)
     if key.is_active:
         key.is_active, key.revoked_at = False, utcnow()
         await repository.flush(session)
-        await _audit(session, principal, key, "api_key.revoked")
+        await audit.record_event(
+            session,
+            "api_key.revoked",
+            resource=("api_key", key.id),
+            organization_id=key.organization_id,
+            actor=principal,
+            details=_details(key),
+        )
     return key
 
 
@@ -100,17 +115,5 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
     return principal
 
 
-async def _audit(session: AsyncSession, principal: Principal, key: ApiKey, event_type: str) -> None:
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="api_key",
-            resource_id=key.id,
-            organization_id=key.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"prefix": key.key_prefix, "scopes": key.scopes, "owner_id": str(key.user_id)},
-        ),
-    )
+def _details(key: ApiKey) -> dict[str, Any]:
+    return {"prefix": key.key_prefix, "scopes": key.scopes, "owner_id": str(key.user_id)}

@@ -6,11 +6,12 @@ from fastapi import Depends, Request
 
 from donatello.audit.cosmos import AuditStore
 from donatello.auth.dependencies import SignedIn, in_organization
+from donatello.dependencies import resources_of
 from donatello.tenancy import Permission, Principal
 
 
 def _store(request: Request) -> AuditStore | None:
-    store: AuditStore | None = getattr(request.app.state, "audit_store", None)
+    store: AuditStore | None = resources_of(request).audit_store
     return store
 
 

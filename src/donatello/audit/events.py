@@ -9,6 +9,22 @@ from typing import Any
 
 from donatello.core import request_context
 from donatello.core.clock import utcnow
+from donatello.tenancy import Principal
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, as the audit log records it: a user (``user_id``, ``email``), a user's own work done by
+    the system (``user_id`` only), or a credential or operator that is not a user (``user_id`` None,
+    described in ``metadata``, which every event it causes carries)."""
+
+    user_id: uuid.UUID | None
+    email: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.user_id, principal.email)
 
 
 @dataclass(frozen=True)
@@ -60,3 +76,34 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
+
+
+def event(
+    event_type: str,
+    *,
+    action: str | None = None,
+    resource: tuple[str, uuid.UUID | str | None],
+    organization_id: uuid.UUID | None,
+    actor: Actor | Principal | None = None,
+    details: dict[str, Any] | None = None,
+    status: str = "success",
+    error: str | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """ "``actor`` did ``action`` to ``resource`` (type, id) in an organization": the one way an event is
+    made. The action is the event type's verb unless named (``webhook.created`` -> ``created``); no actor
+    is the platform itself; an actor's own ``metadata`` comes first in the details."""
+    who = Actor.of(actor) if isinstance(actor, Principal) else actor or Actor(None)
+    return AuditEvent(
+        event_type=event_type,
+        action=action or event_type.split(".", 1)[1],
+        resource_type=resource[0],
+        resource_id=resource[1],
+        organization_id=organization_id,
+        user_id=who.user_id,
+        user_email=who.email,
+        status=status,
+        error_message=error,
+        metadata={**who.metadata, **(details or {})},
+        timestamp=at or utcnow(),
+    )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.audit import chain, repository
 from donatello.audit.cosmos import AuditStore, chain_filter, chain_parameters
-from donatello.audit.events import AuditEvent
+from donatello.audit.events import Actor, AuditEvent, event
 from donatello.audit.schemas import AuditEventRead, AuditFilters
 from donatello.core.pagination import Page, decode_cursor, encode_cursor, page_of
 from donatello.models import AuditOutbox
@@ -25,6 +25,36 @@ async def record(session: AsyncSession, event: AuditEvent) -> None:
     never queue behind a per-organization chain head.
     """
     await repository.add_to_outbox(session, event)
+
+
+async def record_event(
+    session: AsyncSession,
+    event_type: str,
+    *,
+    action: str | None = None,
+    resource: tuple[str, uuid.UUID | str | None],
+    organization_id: uuid.UUID | None,
+    actor: Actor | Principal | None = None,
+    details: dict[str, Any] | None = None,
+    status: str = "success",
+    error: str | None = None,
+    at: datetime | None = None,
+) -> uuid.UUID:
+    """Record "``actor`` did ``action`` to ``resource``" (``events.event``) in the caller's transaction;
+    returns the event's id (a refusal's id is what a client quotes)."""
+    made = event(
+        event_type,
+        action=action,
+        resource=resource,
+        organization_id=organization_id,
+        actor=actor,
+        details=details,
+        status=status,
+        error=error,
+        at=at,
+    )
+    await record(session, made)
+    return made.id
 
 
 async def refusal(session: AsyncSession, event_id: uuid.UUID) -> dict[str, Any] | None:

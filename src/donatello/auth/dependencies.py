@@ -25,7 +25,7 @@ from donatello.auth.tokens import TokenSigner
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.organizations import service as organizations
 from donatello.tenancy import GRANTS, Permission, Principal, Role
 from donatello.users import service as users
@@ -48,7 +48,7 @@ async def _principal(
     if token.startswith(api_keys.PREFIX):
         principal = await api_keys.authenticate(session, token)
     elif TokenSigner.is_ours(token):
-        signer: TokenSigner = request.app.state.token_signer
+        signer: TokenSigner = resources_of(request).token_signer
         claims = signer.verify(token)
         await set_tenant(session, claims.organization_id)
         principal = await users.principal_for(
@@ -63,7 +63,7 @@ async def _principal(
 
 
 async def _entra_principal(request: Request, session: DbSession, token: str) -> Principal:
-    verifier: EntraVerifier | None = request.app.state.entra_verifier
+    verifier: EntraVerifier | None = resources_of(request).entra_verifier
     if verifier is None:
         raise Unauthenticated("The access token is not valid")
     identity = await verifier.access_token(token)

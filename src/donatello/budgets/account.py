@@ -57,17 +57,14 @@ async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: d
         metrics.reservations_expired(len(expired))
         row.reserved_aud -= sum((hold.amount_aud for hold in expired), Decimal(0))
         for hold in expired:
-            await audit.record(
+            await audit.record_event(
                 session,
-                audit.AuditEvent(
-                    event_type="budget.reservation_expired",
-                    action="reservation_expired",
-                    resource_type="generation",
-                    resource_id=hold.generation_id,
-                    organization_id=hold.organization_id,
-                    user_id=hold.user_id,
-                    metadata={"department_id": department_id, "amount_aud": hold.amount_aud},
-                ),
+                "budget.reservation_expired",
+                action="reservation_expired",
+                resource=("generation", hold.generation_id),
+                organization_id=hold.organization_id,
+                actor=audit.Actor(hold.user_id),
+                details={"department_id": department_id, "amount_aud": hold.amount_aud},
             )
     await session.flush()
     return Account(department=department, budget=row, period=period)
@@ -86,6 +83,11 @@ async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: dat
         row.budget_period_start, row.budget_period_end = period.start, period.end
     overdue = await repository.overdue_held_amount(session, department_id, at)
     return Account(department=department, budget=row, period=period, overdue_held=overdue)
+
+
+async def stored_budget(session: AsyncSession, department_id: uuid.UUID) -> DepartmentBudget | None:
+    """The budget row as last written (no lock, no roll-over): for readers that place periods themselves."""
+    return await repository.budget(session, department_id, lock=False)
 
 
 async def _department(session: AsyncSession, department_id: uuid.UUID) -> tuple[Department, str]:
@@ -109,24 +111,20 @@ async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Peri
     while quiet.start < current.start:
         await repository.close_period(session, row, at, quiet=quiet)
         quiet = quiet.next()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="budget.period_closed",
-            action="period_closed",
-            resource_type="department_budget",
-            resource_id=row.id,
-            organization_id=row.organization_id,
-            user_id=None,
-            metadata={
-                "department_id": row.department_id,
-                "period_start": row.budget_period_start,
-                "spent_aud": row.current_spend_aud,
-                "reserved_at_close_aud": row.reserved_aud,
-                "budget_aud": row.monthly_budget_aud,
-                "top_up_aud": row.period_top_up_aud,
-            },
-        ),
+        "budget.period_closed",
+        action="period_closed",
+        resource=("department_budget", row.id),
+        organization_id=row.organization_id,
+        details={
+            "department_id": row.department_id,
+            "period_start": row.budget_period_start,
+            "spent_aud": row.current_spend_aud,
+            "reserved_at_close_aud": row.reserved_aud,
+            "budget_aud": row.monthly_budget_aud,
+            "top_up_aud": row.period_top_up_aud,
+        },
     )
     row.current_spend_aud = row.period_top_up_aud = Decimal(0)
     row.budget_period_start, row.budget_period_end = current.start, current.end

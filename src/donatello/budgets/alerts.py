@@ -47,21 +47,17 @@ async def raise_alert(
     alert = await repository.record_alert(session, budget, threshold, at)
     if alert is None:
         return  # already fired this period
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="budget.threshold_crossed",
-            action="threshold_crossed",
-            resource_type="department_budget",
-            resource_id=budget.id,
-            organization_id=budget.organization_id,
-            user_id=None,
-            metadata={
-                "department_id": budget.department_id,
-                "threshold_percent": threshold,
-                "period_start": budget.budget_period_start,
-                "spent_aud": budget.current_spend_aud,
-                "budget_aud": budget.period_budget_aud,
-            },
-        ),
+        "budget.threshold_crossed",
+        action="threshold_crossed",
+        resource=("department_budget", budget.id),
+        organization_id=budget.organization_id,
+        details={
+            "department_id": budget.department_id,
+            "threshold_percent": threshold,
+            "period_start": budget.budget_period_start,
+            "spent_aud": budget.current_spend_aud,
+            "budget_aud": budget.period_budget_aud,
+        },
     )

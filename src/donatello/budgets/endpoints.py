@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from donatello.budgets import administration, increase_requests, settlement
+from donatello.budgets import increase_requests, service, settlement
 from donatello.budgets.dependencies import (
     CanAmendCharges,
     CanAskForBudget,
@@ -52,7 +52,7 @@ router = APIRouter(tags=["budgets"])
 )
 async def get_budget(department_id: uuid.UUID, principal: CanReadBudgets, session: DbSession) -> BudgetStatus:
     """Where the department stands this period: budget, spent, held, available, utilization, alerts."""
-    return await administration.status(session, principal, department_id)
+    return await service.status(session, principal, department_id)
 
 
 @router.put(
@@ -63,7 +63,7 @@ async def get_budget(department_id: uuid.UUID, principal: CanReadBudgets, sessio
 async def set_budget(
     department_id: uuid.UUID, body: BudgetSet, principal: CanSetBudgets, session: DbSession
 ) -> BudgetStatus:
-    return await administration.set_budget(session, principal, department_id, body)
+    return await service.set_budget(session, principal, department_id, body)
 
 
 @router.patch(
@@ -76,7 +76,7 @@ async def set_budget(
 async def change_budget(
     department_id: uuid.UUID, body: BudgetChange, principal: CanChangeBudgets, session: DbSession
 ) -> BudgetStatus:
-    return await administration.change_budget(session, principal, department_id, body)
+    return await service.change_budget(session, principal, department_id, body)
 
 
 @router.get(
@@ -92,7 +92,7 @@ async def list_closed_periods(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ClosedPeriod]:
     """Closed periods, newest first, with the budget, spend and holds each closed with."""
-    return await administration.closed_periods(session, principal, department_id, cursor, limit)
+    return await service.closed_periods(session, principal, department_id, cursor, limit)
 
 
 @router.post(

@@ -90,7 +90,15 @@ async def ask(
     if not await add_unless_taken(session, request):  # two first asks at once: the index lets one in
         taken = await repository.open_request(session, department.id, subject, body.scope, principal.user_id)
         raise IncreaseRequestOpen(taken.id if taken else None, taken.amount_aud if taken else body.amount_aud)
-    await _record(session, principal, request, "budget.increase_requested", at)
+    await audit.record_event(
+        session,
+        "budget.increase_requested",
+        resource=("budget_increase_request", request.id),
+        organization_id=request.organization_id,
+        actor=principal,
+        details=_details(request),
+        at=at,
+    )
     return request
 
 
@@ -134,7 +142,15 @@ async def decide(
     await session.flush()
     if body.decision == "approved" and request.subject == "department":
         await alerts.reconcile(session, account.budget, at=at)  # a raised budget re-arms its thresholds
-    await _record(session, principal, request, "budget.increase_decided", at)
+    await audit.record_event(
+        session,
+        "budget.increase_decided",
+        resource=("budget_increase_request", request.id),
+        organization_id=request.organization_id,
+        actor=principal,
+        details=_details(request),
+        at=at,
+    )
     return request
 
 
@@ -190,7 +206,15 @@ async def expire_lapsed(session: AsyncSession, at: datetime, *, batch: int = 200
             continue  # still its period in the organization's time zone
         request.status = "expired"
         await session.flush()
-        await _record(session, None, request, "budget.increase_request_expired", at)
+        await audit.record_event(
+            session,
+            "budget.increase_request_expired",
+            resource=("budget_increase_request", request.id),
+            organization_id=request.organization_id,
+            actor=None,
+            details=_details(request),
+            at=at,
+        )
         expired += 1
     return expired
 
@@ -235,34 +259,15 @@ async def _page(
     return Page(items=[IncreaseRequestRead.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
-async def _record(
-    session: AsyncSession,
-    principal: Principal | None,
-    request: BudgetIncreaseRequest,
-    event_type: str,
-    at: datetime,
-) -> None:
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".", 1)[1],
-            resource_type="budget_increase_request",
-            resource_id=request.id,
-            organization_id=request.organization_id,
-            user_id=principal.user_id if principal else None,
-            user_email=principal.email if principal else None,
-            metadata={
-                "department_id": request.department_id,
-                "requested_by": request.requested_by,
-                "subject": request.subject,
-                "scope": request.scope,
-                "amount_aud": request.amount_aud,
-                "status": request.status,
-                "approved_amount_aud": request.approved_amount_aud,
-                "period_start": request.period_start,
-                "reason": request.decision_reason or request.reason,
-            },
-            timestamp=at,
-        ),
-    )
+def _details(request: BudgetIncreaseRequest) -> dict[str, Any]:
+    return {
+        "department_id": request.department_id,
+        "requested_by": request.requested_by,
+        "subject": request.subject,
+        "scope": request.scope,
+        "amount_aud": request.amount_aud,
+        "status": request.status,
+        "approved_amount_aud": request.approved_amount_aud,
+        "period_start": request.period_start,
+        "reason": request.decision_reason or request.reason,
+    }

@@ -119,17 +119,14 @@ async def release(
     hold.status, hold.closed_at = "released", at
     account.budget.reserved_aud -= hold.amount_aud
     await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="budget.reservation_released",
-            action="reservation_released",
-            resource_type="generation",
-            resource_id=generation_id,
-            organization_id=hold.organization_id,
-            user_id=hold.user_id,
-            metadata={"department_id": hold.department_id, "amount_aud": hold.amount_aud, "reason": reason},
-        ),
+        "budget.reservation_released",
+        action="reservation_released",
+        resource=("generation", generation_id),
+        organization_id=hold.organization_id,
+        actor=audit.Actor(hold.user_id),
+        details={"department_id": hold.department_id, "amount_aud": hold.amount_aud, "reason": reason},
     )
     return True
 
@@ -184,17 +181,15 @@ async def _record_refusal(
 ) -> uuid.UUID:
     """Count and audit the refusal; its event id is the ``refusal_id`` a client quotes to ask for more."""
     await repository.count_decision(session, account.budget, account.period.start, refused=True)
-    event = audit.AuditEvent(
-        event_type="budget.request_refused",
+    event = audit.event(
+        "budget.request_refused",
         action="budget_refused" if over_budget else "user_cap_refused",
-        resource_type="department_budget",
-        resource_id=account.budget.id,
+        resource=("department_budget", account.budget.id),
         organization_id=principal.organization_id,
-        user_id=principal.user_id,
-        user_email=principal.email,
+        actor=principal,
         status="failure",
-        error_message="budget exceeded" if over_budget else "per-user cap exceeded",
-        metadata=_figures(account, quote),
+        error="budget exceeded" if over_budget else "per-user cap exceeded",
+        details=_figures(account, quote),
     )
     await audit.record(session, event)
     return event.id
@@ -210,18 +205,14 @@ async def _record_pass_through(
 ) -> None:
     mode = account.budget.enforcement_mode
     await repository.count_decision(session, account.budget, account.period.start, refused=False)
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=f"budget.{mode}_limit_passed",
-            action="over_budget_admitted" if over_budget else "over_user_cap_admitted",
-            resource_type="department_budget",
-            resource_id=account.budget.id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={**_figures(account, quote), "generation_ids": [h.generation_id for h in holds]},
-        ),
+        f"budget.{mode}_limit_passed",
+        action="over_budget_admitted" if over_budget else "over_user_cap_admitted",
+        resource=("department_budget", account.budget.id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={**_figures(account, quote), "generation_ids": [h.generation_id for h in holds]},
     )
     if mode == "warn" and over_budget:
         await raise_alert(session, account.budget, 100, at=holds[0].created_at)

@@ -87,24 +87,20 @@ async def settle(
     account.budget.current_spend_aud += actual
     await rollups.add(session, event, account.period.timezone)  # same transaction as the event
     await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="cost.charged",
-            action="generation_charged",
-            resource_type="generation",
-            resource_id=generation_id,
-            organization_id=hold.organization_id,
-            user_id=hold.user_id,
-            user_email=email,
-            metadata={
-                "cost_event_id": event.id,
-                "department_id": hold.department_id,
-                "estimated_aud": hold.amount_aud,
-                "actual_aud": actual,
-                "model": f"{quote.provider}/{quote.model}",
-            },
-        ),
+        "cost.charged",
+        action="generation_charged",
+        resource=("generation", generation_id),
+        organization_id=hold.organization_id,
+        actor=audit.Actor(hold.user_id, email),
+        details={
+            "cost_event_id": event.id,
+            "department_id": hold.department_id,
+            "estimated_aud": hold.amount_aud,
+            "actual_aud": actual,
+            "model": f"{quote.provider}/{quote.model}",
+        },
     )
     await raise_crossed(session, account.budget, at=at)
     return event
@@ -166,18 +162,14 @@ async def amend(
     account.budget.current_spend_aud += signed
     await rollups.add(session, event, account.period.timezone)  # same transaction as the event
     await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=f"cost.{kind}",
-            action=f"cost_{kind}",
-            resource_type="cost_event",
-            resource_id=event.id,
-            organization_id=charge.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"amends": charge.id, "amount_aud": signed, "reason": reason},
-        ),
+        f"cost.{kind}",
+        action=f"cost_{kind}",
+        resource=("cost_event", event.id),
+        organization_id=charge.organization_id,
+        actor=principal,
+        details={"amends": charge.id, "amount_aud": signed, "reason": reason},
     )
     if signed > 0:
         await raise_crossed(session, account.budget, at=at)

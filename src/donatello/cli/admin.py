@@ -28,9 +28,9 @@ def scim_issue_token(
 ) -> None:
     """Print only a new SCIM provisioning token for the organization (its previous token stops working;
     audited with the platform operator as the actor). Entra's enterprise app takes it as "Secret Token"."""
+    from donatello.audit import Actor
     from donatello.core.errors import NotFound
     from donatello.provisioning import service as provisioning
-    from donatello.users.administration import Actor
 
     async def issue(sessions: async_sessionmaker[AsyncSession]) -> str:
         async with transaction(sessions, platform=True) as session:

@@ -67,7 +67,7 @@ def export(
     """Write an organization's cost events to a file, as GET /v1/cost-events/export does (streamed,
     audited with the platform as the actor), with a progress bar on stderr."""
     from donatello.core.errors import DomainError
-    from donatello.reports import exports, finance
+    from donatello.exports import files, service
 
     a_day(first, "--from")
     a_day(last, "--to")
@@ -81,22 +81,21 @@ def export(
     async def run(url: str) -> int:
         engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
         sessions = create_sessionmaker(engine)
-        temporary = out.with_name(f".{out.name}.{os.getpid()}.part")
         try:
             async with transaction(sessions, platform=True) as session:
-                rng = await finance.range_for(
+                rng, estimate = await service.operator_export(
                     session, organization_id, first, last, department_id, export_format
                 )
-                estimate = await finance.estimate_rows(session, rng)
-                await finance.record_operator_export(session, rng, estimate)
             bar = ProgressBar(estimate)
-            async with transaction(sessions, tenant=rng.organization_id) as session:
-                rows = await exports.to_file(session, rng, temporary, progress=bar.update)
-            os.replace(temporary, out)  # the file appears whole, or not at all
+
+            async def replace(path: Path) -> None:
+                os.replace(path, out)  # the file appears whole, or not at all
+
+            temporary = out.with_name(f".{out.name}.{os.getpid()}.part")
+            rows = await files.export_file(sessions, rng, temporary, replace, progress=bar.update)
             bar.finish(rows)
             return rows
         finally:
-            temporary.unlink(missing_ok=True)
             await engine.dispose()
 
     with database_url(settings) as url:

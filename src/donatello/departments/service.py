@@ -35,18 +35,14 @@ async def create(session: AsyncSession, principal: Principal, body: DepartmentCr
     )
     if not await repository.add(session, department):
         raise DepartmentCodeTaken(body.code)
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="department.created",
-            action="department_created",
-            resource_type="department",
-            resource_id=department.id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"code": department.code, "name": department.name},
-        ),
+        "department.created",
+        action="department_created",
+        resource=("department", department.id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"code": department.code, "name": department.name},
     )
     return department
 
@@ -66,17 +62,13 @@ async def update(
     for field, change in changes.items():
         setattr(department, field, change["to"])
     await repository.flush(session, department)
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="department.updated",
-            action="department_updated",
-            resource_type="department",
-            resource_id=department.id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"changes": changes},
-        ),
+        "department.updated",
+        action="department_updated",
+        resource=("department", department.id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"changes": changes},
     )
     return department

@@ -97,18 +97,14 @@ async def request_batch(
         total=len(body.items),
     )
     generations = await _admit(session, principal, body.items, admission, batch=batch)
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="generation.batch_requested",
-            action="batch_requested",
-            resource_type="generation_batch",
-            resource_id=batch.id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"total": batch.total, "generation_ids": [g.id for g in generations]},
-        ),
+        "generation.batch_requested",
+        action="batch_requested",
+        resource=("generation_batch", batch.id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"total": batch.total, "generation_ids": [g.id for g in generations]},
     )
     return batch
 
@@ -192,27 +188,23 @@ async def _admit(
         await repository.add(session, batch)
     await repository.add(session, *rows)
     for row in rows:
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="generation.requested",
-                action="generation_requested",
-                resource_type="generation",
-                resource_id=row.id,
-                organization_id=row.organization_id,
-                user_id=principal.user_id,
-                user_email=principal.email,
-                metadata={
-                    "model": f"{row.model_provider}/{row.model_name}",
-                    "size": row.size,
-                    "quality": row.quality,
-                    "n": row.n,
-                    "reserved_aud": row.reservation_aud,
-                    "over_budget": row.is_over_budget,
-                    "department_id": row.department_id,
-                    "batch_id": row.batch_id,
-                },
-            ),
+            "generation.requested",
+            action="generation_requested",
+            resource=("generation", row.id),
+            organization_id=row.organization_id,
+            actor=principal,
+            details={
+                "model": f"{row.model_provider}/{row.model_name}",
+                "size": row.size,
+                "quality": row.quality,
+                "n": row.n,
+                "reserved_aud": row.reservation_aud,
+                "over_budget": row.is_over_budget,
+                "department_id": row.department_id,
+                "batch_id": row.batch_id,
+            },
         )
     return rows
 

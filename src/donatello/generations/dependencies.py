@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from donatello.auth.dependencies import require
+from donatello.dependencies import resources_of
 from donatello.generations.admission import Admission
 from donatello.providers import availability_for
 from donatello.sealing import PromptSealer
@@ -13,7 +14,7 @@ from donatello.tenancy import Permission, Principal
 
 
 def _admission(request: Request) -> Admission:
-    state = request.app.state
+    state = resources_of(request)
     return Admission(
         settings=state.settings,
         sealer=state.sealer,
@@ -23,12 +24,12 @@ def _admission(request: Request) -> Admission:
 
 
 def _store(request: Request) -> ImageStore:
-    store: ImageStore = request.app.state.image_store
+    store: ImageStore = resources_of(request).image_store
     return store
 
 
 def _sealer(request: Request) -> PromptSealer:
-    sealer: PromptSealer = request.app.state.sealer
+    sealer: PromptSealer = resources_of(request).sealer
     return sealer
 
 

@@ -10,7 +10,7 @@ from donatello.budgets.errors import BudgetExceeded, BudgetNotConfigured, NoDepa
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
-from donatello.generations import admission, lifecycle, views
+from donatello.generations import admission, lifecycle, queries
 from donatello.generations.dependencies import (
     AdmissionContext,
     CanActOnGenerations,
@@ -65,7 +65,7 @@ async def request_generation(
 ) -> GenerationRead:
     """Accept a generation: priced, held against the department's budget, queued. Poll its URL."""
     generation = await admission.request(session, principal, body, idempotency_key, context)
-    return await views.read(generation, store)
+    return await queries.read(generation, store)
 
 
 @router.get(
@@ -86,7 +86,7 @@ async def list_generations(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[GenerationRead]:
     """Your generations, newest first; with ``department_id``, a department's (its manager, org admins)."""
-    return await views.history(
+    return await queries.history(
         session,
         principal,
         store,
@@ -109,7 +109,7 @@ async def my_usage(
 ) -> UsageStats:
     """Your totals over your history (deleted generations left out): generations by outcome, images,
     average generation time, and the ledger's spend (a deletion refunds nothing)."""
-    return await views.usage(session, principal, created_from, created_to)
+    return await queries.usage(session, principal, created_from, created_to)
 
 
 @router.get("/generations/prompts", response_model=Page[PromptHistoryItem])
@@ -121,7 +121,7 @@ async def my_prompt_history(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[PromptHistoryItem]:
     """Your prompt history, newest first (decrypted for you only)."""
-    return await views.prompt_history(session, principal, sealer, cursor, limit)
+    return await queries.prompt_history(session, principal, sealer, cursor, limit)
 
 
 @router.get(
@@ -131,7 +131,7 @@ async def get_generation(
     generation_id: uuid.UUID, principal: CanReadGenerations, session: DbSession, store: Images
 ) -> GenerationRead:
     """Status, image and thumbnail links (short-lived), cost and timings."""
-    return await views.read(await views.visible(session, principal, generation_id), store)
+    return await queries.read(await queries.visible(session, principal, generation_id), store)
 
 
 @router.get(
@@ -143,7 +143,7 @@ async def read_prompt(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, sealer: Sealer
 ) -> PromptRead:
     """The prompt, for its owner; an org admin may read it too, and that read is audited."""
-    return await views.prompt(session, principal, sealer, generation_id)
+    return await queries.prompt(session, principal, sealer, generation_id)
 
 
 @router.post(
@@ -155,7 +155,7 @@ async def cancel_generation(
     generation_id: uuid.UUID, principal: CanActOnGenerations, session: DbSession, store: Images
 ) -> GenerationRead:
     """Stop a pending or running generation: nothing is charged and the hold is released."""
-    return await views.read(await lifecycle.cancel(session, principal, generation_id), store)
+    return await queries.read(await lifecycle.cancel(session, principal, generation_id), store)
 
 
 @router.delete(
@@ -184,10 +184,10 @@ async def request_batch(
 ) -> BatchRead:
     """Accept several generations at once: the whole batch is held against the budget, or none of it."""
     batch = await admission.request_batch(session, principal, body, idempotency_key, context)
-    return await views.batch(session, principal, batch.id)
+    return await queries.batch(session, principal, batch.id)
 
 
 @router.get("/generation-batches/{batch_id}", response_model=BatchRead, responses=problem_responses(NotFound))
 async def get_batch(batch_id: uuid.UUID, principal: CanReadGenerations, session: DbSession) -> BatchRead:
     """Progress: how many are pending, processing, completed, failed or cancelled."""
-    return await views.batch(session, principal, batch_id)
+    return await queries.batch(session, principal, batch_id)

@@ -13,7 +13,7 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden, NotFound
 from donatello.generations import repository
 from donatello.generations.errors import NotCancellable
-from donatello.generations.views import may_see
+from donatello.generations.queries import may_see
 from donatello.models import Generation
 from donatello.tenancy import Permission, Principal
 
@@ -72,13 +72,11 @@ async def _cancel(session: AsyncSession, principal: Principal, generation: Gener
 def _event(
     event_type: str, action: str, principal: Principal, generation: Generation, status_before: str
 ) -> audit.AuditEvent:
-    return audit.AuditEvent(
-        event_type=event_type,
+    return audit.event(
+        event_type,
         action=action,
-        resource_type="generation",
-        resource_id=generation.id,
+        resource=("generation", generation.id),
         organization_id=generation.organization_id,
-        user_id=principal.user_id,
-        user_email=principal.email,
-        metadata={"owner_id": generation.user_id, "status_before": status_before},
+        actor=principal,
+        details={"owner_id": generation.user_id, "status_before": status_before},
     )

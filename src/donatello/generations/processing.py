@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello import audit
@@ -32,7 +33,6 @@ from donatello.config import Settings
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
-from donatello.core.fallback import connect_redis
 from donatello.core.jobs import JobContext
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
@@ -50,8 +50,8 @@ from donatello.providers import (
     candidates,
     generate_with_fallback,
 )
-from donatello.sealing import PromptSealer, sealer_from_settings
-from donatello.storage import ImageStore, blob_names, make_thumbnail, open_image_store
+from donatello.sealing import PromptSealer
+from donatello.storage import ImageStore, blob_names, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -357,27 +357,21 @@ def _safety_score(safety: dict[str, object] | None) -> str | None:
 def _event(
     job: Job, event_type: str, action: str, *, status: str = "success", **metadata: Any
 ) -> audit.AuditEvent:
-    return audit.AuditEvent(
-        event_type=event_type,
+    return audit.event(
+        event_type,
         action=action,
-        resource_type="generation",
-        resource_id=job.id,
+        resource=("generation", job.id),
         organization_id=job.organization_id,
-        user_id=job.user_id,
+        actor=audit.Actor(job.user_id),
         status=status,
-        error_message=metadata.get("reason") if status == "failure" else None,
-        metadata=metadata,
+        error=metadata.get("reason") if status == "failure" else None,
+        details=metadata,
     )
 
 
-async def run(context: JobContext) -> None:
+async def run(context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None) -> None:
     """The worker job: ``generation_workers`` processors claiming until told to stop."""
     settings = context.settings
-    store = await open_image_store(settings)
-    redis = None
-    if settings.redis_url:
-        redis = connect_redis(settings.redis_url)
-    sealer = sealer_from_settings(settings)
     availability = availability_for(redis)
     async with httpx.AsyncClient(trust_env=False) as http:
 
@@ -385,10 +379,4 @@ async def run(context: JobContext) -> None:
             processor = Processor(context.sessions, settings, sealer, store, http, availability)
             await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
 
-        try:
-            await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))
-        finally:
-            await store.close()
-            await sealer.aclose()
-            if redis is not None:
-                await redis.aclose()
+        await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from donatello.dependencies import resources_of
 from donatello.health import service
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -21,7 +22,7 @@ async def live() -> dict[str, str]:
 @router.get("/ready", responses={503: {"description": "A required dependency is not reachable"}})
 async def ready(request: Request) -> JSONResponse:
     """Every configured dependency answers (database always; Redis and Cosmos when configured)."""
-    checks: dict[str, Any] = await service.check_dependencies(request.app.state)
+    checks: dict[str, Any] = await service.check_dependencies(resources_of(request))
     healthy = service.ready(checks)
     return JSONResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503

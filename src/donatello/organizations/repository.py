@@ -16,6 +16,10 @@ async def by_tenant_id(session: AsyncSession, azure_tenant_id: str) -> Organizat
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def by_id(session: AsyncSession, organization_id: uuid.UUID) -> Organization | None:
+    return await session.get(Organization, organization_id)
+
+
 async def get(session: AsyncSession, principal: Principal, organization_id: uuid.UUID) -> Organization | None:
     stmt = select(Organization).where(Organization.id == organization_id)
     if not principal.platform_wide:

@@ -95,6 +95,14 @@ async def get(session: AsyncSession, principal: Principal, organization_id: uuid
     return org
 
 
+async def find(session: AsyncSession, organization_id: uuid.UUID) -> Organization:
+    """An organization by id, for a caller already narrowed to it (or platform-wide: a job, the CLI)."""
+    org = await repository.by_id(session, organization_id)
+    if org is None:
+        raise NotFound("organization", organization_id)
+    return org
+
+
 async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
     """A platform administrator adds a tenant; domain and Entra tenant id are unique."""
     _check_settings(body.settings)
@@ -106,7 +114,15 @@ async def create(session: AsyncSession, principal: Principal, body: Organization
     )
     if not await repository.save(session, org):
         raise OrganizationTaken()
-    await _audit(session, principal, org, "organization.created", {"name": org.name, "domain": org.domain})
+    await audit.record_event(
+        session,
+        "organization.created",
+        action="organization_created",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"name": org.name, "domain": org.domain},
+    )
     return org
 
 
@@ -129,23 +145,13 @@ async def update(
         setattr(org, name, change["to"])
     if not await repository.save(session, org):
         raise OrganizationTaken()
-    await _audit(session, principal, org, "organization.updated", {"changes": changes})
-    return org
-
-
-async def _audit(
-    session: AsyncSession, principal: Principal, org: Organization, event_type: str, metadata: dict[str, Any]
-) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.replace(".", "_"),
-            resource_type="organization",
-            resource_id=org.id,
-            organization_id=org.id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata=metadata,
-        ),
+        "organization.updated",
+        action="organization_updated",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"changes": changes},
     )
+    return org

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from donatello.auth.dependencies import SignedIn, require
+from donatello.dependencies import resources_of
 from donatello.providers.availability import Availability, availability_for
 from donatello.tenancy import Permission, Principal
 
@@ -13,7 +14,7 @@ CanManageProviders = Annotated[Principal, Depends(require(Permission.PROVIDERS_M
 
 
 def _availability(request: Request) -> Availability:
-    return availability_for(getattr(request.app.state, "redis", None))
+    return availability_for(resources_of(request).redis)
 
 
 ModelAvailability = Annotated[Availability, Depends(_availability)]

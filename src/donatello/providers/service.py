@@ -72,12 +72,14 @@ async def create(
     if body.config is not None:
         config = ProviderConfig(provider_id=model.id, **body.config.model_dump())
         await repository.save(session, config)
-    await _audit(
+    await audit.record_event(
         session,
-        principal,
         "provider.created",
-        model.id,
-        {"provider": model.provider_name, "model": model.model_name, "values": _auditable(values)},
+        action="provider_created",
+        resource=("model_provider", model.id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"provider": model.provider_name, "model": model.model_name, "values": _auditable(values)},
     )
     return await _read(model, config, availability, admin=True)
 
@@ -109,12 +111,18 @@ async def update(
                 "cost_per_image is required when pricing_currency is not AUD", field="cost_per_image"
             )
         await repository.save(session, model)
-        await _audit(
+        await audit.record_event(
             session,
-            principal,
             "provider.updated",
-            model.id,
-            {"provider": model.provider_name, "model": model.model_name, "changes": _auditable(changes)},
+            action="provider_updated",
+            resource=("model_provider", model.id),
+            organization_id=principal.organization_id,
+            actor=principal,
+            details={
+                "provider": model.provider_name,
+                "model": model.model_name,
+                "changes": _auditable(changes),
+            },
         )
     return await _read(model, await repository.config_for(session, model.id), availability, admin=True)
 
@@ -133,12 +141,14 @@ async def configure(
     after = _config_summary(config)
     changes = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
     if changes:
-        await _audit(
+        await audit.record_event(
             session,
-            principal,
             "provider.configured",
-            model.id,
-            {"provider": model.provider_name, "model": model.model_name, "changes": changes},
+            action="provider_configured",
+            resource=("model_provider", model.id),
+            organization_id=principal.organization_id,
+            actor=principal,
+            details={"provider": model.provider_name, "model": model.model_name, "changes": changes},
         )
     return _config_read(config)
 
@@ -212,25 +222,3 @@ def _json_multipliers(multipliers: dict[str, Decimal]) -> dict[str, str]:
 
 def _auditable(values: dict[str, Any]) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()}
-
-
-async def _audit(
-    session: AsyncSession,
-    principal: Principal,
-    event_type: str,
-    provider_id: uuid.UUID,
-    metadata: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.replace(".", "_"),
-            resource_type="model_provider",
-            resource_id=provider_id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata=metadata,
-        ),
-    )

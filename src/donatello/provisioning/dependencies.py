@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from scim2_models import InvalidSyntaxException, UnauthorizedException
 
 from donatello.auth.dependencies import in_organization
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.provisioning import service
 from donatello.provisioning.resources import PREFIX
 from donatello.provisioning.service import ScimCaller
@@ -34,7 +34,7 @@ async def _caller(
 
 
 def _base(request: Request) -> str:
-    settings = request.app.state.settings
+    settings = resources_of(request).settings
     root = settings.public_base_url or str(request.base_url)
     return root.rstrip("/") + PREFIX
 

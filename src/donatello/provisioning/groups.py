@@ -121,7 +121,14 @@ async def delete(session: AsyncSession, caller: ScimCaller, group_id: str) -> No
     members = (await repository.members(session, [group.id]))[group.id]
     mapped = _is_mapped(await _mapping(session, caller), group)
     await repository.delete_group(session, group)
-    await _record(session, caller, group, "scim_group.deleted", {"members_removed": len(members)})
+    await audit.record_event(
+        session,
+        "scim_group.deleted",
+        resource=("scim_group", group.id),
+        organization_id=caller.organization_id,
+        actor=caller.actor,
+        details={"members_removed": len(members)},
+    )
     if mapped:
         await _remap(session, caller, set(members))
 
@@ -165,7 +172,14 @@ async def _write_members(
             "members_added": len(added),
             "members_removed": len(removed),
         }
-        await _record(session, caller, group, event, metadata)
+        await audit.record_event(
+            session,
+            event,
+            resource=("scim_group", group.id),
+            organization_id=caller.organization_id,
+            actor=caller.actor,
+            details=metadata,
+        )
     if (added or removed) and _is_mapped(await _mapping(session, caller), group):
         await _remap(session, caller, added | removed)
     return added | removed
@@ -211,21 +225,3 @@ async def _remap(session: AsyncSession, caller: ScimCaller, user_ids: set[uuid.U
         await administration.record(
             session, user, event, caller.actor, {"changes": changes, "source": "scim_groups"}
         )
-
-
-async def _record(
-    session: AsyncSession, caller: ScimCaller, group: ScimGroup, event_type: str, metadata: dict[str, Any]
-) -> None:
-    actor = caller.actor
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="scim_group",
-            resource_id=group.id,
-            organization_id=caller.organization_id,
-            user_id=None,
-            metadata={**actor.metadata, **metadata},
-        ),
-    )

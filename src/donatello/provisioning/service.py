@@ -16,13 +16,13 @@ from scim2_models import UnauthorizedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
+from donatello.audit import Actor
 from donatello.core.clock import utcnow
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import NotFound
 from donatello.models import Organization, ProvisioningToken
 from donatello.provisioning import repository
 from donatello.tenancy import Principal
-from donatello.users.administration import Actor
 from donatello.users.errors import OrganizationRequired
 
 PREFIX = "dsp_"
@@ -91,18 +91,14 @@ async def issue(session: AsyncSession, organization_id: uuid.UUID, issuer: Actor
         issued_by=issuer.user_id,
     )
     await repository.add(session, row)
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="provisioning_token.issued",
-            action="issued",
-            resource_type="provisioning_token",
-            resource_id=row.id,
-            organization_id=organization_id,
-            user_id=issuer.user_id,
-            user_email=issuer.email,
-            metadata={**issuer.metadata, "prefix": row.token_prefix, "tokens_revoked": revoked},
-        ),
+        "provisioning_token.issued",
+        action="issued",
+        resource=("provisioning_token", row.id),
+        organization_id=organization_id,
+        actor=issuer,
+        details={"prefix": row.token_prefix, "tokens_revoked": revoked},
     )
     return IssuedToken(secret, row.id, organization_id, row.token_prefix)
 

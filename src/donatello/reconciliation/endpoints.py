@@ -7,7 +7,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.openapi import problem_responses
 from donatello.reconciliation import queries, service, tables
 from donatello.reconciliation.dependencies import CanReconcile
@@ -52,7 +52,7 @@ async def create_reconciliation(
     ] = None,
 ) -> ReconciliationRead:
     """Import a provider's cost file and compare it with the ledger per local day and model."""
-    state = request.app.state
+    state = resources_of(request)
     reconciliation, created = await service.accept(
         session,
         principal,

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.core.errors import NotFound
-from donatello.core.pagination import decode_cursor, encode_cursor
+from donatello.core.pagination import decode_cursor, decode_time_cursor, page_of
 from donatello.models import Reconciliation, ReconciliationLine, ReconciliationRow
 from donatello.reconciliation import comparison, repository
 from donatello.reconciliation.errors import InvalidReconciliation
@@ -52,18 +52,14 @@ async def change_settings(
     after = wanted.model_dump(mode="json")
     org.settings = {**(org.settings or {}), "reconciliation": after}
     await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="reconciliation.settings_changed",
-            action="reconciliation_settings_changed",
-            resource_type="organization",
-            resource_id=org.id,
-            organization_id=org.id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"before": before, "after": after},
-        ),
+        "reconciliation.settings_changed",
+        action="reconciliation_settings_changed",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"before": before, "after": after},
     )
     return wanted
 
@@ -79,12 +75,8 @@ async def find(session: AsyncSession, principal: Principal, reconciliation_id: u
 async def listing(
     session: AsyncSession, principal: Principal, cursor: str | None, limit: int
 ) -> tuple[list[Reconciliation], str | None]:
-    after = decode_cursor(cursor, 2)
-    key = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None
-    found = list(await repository.page(session, principal, key, limit + 1))
-    more = len(found) > limit
-    found = found[:limit]
-    return found, encode_cursor([found[-1].created_at.isoformat(), found[-1].id]) if more else None
+    found = await repository.page(session, principal, decode_time_cursor(cursor), limit + 1)
+    return page_of(found, limit, key=lambda row: [row.created_at.isoformat(), row.id])
 
 
 async def rows(
@@ -97,14 +89,10 @@ async def rows(
 ) -> tuple[list[ReconciliationRow], str | None]:
     after = decode_cursor(cursor, 3)
     key = (date.fromisoformat(after[0]), str(after[1]), str(after[2])) if after else None
-    found = list(
-        await repository.rows_page(
-            session, reconciliation.id, flagged_only=flagged_only, after=key, limit=limit + 1
-        )
+    found = await repository.rows_page(
+        session, reconciliation.id, flagged_only=flagged_only, after=key, limit=limit + 1
     )
-    more, found = len(found) > limit, found[:limit]
-    last = found[-1] if found else None
-    return found, encode_cursor([last.day, last.provider_name, last.model_name]) if more and last else None
+    return page_of(found, limit, key=lambda row: [row.day, row.provider_name, row.model_name])
 
 
 async def unlisted_lines(
@@ -112,10 +100,8 @@ async def unlisted_lines(
 ) -> tuple[list[ReconciliationLine], str | None]:
     after = decode_cursor(cursor, 3)
     key = (date.fromisoformat(after[0]), str(after[1]), uuid.UUID(after[2])) if after else None
-    found = list(await repository.unlisted_lines_page(session, reconciliation.id, key, limit + 1))
-    more, found = len(found) > limit, found[:limit]
-    last = found[-1] if found else None
-    return found, encode_cursor([last.day, last.source_key, last.id]) if more and last else None
+    found = await repository.unlisted_lines_page(session, reconciliation.id, key, limit + 1)
+    return page_of(found, limit, key=lambda line: [line.day, line.source_key, line.id])
 
 
 async def comparison_table(

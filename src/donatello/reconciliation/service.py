@@ -164,26 +164,22 @@ async def submit(
     if created_id is None:
         return found, False
     reconciliation = found
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="reconciliation.imported",
-            action="reconciliation_queued" if queued else "reconciliation_imported",
-            resource_type="reconciliation",
-            resource_id=reconciliation.id,
-            organization_id=organization_id,
-            user_id=actor.user_id if actor else None,
-            user_email=actor.email if actor else None,
-            metadata={
-                "provider": config.provider,
-                "format": file_format,
-                "file_name": upload.name,
-                "file_bytes": upload.size,
-                "content_sha256": upload.sha256,
-                "config": config.as_json(),
-                **({} if actor else {"via": "cli"}),
-            },
-        ),
+        "reconciliation.imported",
+        action="reconciliation_queued" if queued else "reconciliation_imported",
+        resource=("reconciliation", reconciliation.id),
+        organization_id=organization_id,
+        actor=actor,
+        details={
+            "provider": config.provider,
+            "format": file_format,
+            "file_name": upload.name,
+            "file_bytes": upload.size,
+            "content_sha256": upload.sha256,
+            "config": config.as_json(),
+            **({} if actor else {"via": "cli"}),
+        },
     )
     return reconciliation, True
 
@@ -253,16 +249,15 @@ async def fail(session: AsyncSession, reconciliation_id: uuid.UUID, error: str) 
 
 
 def _finished(reconciliation: Reconciliation, status: str) -> audit.AuditEvent:
-    return audit.AuditEvent(
-        event_type="reconciliation.completed",
+    return audit.event(
+        "reconciliation.completed",
         action="reconciliation_completed" if status == "success" else "reconciliation_failed",
-        resource_type="reconciliation",
-        resource_id=reconciliation.id,
+        resource=("reconciliation", reconciliation.id),
         organization_id=reconciliation.organization_id,
-        user_id=reconciliation.requested_by,
+        actor=audit.Actor(reconciliation.requested_by),
         status=status,
-        error_message=reconciliation.error,
-        metadata={
+        error=reconciliation.error,
+        details={
             "provider": reconciliation.provider,
             "period_from": reconciliation.period_from,
             "period_to": reconciliation.period_to,

@@ -25,7 +25,7 @@ from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
 from donatello.reconciliation import repository, service
-from donatello.storage import ImageStore, open_image_store
+from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,8 @@ class Reconciler:
                 await repository.beat(session, reconciliation_id, utcnow())
 
 
-async def run(context: JobContext) -> None:
+async def run(context: JobContext, store: ImageStore) -> None:
     """The worker job: one reconciler claiming queued imports until told to stop."""
     settings = context.settings
-    store = await open_image_store(settings)
     reconciler = Reconciler(context.sessions, settings, store)
-    try:
-        await context.repeat(reconciler.run_once, idle=settings.worker_poll_seconds, what="reconciliation")
-    finally:
-        await store.close()
+    await context.repeat(reconciler.run_once, idle=settings.worker_poll_seconds, what="reconciliation")

@@ -9,7 +9,5 @@ from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 
 CanReadReports = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]  # managers: own dept
-CanExportCosts = Annotated[Principal, Depends(require(Permission.EXPORTS_READ))]
-#: Organization-wide reads: a platform admin names the organization with ``organization_id``.
+#: Organization-wide: a platform admin names the organization with ``organization_id``.
 CanReadOrganizationReports = Annotated[Principal, Depends(in_organization(Permission.REPORTS_READ))]
-CanExportOrganizationCosts = Annotated[Principal, Depends(in_organization(Permission.EXPORTS_READ))]

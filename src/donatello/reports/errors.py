@@ -6,8 +6,3 @@ from donatello.core.errors import ValidationFailed
 class InvalidRange(ValidationFailed):
     type = "invalid-report-range"
     title = "The date range is not valid"
-
-
-class UnknownFormat(ValidationFailed):
-    type = "unknown-export-format"
-    title = "The format is not one this endpoint produces"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel, Field
 
@@ -100,19 +100,3 @@ class OrganizationRollup(BaseModel):
     period_end: date
     departments: list[PeriodSummary]  # by utilization, highest first (no budget last)
     total_aud: Money
-
-
-class ExportJobRead(BaseModel):
-    id: uuid.UUID
-    status: str
-    format: str
-    range_from: datetime
-    range_to: datetime
-    department_id: uuid.UUID | None
-    rows_estimate: int
-    rows_written: int
-    progress_percent: Money
-    download_url: str | None
-    error: str | None
-    created_at: datetime
-    finished_at: datetime | None

@@ -14,13 +14,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.budgets import administration
+from donatello.budgets import account
+from donatello.budgets import service as budget_service
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.periods import Period, month_starting, organization_timezone, period_at
 from donatello.core.clock import utcnow
-from donatello.core.errors import Forbidden, NotFound
+from donatello.core.errors import Forbidden
 from donatello.core.money import TEN_THOUSANDTH, to_cents
 from donatello.models import Department, DepartmentBudget
+from donatello.organizations import service as organizations
 from donatello.reports import repository
 from donatello.reports.errors import InvalidRange
 from donatello.reports.repository import R
@@ -43,10 +45,7 @@ GROUPS = ("user", "model", "day", "top-spenders")
 
 
 async def timezone_of(session: AsyncSession, organization_id: uuid.UUID) -> str:
-    found = await repository.organization(session, organization_id)
-    if found is None:
-        raise NotFound("organization", organization_id)
-    return organization_timezone(found[1])
+    return organization_timezone((await organizations.find(session, organization_id)).settings)
 
 
 def parse_period(value: str | None, timezone: str, now: datetime) -> Period:
@@ -120,7 +119,7 @@ async def _budgets_for(
     for department in departments:
         if department.id in closed:
             budgets[department.id] = PeriodBudget(*closed[department.id])
-        elif (row := await repository.budget(session, department.id)) is not None and (
+        elif (row := await account.stored_budget(session, department.id)) is not None and (
             as_set := _as_set_now(row, period)
         ) is not None:
             budgets[department.id] = as_set
@@ -184,8 +183,8 @@ async def current_status(
     period = period_at(now, await timezone_of(session, department.organization_id))
     (summary,) = await _summaries(session, [department], period, now)
     mode = reserved = available = None
-    if await repository.budget(session, department.id) is not None:
-        status = await administration.status(session, principal, department.id, at=now)
+    if await account.stored_budget(session, department.id) is not None:
+        status = await budget_service.status(session, principal, department.id, at=now)
         mode, reserved, available = status.enforcement_mode, status.reserved_aud, status.available_aud
     return CurrentStatus(
         **summary.model_dump(), enforcement_mode=mode, reserved_aud=reserved, available_aud=available
@@ -328,7 +327,7 @@ async def comparison(
     totals = await repository.totals_by_month(session, department.id, first.start, last.end)
     closed = await repository.closed_budgets_between(session, department.id, first.start, last.start)
     decisions = await repository.budget_decisions(session, [department.id], first.start, last.start)
-    now_budget = await repository.budget(session, department.id)
+    now_budget = await account.stored_budget(session, department.id)
     summaries = [
         _summary(
             department,
@@ -353,11 +352,8 @@ async def organization_rollup(
     if not principal.reaches_every_department:
         raise Forbidden("The organization rollup is for org admins and finance")
     organization_id = principal.organization_id
-    found = await repository.organization(session, organization_id)
-    domain = await repository.organization_domain(session, organization_id)
-    if found is None or domain is None:
-        raise NotFound("organization", organization_id)
-    period = parse_period(period_text, organization_timezone(found[1]), now)
+    organization = await organizations.find(session, organization_id)
+    period = parse_period(period_text, organization_timezone(organization.settings), now)
     departments = await repository.departments(session, organization_id)
     summaries = await _summaries(session, departments, period, now)
     summaries.sort(
@@ -370,7 +366,7 @@ async def organization_rollup(
     )
     return OrganizationRollup(
         organization_id=organization_id,
-        organization_domain=domain,
+        organization_domain=organization.domain,
         period_start=period.start,
         period_end=period.end,
         departments=summaries,

@@ -35,7 +35,7 @@ from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
 from donatello.retention import repository
 from donatello.retention.repository import Candidate
-from donatello.storage import ImageStore, StoredImageMissing, Tier, open_image_store
+from donatello.storage import ImageStore, StoredImageMissing, Tier
 
 log = logging.getLogger(__name__)
 
@@ -152,18 +152,14 @@ async def run(
             break
 
     async with transaction(sessions, platform=True) as session:
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type=repository.RUN_EVENT,
-                action="retention_cleanup",
-                resource_type="retention",
-                resource_id=None,
-                organization_id=None,
-                user_id=None,
-                status="success" if not report.failures else "partial",
-                metadata={**report.counts(), "as_of": now.isoformat()},
-            ),
+            repository.RUN_EVENT,
+            action="retention_cleanup",
+            resource=("retention", None),
+            organization_id=None,
+            status="success" if not report.failures else "partial",
+            details={**report.counts(), "as_of": now.isoformat()},
         )
     for action, count in report.counts().items():
         if action != "dry_run":
@@ -275,18 +271,14 @@ async def run_exclusive(
 CHECK_EVERY_SECONDS = 600.0
 
 
-async def job(context: JobContext) -> None:
+async def job(context: JobContext, store: ImageStore) -> None:
     """The worker job: every few minutes, if a day has passed since the last run and no other worker is
     running it, run retention."""
     settings = context.settings
     engine = context.sessions.kw["bind"]
-    store = await open_image_store(settings)
-    try:
 
-        async def when_due() -> bool:
-            await run_exclusive(engine, context.sessions, store, settings, only_if_due=True)
-            return False  # checked again after the pause, whatever it did
+    async def when_due() -> bool:
+        await run_exclusive(engine, context.sessions, store, settings, only_if_due=True)
+        return False  # checked again after the pause, whatever it did
 
-        await context.repeat(when_due, idle=CHECK_EVERY_SECONDS, what="retention run")
-    finally:
-        await store.close()
+    await context.repeat(when_due, idle=CHECK_EVERY_SECONDS, what="retention run")

@@ -123,16 +123,13 @@ async def end(
     if not row.revoked:
         row.revoked, row.revoked_at, row.revoked_reason = True, now or utcnow(), "logout"
         await session.flush()
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="session.signed_out",
-                action="logout",
-                resource_type="user_session",
-                resource_id=row.id,
-                organization_id=row.organization_id,
-                user_id=row.user_id,
-                metadata={"sessions_revoked": 1, "kind": KIND},
-            ),
+            "session.signed_out",
+            action="logout",
+            resource=("user_session", row.id),
+            organization_id=row.organization_id,
+            actor=audit.Actor(row.user_id),
+            details={"sessions_revoked": 1, "kind": KIND},
         )
     return row

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from donatello.auth.dependencies import SignedIn
 from donatello.core.errors import NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from donatello.dependencies import DbSession, Device
+from donatello.dependencies import DbSession, Device, resources_of
 from donatello.openapi import problem_responses
 from donatello.sessions import service
 from donatello.sessions.errors import RefreshTokenInvalid, RefreshTokenReused
@@ -24,10 +24,10 @@ async def refresh(body: RefreshRequest, request: Request, session: DbSession, de
     """Trade a refresh token for a new pair; the presented token stops working (rotation)."""
     return await service.refresh(
         session,
-        request.app.state.token_signer,
+        resources_of(request).token_signer,
         body.refresh_token,
         device=device,
-        lifetime=request.app.state.settings.refresh_token_lifetime,
+        lifetime=resources_of(request).settings.refresh_token_lifetime,
     )
 
 

@@ -98,18 +98,15 @@ async def refresh(
     now = utcnow()
     if row.replaced_by_id is not None:
         revoked = await repository.revoke_where(session, now, "refresh_token_reused", family_id=row.family_id)
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="session.refresh_reuse_detected",
-                action="session_family_revoked",
-                resource_type="user_session",
-                resource_id=row.family_id,
-                organization_id=row.organization_id,
-                user_id=row.user_id,
-                status="failure",
-                metadata={"presented_session_id": str(row.id), "sessions_revoked": revoked},
-            ),
+            "session.refresh_reuse_detected",
+            action="session_family_revoked",
+            resource=("user_session", row.family_id),
+            organization_id=row.organization_id,
+            actor=audit.Actor(row.user_id),
+            status="failure",
+            details={"presented_session_id": str(row.id), "sessions_revoked": revoked},
         )
         raise RefreshTokenReused(
             "This refresh token was already used; every session of that sign-in is revoked"
@@ -130,18 +127,14 @@ async def refresh(
     row.replaced_by_id = successor.id
     row.last_used_at = now
     await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="session.refreshed",
-            action="session_rotated",
-            resource_type="user_session",
-            resource_id=successor.id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"previous_session_id": str(row.id), "family_id": str(row.family_id)},
-        ),
+        "session.refreshed",
+        action="session_rotated",
+        resource=("user_session", successor.id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"previous_session_id": str(row.id), "family_id": str(row.family_id)},
     )
     return pair
 
@@ -188,18 +181,14 @@ async def _revoke(
     session: AsyncSession, principal: Principal, reason: str, event_type: str, **match: uuid.UUID
 ) -> int:
     count = await repository.revoke_where(session, utcnow(), reason, **match)
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=reason,
-            resource_type="user_session",
-            resource_id=match.get("family_id") or principal.session_id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"sessions_revoked": count},
-        ),
+        event_type,
+        action=reason,
+        resource=("user_session", match.get("family_id") or principal.session_id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"sessions_revoked": count},
     )
     return count
 
@@ -208,16 +197,12 @@ async def delete_expired(session: AsyncSession) -> int:
     """Retention: delete sessions that expired more than 30 days ago (caller sets platform scope)."""
     count = await repository.delete_expired_before(session, utcnow() - RETENTION_AFTER_EXPIRY)
     if count:
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="session.expired_deleted",
-                action="retention_cleanup",
-                resource_type="user_session",
-                resource_id=None,
-                organization_id=None,
-                user_id=None,
-                metadata={"deleted": count},
-            ),
+            "session.expired_deleted",
+            action="retention_cleanup",
+            resource=("user_session", None),
+            organization_id=None,
+            details={"deleted": count},
         )
     return count

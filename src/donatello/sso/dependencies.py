@@ -8,6 +8,7 @@ from donatello.auth.entra import EntraVerifier
 from donatello.auth.errors import SignInNotConfigured
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
+from donatello.dependencies import resources_of
 from donatello.sso.entra_client import EntraSignIn
 
 
@@ -19,12 +20,11 @@ class SignInParts:
 
 
 def _parts(request: Request) -> SignInParts:
-    client = request.app.state.entra_sign_in
-    if client is None:
+    resources = resources_of(request)
+    client, verifier = resources.entra_sign_in, resources.entra_verifier
+    if client is None or verifier is None:  # both, or neither: Entra is configured or not
         raise SignInNotConfigured()
-    return SignInParts(
-        client, request.app.state.entra_verifier, request.app.state.token_signer, request.app.state.settings
-    )
+    return SignInParts(client, verifier, resources.token_signer, resources.settings)
 
 
 SignIn = Annotated[SignInParts, Depends(_parts)]

@@ -37,17 +37,13 @@ async def sign_in(
     opened = await browser.open_session(
         session, user.id, user.organization_id, device=device, lifetimes=lifetimes, method="local"
     )
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="auth.signed_in",
-            action="sign_in",
-            resource_type="user_session",
-            resource_id=opened.session_id,
-            organization_id=user.organization_id,
-            user_id=user.id,
-            user_email=user.email,
-            metadata={"method": "local", "session_kind": browser.KIND},
-        ),
+        "auth.signed_in",
+        action="sign_in",
+        resource=("user_session", opened.session_id),
+        organization_id=user.organization_id,
+        actor=audit.Actor(user.id, user.email),
+        details={"method": "local", "session_kind": browser.KIND},
     )
     return opened

@@ -100,23 +100,19 @@ async def _verified_user(
     except Unauthenticated as refusal:
         if org is None:
             await set_platform_scope(session)
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="auth.sign_in_failed",
-                action="sign_in",
-                resource_type="user",
-                resource_id=identity.object_id if identity else None,
-                organization_id=org.id if org else None,
-                user_id=None,
-                user_email=identity.email if identity else None,
-                status="failure",
-                error_message=refusal.detail,
-                metadata={
-                    "reason": refusal.type,
-                    "entra_tenant": identity.tenant_id if identity else None,
-                },
-            ),
+            "auth.sign_in_failed",
+            action="sign_in",
+            resource=("user", identity.object_id if identity else None),
+            organization_id=org.id if org else None,
+            actor=audit.Actor(None, identity.email if identity else None),
+            status="failure",
+            error=refusal.detail,
+            details={
+                "reason": refusal.type,
+                "entra_tenant": identity.tenant_id if identity else None,
+            },
         )
         raise SignInRefused(refusal) from refusal
 
@@ -131,24 +127,20 @@ async def _signed_in(
     *,
     kind: str,
 ) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="auth.signed_in",
-            action="sign_in",
-            resource_type="user_session",
-            resource_id=session_id,
-            organization_id=org.id,
-            user_id=user.id,
-            user_email=user.email,
-            metadata={
-                "method": "entra_id",
-                "session_kind": kind,
-                "first_sign_in": created,
-                "mfa": identity.mfa,
-                "groups_readable": identity.groups is not None,
-            },
-        ),
+        "auth.signed_in",
+        action="sign_in",
+        resource=("user_session", session_id),
+        organization_id=org.id,
+        actor=audit.Actor(user.id, user.email),
+        details={
+            "method": "entra_id",
+            "session_kind": kind,
+            "first_sign_in": created,
+            "mfa": identity.mfa,
+            "groups_readable": identity.groups is not None,
+        },
     )
 
 

@@ -1,6 +1,6 @@
 """Image storage: a local directory by default, Azure Blob Storage when configured.
 
-The generation worker and the API use only what is exported here; ``app.state.image_store`` holds the
+The generation worker and the API use only what is exported here; ``Resources.image_store`` holds the
 configured :class:`ImageStore` for the life of the process.
 """
 

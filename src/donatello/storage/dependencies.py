@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from donatello.dependencies import resources_of
 from donatello.storage.errors import StoredImageMissing
 from donatello.storage.local import LocalImageStore
 
 
 def _local_store(request: Request) -> LocalImageStore:
     """With Blob Storage configured, reads go to SAS URLs: a ``/v1/files`` link is then never valid."""
-    store = request.app.state.image_store
+    store = resources_of(request).image_store
     if not isinstance(store, LocalImageStore):
         raise StoredImageMissing()
     return store

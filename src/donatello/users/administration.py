@@ -5,31 +5,16 @@ functions, so a deactivation means the same thing whoever asks for it."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
+from donatello.audit import Actor
 from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict
 from donatello.models import User
-from donatello.tenancy import Principal
 from donatello.users import repository
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who changes an account, as the audit log records it: a user (``user_id``) or a credential that is
-    not a user, such as a provisioning token (``user_id`` None, described in ``metadata``)."""
-
-    user_id: uuid.UUID | None
-    email: str | None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, principal: Principal) -> Actor:
-        return cls(principal.user_id, principal.email)
 
 
 async def create(
@@ -92,16 +77,12 @@ async def record(
     session: AsyncSession, user: User, event_type: str, actor: Actor | None, metadata: dict[str, Any]
 ) -> None:
     """Audit a change to ``user``; ``actor`` None means the user themself (sign-in)."""
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="user",
-            resource_id=user.id,
-            organization_id=user.organization_id,
-            user_id=actor.user_id if actor else user.id,
-            user_email=actor.email if actor else user.email,
-            metadata={**(actor.metadata if actor else {}), **metadata, "target_user_id": str(user.id)},
-        ),
+        event_type,
+        action=event_type.split(".")[1],
+        resource=("user", user.id),
+        organization_id=user.organization_id,
+        actor=actor or Actor(user.id, user.email),
+        details={**metadata, "target_user_id": str(user.id)},
     )

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
+from donatello.audit import Actor
 from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization, User
 from donatello.tenancy import RANK, Principal, Role
 from donatello.users import administration, repository
-from donatello.users.administration import Actor
 from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
 from donatello.users.schemas import PreferenceRead, UserCreate, UserFilters, UserRead, UserUpdate
 
@@ -254,7 +254,14 @@ async def set_preference(session: AsyncSession, principal: Principal, key: str, 
     row = await repository.upsert_preference(
         session, principal.organization_id, principal.user_id, key, value
     )
-    await _preference_event(session, principal, "user.preference_set", key)
+    await audit.record_event(
+        session,
+        "user.preference_set",
+        resource=("user_preference", key),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"key": key},
+    )
     return PreferenceRead.model_validate(row)
 
 
@@ -263,20 +270,11 @@ async def delete_preference(session: AsyncSession, principal: Principal, key: st
     if row is None:
         raise NotFound("preference", key)
     await repository.delete(session, row)
-    await _preference_event(session, principal, "user.preference_deleted", key)
-
-
-async def _preference_event(session: AsyncSession, principal: Principal, event_type: str, key: str) -> None:
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".")[1],
-            resource_type="user_preference",
-            resource_id=key,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"key": key},
-        ),
+        "user.preference_deleted",
+        resource=("user_preference", key),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"key": key},
     )

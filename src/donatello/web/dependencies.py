@@ -19,7 +19,7 @@ from donatello.config import Settings
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope
 from donatello.core.errors import DomainError, Forbidden
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.reports.service import timezone_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission, Principal
@@ -61,7 +61,7 @@ class Viewer:
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = resources_of(request).settings
     return settings
 
 

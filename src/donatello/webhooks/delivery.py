@@ -202,17 +202,13 @@ class Deliverer:
         if webhook is None:
             return
         log.warning("webhook disabled", extra={"webhook_id": str(webhook.id), "failures": failures})
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="webhook.disabled",
-                action="disabled",
-                resource_type="webhook",
-                resource_id=webhook.id,
-                organization_id=webhook.organization_id,
-                user_id=None,
-                status="failure",
-                error_message=outcome.error,
-                metadata={"owner_id": str(webhook.user_id), "consecutive_failures": failures},
-            ),
+            "webhook.disabled",
+            action="disabled",
+            resource=("webhook", webhook.id),
+            organization_id=webhook.organization_id,
+            status="failure",
+            error=outcome.error,
+            details={"owner_id": str(webhook.user_id), "consecutive_failures": failures},
         )

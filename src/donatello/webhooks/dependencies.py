@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from donatello.auth.dependencies import require
+from donatello.dependencies import resources_of
 from donatello.tenancy import Permission, Principal
 from donatello.webhooks import targets
 from donatello.webhooks.service import Outbound
@@ -14,9 +15,9 @@ CanOwnWebhooks = Annotated[Principal, Depends(require(Permission.WEBHOOKS_OWN, P
 
 
 def _outbound(request: Request) -> Outbound:
-    state = request.app.state
+    state = resources_of(request)
     # ``webhook_resolver`` on the app state replaces DNS (tests); the system resolver otherwise.
-    resolver: targets.Resolver = getattr(state, "webhook_resolver", None) or targets.system_resolver
+    resolver: targets.Resolver = state.webhook_resolver or targets.system_resolver
     return Outbound(settings=state.settings, sealer=state.sealer, resolver=resolver)
 
 

@@ -69,7 +69,14 @@ async def create(
             retry_count=outbound.settings.webhooks_retries,
         ),
     )
-    await _audit(session, principal, webhook, "webhook.created", {"event_types": webhook.event_types})
+    await audit.record_event(
+        session,
+        "webhook.created",
+        resource=("webhook", webhook.id),
+        organization_id=webhook.organization_id,
+        actor=principal,
+        details=_details(webhook, {"event_types": webhook.event_types}),
+    )
     return _with_secret(webhook, secret)
 
 
@@ -118,7 +125,14 @@ async def update(
         changed["is_active"] = body.is_active
     if changed:
         await repository.refresh(session, webhook)
-        await _audit(session, principal, webhook, "webhook.updated", {"changed": changed})
+        await audit.record_event(
+            session,
+            "webhook.updated",
+            resource=("webhook", webhook.id),
+            organization_id=webhook.organization_id,
+            actor=principal,
+            details=_details(webhook, {"changed": changed}),
+        )
     return webhook
 
 
@@ -131,14 +145,28 @@ async def rotate_secret(
     sealed = await outbound.sealer.seal(secret, context=secret_context(webhook.organization_id, webhook.id))
     webhook.secret_hash = sealed.envelope
     await repository.refresh(session, webhook)
-    await _audit(session, principal, webhook, "webhook.secret_rotated", {})
+    await audit.record_event(
+        session,
+        "webhook.secret_rotated",
+        resource=("webhook", webhook.id),
+        organization_id=webhook.organization_id,
+        actor=principal,
+        details=_details(webhook, {}),
+    )
     return _with_secret(webhook, secret)
 
 
 async def delete(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> None:
     """Remove the webhook and its deliveries (pending ones are never sent)."""
     webhook = await get(session, principal, webhook_id)
-    await _audit(session, principal, webhook, "webhook.deleted", {})
+    await audit.record_event(
+        session,
+        "webhook.deleted",
+        resource=("webhook", webhook.id),
+        organization_id=webhook.organization_id,
+        actor=principal,
+        details=_details(webhook, {}),
+    )
     await repository.delete(session, webhook)
 
 
@@ -158,7 +186,14 @@ async def ping(session: AsyncSession, principal: Principal, webhook_id: uuid.UUI
             body=catalogue.ping_body(event_id, webhook.organization_id, webhook.id, utcnow()),
         ),
     )
-    await _audit(session, principal, webhook, "webhook.pinged", {"delivery_id": delivery.id})
+    await audit.record_event(
+        session,
+        "webhook.pinged",
+        resource=("webhook", webhook.id),
+        organization_id=webhook.organization_id,
+        actor=principal,
+        details=_details(webhook, {"delivery_id": delivery.id}),
+    )
     return PingAccepted(delivery_id=delivery.id, event_type=catalogue.PING)
 
 
@@ -190,12 +225,13 @@ async def redeliver(
         if await repository.delivery(session, webhook.id, delivery_id) is None:
             raise NotFound("delivery", delivery_id)
         raise Conflict("The delivery is already queued; it will be attempted when due")
-    await _audit(
+    await audit.record_event(
         session,
-        principal,
-        webhook,
         "webhook.redelivered",
-        {"delivery_id": str(delivery_id), "event_type": requeued.event_type},
+        resource=("webhook", webhook.id),
+        organization_id=webhook.organization_id,
+        actor=principal,
+        details=_details(webhook, {"delivery_id": str(delivery_id), "event_type": requeued.event_type}),
     )
     return DeliveryRead.model_validate(requeued)
 
@@ -212,24 +248,6 @@ def _with_secret(webhook: Webhook, secret: str) -> WebhookWithSecret:
     )
 
 
-async def _audit(
-    session: AsyncSession, principal: Principal, webhook: Webhook, event_type: str, metadata: dict[str, Any]
-) -> None:
-    """Audit metadata names the host, never the full URL (it may carry a token) nor the secret."""
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".", 1)[1],
-            resource_type="webhook",
-            resource_id=webhook.id,
-            organization_id=webhook.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={
-                "owner_id": str(webhook.user_id),
-                "host": urlsplit(webhook.webhook_url).hostname,
-                **metadata,
-            },
-        ),
-    )
+def _details(webhook: Webhook, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Audit details name the host, never the full URL (it may carry a token) nor the secret."""
+    return {"owner_id": str(webhook.user_id), "host": urlsplit(webhook.webhook_url).hostname, **metadata}

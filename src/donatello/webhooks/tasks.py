@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from donatello.core.jobs import JobContext
-from donatello.sealing import sealer_from_settings
+from donatello.sealing import PromptSealer
 from donatello.webhooks import fanout
 from donatello.webhooks.delivery import Deliverer, http_client
 
 
-async def run(context: JobContext) -> None:
+async def run(context: JobContext, sealer: PromptSealer) -> None:
     settings = context.settings
-    sealer = sealer_from_settings(settings)
-    try:
-        async with http_client(settings) as http:
-            deliverer = Deliverer(context.sessions, settings, sealer, http)
-            await asyncio.gather(_fan_out(context), _deliver(context, deliverer))
-    finally:
-        await sealer.aclose()
+    async with http_client(settings) as http:
+        deliverer = Deliverer(context.sessions, settings, sealer, http)
+        await asyncio.gather(_fan_out(context), _deliver(context, deliverer))
 
 
 async def _fan_out(context: JobContext) -> None:

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from donatello.budgets import administration, increase_requests
+from donatello.budgets import increase_requests
+from donatello.budgets import service as budget_service
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.schemas import BudgetChange, BudgetSet, IncreaseRequestCreate
 from donatello.core.clock import utcnow
@@ -76,7 +77,7 @@ async def dashboard(
     manages = increase_requests.manages(principal, department)
     settings = None
     if manages and current.budget_aud is not None:
-        settings = await administration.status(session, principal, department.id)
+        settings = await budget_service.status(session, principal, department.id)
     open_requests = await increase_requests.for_department(session, principal, department.id, "open", None, 5)
     return page(
         request,
@@ -176,10 +177,10 @@ async def change_budget(
             if not viewer.can(Permission.BUDGETS_MANAGE):
                 raise Forbidden("Only an org admin sets a department's budget")
             body = BudgetSet.model_validate(fields)
-            await administration.set_budget(session, viewer.principal, department.id, body)
+            await budget_service.set_budget(session, viewer.principal, department.id, body)
         else:
             change = BudgetChange.model_validate(fields)
-            await administration.change_budget(session, viewer.principal, department.id, change)
+            await budget_service.change_budget(session, viewer.principal, department.id, change)
     except ValidationError as error:
         names = ", ".join(str(e["loc"][0]).replace("_aud", "").replace("_", " ") for e in error.errors())
         raise ValidationFailed(f"Check the {names}: amounts in dollars, thresholds as 50, 80, 100.") from None

@@ -1,4 +1,4 @@
-"""Finance's cost exports in the browser: the API's ``finance.request_export`` behind a form. A small
+"""Finance's cost exports in the browser: the API's ``exports.service.request_export`` behind a form. A small
 range downloads at once (streamed, as the API does); a large one becomes a job whose card polls its own
 progress; the organization's jobs are listed with their short-lived download links."""
 
@@ -16,10 +16,10 @@ from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import ValidationFailed
 from donatello.departments import service as departments
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
+from donatello.exports import files, service
+from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
-from donatello.reports import exports, finance
-from donatello.reports.schemas import ExportJobRead
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring, settings_of
 
@@ -38,10 +38,10 @@ FORMATS = {
 async def _described(request: Request, settings: Settings, job: ExportJob) -> ExportJobRead:
     url = None
     if job.status == "done" and job.storage_name:
-        url = await request.app.state.image_store.read_url(
+        url = await resources_of(request).image_store.read_url(
             job.storage_name, expires_in=timedelta(minutes=settings.export_link_minutes)
         )
-    return finance.describe(job, url)
+    return service.describe(job, url)
 
 
 @router.get("/exports", response_class=HTMLResponse)
@@ -49,7 +49,7 @@ async def export_page(
     request: Request, viewer: Exporter, session: DbSession, queued: uuid.UUID | None = None
 ) -> HTMLResponse:
     settings = settings_of(request)
-    jobs, _ = await finance.list_jobs(session, viewer.principal, None, 20)
+    jobs, _ = await service.list_jobs(session, viewer.principal, None, 20)
     today = utcnow().astimezone(ZoneInfo(viewer.timezone)).date()
     listed = await departments.list_departments(session, viewer.principal, None, 200)
     return page(
@@ -71,7 +71,7 @@ async def export_card(
     request: Request, export_id: uuid.UUID, viewer: Exporter, session: DbSession
 ) -> HTMLResponse:
     """One job's card: what the page's script polls until the job ends."""
-    job = await finance.find_job(session, viewer.principal, export_id)
+    job = await service.find_job(session, viewer.principal, export_id)
     described = await _described(request, settings_of(request), job)
     return page(request, "partials/export_job.html", viewer=viewer, job=described)
 
@@ -90,15 +90,15 @@ async def export(
         department_id = uuid.UUID(department) if department else None
     except ValueError:
         raise ValidationFailed("Choose a department from the list.", field="department") from None
-    plan = await finance.request_export(
+    plan = await service.request_export(
         session, viewer.principal, settings_of(request), starts, ends, department_id, export_format
     )
     if plan.job is not None:
         return RedirectResponse(f"/exports?queued={plan.job.id}", status_code=303)
     # The download streams in a transaction of its own, after this request's (with the audit) commits.
     return StreamingResponse(
-        exports.stream(request.app.state.sessionmaker, plan.range),
-        media_type=exports.MEDIA_TYPES[export_format],
+        files.stream(resources_of(request).sessionmaker, plan.range),
+        media_type=files.MEDIA_TYPES[export_format],
         headers={
             "Content-Disposition": f'attachment; filename="{plan.range.filename()}"',
             "Cache-Control": "no-store",

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from donatello.core.errors import ValidationFailed
 from donatello.dependencies import DbSession
-from donatello.generations import lifecycle, views
+from donatello.generations import lifecycle, queries
 from donatello.generations.dependencies import Images, Sealer
 from donatello.generations.schemas import Status
 from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
@@ -43,7 +43,7 @@ async def gallery(
         "to": created_to.isoformat() if created_to else "",
     }
     try:
-        found = await views.history(
+        found = await queries.history(
             session,
             viewer.principal,
             store,
@@ -83,15 +83,15 @@ async def generation_detail(
     sealer: Sealer,
 ) -> HTMLResponse:
     """Another tenant's (or anyone else's, for a plain user) generation is the same 404 as a missing one."""
-    row = await views.visible(session, viewer.principal, generation_id)
+    row = await queries.visible(session, viewer.principal, generation_id)
     own = row.user_id == viewer.principal.user_id
-    prompt = await views.prompt(session, viewer.principal, sealer, generation_id) if own else None
+    prompt = await queries.prompt(session, viewer.principal, sealer, generation_id) if own else None
     details = dict(row.details or {})
     return page(
         request,
         "generation.html",
         viewer=viewer,
-        generation=await views.read(row, store),
+        generation=await queries.read(row, store),
         prompt=prompt,
         own=own,
         requested_model=details.get("requested_model"),

@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from donatello.auth import mfa
-from donatello.budgets import administration as budgets
+from donatello.budgets import service as budgets
 from donatello.core.errors import DomainError
-from donatello.dependencies import DbSession
-from donatello.generations import admission, views
+from donatello.dependencies import DbSession, resources_of
+from donatello.generations import admission, queries
 from donatello.generations.dependencies import AdmissionContext, Images
 from donatello.generations.schemas import GenerationCreate, Quality, Size
 from donatello.providers import candidates, priced_offers
@@ -33,7 +33,7 @@ GeneratorPosting = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CR
 
 
 async def _options(request: Request, session: DbSession, size: str, quality: str, n: int) -> list[Any]:
-    return await priced_offers(session, size, quality, n, availability_for(request.app.state.redis))
+    return await priced_offers(session, size, quality, n, availability_for(resources_of(request).redis))
 
 
 async def _quote(
@@ -49,7 +49,7 @@ async def _quote(
             quality,
             n,
             user_id=viewer.principal.user_id,
-            availability=availability_for(request.app.state.redis),
+            availability=availability_for(resources_of(request).redis),
         )
     except DomainError as error:
         return {"error": messages.explain(error).message if error.status != 404 else error.detail}
@@ -115,7 +115,7 @@ async def generate_page(
     if not viewer.can(Permission.GENERATIONS_CREATE):
         return RedirectResponse(viewer.navigation[0].href if viewer.navigation else "/usage", status_code=303)
     shown = (
-        await views.read(await views.visible(session, viewer.principal, generation), store)
+        await queries.read(await queries.visible(session, viewer.principal, generation), store)
         if generation
         else None
     )
@@ -223,5 +223,5 @@ async def progress_card(
     request: Request, generation_id: uuid.UUID, viewer: SignedIn, session: DbSession, store: Images
 ) -> HTMLResponse:
     """The card the page polls: pending/processing, then the images, the failure or the cancellation."""
-    generation = await views.read(await views.visible(session, viewer.principal, generation_id), store)
+    generation = await queries.read(await queries.visible(session, viewer.principal, generation_id), store)
     return page(request, "partials/generation_card.html", viewer=viewer, generation=generation, final=FINAL)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from donatello.core.pagination import MAX_LIMIT
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.providers import service as providers
 from donatello.providers.availability import availability_for
 from donatello.web.dependencies import SignedIn, WebRoute, page
@@ -18,6 +18,6 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 @router.get("/models", response_class=HTMLResponse)
 async def models(request: Request, viewer: SignedIn, session: DbSession) -> HTMLResponse:
     listed = await providers.list_providers(
-        session, viewer.principal, availability_for(request.app.state.redis), None, MAX_LIMIT
+        session, viewer.principal, availability_for(resources_of(request).redis), None, MAX_LIMIT
     )
     return page(request, "models.html", viewer=viewer, models=listed.items)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from donatello.auth.errors import SignInFailed
-from donatello.dependencies import DbSession, Device
+from donatello.dependencies import DbSession, Device, resources_of
 from donatello.sessions import browser
 from donatello.sso import local
 from donatello.sso import service as sso
@@ -55,7 +55,7 @@ def _callback_url(request: Request) -> str:
 async def sign_in(request: Request, session: DbSession, next: str | None = None) -> Response:
     """Entra configured: off to Entra at once. Local sign-in: the list of users. Otherwise: say so."""
     target = security.safe_next(next)
-    state = request.app.state
+    state = resources_of(request)
     client: EntraSignIn | None = state.entra_sign_in
     if client is not None:
         flow = await client.start(_callback_url(request))
@@ -72,7 +72,7 @@ async def sign_in(request: Request, session: DbSession, next: str | None = None)
             samesite="none",  # Entra posts the form back cross-site
         )
         return response
-    if state.local_sign_in:
+    if request.app.state.local_sign_in:
         _loopback_only(request)
         return page(request, "sign_in_local.html", choices=await local.choices(session), next=target)
     return page(request, "sign_in_unavailable.html", status=503)
@@ -81,9 +81,9 @@ async def sign_in(request: Request, session: DbSession, next: str | None = None)
 @router.post(CALLBACK_PATH, name="web_sign_in_callback", response_model=None)
 async def callback(request: Request, session: DbSession, device: Device) -> Response:
     """Entra posts the code back (form_post, cross-site by design: state, nonce and PKCE protect it)."""
-    state = request.app.state
-    client: EntraSignIn | None = state.entra_sign_in
-    if client is None:
+    state = resources_of(request)
+    client, verifier = state.entra_sign_in, state.entra_verifier
+    if client is None or verifier is None:  # both, or neither: Entra is configured or not
         raise SignInFailed("Sign-in with Microsoft Entra ID is not configured here")
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), max_num_fields=20))
     if "error" in form:
@@ -96,7 +96,7 @@ async def callback(request: Request, session: DbSession, device: Device) -> Resp
     id_token = await client.finish(flow, form)
     opened = await sso.complete_browser(
         session,
-        state.entra_verifier,
+        verifier,
         id_token,
         nonce=sso.sent_nonce(flow),
         device=device,

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from donatello.budgets import administration as budgets
+from donatello.budgets import service as budgets
 from donatello.budgets.periods import period_at
 from donatello.core.clock import utcnow
 from donatello.core.errors import ValidationFailed
 from donatello.dependencies import DbSession
-from donatello.generations import views
+from donatello.generations import queries
 from donatello.generations.dependencies import Sealer
 from donatello.reports.service import timezone_of
 from donatello.tenancy import Permission
@@ -37,16 +37,16 @@ async def my_usage(
     if principal.department_id is not None and principal.can(Permission.REPORTS_READ):
         budget_status = await budgets.status(session, principal, principal.department_id)
     try:
-        prompts = await views.prompt_history(session, principal, sealer, cursor, 10)
+        prompts = await queries.prompt_history(session, principal, sealer, cursor, 10)
     except ValidationFailed:
-        prompts = await views.prompt_history(session, principal, sealer, None, 10)
+        prompts = await queries.prompt_history(session, principal, sealer, None, 10)
     return page(
         request,
         "usage.html",
         viewer=viewer,
         period=period,
-        month=await views.monthly_usage(session, principal, period.starts_at),
-        totals=await views.usage(session, principal, None, None),
+        month=await queries.monthly_usage(session, principal, period.starts_at),
+        totals=await queries.usage(session, principal, None, None),
         budget_status=budget_status,
         available=await budgets.available_to_requester(session, principal),
         prompts=prompts,

@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.database import transaction
-from donatello.reports import repository
-from donatello.reports.layouts import FOCUS, LEDGER, Layout
+from donatello.exports import repository
+from donatello.exports.layouts import FOCUS, LEDGER, Layout
 
 FORMATS = ("csv", "parquet", "focus", "focus-csv")
 MEDIA_TYPES = {
@@ -274,3 +274,25 @@ async def stream(
     async with transaction(sessions, tenant=rng.organization_id) as session:
         async for chunk in encode(session, rng, batch=batch):
             yield chunk
+
+
+async def export_file(
+    sessions: async_sessionmaker[AsyncSession],
+    rng: ExportRange,
+    temporary: Path,
+    hand_over: Callable[[Path], Awaitable[Any]],
+    *,
+    batch: int | None = None,
+    progress: Callable[[int], Awaitable[Any]] | None = None,
+) -> int:
+    """The one way a whole export file is made (the ``exports`` job and ``donatello export``): the range
+    written to ``temporary`` from a transaction of its own, then the complete file handed over (stored, or
+    renamed into place), so half a file is never where a reader could find it; ``temporary`` is gone
+    afterwards either way. Returns the number of rows written."""
+    try:
+        async with transaction(sessions, tenant=rng.organization_id) as session:
+            rows = await to_file(session, rng, temporary, batch=batch, progress=progress)
+        await hand_over(temporary)
+        return rows
+    finally:
+        await asyncio.to_thread(temporary.unlink, missing_ok=True)

@@ -132,7 +132,14 @@ async def set_budget(
             )
         )
         await session.flush()
-        await _record_change(session, principal, department, "budget.created", body.model_dump())
+        await audit.record_event(
+            session,
+            "budget.created",
+            resource=("department_budget", department.id),
+            organization_id=department.organization_id,
+            actor=principal,
+            details={"department_code": department.code, "changes": body.model_dump()},
+        )
         return await status(session, principal, department.id, at=at)
     return await _apply(session, principal, department, body.model_dump(), at)
 
@@ -177,7 +184,14 @@ async def _apply(
     if changes:
         await session.flush()
         kind = "budget.mode_changed" if "enforcement_mode" in changes else "budget.changed"
-        await _record_change(session, principal, department, kind, changes)
+        await audit.record_event(
+            session,
+            kind,
+            resource=("department_budget", department.id),
+            organization_id=department.organization_id,
+            actor=principal,
+            details={"department_code": department.code, "changes": changes},
+        )
     if changes.keys() & {"monthly_budget_aud", "alert_thresholds"}:
         await alerts.reconcile(session, account.budget, at=at)
     return await status(session, principal, department.id, at=at)
@@ -190,25 +204,3 @@ async def _readable(session: AsyncSession, principal: Principal, department_id: 
     if not principal.reaches_department(department.id):
         raise NotYourDepartment("Department managers see their own department's budget only")
     return department
-
-
-async def _record_change(
-    session: AsyncSession,
-    principal: Principal,
-    department: Department,
-    event_type: str,
-    details: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        audit.AuditEvent(
-            event_type=event_type,
-            action=event_type.split(".", 1)[1],
-            resource_type="department_budget",
-            resource_id=department.id,
-            organization_id=department.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={"department_code": department.code, "changes": details},
-        ),
-    )

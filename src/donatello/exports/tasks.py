@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from donatello.config import Settings
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
-from donatello.reports import exports, finance
-from donatello.reports.exports import ExportRange
-from donatello.storage import ImageStore, open_image_store
+from donatello.exports import files, service
+from donatello.exports.files import ExportRange
+from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -50,27 +50,27 @@ class Exporter:
     async def run_once(self) -> bool:
         """Claim and run one queued export; False when there was none."""
         async with transaction(self.sessions, platform=True) as session:
-            claimed = await finance.claim_job(session, stale_after=self.stale_after)
+            claimed = await service.claim_job(session, stale_after=self.stale_after)
             if claimed is None:
                 return False
             job, rng = claimed
             job_id = job.id
         log.info("export started", extra={"export_id": str(job_id), "format": rng.format})
-        name = finance.storage_name(job_id, rng)
+        name = service.storage_name(job_id, rng)
         stored = False
         heartbeat = asyncio.create_task(self._heartbeat(job_id))
         try:
             rows = await self._write_and_store(job_id, rng, name)
             stored = True
             async with transaction(self.sessions, platform=True) as session:
-                await finance.complete_job(session, job_id, name, rows)
+                await service.complete_job(session, job_id, name, rows)
         except Exception as error:
             log.exception("export failed", extra={"export_id": str(job_id)})
             if stored:  # stored but not recorded: no link will ever name it
                 with contextlib.suppress(Exception):
                     await self.store.delete(name)
             async with transaction(self.sessions, platform=True) as session:
-                await finance.fail_job(session, job_id, describe_error(error))
+                await service.fail_job(session, job_id, describe_error(error))
             return True
         finally:
             heartbeat.cancel()
@@ -88,26 +88,24 @@ class Exporter:
         while True:
             await asyncio.sleep(self.settings.export_stale_seconds / 3)
             async with transaction(self.sessions, platform=True) as session:
-                await finance.beat(session, job_id)
+                await service.beat(session, job_id)
 
     async def _write_and_store(self, job_id: uuid.UUID, rng: ExportRange, name: str) -> int:
         await asyncio.to_thread(self.scratch.mkdir, parents=True, exist_ok=True, mode=0o700)
         fd, temporary = tempfile.mkstemp(dir=self.scratch, prefix=f".{job_id}-", suffix=".part")
         os.close(fd)
-        path = Path(temporary)
+        progress = _Progress(self.sessions, job_id, self.progress_every)
+
+        async def store(path: Path) -> None:
+            await progress.close()  # the file is complete: the job's end records the final count
+            await self.store.put_file(name, path, files.STORED_TYPES[rng.format])
+
         try:
-            progress = _Progress(self.sessions, job_id, self.progress_every)
-            try:
-                async with transaction(self.sessions, tenant=rng.organization_id) as session:
-                    rows = await exports.to_file(
-                        session, rng, path, batch=self.batch, progress=progress.update
-                    )
-            finally:
-                await progress.close()
-            await self.store.put_file(name, path, exports.STORED_TYPES[rng.format])
-            return rows
+            return await files.export_file(
+                self.sessions, rng, Path(temporary), store, batch=self.batch, progress=progress.update
+            )
         finally:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            await progress.close()
 
 
 class _Progress:
@@ -130,7 +128,7 @@ class _Progress:
             await self._wake.wait()
             self._wake.clear()
             async with transaction(self._sessions, platform=True) as session:
-                await finance.record_progress(session, self._job_id, self._noted)
+                await service.record_progress(session, self._job_id, self._noted)
 
     async def close(self) -> None:
         self._task.cancel()  # the job's end records the final count
@@ -144,12 +142,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-async def run(context: JobContext) -> None:
+async def run(context: JobContext, store: ImageStore) -> None:
     """The worker job: one exporter claiming queued exports until told to stop."""
     settings = context.settings
-    store = await open_image_store(settings)
     exporter = Exporter(context.sessions, settings, store, progress_every=settings.export_progress_rows)
-    try:
-        await context.repeat(exporter.run_once, idle=settings.worker_poll_seconds, what="export job")
-    finally:
-        await store.close()
+    await context.repeat(exporter.run_once, idle=settings.worker_poll_seconds, what="export job")

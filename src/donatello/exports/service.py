@@ -17,11 +17,13 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
 from donatello.core.money import to_cents
 from donatello.core.pagination import decode_cursor, page_of
+from donatello.exports import repository
+from donatello.exports.errors import UnknownFormat
+from donatello.exports.files import FORMATS, ExportRange
+from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
-from donatello.reports import repository
-from donatello.reports.errors import InvalidRange, UnknownFormat
-from donatello.reports.exports import FORMATS, ExportRange
-from donatello.reports.schemas import ExportJobRead
+from donatello.organizations import service as organizations
+from donatello.reports.errors import InvalidRange
 from donatello.tenancy import Principal
 
 
@@ -53,11 +55,8 @@ async def range_for(
     """An organization's export range from the request's text (dates are local days, ``to`` inclusive)."""
     if export_format not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}", field="format")
-    found = await repository.organization(session, organization_id)
-    if found is None:
-        raise NotFound("organization", organization_id)
-    name, settings = found
-    timezone = organization_timezone(settings)
+    organization = await organizations.find(session, organization_id)
+    name, timezone = organization.name, organization_timezone(organization.settings)
     try:
         begin, finish = query_range(starts, ends, timezone)
     except BadBound as bad:
@@ -71,34 +70,36 @@ async def range_for(
     return ExportRange(organization_id, name, timezone, begin, finish, department_id, export_format)
 
 
-async def estimate_rows(session: AsyncSession, rng: ExportRange) -> int:
-    return await repository.estimated_rows(
+async def operator_export(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    starts: str,
+    ends: str,
+    department_id: uuid.UUID | None,
+    export_format: str,
+) -> tuple[ExportRange, int]:
+    """An export run by an operator (``donatello export``): its range and estimated rows, audited as the
+    API's, with the platform as the actor."""
+    rng = await range_for(session, organization_id, starts, ends, department_id, export_format)
+    estimate = await repository.estimated_rows(
         session, rng.organization_id, rng.first_day, rng.last_day, rng.department_id
     )
-
-
-async def record_operator_export(session: AsyncSession, rng: ExportRange, rows_estimate: int) -> None:
-    """An export run by an operator (``donatello export``): audited as the API's, with the platform as
-    the actor."""
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="cost_events.exported",
-            action="cost_exported",
-            resource_type="cost_events",
-            resource_id=None,
-            organization_id=rng.organization_id,
-            user_id=None,
-            metadata={
-                "from": rng.starts,
-                "to": rng.ends,
-                "department_id": rng.department_id,
-                "format": rng.format,
-                "rows_estimate": rows_estimate,
-                "via": "cli",
-            },
-        ),
+        "cost_events.exported",
+        action="cost_exported",
+        resource=("cost_events", None),
+        organization_id=rng.organization_id,
+        details={
+            "from": rng.starts,
+            "to": rng.ends,
+            "department_id": rng.department_id,
+            "format": rng.format,
+            "rows_estimate": estimate,
+            "via": "cli",
+        },
     )
+    return rng, estimate
 
 
 # --- background jobs -----------------------------------------------------------------------------------
@@ -111,17 +112,14 @@ async def claim_job(session: AsyncSession, *, stale_after: timedelta) -> tuple[E
     job = await repository.claim_queued_job(session, stale_before=now - stale_after)
     if job is None:
         return None
-    found = await repository.organization(session, job.organization_id)
-    if found is None:
-        raise NotFound("organization", job.organization_id)
+    organization = await organizations.find(session, job.organization_id)
     job.status, job.rows_written, job.error, job.storage_name = "running", 0, None, None
     job.heartbeat_at = now
     await session.flush()
-    name, settings = found
     rng = ExportRange(
         job.organization_id,
-        name,
-        organization_timezone(settings),
+        organization.name,
+        organization_timezone(organization.settings),
         job.range_from,
         job.range_to,
         job.department_id,
@@ -160,16 +158,15 @@ async def _job(session: AsyncSession, job_id: uuid.UUID) -> ExportJob:
 
 
 def _job_event(job: ExportJob, status: str, error: str | None) -> audit.AuditEvent:
-    return audit.AuditEvent(
-        event_type="cost_events.export_completed",
+    return audit.event(
+        "cost_events.export_completed",
         action="cost_export_completed" if status == "success" else "cost_export_failed",
-        resource_type="export_job",
-        resource_id=job.id,
+        resource=("export_job", job.id),
         organization_id=job.organization_id,
-        user_id=job.requested_by,
+        actor=audit.Actor(job.requested_by),
         status=status,
-        error_message=error,
-        metadata={
+        error=error,
+        details={
             "from": job.range_from,
             "to": job.range_to,
             "department_id": job.department_id,
@@ -210,24 +207,20 @@ async def request_export(
             ),
         )
         await session.flush()
-    await audit.record(
+    await audit.record_event(
         session,
-        audit.AuditEvent(
-            event_type="cost_events.exported",
-            action="cost_export_queued" if job else "cost_exported",
-            resource_type="export_job" if job else "cost_events",
-            resource_id=job.id if job else None,
-            organization_id=rng.organization_id,
-            user_id=principal.user_id,
-            user_email=principal.email,
-            metadata={
-                "from": rng.starts,
-                "to": rng.ends,
-                "department_id": department_id,
-                "format": export_format,
-                "rows_estimate": estimate,
-            },
-        ),
+        "cost_events.exported",
+        action="cost_export_queued" if job else "cost_exported",
+        resource=("export_job" if job else "cost_events", job.id if job else None),
+        organization_id=rng.organization_id,
+        actor=principal,
+        details={
+            "from": rng.starts,
+            "to": rng.ends,
+            "department_id": department_id,
+            "format": export_format,
+            "rows_estimate": estimate,
+        },
     )
     return ExportPlan(rng, job)
 

@@ -135,18 +135,14 @@ async def prompt(
                 "Only its owner or an org admin may read this generation's prompt",
                 required_permission=Permission.GENERATIONS_MANAGE_OTHERS.value,
             )
-        await audit.record(
+        await audit.record_event(
             session,
-            audit.AuditEvent(
-                event_type="generation.prompt_read",
-                action="prompt_read_by_admin",
-                resource_type="generation",
-                resource_id=generation.id,
-                organization_id=generation.organization_id,
-                user_id=principal.user_id,
-                user_email=principal.email,
-                metadata={"owner_id": generation.user_id},
-            ),
+            "generation.prompt_read",
+            action="prompt_read_by_admin",
+            resource=("generation", generation.id),
+            organization_id=generation.organization_id,
+            actor=principal,
+            details={"owner_id": generation.user_id},
         )
     secret = json.loads(
         await sealer.open(
