@@ -437,7 +437,7 @@ async def test_a_list_cursor_with_values_that_are_not_a_time_and_an_id_is_a_422(
     world = await build(db)
     cursor = encode_cursor(["not a time", "not an id"])  # well-formed, but names no row
     response = await client.get(
-        "/v1/reconciliations", params={"cursor": cursor}, headers=auth(tokens, world.finance)
+        "/v1/reconciliations", params={"cursor": cursor}, headers=bearer_for(tokens, world.finance)
     )
     assert response.status_code == 422
     assert response.json()["field"] == "cursor"
