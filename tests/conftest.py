@@ -18,7 +18,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -241,10 +240,6 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """An outbound HTTP client as the worker uses; never routed through an environment proxy."""
     async with httpx.AsyncClient(trust_env=False) as client:
         yield client
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from donatello.core.database import transaction
 from donatello.exports.tasks import Exporter
 from donatello.models import ExportJob
 from donatello.storage.blob import BlobImageStore
-from tests.conftest import unique
 from tests.support import factories
+from tests.support.factories import unique
 from tests.support.ledger import committed_tenant
 from tests.support.reports_world import build, flat_charges, ledger_sum
 from tests.support.signin import bearer_for

@@ -38,8 +38,8 @@ from donatello.retention import RetentionReport, run, run_exclusive
 from donatello.retention.repository import advisory_lock, advisory_unlock
 from donatello.retention.tasks import LOCK_KEY
 from donatello.storage.blob import BlobImageStore
-from tests.conftest import unique
 from tests.support import factories
+from tests.support.factories import unique
 from tests.support.savepoints import sessions_in
 
 DAY = timedelta(days=1)

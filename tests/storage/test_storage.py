@@ -35,7 +35,7 @@ from donatello.storage import (
 from donatello.storage.blob import BlobImageStore
 from donatello.storage.configured import LINK_KEY_FILE
 from donatello.storage.signing import FileLinkSigner, load_or_create_key
-from tests.conftest import unique
+from tests.support.factories import unique
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 

@@ -22,7 +22,7 @@ from donatello.main import create_app
 from donatello.storage import LocalImageStore, blob_names, image_store_from_settings, open_image_store
 from donatello.storage.blob import BlobImageStore
 from donatello.storage.configured import LINK_KEY_FILE
-from tests.conftest import unique
+from tests.support.factories import unique
 
 SECRET = b"not an image: the keys to the kingdom"
 

@@ -17,6 +17,11 @@ def _tag() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def unique(prefix: str) -> str:
+    """A name no other test uses (containers, blob keys, file names)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
 async def organization(
     db: AsyncSession,
     *,
