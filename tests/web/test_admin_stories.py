@@ -1,0 +1,179 @@
+"""Administration in a real browser: an org admin registers a webhook, sees its secret once, pings it at
+a loopback receiver and watches the delivery, rotates the secret; nobody else reaches the page or forges
+its forms. A super admin changes a model's price and the generate page quotes it; an org admin sees no
+price controls and a forged price change is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from donatello.auth.tokens import token_signer
+from tests.web.conftest import LiveServer, axe_violations, screenshot
+from tests.web.world import World, user_ids
+from tests.webhook_receiver import Receiver
+
+
+@contextmanager
+def _api(live_server: LiveServer, web_database: str, role: str) -> Iterator[httpx.Client]:
+    user_id, org_id = user_ids(web_database, f"{role}@acme.com.au")
+    bearer = {"Authorization": f"Bearer {token_signer(live_server.settings).issue(user_id, org_id)}"}
+    with httpx.Client(base_url=live_server.url, headers=bearer, trust_env=False, timeout=30) as client:
+        yield client
+
+
+def _check(page: Page, name: str) -> None:
+    """No serious or critical axe violations, nothing wider than the screen, at 1280 and 390 px."""
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        assert axe_violations(page) == [], f"{name} at {width} px"
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} at {width} px"
+        screenshot(page, name)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def _reached_by_tab(page: Page, presses: int = 80) -> set[str]:
+    page.locator("body").focus()
+    reached: set[str] = set()
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("() => (document.activeElement?.textContent || '').trim()"))
+    return reached
+
+
+def _signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    fields = dict(part.split("=", 1) for part in headers["donatello-signature"].split(","))
+    mac = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(mac, fields["v1"])
+
+
+def _ping_delivered(page: Page, count: int) -> None:
+    page.get_by_role("button", name="Ping").click()
+    expect(page.get_by_role("status")).to_have_text("Ping queued: its delivery is below.")
+    pings = page.locator("[data-event='webhook.ping']")
+    expect(pings).to_have_count(count)
+    expect(pings.first).to_have_attribute("data-status", "delivered")  # the page polls until it is
+    expect(pings.first).to_contain_text("answered HTTP 200")
+
+
+def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_it(
+    world: World,
+    live_server: LiveServer,
+    web_database: str,
+    webhook_receiver: Receiver,
+    sign_in: Callable[..., Page],
+    page_errors: list[str],
+) -> None:
+    webhook_receiver.reset()
+    page = sign_in(World.acme("org_admin"), "/webhooks")
+    expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+    _check(page, "webhooks-empty")
+    page.get_by_label("Address").fill(webhook_receiver.url())
+    page.get_by_label("budget.exceeded").check()
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page).to_have_url(re.compile(re.escape(live_server.url) + r"/webhooks/[0-9a-f-]{36}$"))
+    secret = page.get_by_test_id("webhook-secret").input_value()
+    assert secret.startswith("whsec_") and secret not in page.url
+    _check(page, "webhook-created")
+
+    page.reload()  # a second visit: the webhook, not its secret
+    expect(page.get_by_test_id("webhook-url")).to_have_text(webhook_receiver.url())
+    expect(page.get_by_test_id("webhook-secret")).to_have_count(0)
+    assert secret not in page.content()
+
+    _ping_delivered(page, 1)
+    [first] = webhook_receiver.received
+    assert first.headers["donatello-event"] == "webhook.ping"
+    assert _signed_by(secret, first.headers, first.body)
+    _check(page, "webhook-pinged")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Rotate secret").click()
+    rotated = page.get_by_test_id("webhook-secret").input_value()
+    assert rotated.startswith("whsec_") and rotated != secret
+    _ping_delivered(page, 2)
+    second = webhook_receiver.received[-1]
+    assert _signed_by(rotated, second.headers, second.body)
+    assert not _signed_by(secret, second.headers, second.body)
+
+    assert {"Ping", "Rotate secret", "Pause deliveries", "Delete"} <= _reached_by_tab(page)
+
+    page.get_by_role("button", name="Pause deliveries").click()
+    expect(page.get_by_test_id("webhook-state")).to_have_text("paused")
+    expect(page.get_by_role("button", name="Ping")).to_have_count(0)
+    page.get_by_role("button", name="Enable deliveries").click()
+    expect(page.get_by_test_id("webhook-state")).to_have_text("sending")
+
+    with _api(live_server, web_database, "org_admin") as api:
+        [registered] = api.get("/v1/webhooks").json()["items"]
+        assert registered["webhook_url"] == webhook_receiver.url()
+        audited = [
+            e["event_type"]
+            for e in api.get("/v1/audit-events", params={"resource_type": "webhook"}).json()["items"]
+        ]
+    for event in ("webhook.created", "webhook.pinged", "webhook.secret_rotated", "webhook.updated"):
+        assert event in audited, (event, audited)
+
+    page.get_by_role("link", name="Webhooks").first.click()
+    expect(page.locator(f"[data-webhook='{webhook_receiver.url()}']")).to_contain_text("budget.exceeded")
+    _check(page, "webhooks")
+
+    page.get_by_role("link", name=webhook_receiver.url()).click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_have_text("Deleted the webhook to 127.0.0.1.")
+    expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+    assert page_errors == []
+
+
+def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
+    world: World,
+    live_server: LiveServer,
+    web_database: str,
+    webhook_receiver: Receiver,
+    sign_in: Callable[..., Page],
+    page_errors: list[str],
+) -> None:
+    with _api(live_server, web_database, "org_admin") as admin:
+        made = admin.post(
+            "/v1/webhooks", json={"webhook_url": webhook_receiver.url(), "event_types": ["budget.exceeded"]}
+        )
+        assert made.status_code == 201, made.text
+    webhook = made.json()["id"]
+
+    power = sign_in(World.acme("power_user"), "/")
+    expect(power.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks")).to_have_count(0)
+    for address in ("/webhooks", f"/webhooks/{webhook}"):
+        response = power.goto(live_server.url + address)
+        assert response is not None and response.status == 403, address
+    token = power.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    for action in ("rotate-secret", "ping", "delete"):
+        forged = power.request.post(
+            f"{live_server.url}/webhooks/{webhook}/{action}",
+            form={"csrf_token": token},
+            headers={"Origin": live_server.url},
+        )
+        assert forged.status == 403, action
+
+    # An org admin's own form without its CSRF token, or sent from another site, is refused too.
+    admin_page = sign_in(World.acme("org_admin"), f"/webhooks/{webhook}")
+    admin_token = admin_page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    no_token = admin_page.request.post(
+        f"{live_server.url}/webhooks/{webhook}/rotate-secret", form={}, headers={"Origin": live_server.url}
+    )
+    cross_site = admin_page.request.post(
+        f"{live_server.url}/webhooks/{webhook}/rotate-secret",
+        form={"csrf_token": admin_token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert (no_token.status, cross_site.status) == (403, 403)
+    with _api(live_server, web_database, "org_admin") as admin:
+        audited = admin.get("/v1/audit-events", params={"event_type": "webhook.secret_rotated"}).json()
+    assert audited["items"] == []
+    page_errors.clear()  # the console's notes of the refusals made on purpose
