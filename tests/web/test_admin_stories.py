@@ -177,3 +177,81 @@ def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
         audited = admin.get("/v1/audit-events", params={"event_type": "webhook.secret_rotated"}).json()
     assert audited["items"] == []
     page_errors.clear()  # the console's notes of the refusals made on purpose
+
+
+def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_else_can(
+    world: World,
+    live_server: LiveServer,
+    web_database: str,
+    sign_in: Callable[..., Page],
+    page_errors: list[str],
+) -> None:
+    operator = sign_in(World.acme("super_admin"), "/models")
+    sketch = operator.locator("[data-edit-model='local/pillow-sketch']")
+    sketch.get_by_label("Per image (AUD)").fill("0.05")
+    sketch.get_by_label("Quality multipliers").fill("standard=1, hd=3")
+    sketch.get_by_role("button", name="Save pillow-sketch").click()
+    expect(operator.get_by_role("status")).to_have_text("Saved the prices of local/pillow-sketch.")
+    row = operator.locator("tr[data-model='local/pillow-sketch']")
+    expect(row).to_contain_text("A$0.05")
+    expect(row).to_contain_text("hd ×3")
+    _check(operator, "models-super-admin")
+
+    stability = operator.locator("[data-edit-model='stability/sd3-medium']")
+    operator.once("dialog", lambda dialog: dialog.accept())
+    stability.get_by_role("button", name="Pause sd3-medium").click()
+    expect(operator.locator("tr[data-model='stability/sd3-medium'] [data-testid=state]")).to_have_text(
+        "paused by an administrator"
+    )
+    assert {"Save pillow-sketch", "Resume sd3-medium", "Add model"} <= _reached_by_tab(operator, 120)
+
+    adding = operator.get_by_role("region", name="Add a model")
+    adding.get_by_label("Provider").fill("local")
+    adding.get_by_label("Model", exact=True).fill("pillow-poster")
+    adding.get_by_label("Per image (AUD)").fill("0.02")
+    adding.get_by_label("Endpoint").fill("local://pillow")
+    adding.get_by_role("button", name="Add model").click()
+    expect(operator.get_by_role("status")).to_have_text("Added local/pillow-poster.")
+    expect(operator.locator("tr[data-model='local/pillow-poster']")).to_contain_text("A$0.02")
+
+    # Everyone's quote follows at once; the paused model is no longer offered.
+    power = sign_in(World.acme("power_user"), "/")
+    model = power.get_by_label("Model")
+    model.select_option("local/pillow-sketch")
+    expect(power.get_by_test_id("quote-total")).to_have_text("A$0.05")
+    power.get_by_label("Quality").select_option("hd")
+    expect(power.get_by_test_id("quote-total")).to_have_text("A$0.15")
+    offered = model.locator("option").evaluate_all("os => os.map(o => o.value)")
+    assert "stability/sd3-medium" not in offered
+
+    admin = sign_in(World.acme("org_admin"), "/models")
+    expect(admin.locator("tr[data-model='local/pillow-sketch']")).to_contain_text("A$0.05")
+    expect(admin.get_by_role("heading", name="Change prices and state")).to_have_count(0)
+    assert admin.locator("form[action^='/models']").count() == 0
+    _check(admin, "models")
+    token = admin.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    with _api(live_server, web_database, "org_admin") as api:
+        sketch_id = next(
+            p["id"] for p in api.get("/v1/providers").json()["items"] if p["model_name"] == "pillow-sketch"
+        )
+        for address, form in (
+            (f"/models/{sketch_id}", {"price": "0.00", "sizes": "", "qualities": ""}),
+            (f"/models/{sketch_id}/state", {"action": "pause"}),
+            ("/models", {"provider_name": "x", "model_name": "y", "endpoint": "local://x", "price": "0"}),
+        ):
+            forged = admin.request.post(
+                live_server.url + address,
+                form={"csrf_token": token, **form},
+                headers={"Origin": live_server.url},
+            )
+            assert forged.status == 403, address
+        after = {p["model_name"]: p for p in api.get("/v1/providers").json()["items"]}
+        assert (after["pillow-sketch"]["cost_per_image_aud"], after["pillow-sketch"]["is_active"]) == (
+            "0.0500",
+            True,
+        )
+        assert "y" not in after
+        changes = api.get("/v1/audit-events", params={"event_type": "provider.updated"}).json()["items"]
+    assert {c["user_email"] for c in changes} == {"super_admin@acme.com.au"}
+    assert len(changes) == 2  # the price, the pause; nothing from the forged posts
+    page_errors.clear()  # the console's notes of the refusals made on purpose
