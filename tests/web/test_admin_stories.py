@@ -255,3 +255,25 @@ def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_
     assert {c["user_email"] for c in changes} == {"super_admin@acme.com.au"}
     assert len(changes) == 2  # the price, the pause; nothing from the forged posts
     page_errors.clear()  # the console's notes of the refusals made on purpose
+
+
+def test_the_organization_overview_reads_on_a_phone_without_scrolling_sideways(
+    world: World, live_server: LiveServer, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    page = sign_in(World.acme("finance"), "/reports", width=390)
+    expect(page.get_by_role("heading", name="Department budgets")).to_be_visible()
+    table = page.get_by_test_id("departments")
+    region = page.locator(".scroll[role=region]")
+    assert region.evaluate("r => r.scrollWidth <= r.clientWidth"), "the table scrolls sideways"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    for code in ("MKTG", "ENGG"):
+        row = table.locator(f"tr[data-department={code}]")
+        for cell in ("spent", "used", "budget"):
+            box = row.locator(f"[data-cell={cell}]").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (code, cell)
+            expect(row.locator(f"[data-cell={cell}]")).to_be_visible()
+    # Sorting still works on a phone.
+    page.get_by_role("button", name="Spent").click()
+    expect(table.locator("thead th").nth(2)).to_have_attribute("aria-sort", "ascending")
+    _check(page, "overview")
+    assert page_errors == []
