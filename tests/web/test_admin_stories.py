@@ -194,7 +194,7 @@ def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_
     expect(operator.get_by_role("status")).to_have_text("Saved the prices of local/pillow-sketch.")
     row = operator.locator("tr[data-model='local/pillow-sketch']")
     expect(row).to_contain_text("A$0.05")
-    expect(row).to_contain_text("hd ×3")
+    expect(row).to_contain_text("hd \N{MULTIPLICATION SIGN}3")
     _check(operator, "models-super-admin")
 
     stability = operator.locator("[data-edit-model='stability/sd3-medium']")
