@@ -178,6 +178,22 @@ def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
     assert audited["items"] == []
     page_errors.clear()  # the console's notes of the refusals made on purpose
 
+    # Twenty a page, newest first.
+    with _api(live_server, web_database, "org_admin") as admin:
+        for n in range(20):
+            more = {"webhook_url": webhook_receiver.url(f"/hook/{n}"), "event_types": ["budget.exceeded"]}
+            assert admin.post("/v1/webhooks", json=more).status_code == 201
+    admin_page.goto(f"{live_server.url}/webhooks")
+    listed = admin_page.locator("[data-webhook]")
+    expect(listed).to_have_count(20)
+    expect(listed.first).to_have_attribute("data-webhook", webhook_receiver.url("/hook/19"))
+    admin_page.get_by_role("link", name="Older webhooks").click()
+    expect(listed).to_have_count(1)
+    expect(listed.first).to_have_attribute("data-webhook", webhook_receiver.url())
+    expect(admin_page.get_by_role("link", name="Older webhooks")).to_have_count(0)
+    admin_page.get_by_role("link", name="Newest webhooks").click()
+    expect(listed).to_have_count(20)
+
 
 def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_else_can(
     world: World,
