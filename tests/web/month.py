@@ -12,6 +12,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.budgets import reservations, settlement
 from donatello.budgets.periods import period_at
@@ -77,7 +78,7 @@ def spend_a_month(owner_url: str, app_role: str, timezone: str, code: str, budge
     return _run(run)
 
 
-async def _charge(session, rng: random.Random, member: User, at: datetime) -> None:  # type: ignore[no-untyped-def]
+async def _charge(session: AsyncSession, rng: random.Random, member: User, at: datetime) -> None:
     provider, model, size, quality, price, _ = rng.choices(MIX, weights=[m[5] for m in MIX])[0]
     images = rng.choice((1, 1, 2, 2, 3, 4))
     unit = Decimal(price)
