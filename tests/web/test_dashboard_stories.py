@@ -176,6 +176,7 @@ def test_a_power_user_creates_an_api_key_that_works_once_shown_and_revokes_it(
         _check(page, "api-keys")
         page.reload()  # no second POST, and the secret is not shown again
         expect(page.get_by_test_id("secret-gone")).to_contain_text("CI pipeline")
+        _check(page, "api-keys-reloaded")
         expect(page.get_by_test_id("new-secret")).to_have_count(0)
         assert secret not in page.content()
         with _api(live_server, web_database, "power_user") as owner:
