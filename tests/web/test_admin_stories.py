@@ -57,7 +57,7 @@ def _signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 def _ping_delivered(page: Page, count: int) -> None:
-    page.get_by_role("button", name="Ping").click()
+    page.get_by_role("button", name="Ping", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Ping queued: its delivery is below.")
     pings = page.locator("[data-event='webhook.ping']")
     expect(pings).to_have_count(count)
@@ -105,11 +105,22 @@ def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_i
     assert _signed_by(rotated, second.headers, second.body)
     assert not _signed_by(secret, second.headers, second.body)
 
+    # Sent again, the receiver fails it this time: the page shows its answer and the retry to come.
+    webhook_receiver.reset(script=[500])
+    pings = page.locator("[data-event='webhook.ping']")
+    pings.first.get_by_role("button", name="Send again (webhook.ping)").click()
+    expect(page.get_by_role("status")).to_have_text("webhook.ping queued again: its delivery is below.")
+    expect(pings.first).to_contain_text("answered HTTP 500 · 1 attempt")
+    expect(pings.first).to_contain_text("next try")
+    screenshot(page, "webhook-retrying")
+    [again] = webhook_receiver.received
+    assert again.headers["donatello-delivery"] == second.headers["donatello-delivery"]
+
     assert {"Ping", "Rotate secret", "Pause deliveries", "Delete"} <= _reached_by_tab(page)
 
     page.get_by_role("button", name="Pause deliveries").click()
-    expect(page.get_by_test_id("webhook-state")).to_have_text("paused")
-    expect(page.get_by_role("button", name="Ping")).to_have_count(0)
+    expect(page.get_by_test_id("webhook-state")).to_have_text("paused · 1 failed attempt in a row")
+    expect(page.get_by_role("button", name="Ping", exact=True)).to_have_count(0)
     page.get_by_role("button", name="Enable deliveries").click()
     expect(page.get_by_test_id("webhook-state")).to_have_text("sending")
 

@@ -115,6 +115,15 @@ async def ping(webhook_id: uuid.UUID, viewer: Changing, session: DbSession) -> R
     return _back(webhook_id, "Ping queued: its delivery is below")
 
 
+@router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", response_model=None)
+async def redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, viewer: Changing, session: DbSession
+) -> RedirectResponse:
+    """Send a delivered or failed event again (same delivery id, a fresh series of attempts)."""
+    again = await webhooks.redeliver(session, viewer.principal, webhook_id, delivery_id)
+    return _back(webhook_id, f"{again.event_type} queued again: its delivery is below")
+
+
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=None)
 async def rotate_secret(
     request: Request, webhook_id: uuid.UUID, viewer: Changing, session: DbSession, outbound: OutboundDeps
