@@ -27,12 +27,15 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, hostname: str = HOSTNAME) -> None:
+        """``hostname``: the name its certificate carries (an IP address works too, for a server that
+        resolves names with the system resolver)."""
+        self.hostname = hostname
         ca = trustme.CA()
         self.ca_bundle = workdir / "webhook-receiver-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_bundle))
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert(HOSTNAME).configure_cert(self._context)
+        ca.issue_cert(hostname).configure_cert(self._context)
         self._context.sni_callback = self._sni
         self._lock = threading.Lock()
         self._server_names: list[str | None] = []
@@ -50,7 +53,7 @@ class Receiver:
         return int(self._server.server_address[1])
 
     def url(self, path: str = "/hook") -> str:
-        return f"https://{HOSTNAME}:{self.port}{path}"
+        return f"https://{self.hostname}:{self.port}{path}"
 
     def reset(self, script: list[int] | None = None) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from donatello.main import create_app
 from tests.support.idp import EntraUser, IdentityProvider
 from tests.web import world as worlds
 from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
+from tests.webhook_receiver import Receiver
 
 
 def _free_port() -> int:
@@ -75,7 +76,19 @@ class LiveServer:
 
 
 @pytest.fixture(scope="package")
-def live_server(settings: Settings, web_database: str, workdir: Path) -> Iterator[LiveServer]:
+def webhook_receiver(workdir: Path) -> Iterator[Receiver]:
+    """A loopback HTTPS receiver the live server's worker delivers to. Its certificate names 127.0.0.1:
+    the worker resolves names with the system resolver, which knows no test names."""
+    (workdir / "web-receiver").mkdir(exist_ok=True)  # its own CA file beside the delivery tests' receiver
+    receiver = Receiver(workdir / "web-receiver", hostname="127.0.0.1")
+    yield receiver.start()
+    receiver.stop()
+
+
+@pytest.fixture(scope="package")
+def live_server(
+    settings: Settings, web_database: str, workdir: Path, webhook_receiver: Receiver
+) -> Iterator[LiveServer]:
     configured = settings.model_copy(
         update={
             "database_url": web_database,
@@ -86,6 +99,9 @@ def live_server(settings: Settings, web_database: str, workdir: Path) -> Iterato
             "worker_poll_seconds": 0.1,
             "audit_relay_poll_seconds": 5.0,
             "web_local_sign_in": None,
+            "webhooks_allow_private_targets": True,
+            "webhooks_ca_bundle": webhook_receiver.ca_bundle,
+            "webhooks_poll_seconds": 0.1,
         }
     )
     server = LiveServer(configured).start()

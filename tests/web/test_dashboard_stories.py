@@ -157,7 +157,11 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
 
 
 def test_a_power_user_creates_an_api_key_that_works_once_shown_and_revokes_it(
-    world: World, live_server: LiveServer, sign_in: Callable[..., Page], page_errors: list[str]
+    world: World,
+    live_server: LiveServer,
+    web_database: str,
+    sign_in: Callable[..., Page],
+    page_errors: list[str],
 ) -> None:
     page = sign_in(World.acme("power_user"), "/api-keys")
     scopes = page.locator("input[name=scopes]").evaluate_all("boxes => boxes.map(b => b.value)")
@@ -166,11 +170,19 @@ def test_a_power_user_creates_an_api_key_that_works_once_shown_and_revokes_it(
     page.get_by_label("generations:create").check()
     page.get_by_role("button", name="Create key").click()
     secret = page.get_by_test_id("new-secret").input_value()
+    assert secret not in page.url  # post-redirect-get: the address names the key, not its secret
     with httpx.Client(base_url=live_server.url, trust_env=False) as api:
         assert api.get("/v1/generations", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
         _check(page, "api-keys")
+        page.reload()  # no second POST, and the secret is not shown again
+        expect(page.get_by_test_id("secret-gone")).to_contain_text("CI pipeline")
+        _check(page, "api-keys-reloaded")
+        expect(page.get_by_test_id("new-secret")).to_have_count(0)
+        assert secret not in page.content()
+        with _api(live_server, web_database, "power_user") as owner:
+            assert [k["name"] for k in owner.get("/v1/api-keys").json()["items"]] == ["CI pipeline"]
         page.goto(f"{live_server.url}/api-keys")
-        expect(page.get_by_test_id("new-secret")).to_have_count(0)  # shown once
+        expect(page.get_by_test_id("new-secret")).to_have_count(0)
         page.once("dialog", lambda dialog: dialog.accept())
         page.locator("li[data-key-name='CI pipeline']").get_by_role("button", name="Revoke").click()
         expect(page.get_by_role("status")).to_have_text("Revoked CI pipeline: it no longer works.")

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
     and_,
     func,
@@ -163,6 +164,11 @@ class UserSession(Base):
     revoked: Mapped[bool] = mapped_column(server_default=text("false"))
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoked_reason: Mapped[str | None] = mapped_column(String(255))
+    one_time_notice: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Sealed one-time notice for the browser (a new secret to show once after a redirect); "
+        "cleared when shown",
+    )
 
     @classmethod
     def stands_at(cls, now: datetime) -> ColumnElement[bool]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -26,12 +27,16 @@ from donatello import audit
 from donatello.core.clock import utcnow
 from donatello.core.database import set_platform_scope, set_tenant
 from donatello.models import UserSession
+from donatello.sealing import PromptSealer
+from donatello.sealing.errors import SealBroken
 from donatello.sessions import repository
 
 COOKIE_PREFIX = "dnw_"
 KIND = "browser"
 #: last_used_at is written at most this often, so a page's requests do not each update the row
 TOUCH_EVERY = timedelta(minutes=1)
+#: a one-time notice not shown within this long is dropped (the redirect after a form is immediate)
+NOTICE_LIFETIME = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -133,3 +138,53 @@ async def end(
             details={"sessions_revoked": 1, "kind": KIND},
         )
     return row
+
+
+def _notice_context(browser_session: BrowserSession) -> str:
+    return f"org:{browser_session.organization_id}/session:{browser_session.session_id}"
+
+
+async def leave_notice(
+    session: AsyncSession,
+    sealer: PromptSealer,
+    browser_session: BrowserSession,
+    kind: str,
+    subject: uuid.UUID,
+    secret: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Keep ``secret`` (new, about ``subject``) for the page a form redirects to, which shows it once:
+    post-redirect-get without the secret in the URL. Sealed, bound to this session; replaces any other."""
+    until = (now or utcnow()) + NOTICE_LIFETIME
+    note = json.dumps({"kind": kind, "subject": str(subject), "secret": secret, "until": until.isoformat()})
+    sealed = await sealer.seal(note, context=_notice_context(browser_session))
+    await repository.set_notice(session, browser_session.session_id, sealed.envelope)
+
+
+async def take_notice(
+    session: AsyncSession,
+    sealer: PromptSealer,
+    browser_session: BrowserSession,
+    kind: str,
+    subject: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> str | None:
+    """The secret left about ``subject``, cleared as it is read (a reload finds nothing); None when
+    there is none, it is about something else (left in place), or it is too old (dropped)."""
+    envelope = await repository.notice_for_update(session, browser_session.session_id)
+    if envelope is None:
+        return None
+    try:
+        note = json.loads(await sealer.open(envelope, context=_notice_context(browser_session)))
+    except (SealBroken, ValueError):
+        await repository.set_notice(session, browser_session.session_id, None)
+        return None
+    if datetime.fromisoformat(note["until"]) <= (now or utcnow()):
+        await repository.set_notice(session, browser_session.session_id, None)
+        return None
+    if note["kind"] != kind or note["subject"] != str(subject):
+        return None
+    await repository.set_notice(session, browser_session.session_id, None)
+    return str(note["secret"])

@@ -65,3 +65,14 @@ async def delete_expired_before(session: AsyncSession, cutoff: datetime) -> int:
 async def by_hash(session: AsyncSession, token_hash: str) -> UserSession | None:
     stmt = select(UserSession).where(UserSession.refresh_token_hash == token_hash)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def set_notice(session: AsyncSession, session_id: uuid.UUID, envelope: str | None) -> None:
+    stmt = update(UserSession).where(UserSession.id == session_id).values(one_time_notice=envelope)
+    await session.execute(stmt.execution_options(synchronize_session=False))
+
+
+async def notice_for_update(session: AsyncSession, session_id: uuid.UUID) -> str | None:
+    """The session's notice, its row locked: two loads of the page cannot both read it before it clears."""
+    stmt = select(UserSession.one_time_notice).where(UserSession.id == session_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -16,6 +16,7 @@ from donatello.web.models.endpoints import router as models_router
 from donatello.web.people.endpoints import router as people_router
 from donatello.web.signin.endpoints import router as signin_router
 from donatello.web.usage.endpoints import router as usage_router
+from donatello.web.webhooks.endpoints import router as webhooks_router
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin_router)
@@ -30,3 +31,4 @@ router.include_router(audit_router)
 router.include_router(departments_router)
 router.include_router(people_router)
 router.include_router(keys_router)
+router.include_router(webhooks_router)

@@ -1,5 +1,7 @@
-"""One's own API keys: create one (its secret is shown on that one page only, never again), list them,
-revoke one — the API's ``api_keys.service`` (a key carries only permissions its owner holds; audited)."""
+"""One's own API keys: create one, list them, revoke one — the API's ``api_keys.service`` (a key carries
+only permissions its owner holds; audited). Creating is post-redirect-get: the POST leaves the secret as
+the session's sealed one-time notice and redirects to ``/api-keys?created=<id>``, which shows it once; a
+reload (or a second visit) of that address finds the key but not its secret, and never posts again."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from donatello.api_keys import service as keys
-from donatello.api_keys.schemas import ApiKeyCreate, ApiKeyCreated
+from donatello.api_keys.schemas import ApiKeyCreate
 from donatello.core.clock import utcnow
 from donatello.core.errors import ValidationFailed
 from donatello.core.pagination import MAX_LIMIT
 from donatello.dependencies import DbSession
+from donatello.sessions import browser
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
@@ -26,21 +29,33 @@ Owner = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN))]
 Creating = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN, changes_state=True))]
 
 
+NOTICE = "api-key"
+
+
 async def _page(
-    request: Request, viewer: Viewer, session: DbSession, created: ApiKeyCreated | None = None, **extra: Any
+    request: Request, viewer: Viewer, session: DbSession, created: uuid.UUID | None = None, **extra: Any
 ) -> HTMLResponse:
     # One page of the newest keys is every key a person holds in practice (the API pages further).
     own = (await keys.list_keys(session, viewer.principal, viewer.principal.user_id, None, MAX_LIMIT)).items
     scopes = [p.value for p in Permission if viewer.can(p)]
-    return page(request, "api_keys.html", viewer=viewer, keys=own, scopes=scopes, created=created, **extra)
+    made = next((key for key in own if key.id == created), None)
+    secret = None
+    if made is not None:
+        secret = await browser.take_notice(session, request.app.state.sealer, viewer.session, NOTICE, made.id)
+    return page(
+        request, "api_keys.html", viewer=viewer, keys=own, scopes=scopes, created=made, secret=secret, **extra
+    )
 
 
 @router.get("/api-keys", response_class=HTMLResponse)
-async def api_keys(request: Request, viewer: Owner, session: DbSession, revoked: str = "") -> HTMLResponse:
-    return await _page(request, viewer, session, revoked=revoked[:100])
+async def api_keys(
+    request: Request, viewer: Owner, session: DbSession, revoked: str = "", created: uuid.UUID | None = None
+) -> HTMLResponse:
+    """``created``: the key just made — with its secret the first time this address is loaded only."""
+    return await _page(request, viewer, session, created, revoked=revoked[:100])
 
 
-@router.post("/api-keys", response_class=HTMLResponse)
+@router.post("/api-keys", response_model=None)
 async def create_key(
     request: Request,
     viewer: Creating,
@@ -48,8 +63,7 @@ async def create_key(
     name: Annotated[str, Form(max_length=100)] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
     days: Annotated[int | None, Form(ge=1, le=730)] = None,
-) -> HTMLResponse:
-    """The secret is in this response only (the page is ``no-store``); reloading does not show it again."""
+) -> RedirectResponse:
     try:
         body = ApiKeyCreate.model_validate(
             {
@@ -61,7 +75,10 @@ async def create_key(
     except ValueError:
         raise ValidationFailed("Give the key a name and at least one permission.") from None
     created = await keys.create(session, viewer.principal, body)
-    return await _page(request, viewer, session, created=created, revoked="")
+    await browser.leave_notice(
+        session, request.app.state.sealer, viewer.session, NOTICE, created.id, created.key
+    )
+    return RedirectResponse(f"/api-keys?created={created.id}", status_code=303)
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=None)

@@ -1,0 +1,167 @@
+"""The organization's webhooks for org admins: list them (paged), register one, and on its own page
+rotate its signing secret, ping it and watch the delivery, pause or re-enable it, delete it — through the
+API's ``webhooks.service`` (the same checks of the target, sealing of the secret, audit events).
+
+A new signing secret (create, rotate) is shown once: the POST leaves it as the browser session's sealed
+one-time notice and redirects to the webhook's page, which takes it; a reload shows it no more."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from donatello.core.errors import ValidationFailed
+from donatello.dependencies import DbSession
+from donatello.sessions import browser
+from donatello.tenancy import Permission
+from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.webhooks import service as webhooks
+from donatello.webhooks.catalogue import EVENT_TYPES
+from donatello.webhooks.dependencies import OutboundDeps
+from donatello.webhooks.schemas import WebhookCreate, WebhookRead, WebhookUpdate
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+Admin = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_MANAGE))]
+Changing = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_MANAGE, changes_state=True))]
+NOTICE = "webhook-secret"
+PAGE_SIZE = 20
+RECENT_DELIVERIES = 20
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+async def webhook_list(
+    request: Request, viewer: Admin, session: DbSession, cursor: str | None = None, done: str = ""
+) -> HTMLResponse:
+    listed = await webhooks.list_webhooks(session, viewer.principal, None, cursor, PAGE_SIZE)
+    return page(
+        request,
+        "webhooks.html",
+        viewer=viewer,
+        webhooks=listed,
+        event_types=EVENT_TYPES,
+        first_page=cursor is None,
+        done=done[:200],
+    )
+
+
+@router.post("/webhooks", response_model=None)
+async def register(
+    request: Request,
+    viewer: Changing,
+    session: DbSession,
+    outbound: OutboundDeps,
+    url: Annotated[str, Form(max_length=2048)] = "",
+    events: Annotated[list[str] | None, Form()] = None,
+) -> RedirectResponse:
+    try:
+        body = WebhookCreate(webhook_url=url.strip(), event_types=events or [])
+    except ValidationError as error:
+        raise ValidationFailed(_explain(error)) from None
+    created = await webhooks.create(session, viewer.principal, body, outbound)
+    await browser.leave_notice(
+        session, request.app.state.sealer, viewer.session, NOTICE, created.id, created.secret
+    )
+    return RedirectResponse(f"/webhooks/{created.id}", status_code=303)
+
+
+@router.get("/webhooks/{webhook_id}", response_class=HTMLResponse)
+async def webhook_page(
+    request: Request, webhook_id: uuid.UUID, viewer: Admin, session: DbSession, done: str = ""
+) -> HTMLResponse:
+    webhook = WebhookRead.model_validate(await webhooks.get(session, viewer.principal, webhook_id))
+    secret = await browser.take_notice(session, request.app.state.sealer, viewer.session, NOTICE, webhook.id)
+    deliveries = await webhooks.deliveries(
+        session, viewer.principal, webhook.id, None, None, RECENT_DELIVERIES
+    )
+    return page(
+        request,
+        "webhook.html",
+        viewer=viewer,
+        webhook=webhook,
+        webhook_id=webhook.id,
+        host=urlsplit(webhook.webhook_url).hostname,
+        secret=secret,
+        deliveries=deliveries.items,
+        done=done[:200],
+    )
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_class=HTMLResponse)
+async def delivery_table(
+    request: Request, webhook_id: uuid.UUID, viewer: Admin, session: DbSession
+) -> HTMLResponse:
+    """The recent deliveries: what the page's script polls while one is still pending."""
+    deliveries = await webhooks.deliveries(
+        session, viewer.principal, webhook_id, None, None, RECENT_DELIVERIES
+    )
+    return page(
+        request,
+        "partials/webhook_deliveries.html",
+        viewer=viewer,
+        webhook_id=webhook_id,
+        deliveries=deliveries.items,
+    )
+
+
+@router.post("/webhooks/{webhook_id}/ping", response_model=None)
+async def ping(webhook_id: uuid.UUID, viewer: Changing, session: DbSession) -> RedirectResponse:
+    await webhooks.ping(session, viewer.principal, webhook_id)
+    return _back(webhook_id, "Ping queued: its delivery is below")
+
+
+@router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", response_model=None)
+async def redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, viewer: Changing, session: DbSession
+) -> RedirectResponse:
+    """Send a delivered or failed event again (same delivery id, a fresh series of attempts)."""
+    again = await webhooks.redeliver(session, viewer.principal, webhook_id, delivery_id)
+    return _back(webhook_id, f"{again.event_type} queued again: its delivery is below")
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret", response_model=None)
+async def rotate_secret(
+    request: Request, webhook_id: uuid.UUID, viewer: Changing, session: DbSession, outbound: OutboundDeps
+) -> RedirectResponse:
+    rotated = await webhooks.rotate_secret(session, viewer.principal, webhook_id, outbound)
+    await browser.leave_notice(
+        session, request.app.state.sealer, viewer.session, NOTICE, rotated.id, rotated.secret
+    )
+    return RedirectResponse(f"/webhooks/{rotated.id}", status_code=303)
+
+
+@router.post("/webhooks/{webhook_id}/state", response_model=None)
+async def change_state(
+    webhook_id: uuid.UUID,
+    viewer: Changing,
+    session: DbSession,
+    outbound: OutboundDeps,
+    action: Annotated[Literal["pause", "enable"], Form()],
+) -> RedirectResponse:
+    body = WebhookUpdate(is_active=action == "enable")
+    await webhooks.update(session, viewer.principal, webhook_id, body, outbound)
+    return _back(webhook_id, "Deliveries paused" if action == "pause" else "Deliveries enabled again")
+
+
+@router.post("/webhooks/{webhook_id}/delete", response_model=None)
+async def delete(webhook_id: uuid.UUID, viewer: Changing, session: DbSession) -> RedirectResponse:
+    webhook = await webhooks.get(session, viewer.principal, webhook_id)
+    host = urlsplit(webhook.webhook_url).hostname or "the webhook"
+    await webhooks.delete(session, viewer.principal, webhook_id)
+    return RedirectResponse(f"/webhooks?done={quote(f'Deleted the webhook to {host}')}", status_code=303)
+
+
+def _back(webhook_id: uuid.UUID, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/webhooks/{webhook_id}?done={quote(done)}", status_code=303)
+
+
+def _explain(error: ValidationError) -> str:
+    fields = {str(e["loc"][0]) for e in error.errors()}
+    if "webhook_url" in fields:
+        return "Give an https:// address with a host name (no user name, password or #fragment)."
+    return "Choose at least one event to send."
