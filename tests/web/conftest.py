@@ -26,9 +26,9 @@ from donatello.config import Settings
 from donatello.core import migrations
 from donatello.main import create_app
 from tests.support.idp import EntraUser, IdentityProvider
+from tests.support.webhook_receiver import Receiver
 from tests.web import world as worlds
 from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
-from tests.webhook_receiver import Receiver
 
 
 def _free_port() -> int:

@@ -15,9 +15,9 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
+from tests.support.webhook_receiver import Receiver
 from tests.web.conftest import LiveServer, axe_violations, screenshot
 from tests.web.world import World, user_ids
-from tests.webhook_receiver import Receiver
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from donatello.api_keys.schemas import ApiKeyCreate
 from donatello.core.clock import utcnow
 from donatello.core.errors import ValidationFailed
 from donatello.core.pagination import MAX_LIMIT
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
@@ -41,7 +41,9 @@ async def _page(
     made = next((key for key in own if key.id == created), None)
     secret = None
     if made is not None:
-        secret = await browser.take_notice(session, request.app.state.sealer, viewer.session, NOTICE, made.id)
+        secret = await browser.take_notice(
+            session, resources_of(request).sealer, viewer.session, NOTICE, made.id
+        )
     return page(
         request, "api_keys.html", viewer=viewer, keys=own, scopes=scopes, created=made, secret=secret, **extra
     )
@@ -76,7 +78,7 @@ async def create_key(
         raise ValidationFailed("Give the key a name and at least one permission.") from None
     created = await keys.create(session, viewer.principal, body)
     await browser.leave_notice(
-        session, request.app.state.sealer, viewer.session, NOTICE, created.id, created.key
+        session, resources_of(request).sealer, viewer.session, NOTICE, created.id, created.key
     )
     return RedirectResponse(f"/api-keys?created={created.id}", status_code=303)
 

@@ -58,7 +58,7 @@ async def change_prices(
     qualities: Text = "",
 ) -> RedirectResponse:
     """Price per image (in the model's pricing currency) and the size and quality multipliers."""
-    availability = availability_for(request.app.state.redis)
+    availability = availability_for(resources_of(request).redis)
     current = await providers.get(session, viewer.principal, availability, provider_id)
     amount = _decimal(price, "price")
     changes: dict[str, object] = {
@@ -81,7 +81,7 @@ async def change_state(
 ) -> RedirectResponse:
     """Pausing takes the model off the list people choose from (and off ``auto``); resuming puts it back."""
     body = ProviderUpdate(is_active=action == "resume")
-    availability = availability_for(request.app.state.redis)
+    availability = availability_for(resources_of(request).redis)
     changed = await providers.update(session, viewer.principal, availability, provider_id, body)
     return _done(f"{'Paused' if action == 'pause' else 'Resumed'} {_name(changed)}")
 
@@ -110,7 +110,9 @@ async def add_model(
             "quality_multipliers": _multipliers(qualities, "quality multipliers"),
         },
     )
-    added = await providers.create(session, viewer.principal, availability_for(request.app.state.redis), body)
+    added = await providers.create(
+        session, viewer.principal, availability_for(resources_of(request).redis), body
+    )
     return _done(f"Added {_name(added)}")
 
 

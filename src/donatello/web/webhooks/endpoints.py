@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from donatello.core.errors import ValidationFailed
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
@@ -65,7 +65,7 @@ async def register(
         raise ValidationFailed(_explain(error)) from None
     created = await webhooks.create(session, viewer.principal, body, outbound)
     await browser.leave_notice(
-        session, request.app.state.sealer, viewer.session, NOTICE, created.id, created.secret
+        session, resources_of(request).sealer, viewer.session, NOTICE, created.id, created.secret
     )
     return RedirectResponse(f"/webhooks/{created.id}", status_code=303)
 
@@ -75,7 +75,9 @@ async def webhook_page(
     request: Request, webhook_id: uuid.UUID, viewer: Admin, session: DbSession, done: str = ""
 ) -> HTMLResponse:
     webhook = WebhookRead.model_validate(await webhooks.get(session, viewer.principal, webhook_id))
-    secret = await browser.take_notice(session, request.app.state.sealer, viewer.session, NOTICE, webhook.id)
+    secret = await browser.take_notice(
+        session, resources_of(request).sealer, viewer.session, NOTICE, webhook.id
+    )
     deliveries = await webhooks.deliveries(
         session, viewer.principal, webhook.id, None, None, RECENT_DELIVERIES
     )
@@ -130,7 +132,7 @@ async def rotate_secret(
 ) -> RedirectResponse:
     rotated = await webhooks.rotate_secret(session, viewer.principal, webhook_id, outbound)
     await browser.leave_notice(
-        session, request.app.state.sealer, viewer.session, NOTICE, rotated.id, rotated.secret
+        session, resources_of(request).sealer, viewer.session, NOTICE, rotated.id, rotated.secret
     )
     return RedirectResponse(f"/webhooks/{rotated.id}", status_code=303)
 

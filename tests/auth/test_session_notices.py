@@ -15,7 +15,7 @@ from donatello.core.clock import utcnow
 from donatello.models import UserSession
 from donatello.sealing import PromptSealer
 from donatello.sessions import browser
-from tests import factories
+from tests.support import factories
 
 LIFETIMES = browser.Lifetimes(idle=timedelta(hours=1), absolute=timedelta(hours=8))
 SECRET = "dk_live_0123456789abcdefghijklmnopqrstuv"
