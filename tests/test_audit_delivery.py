@@ -31,9 +31,10 @@ EVENTS = 1000
 
 
 async def _produce(
-    engine: AsyncEngine, organizations: int, per_transaction: int = 50
+    engine: AsyncEngine, organizations: int, per_transaction: int = 50, users: int = 0
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """EVENTS events over ``organizations`` organizations, committed in transactions of ``per_transaction``."""
+    """EVENTS events over ``organizations`` organizations, committed in transactions of ``per_transaction``,
+    by ``users`` users in turn (0: system events, no user)."""
     sessions = create_sessionmaker(engine)
     produced: dict[uuid.UUID, list[uuid.UUID]] = {}
     async with transaction(sessions, platform=True) as session:
@@ -47,7 +48,11 @@ async def _produce(
     for batch in range(EVENTS // per_transaction):
         org = orgs[batch % organizations]
         async with transaction(sessions, platform=True) as session:
-            produced[org.id] += await record_events(session, org.id, per_transaction)
+            if not users:
+                produced[org.id] += await record_events(session, org.id, per_transaction)
+            for n in range(per_transaction if users else 0):
+                user = uuid.UUID(int=(batch * per_transaction + n) % users + 1)
+                produced[org.id] += await record_events(session, org.id, 1, user_id=user)
     return produced
 
 
@@ -61,6 +66,16 @@ async def _undelivered(engine: AsyncEngine, organization_ids: list[uuid.UUID]) -
             )
             or 0
         )
+
+
+async def _sealed(engine: AsyncEngine, organization_id: uuid.UUID) -> int:
+    async with transaction(create_sessionmaker(engine), platform=True) as session:
+        count = await session.scalar(
+            select(func.count()).where(
+                AuditOutbox.organization_id == organization_id, AuditOutbox.chain_seq.is_not(None)
+            )
+        )
+        return int(count or 0)
 
 
 async def _wait_until(condition: Any, what: str, seconds: float = 90) -> None:
@@ -124,7 +139,9 @@ async def _is_zero(count: Any) -> bool:
 async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
     engine: AsyncEngine, cosmos_settings: Settings, postgres_url: str, workdir: Path
 ) -> None:
-    produced = await _produce(engine, organizations=1)
+    """One batch of the whole chain, written concurrently (transactional batches of a user's events),
+    killed with hundreds of documents in flight: the restart re-ships the sealed batch exactly."""
+    produced = await _produce(engine, organizations=1, users=300)
     (org,) = produced
     env = {k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")}
     env.update(
@@ -133,6 +150,7 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
         DONATELLO_COSMOS_ENDPOINT=cosmos_settings.cosmos_endpoint or "",
         DONATELLO_COSMOS_KEY=KEY,
         DONATELLO_AUDIT_RELAY_BATCH_SIZE=str(EVENTS),
+        DONATELLO_AUDIT_RELAY_WRITE_CONCURRENCY="3",  # slow enough to be caught mid-batch
         DONATELLO_AUDIT_RELAY_HORIZON_SECONDS="0",
         DONATELLO_AUDIT_RELAY_POLL_SECONDS="0.05",
     )
@@ -158,6 +176,7 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
         in_cosmos = await stored()
         assert 0 < in_cosmos < EVENTS
         assert await _undelivered(engine, [org]) == EVENTS  # the batch's delivery marks never committed
+        assert await _sealed(engine, org) == EVENTS  # ...but its chain did, before anything was shipped
 
         worker = start_worker()
         await _wait_until(lambda: _is_zero(_undelivered(engine, [org])), "every event delivered")
