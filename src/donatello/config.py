@@ -152,7 +152,10 @@ class Settings(BaseSettings):
     reconciliation_inline_max_bytes: int = 8 << 20
     reconciliation_max_upload_bytes: int = 4 << 30  # larger uploads are refused (413)
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
+    # With several server processes they run once, in one dedicated process beside them.
     in_process_worker: bool | None = None
+    # Server processes of `donatello serve`, sharing its port (unset: one per core of the machine).
+    workers: PositiveInt | None = None
 
     # Retention (``donatello.retention``, seed 004's schedule): run by the worker's ``retention`` job once
     # every ``retention_interval_hours`` (one runner at a time), or by hand (`donatello retention run`).
