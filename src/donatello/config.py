@@ -154,7 +154,8 @@ class Settings(BaseSettings):
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
     # With several server processes they run once, in one dedicated process beside them.
     in_process_worker: bool | None = None
-    # Server processes of `donatello serve`, sharing its port (unset: one per core of the machine).
+    # Server processes of `donatello serve`, sharing its port (unset: one per core available to it: the
+    # machine's, or a container's CPU quota).
     workers: PositiveInt | None = None
 
     # Retention (``donatello.retention``, seed 004's schedule): run by the worker's ``retention`` job once

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 from typing import Annotated
@@ -13,7 +12,7 @@ import typer
 
 from donatello.cli.common import a_duration
 from donatello.cli.main import app
-from donatello.cli.serving import serve_processes
+from donatello.cli.serving import available_cores, serve_processes
 from donatello.config import Settings, get_settings
 from donatello.core import migrations
 from donatello.core.runtime import database_url
@@ -64,7 +63,7 @@ def serve(
                 "port": bind_port,
             }
         )
-        processes = workers or settings.workers or os.cpu_count() or 1
+        processes = workers or settings.workers or available_cores()
         log.info(
             "serving",
             extra={

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
 import threading
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from donatello.config import Settings, get_settings
 from donatello.core import logging as app_logging
@@ -24,6 +26,19 @@ from donatello.core import logging as app_logging
 log = logging.getLogger("donatello.cli")
 JOB_RESTART_SECONDS = 2.0
 JOB_STOP_SECONDS = 30.0
+
+
+def available_cores() -> int:
+    """The cores this process may use: the machine's, narrowed by CPU affinity and by a cgroup v2 CPU
+    quota (a container limited to 2 CPUs on a 64-core host serves with 2 processes, not 64)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
 
 
 def serve_processes(settings: Settings, workers: int) -> None:
