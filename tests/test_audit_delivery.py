@@ -13,8 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.audit import service
 from donatello.audit.cosmos import provision
@@ -23,7 +24,8 @@ from donatello.config import Settings
 from donatello.core.database import create_sessionmaker, transaction
 from donatello.core.jobs import JobContext
 from donatello.models import AuditOutbox, Organization
-from tests.audit_helpers import org_documents, raw_container, record_events
+from tests import factories
+from tests.audit_helpers import org_documents, raw_container, record_events, relay_in_test, store_for
 from tests.cosmos_emulator import KEY, CosmosEmulator
 
 DONATELLO = str(Path(sys.executable).with_name("donatello"))
@@ -202,3 +204,51 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
 
 async def _at_least(count: Any, minimum: int) -> bool:
     return await count >= minimum
+
+
+class _Flaky:
+    """The container, except that every third create (single or batch) fails as if the relay died there."""
+
+    def __init__(self, target: Any) -> None:
+        self._target, self._calls = target, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name not in {"create_item", "execute_item_batch"}:
+            return attribute
+
+        async def maybe(*args: Any, **kwargs: Any) -> Any:
+            self._calls += 1
+            if self._calls % 3 == 0:
+                await asyncio.sleep(0.5)  # the writes around it land meanwhile
+                raise RuntimeError("the relay died mid-batch")
+            return await attribute(*args, **kwargs)
+
+        return maybe
+
+
+async def test_a_batch_stored_with_holes_is_completed_exactly_once_by_the_next_relay(
+    db: AsyncSession, cosmos_settings: Settings
+) -> None:
+    """Documents are written concurrently, so an interrupted batch leaves an arbitrary subset stored (not
+    a prefix of the chain); the next relay ships exactly the sealed batch, the stored ones matching."""
+    org = await factories.organization(db)
+    ids: list[uuid.UUID] = []
+    for n in range(60):  # 20 users' events: transactional batches, and single creates for the rest
+        ids += await record_events(db, org.id, 1, user_id=uuid.UUID(int=n % 20 + 1) if n < 40 else None)
+        ids += await record_events(db, org.id, 1, user_id=uuid.uuid4())
+    async with store_for(cosmos_settings, wrap=_Flaky) as flaky:
+        with pytest.raises(RuntimeError, match="died mid-batch"):
+            await (await relay_in_test(db, flaky)).deliver_chain(org.id)
+    async with raw_container(cosmos_settings) as container:
+        stored = sorted(int(d["chain_seq"]) for d in await org_documents(container, org.id))
+    assert 0 < len(stored) < len(ids) and stored != list(range(1, len(stored) + 1)), "holes, not a prefix"
+
+    async with store_for(cosmos_settings) as store:
+        assert await (await relay_in_test(db, store)).drain() == len(ids)
+        async with raw_container(cosmos_settings) as container:
+            documents = await org_documents(container, org.id)
+        assert sorted(d["id"] for d in documents) == sorted(str(i) for i in ids)
+        assert sorted(d["chain_seq"] for d in documents) == list(range(1, len(ids) + 1))
+        result = await service.verify(db, store, org.id)
+        assert result.ok and result.checked == len(ids), result.broken
