@@ -68,7 +68,7 @@ class Relay:
     batch_size: int = 200
     concurrency: int = 8
     horizon_seconds: float = 0.5
-    write_concurrency: int = 16  # documents in flight to the store, over every chain
+    write_concurrency: int = 16  # requests in flight to the store (creates or batches), over every chain
 
     def __post_init__(self) -> None:
         self._writes = asyncio.Semaphore(self.write_concurrency)
@@ -114,7 +114,6 @@ class Relay:
             adopted = 0
             if organization_id not in self._adoption_checked:
                 seq, prev, adopted = await self._adopt_stored_run(session, organization_id, seq, prev)
-                self._adoption_checked.add(organization_id)
             batch = [
                 _resealed(row)
                 for row in await repository.sealed_undelivered(session, organization_id, self.batch_size)
@@ -131,6 +130,7 @@ class Relay:
                     session, [(i, d["chain_seq"], d["prev_hash"], d["chain_hash"]) for i, d in batch]
                 )
         # The seal is committed: whatever happens from here on, a retry ships these very documents.
+        self._adoption_checked.add(organization_id)
         try:
             async with asyncio.TaskGroup() as shipping:
                 for group in _by_partition([document for _, document in batch]):
