@@ -93,6 +93,16 @@ def test_two_server_processes_share_the_port_the_jobs_run_once_and_sigterm_stops
     assert {
         int(e["pid"]) for e in server.log_entries() if str(e.get("logger", "")).startswith(job_loggers)
     } <= jobs
+    # Whichever server answers a scrape reports every process's counters, the job process's included.
+    for _ in range(6):
+        with httpx.Client(base_url=server.url, timeout=10) as fresh:
+            scraped = fresh.get("/metrics").text
+        completed_metric = [
+            float(line.rsplit(" ", 1)[1])
+            for line in scraped.splitlines()
+            if line.startswith("donatello_generations_total{") and 'status="completed"' in line
+        ]
+        assert sum(completed_metric) == GENERATIONS, scraped
     ((organization_id,),) = server.sql("SELECT id FROM organizations WHERE domain = 'acme.com.au'")
     deadline = time.monotonic() + 60
     while server.sql("SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL")[0][0]:

@@ -16,6 +16,8 @@ import logging
 import math
 import multiprocessing
 import os
+import shutil
+import tempfile
 import threading
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -46,7 +48,10 @@ def serve_processes(settings: Settings, workers: int) -> None:
     import uvicorn
 
     assert settings.database_url, "the database is prepared before the servers start"
+    # Every process's metrics in one directory, so a scrape of any server reports all of them.
+    metrics_dir = tempfile.mkdtemp(prefix="donatello-metrics-")
     os.environ.update(
+        PROMETHEUS_MULTIPROC_DIR=metrics_dir,
         DONATELLO_DATABASE_URL=settings.database_url,
         DONATELLO_IN_PROCESS_WORKER="false",
         DONATELLO_HOST=settings.host,
@@ -69,6 +74,7 @@ def serve_processes(settings: Settings, workers: int) -> None:
     finally:
         if jobs:
             jobs.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 class _JobProcess:
