@@ -13,6 +13,10 @@ param databaseOwnerUrlSecretUri string
 param redisUrlSecretUri string
 param blobConnectionStringSecretUri string
 param entraClientSecretUri string = ''
+@description('Server processes per API replica (`donatello serve --workers`), one per vCPU it is given')
+@minValue(1)
+@maxValue(4)
+param apiWorkers int = 2
 param apiMinReplicas int = 2
 param apiMaxReplicas int = 10
 param workerReplicas int = 2
@@ -102,13 +106,15 @@ resource api 'Microsoft.App/containerApps@2024-03-01' = {
           command: [
             'donatello'
             'serve'
+            '--workers'
+            string(apiWorkers)
           ]
           env: concat(env, [
             { name: 'DONATELLO_IN_PROCESS_WORKER', value: 'false' }
           ])
           resources: {
-            cpu: json('1.0')
-            memory: '2Gi'
+            cpu: json(string(apiWorkers))
+            memory: '${apiWorkers * 2}Gi'
           }
           probes: [
             {

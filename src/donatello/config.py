@@ -80,8 +80,11 @@ class Settings(BaseSettings):
     cosmos_database: str = "donatelloai-audit"
     cosmos_container: str = "audit_logs"
     # Audit relay (outbox -> audit store). Key auth when cosmos_key is set, else DefaultAzureCredential.
-    audit_relay_batch_size: int = 200
-    audit_relay_concurrency: int = 8  # organizations shipped in parallel (each chain is shipped in order)
+    audit_relay_batch_size: int = 1000
+    audit_relay_concurrency: int = 8  # organizations shipped in parallel
+    # Documents in flight to Cosmos at once, over every chain (a chain is computed in order, then its
+    # batch is written concurrently).
+    audit_relay_write_concurrency: int = 16
     audit_relay_poll_seconds: float = 0.5
     # Rows younger than this are left for the next pass, so the chain follows outbox order even when
     # transactions commit out of order (see audit.relay); correctness never depends on it.
@@ -149,7 +152,11 @@ class Settings(BaseSettings):
     reconciliation_inline_max_bytes: int = 8 << 20
     reconciliation_max_upload_bytes: int = 4 << 30  # larger uploads are refused (413)
     # Run the background jobs inside `donatello serve`; unset = only on the embedded default database.
+    # With several server processes they run once, in one dedicated process beside them.
     in_process_worker: bool | None = None
+    # Server processes of `donatello serve`, sharing its port (unset: one per core available to it: the
+    # machine's, or a container's CPU quota).
+    workers: PositiveInt | None = None
 
     # Retention (``donatello.retention``, seed 004's schedule): run by the worker's ``retention`` job once
     # every ``retention_interval_hours`` (one runner at a time), or by hand (`donatello retention run`).

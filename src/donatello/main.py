@@ -73,6 +73,14 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
 ]
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one server process of `donatello serve --workers N` (see ``donatello.cli.serving``):
+    configured from the environment its parent prepared."""
+    settings = get_settings()
+    app_logging.configure(settings.log_level)
+    return create_app(settings)
+
+
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the API. Tests pass their own ``engine``; otherwise the lifespan opens the configured one."""
     settings = settings or get_settings()

@@ -13,8 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.audit import service
 from donatello.audit.cosmos import provision
@@ -23,7 +24,8 @@ from donatello.config import Settings
 from donatello.core.database import create_sessionmaker, transaction
 from donatello.core.jobs import JobContext
 from donatello.models import AuditOutbox, Organization
-from tests.support.audit_helpers import org_documents, raw_container, record_events
+from tests.support import factories
+from tests.support.audit_helpers import org_documents, raw_container, record_events, relay_in_test, store_for
 from tests.support.cosmos_emulator import KEY, CosmosEmulator
 
 DONATELLO = str(Path(sys.executable).with_name("donatello"))
@@ -31,9 +33,10 @@ EVENTS = 1000
 
 
 async def _produce(
-    engine: AsyncEngine, organizations: int, per_transaction: int = 50
+    engine: AsyncEngine, organizations: int, per_transaction: int = 50, users: int = 0
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """EVENTS events over ``organizations`` organizations, committed in transactions of ``per_transaction``."""
+    """EVENTS events over ``organizations`` organizations, committed in transactions of ``per_transaction``,
+    by ``users`` users in turn (0: system events, no user)."""
     sessions = create_sessionmaker(engine)
     produced: dict[uuid.UUID, list[uuid.UUID]] = {}
     async with transaction(sessions, platform=True) as session:
@@ -47,7 +50,11 @@ async def _produce(
     for batch in range(EVENTS // per_transaction):
         org = orgs[batch % organizations]
         async with transaction(sessions, platform=True) as session:
-            produced[org.id] += await record_events(session, org.id, per_transaction)
+            if not users:
+                produced[org.id] += await record_events(session, org.id, per_transaction)
+            for n in range(per_transaction if users else 0):
+                user = uuid.UUID(int=(batch * per_transaction + n) % users + 1)
+                produced[org.id] += await record_events(session, org.id, 1, user_id=user)
     return produced
 
 
@@ -61,6 +68,16 @@ async def _undelivered(engine: AsyncEngine, organization_ids: list[uuid.UUID]) -
             )
             or 0
         )
+
+
+async def _sealed(engine: AsyncEngine, organization_id: uuid.UUID) -> int:
+    async with transaction(create_sessionmaker(engine), platform=True) as session:
+        count = await session.scalar(
+            select(func.count()).where(
+                AuditOutbox.organization_id == organization_id, AuditOutbox.chain_seq.is_not(None)
+            )
+        )
+        return int(count or 0)
 
 
 async def _wait_until(condition: Any, what: str, seconds: float = 90) -> None:
@@ -124,7 +141,9 @@ async def _is_zero(count: Any) -> bool:
 async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
     engine: AsyncEngine, cosmos_settings: Settings, postgres_url: str, workdir: Path
 ) -> None:
-    produced = await _produce(engine, organizations=1)
+    """One batch of the whole chain, written concurrently (transactional batches of a user's events),
+    killed with hundreds of documents in flight: the restart re-ships the sealed batch exactly."""
+    produced = await _produce(engine, organizations=1, users=300)
     (org,) = produced
     env = {k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")}
     env.update(
@@ -133,6 +152,7 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
         DONATELLO_COSMOS_ENDPOINT=cosmos_settings.cosmos_endpoint or "",
         DONATELLO_COSMOS_KEY=KEY,
         DONATELLO_AUDIT_RELAY_BATCH_SIZE=str(EVENTS),
+        DONATELLO_AUDIT_RELAY_WRITE_CONCURRENCY="3",  # slow enough to be caught mid-batch
         DONATELLO_AUDIT_RELAY_HORIZON_SECONDS="0",
         DONATELLO_AUDIT_RELAY_POLL_SECONDS="0.05",
     )
@@ -158,6 +178,7 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
         in_cosmos = await stored()
         assert 0 < in_cosmos < EVENTS
         assert await _undelivered(engine, [org]) == EVENTS  # the batch's delivery marks never committed
+        assert await _sealed(engine, org) == EVENTS  # ...but its chain did, before anything was shipped
 
         worker = start_worker()
         await _wait_until(lambda: _is_zero(_undelivered(engine, [org])), "every event delivered")
@@ -183,3 +204,51 @@ async def test_a_relay_killed_mid_batch_loses_and_duplicates_nothing(
 
 async def _at_least(count: Any, minimum: int) -> bool:
     return await count >= minimum
+
+
+class _Flaky:
+    """The container, except that every third create (single or batch) fails as if the relay died there."""
+
+    def __init__(self, target: Any) -> None:
+        self._target, self._calls = target, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name not in {"create_item", "execute_item_batch"}:
+            return attribute
+
+        async def maybe(*args: Any, **kwargs: Any) -> Any:
+            self._calls += 1
+            if self._calls % 3 == 0:
+                await asyncio.sleep(0.5)  # the writes around it land meanwhile
+                raise RuntimeError("the relay died mid-batch")
+            return await attribute(*args, **kwargs)
+
+        return maybe
+
+
+async def test_a_batch_stored_with_holes_is_completed_exactly_once_by_the_next_relay(
+    db: AsyncSession, cosmos_settings: Settings
+) -> None:
+    """Documents are written concurrently, so an interrupted batch leaves an arbitrary subset stored (not
+    a prefix of the chain); the next relay ships exactly the sealed batch, the stored ones matching."""
+    org = await factories.organization(db)
+    ids: list[uuid.UUID] = []
+    for n in range(60):  # 20 users' events: transactional batches, and single creates for the rest
+        ids += await record_events(db, org.id, 1, user_id=uuid.UUID(int=n % 20 + 1) if n < 40 else None)
+        ids += await record_events(db, org.id, 1, user_id=uuid.uuid4())
+    async with store_for(cosmos_settings, wrap=_Flaky) as flaky:
+        with pytest.raises(RuntimeError, match="died mid-batch"):
+            await (await relay_in_test(db, flaky)).deliver_chain(org.id)
+    async with raw_container(cosmos_settings) as container:
+        stored = sorted(int(d["chain_seq"]) for d in await org_documents(container, org.id))
+    assert 0 < len(stored) < len(ids) and stored != list(range(1, len(stored) + 1)), "holes, not a prefix"
+
+    async with store_for(cosmos_settings) as store:
+        assert await (await relay_in_test(db, store)).drain() == len(ids)
+        async with raw_container(cosmos_settings) as container:
+            documents = await org_documents(container, org.id)
+        assert sorted(d["id"] for d in documents) == sorted(str(i) for i in ids)
+        assert sorted(d["chain_seq"] for d in documents) == list(range(1, len(ids) + 1))
+        result = await service.verify(db, store, org.id)
+        assert result.ok and result.checked == len(ids), result.broken

@@ -1,6 +1,6 @@
 """The application never updates or deletes an audit document: relaying (including adopting what an
 interrupted relay already stored), listing and verifying only ever ask the container to create, read or
-query."""
+query — a transactional batch included, whose operations are creates only."""
 
 from __future__ import annotations
 
@@ -22,9 +22,18 @@ class Recording:
     def __init__(self, target: Any) -> None:
         self._target = target
         self.calls: list[str] = []
+        self.batch_operations: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
+        if name == "execute_item_batch":
+            self.calls.append(name)
+
+            def batch(operations: Any, **kwargs: Any) -> Any:
+                self.batch_operations += [operation[0] for operation in operations]
+                return attribute(operations, **kwargs)
+
+            return batch
         if callable(attribute):
             self.calls.append(name)
         return attribute
@@ -36,6 +45,7 @@ async def test_the_audit_store_is_only_asked_to_create_read_and_query(
     org = await factories.organization(db)
     admin = await factories.user(db, org, role="org_admin")
     ids = await record_events(db, org.id, 3, user_id=admin.id)
+    ids += await record_events(db, org.id, 2, user_id=admin.id)  # a new batch: one transactional batch
     recorder: Recording | None = None
 
     def wrap(container: Any) -> Recording:
@@ -49,15 +59,19 @@ async def test_the_audit_store_is_only_asked_to_create_read_and_query(
             from donatello.audit import chain
 
             await plain.create(chain.sealed({**(await _payload(db, ids[0]))}, 1, chain.GENESIS))
-        await (await relay_in_test(db, store)).drain()
+        relay = await relay_in_test(db, store)
+        relay.batch_size = 3
+        await relay.drain()
         principal = Principal(admin.id, org.id, None, Role.ORG_ADMIN, admin.email)
         page = await service.list_events(db, store, principal, AuditFilters(user_id=admin.id), None, 10)
-        assert len(page.items) == 3
+        assert len(page.items) == 5
         assert (await service.verify(db, store, org.id)).ok
 
     assert recorder is not None
     assert {"create_item", "query_items"} <= set(recorder.calls)
-    assert set(recorder.calls) <= {"create_item", "read_item", "query_items", "read"}
+    assert set(recorder.calls) <= {"create_item", "read_item", "query_items", "read", "execute_item_batch"}
+    assert "execute_item_batch" in recorder.calls
+    assert set(recorder.batch_operations) == {"create"}
 
 
 async def _payload(db: AsyncSession, event_id: Any) -> dict[str, Any]:

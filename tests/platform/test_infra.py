@@ -113,7 +113,7 @@ def test_the_identity_gets_exactly_the_roles_each_service_needs() -> None:
     assert ALL_BICEP.count("Microsoft.Authorization/roleAssignments@") == 2
     # both apps run as the user-assigned identity and as the right command
     assert APPS.count("identity: identity\n") >= 2 and "type: 'UserAssigned'" in APPS
-    assert re.search(r"command: \[\s*'donatello'\s*'serve'\s*\]", APPS)
+    assert re.search(r"command: \[\s*'donatello'\s*'serve'\s*'--workers'\s*string\(apiWorkers\)\s*\]", APPS)
     assert re.search(r"command: \[\s*'donatello'\s*'worker'\s*\]", APPS)
 
 
@@ -129,3 +129,8 @@ def test_the_image_is_multi_stage_slim_and_non_root() -> None:
     assert "--constraint requirements.lock" in DOCKERFILE  # the locked versions, without the dev tools
     for needed in ("alembic.ini", "alembic", "src"):
         assert re.search(rf"^COPY .*\b{needed}\b", DOCKERFILE, re.MULTILINE)
+
+
+def test_the_api_serves_with_one_process_per_vcpu_it_is_given() -> None:
+    assert "'--workers'\n            string(apiWorkers)" in APPS
+    assert "cpu: json(string(apiWorkers))" in APPS

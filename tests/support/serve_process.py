@@ -3,6 +3,8 @@ its own data directory, a free port, its in-process worker, and the operator com
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -13,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -27,7 +30,7 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, **settings: str) -> None:
+    def __init__(self, *, workers: int = 1, **settings: str) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="donatello-live-", dir="/tmp"))  # never under /root
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")}
         self.env["DONATELLO_DATA_DIR"] = str(self.data_dir)
@@ -36,11 +39,15 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = self.data_dir / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.workers = workers  # server processes (`--workers`); above 1 the jobs get a process of their own
 
     def start(self, seconds: float = 90) -> ServeProcess:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [DONATELLO, "serve", "--migrate", "--seed-demo", "--port", str(self.port)],
+                [
+                    *(DONATELLO, "serve", "--migrate", "--seed-demo"),
+                    *("--port", str(self.port), "--workers", str(self.workers)),
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -56,6 +63,41 @@ class ServeProcess:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (each names the process that wrote it: ``pid``)."""
+        entries = []
+        for line in self.log.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                entries.append(json.loads(line))
+        return [entry for entry in entries if isinstance(entry, dict)]
+
+    def descendants(self) -> list[int]:
+        """Every live process below serve in the process tree (the embedded PostgreSQL daemonizes, so it
+        is not among them: see ``postgres_processes``)."""
+        assert self.process is not None
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    children.setdefault(parent, []).append(int(entry.name))
+        found, todo = [], [self.process.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child)
+        return found
+
+    def postgres_processes(self) -> list[int]:
+        """Processes of the embedded PostgreSQL of this data directory."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if entry.name.isdigit() and "postgres" in command and str(self.postgres_dir) in command:
+                    found.append(int(entry.name))
+        return found
 
     def command(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,5 +1,9 @@
 """The Cosmos DB audit store: create, read and query — never replace, upsert, patch or delete.
 
+Several documents of one partition (one user's events) are created by one transactional batch of create
+operations (at most ``BATCH_LIMIT``): all of them or none, and a 409 on any means an earlier attempt
+stored at least one, so the caller falls back to one create per document.
+
 Authentication is chosen from configuration, never by trial: the account key when one is configured (the
 emulator, or an account with keys), otherwise ``DefaultAzureCredential`` (managed identity in Azure).
 Writes are retried with exponential back-off on throttling (429, honouring ``x-ms-retry-after-ms``),
@@ -13,7 +17,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 220_896_000  # 7 years
 PARTITION_KEY = "/user_id"
+BATCH_LIMIT = 100  # operations in one transactional batch (the service's limit)
 # The seed's indexing policy, plus what the relay and the query API filter and sort on (organization,
 # chain position, resource type) and the composite index a newest-first keyset page needs.
 INDEXING_POLICY: dict[str, Any] = {
@@ -77,8 +82,15 @@ class RetryPolicy:
         return backoff / 2 + random.uniform(0, backoff / 2)  # noqa: S311 - jitter, not security
 
 
+def _conflict(exc: Exception) -> bool:
+    """409: the id exists (a single create, or one create of a transactional batch)."""
+    if isinstance(exc, cosmos_errors.CosmosResourceExistsError):
+        return True
+    return isinstance(exc, cosmos_errors.CosmosBatchOperationError) and exc.status_code == 409
+
+
 def _retryable(exc: Exception) -> tuple[bool, str | None]:
-    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError | cosmos_errors.CosmosBatchOperationError):
         status = exc.status_code or 0
         headers = getattr(exc, "headers", None) or {}
         if status == 429 or status >= 500:
@@ -99,6 +111,15 @@ class AuditStore:
     async def create(self, document: Mapping[str, Any]) -> None:
         """Store ``document`` (id = event id); raises ``AlreadyStored`` on 409."""
         await self._with_retry(lambda: self.container.create_item(body=dict(document)), write=True)
+
+    async def create_batch(self, partition_key: str | None, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Store ``documents`` (one partition, at most ``BATCH_LIMIT``) in one transactional batch of
+        creates; raises ``AlreadyStored`` when any id exists."""
+        assert len(documents) <= BATCH_LIMIT
+        operations = [("create", (dict(document),)) for document in documents]
+        await self._with_retry(
+            lambda: self.container.execute_item_batch(operations, partition_key=partition_key), write=True
+        )
 
     async def read(self, event_id: str, user_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._with_retry(
@@ -130,11 +151,11 @@ class AuditStore:
         while True:
             try:
                 return await call()
-            except cosmos_errors.CosmosResourceExistsError as exc:
-                if write:
-                    raise AlreadyStored(str(exc)) from exc
-                raise
             except Exception as exc:
+                if _conflict(exc):
+                    if write:
+                        raise AlreadyStored(str(exc)) from exc
+                    raise
                 retryable, retry_after = _retryable(exc)
                 if not retryable:
                     raise

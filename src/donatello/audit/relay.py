@@ -17,11 +17,16 @@ xact_lock``) before reading the head, and skips chains another relay holds. Requ
 lock; they only insert outbox rows.
 
 Exactly once into Cosmos: documents use the event id as their id (a 409 means an earlier attempt stored
-it), and within a chain they are written one after another, in chain order, before the batch's delivery
-marks commit in PostgreSQL. A relay that dies (or fails) mid-batch leaves a contiguous run of documents
-past the recorded head; the next batch of that chain first adopts that run — it checks each document's
-position, link and content against the outbox row and records it as delivered — and continues after it.
-So a restarted relay recomputes nothing already stored, and a late row cannot fork the chain.
+it: the stored document must then hold the same position and hash). A chain's batch is computed in order
+and *sealed* first — its positions and hashes are committed to the outbox rows, delivery still pending —
+then its documents are written concurrently — one transactional batch of creates per partition (user),
+single creates for the rest, at most ``write_concurrency`` requests in flight over all chains — and
+one update marks the whole batch delivered. A relay killed mid-batch leaves an arbitrary subset of the
+batch stored; the next pass finds the sealed, undelivered rows and ships exactly those documents again
+(the stored ones answer 409 and match), before it seals anything new. So nothing is recomputed, a late
+row cannot fork the chain, and verification stops at the delivered head, past which a batch may be
+incomplete while it ships. Documents an older relay (which wrote one by one, without sealing) left past
+the head are adopted once per chain: checked against the outbox and recorded as delivered.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.audit import chain, repository
 from donatello.audit.cosmos import (
+    BATCH_LIMIT,
     AlreadyStored,
     AuditStore,
     chain_filter,
@@ -46,6 +52,7 @@ from donatello.audit.cosmos import (
 from donatello.config import Settings
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
+from donatello.models import AuditOutbox
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,12 @@ class Relay:
     batch_size: int = 200
     concurrency: int = 8
     horizon_seconds: float = 0.5
+    write_concurrency: int = 16  # requests in flight to the store (creates or batches), over every chain
+
+    def __post_init__(self) -> None:
+        self._writes = asyncio.Semaphore(self.write_concurrency)
+        # Chains checked for documents an older relay stored past the head (see _adopt_stored_run).
+        self._adoption_checked: set[uuid.UUID | None] = set()
 
     async def pass_once(self) -> int:
         """Deliver up to one batch of every pending chain; returns how many events were delivered."""
@@ -91,14 +104,50 @@ class Relay:
 
     async def deliver_chain(self, organization_id: uuid.UUID | None) -> int:
         """Chain and deliver one batch of an organization's undelivered events, in outbox order."""
+        if self.store is None:
+            return await self._chain_in_place(organization_id)
         async with transaction(self.sessions, platform=True) as session:
             if not await repository.try_lock_chain(session, organization_id):
                 return 0
             seq, head = await repository.chain_head(session, organization_id)
             prev = head or chain.GENESIS
             adopted = 0
-            if self.store is not None:
+            if organization_id not in self._adoption_checked:
                 seq, prev, adopted = await self._adopt_stored_run(session, organization_id, seq, prev)
+            batch = [
+                _resealed(row)
+                for row in await repository.sealed_undelivered(session, organization_id, self.batch_size)
+            ]
+            if not batch:  # nothing left over from an interrupted batch: seal the next one
+                rows = await repository.undelivered(
+                    session, organization_id, self.horizon_seconds, self.batch_size
+                )
+                for row in rows:
+                    seq += 1
+                    batch.append((row.id, chain.sealed(row.payload, seq, prev)))
+                    prev = batch[-1][1]["chain_hash"]
+                await repository.seal(
+                    session, [(i, d["chain_seq"], d["prev_hash"], d["chain_hash"]) for i, d in batch]
+                )
+        # The seal is committed: whatever happens from here on, a retry ships these very documents.
+        self._adoption_checked.add(organization_id)
+        try:
+            async with asyncio.TaskGroup() as shipping:
+                for group in _by_partition([document for _, document in batch]):
+                    shipping.create_task(self._ship(group))
+        except ExceptionGroup as failed:  # the rest of the batch was cancelled; the next pass retries it
+            raise failed.exceptions[0] from None
+        async with transaction(self.sessions, platform=True) as session:
+            await repository.mark_shipped(session, [i for i, _ in batch])
+        return adopted + len(batch)
+
+    async def _chain_in_place(self, organization_id: uuid.UUID | None) -> int:
+        """No audit store: the outbox rows are chained and marked delivered in one update."""
+        async with transaction(self.sessions, platform=True) as session:
+            if not await repository.try_lock_chain(session, organization_id):
+                return 0
+            seq, head = await repository.chain_head(session, organization_id)
+            prev = head or chain.GENESIS
             rows = await repository.undelivered(
                 session, organization_id, self.horizon_seconds, self.batch_size
             )
@@ -106,14 +155,25 @@ class Relay:
             for row in rows:
                 seq += 1
                 document = chain.sealed(row.payload, seq, prev)
-                if self.store is not None:
-                    await self._ship(document)
                 delivered.append((row.id, seq, prev, document["chain_hash"]))
                 prev = document["chain_hash"]
             await repository.mark_delivered(session, delivered)
-            return adopted + len(delivered)
+            return len(delivered)
 
-    async def _ship(self, document: dict[str, Any]) -> None:
+    async def _ship(self, documents: list[dict[str, Any]]) -> None:
+        """One partition's documents: one transactional batch, or one create each after a conflict."""
+        assert self.store is not None
+        async with self._writes:
+            if len(documents) > 1:
+                try:
+                    await self.store.create_batch(documents[0]["user_id"], documents)
+                    return
+                except AlreadyStored:
+                    pass  # an interrupted attempt stored some of them: check each one
+            for document in documents:
+                await self._create_once(document)
+
+    async def _create_once(self, document: dict[str, Any]) -> None:
         assert self.store is not None
         try:
             await self.store.create(document)
@@ -195,8 +255,30 @@ async def _relay_until_stopped(context: JobContext, store: AuditStore | None) ->
         batch_size=settings.audit_relay_batch_size,
         concurrency=settings.audit_relay_concurrency,
         horizon_seconds=settings.audit_relay_horizon_seconds,
+        write_concurrency=settings.audit_relay_write_concurrency,
     )
     await context.repeat(relay.pass_once, idle=settings.audit_relay_poll_seconds, what="audit relay pass")
+
+
+def _by_partition(documents: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The documents grouped by partition (the user), in groups of at most one transactional batch."""
+    partitions: dict[str | None, list[dict[str, Any]]] = {}
+    for document in documents:
+        partitions.setdefault(document["user_id"], []).append(document)
+    return [
+        group[start : start + BATCH_LIMIT]
+        for group in partitions.values()
+        for start in range(0, len(group), BATCH_LIMIT)
+    ]
+
+
+def _resealed(row: AuditOutbox) -> tuple[int, dict[str, Any]]:
+    """A sealed, undelivered row's document, exactly as its interrupted batch shipped (or meant to)."""
+    assert row.chain_seq is not None and row.prev_hash is not None
+    document = chain.sealed(row.payload, row.chain_seq, row.prev_hash)
+    if document["chain_hash"] != row.chain_hash:
+        raise ChainDiverged(f"outbox event {row.event_id} does not match the hash it was sealed with")
+    return row.id, document
 
 
 def _pause(settings: Settings, failures: int) -> float:

@@ -64,7 +64,8 @@ async def try_lock_chain(session: AsyncSession, organization_id: uuid.UUID | Non
 
 
 async def chain_head(session: AsyncSession, organization_id: uuid.UUID | None) -> tuple[int, str | None]:
-    """(position, hash) of the chain's last delivered event; (0, None) for an empty chain."""
+    """(position, hash) of the chain's last placed event (delivered, or sealed and being shipped);
+    (0, None) for an empty chain."""
     row = (
         await session.execute(
             select(AuditOutbox.chain_seq, AuditOutbox.chain_hash)
@@ -78,16 +79,82 @@ async def chain_head(session: AsyncSession, organization_id: uuid.UUID | None) -
     return int(row.chain_seq), row.chain_hash
 
 
+async def delivered_head(session: AsyncSession, organization_id: uuid.UUID | None) -> int:
+    """Position of the chain's last event recorded as delivered (0 for an empty chain): what verification
+    expects the store to reach. A sealed batch still being shipped lies past it."""
+    seq = await session.scalar(
+        select(func.max(AuditOutbox.chain_seq)).where(
+            _of_chain(organization_id), AuditOutbox.delivered_at.is_not(None)
+        )
+    )
+    return int(seq or 0)
+
+
 async def undelivered(
     session: AsyncSession, organization_id: uuid.UUID | None, horizon_seconds: float, limit: int
 ) -> list[AuditOutbox]:
+    """Events not yet placed in the chain, in outbox order."""
     stmt = (
         select(AuditOutbox)
-        .where(_of_chain(organization_id), AuditOutbox.delivered_at.is_(None), _settled(horizon_seconds))
+        .where(
+            _of_chain(organization_id),
+            AuditOutbox.delivered_at.is_(None),
+            AuditOutbox.chain_seq.is_(None),
+            _settled(horizon_seconds),
+        )
         .order_by(AuditOutbox.id)
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def sealed_undelivered(
+    session: AsyncSession, organization_id: uuid.UUID | None, limit: int
+) -> list[AuditOutbox]:
+    """Events placed in the chain by a batch whose delivery was never recorded, in chain order."""
+    stmt = (
+        select(AuditOutbox)
+        .where(
+            _of_chain(organization_id),
+            AuditOutbox.delivered_at.is_(None),
+            AuditOutbox.chain_seq.is_not(None),
+        )
+        .order_by(AuditOutbox.chain_seq)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def seal(session: AsyncSession, chained: Sequence[tuple[int, int, str, str]]) -> None:
+    """Record (outbox id, chain position, prev hash, chain hash) before shipping, delivery still pending:
+    one statement for the whole batch."""
+    if not chained:
+        return
+    ids, seqs, prevs, chains = (list(column) for column in zip(*chained, strict=True))
+    result = await session.execute(
+        text(
+            "UPDATE audit_outbox AS o SET chain_seq = v.seq, prev_hash = v.prev, chain_hash = v.chain "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS text[]), "
+            "CAST(:chains AS text[])) AS v(id, seq, prev, chain) "
+            "WHERE o.id = v.id AND o.delivered_at IS NULL AND o.chain_seq IS NULL"
+        ),
+        {"ids": ids, "seqs": seqs, "prevs": prevs, "chains": chains},
+    )
+    if result.rowcount != len(chained):  # type: ignore[attr-defined]
+        raise RuntimeError("another relay sealed part of this batch; the chain lock was not held")
+
+
+async def mark_shipped(session: AsyncSession, outbox_ids: Sequence[int]) -> None:
+    """Record delivery of sealed events, one statement for the batch (a repeat is a no-op)."""
+    if not outbox_ids:
+        return
+    await session.execute(
+        text(
+            "UPDATE audit_outbox SET delivered_at = clock_timestamp() "
+            "WHERE id = ANY(CAST(:ids AS bigint[])) AND delivered_at IS NULL AND chain_seq IS NOT NULL"
+        ),
+        {"ids": list(outbox_ids)},
+    )
 
 
 async def undelivered_by_event_ids(
@@ -137,7 +204,7 @@ async def chain_rows(
     since: datetime | None,
     until: datetime | None,
 ) -> list[AuditOutbox]:
-    stmt = select(AuditOutbox).where(_of_chain(organization_id), AuditOutbox.chain_seq.is_not(None))
+    stmt = select(AuditOutbox).where(_of_chain(organization_id), AuditOutbox.delivered_at.is_not(None))
     if since:
         stmt = stmt.where(AuditOutbox.created_at >= since)
     if until:

@@ -161,7 +161,7 @@ async def verify(
     """Recompute one organization's chain (None: the platform chain) from the audit store — Cosmos DB
     when given, else the outbox table — and report the first break. Without an end of range the chain
     must also reach the head the relay recorded, so events deleted from the end are caught too."""
-    head_seq, _ = await repository.chain_head(session, organization_id)
+    head_seq = await repository.delivered_head(session, organization_id)
     expected_last = head_seq if until is None else None
     if store is None:
         rows = await repository.chain_rows(session, organization_id, since, until)
@@ -175,8 +175,9 @@ async def verify(
             for row in rows
         ]
         return chain.verify(documents, expected_last_seq=expected_last)
-    clauses = [chain_filter(organization_id), "IS_DEFINED(c.chain_seq)"]
-    parameters: dict[str, Any] = chain_parameters(organization_id)
+    # Up to the recorded head: a batch being shipped concurrently may not be complete yet.
+    clauses = [chain_filter(organization_id), "IS_DEFINED(c.chain_seq)", "c.chain_seq <= @head"]
+    parameters: dict[str, Any] = {**chain_parameters(organization_id), "@head": head_seq}
     if since:
         clauses.append("c.timestamp >= @since")
         parameters["@since"] = _stamp(since)

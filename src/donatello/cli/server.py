@@ -12,6 +12,7 @@ import typer
 
 from donatello.cli.common import a_duration
 from donatello.cli.main import app
+from donatello.cli.serving import available_cores, serve_processes
 from donatello.config import Settings, get_settings
 from donatello.core import migrations
 from donatello.core.runtime import database_url
@@ -25,8 +26,19 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind (default from settings)")] = None,
     migrate: Annotated[bool, typer.Option("--migrate", help="Apply migrations before serving")] = False,
     seed_demo: Annotated[bool, typer.Option("--seed-demo", help="Create the demo tenant if missing")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Server processes sharing the port (default: DONATELLO_WORKERS, else one per core)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API (on the embedded database unless DONATELLO_DATABASE_URL is set)."""
+    """Serve the API (on the embedded database unless DONATELLO_DATABASE_URL is set).
+
+    With several server processes the database is prepared (and, embedded, started) once here, and the
+    background jobs run once, in a process of their own (see ``donatello.cli.serving``)."""
     import uvicorn
 
     from donatello.main import create_app
@@ -51,9 +63,11 @@ def serve(
                 "port": bind_port,
             }
         )
+        processes = workers or settings.workers or available_cores()
         log.info(
             "serving",
             extra={
+                "workers": processes,
                 "url": f"http://{bind_host}:{bind_port}",
                 "docs": f"http://{bind_host}:{bind_port}/docs",
                 "prepared_in_s": round(time.perf_counter() - started, 2),
@@ -62,6 +76,9 @@ def serve(
         typer.echo(
             f"DonatelloAI on http://{bind_host}:{bind_port} — API docs at http://{bind_host}:{bind_port}/docs"
         )
+        if processes > 1:
+            serve_processes(bound, processes)
+            return
         uvicorn.run(create_app(bound), host=bind_host, port=bind_port, log_config=None, access_log=False)
 
 

@@ -20,6 +20,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which of serve's processes (`--workers N`) said it
         }
         context = getattr(record, "_request_context", None) or request_context.current()
         if context:

@@ -4,11 +4,18 @@ Callers use the small functions below rather than the instruments, so the edges 
 sets stay bounded: labels are route templates, statuses, provider and model names — never ids, e-mails,
 prompts or anything a user typed. Gauges that describe the database (queue depth, outbox lag) are set at
 scrape time by ``observability``.
+
+Under `donatello serve --workers N` the servers and the job process share one ``PROMETHEUS_MULTIPROC_DIR``
+(set by the parent before it spawns them): every process writes its values there, and a scrape, whichever
+server answers it, adds up every process's counters and histograms (the job process's included); the
+database gauges report the most recent value set.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -67,16 +74,19 @@ QUEUE_DEPTH = Gauge(
     "Generations waiting or running, by status (set at scrape time)",
     ["status"],
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_PENDING = Gauge(
     "donatello_audit_outbox_pending",
     "Audit events not yet delivered to the audit store (set at scrape time)",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_LAG = Gauge(
     "donatello_audit_outbox_lag_seconds",
     "Age of the oldest undelivered audit event, 0 when none (set at scrape time)",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -116,5 +126,9 @@ def retention_changed(action: str, count: int) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The text exposition of every instrument and its content type."""
+    """The text exposition of every instrument and its content type (of every process of serve's)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        every_process = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_process)  # type: ignore[no-untyped-call]
+        return generate_latest(every_process), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
