@@ -12,7 +12,7 @@ from donatello.storage import ImageStore
 from donatello.tenancy import Permission, Principal
 
 
-def _admission(request: Request) -> Admission:
+async def _admission(request: Request) -> Admission:
     state = request.app.state
     return Admission(
         settings=state.settings,
@@ -22,12 +22,12 @@ def _admission(request: Request) -> Admission:
     )
 
 
-def _store(request: Request) -> ImageStore:
+async def _store(request: Request) -> ImageStore:
     store: ImageStore = request.app.state.image_store
     return store
 
 
-def _sealer(request: Request) -> PromptSealer:
+async def _sealer(request: Request) -> PromptSealer:
     sealer: PromptSealer = request.app.state.sealer
     return sealer
 
