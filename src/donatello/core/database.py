@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from donatello.core import catalogue
 from donatello.core.errors import DomainError
 
 TENANT_SETTING = "app.organization_id"
@@ -51,11 +52,17 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 async def set_tenant(session: AsyncSession, organization_id: uuid.UUID) -> None:
-    """Limit the current transaction to one organization's rows (transaction-local)."""
-    await session.execute(
-        text("SELECT set_config(:name, :value, true), set_config(:platform, 'off', true)"),
+    """Limit the current transaction to one organization's rows (transaction-local). The same round trip
+    reads the catalogue's version, so the catalogue can be served from cache (``core.catalogue``)."""
+    version = await session.scalar(
+        text(
+            "SELECT (SELECT version FROM catalogue_version), "
+            "set_config(:name, :value, true), set_config(:platform, 'off', true)"
+        ),
         {"name": TENANT_SETTING, "value": str(organization_id), "platform": PLATFORM_SETTING},
     )
+    if version is not None:
+        catalogue.pin(session, version)
 
 
 async def set_platform_scope(session: AsyncSession) -> None:
