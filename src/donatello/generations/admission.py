@@ -190,10 +190,8 @@ async def _admit(
         row.reservation_expires_at = held.holds[0].expires_at
     if batch is not None:
         await repository.add(session, batch)
-    await repository.add(session, *rows)
-    for row in rows:
-        await audit.record(
-            session,
+    events = [
+        audit.outbox_row(
             audit.AuditEvent(
                 event_type="generation.requested",
                 action="generation_requested",
@@ -212,9 +210,11 @@ async def _admit(
                     "department_id": row.department_id,
                     "batch_id": row.batch_id,
                 },
-            ),
+            )
         )
-    return rows
+        for row in rows
+    ]
+    return await repository.add_admitted(session, rows, events)
 
 
 def _rate_limits(

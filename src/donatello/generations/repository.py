@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, insert, inspect, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.money import to_ledger_precision
-from donatello.models import CostEvent, Generation, GenerationBatch, GenerationMetadata, Organization
+from donatello.models import (
+    AuditOutbox,
+    CostEvent,
+    Generation,
+    GenerationBatch,
+    GenerationMetadata,
+    Organization,
+)
 
 
 async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
@@ -41,6 +49,20 @@ async def batch_by_idempotency_key(
 async def add(session: AsyncSession, *rows: Any) -> None:
     session.add_all(rows)
     await session.flush()
+
+
+async def add_admitted(
+    session: AsyncSession, rows: Sequence[Generation], events: Sequence[dict[str, Any]]
+) -> list[Generation]:
+    """Insert new generations and the outbox rows that audit them in one statement (a data-modifying CTE)
+    instead of a unit-of-work flush per row: the same transaction, one round trip. ``rows`` are unsaved
+    generations; the saved ones come back in the same order, with the database's defaults."""
+    recorded = insert(AuditOutbox).values(list(events)).returning(AuditOutbox.id).cte("recorded")
+    columns = [attribute.key for attribute in inspect(Generation).column_attrs]
+    values = [{key: row.__dict__[key] for key in columns if key in row.__dict__} for row in rows]
+    stmt = insert(Generation).values(values).add_cte(recorded).returning(Generation)
+    saved = {row.id: row for row in (await session.scalars(stmt)).all()}
+    return [saved[row.id] for row in rows]
 
 
 async def get(session: AsyncSession, generation_id: uuid.UUID, *, lock: bool = False) -> Generation | None:
