@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -49,6 +50,16 @@ static int dial(const char *host, int port) {
     return fd;
 }
 
+/* The server closes idle keep-alive connections (uvicorn after 5 s): dial again in place. */
+static void redial(int ep, Conn *c, int index, const char *host, int port) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = dial(host, port);
+    c->len = 0;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = index};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
 /* Length of a complete response at the start of buf (Content-Length framing), or 0 while incomplete. */
 static size_t complete(const char *buf, size_t len) {
     const char *end = memmem(buf, len, "\r\n\r\n", 4);
@@ -70,6 +81,7 @@ int main(int argc, char **argv) {
     static char request[16384];
     size_t request_len = fread(request, 1, sizeof request, f);
     fclose(f);
+    signal(SIGPIPE, SIG_IGN);
 
     size_t total = (size_t)(rate * seconds);
     double *latency = calloc(total + 1, sizeof(double));
@@ -92,7 +104,10 @@ int main(int argc, char **argv) {
             if (k < 0) break;
             Conn *c = &conns[k];
             c->busy = 1; c->len = 0; c->intended = start + sent / rate;
-            if (write(c->fd, request, request_len) != (ssize_t)request_len) { errors++; c->busy = 0; }
+            if (write(c->fd, request, request_len) != (ssize_t)request_len) {
+                redial(ep, c, k, host, port); /* closed while idle: once more on a fresh connection */
+                if (write(c->fd, request, request_len) != (ssize_t)request_len) { errors++; c->busy = 0; }
+            }
             sent++;
         }
         double next = sent < total ? start + sent / rate : t + 0.1;
@@ -101,7 +116,12 @@ int main(int argc, char **argv) {
         for (int e = 0; e < n; e++) {
             Conn *c = &conns[events[e].data.u32];
             ssize_t got = read(c->fd, c->buf + c->len, sizeof c->buf - c->len - 1);
-            if (got <= 0) { if (got < 0 && errno == EAGAIN) continue; fprintf(stderr, "connection closed\n"); return 3; }
+            if (got <= 0) {
+                if (got < 0 && errno == EAGAIN) continue;
+                if (c->busy) { errors++; c->busy = 0; } /* closed with our request unanswered */
+                redial(ep, c, (int)events[e].data.u32, host, port);
+                continue;
+            }
             c->len += (size_t)got;
             size_t whole = complete(c->buf, c->len);
             if (whole && c->busy) {

@@ -7,14 +7,16 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from donatello.budgets.periods import Period
+from donatello.core import bulk
 from donatello.models import (
     BudgetDecisionCount,
     BudgetIncreaseRequest,
@@ -153,17 +155,31 @@ async def hold(
     equal to what was written."""
     if not holds:
         return []
+    keys = tuple(holds[0])
+    parameters = {
+        **bulk.row_parameters(BudgetReservation, keys, holds),
+        "budget_id": budget.id,
+        "held": amount,
+    }
+    written = list((await session.scalars(_hold(keys, len(holds)), parameters)).all())
+    set_committed_value(budget, "reserved_aud", budget.reserved_aud + amount)
+    return written
+
+
+@lru_cache(maxsize=64)
+def _hold(keys: tuple[str, ...], count: int) -> Any:
     reserved = (
         update(DepartmentBudget)
-        .where(DepartmentBudget.id == budget.id)
-        .values(reserved_aud=DepartmentBudget.reserved_aud + amount)
+        .where(DepartmentBudget.id == bindparam("budget_id"))
+        .values(
+            reserved_aud=DepartmentBudget.reserved_aud
+            + bindparam("held", type_=DepartmentBudget.reserved_aud.type)
+        )
         .returning(DepartmentBudget.id)
         .cte("reserved")
     )
-    stmt = insert(BudgetReservation).values(list(holds)).add_cte(reserved).returning(BudgetReservation)
-    written = list((await session.scalars(stmt)).all())
-    set_committed_value(budget, "reserved_aud", budget.reserved_aud + amount)
-    return written
+    written = bulk.insert_rows(BudgetReservation, keys, count).add_cte(reserved).returning(BudgetReservation)
+    return select(BudgetReservation).from_statement(written)  # the ORM loads the returned rows
 
 
 async def reservation_for(

@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, insert, inspect, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, inspect, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core import bulk
 from donatello.core.money import to_ledger_precision
 from donatello.models import (
     AuditOutbox,
@@ -57,12 +59,25 @@ async def add_admitted(
     """Insert new generations and the outbox rows that audit them in one statement (a data-modifying CTE)
     instead of a unit-of-work flush per row: the same transaction, one round trip. ``rows`` are unsaved
     generations; the saved ones come back in the same order, with the database's defaults."""
-    recorded = insert(AuditOutbox).values(list(events)).returning(AuditOutbox.id).cte("recorded")
-    columns = [attribute.key for attribute in inspect(Generation).column_attrs]
-    values = [{key: row.__dict__[key] for key in columns if key in row.__dict__} for row in rows]
-    stmt = insert(Generation).values(values).add_cte(recorded).returning(Generation)
-    saved = {row.id: row for row in (await session.scalars(stmt)).all()}
+    values = [{key: row.__dict__[key] for key in _GENERATION_KEYS if key in row.__dict__} for row in rows]
+    keys, event_keys = tuple(values[0]), tuple(events[0])
+    parameters = {
+        **bulk.row_parameters(Generation, keys, values),
+        **bulk.row_parameters(AuditOutbox, event_keys, events),
+    }
+    stmt = _admitted(keys, len(values), event_keys, len(events))
+    saved = {row.id: row for row in (await session.scalars(stmt, parameters)).all()}
     return [saved[row.id] for row in rows]
+
+
+_GENERATION_KEYS = tuple(attribute.key for attribute in inspect(Generation).column_attrs)
+
+
+@lru_cache(maxsize=64)
+def _admitted(keys: tuple[str, ...], count: int, event_keys: tuple[str, ...], events: int) -> Any:
+    recorded = bulk.insert_rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
+    written = bulk.insert_rows(Generation, keys, count).add_cte(recorded).returning(Generation)
+    return select(Generation).from_statement(written)  # the ORM loads the returned rows
 
 
 async def get(session: AsyncSession, generation_id: uuid.UUID, *, lock: bool = False) -> Generation | None:
