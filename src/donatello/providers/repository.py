@@ -14,14 +14,14 @@ from donatello.models import Department, ModelProvider, ProviderConfig, UserPref
 async def offered(session: AsyncSession) -> list[tuple[ModelProvider, ProviderConfig | None]]:
     """Active models with their configuration, in fallback order (priority, then name); cached by the
     catalogue's version (``core.catalogue``), so the rows are read-only copies."""
-    stmt = (
-        select(ModelProvider, ProviderConfig)
-        .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
-        .where(ModelProvider.is_active.is_(True))
-        .order_by(ModelProvider.priority, ModelProvider.provider_name, ModelProvider.model_name)
-    )
 
     async def load() -> list[tuple[ModelProvider, ProviderConfig | None]]:
+        stmt = (
+            select(ModelProvider, ProviderConfig)
+            .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+            .where(ModelProvider.is_active.is_(True))
+            .order_by(ModelProvider.priority, ModelProvider.provider_name, ModelProvider.model_name)
+        )
         rows = (await session.execute(stmt)).all()
         return [(catalogue.detached(row[0]), catalogue.detached(row[1])) for row in rows]
 
