@@ -60,12 +60,21 @@ async def locked_budget(
     another writer commits meanwhile is not seen. Holds only lapse by time passing (new ones expire after
     ``at``), so the flag can only miss a hold given an expiry already past when it was created; such a hold
     then still counts as reserved — stricter, never an overspend — until the next writer sweeps it."""
+    stmt = _locked_budget()
+    row = (await session.execute(stmt, {"department_id": department_id, "at": at})).one_or_none()
+    return (row[0], row[1], dict(row[2] or {}), bool(row[3])) if row else None
+
+
+@lru_cache(maxsize=1)
+def _locked_budget() -> Any:
+    """Built once: constructing the statement cost more than SQLAlchemy's cached compilation of it."""
+    department_id = bindparam("department_id", type_=DepartmentBudget.department_id.type)
     lapsed = exists().where(
         BudgetReservation.department_id == department_id,
         BudgetReservation.status == "held",
-        BudgetReservation.expires_at <= at,
+        BudgetReservation.expires_at <= bindparam("at", type_=BudgetReservation.expires_at.type),
     )
-    stmt = (
+    return (
         select(DepartmentBudget, Department, Organization.settings, lapsed.label("lapsed"))
         .join(Department, Department.id == DepartmentBudget.department_id)
         .join(Organization, Organization.id == Department.organization_id)
@@ -73,8 +82,6 @@ async def locked_budget(
         .with_for_update(of=DepartmentBudget)
         .execution_options(populate_existing=True)
     )
-    row = (await session.execute(stmt)).one_or_none()
-    return (row[0], row[1], dict(row[2] or {}), bool(row[3])) if row else None
 
 
 async def close_period(
