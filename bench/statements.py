@@ -1,13 +1,11 @@
 """Statements per admission: the real application in-process (ASGI, no network), every SQL statement it
 sends counted with a SQLAlchemy event listener — repeatable on a busy machine, unlike timings.
 
-``python -m bench.statements URL`` prints the statements of one warm admission (after a first one has
-filled the caches); ``count`` is what ``bench admission`` reports.
+``count`` returns the mean over warm admissions (caches filled) and the statements of one of them.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import httpx
@@ -58,7 +56,3 @@ async def count(settings: Settings, url: str, token: str, admissions: int = 20) 
     finally:
         await engine.dispose()
     return total / admissions, one
-
-
-if __name__ == "__main__":
-    print(__doc__, file=sys.stderr)
