@@ -29,7 +29,12 @@ def main(names: list[str]) -> None:
         settings = Settings(_env_file=None, data_dir=workdir / "data", database_url=url)  # type: ignore[call-arg]
         for name in [n for n in names or list(BENCHMARKS) if n in BENCHMARKS]:
             print(f"\n== {name} ==")
-            asyncio.run(importlib.import_module(f"bench.{name}").run(url, settings))
+            try:
+                module = importlib.import_module(f"bench.{name}")
+            except ImportError as error:  # say so and go on with the others
+                print(f"bench {name} does not import: {error}")
+                continue
+            asyncio.run(module.run(url, settings))
     finally:
         embedded.stop()
         shutil.rmtree(workdir, ignore_errors=True)

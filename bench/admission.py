@@ -220,8 +220,9 @@ async def run(url: str, settings: Settings) -> None:
         )
         try:
             with Backlog(url) as backlog:
-                time.sleep(5)  # the relay catches up with the runs above first  # noqa: ASYNC251
+                caught_up = _drain_time(backlog, limit=120.0)  # the runs above first
                 start = len(backlog.samples)
+                before = backlog.samples[:start]
                 loaded = load.wrk(base, "/v1/generations", token, clients=16, seconds=SECONDS, body=BODY)
                 during = backlog.samples[start:]
                 drained_in = _drain_time(backlog)
@@ -266,6 +267,11 @@ async def run(url: str, settings: Settings) -> None:
         )
     )
     print(f"  backlog per second: {during}")
+    if caught_up is not None and before:
+        print(
+            f"  before the load it shipped the earlier runs' {before[0]} events in {caught_up:.0f} s "
+            f"(~{before[0] / max(caught_up, 1.0):.0f} events/s)"
+        )
 
 
 def _drain_time(backlog: Backlog, limit: float = 30.0) -> float | None:
