@@ -172,6 +172,12 @@ async def _admit(
         )
         for position, (body, choice) in enumerate(zip(bodies, choices, strict=True))
     ]
+    # Sealed before the budget row is locked: the key provider (Key Vault in Azure) is never called while
+    # other admissions to the department wait on that lock.
+    for row, body in zip(rows, bodies, strict=True):
+        secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
+        sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
+        row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
     held = await reservations.reserve(
         session,
         principal,
@@ -182,10 +188,7 @@ async def _admit(
     # Last, once the request is otherwise admitted: a refusal above (budget, model) uses up no allowance,
     # and a 429 here rolls the hold back.
     await enforce(admission.limiter, _rate_limits(principal, bodies, choices, admission.settings))
-    for row, body in zip(rows, bodies, strict=True):
-        secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
-        sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
-        row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
+    for row in rows:
         row.is_over_budget = held.over_budget
         row.reservation_expires_at = held.holds[0].expires_at
     if batch is not None:
