@@ -32,6 +32,12 @@ async def count(settings: Settings, url: str, token: str, admissions: int = 20) 
     def _commit(_conn: Any) -> None:
         seen.append("COMMIT")
 
+    def _checkout(*_: Any) -> None:
+        # SQLAlchemy's pre-ping sends a SELECT 1 on every checkout that no statement event shows
+        if engine.pool._pre_ping:
+            seen.append("SELECT 1 (pool pre-ping)")
+
+    event.listen(engine.sync_engine, "checkout", _checkout)
     event.listen(engine.sync_engine, "before_cursor_execute", _record)
     event.listen(engine.sync_engine, "begin", _begin)
     event.listen(engine.sync_engine, "commit", _commit)
