@@ -74,7 +74,7 @@ class SnapshotRoute(APIRoute):
 DbSession = Annotated[AsyncSession, Depends(_transaction, scope="function")]
 
 
-def _device() -> dict[str, Any]:
+async def _device() -> dict[str, Any]:
     """What a session records about the device that opened it."""
     context = request_context.current()
     return {
@@ -87,6 +87,8 @@ Device = Annotated[dict[str, Any], Depends(_device)]
 
 
 # --- Guards every operation runs before anything else (installed app-wide in main.create_app) ---------
+# Dependencies here are ``async def`` even when they do not await: FastAPI runs a plain ``def`` dependency
+# in the thread pool, a hand-off that costs more than the dependency itself on every request.
 
 
 def _query_names(route: Any) -> set[str]:
@@ -100,7 +102,7 @@ def _query_names(route: Any) -> set[str]:
     return names
 
 
-def _refuse_undeclared_query(request: Request) -> None:
+async def _refuse_undeclared_query(request: Request) -> None:
     """A misspelled or unsupported filter is a 422, never silently ignored (which would widen or change
     what is returned)."""
     route = request.scope.get("route")

@@ -67,6 +67,19 @@ class AuditEvent:
         }
 
 
+def outbox_row(event: AuditEvent) -> dict[str, Any]:
+    """The ``audit_outbox`` row that records ``event``: the one place its columns are filled, whether the
+    row is written through the ORM (``audit.record``) or by a Core statement on a hot path."""
+    return {
+        "event_id": event.id,
+        "organization_id": event.organization_id,
+        "user_id": event.user_id,
+        "event_type": event.event_type,
+        "payload": event.document(),
+        "created_at": event.timestamp,
+    }
+
+
 def _jsonable(value: Any) -> Any:
     """Decimals and ids become strings (money never becomes a float)."""
     if isinstance(value, dict):

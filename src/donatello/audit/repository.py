@@ -8,21 +8,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.audit.events import AuditEvent
+from donatello.audit.events import AuditEvent, outbox_row
 from donatello.models import AuditOutbox
 
 
 async def add_to_outbox(session: AsyncSession, event: AuditEvent) -> None:
-    session.add(
-        AuditOutbox(
-            event_id=event.id,
-            organization_id=event.organization_id,
-            user_id=event.user_id,
-            event_type=event.event_type,
-            payload=event.document(),
-            created_at=event.timestamp,
-        )
-    )
+    session.add(AuditOutbox(**outbox_row(event)))
     await session.flush()  # in the database now, for anything else sharing the transaction
 
 

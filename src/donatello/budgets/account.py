@@ -46,13 +46,14 @@ class Account:
 
 async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Account:
     """Lock the department's budget, close any period that ended before ``at``, expire lapsed holds."""
-    department, timezone = await _department(session, department_id)
-    row = await repository.budget(session, department_id, lock=True)
-    if row is None:
+    found = await repository.locked_budget(session, department_id, at)
+    if found is None:
+        await _department(session, department_id)  # 404 for a department that is not there (or not ours)
         raise BudgetNotConfigured(department_id)
-    period = period_at(at, timezone)
+    row, department, org_settings, lapsed = found
+    period = period_at(at, organization_timezone(org_settings))
     await _roll_over(session, row, period, at)
-    expired = await repository.expire_overdue_holds(session, department_id, at)
+    expired = await repository.expire_overdue_holds(session, department_id, at) if lapsed else []
     if expired:
         metrics.reservations_expired(len(expired))
         row.reserved_aud -= sum((hold.amount_aud for hold in expired), Decimal(0))

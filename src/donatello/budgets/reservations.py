@@ -79,25 +79,27 @@ async def reserve(
         raise UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal)
 
     flagged = over_budget or over_cap is not None
-    holds = [
-        BudgetReservation(
-            organization_id=principal.organization_id,
-            department_id=principal.department_id,
-            user_id=principal.user_id,
-            generation_id=request.generation_id,
-            amount_aud=request.amount_aud,
-            status="held",
-            is_over_budget=flagged,
-            period_start=account.period.start,
-            expires_at=at + hold_for,
-            created_at=at,
-        )
-        for request in requests
-    ]
     available_before = account.available
-    repository.add_holds(session, holds)
-    budget.reserved_aud += quote
-    await session.flush()
+    holds = await repository.hold(
+        session,
+        budget,
+        [
+            {
+                "organization_id": principal.organization_id,
+                "department_id": principal.department_id,
+                "user_id": principal.user_id,
+                "generation_id": request.generation_id,
+                "amount_aud": request.amount_aud,
+                "status": "held",
+                "is_over_budget": flagged,
+                "period_start": account.period.start,
+                "expires_at": at + hold_for,
+                "created_at": at,
+            }
+            for request in requests
+        ],
+        quote,
+    )
     if flagged:
         await _record_pass_through(session, account, principal, quote, holds, over_budget)
     return Hold(holds, budget.enforcement_mode, flagged, available_before)

@@ -9,13 +9,14 @@ tenant tables look empty — the wall fails closed.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from donatello.core import catalogue
 from donatello.core.errors import DomainError
 
 TENANT_SETTING = "app.organization_id"
@@ -32,7 +34,8 @@ PLATFORM_SETTING = "app.platform_scope"
 
 def create_engine(url: str, *, app_role: str | None, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
     """An async engine whose every connection acts as ``app_role`` (when given)."""
-    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_size=pool_size, **kwargs)
+    _ping_when_idle(engine)
     if app_role:
         role = app_role.replace('"', "")
 
@@ -45,17 +48,53 @@ def create_engine(url: str, *, app_role: str | None, pool_size: int = 10, **kwar
     return engine
 
 
+#: A pooled connection left unused this long gets a round trip before it is handed out (the database may
+#: have restarted meanwhile, so the first requests after a quiet restart still succeed). One in steady use
+#: does not: ``pool_pre_ping`` cost a ``SELECT 1`` on every request. Under load a dead connection fails
+#: its request (503) and the pool then replaces every connection older than that failure.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool discards it and hands out a fresh connection
+            raise DisconnectionError(str(error)) from error
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: responses are serialised after the edge commits (see core.transaction).
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
+# Built once: every request runs it, and parsing the text each time cost more than sending it.
+_NARROW_TO_TENANT = text(
+    "SELECT (SELECT version FROM catalogue_version), "
+    "set_config(:name, :value, true), set_config(:platform, 'off', true)"
+)
+
+
 async def set_tenant(session: AsyncSession, organization_id: uuid.UUID) -> None:
-    """Limit the current transaction to one organization's rows (transaction-local)."""
-    await session.execute(
-        text("SELECT set_config(:name, :value, true), set_config(:platform, 'off', true)"),
+    """Limit the current transaction to one organization's rows (transaction-local). The same round trip
+    reads the catalogue's version, so the catalogue can be served from cache (``core.catalogue``)."""
+    version = await session.scalar(
+        _NARROW_TO_TENANT,
         {"name": TENANT_SETTING, "value": str(organization_id), "platform": PLATFORM_SETTING},
     )
+    if version is not None:
+        catalogue.pin(session, version)
 
 
 async def set_platform_scope(session: AsyncSession) -> None:

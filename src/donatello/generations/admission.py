@@ -168,6 +168,12 @@ async def _admit(
         )
         for position, (body, choice) in enumerate(zip(bodies, choices, strict=True))
     ]
+    # Sealed before the budget row is locked: the key provider (Key Vault in Azure) is never called while
+    # other admissions to the department wait on that lock.
+    for row, body in zip(rows, bodies, strict=True):
+        secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
+        sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
+        row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
     held = await reservations.reserve(
         session,
         principal,
@@ -178,35 +184,34 @@ async def _admit(
     # Last, once the request is otherwise admitted: a refusal above (budget, model) uses up no allowance,
     # and a 429 here rolls the hold back.
     await enforce(admission.limiter, _rate_limits(principal, bodies, choices, admission.settings))
-    for row, body in zip(rows, bodies, strict=True):
-        secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
-        sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
-        row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
+    for row in rows:
         row.is_over_budget = held.over_budget
         row.reservation_expires_at = held.holds[0].expires_at
     if batch is not None:
         await repository.add(session, batch)
-    await repository.add(session, *rows)
-    for row in rows:
-        await audit.record_event(
-            session,
-            "generation.requested",
-            action="generation_requested",
-            resource=("generation", row.id),
-            organization_id=row.organization_id,
-            actor=principal,
-            details={
-                "model": f"{row.model_provider}/{row.model_name}",
-                "size": row.size,
-                "quality": row.quality,
-                "n": row.n,
-                "reserved_aud": row.reservation_aud,
-                "over_budget": row.is_over_budget,
-                "department_id": row.department_id,
-                "batch_id": row.batch_id,
-            },
+    events = [
+        audit.outbox_row(
+            audit.event(
+                "generation.requested",
+                action="generation_requested",
+                resource=("generation", row.id),
+                organization_id=row.organization_id,
+                actor=principal,
+                details={
+                    "model": f"{row.model_provider}/{row.model_name}",
+                    "size": row.size,
+                    "quality": row.quality,
+                    "n": row.n,
+                    "reserved_aud": row.reservation_aud,
+                    "over_budget": row.is_over_budget,
+                    "department_id": row.department_id,
+                    "batch_id": row.batch_id,
+                },
+            )
         )
-    return rows
+        for row in rows
+    ]
+    return await repository.add_admitted(session, rows, events)
 
 
 def _rate_limits(

@@ -13,7 +13,7 @@ from donatello.storage import ImageStore
 from donatello.tenancy import Permission, Principal
 
 
-def _admission(request: Request) -> Admission:
+async def _admission(request: Request) -> Admission:
     state = resources_of(request)
     return Admission(
         settings=state.settings,
@@ -23,12 +23,12 @@ def _admission(request: Request) -> Admission:
     )
 
 
-def _store(request: Request) -> ImageStore:
+async def _store(request: Request) -> ImageStore:
     store: ImageStore = resources_of(request).image_store
     return store
 
 
-def _sealer(request: Request) -> PromptSealer:
+async def _sealer(request: Request) -> PromptSealer:
     sealer: PromptSealer = resources_of(request).sealer
     return sealer
 

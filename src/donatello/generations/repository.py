@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, inspect, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core import bulk
 from donatello.core.money import to_ledger_precision
-from donatello.models import CostEvent, Generation, GenerationBatch, GenerationMetadata, Organization
+from donatello.models import (
+    AuditOutbox,
+    CostEvent,
+    Generation,
+    GenerationBatch,
+    GenerationMetadata,
+    Organization,
+)
 
 
 async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
@@ -41,6 +51,33 @@ async def batch_by_idempotency_key(
 async def add(session: AsyncSession, *rows: Any) -> None:
     session.add_all(rows)
     await session.flush()
+
+
+async def add_admitted(
+    session: AsyncSession, rows: Sequence[Generation], events: Sequence[dict[str, Any]]
+) -> list[Generation]:
+    """Insert new generations and the outbox rows that audit them in one statement (a data-modifying CTE)
+    instead of a unit-of-work flush per row: the same transaction, one round trip. ``rows`` are unsaved
+    generations; the saved ones come back in the same order, with the database's defaults."""
+    values = [{key: row.__dict__[key] for key in _GENERATION_KEYS if key in row.__dict__} for row in rows]
+    keys, event_keys = tuple(values[0]), tuple(events[0])
+    parameters = {
+        **bulk.row_parameters(Generation, keys, values),
+        **bulk.row_parameters(AuditOutbox, event_keys, events),
+    }
+    stmt = _admitted(keys, len(values), event_keys, len(events))
+    saved = {row.id: row for row in (await session.scalars(stmt, parameters)).all()}
+    return [saved[row.id] for row in rows]
+
+
+_GENERATION_KEYS = tuple(attribute.key for attribute in inspect(Generation).column_attrs)
+
+
+@lru_cache(maxsize=64)
+def _admitted(keys: tuple[str, ...], count: int, event_keys: tuple[str, ...], events: int) -> Any:
+    recorded = bulk.insert_rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
+    written = bulk.insert_rows(Generation, keys, count).add_cte(recorded).returning(Generation)
+    return select(Generation).from_statement(written)  # the ORM loads the returned rows
 
 
 async def get(session: AsyncSession, generation_id: uuid.UUID, *, lock: bool = False) -> Generation | None:

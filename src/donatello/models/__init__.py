@@ -17,7 +17,7 @@ from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.organizations import Organization
-from donatello.models.providers import FxRate, ModelProvider, ProviderConfig
+from donatello.models.providers import CatalogueVersion, FxRate, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
 from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
 from donatello.models.reports import CostDailyRollup, ExportJob
@@ -34,6 +34,7 @@ __all__ = [
     "BudgetIncreaseRequest",
     "BudgetReservation",
     "BudgetThresholdAlert",
+    "CatalogueVersion",
     "CostDailyRollup",
     "CostEvent",
     "Department",

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import Base, Money4, Rate, created_at, jsonb_object, updated_at, uuid_pk
@@ -138,3 +138,17 @@ class FxRate(Base):
 
 
 __all__ = ["FxRate", "ModelProvider", "ProviderConfig"]
+
+
+class CatalogueVersion(Base):
+    """The catalogue's version (new table, one row): every change to ``model_providers``,
+    ``provider_configs`` or ``fx_rates`` sets it to a fresh ``catalogue_version_seq`` value (statement
+    triggers, migration 0019), so a process may keep what it read of the catalogue for as long as the
+    version it reads with each tenant transaction is unchanged (``core.catalogue``). Sequence values are
+    never reused, even by a change that rolls back."""
+
+    __tablename__ = "catalogue_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -6,19 +6,26 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core import catalogue
 from donatello.core.database import add_unless_taken
 from donatello.models import Department, ModelProvider, ProviderConfig, UserPreference
 
 
 async def offered(session: AsyncSession) -> list[tuple[ModelProvider, ProviderConfig | None]]:
-    """Active models with their configuration, in fallback order (priority, then name)."""
-    stmt = (
-        select(ModelProvider, ProviderConfig)
-        .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
-        .where(ModelProvider.is_active.is_(True))
-        .order_by(ModelProvider.priority, ModelProvider.provider_name, ModelProvider.model_name)
-    )
-    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    """Active models with their configuration, in fallback order (priority, then name); cached by the
+    catalogue's version (``core.catalogue``), so the rows are read-only copies."""
+
+    async def load() -> list[tuple[ModelProvider, ProviderConfig | None]]:
+        stmt = (
+            select(ModelProvider, ProviderConfig)
+            .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+            .where(ModelProvider.is_active.is_(True))
+            .order_by(ModelProvider.priority, ModelProvider.provider_name, ModelProvider.model_name)
+        )
+        rows = (await session.execute(stmt)).all()
+        return [(catalogue.detached(row[0]), catalogue.detached(row[1])) for row in rows]
+
+    return await catalogue.cached(session, "offered", load)
 
 
 async def department_settings(session: AsyncSession, department_id: uuid.UUID) -> dict[str, Any]:

@@ -43,6 +43,13 @@ class LocalKeyRing:
         self._material: dict[str, bytes] = {}  # key files are immutable, so caching by id is always right
 
     async def active(self) -> Kek:
+        # Once its key is in memory, the pointer (a few bytes in a local file) is read right here: a
+        # thread hand-off on every admission cost more than the read, and rotation still applies at once.
+        if self._material:
+            with contextlib.suppress(FileNotFoundError):
+                key_id = self._read_pointer()
+                if (material := self._material.get(key_id)) is not None:
+                    return Kek(key_id, material)
         return await asyncio.to_thread(self._active)
 
     async def get(self, key_id: str) -> Kek:

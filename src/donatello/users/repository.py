@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import exists, func, select, true, tuple_, update
+from sqlalchemy import bindparam, exists, func, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,27 +24,35 @@ async def active_user_in_active_organization(
 ) -> tuple[User, bool] | None:
     """The user, and whether ``live_session`` (session id, now) still stands — one round trip, checked on
     every request that presents one of our access tokens."""
+    parameters: dict[str, Any] = {"user_id": user_id, "organization_id": organization_id}
+    if live_session is not None:
+        parameters.update(session_id=live_session[0], now=live_session[1])
+    row = (await session.execute(_active_user(live_session is not None), parameters)).one_or_none()
+    return (row[0], bool(row[1])) if row else None
+
+
+@lru_cache(maxsize=2)
+def _active_user(with_session: bool) -> Any:
+    """Built once per shape (it runs on every request): constructing it cost more than running it."""
     stands = (
-        true()
-        if live_session is None
-        else exists().where(
-            UserSession.id == live_session[0],
+        exists().where(
+            UserSession.id == bindparam("session_id", type_=UserSession.id.type),
             UserSession.user_id == User.id,
-            UserSession.stands_at(live_session[1]),
+            UserSession.stands_at(bindparam("now", type_=UserSession.expires_at.type)),  # type: ignore[arg-type]
         )
+        if with_session
+        else true()
     )
-    stmt = (
+    return (
         select(User, stands.label("session_stands"))
         .join(Organization, Organization.id == User.organization_id)
         .where(
-            User.id == user_id,
-            User.organization_id == organization_id,
+            User.id == bindparam("user_id", type_=User.id.type),
+            User.organization_id == bindparam("organization_id", type_=User.organization_id.type),
             User.is_active.is_(True),
             Organization.is_active.is_(True),
         )
     )
-    row = (await session.execute(stmt)).one_or_none()
-    return (row[0], bool(row[1])) if row else None
 
 
 async def by_azure_ad_id(session: AsyncSession, organization_id: uuid.UUID, oid: str) -> User | None:
