@@ -7,13 +7,11 @@ import logging
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from donatello.cli.common import with_database
+from donatello.cli.common import Database, with_database
 from donatello.cli.main import app
 from donatello.config import get_settings
-from donatello.core.database import create_engine, create_sessionmaker, transaction
-from donatello.core.runtime import database_url
+from donatello.core.database import transaction
 
 log = logging.getLogger("donatello.cli")
 
@@ -32,8 +30,8 @@ def scim_issue_token(
     from donatello.core.errors import NotFound
     from donatello.provisioning import service as provisioning
 
-    async def issue(sessions: async_sessionmaker[AsyncSession]) -> str:
-        async with transaction(sessions, platform=True) as session:
+    async def issue(db: Database) -> str:
+        async with transaction(db.sessions, platform=True) as session:
             organization = await provisioning.organization(session, org)
             operator = Actor(None, None, {"actor": "operator", "command": "donatello scim issue-token"})
             return (await provisioning.issue(session, organization.id, operator)).token
@@ -60,17 +58,14 @@ def retention_run(
 
     settings = get_settings()
 
-    async def run(url: str) -> RetentionReport | None:
-        engine = create_engine(url, app_role=settings.database_app_role, pool_size=2)
+    async def run(db: Database) -> RetentionReport | None:
         store = await open_image_store(settings)
         try:
-            return await run_exclusive(engine, create_sessionmaker(engine), store, settings, dry_run=dry_run)
+            return await run_exclusive(db.engine, db.sessions, store, settings, dry_run=dry_run)
         finally:
             await store.close()
-            await engine.dispose()
 
-    with database_url(settings) as url:
-        report = asyncio.run(run(url))
+    report = with_database(run, pool_size=2)
     if report is None:
         typer.echo("another retention run holds the lock; nothing done", err=True)
         raise typer.Exit(1)

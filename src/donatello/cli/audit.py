@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from donatello.cli.common import organization_of
+from donatello.cli.common import Database, with_database
 from donatello.cli.main import app
 from donatello.config import get_settings
-from donatello.core.runtime import database_url
 
 log = logging.getLogger("donatello.cli")
 
@@ -45,11 +44,15 @@ def audit_verify(
 ) -> None:
     """Recompute an organization's hash chain from the audit store and report the first break."""
     from donatello.audit import verification
+    from donatello.audit.chain import Verification
 
     settings = get_settings()
-    with database_url(settings) as url:
-        organization_id = None if org == "platform" else organization_of(url, org)
-        result = asyncio.run(verification.run(settings, url, organization_id, since, until))
+
+    async def verify(db: Database) -> Verification:
+        organization_id = None if org == "platform" else await db.organization(org)
+        return await verification.run(settings, db.url, organization_id, since, until)
+
+    result = with_database(verify)
     if result.broken:
         typer.echo(
             f"BROKEN ({result.broken.kind}) at position {result.broken.chain_seq}"

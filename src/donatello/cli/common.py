@@ -7,11 +7,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NoReturn, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.config import get_settings
 from donatello.core.database import create_engine, create_sessionmaker, transaction
@@ -49,33 +50,6 @@ def a_day(value: str, hint: str) -> date:
         refuse(hint, f"{value!r} is not a date; use YYYY-MM-DD")
 
 
-def organization_of(url: str, value: str) -> uuid.UUID:
-    """An organization named by its id or its domain (``acme.com.au``); bad input is refused."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        pass
-    from sqlalchemy import select
-
-    from donatello.models import Organization
-
-    async def lookup() -> uuid.UUID | None:
-        engine = create_engine(url, app_role=get_settings().database_app_role, pool_size=1)
-        try:
-            async with transaction(create_sessionmaker(engine), platform=True) as session:
-                found: uuid.UUID | None = await session.scalar(
-                    select(Organization.id).where(Organization.domain == value.strip().lower())
-                )
-                return found
-        finally:
-            await engine.dispose()
-
-    found = asyncio.run(lookup())
-    if found is None:
-        refuse("--org", f"no organization has the id or domain {value!r}")
-    return found
-
-
 def an_id(value: str, hint: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -83,17 +57,42 @@ def an_id(value: str, hint: str) -> uuid.UUID:
         refuse(hint, f"{value!r} is not an id; use one such as 0b7c9d2e-…")
 
 
-def with_database(
-    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]], *, pool_size: int = 1
-) -> T:
-    """Run ``work`` with sessions on the configured database (joining a running embedded server) and
-    close everything after: the set-up every command that only needs the database shares."""
+@dataclass(frozen=True)
+class Database:
+    """The configured database for one command: its address, engine and sessions."""
+
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def organization(self, value: str) -> uuid.UUID:
+        """An organization named by its id or its domain (``acme.com.au``); bad input is refused."""
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+        from sqlalchemy import select
+
+        from donatello.models import Organization
+
+        async with transaction(self.sessions, platform=True) as session:
+            found: uuid.UUID | None = await session.scalar(
+                select(Organization.id).where(Organization.domain == value.strip().lower())
+            )
+        if found is None:
+            refuse("--org", f"no organization has the id or domain {value!r}")
+        return found
+
+
+def with_database(work: Callable[[Database], Awaitable[T]], *, pool_size: int = 1) -> T:
+    """Run ``work`` on the configured database (joining a running embedded server) and close everything
+    after: the set-up every command that needs the database shares."""
     settings = get_settings()
 
     async def run(url: str) -> T:
         engine = create_engine(url, app_role=settings.database_app_role, pool_size=pool_size)
         try:
-            return await work(create_sessionmaker(engine))
+            return await work(Database(url, engine, create_sessionmaker(engine)))
         finally:
             await engine.dispose()
 

@@ -11,11 +11,9 @@ from typing import Annotated, TextIO
 
 import typer
 
-from donatello.cli.common import a_day, an_id, organization_of, refuse
+from donatello.cli.common import Database, a_day, an_id, refuse, with_database
 from donatello.cli.main import app
-from donatello.config import get_settings
-from donatello.core.database import create_engine, create_sessionmaker, transaction
-from donatello.core.runtime import database_url
+from donatello.core.database import transaction
 
 log = logging.getLogger("donatello.cli")
 
@@ -76,35 +74,28 @@ def export(
     if not os.access(out.parent, os.W_OK):
         refuse("--out", f"the folder {str(out.parent)!r} is not writable")
     department_id = an_id(department, "--department") if department else None
-    settings = get_settings()
 
-    async def run(url: str) -> int:
-        engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
-        sessions = create_sessionmaker(engine)
-        try:
-            async with transaction(sessions, platform=True) as session:
-                rng, estimate = await service.operator_export(
-                    session, organization_id, first, last, department_id, export_format
-                )
-            bar = ProgressBar(estimate)
+    async def run(db: Database) -> int:
+        organization_id = await db.organization(org)
+        async with transaction(db.sessions, platform=True) as session:
+            rng, estimate = await service.operator_export(
+                session, organization_id, first, last, department_id, export_format
+            )
+        bar = ProgressBar(estimate)
 
-            async def replace(path: Path) -> None:
-                os.replace(path, out)  # the file appears whole, or not at all
+        async def replace(path: Path) -> None:
+            os.replace(path, out)  # the file appears whole, or not at all
 
-            temporary = out.with_name(f".{out.name}.{os.getpid()}.part")
-            rows = await files.export_file(sessions, rng, temporary, replace, progress=bar.update)
-            bar.finish(rows)
-            return rows
-        finally:
-            await engine.dispose()
+        temporary = out.with_name(f".{out.name}.{os.getpid()}.part")
+        rows = await files.export_file(db.sessions, rng, temporary, replace, progress=bar.update)
+        bar.finish(rows)
+        return rows
 
-    with database_url(settings) as url:
-        organization_id = organization_of(url, org)
-        try:
-            rows = asyncio.run(run(url))
-        except DomainError as error:
-            typer.echo(f"export refused: {error.detail}", err=True)
-            raise typer.Exit(2) from None
+    try:
+        rows = with_database(run)
+    except DomainError as error:
+        typer.echo(f"export refused: {error.detail}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"{rows} cost events written to {out}")
 
 
@@ -128,37 +119,29 @@ def reconcile(
     from donatello.models import Reconciliation
     from donatello.reconciliation import queries, service
 
-    settings = get_settings()
+    async def run(db: Database) -> tuple[Reconciliation, bool]:
+        organization_id = await db.organization(org)
+        upload = await asyncio.to_thread(service.fingerprint, file)
+        async with transaction(db.sessions, platform=True) as session:
+            config = await service.configure(session, organization_id, provider, file_format, period)
+            found = await service.imported(session, organization_id, upload, config)
+            org_settings = await service.organization_settings(session, organization_id)
+        if found is not None:
+            return found, False
+        totals = await service.read_totals(file, file_format, org_settings)  # no transaction open
+        async with transaction(db.sessions, platform=True) as session:
+            reconciliation, created = await service.submit(
+                session, organization_id, None, upload, file_format, config, queued=False
+            )
+            if created:
+                await service.complete(session, reconciliation, totals)
+            return reconciliation, created
 
-    async def run(url: str) -> tuple[Reconciliation, bool]:
-        engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
-        sessions = create_sessionmaker(engine)
-        try:
-            upload = await asyncio.to_thread(service.fingerprint, file)
-            async with transaction(sessions, platform=True) as session:
-                config = await service.configure(session, organization_id, provider, file_format, period)
-                found = await service.imported(session, organization_id, upload, config)
-                org_settings = await service.organization_settings(session, organization_id)
-            if found is not None:
-                return found, False
-            totals = await service.read_totals(file, file_format, org_settings)  # no transaction open
-            async with transaction(sessions, platform=True) as session:
-                reconciliation, created = await service.submit(
-                    session, organization_id, None, upload, file_format, config, queued=False
-                )
-                if created:
-                    await service.complete(session, reconciliation, totals)
-                return reconciliation, created
-        finally:
-            await engine.dispose()
-
-    with database_url(settings) as url:
-        organization_id = organization_of(url, org)
-        try:
-            reconciliation, created = asyncio.run(run(url))
-        except DomainError as error:
-            typer.echo(f"reconciliation refused: {error.detail}", err=True)
-            raise typer.Exit(2) from None
+    try:
+        reconciliation, created = with_database(run)
+    except DomainError as error:
+        typer.echo(f"reconciliation refused: {error.detail}", err=True)
+        raise typer.Exit(2) from None
     if not created:
         typer.echo("this file was imported before with the same configuration: nothing changed")
     for line in queries.summary_lines(reconciliation):

@@ -7,9 +7,8 @@ import uuid
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from donatello.cli.common import a_day, an_id, refuse, with_database
+from donatello.cli.common import Database, a_day, an_id, refuse, with_database
 from donatello.cli.main import app
 from donatello.core.database import transaction
 
@@ -25,7 +24,7 @@ def budgets_check() -> None:
     """Verify every department's ledger: cost events sum to recorded spend; holds sum to reserved."""
     from donatello.budgets import invariants
 
-    reports = with_database(invariants.check_live)
+    reports = with_database(lambda db: invariants.check_live(db.sessions))
     broken = [report for report in reports if not report.ok]
     for report in broken:
         for problem in report.problems:
@@ -39,7 +38,7 @@ def budgets_expire_holds() -> None:
     """Release lapsed reservations now (the worker does this on a schedule)."""
     from donatello.budgets.tasks import expire_lapsed_holds
 
-    released = with_database(expire_lapsed_holds, pool_size=2)
+    released = with_database(lambda db: expire_lapsed_holds(db.sessions), pool_size=2)
     typer.echo(f"{released} departments had lapsed holds released")
 
 
@@ -61,8 +60,8 @@ def reports_rebuild_rollups(
         refuse("--from", "--from is after --to")
     organization_id = an_id(org, "--org") if org else None
 
-    async def rebuild(sessions: async_sessionmaker[AsyncSession]) -> dict[uuid.UUID, int]:
-        async with transaction(sessions, platform=True) as session:
+    async def rebuild(db: Database) -> dict[uuid.UUID, int]:
+        async with transaction(db.sessions, platform=True) as session:
             return await rollups.rebuild_range(session, organization_id, first_day, last_day)
 
     written = with_database(rebuild)
