@@ -133,7 +133,6 @@ class TokenSigner:
         except (jwt.InvalidTokenError, KeyError, ValueError, TypeError) as exc:
             raise Unauthenticated("The access token is not valid") from exc
 
-
     def _remember(self, token: str, claims: AccessClaims, expires: float) -> None:
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.pop(next(iter(self._verified)), None)  # the oldest
