@@ -175,7 +175,15 @@ async def hold(
 
 @lru_cache(maxsize=64)
 def _hold(keys: tuple[str, ...], count: int) -> Any:
-    reserved = (
+    written = (
+        bulk.insert_rows(BudgetReservation, keys, count).add_cte(_reserved()).returning(BudgetReservation)
+    )
+    return select(BudgetReservation).from_statement(written)  # the ORM loads the returned rows
+
+
+@lru_cache(maxsize=1)
+def _reserved() -> Any:
+    return (
         update(DepartmentBudget)
         .where(DepartmentBudget.id == bindparam("budget_id"))
         .values(
@@ -185,8 +193,32 @@ def _hold(keys: tuple[str, ...], count: int) -> Any:
         .returning(DepartmentBudget.id)
         .cte("reserved")
     )
-    written = bulk.insert_rows(BudgetReservation, keys, count).add_cte(reserved).returning(BudgetReservation)
-    return select(BudgetReservation).from_statement(written)  # the ORM loads the returned rows
+
+
+def hold_ctes(
+    budget: DepartmentBudget, holds: Sequence[dict[str, Any]], amount: Decimal
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``hold``'s writes as CTEs (and their parameters) for another statement to carry: the caller's write
+    and the hold then take one round trip while the budget row is locked. The caller keeps the budget
+    row in the session equal to what was written (``held``) once the statement has run."""
+    keys = tuple(holds[0])
+    parameters = {
+        **bulk.row_parameters(BudgetReservation, keys, holds),
+        "budget_id": budget.id,
+        "held": amount,
+    }
+    return _hold_ctes(keys, len(holds)), parameters
+
+
+@lru_cache(maxsize=64)
+def _hold_ctes(keys: tuple[str, ...], count: int) -> tuple[Any, ...]:
+    written = bulk.insert_rows(BudgetReservation, keys, count).returning(BudgetReservation.id).cte("held")
+    return (_reserved(), written)
+
+
+def held(budget: DepartmentBudget, amount: Decimal) -> None:
+    """The session's budget row after ``hold_ctes``' statement ran (it added ``amount`` to reserved)."""
+    set_committed_value(budget, "reserved_aud", budget.reserved_aud + amount)
 
 
 async def reservation_for(
