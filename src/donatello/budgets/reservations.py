@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import repository
+from donatello.budgets import hold_writes, repository
 from donatello.budgets.account import Account, open_for_update
 from donatello.budgets.alerts import raise_alert
 from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
@@ -61,7 +61,7 @@ async def reserve(
     Lapsed holds never count: the account sweeps them before deciding.
     """
     decision = await _decide(session, principal, requests, at or utcnow(), hold_for)
-    holds = await repository.hold(session, decision.account.budget, decision.rows, decision.quote)
+    holds = await hold_writes.hold(session, decision.account.budget, decision.rows, decision.quote)
     if decision.flagged:
         await _record_pass_through(
             session, decision.account, principal, decision.quote, holds, decision.over_budget
@@ -81,7 +81,7 @@ class PendingHold:
 
     def written(self) -> None:
         """Call once the caller's statement carrying ``ctes`` has run."""
-        repository.held(self.budget, self.amount)
+        hold_writes.held(self.budget, self.amount)
 
 
 async def decide(
@@ -103,7 +103,7 @@ async def decide(
             session, decision.account, principal, decision.quote, holds, decision.over_budget
         )
     budget = decision.account.budget
-    ctes, parameters = repository.hold_ctes(budget, rows, decision.quote)
+    ctes, parameters = hold_writes.hold_ctes(budget, rows, decision.quote)
     return PendingHold(
         hold=Hold(holds, budget.enforcement_mode, decision.flagged, decision.available_before),
         ctes=ctes,
