@@ -47,8 +47,7 @@ async def _principal(
     token = credentials.credentials
     if token.startswith(api_keys.PREFIX):
         principal = await api_keys.authenticate(session, token)
-    elif TokenSigner.is_ours(token):
-        signer: TokenSigner = resources_of(request).token_signer
+    elif (signer := _signer(request)).is_ours(token):
         claims = signer.verify(token)
         await set_tenant(session, claims.organization_id)
         principal = await users.principal_for(
@@ -60,6 +59,11 @@ async def _principal(
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
     return principal
+
+
+def _signer(request: Request) -> TokenSigner:
+    signer: TokenSigner = resources_of(request).token_signer
+    return signer
 
 
 async def _entra_principal(request: Request, session: DbSession, token: str) -> Principal:

@@ -4,7 +4,6 @@ first (one lock order everywhere, so no deadlocks) and keeps its transaction sho
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -13,10 +12,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from donatello.budgets.periods import Period
-from donatello.core import bulk
 from donatello.models import (
     BudgetDecisionCount,
     BudgetIncreaseRequest,
@@ -152,41 +149,6 @@ async def user_usage(
     return Decimal((await session.execute(spent)).scalar_one()) + Decimal(
         (await session.execute(held)).scalar_one()
     )
-
-
-async def hold(
-    session: AsyncSession, budget: DepartmentBudget, holds: Sequence[dict[str, Any]], amount: Decimal
-) -> list[BudgetReservation]:
-    """Insert the holds and add ``amount`` to the (locked) budget's reserved money in one statement (a
-    data-modifying CTE) instead of a unit-of-work flush of each; the budget row in the session is kept
-    equal to what was written."""
-    if not holds:
-        return []
-    keys = tuple(holds[0])
-    parameters = {
-        **bulk.row_parameters(BudgetReservation, keys, holds),
-        "budget_id": budget.id,
-        "held": amount,
-    }
-    written = list((await session.scalars(_hold(keys, len(holds)), parameters)).all())
-    set_committed_value(budget, "reserved_aud", budget.reserved_aud + amount)
-    return written
-
-
-@lru_cache(maxsize=64)
-def _hold(keys: tuple[str, ...], count: int) -> Any:
-    reserved = (
-        update(DepartmentBudget)
-        .where(DepartmentBudget.id == bindparam("budget_id"))
-        .values(
-            reserved_aud=DepartmentBudget.reserved_aud
-            + bindparam("held", type_=DepartmentBudget.reserved_aud.type)
-        )
-        .returning(DepartmentBudget.id)
-        .cte("reserved")
-    )
-    written = bulk.insert_rows(BudgetReservation, keys, count).add_cte(reserved).returning(BudgetReservation)
-    return select(BudgetReservation).from_statement(written)  # the ORM loads the returned rows
 
 
 async def reservation_for(

@@ -174,15 +174,18 @@ async def _admit(
         secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
         sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
         row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
-    held = await reservations.reserve(
+    # The budget decides under its row lock; the holds are written below in the same statement as the
+    # generations and their audit rows, so the locked row waits on one round trip into the app, not two.
+    pending = await reservations.decide(
         session,
         principal,
         [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
         at=now,
         hold_for=admission.settings.reservation_hold,
     )
+    held = pending.hold
     # Last, once the request is otherwise admitted: a refusal above (budget, model) uses up no allowance,
-    # and a 429 here rolls the hold back.
+    # and a 429 here leaves nothing held (nothing is written yet, and the transaction rolls back).
     await enforce(admission.limiter, _rate_limits(principal, bodies, choices, admission.settings))
     for row in rows:
         row.is_over_budget = held.over_budget
@@ -211,7 +214,9 @@ async def _admit(
         )
         for row in rows
     ]
-    return await repository.add_admitted(session, rows, events)
+    admitted = await repository.add_admitted(session, rows, events, along=(pending.ctes, pending.parameters))
+    pending.written()
+    return admitted
 
 
 def _rate_limits(

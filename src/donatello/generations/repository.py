@@ -54,18 +54,26 @@ async def add(session: AsyncSession, *rows: Any) -> None:
 
 
 async def add_admitted(
-    session: AsyncSession, rows: Sequence[Generation], events: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    rows: Sequence[Generation],
+    events: Sequence[dict[str, Any]],
+    *,
+    along: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}),
 ) -> list[Generation]:
     """Insert new generations and the outbox rows that audit them in one statement (a data-modifying CTE)
-    instead of a unit-of-work flush per row: the same transaction, one round trip. ``rows`` are unsaved
-    generations; the saved ones come back in the same order, with the database's defaults."""
+    instead of a unit-of-work flush per row: the same transaction, one round trip. ``along`` carries other
+    writes into that statement (CTEs built once per shape, and their parameters): the budget's holds.
+    ``rows`` are unsaved generations; the saved ones come back in the same order, with the database's
+    defaults."""
     values = [{key: row.__dict__[key] for key in _GENERATION_KEYS if key in row.__dict__} for row in rows]
     keys, event_keys = tuple(values[0]), tuple(events[0])
+    ctes, extra = along
     parameters = {
         **bulk.row_parameters(Generation, keys, values),
         **bulk.row_parameters(AuditOutbox, event_keys, events),
+        **extra,
     }
-    stmt = _admitted(keys, len(values), event_keys, len(events))
+    stmt = _admitted(keys, len(values), event_keys, len(events), ctes)
     saved = {row.id: row for row in (await session.scalars(stmt, parameters)).all()}
     return [saved[row.id] for row in rows]
 
@@ -74,9 +82,11 @@ _GENERATION_KEYS = tuple(attribute.key for attribute in inspect(Generation).colu
 
 
 @lru_cache(maxsize=64)
-def _admitted(keys: tuple[str, ...], count: int, event_keys: tuple[str, ...], events: int) -> Any:
+def _admitted(
+    keys: tuple[str, ...], count: int, event_keys: tuple[str, ...], events: int, along: tuple[Any, ...]
+) -> Any:
     recorded = bulk.insert_rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
-    written = bulk.insert_rows(Generation, keys, count).add_cte(recorded).returning(Generation)
+    written = bulk.insert_rows(Generation, keys, count).add_cte(*along, recorded).returning(Generation)
     return select(Generation).from_statement(written)  # the ORM loads the returned rows
 
 

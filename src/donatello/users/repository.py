@@ -21,14 +21,28 @@ async def active_user_in_active_organization(
     user_id: uuid.UUID,
     organization_id: uuid.UUID,
     live_session: tuple[uuid.UUID, datetime] | None = None,
-) -> tuple[User, bool] | None:
-    """The user, and whether ``live_session`` (session id, now) still stands — one round trip, checked on
-    every request that presents one of our access tokens."""
+) -> tuple[Any, bool] | None:
+    """What a principal needs of the user (a row with ``User``'s attribute names, not a loaded ``User``),
+    and whether ``live_session`` (session id, now) still stands — one round trip, checked on every request
+    that presents one of our access tokens. Plain columns: no ORM object, identity map or attribute
+    state is built for a read that every request makes."""
     parameters: dict[str, Any] = {"user_id": user_id, "organization_id": organization_id}
     if live_session is not None:
         parameters.update(session_id=live_session[0], now=live_session[1])
     row = (await session.execute(_active_user(live_session is not None), parameters)).one_or_none()
-    return (row[0], bool(row[1])) if row else None
+    return (row, bool(row.session_stands)) if row else None
+
+
+#: The user's columns a ``Principal`` is made of.
+PRINCIPAL_COLUMNS = (
+    User.id,
+    User.organization_id,
+    User.department_id,
+    User.role,
+    User.email,
+    User.mfa_enabled,
+    User.mfa_grace_period_expires_at,
+)
 
 
 @lru_cache(maxsize=2)
@@ -44,7 +58,7 @@ def _active_user(with_session: bool) -> Any:
         else true()
     )
     return (
-        select(User, stands.label("session_stands"))
+        select(*PRINCIPAL_COLUMNS, stands.label("session_stands"))
         .join(Organization, Organization.id == User.organization_id)
         .where(
             User.id == bindparam("user_id", type_=User.id.type),

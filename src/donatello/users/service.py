@@ -22,7 +22,8 @@ from donatello.users.schemas import PreferenceRead, UserCreate, UserFilters, Use
 MFA_GRACE_PERIOD = timedelta(days=7)
 
 
-def _principal(user: User, **extra: Any) -> Principal:
+def _principal(user: Any, **extra: Any) -> Principal:
+    """``user``: a ``User`` or a row of ``repository.PRINCIPAL_COLUMNS``."""
     return Principal(
         user_id=user.id,
         organization_id=user.organization_id,
