@@ -213,3 +213,18 @@ def screenshot(page: Page, name: str) -> None:
     width = page.viewport_size["width"] if page.viewport_size else 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+
+
+def looks_right(page: Page, name: str) -> None:
+    """At 1280 and 390 px: no serious or critical axe violations, nothing wider than the screen (tables
+    included: none scrolls sideways inside its panel), and a screenshot to look at."""
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        assert axe_violations(page) == [], f"{name} at {width} px"
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} at {width} px"
+        sideways = page.locator(".scroll").evaluate_all(
+            "rs => rs.filter(r => r.scrollWidth > r.clientWidth).map(r => r.getAttribute('aria-labelledby'))"
+        )
+        assert sideways == [], f"tables of {name} scroll sideways at {width} px: {sideways}"
+        screenshot(page, name)
+    page.set_viewport_size({"width": 1280, "height": 900})

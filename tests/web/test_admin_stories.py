@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
 from tests.support.webhook_receiver import Receiver
-from tests.web.conftest import LiveServer, axe_violations, screenshot
+from tests.web.conftest import LiveServer, looks_right, screenshot
 from tests.web.world import World, user_ids
 
 
@@ -26,19 +26,6 @@ def _api(live_server: LiveServer, web_database: str, role: str) -> Iterator[http
     bearer = {"Authorization": f"Bearer {token_signer(live_server.settings).issue(user_id, org_id)}"}
     with httpx.Client(base_url=live_server.url, headers=bearer, trust_env=False, timeout=30) as client:
         yield client
-
-
-def _check(page: Page, name: str) -> None:
-    """No serious or critical axe violations, nothing wider than the screen (tables included), at 1280
-    and 390 px."""
-    for width, height in ((1280, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        assert axe_violations(page) == [], f"{name} at {width} px"
-        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} at {width} px"
-        sideways = page.locator(".scroll").evaluate_all("rs => rs.filter(r => r.scrollWidth > r.clientWidth)")
-        assert sideways == [], f"a table of {name} scrolls sideways at {width} px"
-        screenshot(page, name)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _reached_by_tab(page: Page, presses: int = 80) -> set[str]:
@@ -76,14 +63,14 @@ def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_i
     webhook_receiver.reset()
     page = sign_in(World.acme("org_admin"), "/webhooks")
     expect(page.get_by_text("No webhooks yet.")).to_be_visible()
-    _check(page, "webhooks-empty")
+    looks_right(page, "webhooks-empty")
     page.get_by_label("Address").fill(webhook_receiver.url())
     page.get_by_label("budget.exceeded").check()
     page.get_by_role("button", name="Add webhook").click()
     expect(page).to_have_url(re.compile(re.escape(live_server.url) + r"/webhooks/[0-9a-f-]{36}$"))
     secret = page.get_by_test_id("webhook-secret").input_value()
     assert secret.startswith("whsec_") and secret not in page.url
-    _check(page, "webhook-created")
+    looks_right(page, "webhook-created")
 
     page.reload()  # a second visit: the webhook, not its secret
     expect(page.get_by_test_id("webhook-url")).to_have_text(webhook_receiver.url())
@@ -94,7 +81,7 @@ def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_i
     [first] = webhook_receiver.received
     assert first.headers["donatello-event"] == "webhook.ping"
     assert _signed_by(secret, first.headers, first.body)
-    _check(page, "webhook-pinged")
+    looks_right(page, "webhook-pinged")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Rotate secret").click()
@@ -136,7 +123,7 @@ def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_i
 
     page.get_by_role("link", name="Webhooks").first.click()
     expect(page.locator(f"[data-webhook='{webhook_receiver.url()}']")).to_contain_text("budget.exceeded")
-    _check(page, "webhooks")
+    looks_right(page, "webhooks")
 
     page.get_by_role("link", name=webhook_receiver.url()).click()
     page.once("dialog", lambda dialog: dialog.accept())
@@ -225,7 +212,7 @@ def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_
     row = operator.locator("tr[data-model='local/pillow-sketch']")
     expect(row).to_contain_text("A$0.05")
     expect(row).to_contain_text("hd \N{MULTIPLICATION SIGN}3")
-    _check(operator, "models-super-admin")
+    looks_right(operator, "models-super-admin")
 
     stability = operator.locator("[data-edit-model='stability/sd3-medium']")
     operator.once("dialog", lambda dialog: dialog.accept())
@@ -258,7 +245,7 @@ def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_
     expect(admin.locator("tr[data-model='local/pillow-sketch']")).to_contain_text("A$0.05")
     expect(admin.get_by_role("heading", name="Change prices and state")).to_have_count(0)
     assert admin.locator("form[action^='/models']").count() == 0
-    _check(admin, "models-org-admin")
+    looks_right(admin, "models-org-admin")
     token = admin.locator("input[name=csrf_token]").first.get_attribute("value") or ""
     with _api(live_server, web_database, "org_admin") as api:
         sketch_id = next(
@@ -305,5 +292,5 @@ def test_the_organization_overview_reads_on_a_phone_without_scrolling_sideways(
     # Sorting still works on a phone.
     page.get_by_role("button", name="Spent").click()
     expect(table.locator("thead th").nth(2)).to_have_attribute("aria-sort", "ascending")
-    _check(page, "overview")
+    looks_right(page, "overview")
     assert page_errors == []

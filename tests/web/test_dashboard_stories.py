@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
-from tests.web.conftest import LiveServer, axe_violations, screenshot
+from tests.web.conftest import LiveServer, looks_right
 from tests.web.world import World, department_id, user_ids
 
 
@@ -45,15 +45,6 @@ def _spend(api: httpx.Client, images: int) -> None:
 def _departments(api: httpx.Client) -> dict[str, str]:
     rollup = api.get("/v1/reports/organization").json()
     return {d["department_code"]: d["department_id"] for d in rollup["departments"]}
-
-
-def _check(page: Page, name: str) -> None:
-    assert axe_violations(page) == [], name
-    screenshot(page, name)
-    page.set_viewport_size({"width": 390, "height": 844})
-    assert axe_violations(page) == [], f"{name} at 390 px"
-    screenshot(page, name)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _money(text: str) -> Decimal:
@@ -136,7 +127,7 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     assert Path(download.value.path()).read_text(encoding="utf-8") == user_csv
     expect(page.get_by_role("link", name="Budget requests")).to_have_count(0)
 
-    _check(page, "dashboard")
+    looks_right(page, "dashboard")
 
     page.get_by_label("Amount (A$)").fill("150")
     page.get_by_label("Reason").fill("Campaign launch in the last week")
@@ -146,7 +137,7 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
     expect(page.locator("tr[data-model='local/pillow-sketch']")).to_contain_text("A$0.01")
-    _check(page, "models")
+    looks_right(page, "models")
     assert page_errors == []
 
     engg = _departments_as_admin(live_server, web_database)["ENGG"]
@@ -173,10 +164,10 @@ def test_a_power_user_creates_an_api_key_that_works_once_shown_and_revokes_it(
     assert secret not in page.url  # post-redirect-get: the address names the key, not its secret
     with httpx.Client(base_url=live_server.url, trust_env=False) as api:
         assert api.get("/v1/generations", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
-        _check(page, "api-keys")
+        looks_right(page, "api-keys")
         page.reload()  # no second POST, and the secret is not shown again
         expect(page.get_by_test_id("secret-gone")).to_contain_text("CI pipeline")
-        _check(page, "api-keys-reloaded")
+        looks_right(page, "api-keys-reloaded")
         expect(page.get_by_test_id("new-secret")).to_have_count(0)
         assert secret not in page.content()
         with _api(live_server, web_database, "power_user") as owner:
@@ -220,7 +211,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     )
     assert sorted(codes) == ["ENGG", "MKTG", "SALES"]
     expect(finance.get_by_role("link", name="Budget requests")).to_have_count(0)
-    _check(finance, "overview")
+    looks_right(finance, "overview")
     finance.get_by_role("link", name=re.compile("^Marketing")).click()
     expect(finance.get_by_role("heading", name="Marketing (MKTG) budget")).to_be_visible()
     expect(finance.get_by_role("button", name="Request more budget")).to_have_count(0)
@@ -245,7 +236,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     parquet = finance.request.get(job.get_by_role("link", name="Download").get_attribute("href") or "")
     assert parquet.ok
     assert pq.read_table(io.BytesIO(parquet.body())).num_rows == 0  # nothing spent in this world
-    _check(finance, "exports")
+    looks_right(finance, "exports")
 
     token = finance.locator("input[name=csrf_token]").first.get_attribute("value") or ""
     forged = finance.request.post(
@@ -262,7 +253,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     request = admin.get_by_role("article").filter(has_text="Marketing (MKTG) asks A$150.00")
     request.get_by_label("Approve (A$)").fill("100")
     request.get_by_label("Reason").fill("Half now, the rest next month")
-    _check(admin, "budget-requests")
+    looks_right(admin, "budget-requests")
     request.get_by_role("button", name="Approve").click()
     expect(admin.get_by_test_id("decided")).to_have_text("MKTG: approved A$100.00 of A$150.00 asked.")
     expect(admin.get_by_role("article")).to_have_count(0)
@@ -299,7 +290,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     admin.once("dialog", lambda dialog: dialog.accept())
     admin.locator("li[data-code=DSTU]").get_by_role("button", name="Deactivate").click()
     expect(admin.locator("li[data-code=DSTU]")).to_contain_text("inactive")
-    _check(admin, "departments")
+    looks_right(admin, "departments")
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="People").click()
     admin.get_by_label("Email contains").fill("standard_user")
     admin.get_by_role("button", name="Find").click()
@@ -309,7 +300,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     admin.locator("li[data-email='standard_user@acme.com.au']").get_by_role("button", name="Save").click()
     expect(admin.get_by_role("status")).to_have_text("Saved standard_user@acme.com.au.")
     expect(admin.get_by_label("Role of standard_user@acme.com.au")).to_have_value("power_user")
-    _check(admin, "people")
+    looks_right(admin, "people")
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     admin.get_by_label("Event type").fill("budget.changed")
     admin.get_by_role("button", name="Filter").click()
@@ -317,7 +308,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     admin.get_by_role("button", name="Check the chain").click()
     expect(admin.get_by_test_id("chain-result")).to_contain_text("The chain is intact")
     expect(admin.get_by_label("Event type")).to_have_value("budget.changed")  # the filter is kept
-    _check(admin, "audit")
+    looks_right(admin, "audit")
     assert page_errors == []
 
     design = department_id(web_database, "DSGN", world.globex_id)  # another organization's department
