@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from donatello import demo
 from donatello.budgets.periods import period_at
@@ -54,26 +57,44 @@ class World:
 
 
 def clean(owner_url: str) -> None:
-    """Empty every table but the migration marker (the append-only triggers are switched off for it)."""
+    """Empty every table but the migration marker (the append-only triggers are switched off for it).
+
+    The live server's worker keeps polling meanwhile; TRUNCATE locks the tables one after another, so it
+    can meet a worker transaction holding one table and waiting for another. That deadlock (or a lock
+    wait past the timeout) costs the worker nothing but a retry, and costs this clean one too."""
 
     async def run() -> None:
         engine = create_engine(owner_url, app_role=None, pool_size=1)
         try:
-            async with engine.begin() as connection:
-                tables = (
-                    await connection.execute(
-                        text(
-                            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-                            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                        )
-                    )
-                ).scalar_one()
-                await connection.execute(text("SET LOCAL session_replication_role = replica"))
-                await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            for attempt in range(1, 21):
+                try:
+                    await _truncate_everything(engine)
+                    return
+                except DBAPIError as error:
+                    if not isinstance(error.orig, (DeadlockDetected, LockNotAvailable)) or attempt == 20:
+                        raise
+                    await asyncio.sleep(0.05 * attempt)
         finally:
             await engine.dispose()
 
     _run(run)
+
+
+async def _truncate_everything(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        tables = (
+            await connection.execute(
+                text(
+                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+        ).scalar_one()
+        # Give up waiting quickly and be the deadlock's victim rather than the worker's transaction.
+        await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+        await connection.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 def build(owner_url: str, app_role: str, timezone: str) -> World:
