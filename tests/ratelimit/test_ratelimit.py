@@ -21,6 +21,7 @@ from donatello.ratelimit import (
     RateLimiter,
     RedisLimiter,
 )
+from donatello.ratelimit.failover import FailoverLimiter
 
 T0 = 1_700_000_000.0
 
@@ -191,3 +192,38 @@ async def test_the_in_process_limiter_forgets_idle_keys_and_stays_bounded() -> N
         await limiter.hit(f"fresh{n}", limit=5, window_seconds=60, now=T0 + 120 + n)
     assert len(limiter) == 20  # only the keys still inside their window remain
     assert (await limiter.hit("fresh0", limit=5, window_seconds=60, now=T0 + 121)).remaining == 3
+
+
+async def test_a_refund_gives_back_exactly_what_its_hit_charged(limiter: RateLimiter) -> None:
+    user, organization = key("user"), key("organization")
+    checks = [Check(user, 5, 60, 2), Check(organization, 4, 60, 2)]
+    first = await limiter.hit_all(checks, now=T0)
+    second = await limiter.hit_all(checks, now=T0 + 1)
+    assert first.allowed and second.allowed
+    assert not (await limiter.hit_all(checks, now=T0 + 2)).allowed  # the organization's 4 are used
+
+    await limiter.refund(checks, first)
+
+    again = await limiter.hit_all(checks, now=T0 + 3)  # the first's units came back, the second's did not
+    assert again.allowed and again.remaining == 0
+    refused = await limiter.hit_all([Check(organization, 4, 60, 1)], now=T0 + 4)
+    assert not refused.allowed
+    await limiter.refund([Check(organization, 4, 60, 1)], refused)  # a refusal charged nothing to refund
+    assert not (await limiter.hit_all([Check(organization, 4, 60, 1)], now=T0 + 5)).allowed
+
+
+async def test_a_failover_limiter_refunds_where_it_charged(redis_url: str) -> None:
+    """Charged in Redis, refunded in Redis; charged locally while Redis was away, refunded locally."""
+    client = Redis.from_url(redis_url)
+    try:
+        gone = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+        for shared in (RedisLimiter(client), RedisLimiter(gone)):
+            limiter = FailoverLimiter(shared, InProcessLimiter())
+            checks = [Check(key("user"), 1, 60, 1)]
+            charge = await limiter.hit_all(checks, now=T0)
+            assert charge.allowed and not (await limiter.hit_all(checks, now=T0 + 1)).allowed
+            await limiter.refund(checks, charge)
+            assert (await limiter.hit_all(checks, now=T0 + 2)).allowed
+        await gone.aclose()
+    finally:
+        await client.aclose()

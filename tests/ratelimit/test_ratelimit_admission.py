@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.main import create_app
-from donatello.models import ProviderConfig
+from donatello.models import DepartmentBudget, ProviderConfig
 from donatello.ratelimit import (
     Check,
     InProcessLimiter,
@@ -210,3 +212,30 @@ async def test_a_refused_request_uses_up_no_allowance(
 
     assert [response.status_code for response in admitted] == [202, 202], admitted[-1].text
     assert over.status_code == 429 and over.json()["scope"] == "user"  # 8 of 10 used: 4 more do not fit
+
+
+async def test_a_budget_refusal_gives_its_allowance_back(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    """The allowances are charged before the budget decides (so nothing waits on Redis while the budget
+    row is locked) and given back when it refuses: twelve refusals in a minute are all the budget's, and
+    once the budget allows, the user still has their whole ten images."""
+    world = await generation_world.world(db, tokens, role="standard_user", budget="0.01")  # 10 a minute
+    ask = {"prompt": "a harbour at dawn", "model": f"local/{world.local.model_name}", "size": "512x512"}
+
+    refused = [await client.post("/v1/generations", json=ask, headers=world.headers) for _ in range(12)]
+    assert {(r.status_code, r.json()["type"].rsplit("/", 1)[-1]) for r in refused} == {
+        (402, "budget-exceeded")
+    }
+
+    budget = await db.scalar(
+        select(DepartmentBudget).where(DepartmentBudget.department_id == world.department.id)
+    )
+    assert budget is not None
+    budget.monthly_budget_aud = Decimal("100.00")
+    await db.flush()
+    admitted = [await client.post("/v1/generations", json=ask, headers=world.headers) for _ in range(10)]
+    over = await client.post("/v1/generations", json=ask, headers=world.headers)
+
+    assert [r.status_code for r in admitted] == [202] * 10, admitted[-1].text
+    assert over.status_code == 429 and over.json()["scope"] == "user"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import CTE
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
@@ -16,6 +17,7 @@ from donatello.budgets import hold_writes, repository
 from donatello.budgets.account import Account, open_for_update
 from donatello.budgets.alerts import raise_alert
 from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
+from donatello.budgets.periods import organization_timezone, period_at
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.models import BudgetReservation, DepartmentBudget
@@ -150,7 +152,20 @@ async def _decide(
         raise UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal)
 
     flagged = over_budget or over_cap is not None
-    rows = [
+    rows = _hold_rows(principal, requests, account.period.start, at, hold_for, over_budget=flagged)
+    return _Decision(account, rows, quote, over_budget, flagged, account.available)
+
+
+def _hold_rows(
+    principal: Principal,
+    requests: Sequence[HoldRequest],
+    period_start: date,
+    at: datetime,
+    hold_for: timedelta,
+    *,
+    over_budget: bool,
+) -> list[dict[str, Any]]:
+    return [
         {
             "organization_id": principal.organization_id,
             "department_id": principal.department_id,
@@ -158,14 +173,51 @@ async def _decide(
             "generation_id": request.generation_id,
             "amount_aud": request.amount_aud,
             "status": "held",
-            "is_over_budget": flagged,
-            "period_start": account.period.start,
+            "is_over_budget": over_budget,
+            "period_start": period_start,
             "expires_at": at + hold_for,
             "created_at": at,
         }
         for request in requests
     ]
-    return _Decision(account, rows, quote, over_budget, flagged, account.available)
+
+
+@dataclass(frozen=True)
+class GatedHold:
+    """Holds for the caller's statement to write only if they plainly fit (``hold_if_within_budget``)."""
+
+    gate: CTE
+    ctes: tuple[Any, ...]
+    parameters: dict[str, Any]
+    expires_at: datetime
+
+
+def hold_if_within_budget(
+    principal: Principal,
+    requests: Sequence[HoldRequest],
+    *,
+    at: datetime,
+    hold_for: timedelta = DEFAULT_HOLD,
+) -> GatedHold:
+    """The hold ``reserve`` would make when it has nothing to decide — the period is current, no hold
+    has lapsed, no per-user cap applies and the quote fits the budget — as CTEs the caller's statement
+    carries, with the gate its own rows go through (``hold_writes.hold_if_within_budget``). When the
+    statement writes nothing, the caller asks ``decide``: the same rules, the slow way."""
+    if principal.department_id is None:
+        raise NoDepartment()
+    period = period_at(at, organization_timezone({"timezone": principal.organization_timezone}))
+    rows = [
+        {**row, "id": uuid.uuid4()}
+        for row in _hold_rows(principal, requests, period.start, at, hold_for, over_budget=False)
+    ]
+    gate, ctes, parameters = hold_writes.hold_if_within_budget(
+        rows,
+        sum((request.amount_aud for request in requests), Decimal(0)),
+        department_id=principal.department_id,
+        period_start=period.start,
+        at=at,
+    )
+    return GatedHold(gate, ctes, parameters, at + hold_for)
 
 
 async def release(

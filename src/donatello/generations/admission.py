@@ -1,7 +1,8 @@
 """Admitting a generation: one short transaction from request to 202.
 
-principal -> MFA -> rate limit -> model -> quote -> budget hold -> generation row (prompt sealed) ->
-audit event -> commit. The provider is never called here; the worker picks the row up.
+principal -> MFA -> model -> quote -> prompt sealed -> rate limits charged -> budget hold + generation
+row + audit event (one statement when the request plainly fits the budget) -> commit. The provider is
+never called here; the worker picks the row up.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +27,7 @@ from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
 from donatello.generations.schemas import BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
 from donatello.providers import Availability, Candidate, candidates
-from donatello.ratelimit import Check, LimitScope, RateLimiter, checks_for, enforce
+from donatello.ratelimit import Check, LimitScope, RateLimiter, charged, checks_for
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
@@ -174,25 +177,70 @@ async def _admit(
         secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
         sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
         row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
-    # The budget decides under its row lock; the holds are written below in the same statement as the
-    # generations and their audit rows, so the locked row waits on one round trip into the app, not two.
+    checks = _rate_limits(principal, bodies, choices, admission.settings)
+    # The allowances are charged before the budget row is locked, and given back if the budget then
+    # refuses (or anything else fails): between the lock and the commit nothing waits on Redis.
+    async with charged(admission.limiter, checks):
+        if batch is None and (
+            admitted := await _admit_within_budget(session, principal, rows, now, admission)
+        ):
+            return admitted
+        return await _admit_after_deciding(session, principal, rows, now, admission, batch)
+
+
+async def _admit_within_budget(
+    session: AsyncSession, principal: Principal, rows: list[Generation], at: datetime, admission: Admission
+) -> list[Generation]:
+    """The common case in one statement: the budget row is locked, checked and raised by the statement
+    that writes the holds, the generations and their audit rows, so it stays locked only until the
+    commit. Empty (nothing written) when the budget has more to decide than "it fits"."""
+    hold = reservations.hold_if_within_budget(
+        principal,
+        [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
+        at=at,
+        hold_for=admission.settings.reservation_hold,
+    )
+    for row in rows:
+        row.is_over_budget = False
+        row.reservation_expires_at = hold.expires_at
+    return await repository.add_admitted(
+        session, rows, _requested_events(principal, rows), along=(hold.ctes, hold.parameters), gate=hold.gate
+    )
+
+
+async def _admit_after_deciding(
+    session: AsyncSession,
+    principal: Principal,
+    rows: list[Generation],
+    at: datetime,
+    admission: Admission,
+    batch: GenerationBatch | None,
+) -> list[Generation]:
+    """Every other case: the budget decides under its row lock (refuses with its audit, flags a soft or
+    warn pass-through, sweeps lapsed holds, rolls the period over), and the holds are written by the
+    same statement as the generations and their audit rows."""
     pending = await reservations.decide(
         session,
         principal,
         [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
-        at=now,
+        at=at,
         hold_for=admission.settings.reservation_hold,
     )
     held = pending.hold
-    # Last, once the request is otherwise admitted: a refusal above (budget, model) uses up no allowance,
-    # and a 429 here leaves nothing held (nothing is written yet, and the transaction rolls back).
-    await enforce(admission.limiter, _rate_limits(principal, bodies, choices, admission.settings))
     for row in rows:
         row.is_over_budget = held.over_budget
         row.reservation_expires_at = held.holds[0].expires_at
     if batch is not None:
         await repository.add(session, batch)
-    events = [
+    admitted = await repository.add_admitted(
+        session, rows, _requested_events(principal, rows), along=(pending.ctes, pending.parameters)
+    )
+    pending.written()
+    return admitted
+
+
+def _requested_events(principal: Principal, rows: Sequence[Generation]) -> list[dict[str, Any]]:
+    return [
         audit.outbox_row(
             audit.event(
                 "generation.requested",
@@ -214,9 +262,6 @@ async def _admit(
         )
         for row in rows
     ]
-    admitted = await repository.add_admitted(session, rows, events, along=(pending.ctes, pending.parameters))
-    pending.written()
-    return admitted
 
 
 def _rate_limits(

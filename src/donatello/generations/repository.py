@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, inspect, literal, or_, select, text, tuple_, update
+from sqlalchemy import CTE, and_, func, inspect, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,12 +59,14 @@ async def add_admitted(
     events: Sequence[dict[str, Any]],
     *,
     along: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}),
+    gate: CTE | None = None,
 ) -> list[Generation]:
     """Insert new generations and the outbox rows that audit them in one statement (a data-modifying CTE)
     instead of a unit-of-work flush per row: the same transaction, one round trip. ``along`` carries other
     writes into that statement (CTEs built once per shape, and their parameters): the budget's holds.
     ``rows`` are unsaved generations; the saved ones come back in the same order, with the database's
-    defaults."""
+    defaults. With a ``gate`` (one of the ``along`` CTEs), the rows are written only if it returned a row;
+    otherwise nothing is written and an empty list comes back."""
     values = [{key: row.__dict__[key] for key in _GENERATION_KEYS if key in row.__dict__} for row in rows]
     keys, event_keys = tuple(values[0]), tuple(events[0])
     ctes, extra = along
@@ -73,9 +75,9 @@ async def add_admitted(
         **bulk.row_parameters(AuditOutbox, event_keys, events),
         **extra,
     }
-    stmt = _admitted(keys, len(values), event_keys, len(events), ctes)
+    stmt = _admitted(keys, len(values), event_keys, len(events), ctes, gate)
     saved = {row.id: row for row in (await session.scalars(stmt, parameters)).all()}
-    return [saved[row.id] for row in rows]
+    return [saved[row.id] for row in rows] if saved else []
 
 
 _GENERATION_KEYS = tuple(attribute.key for attribute in inspect(Generation).column_attrs)
@@ -83,10 +85,22 @@ _GENERATION_KEYS = tuple(attribute.key for attribute in inspect(Generation).colu
 
 @lru_cache(maxsize=64)
 def _admitted(
-    keys: tuple[str, ...], count: int, event_keys: tuple[str, ...], events: int, along: tuple[Any, ...]
+    keys: tuple[str, ...],
+    count: int,
+    event_keys: tuple[str, ...],
+    events: int,
+    along: tuple[Any, ...],
+    gate: CTE | None,
 ) -> Any:
-    recorded = bulk.insert_rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
-    written = bulk.insert_rows(Generation, keys, count).add_cte(*along, recorded).returning(Generation)
+    def rows(model: Any, columns: tuple[str, ...], many: int) -> Any:
+        return (
+            bulk.insert_rows(model, columns, many)
+            if gate is None
+            else bulk.insert_rows_if(model, columns, many, gate)
+        )
+
+    recorded = rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
+    written = rows(Generation, keys, count).add_cte(*along, recorded).returning(Generation)
     return select(Generation).from_statement(written)  # the ORM loads the returned rows
 
 

@@ -4,7 +4,7 @@ from donatello.ratelimit.errors import RateLimited
 from donatello.ratelimit.in_process import InProcessLimiter
 from donatello.ratelimit.limiter import Check, Decision, LimitScope, RateLimiter
 from donatello.ratelimit.redis_backed import RedisLimiter
-from donatello.ratelimit.service import checks_for, enforce, limiter_from_settings
+from donatello.ratelimit.service import charged, checks_for, enforce, limiter_from_settings
 
 __all__ = [
     "Check",
@@ -14,6 +14,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RedisLimiter",
+    "charged",
     "checks_for",
     "enforce",
     "limiter_from_settings",

@@ -82,9 +82,25 @@ class InProcessLimiter:
                 window.total += check.cost
                 remaining = check.limit - window.total
                 if tightest is None or remaining < tightest.remaining:
-                    tightest = Decision(True, check.limit, remaining, 0.0, check)
+                    tightest = Decision(True, check.limit, remaining, 0.0, check, receipt=at)
             assert tightest is not None
             return tightest
+
+    async def refund(self, checks: Sequence[Check], decision: Decision) -> None:
+        """Take out one admission of each check's cost at the charged instant (equal entries are
+        interchangeable: removing any one of them frees the same allowance at the same time)."""
+        if not decision.allowed or not isinstance(decision.receipt, float):
+            return
+        async with self._lock:
+            for check in checks:
+                window = self._windows.get(check.key)
+                if window is None:
+                    continue  # evicted or aged out: nothing left to give back
+                entry = (decision.receipt, check.cost)
+                position = bisect.bisect_left(window.admissions, entry)
+                if position < len(window.admissions) and window.admissions[position] == entry:
+                    del window.admissions[position]
+                    window.total -= check.cost
 
     def _window(self, check: Check, now: float) -> _Window:
         window = self._windows.get(check.key)

@@ -53,6 +53,8 @@ class Decision:
     remaining: int
     retry_after_seconds: float
     check: Check | None = None
+    #: What an allowed hit charged, as the limiter that charged it needs it to ``refund`` (opaque).
+    receipt: object = None
 
 
 class RateLimiter(Protocol):
@@ -64,6 +66,10 @@ class RateLimiter(Protocol):
 
     async def hit_all(self, checks: Sequence[Check], *, now: float | None = None) -> Decision:
         """Charge every check, or — if any one refuses — charge none of them (all-or-nothing)."""
+        ...
+
+    async def refund(self, checks: Sequence[Check], decision: Decision) -> None:
+        """Give back what an allowed ``hit_all(checks)`` charged: the request was then not admitted."""
         ...
 
 

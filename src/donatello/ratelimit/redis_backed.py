@@ -93,7 +93,8 @@ class RedisLimiter:
     async def hit_all(self, checks: Sequence[Check], *, now: float | None = None) -> Decision:
         if not checks:
             return ALLOWED_WITHOUT_CHECKS
-        args: list[str | int] = ["" if now is None else round(now * 1000), uuid.uuid4().hex]
+        token = uuid.uuid4().hex
+        args: list[str | int] = ["" if now is None else round(now * 1000), token]
         for check in checks:
             args += [check.limit, check.window_seconds * 1000, check.cost]
         allowed, index, remaining, wait_ms = await self._script(
@@ -106,4 +107,14 @@ class RedisLimiter:
             remaining=int(remaining),
             retry_after_seconds=int(wait_ms) / 1000,
             check=check,
+            receipt=token if allowed else None,
         )
+
+    async def refund(self, checks: Sequence[Check], decision: Decision) -> None:
+        """Remove exactly the members the script added for this admission (one round trip)."""
+        if not decision.allowed or decision.receipt is None:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for index, check in enumerate(checks, start=1):
+            pipe.zrem(check.key, *(f"{decision.receipt}:{index}:{unit}" for unit in range(1, check.cost + 1)))
+        await pipe.execute()

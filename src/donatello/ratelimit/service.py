@@ -1,12 +1,13 @@
 """Rate limits of image generation: per user and per organization by role, and per provider.
 
-The generation service builds the checks for a request with :func:`checks_for` and calls
-:func:`enforce` in its admission path; all of them are charged together or none is.
+The generation service builds the checks for a request with :func:`checks_for` and charges them with
+:func:`charged` around its budget hold; all of them are charged together or none is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from donatello.config import Settings
@@ -92,6 +93,20 @@ async def enforce(limiter: RateLimiter, checks: Sequence[Check]) -> None:
     decision = await limiter.hit_all(checks)
     if not decision.allowed:
         raise RateLimited.of(decision)
+
+
+@asynccontextmanager
+async def charged(limiter: RateLimiter, checks: Sequence[Check]) -> AsyncIterator[None]:
+    """``enforce`` for a request that may still be refused after it: when the block raises (the budget
+    refused, say), the charge is given back, so a request that was not admitted uses no allowance."""
+    decision = await limiter.hit_all(checks)
+    if not decision.allowed:
+        raise RateLimited.of(decision)
+    try:
+        yield
+    except BaseException:
+        await limiter.refund(checks, decision)
+        raise
 
 
 def _for_role(limits: dict[str, int], role: Role) -> int | None:

@@ -23,6 +23,9 @@ class Principal:
     mfa_grace_period_expires_at: datetime | None = None
     #: A platform admin acting on the organization they named (``in_organization``): scoped to it.
     chose_organization: bool = False
+    #: The organization's time-zone setting as read with the principal (None: not set, or not read), so
+    #: admission can place the budget period without reading the organization again.
+    organization_timezone: str | None = None
 
     @property
     def is_platform_admin(self) -> bool:
@@ -37,7 +40,13 @@ class Principal:
         """This platform admin acting on ``organization_id`` (as if a member without a department)."""
         if organization_id == self.organization_id:
             return self
-        return replace(self, organization_id=organization_id, department_id=None, chose_organization=True)
+        return replace(
+            self,
+            organization_id=organization_id,
+            department_id=None,
+            chose_organization=True,
+            organization_timezone=None,
+        )
 
     def can(self, permission: Permission) -> bool:
         """The one authorization check: the role grants it and, for an API key, the key's scopes

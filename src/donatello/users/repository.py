@@ -58,7 +58,11 @@ def _active_user(with_session: bool) -> Any:
         else true()
     )
     return (
-        select(*PRINCIPAL_COLUMNS, stands.label("session_stands"))
+        select(
+            *PRINCIPAL_COLUMNS,
+            Organization.settings["timezone"].astext.label("organization_timezone"),
+            stands.label("session_stands"),
+        )
         .join(Organization, Organization.id == User.organization_id)
         .where(
             User.id == bindparam("user_id", type_=User.id.type),

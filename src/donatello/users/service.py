@@ -23,7 +23,8 @@ MFA_GRACE_PERIOD = timedelta(days=7)
 
 
 def _principal(user: Any, **extra: Any) -> Principal:
-    """``user``: a ``User`` or a row of ``repository.PRINCIPAL_COLUMNS``."""
+    """``user``: a row of ``repository._active_user`` (the principal's columns and the organization's
+    time-zone setting)."""
     return Principal(
         user_id=user.id,
         organization_id=user.organization_id,
@@ -32,6 +33,7 @@ def _principal(user: Any, **extra: Any) -> Principal:
         email=user.email,
         mfa_enabled=user.mfa_enabled,
         mfa_grace_period_expires_at=user.mfa_grace_period_expires_at,
+        organization_timezone=user.organization_timezone,
         **extra,
     )
 
