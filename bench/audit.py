@@ -4,12 +4,15 @@
   concurrently) from 40 users, then from a different user each (no two in one partition, so no
   transactional batch), then 2,000 events over 8 organizations, relayed to @vercel/cosmosdb-server (chain + create
   + delivery marks), against the baseline of bare sequential ``create_item`` calls of the same documents'
-  size;
+  size — and the emulator's own ceiling for one document per request (bare ``create_item`` calls, as many
+  in flight as the relay keeps), with the emulator's CPU per document: a single-threaded Node process,
+  it bounds the a-user-per-event case on this machine, not the relay;
 * outbox write: a transaction that records one audit event, against a bare ``BEGIN; SELECT 1; COMMIT``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import statistics
 import tempfile
@@ -17,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -88,17 +92,36 @@ async def main() -> None:
             )
             await relay.drain()  # the outbox writes timed above
             await _relay_rate(sessions, relay, orgs)  # warm-up
-            rates = {
-                f"1 org, {USERS} users": await _relay_rate(sessions, relay, orgs[:1], USERS),
-                "1 org, a user per event": await _relay_rate(sessions, relay, orgs[:1]),
-                f"{ORGS} orgs, {USERS} users each": await _relay_rate(sessions, relay, orgs, USERS),
-            }
+            assert emulator.process is not None
+            node = psutil.Process(emulator.process.pid)
+            rates, emulator_cpu = {}, {}
+            for label, relayed_orgs, users in (
+                (f"1 org, {USERS} users", orgs[:1], USERS),
+                ("1 org, a user per event", orgs[:1], 0),
+                (f"{ORGS} orgs, {USERS} users each", orgs, USERS),
+            ):
+                before = _cpu_seconds(node)
+                rates[label] = await _relay_rate(sessions, relay, relayed_orgs, users)
+                emulator_cpu[label] = (_cpu_seconds(node) - before) / EVENTS * 1000
 
             documents = [{**_event(orgs[0]).document(), "chain_seq": 1} for _ in range(500)]
             started = time.perf_counter()
             for document in documents:
                 await store.create(document)
             create_seconds = (time.perf_counter() - started) / len(documents)
+
+            in_flight = asyncio.Semaphore(settings.audit_relay_write_concurrency)
+
+            async def create(document: dict[str, object]) -> None:
+                async with in_flight:
+                    await store.create(document)
+
+            documents = [{**_event(orgs[0]).document(), "chain_seq": 1} for _ in range(1000)]
+            before, started, ours = _cpu_seconds(node), time.perf_counter(), time.process_time()
+            await asyncio.gather(*(create(document) for document in documents))
+            ceiling_rate = len(documents) / (time.perf_counter() - started)
+            client_cpu = (time.process_time() - ours) / len(documents) * 1000
+            ceiling_cpu = (_cpu_seconds(node) - before) / len(documents) * 1000
         await engine.dispose()
     finally:
         emulator.stop()
@@ -115,9 +138,31 @@ async def main() -> None:
     )
     print(f"ratio     outbox write / bare transaction = {ratio:.2f}x")
     print(f"baseline  sequential create_item to the emulator  {create_rate:8.0f} docs/s")
+    print(
+        f"ceiling   {settings.audit_relay_write_concurrency} concurrent create_item "
+        f"{ceiling_rate:8.0f} docs/s (CPU a document: the SDK's side {client_cpu:.2f} ms, "
+        f"the emulator's {ceiling_cpu:.2f} ms)"
+    )
     for label, rate in rates.items():
-        print(f"measured  relay ({label}) {rate:8.0f} events/s ({EVENTS} events, chained)")
+        print(
+            f"measured  relay ({label}) {rate:8.0f} events/s ({EVENTS} events, chained; "
+            f"emulator CPU {emulator_cpu[label]:.2f} ms an event)"
+        )
         print(f"ratio     relay ({label}) / sequential create_item = {rate / create_rate:.2f}x")
+    print(
+        "ratio     relay (1 org, a user per event) / concurrent create_item ceiling = "
+        f"{rates['1 org, a user per event'] / ceiling_rate:.2f}x"
+    )
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of the emulator (and any children it started)."""
+    total = process.cpu_times()
+    seconds = float(total.user + total.system)
+    for child in process.children(recursive=True):
+        times = child.cpu_times()
+        seconds += times.user + times.system
+    return seconds
 
 
 async def _relay_rate(
