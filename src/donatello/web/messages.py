@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from donatello.core.clock import utcnow
 from donatello.core.errors import DomainError
-from donatello.web.rendering import aud
+from donatello.web.rendering import price
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class Explanation:
 
 def _money(error: DomainError, key: str) -> str:
     value = error.extensions.get(key)
-    return aud(Decimal(str(value))) if value is not None else "—"
+    # Exact: "A$0.05 left, needs A$0.05" would not explain a refusal (0.0451 left, 0.0531 needed).
+    return price(Decimal(str(value))) if value is not None else "—"
 
 
 def explain(error: DomainError) -> Explanation:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,12 +52,26 @@ def navigation(principal: Principal) -> list[NavItem]:
     return [item for item in NAVIGATION if item.visible_to(principal)]
 
 
+CENT = Decimal("0.01")
+
+
 def aud(amount: Decimal | str | int | None) -> str:
-    """A$1,234.50 — cents always, and the ledger's 4 places when a price has them (A$0.0531)."""
+    """A total as people read money: A$1,234.50, to the cent (half up). The ledger keeps four places;
+    a budget, a spend or a forecast shown as A$66.9669 reads like a fault, so totals show cents."""
+    if amount is None:
+        return "—"
+    value = Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    return f"{sign}A${abs(value):,.2f}"
+
+
+def price(amount: Decimal | str | int | None) -> str:
+    """A price or one request's cost, exact: cents always, and the ledger's 4 places when it has them
+    (A$0.0531 an image) — rounding a price would misstate it."""
     if amount is None:
         return "—"
     value = Decimal(str(amount))
-    places = 2 if value == value.quantize(Decimal("0.01")) else 4
+    places = 2 if value == value.quantize(CENT) else 4
     sign = "-" if value < 0 else ""
     return f"{sign}A${abs(value):,.{places}f}"
 
@@ -100,7 +114,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(aud=aud, when=when, day=day, duration=duration)
+    env.filters.update(aud=aud, price=price, when=when, day=day, duration=duration)
     env.globals.update(permissions=Permission)  # {% if viewer.can(permissions.X) %}
     return env
 
