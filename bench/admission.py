@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import psycopg
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from tests.support.ports import free_port
 
 from bench import load, statements
 from bench.tenants import bench_tenant
@@ -102,12 +102,6 @@ COMMIT;
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _libpq(url: str) -> str:
     parsed = make_url(url)
     return f"host={parsed.query['host']} user=postgres dbname={parsed.database or 'postgres'}"
@@ -178,7 +172,7 @@ async def run(url: str, settings: Settings) -> None:
     emulator.start()
     cosmos = {"cosmos_endpoint": emulator.endpoint, "cosmos_key": SecretStr(KEY)}
     await provision(settings.model_copy(update=cosmos))
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")},
         "DONATELLO_DATABASE_URL": url,

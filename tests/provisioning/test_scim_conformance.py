@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,9 @@ from donatello.audit import Actor
 from donatello.core.database import transaction
 from donatello.provisioning import service as provisioning
 from tests.support import factories
+from tests.support.ports import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, seconds: float = 60) -> None:
@@ -48,7 +42,7 @@ def _wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, seconds: f
 def _serve_and_check(postgres_url: str, workdir: Path, token: str) -> subprocess.CompletedProcess[str]:
     """``donatello serve`` on the test database (logs to a file: an undrained pipe would stall it), then
     the checker against it."""
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DONATELLO_")},
         "DONATELLO_DATABASE_URL": postgres_url,

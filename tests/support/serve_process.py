@@ -9,7 +9,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,13 +19,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.support.ports import free_port
+
 DONATELLO = str(Path(sys.executable).with_name("donatello"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServeProcess:

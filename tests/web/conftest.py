@@ -7,7 +7,6 @@ They cannot share the other tests' rolled-back transaction: the server and the w
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
@@ -26,15 +25,10 @@ from donatello.config import Settings
 from donatello.core import migrations
 from donatello.main import create_app
 from tests.support.idp import EntraUser, IdentityProvider
+from tests.support.ports import free_port
 from tests.support.webhook_receiver import Receiver
 from tests.web import world as worlds
 from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="package")
@@ -94,7 +88,7 @@ def live_server(
             "database_url": web_database,
             "data_dir": workdir / "web-data",
             "host": "127.0.0.1",
-            "port": _free_port(),
+            "port": free_port(),
             "in_process_worker": True,
             "worker_poll_seconds": 0.1,
             "audit_relay_poll_seconds": 5.0,
@@ -118,7 +112,7 @@ def local_server(live_server: LiveServer) -> Iterator[LiveServer]:
             "entra_tenant_id": None,
             "entra_client_id": None,
             "entra_client_secret": None,
-            "port": _free_port(),
+            "port": free_port(),
             "in_process_worker": False,
         }
     )
