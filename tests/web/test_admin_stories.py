@@ -133,7 +133,7 @@ def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_i
     assert page_errors == []
 
 
-def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
+def test_a_power_user_keeps_their_own_webhooks_and_never_reaches_anyone_elses(
     world: World,
     live_server: LiveServer,
     web_database: str,
@@ -148,11 +148,22 @@ def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
         assert made.status_code == 201, made.text
     webhook = made.json()["id"]
 
+    # A standard user holds no webhooks: no link, and the page is refused.
+    standard = sign_in(World.acme("standard_user"), "/")
+    expect(
+        standard.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks")
+    ).to_have_count(0)
+    refused = standard.goto(live_server.url + "/webhooks")
+    assert refused is not None and refused.status == 403
+
+    # A power user (webhooks:own) sees their own webhooks only; the admin's is not found, nor changed.
     power = sign_in(World.acme("power_user"), "/")
-    expect(power.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks")).to_have_count(0)
-    for address in ("/webhooks", f"/webhooks/{webhook}"):
-        response = power.goto(live_server.url + address)
-        assert response is not None and response.status == 403, address
+    power.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+    expect(power.get_by_role("heading", name="Your webhooks")).to_be_visible()
+    expect(power.get_by_text("No webhooks yet.")).to_be_visible()
+    looks_right(power, "webhooks-own")
+    response = power.goto(f"{live_server.url}/webhooks/{webhook}")
+    assert response is not None and response.status == 404
     token = power.locator("input[name=csrf_token]").first.get_attribute("value") or ""
     for action in ("rotate-secret", "ping", "delete"):
         forged = power.request.post(
@@ -160,7 +171,22 @@ def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
             form={"csrf_token": token},
             headers={"Origin": live_server.url},
         )
-        assert forged.status == 403, action
+        assert forged.status == 404, action
+    power.goto(live_server.url + "/webhooks")
+    power.get_by_label("Address").fill(webhook_receiver.url("/mine"))
+    power.get_by_label("generation.completed").check()
+    power.get_by_role("button", name="Add webhook").click()
+    assert power.get_by_test_id("webhook-secret").input_value().startswith("whsec_")
+    power.goto(live_server.url + "/webhooks")
+    expect(power.locator("[data-webhook]")).to_have_count(1)
+    expect(power.locator("[data-webhook]").first).to_have_attribute(
+        "data-webhook", webhook_receiver.url("/mine")
+    )
+    with _api(live_server, web_database, "org_admin") as admin:
+        mine = admin.get("/v1/webhooks").json()["items"]
+        assert {w["webhook_url"] for w in mine} == {webhook_receiver.url(), webhook_receiver.url("/mine")}
+        changed = admin.get("/v1/audit-events", params={"resource_id": webhook}).json()["items"]
+        assert [e["event_type"] for e in changed] == ["webhook.created"]
 
     # An org admin's own form without its CSRF token, or sent from another site, is refused too.
     admin_page = sign_in(World.acme("org_admin"), f"/webhooks/{webhook}")
@@ -188,9 +214,10 @@ def test_only_org_admins_reach_webhooks_and_a_forged_post_is_refused(
     listed = admin_page.locator("[data-webhook]")
     expect(listed).to_have_count(20)
     expect(listed.first).to_have_attribute("data-webhook", webhook_receiver.url("/hook/19"))
-    admin_page.get_by_role("link", name="Older webhooks").click()
-    expect(listed).to_have_count(1)
-    expect(listed.first).to_have_attribute("data-webhook", webhook_receiver.url())
+    admin_page.get_by_role("link", name="Older webhooks").click()  # the power user's and the first
+    expect(listed).to_have_count(2)
+    expect(listed.first).to_have_attribute("data-webhook", webhook_receiver.url("/mine"))
+    expect(listed.last).to_have_attribute("data-webhook", webhook_receiver.url())
     expect(admin_page.get_by_role("link", name="Older webhooks")).to_have_count(0)
     admin_page.get_by_role("link", name="Newest webhooks").click()
     expect(listed).to_have_count(20)

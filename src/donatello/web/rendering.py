@@ -44,7 +44,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("People", "/people", Permission.USERS_READ),
     NavItem("Audit log", "/audit", Permission.AUDIT_READ),
     NavItem("API keys", "/api-keys", Permission.API_KEYS_OWN),
-    NavItem("Webhooks", "/webhooks", Permission.WEBHOOKS_MANAGE),
+    NavItem("Webhooks", "/webhooks", Permission.WEBHOOKS_OWN),
 ]
 
 

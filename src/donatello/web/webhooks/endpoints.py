@@ -1,6 +1,7 @@
-"""The organization's webhooks for org admins: list them (paged), register one, and on its own page
-rotate its signing secret, ping it and watch the delivery, pause or re-enable it, delete it — through the
-API's ``webhooks.service`` (the same checks of the target, sealing of the secret, audit events).
+"""Webhooks: list them (paged), register one, and on its own page rotate its signing secret, ping it and
+watch the delivery, pause or re-enable it, delete it — through the API's ``webhooks.service`` (the same
+checks of the target, sealing of the secret, audit events, and the same reach: an org admin sees the
+organization's webhooks, a power user their own; anyone else's is not found).
 
 A new signing secret (create, rotate) is shown once: the POST leaves it as the browser session's sealed
 one-time notice and redirects to the webhook's page, which takes it; a reload shows it no more."""
@@ -27,8 +28,10 @@ from donatello.webhooks.schemas import WebhookCreate, WebhookRead, WebhookUpdate
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Admin = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_MANAGE))]
-Changing = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_MANAGE, changes_state=True))]
+# Everyone who may hold a webhook (``webhooks:manage`` holders hold ``webhooks:own`` too); the service
+# narrows what each one reaches.
+Owner = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_OWN))]
+Changing = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_OWN, changes_state=True))]
 NOTICE = "webhook-secret"
 PAGE_SIZE = 20
 RECENT_DELIVERIES = 20
@@ -36,7 +39,7 @@ RECENT_DELIVERIES = 20
 
 @router.get("/webhooks", response_class=HTMLResponse)
 async def webhook_list(
-    request: Request, viewer: Admin, session: DbSession, cursor: str | None = None, done: str = ""
+    request: Request, viewer: Owner, session: DbSession, cursor: str | None = None, done: str = ""
 ) -> HTMLResponse:
     listed = await webhooks.list_webhooks(session, viewer.principal, None, cursor, PAGE_SIZE)
     return page(
@@ -72,7 +75,7 @@ async def register(
 
 @router.get("/webhooks/{webhook_id}", response_class=HTMLResponse)
 async def webhook_page(
-    request: Request, webhook_id: uuid.UUID, viewer: Admin, session: DbSession, done: str = ""
+    request: Request, webhook_id: uuid.UUID, viewer: Owner, session: DbSession, done: str = ""
 ) -> HTMLResponse:
     webhook = WebhookRead.model_validate(await webhooks.get(session, viewer.principal, webhook_id))
     secret = await browser.take_notice(
@@ -96,7 +99,7 @@ async def webhook_page(
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_class=HTMLResponse)
 async def delivery_table(
-    request: Request, webhook_id: uuid.UUID, viewer: Admin, session: DbSession
+    request: Request, webhook_id: uuid.UUID, viewer: Owner, session: DbSession
 ) -> HTMLResponse:
     """The recent deliveries: what the page's script polls while one is still pending."""
     deliveries = await webhooks.deliveries(
