@@ -16,7 +16,11 @@ from tests.support.signin import bearer_for
 
 async def _event_types(db: AsyncSession, actor: User) -> list[str]:
     return list(
-        (await db.execute(select(AuditOutbox.event_type).where(AuditOutbox.user_id == actor.id))).scalars()
+        (
+            await db.execute(
+                select(AuditOutbox.event_type).where(AuditOutbox.user_id == actor.id).order_by(AuditOutbox.id)
+            )
+        ).scalars()
     )
 
 
