@@ -39,9 +39,10 @@ def _p(samples: list[float], q: float) -> float:
 
 
 async def run(url: str, settings: Settings) -> None:
-    await demo.seed(settings, url)
     engine = create_engine(url, app_role=settings.database_app_role)
     sessions = create_sessionmaker(engine)
+    async with transaction(sessions, platform=True) as session:
+        await demo.seed_in(session, settings.default_timezone)
 
     async def bare_transaction() -> None:
         async with transaction(sessions) as session:

@@ -15,10 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.auth.tokens import ACCESS_TOKEN_LIFETIME, token_signer
-from donatello.config import Settings
+from donatello.auth.tokens import ACCESS_TOKEN_LIFETIME, TokenSigner
 from donatello.core.clock import utcnow
-from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.models import Department, DepartmentBudget, FxRate, ModelProvider, Organization, User
 from donatello.sessions import service as sessions
 
@@ -88,15 +86,6 @@ def current_month(timezone: str) -> tuple[date, date]:
     start = today.replace(day=1)
     end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     return start, end
-
-
-async def seed(settings: Settings, url: str) -> SeedSummary:
-    engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
-    try:
-        async with transaction(create_sessionmaker(engine), platform=True) as session:
-            return await seed_in(session, settings.default_timezone)
-    finally:
-        await engine.dispose()
 
 
 async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
@@ -185,31 +174,18 @@ async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
 
 
 async def access_token_for(
-    settings: Settings, url: str, email: str, lifetime: timedelta | None = None
+    session: AsyncSession, signer: TokenSigner, email: str, lifetime: timedelta | None = None
 ) -> str:
     """An access token for an existing, active user of an active organization (for operators)."""
-    engine = create_engine(url, app_role=settings.database_app_role, pool_size=1)
-    try:
-        async with transaction(create_sessionmaker(engine), platform=True) as session:
-            user = (
-                await session.execute(
-                    select(User)
-                    .join(Organization, Organization.id == User.organization_id)
-                    .where(
-                        User.email == email.lower(),
-                        User.is_active.is_(True),
-                        Organization.is_active.is_(True),
-                    )
-                )
-            ).scalar_one_or_none()
-            if user is None:
-                raise SystemExit(f"no active user with email {email}")
-            return await sessions.operator_token(
-                session,
-                token_signer(settings),
-                user.id,
-                user.organization_id,
-                lifetime or ACCESS_TOKEN_LIFETIME,
-            )
-    finally:
-        await engine.dispose()
+    user = (
+        await session.execute(
+            select(User)
+            .join(Organization, Organization.id == User.organization_id)
+            .where(User.email == email.lower(), User.is_active.is_(True), Organization.is_active.is_(True))
+        )
+    ).scalar_one_or_none()
+    if user is None:
+        raise SystemExit(f"no active user with email {email}")
+    return await sessions.operator_token(
+        session, signer, user.id, user.organization_id, lifetime or ACCESS_TOKEN_LIFETIME
+    )

@@ -50,7 +50,7 @@ def audit_verify(
 
     async def verify(db: Database) -> Verification:
         organization_id = None if org == "platform" else await db.organization(org)
-        return await verification.run(settings, db.url, organization_id, since, until)
+        return await verification.run(settings, db.sessions, organization_id, since, until)
 
     result = with_database(verify)
     if result.broken:

@@ -87,14 +87,20 @@ class Database:
 def with_database(work: Callable[[Database], Awaitable[T]], *, pool_size: int = 1) -> T:
     """Run ``work`` on the configured database (joining a running embedded server) and close everything
     after: the set-up every command that needs the database shares."""
+    with database_url(get_settings()) as url:
+        return on_database(url, work, pool_size=pool_size)
+
+
+def on_database(url: str, work: Callable[[Database], Awaitable[T]], *, pool_size: int = 1) -> T:
+    """``with_database`` for a command that already holds the database's address (``serve`` seeding the
+    demo tenant into the server it is starting)."""
     settings = get_settings()
 
-    async def run(url: str) -> T:
+    async def run() -> T:
         engine = create_engine(url, app_role=settings.database_app_role, pool_size=pool_size)
         try:
             return await work(Database(url, engine, create_sessionmaker(engine)))
         finally:
             await engine.dispose()
 
-    with database_url(settings) as url:
-        return asyncio.run(run(url))
+    return asyncio.run(run())

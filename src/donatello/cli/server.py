@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 
-from donatello.cli.common import a_duration
+from donatello.cli.common import Database, a_duration, on_database, with_database
 from donatello.cli.main import app
 from donatello.cli.serving import available_cores, serve_processes
 from donatello.config import Settings, get_settings
 from donatello.core import migrations
+from donatello.core.database import transaction
 from donatello.core.runtime import database_url
 
 log = logging.getLogger("donatello.cli")
@@ -141,15 +142,24 @@ def token(
 ) -> None:
     """Print only an access token for an existing, active user (nothing else goes to stdout)."""
     from donatello import demo
+    from donatello.auth.tokens import token_signer
 
     lifetime = a_duration(ttl)
-    settings = get_settings()
-    with database_url(settings) as url:
-        typer.echo(asyncio.run(demo.access_token_for(settings, url, email, lifetime)))
+    signer = token_signer(get_settings())
+
+    async def issue(db: Database) -> str:
+        async with transaction(db.sessions, platform=True) as session:
+            return await demo.access_token_for(session, signer, email, lifetime)
+
+    typer.echo(with_database(issue))
 
 
 def _seed_demo(settings: Settings, url: str) -> None:
     from donatello import demo
 
-    summary = asyncio.run(demo.seed(settings, url))
+    async def seed(db: Database) -> demo.SeedSummary:
+        async with transaction(db.sessions, platform=True) as session:
+            return await demo.seed_in(session, settings.default_timezone)
+
+    summary = on_database(url, seed)
     typer.echo(summary)
