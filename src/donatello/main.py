@@ -85,12 +85,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     """Build the API. Tests pass their own ``engine``; otherwise the lifespan opens the configured one."""
     settings = settings or get_settings()
     app_logging.stamp_records()
-    local_sign_in = web_security.local_sign_in_enabled(settings)  # refuses to start where it is unsafe
+    web_security.local_sign_in_enabled(settings)  # refuses to start where local sign-in would be unsafe
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, engine=engine) as resources:
-            app.state = AppState(resources, {"local_sign_in": local_sign_in})
+            app.state = AppState(resources, {})
             if settings.in_process_worker:
                 # The embedded default runs its background jobs here: one process, nothing to start.
                 async with background.running(resources):

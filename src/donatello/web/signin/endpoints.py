@@ -72,7 +72,7 @@ async def sign_in(request: Request, session: DbSession, next: str | None = None)
             samesite="none",  # Entra posts the form back cross-site
         )
         return response
-    if request.app.state.local_sign_in:
+    if security.local_sign_in_enabled(settings_of(request)):
         _loopback_only(request)
         return page(request, "sign_in_local.html", choices=await local.choices(session), next=target)
     return page(request, "sign_in_unavailable.html", status=503)
@@ -118,7 +118,7 @@ async def local_sign_in(
     user_id: Annotated[uuid.UUID, Form()],
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    if not request.app.state.local_sign_in:
+    if not security.local_sign_in_enabled(settings_of(request)):
         raise SignInFailed("Local sign-in is not available on this server")
     _loopback_only(request)
     opened = await local.sign_in(session, user_id, device=device, lifetimes=lifetimes(settings_of(request)))
