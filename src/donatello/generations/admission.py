@@ -181,6 +181,8 @@ async def _admit(
     # The allowances are charged before the budget row is locked, and given back if the budget then
     # refuses (or anything else fails): between the lock and the commit nothing waits on Redis.
     async with charged(admission.limiter, checks):
+        # A batch takes the slow way: its row must exist before its members, and a refusal commits
+        # (its audit event), which must not keep a batch row with nothing in it.
         if batch is None and (
             admitted := await _admit_within_budget(session, principal, rows, now, admission)
         ):
