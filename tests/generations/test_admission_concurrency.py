@@ -230,7 +230,7 @@ async def test_the_first_admissions_of_a_month_close_the_last_one_exactly_once(
     """The stored period is last month's (2.00 spent): twenty requests arrive at once. The one statement
     steps aside for the slow way, which closes last month once and counts the requests in this one."""
     app, http = api
-    current = period_at(utcnow(), "Australia/Sydney")  # the factories' organizations keep the default zone
+    current = period_at(utcnow(), "Australia/Sydney")  # the factories place organizations in Sydney
     last = month_starting(current.start - timedelta(days=1), "Australia/Sydney")
     async with committed_tenant(
         engine, postgres_url, budget="8.00", members=5, period=(last.start, last.end)
