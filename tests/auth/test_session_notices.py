@@ -3,6 +3,7 @@ to): sealed at rest, bound to its session, read once, only by the page it is abo
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -77,3 +78,48 @@ async def test_a_notice_not_shown_within_ten_minutes_is_dropped(
     later = left_at + browser.NOTICE_LIFETIME + timedelta(seconds=1)
     assert await browser.take_notice(db, sealer, signed_in, "api-key", subject, now=later) is None
     assert await browser.take_notice(db, sealer, signed_in, "api-key", subject, now=left_at) is None
+
+
+async def test_secrets_made_in_two_tabs_each_reach_their_own_page(
+    db: AsyncSession, sealer: PromptSealer
+) -> None:
+    """Two keys created before either page loads (two tabs): each page shows its own secret once."""
+    signed_in = await _browser_session(db)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    await browser.leave_notice(db, sealer, signed_in, "api-key", first, SECRET)
+    await browser.leave_notice(db, sealer, signed_in, "webhook-secret", second, "whsec_second")
+
+    assert await browser.take_notice(db, sealer, signed_in, "webhook-secret", second) == "whsec_second"
+    assert await browser.take_notice(db, sealer, signed_in, "api-key", first) == SECRET
+    assert await browser.take_notice(db, sealer, signed_in, "api-key", first) is None
+    stored = await db.get(UserSession, signed_in.session_id, populate_existing=True)
+    assert stored is not None and stored.one_time_notice is None  # nothing left behind
+
+
+async def test_only_the_newest_notices_are_kept(db: AsyncSession, sealer: PromptSealer) -> None:
+    signed_in = await _browser_session(db)
+    subjects = [uuid.uuid4() for _ in range(browser.NOTICES_KEPT + 1)]
+    for n, subject in enumerate(subjects):
+        await browser.leave_notice(db, sealer, signed_in, "api-key", subject, f"{SECRET}-{n}")
+
+    assert await browser.take_notice(db, sealer, signed_in, "api-key", subjects[0]) is None  # the oldest
+    shown = [await browser.take_notice(db, sealer, signed_in, "api-key", s) for s in subjects[1:]]
+    assert shown == [f"{SECRET}-{n}" for n in range(1, len(subjects))]
+
+
+async def test_a_notice_left_in_the_single_notice_form_is_still_shown(
+    db: AsyncSession, sealer: PromptSealer
+) -> None:
+    """A session that got its notice from the release before several were kept (migration 0021's form)."""
+    signed_in = await _browser_session(db)
+    subject = uuid.uuid4()
+    until = (utcnow() + browser.NOTICE_LIFETIME).isoformat()
+    one = json.dumps({"kind": "api-key", "subject": str(subject), "secret": SECRET, "until": until})
+    context = f"org:{signed_in.organization_id}/session:{signed_in.session_id}"
+    row = await db.get(UserSession, signed_in.session_id)
+    assert row is not None
+    row.one_time_notice = (await sealer.seal(one, context=context)).envelope
+    await db.flush()
+
+    assert await browser.take_notice(db, sealer, signed_in, "api-key", subject) == SECRET
+    assert await browser.take_notice(db, sealer, signed_in, "api-key", subject) is None

@@ -37,6 +37,7 @@ KIND = "browser"
 TOUCH_EVERY = timedelta(minutes=1)
 #: a one-time notice not shown within this long is dropped (the redirect after a form is immediate)
 NOTICE_LIFETIME = timedelta(minutes=10)
+NOTICES_KEPT = 5  # secrets made and not shown yet, per browser session
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,14 @@ async def leave_notice(
     now: datetime | None = None,
 ) -> None:
     """Keep ``secret`` (new, about ``subject``) for the page a form redirects to, which shows it once:
-    post-redirect-get without the secret in the URL. Sealed, bound to this session; replaces any other."""
-    until = (now or utcnow()) + NOTICE_LIFETIME
-    note = json.dumps({"kind": kind, "subject": str(subject), "secret": secret, "until": until.isoformat()})
-    sealed = await sealer.seal(note, context=_notice_context(browser_session))
-    await repository.set_notice(session, browser_session.session_id, sealed.envelope)
+    post-redirect-get without the secret in the URL. Sealed, bound to this session, beside the session's
+    other notices not shown yet (two keys made in two tabs each reach their page); the oldest beyond
+    ``NOTICES_KEPT`` and any past ``NOTICE_LIFETIME`` are dropped."""
+    at = now or utcnow()
+    notes = [note for note in await _notices(session, sealer, browser_session) if _fresh(note, at)]
+    until = at + NOTICE_LIFETIME
+    notes.append({"kind": kind, "subject": str(subject), "secret": secret, "until": until.isoformat()})
+    await _keep(session, sealer, browser_session, notes[-NOTICES_KEPT:])
 
 
 async def take_notice(
@@ -172,19 +176,41 @@ async def take_notice(
     now: datetime | None = None,
 ) -> str | None:
     """The secret left about ``subject``, cleared as it is read (a reload finds nothing); None when
-    there is none, it is about something else (left in place), or it is too old (dropped)."""
+    there is none, or it is too old (dropped). Notices about other pages stay for them."""
+    at = now or utcnow()
+    notes = await _notices(session, sealer, browser_session)
+    fresh = [note for note in notes if _fresh(note, at)]
+    found = next((n for n in fresh if n["kind"] == kind and n["subject"] == str(subject)), None)
+    left = [note for note in fresh if note is not found]
+    if left != notes:
+        await _keep(session, sealer, browser_session, left)
+    return None if found is None else str(found["secret"])
+
+
+async def _notices(
+    session: AsyncSession, sealer: PromptSealer, browser_session: BrowserSession
+) -> list[dict[str, Any]]:
+    """The session's notices, its row locked (two loads of a page cannot both read one before it
+    clears); a notice that does not open here (moved from another session, a retired key) is none."""
     envelope = await repository.notice_for_update(session, browser_session.session_id)
     if envelope is None:
-        return None
+        return []
     try:
-        note = json.loads(await sealer.open(envelope, context=_notice_context(browser_session)))
+        stored = json.loads(await sealer.open(envelope, context=_notice_context(browser_session)))
     except (SealBroken, ValueError):
+        return []
+    return list(stored["notices"]) if "notices" in stored else [stored]  # one notice: 0021's form
+
+
+async def _keep(
+    session: AsyncSession, sealer: PromptSealer, browser_session: BrowserSession, notes: list[dict[str, Any]]
+) -> None:
+    if not notes:
         await repository.set_notice(session, browser_session.session_id, None)
-        return None
-    if datetime.fromisoformat(note["until"]) <= (now or utcnow()):
-        await repository.set_notice(session, browser_session.session_id, None)
-        return None
-    if note["kind"] != kind or note["subject"] != str(subject):
-        return None
-    await repository.set_notice(session, browser_session.session_id, None)
-    return str(note["secret"])
+        return
+    sealed = await sealer.seal(json.dumps({"notices": notes}), context=_notice_context(browser_session))
+    await repository.set_notice(session, browser_session.session_id, sealed.envelope)
+
+
+def _fresh(note: dict[str, Any], at: datetime) -> bool:
+    return datetime.fromisoformat(note["until"]) > at
