@@ -140,6 +140,11 @@ async def test_over_https_the_cookie_is_secure_host_only_and_hsts_is_sent(
         assert signed.headers["strict-transport-security"].startswith("max-age=")
 
 
+def _forged(token: str) -> str:
+    """The token with its first character changed (always to another one, so never the real token)."""
+    return ("y" if token[0] == "x" else "x") + token[1:]
+
+
 async def test_a_post_without_the_session_csrf_token_or_from_another_origin_is_refused(
     browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
@@ -149,7 +154,7 @@ async def test_a_post_without_the_session_csrf_token_or_from_another_origin_is_r
 
     for headers, data in (
         ({"Origin": ORIGIN}, form),  # no token
-        ({"Origin": ORIGIN}, {**form, "csrf_token": "x" + csrf[1:]}),  # another session's / forged
+        ({"Origin": ORIGIN}, {**form, "csrf_token": _forged(csrf)}),  # another session's / forged
         ({"Origin": "http://attacker.test"}, {**form, "csrf_token": csrf}),  # right token, wrong site
         ({}, {**form, "csrf_token": csrf}),  # neither Origin nor Referer
     ):
