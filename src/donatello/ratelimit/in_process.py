@@ -63,7 +63,7 @@ class InProcessLimiter:
     async def hit_all(self, checks: Sequence[Check], *, now: float | None = None) -> Decision:
         if not checks:
             return ALLOWED_WITHOUT_CHECKS
-        at = time.time() if now is None else now
+        at = time.time() if now is None else float(now)  # float: the receipt ``refund`` reads
         async with self._lock:
             self._evict_idle(at)
             windows = [self._window(check, at) for check in checks]
