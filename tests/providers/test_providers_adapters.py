@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from donatello.providers import (
+    ApiKeyHeader,
     ContentFiltered,
     ImageRequest,
     ProviderRateLimited,
@@ -45,7 +47,16 @@ def local_target() -> ProviderTarget:
 
 
 def azure_target(stub: AzureOpenAIStub, *, timeout: float = 5.0, **configuration: object) -> ProviderTarget:
-    return ProviderTarget("azure-openai", "dall-e-3", stub.endpoint(), timeout, 0, configuration, "stub-key")
+    return ProviderTarget(
+        "azure-openai", "dall-e-3", stub.endpoint(), timeout, 0, configuration, ApiKeyHeader("stub-key")
+    )
+
+
+class EntraToken:
+    kind = "managed-identity"
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": "Bearer stub-key"}
 
 
 def dimensions(png: bytes) -> tuple[int, int]:
@@ -139,7 +150,8 @@ async def test_azure_b64_success_returns_pngs_revised_prompt_and_safety(
 async def test_azure_bearer_auth_sends_the_entra_token(
     http: httpx.AsyncClient, azure_stub: AzureOpenAIStub
 ) -> None:
-    await adapter_for("azure-openai", http=http).generate(azure_target(azure_stub, auth="bearer"), request())
+    target = dataclasses.replace(azure_target(azure_stub), credential=EntraToken())
+    await adapter_for("azure-openai", http=http).generate(target, request())
 
     sent = azure_stub.requests[0].headers
     assert sent["authorization"] == "Bearer stub-key"

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.providers import (
+    ApiKeyHeader,
     ContentFiltered,
     ImageRequest,
     InProcessAvailability,
@@ -42,7 +43,9 @@ class Sleeps:
 
 
 def target(stub: AzureOpenAIStub, *, retries: int = 3, timeout: float = 5.0) -> ProviderTarget:
-    return ProviderTarget("azure-openai", "dall-e-3", stub.endpoint(), timeout, retries, {}, "k")
+    return ProviderTarget(
+        "azure-openai", "dall-e-3", stub.endpoint(), timeout, retries, {}, ApiKeyHeader("k")
+    )
 
 
 async def test_rate_limited_then_success_waits_as_the_provider_asks(

@@ -266,5 +266,6 @@ async def test_targets_carry_configuration_retries_and_resolved_credentials(db: 
         5,
     )
     assert target.configuration == {"api_version": "2024-10-21"}
-    assert target.credential == "the-secret"
+    assert target.credential is not None
+    assert await target.credential.headers() == {"api-key": "the-secret"}
     assert "the-secret" not in repr(target)

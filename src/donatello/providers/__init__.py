@@ -8,11 +8,20 @@ from donatello.providers.availability import (
     RedisAvailability,
     availability_for,
 )
-from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
+from donatello.providers.contract import (
+    ApiKeyHeader,
+    ImageProvider,
+    ImageRequest,
+    ImageResult,
+    ProviderCredential,
+    ProviderTarget,
+    TokenUsage,
+)
 from donatello.providers.errors import (
     ContentFiltered,
     ModelCannotRun,
     ProviderError,
+    ProviderMisconfigured,
     ProviderRateLimited,
     ProviderRejected,
     ProvidersExhausted,
@@ -23,6 +32,7 @@ from donatello.providers.execution import Outcome, call_with_retries, generate_w
 from donatello.providers.selection import Candidate, candidates, priced_offers
 
 __all__ = [
+    "ApiKeyHeader",
     "Availability",
     "Candidate",
     "ContentFiltered",
@@ -32,7 +42,9 @@ __all__ = [
     "InProcessAvailability",
     "ModelCannotRun",
     "Outcome",
+    "ProviderCredential",
     "ProviderError",
+    "ProviderMisconfigured",
     "ProviderRateLimited",
     "ProviderRejected",
     "ProviderTarget",
@@ -40,6 +52,7 @@ __all__ = [
     "ProviderUnavailable",
     "ProvidersExhausted",
     "RedisAvailability",
+    "TokenUsage",
     "adapter_for",
     "availability_for",
     "call_with_retries",

@@ -84,7 +84,7 @@ class AzureOpenAIProvider:
                 url,
                 params=params,
                 json=body,
-                headers=_auth_headers(target),
+                headers=await _auth_headers(target),
                 timeout=httpx.Timeout(target.timeout_seconds),
             )
         except httpx.TimeoutException as exc:
@@ -128,12 +128,10 @@ def _prompt(request: ImageRequest) -> str:
     return request.prompt
 
 
-def _auth_headers(target: ProviderTarget) -> dict[str, str]:
+async def _auth_headers(target: ProviderTarget) -> dict[str, str]:
     if target.credential is None:
         return {}
-    if target.configuration.get("auth") == "bearer":
-        return {"Authorization": f"Bearer {target.credential}"}
-    return {"api-key": target.credential}
+    return await target.credential.headers()
 
 
 def _error_for(response: httpx.Response) -> ProviderError:

@@ -11,6 +11,40 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class TokenUsage:
+    """What a token-metered provider billed for one call (the response's ``usage`` block)."""
+
+    input_text_tokens: int
+    input_image_tokens: int
+    output_image_tokens: int
+    raw: dict[str, object] = field(default_factory=dict)  # the block as the provider returned it
+
+
+class ProviderCredential(Protocol):
+    """How a call proves who it is: an ``api-key`` header or an Entra bearer token.
+
+    ``kind`` names where it comes from (``key-vault``, ``environment``, ``managed-identity``);
+    ``headers()`` is awaited before every call, so a token is refreshed shortly before it expires.
+    """
+
+    @property
+    def kind(self) -> str: ...
+
+    async def headers(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ApiKeyHeader:
+    """A key sent as Azure's ``api-key`` header."""
+
+    key: str = field(repr=False)
+    kind: str = "api-key"
+
+    async def headers(self) -> dict[str, str]:
+        return {"api-key": self.key}
+
+
+@dataclass(frozen=True)
 class ImageRequest:
     prompt: str
     negative_prompt: str | None
@@ -28,6 +62,7 @@ class ImageResult:
     safety: dict[str, object] | None
     is_nsfw: bool
     latency_ms: int
+    usage: TokenUsage | None = None  # None from providers that do not meter tokens
 
 
 @dataclass(frozen=True)
@@ -38,7 +73,7 @@ class ProviderTarget:
     timeout_seconds: float
     max_retries: int
     configuration: dict[str, object] = field(default_factory=dict)
-    credential: str | None = field(default=None, repr=False)  # never printed
+    credential: ProviderCredential | None = field(default=None, repr=False)  # never printed
     rate_limit_per_minute: int | None = None  # the platform's allowance with this provider
 
 

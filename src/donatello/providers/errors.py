@@ -8,6 +8,7 @@ subclasses below are what the API reports when a request names a model it cannot
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from donatello.core.errors import Conflict, DomainError, ServiceUnavailable, ValidationFailed
 
@@ -52,13 +53,37 @@ class ProviderUnavailable(ProviderError):
 
 
 class ContentFiltered(ProviderError):
-    """The provider's content filter refused the prompt or the image: no retry, no fallback, no charge."""
+    """The provider's content filter refused the prompt or the image: no retry, no fallback, no charge.
+
+    ``stage`` is ``prompt`` (refused before generating) or ``output`` (an image was refused);
+    ``categories`` are the provider's words for why (``violence``, ``sexual``, ...), never the prompt.
+    """
 
     content_filtered = True
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        stage: str = "prompt",
+        categories: Sequence[str] = (),
+        status_code: int | None = None,
+        safety: dict[str, object] | None = None,
+        is_nsfw: bool = False,
+    ) -> None:
+        super().__init__(reason, status_code=status_code, safety=safety, is_nsfw=is_nsfw)
+        self.stage = stage
+        self.categories = list(categories)
 
 
 class ProviderRejected(ProviderError):
     """The provider refused the request as such (bad size, bad credential): retrying will not help."""
+
+
+class ProviderMisconfigured(ProviderError):
+    """401, 403 or 404 (``PermissionDenied``, ``DeploymentNotFound``): the model's credential,
+    permission or deployment is wrong. Not retried; the model is made unavailable, with this reason,
+    until an administrator changes its configuration."""
 
 
 class ProvidersExhausted(ProviderError):

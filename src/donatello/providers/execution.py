@@ -21,7 +21,7 @@ from donatello.core import metrics
 from donatello.providers.adapters import adapter_for
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
-from donatello.providers.errors import ProviderError, ProvidersExhausted
+from donatello.providers.errors import ProviderError, ProviderMisconfigured, ProvidersExhausted
 from donatello.providers.selection import Candidate
 
 BASE_DELAY_SECONDS = 0.5
@@ -31,6 +31,8 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 Sleep = Callable[[float], Awaitable[None]]
 #: called before each retry with (retry number, the error, the delay about to be slept)
 OnRetry = Callable[[int, ProviderError, float], None]
+#: called when a candidate answers that it is misconfigured (401/403/404): the model is made unavailable
+OnMisconfigured = Callable[[Candidate, ProviderMisconfigured], Awaitable[None]]
 
 
 def backoff_delay(retry: int, retry_after_seconds: float | None = None) -> float | None:
@@ -100,6 +102,7 @@ async def generate_with_fallback(
     http: httpx.AsyncClient,
     sleep: Sleep = asyncio.sleep,
     availability: Availability | None = None,
+    on_misconfigured: OnMisconfigured | None = None,
 ) -> Outcome:
     """Try each candidate in order (with retries); the first success wins.
 
@@ -120,6 +123,8 @@ async def generate_with_fallback(
                 raise
             if error.retryable:
                 await availability.record_failure(candidate.provider, candidate.model)
+            if isinstance(error, ProviderMisconfigured) and on_misconfigured is not None:
+                await on_misconfigured(candidate, error)
             failures.append(f"{candidate.name}: {error.reason}")
             last = error
             continue

@@ -38,7 +38,7 @@ from donatello.providers.adapters import (
     SUPPORTED_SIZES,
 )
 from donatello.providers.availability import Availability, availability_for
-from donatello.providers.contract import ProviderTarget
+from donatello.providers.contract import ApiKeyHeader, ProviderTarget
 from donatello.providers.errors import (
     AmbiguousModel,
     ModelCannotRun,
@@ -278,7 +278,8 @@ async def _candidate(
 ) -> Candidate:
     model, config = offer
     vault_ref = config.api_key_vault_ref if config is not None else None
-    credential = await resolve_secret(vault_ref) if vault_ref and resolve_secret else None
+    secret = await resolve_secret(vault_ref) if vault_ref and resolve_secret else None
+    credential = ApiKeyHeader(secret) if secret else None
     target = ProviderTarget(
         provider=model.provider_name,
         model=model.model_name,
