@@ -1,0 +1,102 @@
+"""Model families: what each kind of image model accepts, and what it meters.
+
+A model row names its family in ``configuration.family`` (``gpt-image`` for gpt-image-1-mini, 1.5 and 2;
+``dall-e-3`` for deployments that still answer); without one the provider decides (``local`` renders with
+Pillow, ``azure-openai`` defaults to ``gpt-image``, the family customers deploy today). The family decides
+the request body an adapter sends, the sizes and qualities the public API may ask of the model, how many
+images one call may return, and — for token-metered families — the documented output tokens per image,
+from which the most a request can cost (its budget hold) is worked out.
+
+The public API's older quality words stay valid: ``standard``/``hd`` mean ``medium``/``high`` on
+gpt-image (``quality_aliases``). A model's configuration may narrow its family's lists (``sizes``,
+``qualities``), never widen them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    sizes: tuple[str, ...]
+    qualities: tuple[str, ...]
+    max_images_per_call: int
+    #: a word the public API accepts -> the family's own word for it
+    quality_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: (size, quality) -> output image tokens one image is documented to take; empty when not token-metered
+    output_tokens: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def quality(self, requested: str) -> str:
+        """The family's word for a requested quality (``hd`` -> ``high`` on gpt-image)."""
+        return self.quality_aliases.get(requested, requested)
+
+    def accepts_quality(self, requested: str) -> bool:
+        return self.quality(requested) in self.qualities
+
+    @property
+    def token_metered(self) -> bool:
+        return bool(self.output_tokens)
+
+
+# OpenAI's image-generation guide documents gpt-image's output tokens by size and quality (the same table
+# for the family's square and 3:2 sizes). ``auto`` is held at the most the other choices can take.
+_GPT_IMAGE_TOKENS = {
+    ("1024x1024", "low"): 272,
+    ("1024x1536", "low"): 408,
+    ("1536x1024", "low"): 400,
+    ("1024x1024", "medium"): 1056,
+    ("1024x1536", "medium"): 1584,
+    ("1536x1024", "medium"): 1568,
+    ("1024x1024", "high"): 4160,
+    ("1024x1536", "high"): 6240,
+    ("1536x1024", "high"): 6208,
+}
+
+
+def _with_auto(table: dict[tuple[str, str], int]) -> Mapping[tuple[str, str], int]:
+    sizes = {size for size, _ in table}
+    qualities = {quality for _, quality in table}
+    filled = dict(table)
+    for size in sizes:
+        filled[(size, "auto")] = max(table[(size, q)] for q in qualities)
+    for quality in (*qualities, "auto"):
+        filled[("auto", quality)] = max(filled[(s, quality)] for s in sizes)
+    return MappingProxyType(filled)
+
+
+GPT_IMAGE = Family(
+    name="gpt-image",
+    sizes=("1024x1024", "1536x1024", "1024x1536", "auto"),
+    qualities=("low", "medium", "high", "auto"),
+    max_images_per_call=10,
+    quality_aliases=MappingProxyType({"standard": "medium", "hd": "high"}),
+    output_tokens=_with_auto(_GPT_IMAGE_TOKENS),
+)
+DALL_E_3 = Family(
+    name="dall-e-3",
+    sizes=("1024x1024", "1792x1024", "1024x1792"),
+    qualities=("standard", "hd"),
+    max_images_per_call=1,
+)
+LOCAL = Family(
+    name="local",
+    sizes=("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536"),
+    qualities=("standard", "hd", "low", "medium", "high", "auto"),
+    max_images_per_call=10,
+)
+
+FAMILIES: Mapping[str, Family] = MappingProxyType({f.name: f for f in (GPT_IMAGE, DALL_E_3, LOCAL)})
+#: the family of a provider's models when their configuration names none
+DEFAULT_FAMILY: Mapping[str, Family] = MappingProxyType({"local": LOCAL, "azure-openai": GPT_IMAGE})
+
+
+def family_of(provider_name: str, configuration: Mapping[str, object]) -> Family | None:
+    """The model's family, or None when neither its configuration nor its provider names a known one."""
+    named = configuration.get("family")
+    if isinstance(named, str):
+        return FAMILIES.get(named)
+    return DEFAULT_FAMILY.get(provider_name)
