@@ -87,9 +87,9 @@ def body(target: ProviderTarget, request: ImageRequest, count: int, model: str |
     else:
         if request.style:
             sent["style"] = request.style
-        response_format = target.configuration.get("response_format", "b64_json")
-        if response_format:
-            sent["response_format"] = _one_of(target.configuration, "response_format", RESPONSE_FORMATS)
+        config = {"response_format": "b64_json", **target.configuration}
+        if config["response_format"]:
+            sent["response_format"] = _one_of(config, "response_format", RESPONSE_FORMATS)
     if request.end_user:
         sent["user"] = request.end_user
     return sent

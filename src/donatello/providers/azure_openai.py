@@ -88,7 +88,7 @@ class AzureOpenAIProvider:
                     timeout=httpx.Timeout(deadline),
                 )
         except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderTimeout(f"no complete answer within {deadline:g}s") from exc
+            raise ProviderTimeout(f"no answer within {deadline:g}s") from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"cannot reach the provider: {type(exc).__name__}") from exc
         if response.status_code != 200:
