@@ -402,6 +402,61 @@ async def test_wrong_credentials_and_missing_deployments_are_a_misconfigured_mod
 
 
 @pytest.mark.parametrize(
+    ("target_of", "reason"),
+    [
+        (
+            lambda stub: azure_target(stub, family="dall-e-3"),
+            "unknown_parameter: Unknown parameter: 'response_format'.",
+        ),
+        (lambda stub: azure_target(stub, api_version="2024-02-01"), "BadRequest: API version not supported"),
+    ],
+)
+async def test_a_deployment_that_refuses_the_configured_family_s_body_is_a_misconfigured_model(
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, target_of: object, reason: str
+) -> None:
+    """A gpt-image deployment configured as DALL-E 3 (or with an API version that predates it) is not
+    a bad request to retry elsewhere: the model is wrong until someone fixes its configuration."""
+    with pytest.raises(ProviderMisconfigured) as caught:
+        await adapter_for("azure-openai", http=http).generate(target_of(azure_stub), request())  # type: ignore[operator]
+
+    assert caught.value.reason == reason
+    assert len(azure_stub.requests) == 1
+
+
+@pytest.mark.parametrize("reply", [replies.permission_denied(), replies.deployment_not_found()])
+async def test_a_revoked_permission_or_a_deleted_deployment_is_a_misconfigured_model(
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, reply: replies.Reply
+) -> None:
+    azure_stub.reply(reply)
+
+    with pytest.raises(ProviderMisconfigured) as caught:
+        await adapter_for("azure-openai", http=http).generate(azure_target(azure_stub), request())
+
+    assert caught.value.status_code in (401, 404)
+
+
+async def test_a_prompt_too_long_for_the_model_is_a_rejected_request_not_a_broken_model(
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub
+) -> None:
+    with pytest.raises(ProviderRejected) as caught:
+        await adapter_for("azure-openai", http=http).generate(
+            azure_target(azure_stub), request("a lighthouse " * 3000)
+        )
+
+    assert "maximum length 32000" in caught.value.reason  # not ProviderMisconfigured: the model is fine
+
+
+async def test_the_deployments_path_without_an_api_version_is_a_400(
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub
+) -> None:
+    answer = await http.post(
+        f"{azure_stub.endpoint()}/images/generations", json={"prompt": "x"}, headers={"api-key": STUB_API_KEY}
+    )
+
+    assert answer.status_code == 400 and "api-version" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
     ("reply", "expected"),
     [
         (replies.rate_limited(retry_after_ms="1500", retry_after="2"), 1.5),

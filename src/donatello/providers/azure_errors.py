@@ -8,7 +8,10 @@ In order:
    (categories: those its ``content_filter_results`` filtered), and ``contentFilter`` (stage ``output``
    when the message says the generated image was filtered).
 2. **Misconfiguration**: 401, 403, 404 (``PermissionDenied``, ``DeploymentNotFound``, a wrong key) —
-   the model cannot work until someone changes it.
+   the model cannot work until someone changes it. So is a 400 refusing the body itself
+   (``unknown_parameter``, ``invalid_value`` of anything but the prompt, ``OperationNotSupported``, an
+   unsupported ``api-version``): the adapter checks the request against the model's family before
+   calling, so such a refusal means the configured family or API version does not match the deployment.
 3. By status, as OpenAI's own client retries: 408 timeout, 409 conflict, 429 rate limit and 5xx are
    retryable; ``insufficient_quota`` is not (the account is out of credit, waiting will not help); any
    other 4xx is a rejected request. A provider's ``x-should-retry: true|false`` overrides the status.
@@ -37,6 +40,8 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 
+#: 400 codes that say the deployment does not speak the body the model's configuration chose
+MISMATCH_CODES = {"unknown_parameter", "invalid_value", "operationnotsupported"}
 PROMPT_FILTER_CODES = {"content_policy_violation", "content_filter", "contentfilter", "moderation_blocked"}
 OUTPUT_FILTER_WORDS = ("generated image", "output image")
 MAX_REASON_CHARS = 300
@@ -53,7 +58,7 @@ def error_for(response: httpx.Response) -> ProviderError:
     if (refusal := _safety_refusal(error, message, status)) is not None:
         return refusal
     code = _str(error.get("code")) or ""
-    if status in (401, 403, 404):
+    if status in (401, 403, 404) or (status == 400 and _mismatch(error, code, message)):
         return ProviderMisconfigured(f"{code or status}: {message}", status_code=status)
     return _by_status(response, status, error, message)
 
@@ -135,6 +140,12 @@ def _by_status(response: httpx.Response, status: int, error: dict[str, Any], rea
         kind = ProviderUnavailable
     wait = retry_after(response.headers)
     return kind(reason, retry_after_seconds=wait, status_code=status, retryable=should_retry)
+
+
+def _mismatch(error: dict[str, Any], code: str, message: str) -> bool:
+    if code.lower() in MISMATCH_CODES:
+        return error.get("param") != "prompt"
+    return code == "BadRequest" and "api version" in message.lower().replace("-", " ")
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any] | None:
