@@ -275,6 +275,21 @@ async def test_a_retry_after_of_a_day_falls_back_and_pauses_the_model_for_the_da
         )
 
 
+async def test_an_outage_the_provider_says_not_to_retry_still_counts_against_the_model(
+    db: AsyncSession, http: httpx.AsyncClient, azure_stub: AzureOpenAIStub
+) -> None:
+    availability = InProcessAvailability(threshold=1, pause_seconds=30, clock=lambda: 0.0)
+    chosen = await azure_then_local(db, azure_stub, availability)
+    azure_stub.reply(replies.server_error(503, should_retry="false"))
+
+    outcome = await generate_with_fallback(
+        chosen, REQUEST, http=http, sleep=Sleeps(), availability=availability
+    )
+
+    assert outcome.candidate.provider == "local" and len(azure_stub.requests) == 1
+    assert await availability.paused_for("azure-openai", chosen[0].model) == 30
+
+
 async def test_a_short_circuit_breaker_pause_never_cuts_a_long_pause_short() -> None:
     availability = InProcessAvailability(threshold=1, pause_seconds=30, clock=lambda: 0.0)
 

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import httpx
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from donatello.providers import azure_body, azure_errors, safety
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget, TokenUsage
@@ -111,7 +111,7 @@ class AzureOpenAIProvider:
         if encoded := item.get("b64_json"):
             try:
                 return _as_png(base64.b64decode(encoded, validate=True))
-            except (binascii.Error, ValueError, UnidentifiedImageError) as exc:
+            except (binascii.Error, ValueError, OSError) as exc:  # OSError: Pillow cannot read it
                 raise ProviderUnavailable("the provider returned malformed base64 image data") from exc
         if url := item.get("url"):
             deadline = deadline_seconds(target)

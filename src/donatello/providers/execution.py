@@ -31,12 +31,21 @@ from donatello.providers import parts
 from donatello.providers.adapters import adapter_for
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
-from donatello.providers.errors import ProviderError, ProviderMisconfigured, ProvidersExhausted
+from donatello.providers.errors import (
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRateLimited,
+    ProvidersExhausted,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from donatello.providers.selection import Candidate
 
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 20.0
 MAX_RETRY_AFTER_SECONDS = 60.0
+#: failures that say the model is not working right now (they feed the availability cache)
+OUTAGES = (ProviderUnavailable, ProviderTimeout, ProviderRateLimited)
 
 Sleep = Callable[[float], Awaitable[None]]
 #: called before each retry with (retry number, the error, the delay about to be slept)
@@ -143,7 +152,7 @@ async def generate_with_fallback(
         except ProviderError as error:
             if error.content_filtered:
                 raise
-            if error.retryable:
+            if isinstance(error, OUTAGES):  # counted even when the provider said not to retry the call
                 await availability.record_failure(candidate.provider, candidate.model)
                 if (wait := error.retry_after_seconds) is not None and wait > MAX_RETRY_AFTER_SECONDS:
                     await availability.pause(candidate.provider, candidate.model, wait)
