@@ -11,6 +11,12 @@ Sources (public; the shapes, not copied text):
   deployments URL with ``api-version`` such as ``2025-04-01-preview`` for gpt-image, ``api-key`` header,
   gpt-image answers base64 only, WEBP is not supported on Azure, ``response_format`` is refused by
   gpt-image);
+* safety refusals: azure-ai-docs ``articles/ai-foundry/openai/concepts/content-filter.md`` (``innererror``
+  ``ResponsibleAIPolicyViolation`` with per-category ``filtered``/``severity``), BerriAI/litellm
+  ``tests/test_litellm/llms/azure/test_azure_exception_mapping.py`` (the images API's
+  ``content_policy_violation`` with ``inner_error.content_filter_results`` and ``revised_prompt``);
+* retry headers (``x-should-retry``, ``retry-after-ms``, ``retry-after``): openai-python
+  ``src/openai/_base_client.py``;
 * the error envelope ``{"error": {"message", "type", "param", "code"}}`` with ``unknown_parameter`` /
   ``invalid_value`` / ``integer_above_max_value`` / ``string_above_max_length`` codes is OpenAI's
   invalid-request shape (as its SDK's ``BadRequestError`` bodies show); Azure's own errors carry
