@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import time
@@ -166,6 +167,23 @@ async def test_gpt_image_two_wide_high_images_are_one_call_the_service_accepts_w
     assert (result.usage.output_image_tokens, result.usage.input_image_tokens) == (2 * 6208, 0)
     assert result.usage.input_text_tokens == result.usage.raw["input_tokens_details"]["text_tokens"] > 0  # type: ignore[index]
     assert result.usage.raw["total_tokens"] == result.usage.input_text_tokens + 2 * 6208
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [None, {"input_tokens": 9}, {"input_tokens": 9, "output_tokens": "lots"}, {"output_tokens": -1}],
+)
+async def test_a_missing_or_unreadable_bill_is_no_usage_never_zero_tokens(
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, usage: dict[str, object] | None
+) -> None:
+    body: dict[str, object] = {"created": 1, "data": [{"b64_json": base64.b64encode(replies.png()).decode()}]}
+    if usage is not None:
+        body["usage"] = usage
+    azure_stub.reply(replies.Reply(body=body))
+
+    result = await adapter_for("azure-openai", http=http).generate(azure_target(azure_stub), request())
+
+    assert len(result.images) == 1 and result.usage is None
 
 
 @pytest.mark.parametrize(

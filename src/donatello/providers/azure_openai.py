@@ -52,7 +52,7 @@ class AzureOpenAIProvider:
         revised: str | None = None
         summaries: list[dict[str, object]] = []
         usages: list[dict[str, Any]] = []
-        remaining = request.n
+        remaining, calls = request.n, 0
         while remaining > 0:  # sequential: a failure stops the rest, nothing runs on unobserved
             count = min(per_call, remaining)
             payload = await self._post(target, request, count)
@@ -62,7 +62,7 @@ class AzureOpenAIProvider:
                 summaries.append(_item_safety(item))
             if isinstance(payload.get("usage"), dict):
                 usages.append(payload["usage"])
-            remaining -= count
+            remaining, calls = remaining - count, calls + 1
         merged = safety.merge(summaries)
         return ImageResult(
             images=images,
@@ -70,7 +70,7 @@ class AzureOpenAIProvider:
             safety=merged,
             is_nsfw=bool(merged and merged.get("is_nsfw")),
             latency_ms=int((time.perf_counter() - started) * 1000),
-            usage=token_usage(usages),
+            usage=token_usage(usages, calls),
         )
 
     async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> dict[str, Any]:
@@ -128,24 +128,30 @@ class AzureOpenAIProvider:
         raise ProviderUnavailable("an image in the answer has neither b64_json nor url")
 
 
-def token_usage(blocks: list[dict[str, Any]]) -> TokenUsage | None:
+def token_usage(blocks: list[dict[str, Any]], calls: int) -> TokenUsage | None:
     """What the calls were billed: input text and image tokens, output tokens; the raw block kept
-    (``{"calls": [...]}`` when a request took several calls). None when no call reported usage."""
-    if not blocks:
+    (``{"calls": [...]}`` when a request took several calls). None unless every call reported a
+    readable bill — a partial or unreadable one must not be priced as if it were the whole."""
+    if len(blocks) != calls or not all(isinstance(_count(b, "output_tokens"), int) for b in blocks):
         return None
 
-    def count(block: dict[str, Any], *path: str) -> int:
-        value: Any = block
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    def text(block: dict[str, Any]) -> int:
+        detailed = _count(block, "input_tokens_details", "text_tokens")
+        return detailed if detailed is not None else _count(block, "input_tokens") or 0
 
     return TokenUsage(
-        input_text_tokens=sum(count(b, "input_tokens_details", "text_tokens") for b in blocks),
-        input_image_tokens=sum(count(b, "input_tokens_details", "image_tokens") for b in blocks),
-        output_image_tokens=sum(count(b, "output_tokens") for b in blocks),
+        input_text_tokens=sum(text(b) for b in blocks),
+        input_image_tokens=sum(_count(b, "input_tokens_details", "image_tokens") or 0 for b in blocks),
+        output_image_tokens=sum(_count(b, "output_tokens") or 0 for b in blocks),
         raw=dict(blocks[0]) if len(blocks) == 1 else {"calls": [dict(b) for b in blocks]},
     )
+
+
+def _count(block: dict[str, Any], *path: str) -> int | None:
+    value: Any = block
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _as_png(data: bytes) -> bytes:
