@@ -172,7 +172,7 @@ def _success(
 def success_b64(
     *, revised_prompt: str = "a revised prompt", content_filter_results: dict[str, Any] | None = None
 ) -> Reply:
-    """The family's success (DALL-E 3 answers base64 here whatever ``response_format`` said)."""
+    """The family's success: gpt-image in base64 with ``usage``; DALL-E 3 as its ``response_format`` asks."""
     return Reply(
         body=lambda call: _success(
             call, revised_prompt=revised_prompt, results=content_filter_results or SAFE
