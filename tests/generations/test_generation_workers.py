@@ -146,6 +146,7 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
             member = tenant.members[0]
             member.mfa_enabled = True
             generation_id = await _request(app, sessions, member, model, "a job that outlives its worker")
+            azure_stub.accept_anonymous_callers()  # the worker resolves no secret for the test vault reference
             azure_stub.reply(slow(120))  # the first worker hangs on the provider
 
             env = {
@@ -179,6 +180,7 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
                     doomed.kill()
 
             azure_stub.reset()
+            azure_stub.accept_anonymous_callers()
             azure_stub.reply(success_b64())
             async with httpx.AsyncClient(trust_env=False) as http:
                 rescuer = Processor(

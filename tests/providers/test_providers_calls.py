@@ -27,9 +27,14 @@ from donatello.providers import (
 from donatello.providers.execution import BASE_DELAY_SECONDS, MAX_RETRY_AFTER_SECONDS, backoff_delay
 from tests.support import azure_openai_stub as replies
 from tests.support import provider_rows
-from tests.support.azure_openai_stub import AzureOpenAIStub
+from tests.support.azure_openai_stub import STUB_API_KEY, AzureOpenAIStub
 
 REQUEST = ImageRequest("a harbour at dawn", None, "1024x1024", "standard", None, 1, 42)
+
+
+async def stub_key(reference: str) -> str:
+    """The catalogue rows' Key Vault reference, resolved to the key the stub accepts."""
+    return STUB_API_KEY
 
 
 class Sleeps:
@@ -44,7 +49,7 @@ class Sleeps:
 
 def target(stub: AzureOpenAIStub, *, retries: int = 3, timeout: float = 5.0) -> ProviderTarget:
     return ProviderTarget(
-        "azure-openai", "dall-e-3", stub.endpoint(), timeout, retries, {}, ApiKeyHeader("k")
+        "azure-openai", "gpt-image-1.5", stub.endpoint(), timeout, retries, {}, ApiKeyHeader(STUB_API_KEY)
     )
 
 
@@ -153,7 +158,7 @@ async def test_timeouts_are_retried_then_the_cheaper_fallback_produces_the_image
         max_retries=1,
     )
     fallback = await provider_rows.model(db, "local", price="0.0100", priority=90)
-    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1)
+    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, resolve_secret=stub_key)
     # The timeout is read from the row in whole seconds; shorten it for the test (the stub sleeps 2 s).
     chosen[0] = replace(chosen[0], target=replace(chosen[0].target, timeout_seconds=0.1))
     azure_stub.reply(replies.slow(2.0), replies.slow(2.0))
@@ -179,11 +184,12 @@ async def test_a_content_filter_refusal_does_not_fall_back(
     await provider_rows.only_these_models(db)
     await provider_rows.model(db, "azure-openai", price="0.0800", priority=10, endpoint=azure_stub.endpoint())
     await provider_rows.model(db, "local", price="0.0100", priority=90)
-    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1)
+    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, resolve_secret=stub_key)
     azure_stub.reply(replies.content_filter())
 
     with pytest.raises(ContentFiltered):
         await generate_with_fallback(chosen, REQUEST, http=http, sleep=Sleeps())
+    assert len(azure_stub.requests) == 1
 
 
 async def test_when_every_candidate_fails_the_error_lists_each_and_pauses_the_failing_model(
@@ -194,10 +200,12 @@ async def test_when_every_candidate_fails_the_error_lists_each_and_pauses_the_fa
         db, "azure-openai", priority=10, endpoint=azure_stub.endpoint(), max_retries=0
     )
     second = await provider_rows.model(
-        db, "azure-openai", priority=20, endpoint=azure_stub.endpoint("other"), max_retries=0
+        db, "azure-openai", priority=20, endpoint=azure_stub.deploy("other"), max_retries=0
     )
     availability = InProcessAvailability(threshold=2)
-    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, availability=availability)
+    chosen = await candidates(
+        db, None, "auto", "1024x1024", "standard", 1, availability=availability, resolve_secret=stub_key
+    )
     azure_stub.reply(*[replies.server_error() for _ in range(4)])
 
     for _ in range(2):

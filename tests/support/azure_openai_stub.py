@@ -1,7 +1,26 @@
-"""A loopback stub of the Azure OpenAI images API, served by uvicorn on a free port in a thread.
+"""A loopback stub of the Azure OpenAI images API, as strict as the service, served by uvicorn in a thread.
 
-Each test scripts the replies it wants (``stub.reply(...)``); with nothing scripted the stub answers a
-plain b64 success. Every request is recorded so tests can check what the adapter sent.
+Every request is checked the way Azure checks it, in this order, before anything scripted answers:
+
+1. auth: ``api-key`` equal to ``stub.api_key``, or ``Authorization: Bearer <t>`` with ``t`` in
+   ``stub.tokens`` — otherwise 401 (``{"error": {"code": "401" | "PermissionDenied", ...}}``);
+2. the deployments path needs a supported ``api-version`` (400 otherwise; gpt-image needs
+   ``2025-04-01-preview`` or later); the v1 path names the deployment in the body as ``model``;
+3. the deployment must exist (``stub.deployments``: name -> family) — 404 ``DeploymentNotFound``;
+4. every body parameter per the deployment's family (:mod:`tests.support.azure_openai_rules`): unknown
+   parameters, bad values, ``n`` and prompt length answer 400 with OpenAI's invalid-request bodies.
+
+Only a request the service would accept reaches the script (``stub.reply(...)``); with nothing scripted
+it answers as the family does: gpt-image with base64 images and a ``usage`` block, DALL-E 3 with a
+``revised_prompt`` and a URL unless ``response_format`` is ``b64_json``. Every request is recorded
+(``stub.requests``), refused or not, so a test counts the calls the provider would bill or see.
+
+The module-level builders script the service's other answers: safety refusals (``moderation_blocked``,
+``content_filter`` — Azure's ``content_policy_violation`` with inner ``ResponsibleAIPolicyViolation`` —,
+``output_filtered`` (``contentFilter``), ``flagged_output``), ``permission_denied``,
+``deployment_not_found``, ``rate_limited`` (``retry-after-ms`` / ``retry-after``), ``insufficient_quota``,
+``conflict``, ``server_error``, ``bad_gateway_html``, ``empty_data``, ``slow`` and ``trickle``.
+Where each shape comes from is written beside it and in :mod:`tests.support.azure_openai_rules`.
 """
 
 from __future__ import annotations
@@ -9,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,16 +40,48 @@ import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-Body = dict[str, Any] | Callable[[dict[str, Any], str], dict[str, Any]]
+from tests.support import azure_openai_rules as rules
+
+STUB_API_KEY = "stub-key"
+STUB_TOKEN = "stub-entra-token"
+DEFAULT_DEPLOYMENT = "gpt-image-1.5"
+DEPLOYMENTS = {
+    "gpt-image-1.5": rules.GPT_IMAGE,
+    "gpt-image-1-mini": rules.GPT_IMAGE,
+    "gpt-image-2": rules.GPT_IMAGE,
+    "dall-e-3": rules.DALL_E_3,
+}
+SAFE = {
+    category: {"filtered": False, "severity": "safe"}
+    for category in ("hate", "self_harm", "sexual", "violence")
+}
+# OpenAI's image-generation guide: output image tokens per image by size and quality.
+OUTPUT_TOKENS = {
+    ("1024x1024", "low"): 272,
+    ("1024x1536", "low"): 408,
+    ("1536x1024", "low"): 400,
+    ("1024x1024", "medium"): 1056,
+    ("1024x1536", "medium"): 1584,
+    ("1536x1024", "medium"): 1568,
+    ("1024x1024", "high"): 4160,
+    ("1024x1536", "high"): 6240,
+    ("1536x1024", "high"): 6208,
+}
 
 
-def png(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (8, 8)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
+@dataclass(frozen=True)
+class Call:
+    """An accepted request, as a reply builder sees it."""
+
+    json: dict[str, Any]
+    family: str
+    base_url: str
+
+
+Body = dict[str, Any] | Callable[[Call], dict[str, Any]]
 
 
 @dataclass
@@ -38,6 +90,9 @@ class Reply:
     body: Body | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
+    raw: bytes | None = None  # a body that is not JSON (a gateway's HTML page)
+    content_type: str = "application/json"
+    trickle_seconds: float = 0.0  # send the body a few bytes at a time, this long between pieces
 
 
 @dataclass
@@ -48,80 +103,248 @@ class Recorded:
     json: dict[str, Any]
 
 
-SAFE = {
-    category: {"filtered": False, "severity": "safe"}
-    for category in ("hate", "self_harm", "sexual", "violence")
-}
+def png(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (8, 8)) -> bytes:
+    return _encoded(colour, size, "PNG")
+
+
+def _encoded(colour: tuple[int, int, int], size: tuple[int, int], kind: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+# --- successes ----------------------------------------------------------------------------------------
+
+
+def _success(
+    call: Call, *, revised_prompt: str, results: dict[str, Any], url: bool = False
+) -> dict[str, Any]:
+    body = call.json
+    n = int(body.get("n", 1))
+    if call.family == rules.DALL_E_3:
+        url = url or body.get("response_format", "url") == "url"
+        items: list[dict[str, Any]] = [
+            {
+                **(
+                    {"url": f"{call.base_url}/blobs/image-{i}.png"}
+                    if url
+                    else {"b64_json": _b64(png((10 * i, 100, 200)))}
+                ),
+                "revised_prompt": revised_prompt,
+                "prompt_filter_results": SAFE,
+                "content_filter_results": results,
+            }
+            for i in range(n)
+        ]
+        return {"created": 1700000000, "data": items}
+    # gpt-image: base64 only, in the asked format, and what the call was billed (images_response.py: usage)
+    fmt = body.get("output_format", "png")
+    size = body.get("size", "1024x1024")
+    quality = body.get("quality", "auto")
+    billed_size = "1024x1024" if size == "auto" else size
+    billed_quality = "high" if quality == "auto" else quality
+    per_image = OUTPUT_TOKENS[(billed_size, billed_quality)]
+    text_tokens = max(1, len(str(body.get("prompt", ""))) // 4)
+    return {
+        "created": 1700000000,
+        "background": "opaque",
+        "output_format": fmt,
+        "quality": billed_quality,
+        "size": billed_size,
+        "data": [
+            {
+                "b64_json": _b64(_encoded((10 * i, 100, 200), (8, 8), "JPEG" if fmt == "jpeg" else "PNG")),
+                "content_filter_results": results,
+                "prompt_filter_results": SAFE,
+            }
+            for i in range(n)
+        ],
+        "usage": {
+            "input_tokens": text_tokens,
+            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0},
+            "output_tokens": per_image * n,
+            "output_tokens_details": {"image_tokens": per_image * n, "text_tokens": 0},
+            "total_tokens": text_tokens + per_image * n,
+        },
+    }
 
 
 def success_b64(
     *, revised_prompt: str = "a revised prompt", content_filter_results: dict[str, Any] | None = None
 ) -> Reply:
-    def body(request: dict[str, Any], base_url: str) -> dict[str, Any]:
-        return {
-            "created": 1700000000,
-            "data": [
-                {
-                    "b64_json": base64.b64encode(png((10 * i, 100, 200))).decode(),
-                    "revised_prompt": revised_prompt,
-                    "prompt_filter_results": SAFE,
-                    "content_filter_results": content_filter_results or SAFE,
-                }
-                for i in range(int(request.get("n", 1)))
-            ],
-        }
-
-    return Reply(body=body)
+    """The family's success: gpt-image in base64 with ``usage``; DALL-E 3 as its ``response_format`` asks."""
+    return Reply(
+        body=lambda call: _success(
+            call, revised_prompt=revised_prompt, results=content_filter_results or SAFE
+        )
+    )
 
 
 def success_url() -> Reply:
-    def body(request: dict[str, Any], base_url: str) -> dict[str, Any]:
-        return {
-            "created": 1700000000,
-            "data": [{"url": f"{base_url}/blobs/image-{i}.png"} for i in range(int(request.get("n", 1)))],
-        }
-
-    return Reply(body=body)
+    """DALL-E 3 with ``response_format: url``: a link to a blob the adapter downloads."""
+    return Reply(body=lambda call: _success(call, revised_prompt="a revised prompt", results=SAFE, url=True))
 
 
-def rate_limited(*, retry_after: str | None = None, retry_after_ms: str | None = None) -> Reply:
-    headers = {}
-    if retry_after is not None:
-        headers["retry-after"] = retry_after
-    if retry_after_ms is not None:
-        headers["retry-after-ms"] = retry_after_ms
-    body = {"error": {"code": "429", "message": "Requests to the images API have exceeded the rate limit."}}
-    return Reply(status=429, body=body, headers=headers)
-
-
-def server_error(status: int = 500) -> Reply:
-    return Reply(
-        status=status, body={"error": {"code": "InternalServerError", "message": "The server had an error"}}
-    )
+def empty_data() -> Reply:
+    return Reply(body={"created": 1700000000, "data": []})
 
 
 def slow(seconds: float = 1.0) -> Reply:
     return Reply(delay_seconds=seconds, body=success_b64().body)
 
 
-def content_filter(severity: str = "high") -> Reply:
+def trickle(pause_seconds: float = 0.1) -> Reply:
+    """A success whose body arrives a few bytes at a time — each piece well within httpx's per-read timeout."""
+    return Reply(body=success_b64().body, trickle_seconds=pause_seconds)
+
+
+# --- safety (final: one call, no retry, no fallback) --------------------------------------------------
+
+
+def moderation_blocked(*categories: str) -> Reply:
+    """gpt-image's input moderation refusal: 400, ``type: image_generation_user_error``, categories named
+    in the message as ``safety_violations=[…]`` (openai-python ``BadRequestError`` bodies)."""
+    listed = ", ".join(categories or ("violence",))
+    message = (
+        "Your request was rejected by the safety system. If you believe this is an error, contact us and "
+        f"include the request ID req_0123456789abcdef. safety_violations=[{listed}]."
+    )
+    return Reply(
+        status=400,
+        body={
+            "error": {
+                "message": message,
+                "type": "image_generation_user_error",
+                "param": None,
+                "code": "moderation_blocked",
+            }
+        },
+    )
+
+
+def content_filter(severity: str = "high", category: str = "sexual") -> Reply:
+    """Azure's prompt refusal on the images API: ``content_policy_violation`` with the inner
+    ``ResponsibleAIPolicyViolation`` and its ``content_filter_results``."""
     results = {
-        "hate": {"filtered": False, "severity": "safe"},
-        "self_harm": {"filtered": False, "severity": "safe"},
-        "sexual": {"filtered": True, "severity": severity},
-        "violence": {"filtered": False, "severity": "low"},
+        name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")
     }
+    results["violence"] = {"filtered": False, "severity": "low"}
+    results[category] = {"filtered": True, "severity": severity}
     body = {
         "error": {
             "code": "content_policy_violation",
             "message": "Your request was rejected as a result of our safety system.",
+            "type": "invalid_request_error",
             "inner_error": {
                 "code": "ResponsibleAIPolicyViolation",
                 "content_filter_results": results,
+                "revised_prompt": "a revised prompt",
             },
         }
     }
     return Reply(status=400, body=body)
+
+
+def output_filtered() -> Reply:
+    """Azure's refusal of the generated image (azure-ai-docs how-to/dall-e.md, "API call rejection")."""
+    return Reply(
+        status=400,
+        body={
+            "created": 1698435368,
+            "error": {
+                "code": "contentFilter",
+                "message": "Generated image was filtered as a result of our safety system.",
+            },
+        },
+    )
+
+
+def flagged_output(category: str = "sexual") -> Reply:
+    """A 200 whose image the output filter flagged: ``content_filter_results.<category>.filtered``."""
+    results = dict(SAFE, **{category: {"filtered": True, "severity": "high"}})
+    return success_b64(content_filter_results=results)
+
+
+# --- misconfiguration ---------------------------------------------------------------------------------
+
+
+def permission_denied() -> Reply:
+    return Reply(status=401, body=rules.PERMISSION_DENIED)
+
+
+def deployment_not_found() -> Reply:
+    return Reply(status=404, body=rules.DEPLOYMENT_NOT_FOUND)
+
+
+# --- transient and quota ------------------------------------------------------------------------------
+
+
+def rate_limited(
+    *, retry_after: str | None = None, retry_after_ms: str | None = None, should_retry: str | None = None
+) -> Reply:
+    headers = {}
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = retry_after_ms
+    if should_retry is not None:
+        headers["x-should-retry"] = should_retry
+    body = {
+        "error": {
+            "code": "429",
+            "message": "Requests to the Images_Generations_Create Operation under Azure OpenAI API version "
+            "2025-04-01-preview have exceeded call rate limit of your current pricing tier. "
+            f"Please retry after {retry_after or 1} seconds.",
+        }
+    }
+    return Reply(status=429, body=body, headers=headers)
+
+
+def insufficient_quota() -> Reply:
+    """OpenAI's out-of-credit 429, which its API marks ``x-should-retry: false``."""
+    body = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    return Reply(status=429, body=body, headers={"x-should-retry": "false"})
+
+
+def conflict() -> Reply:
+    return Reply(
+        status=409,
+        body={"error": {"code": "409", "message": "The request conflicted with another request; try again."}},
+    )
+
+
+def server_error(status: int = 500, *, should_retry: str | None = None) -> Reply:
+    headers = {"x-should-retry": should_retry} if should_retry is not None else {}
+    return Reply(
+        status=status,
+        body={
+            "error": {
+                "code": "InternalServerError",
+                "message": "The server had an error while processing your request.",
+            }
+        },
+        headers=headers,
+    )
+
+
+BAD_GATEWAY_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    b"</center><hr><center>front-door</center></body></html>"
+)
+
+
+def bad_gateway_html() -> Reply:
+    return Reply(status=502, raw=BAD_GATEWAY_PAGE, content_type="text/html")
+
+
+# --- the server ---------------------------------------------------------------------------------------
 
 
 class AzureOpenAIStub:
@@ -130,6 +353,10 @@ class AzureOpenAIStub:
         self.requests: list[Recorded] = []
         self.downloads: list[str] = []
         self.base_url = ""
+        self.api_key = STUB_API_KEY
+        self.tokens: set[str] = {STUB_TOKEN}
+        self.deployments: dict[str, str] = dict(DEPLOYMENTS)
+        self.anonymous_accepted = False
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.app = Starlette(
@@ -137,12 +364,25 @@ class AzureOpenAIStub:
                 Route(
                     "/openai/deployments/{deployment}/images/generations", self._generate, methods=["POST"]
                 ),
+                Route("/openai/v1/images/generations", self._generate, methods=["POST"]),
                 Route("/blobs/{name}", self._blob, methods=["GET"]),
             ]
         )
 
-    def endpoint(self, deployment: str = "dall-e-3") -> str:
+    def endpoint(self, deployment: str = DEFAULT_DEPLOYMENT) -> str:
+        """The deployment URL a catalogue row keeps as its ``api_endpoint`` (the deployments path)."""
         return f"{self.base_url}/openai/deployments/{deployment}"
+
+    def v1_endpoint(self) -> str:
+        return f"{self.base_url}/openai/v1"
+
+    def deploy(self, name: str, family: str = rules.GPT_IMAGE) -> str:
+        self.deployments[name] = family
+        return self.endpoint(name)
+
+    def accept_anonymous_callers(self) -> None:
+        """Only for flows that cannot hand the model a credential yet: the stub then skips step 1."""
+        self.anonymous_accepted = True
 
     def reply(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -151,22 +391,83 @@ class AzureOpenAIStub:
         self.script.clear()
         self.requests.clear()
         self.downloads.clear()
+        self.api_key = STUB_API_KEY
+        self.tokens = {STUB_TOKEN}
+        self.deployments = dict(DEPLOYMENTS)
+        self.anonymous_accepted = False
 
     async def _generate(self, request: Request) -> Response:
-        payload = await request.json()
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
         self.requests.append(
             Recorded(
                 path=request.url.path,
                 query=dict(request.query_params),
                 headers={k.lower(): v for k, v in request.headers.items()},
-                json=payload,
+                json=payload if isinstance(payload, dict) else {},
             )
         )
+        if (denied := self._auth_refusal(request)) is not None:
+            return JSONResponse(denied, status_code=401)
+        deployment = request.path_params.get("deployment")
+        if deployment is None:  # the v1 path: the deployment is the body's model
+            model = payload.get("model") if isinstance(payload, dict) else None
+            if not isinstance(model, str):
+                body = rules.invalid_request(
+                    "Missing required parameter: 'model'.", "model", "missing_required_parameter"
+                )
+                return JSONResponse(body, status_code=400)
+            deployment = model
+        family = self.deployments.get(deployment)
+        if "deployment" in request.path_params and (
+            refused := rules.api_version_refusal(
+                family or rules.GPT_IMAGE, request.query_params.get("api-version")
+            )
+        ):
+            return JSONResponse(refused, status_code=400)
+        if family is None:
+            return JSONResponse(rules.DEPLOYMENT_NOT_FOUND, status_code=404)
+        if (refused := rules.refusal(family, payload)) is not None:
+            return JSONResponse(refused, status_code=400)
         reply = self.script.pop(0) if self.script else success_b64()
         if reply.delay_seconds:
             await asyncio.sleep(reply.delay_seconds)
-        body = reply.body(payload, self.base_url) if callable(reply.body) else reply.body
+        if reply.raw is not None:
+            return Response(
+                reply.raw, status_code=reply.status, headers=reply.headers, media_type=reply.content_type
+            )
+        assert isinstance(payload, dict)
+        call = Call(payload, family, self.base_url)
+        body = reply.body(call) if callable(reply.body) else reply.body
+        if reply.trickle_seconds:
+            return StreamingResponse(
+                _trickled(json.dumps(body or {}).encode(), reply.trickle_seconds),
+                status_code=reply.status,
+                headers=reply.headers,
+                media_type=reply.content_type,
+            )
         return JSONResponse(body or {}, status_code=reply.status, headers=reply.headers)
+
+    def _auth_refusal(self, request: Request) -> dict[str, Any] | None:
+        key = request.headers.get("api-key")
+        bearer = request.headers.get("authorization", "")
+        if key is not None:
+            return None if key == self.api_key else rules.INVALID_KEY
+        if bearer:
+            token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else None
+            return None if token in self.tokens else rules.PERMISSION_DENIED
+        if self.anonymous_accepted:
+            return None
+        return {
+            "error": {
+                "code": "401",
+                "message": "Access denied due to missing subscription key. Make sure to include subscription "
+                "key when making requests to an API.",
+            }
+        }
 
     async def _blob(self, request: Request) -> Response:
         self.downloads.append(request.path_params["name"])
@@ -190,3 +491,13 @@ class AzureOpenAIStub:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
+
+
+async def _trickled(body: bytes, pause_seconds: float) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), 16):
+        yield body[start : start + 16]
+        await asyncio.sleep(pause_seconds)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

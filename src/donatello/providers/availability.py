@@ -2,12 +2,15 @@
 
 ``FAILURE_THRESHOLD`` retryable failures within ``FAILURE_WINDOW_SECONDS`` mark a model unavailable for
 ``PAUSE_SECONDS``; ``candidates`` skips it meanwhile (and the worker's fallbacks go elsewhere). A success
-clears the count. With Redis the state is shared by every API process and worker and expires by TTL;
-without it each process keeps its own.
+clears the count. A provider that says how long to stay away (a ``Retry-After`` longer than the worker
+waits, e.g. Azure's daily quota: 86400 s) pauses the model for that long through ``pause``; a pause is
+only ever lengthened, never cut short. With Redis the state is shared by every API process and worker
+and expires by TTL; without it each process keeps its own.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from collections.abc import Callable
@@ -24,11 +27,20 @@ _RECORD_FAILURE = """
 local failures = redis.call('INCR', KEYS[1])
 if failures == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 if failures >= tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) * 1000 then
+    redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+  end
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
+"""
+# KEYS: paused flag. ARGV: milliseconds. Lengthens the pause, never shortens it.
+_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
 """
 
 
@@ -42,6 +54,10 @@ class Availability(Protocol):
         ...
 
     async def record_success(self, provider: str, model: str) -> None: ...
+
+    async def pause(self, provider: str, model: str, seconds: float) -> None:
+        """Keep the model out of selection for ``seconds`` (or longer, if it is already paused longer)."""
+        ...
 
 
 class InProcessAvailability:
@@ -70,13 +86,18 @@ class InProcessAvailability:
         recent = [at for at in self._failures.get(key, []) if now - at < self._window] + [now]
         if len(recent) >= self._threshold:
             self._failures.pop(key, None)
-            self._paused_until[key] = now + self._pause
+            self._paused_until[key] = max(now + self._pause, self._paused_until.get(key, now))
             return True
         self._failures[key] = recent
         return False
 
     async def record_success(self, provider: str, model: str) -> None:
         self._failures.pop(_key(provider, model), None)
+
+    async def pause(self, provider: str, model: str, seconds: float) -> None:
+        key = _key(provider, model)
+        until = self._clock() + seconds
+        self._paused_until[key] = max(until, self._paused_until.get(key, until))
 
 
 class RedisAvailability:
@@ -114,6 +135,10 @@ class RedisAvailability:
     async def record_success(self, provider: str, model: str) -> None:
         await self._redis.delete(self._failures_key(provider, model))
 
+    async def pause(self, provider: str, model: str, seconds: float) -> None:
+        milliseconds = max(1, math.ceil(seconds * 1000))
+        await self._redis.eval(_PAUSE, 1, self._paused_key(provider, model), milliseconds)
+
     def _failures_key(self, provider: str, model: str) -> str:
         return f"{self._prefix}:failures:{_key(provider, model)}"
 
@@ -144,6 +169,12 @@ class FailoverAvailability:
         await self._fallback.call(
             lambda: self._shared.record_success(provider, model),
             lambda: self._local.record_success(provider, model),
+        )
+
+    async def pause(self, provider: str, model: str, seconds: float) -> None:
+        await self._fallback.call(
+            lambda: self._shared.pause(provider, model, seconds),
+            lambda: self._local.pause(provider, model, seconds),
         )
 
 

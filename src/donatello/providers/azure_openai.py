@@ -1,39 +1,44 @@
-"""The ``azure-openai`` provider: the Azure OpenAI images REST API (DALL-E 3, gpt-image-1) over httpx.
+"""The ``azure-openai`` provider: the Azure OpenAI images API (gpt-image family, DALL-E 3) over httpx.
 
-``POST {endpoint}/images/generations?api-version=...`` where ``endpoint`` is the deployment URL
-(``https://<resource>.openai.azure.com/openai/deployments/<deployment>``). Configuration keys:
-``api_version``, ``auth`` (``api-key`` — the default — or ``bearer`` for an Entra ID token),
-``response_format`` (``b64_json`` default, ``url``, or null to omit it, as gpt-image-1 wants) and
-``max_images_per_request`` (DALL-E 3 accepts n=1 only, so larger n is split into several calls).
+What is sent — URL shape, ``api-version``, body per family — is :mod:`azure_body`; how a failure is read
+is :mod:`azure_errors`. Here: one call per ``family.max_images_per_call`` images (gpt-image: up to 10 in
+one call; DALL-E 3: one), credentials asked of ``target.credential`` before every call, images decoded
+(and turned into PNG when the model was asked for JPEG), the response's ``usage`` kept as billed.
+
+**Deadline.** ``timeout_seconds`` bounds the whole call — connecting, waiting and reading the body — not
+each phase the way httpx's timeout does, so a body that trickles in byte by byte still ends at the
+deadline. gpt-image takes longer than the catalogue's default of 60 s at ``high`` quality: a gpt-image
+model whose row still has that default gets ``GPT_IMAGE_DEFAULT_TIMEOUT_SECONDS`` (180 s); any other
+value on the row is used as set.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import io
 import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from PIL import Image
 
-from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget
-from donatello.providers.errors import (
-    ContentFiltered,
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
+from donatello.providers import azure_body, azure_errors, safety
+from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget, TokenUsage
+from donatello.providers.errors import ProviderTimeout, ProviderUnavailable
+from donatello.providers.families import GPT_IMAGE
 
-DEFAULT_API_VERSION = "2024-02-01"
-CONTENT_FILTER_CODES = {"content_policy_violation", "contentfilter", "content_filter"}
-#: a category at or above one of these severities (or filtered outright) makes the image NSFW
-NSFW_CATEGORIES = ("sexual", "violence", "hate", "self_harm")
-SEVERITIES = ("safe", "low", "medium", "high")
-NSFW_SEVERITY = "medium"
+CATALOGUE_DEFAULT_TIMEOUT_SECONDS = 60.0
+GPT_IMAGE_DEFAULT_TIMEOUT_SECONDS = 180.0
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def deadline_seconds(target: ProviderTarget) -> float:
+    """The total time one call may take (see the module's note on the gpt-image default)."""
+    if target.timeout_seconds == CATALOGUE_DEFAULT_TIMEOUT_SECONDS and azure_body.family(target) is GPT_IMAGE:
+        return GPT_IMAGE_DEFAULT_TIMEOUT_SECONDS
+    return target.timeout_seconds
 
 
 class AzureOpenAIProvider:
@@ -42,76 +47,78 @@ class AzureOpenAIProvider:
 
     async def generate(self, target: ProviderTarget, request: ImageRequest) -> ImageResult:
         started = time.perf_counter()
-        per_call = max(1, int(str(target.configuration.get("max_images_per_request", 1))))
+        per_call = azure_body.family(target).max_images_per_call
         images: list[bytes] = []
         revised: str | None = None
-        safety: list[dict[str, object]] = []
-        remaining = request.n
+        summaries: list[dict[str, object]] = []
+        usages: list[dict[str, Any]] = []
+        remaining, calls = request.n, 0
         while remaining > 0:  # sequential: a failure stops the rest, nothing runs on unobserved
             count = min(per_call, remaining)
-            data = await self._post(target, request, count)
-            for item in data:
+            payload = await self._post(target, request, count)
+            for item in payload["data"]:
                 images.append(await self._image(target, item))
                 revised = revised or _str(item.get("revised_prompt"))
-                safety.append(_item_safety(item))
-            remaining -= count
-        merged = _merge_safety(safety)
+                summaries.append(_item_safety(item))
+            if isinstance(payload.get("usage"), dict):
+                usages.append(payload["usage"])
+            remaining, calls = remaining - count, calls + 1
+        merged = safety.merge(summaries)
         return ImageResult(
             images=images,
             revised_prompt=revised,
             safety=merged,
             is_nsfw=bool(merged and merged.get("is_nsfw")),
             latency_ms=int((time.perf_counter() - started) * 1000),
+            usage=token_usage(usages, calls),
         )
 
-    async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> list[dict[str, Any]]:
-        config = target.configuration
-        body: dict[str, object] = {
-            "prompt": _prompt(request),
-            "n": count,
-            "size": request.size,
-            "quality": request.quality,
-        }
-        if request.style:
-            body["style"] = request.style
-        response_format = config.get("response_format", "b64_json")
-        if response_format:
-            body["response_format"] = response_format
-        url = f"{target.endpoint.rstrip('/')}/images/generations"
-        params = {"api-version": str(config.get("api_version", DEFAULT_API_VERSION))}
+    async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> dict[str, Any]:
+        route = azure_body.route(target)
+        sent = azure_body.body(target, request, count, route.model)
+        headers = await target.credential.headers() if target.credential is not None else {}
+        deadline = deadline_seconds(target)
         try:
-            response = await self._http.post(
-                url,
-                params=params,
-                json=body,
-                headers=await _auth_headers(target),
-                timeout=httpx.Timeout(target.timeout_seconds),
-            )
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"no answer within {target.timeout_seconds}s") from exc
+            async with asyncio.timeout(deadline):  # the whole exchange, body included
+                response = await self._http.post(
+                    route.url,
+                    params=route.params,
+                    json=sent,
+                    headers=headers,
+                    timeout=httpx.Timeout(deadline),
+                )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise ProviderTimeout(f"no answer within {deadline:g}s") from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"cannot reach the provider: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            raise _error_for(response)
+            raise azure_errors.error_for(response)
         try:
             payload = response.json()
-            data = payload["data"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProviderUnavailable("the provider answered 200 without image data") from exc
-        if not isinstance(data, list) or len(data) != count:
+        except ValueError as exc:
+            raise ProviderUnavailable("the provider answered 200 with a body that is not JSON") from exc
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list) or not data:
+            raise ProviderUnavailable("the provider answered 200 without any image")
+        if len(data) != count:
             raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(data)}")
-        return [item if isinstance(item, dict) else {} for item in data]
+        items = [item if isinstance(item, dict) else {} for item in data]
+        if (refusal := azure_errors.output_refusal(items)) is not None:
+            raise refusal
+        return {"data": items, "usage": payload.get("usage")}
 
     async def _image(self, target: ProviderTarget, item: dict[str, Any]) -> bytes:
         if encoded := item.get("b64_json"):
             try:
-                return base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError) as exc:
+                return _as_png(base64.b64decode(encoded, validate=True))
+            except (binascii.Error, ValueError, OSError) as exc:  # OSError: Pillow cannot read it
                 raise ProviderUnavailable("the provider returned malformed base64 image data") from exc
         if url := item.get("url"):
-            try:  # a pre-signed blob URL: no credentials go with it
-                response = await self._http.get(url, timeout=httpx.Timeout(target.timeout_seconds))
-            except httpx.TimeoutException as exc:
+            deadline = deadline_seconds(target)
+            try:  # a pre-signed blob URL (DALL-E 3 with response_format url): no credentials go with it
+                async with asyncio.timeout(deadline):
+                    response = await self._http.get(url, timeout=httpx.Timeout(deadline))
+            except (TimeoutError, httpx.TimeoutException) as exc:
                 raise ProviderTimeout("downloading the generated image timed out") from exc
             except httpx.TransportError as exc:
                 raise ProviderUnavailable("cannot download the generated image") from exc
@@ -121,73 +128,40 @@ class AzureOpenAIProvider:
         raise ProviderUnavailable("an image in the answer has neither b64_json nor url")
 
 
-def _prompt(request: ImageRequest) -> str:
-    # The images API has no negative prompt; say it in words.
-    if request.negative_prompt:
-        return f"{request.prompt}\n\nAvoid: {request.negative_prompt}"
-    return request.prompt
-
-
-async def _auth_headers(target: ProviderTarget) -> dict[str, str]:
-    if target.credential is None:
-        return {}
-    return await target.credential.headers()
-
-
-def _error_for(response: httpx.Response) -> ProviderError:
-    status = response.status_code
-    error = _error_body(response)
-    message = _str(error.get("message")) or f"HTTP {status}"
-    retry_after = _retry_after(response.headers)
-    if status == 429:
-        return ProviderRateLimited(message, retry_after_seconds=retry_after, status_code=status)
-    if status == 408:
-        return ProviderTimeout(message, status_code=status)
-    if status >= 500:
-        return ProviderUnavailable(message, retry_after_seconds=retry_after, status_code=status)
-    code = (_str(error.get("code")) or "").lower()
-    inner = error.get("inner_error") or error.get("innererror") or {}
-    inner = inner if isinstance(inner, dict) else {}
-    inner_code = (_str(inner.get("code")) or "").lower()
-    if code in CONTENT_FILTER_CODES or inner_code == "responsibleaipolicyviolation":
-        safety = _merge_safety([_safety_of(inner.get("content_filter_results"), "prompt")])
-        return ContentFiltered(
-            message,
-            status_code=status,
-            safety=safety,
-            is_nsfw=bool(safety and safety.get("is_nsfw")),
-        )
-    return ProviderRejected(message, status_code=status)
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    error = payload.get("error") if isinstance(payload, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """``retry-after-ms`` (Azure) first, then ``retry-after`` in seconds or as an HTTP date."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
+def token_usage(blocks: list[dict[str, Any]], calls: int) -> TokenUsage | None:
+    """What the calls were billed: input text and image tokens, output tokens; the raw block kept
+    (``{"calls": [...]}`` when a request took several calls). None unless every call reported a
+    readable bill — a partial or unreadable one must not be priced as if it were the whole."""
+    if len(blocks) != calls or not all(isinstance(_count(b, "output_tokens"), int) for b in blocks):
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+    def text(block: dict[str, Any]) -> int:
+        detailed = _count(block, "input_tokens_details", "text_tokens")
+        return detailed if detailed is not None else _count(block, "input_tokens") or 0
+
+    return TokenUsage(
+        input_text_tokens=sum(text(b) for b in blocks),
+        input_image_tokens=sum(_count(b, "input_tokens_details", "image_tokens") or 0 for b in blocks),
+        output_image_tokens=sum(_count(b, "output_tokens") or 0 for b in blocks),
+        raw=dict(blocks[0]) if len(blocks) == 1 else {"calls": [dict(b) for b in blocks]},
+    )
+
+
+def _count(block: dict[str, Any], *path: str) -> int | None:
+    value: Any = block
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _as_png(data: bytes) -> bytes:
+    """PNG as the product stores it; a JPEG or WebP answer (``output_format``) is converted."""
+    if data.startswith(PNG_MAGIC):
+        return data
+    with Image.open(io.BytesIO(data)) as image:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
 
 
 def _item_safety(item: dict[str, Any]) -> dict[str, object]:
@@ -195,51 +169,9 @@ def _item_safety(item: dict[str, Any]) -> dict[str, object]:
     if isinstance(prompt, list):  # chat-style shape: [{"prompt_index": 0, "content_filter_results": {}}]
         prompt = prompt[0].get("content_filter_results") if prompt and isinstance(prompt[0], dict) else None
     return {
-        **_safety_of(prompt, "prompt"),
-        **_safety_of(item.get("content_filter_results"), "image"),
+        **safety.results_of(prompt, "prompt"),
+        **safety.results_of(item.get("content_filter_results"), "image"),
     }
-
-
-def _safety_of(results: object, where: str) -> dict[str, object]:
-    """Category results as ``{"<where>.<category>": {"severity": ..., "filtered": ...}}``."""
-    if not isinstance(results, dict):
-        return {}
-    found: dict[str, object] = {}
-    for category, result in results.items():
-        if isinstance(result, dict) and ("severity" in result or "filtered" in result):
-            found[f"{where}.{category}"] = {
-                "severity": _str(result.get("severity")) or "safe",
-                "filtered": bool(result.get("filtered", False)),
-            }
-    return found
-
-
-def _merge_safety(parts: list[dict[str, object]]) -> dict[str, object] | None:
-    """All category results, the worst severity seen (``max_severity``) and whether that is NSFW."""
-    categories: dict[str, object] = {}
-    for part in parts:
-        for key, result in part.items():
-            previous = categories.get(key)
-            if previous is None or _rank(result) > _rank(previous):
-                categories[key] = result
-    if not categories:
-        return None
-    worst = max((_rank(result) for result in categories.values()), default=0)
-    nsfw = any(
-        key.split(".", 1)[1] in NSFW_CATEGORIES
-        and (_rank(result) >= SEVERITIES.index(NSFW_SEVERITY) or _filtered(result))
-        for key, result in categories.items()
-    )
-    return {"categories": categories, "max_severity": SEVERITIES[worst], "is_nsfw": nsfw}
-
-
-def _rank(result: object) -> int:
-    severity = result.get("severity") if isinstance(result, dict) else None
-    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
-
-
-def _filtered(result: object) -> bool:
-    return bool(isinstance(result, dict) and result.get("filtered"))
 
 
 def _str(value: object) -> str | None:

@@ -53,6 +53,8 @@ class ImageRequest:
     style: str | None
     n: int
     seed: int | None
+    #: a stable hash of the requesting user, sent as ``user`` for the provider's abuse monitoring
+    end_user: str | None = None
 
 
 @dataclass(frozen=True)

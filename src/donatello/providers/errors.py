@@ -14,7 +14,8 @@ from donatello.core.errors import Conflict, DomainError, ServiceUnavailable, Val
 
 
 class ProviderError(Exception):
-    """A provider call failed. ``retryable``: the same call may succeed later (timeouts, 429, 5xx)."""
+    """A provider call failed. ``retryable``: the same call may succeed later (timeouts, 429, 5xx) —
+    each kind says so, and a provider's own word (``x-should-retry``) overrides it per error."""
 
     retryable: bool = False
     content_filtered: bool = False
@@ -27,8 +28,11 @@ class ProviderError(Exception):
         status_code: int | None = None,
         safety: dict[str, object] | None = None,
         is_nsfw: bool = False,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(reason)
+        if retryable is not None:
+            self.retryable = retryable
         self.reason = reason
         self.retry_after_seconds = retry_after_seconds
         self.status_code = status_code

@@ -1,10 +1,19 @@
 """Calling a provider: retries with exponential back-off and jitter, then the next candidate.
 
-Rules: only retryable failures (timeouts, 429, 5xx, unreachable) are retried, at most
-``target.max_retries`` times; a provider's ``Retry-After`` is honoured, but one asking for longer than
-``MAX_RETRY_AFTER_SECONDS`` is given up on so the job falls back instead of idling. A content-filter
-refusal is final: no retry, no fallback (another model would be asked the same prompt). No database
-transaction may be open around these calls.
+Rules:
+
+* only retryable failures (timeouts, 408, 409, 429, 5xx, unreachable, an answer without images) are
+  retried, at most ``target.max_retries`` times per call — a provider's ``x-should-retry`` decides over
+  the status, and ``insufficient_quota`` is never retried;
+* a request the model answers in several calls (DALL-E 3: one image per call) retries only the call that
+  failed and keeps the images already returned: no image is paid for twice;
+* a provider's ``Retry-After`` is honoured; one asking for longer than ``MAX_RETRY_AFTER_SECONDS`` is
+  not waited for: the job falls back at once and the model is paused for as long as the provider said
+  (Azure's daily quota says 86400 s), beside the short pause for repeated failures;
+* a content-filter refusal is final: no retry, no fallback (another model would be asked the same
+  prompt); a misconfigured model (401/403/404) is not retried and is reported to ``on_misconfigured``.
+
+No database transaction may be open around these calls.
 """
 
 from __future__ import annotations
@@ -18,15 +27,25 @@ from dataclasses import dataclass
 import httpx
 
 from donatello.core import metrics
+from donatello.providers import parts
 from donatello.providers.adapters import adapter_for
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ImageProvider, ImageRequest, ImageResult, ProviderTarget
-from donatello.providers.errors import ProviderError, ProviderMisconfigured, ProvidersExhausted
+from donatello.providers.errors import (
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRateLimited,
+    ProvidersExhausted,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from donatello.providers.selection import Candidate
 
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 20.0
 MAX_RETRY_AFTER_SECONDS = 60.0
+#: failures that say the model is not working right now (they feed the availability cache)
+OUTAGES = (ProviderUnavailable, ProviderTimeout, ProviderRateLimited)
 
 Sleep = Callable[[float], Awaitable[None]]
 #: called before each retry with (retry number, the error, the delay about to be slept)
@@ -58,30 +77,36 @@ async def call_with_retries(
     sleep: Sleep = asyncio.sleep,
     on_retry: OnRetry | None = None,
 ) -> ImageResult:
-    """The adapter's result, retrying retryable failures; the final error carries ``attempts``."""
+    """The adapter's result, one part at a time, retrying a part's retryable failures; the final error
+    carries ``attempts`` (1 + the retries made for this request)."""
     retries = 0
-    while True:
-        started = time.perf_counter()
-        try:
-            result = await adapter.generate(target, request)
-        except ProviderError as error:
-            kind = "content_filter" if error.content_filtered else "retryable" if error.retryable else "final"
-            metrics.provider_call(
-                target.provider, target.model, time.perf_counter() - started, error_kind=kind
-            )
-            error.attempts = retries + 1
-            if not error.retryable or retries >= target.max_retries:
-                raise
-            delay = backoff_delay(retries + 1, error.retry_after_seconds)
-            if delay is None:
-                raise
-            retries += 1
-            if on_retry is not None:
-                on_retry(retries, error, delay)
-            await sleep(delay)
-        else:
-            metrics.provider_call(target.provider, target.model, time.perf_counter() - started)
-            return result
+    results: list[ImageResult] = []
+    for part in parts.split(target, request):
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await adapter.generate(target, part)
+            except ProviderError as error:
+                kind = "retryable" if error.retryable else "final"
+                kind = "content_filter" if error.content_filtered else kind
+                metrics.provider_call(
+                    target.provider, target.model, time.perf_counter() - started, error_kind=kind
+                )
+                error.attempts = retries + 1
+                if not error.retryable or retries >= target.max_retries:
+                    raise
+                delay = backoff_delay(retries + 1, error.retry_after_seconds)
+                if delay is None:
+                    raise
+                retries += 1
+                if on_retry is not None:
+                    on_retry(retries, error, delay)
+                await sleep(delay)
+            else:
+                metrics.provider_call(target.provider, target.model, time.perf_counter() - started)
+                results.append(result)
+                break
+    return parts.join(results)
 
 
 @dataclass(frozen=True)
@@ -113,16 +138,24 @@ async def generate_with_fallback(
     failures: list[str] = []
     retries = 0
     last: ProviderError | None = None
+
+    def count_retry(number: int, error: ProviderError, delay: float) -> None:
+        nonlocal retries
+        retries += 1
+
     for candidate in candidates:
         try:
             adapter = adapter_for(candidate.provider, http=http)
-            result = await call_with_retries(adapter, candidate.target, request, sleep=sleep)
+            result = await call_with_retries(
+                adapter, candidate.target, request, sleep=sleep, on_retry=count_retry
+            )
         except ProviderError as error:
-            retries += error.attempts - 1
             if error.content_filtered:
                 raise
-            if error.retryable:
+            if isinstance(error, OUTAGES):  # counted even when the provider said not to retry the call
                 await availability.record_failure(candidate.provider, candidate.model)
+                if (wait := error.retry_after_seconds) is not None and wait > MAX_RETRY_AFTER_SECONDS:
+                    await availability.pause(candidate.provider, candidate.model, wait)
             if isinstance(error, ProviderMisconfigured) and on_misconfigured is not None:
                 await on_misconfigured(candidate, error)
             failures.append(f"{candidate.name}: {error.reason}")
