@@ -94,7 +94,12 @@ class Quote:
 
 def input_text_bound(prompt: str, negative_prompt: str | None = None) -> int:
     """An upper bound of the text tokens a prompt is billed as (see the module's rules)."""
-    return len(prompt.encode()) + len((negative_prompt or "").encode()) + FRAMING_TOKENS
+    return bound_of_bytes(len(prompt.encode()) + len((negative_prompt or "").encode()))
+
+
+def bound_of_bytes(prompt_bytes: int) -> int:
+    """``input_text_bound`` of prompts whose UTF-8 bytes (prompt and negative prompt) add up to this."""
+    return max(0, prompt_bytes) + FRAMING_TOKENS
 
 
 async def quote(
