@@ -141,7 +141,7 @@ def _bill(quote: Quote, hold: BudgetReservation, actual_aud: Decimal | None, usa
         return _Bill(amount, quote.unit_price_in_pricing_currency * quote.images, None, {})
     if usage is None:
         held = hold.amount_aud
-        missing = _token_details(usage_missing=True)
+        missing = _token_details(quote, usage_missing=True)
         return _Bill(held, to_ledger_precision(held / quote.fx_rate), None, missing)
     charge = charge_for_usage(
         quote, hold.amount_aud, usage.input_text_tokens, usage.input_image_tokens, usage.output_image_tokens
@@ -150,7 +150,7 @@ def _bill(quote: Quote, hold: BudgetReservation, actual_aud: Decimal | None, usa
         charge.amount_aud,
         charge.in_pricing_currency,
         usage_record(usage),
-        _token_details(capped=charge.capped, billed_aud=charge.billed_aud),
+        _token_details(quote, capped=charge.capped, billed_aud=charge.billed_aud),
     )
 
 
@@ -165,10 +165,12 @@ def usage_record(usage: Metered) -> dict[str, Any]:
 
 
 def _token_details(
-    *, capped: bool = False, usage_missing: bool = False, billed_aud: Decimal | None = None
+    quote: Quote, *, capped: bool = False, usage_missing: bool = False, billed_aud: Decimal | None = None
 ) -> dict[str, Any]:
     return {
         "pricing_unit": "token",
+        # the list price exports show per image in the provider's currency: the quoted maximum's share
+        "unit_price_in_pricing_currency": str(quote.unit_price_in_pricing_currency),
         "capped_at_hold": capped,  # the usage came to more than the hold: the hold was charged
         "usage_missing": usage_missing,  # the provider sent no usage: the hold was charged
         **({"billed_aud": str(billed_aud)} if billed_aud is not None else {}),

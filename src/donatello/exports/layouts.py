@@ -117,10 +117,12 @@ _UNIT_PRICE = (
     f"CASE WHEN {_IS_CHARGE} THEN coalesce((e.metadata->>'unit_price_aud')::numeric,"
     " e.actual_cost_aud / nullif(e.image_count, 0))::numeric(14, 4) END"
 )
-#: The same price in the provider's currency (the catalogue's price before conversion to AUD).
+#: The same price in the provider's currency (the catalogue's price before conversion to AUD). A model
+#: billed by tokens lists the quoted maximum's share of one image ("up to"), in both currencies: its
+#: effective and billed costs are the provider's usage, at most the list cost.
 _PRICING_UNIT_PRICE = (
-    f"CASE WHEN {_IS_CHARGE} THEN coalesce(e.pricing_amount / nullif(e.image_count, 0),"
-    f" {_UNIT_PRICE} / e.fx_rate)::numeric(14, 4) END"
+    f"CASE WHEN {_IS_CHARGE} THEN coalesce((e.metadata->>'unit_price_in_pricing_currency')::numeric,"
+    f" e.pricing_amount / nullif(e.image_count, 0), {_UNIT_PRICE} / e.fx_rate)::numeric(14, 4) END"
 )
 #: List (and contracted: no negotiated discounts exist) cost: unit price x images on a charge, as FOCUS
 #: requires; a refund or correction is a credit unrelated to a price list, so it is what was billed.

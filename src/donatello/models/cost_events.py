@@ -94,7 +94,7 @@ class CostEvent(Base):
     user_email: Mapped[str] = mapped_column(
         String(255), comment="User e-mail at spend time (frozen attribution)"
     )
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB, comment=USAGE_COMMENT)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
     created_at: Mapped[datetime] = created_at()
     details: Mapped[dict[str, Any]] = mapped_column(
         "metadata",

@@ -120,7 +120,7 @@ class Generation(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     is_nsfw: Mapped[bool] = mapped_column(server_default=text("false"))
     is_deleted: Mapped[bool] = mapped_column(server_default=text("false"))
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB, comment=USAGE_COMMENT)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
     created_at: Mapped[datetime] = created_at()
     completed_at: Mapped[datetime | None] = mapped_column()
     deleted_at: Mapped[datetime | None] = mapped_column()
