@@ -18,7 +18,7 @@ from donatello.pricing.errors import NoTokenAllowance
 from donatello.providers import TokenUsage, candidates, priced_offers
 from donatello.providers.families import GPT_IMAGE
 from tests.pricing.token_world import NEGATIVE, PROMPT, RATE, spender, token_priced_model
-from tests.support.ledger import admit
+from tests.support.ledger import admit, flat_quote
 
 RAW = {
     "input_tokens": 60,
@@ -173,3 +173,20 @@ async def test_settling_twice_charges_once(db: AsyncSession) -> None:
 
     assert again.id == first.id and again.actual_cost_aud == Decimal("0.5744")
     assert await _spent_and_held(db, payer.budget) == (Decimal("0.5744"), Decimal(0))
+
+
+async def test_a_model_priced_per_image_is_charged_its_quote_whatever_usage_it_reports(
+    db: AsyncSession,
+) -> None:
+    payer = await spender(db)
+    held = await admit(db, payer.member, "0.1600")
+
+    charge = await settlement.settle(db, held.holds[0].generation_id, flat_quote("0.0800", 2), usage=_usage())
+
+    assert (charge.actual_cost_aud, charge.usage, charge.pricing_amount) == (
+        Decimal("0.1600"),
+        None,
+        Decimal("0.1600"),
+    )
+    assert "pricing_unit" not in charge.details and "capped_at_hold" not in charge.details
+    assert await _spent_and_held(db, payer.budget) == (Decimal("0.1600"), Decimal(0))
