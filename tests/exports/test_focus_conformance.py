@@ -32,6 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.budgets import settlement
 from donatello.exports import files as exports
+from donatello.models import User
+from donatello.pricing import service as pricing
+from donatello.providers import TokenUsage, candidates
+from tests.pricing.token_world import NEGATIVE, PROMPT, token_priced_model
 from tests.support import factories
 from tests.support.ledger import admit, principal_of, usd_quote
 from tests.support.reports_world import build
@@ -64,6 +68,21 @@ CRITERIA = ",".join(
 #: null then). Each entry names the rule that must pass instead; a defect that stops occurring fails the
 #: test, so the list cannot go stale.
 VALIDATOR_DEFECTS = {"InvoiceId-C-005-C": "InvoiceId-C-003-C"}
+
+
+_METERED = text("SELECT count(*) FROM cost_events WHERE organization_id = :o AND usage IS NOT NULL")
+
+
+async def _charged_by_tokens(db: AsyncSession, member: User, at: datetime) -> None:
+    model = await token_priced_model(db)
+    [first, *_] = await candidates(
+        db, None, f"azure-openai/{model.model_name}", "1536x1024", "hd", 2,
+        input_bound=pricing.input_text_bound(PROMPT, NEGATIVE),
+    )  # fmt: skip
+    for output_tokens in (11800, 13000, None):
+        usage = TokenUsage(60, 0, output_tokens, {"output_tokens": output_tokens}) if output_tokens else None
+        held = await admit(db, member, str(first.quote.total_aud), at=at)
+        await settlement.settle(db, held.holds[0].generation_id, first.quote, usage=usage, at=at)
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,8 @@ async def test_both_focus_formats_pass_the_foundations_validator(
         at=at,
     )
     await settlement.amend(db, principal_of(admin), charge.id, Decimal("0.0609"), "refund", "blank", at=at)
+    # and a model billed by tokens: charged from its usage, capped at its hold, and without usage
+    await _charged_by_tokens(db, member, at)
     files = {}
     for fmt in ("focus-csv", "focus"):
         rng = exports.ExportRange(
@@ -135,6 +156,7 @@ async def test_both_focus_formats_pass_the_foundations_validator(
         rows = await exports.to_file(db, rng, files[fmt])
     kinds = (await db.execute(_KINDS, {"o": org.id})).all()
     assert {kind for kind, _, _ in kinds} == {"charge", "refund", "correction"} and rows > 50
+    assert await db.scalar(_METERED, {"o": org.id}) == 2
     assert len({department for _, department, _ in kinds}) >= 2
     assert {currency for _, _, currency in kinds} == {"AUD", "USD"}
 

@@ -57,6 +57,12 @@ _RESERVATION_EXPIRIES = Counter(
     "Budget holds that lapsed before their generation settled or released them",
     registry=REGISTRY,
 )
+_USAGE_MISSING = Counter(
+    "donatello_usage_missing_total",
+    "Generations of token-priced models whose response carried no usage (charged at the hold)",
+    ["provider", "model"],
+    registry=REGISTRY,
+)
 _WEBHOOK_FAILURES = Counter(
     "donatello_webhook_delivery_failures_total",
     "Failed webhook delivery attempts, by event type and reason",
@@ -112,6 +118,11 @@ def budget_refused(reason: str) -> None:
 def reservations_expired(count: int) -> None:
     if count:
         _RESERVATION_EXPIRIES.inc(count)
+
+
+def usage_missing(provider: str, model: str) -> None:
+    """A token-priced model answered without its metered usage: the bill cannot be checked (alert on it)."""
+    _USAGE_MISSING.labels(provider, model).inc()
 
 
 def webhook_delivery_failed(event_type: str, reason: str) -> None:

@@ -21,6 +21,7 @@ MONEY = pa.decimal128(14, 4)
 RATE = pa.decimal128(18, 8)
 QUANTITY = pa.decimal128(18, 4)
 UTC_TS = pa.timestamp("us", tz="UTC")
+TOKENS = pa.int64()
 
 #: The instant in the session's time zone (the organization's, set for the export) with its offset.
 LOCAL_ISO = "to_char(e.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM')"
@@ -48,6 +49,24 @@ class Layout:
 
 #: Why a refund or correction was made (given with the adjustment); NULL on charges.
 _REASON = "(e.metadata->>'reason')"
+#: The provider's metered tokens a token-priced charge was computed from (NULL otherwise).
+_INPUT_TEXT_TOKENS = "(e.usage->>'input_text_tokens')::bigint"
+_INPUT_IMAGE_TOKENS = "(e.usage->>'input_image_tokens')::bigint"
+_OUTPUT_IMAGE_TOKENS = "(e.usage->>'output_image_tokens')::bigint"
+_TOKENS = f"({_INPUT_TEXT_TOKENS} + {_INPUT_IMAGE_TOKENS} + {_OUTPUT_IMAGE_TOKENS})"
+#: How a charge's amount was worked out: the catalogue's price per image, or (a model billed by tokens)
+#: the provider's usage, that usage capped at the budget hold, or the hold when the usage was missing.
+_CHARGE_BASIS = (
+    "CASE WHEN e.kind <> 'charge' THEN NULL"
+    " WHEN e.metadata->>'pricing_unit' IS DISTINCT FROM 'token' THEN 'price per image'"
+    " WHEN (e.metadata->>'usage_missing')::boolean THEN 'hold (usage missing)'"
+    " WHEN (e.metadata->>'capped_at_hold')::boolean THEN 'usage (capped at the hold)'"
+    " ELSE 'usage' END"
+)
+_CONSUMED = f"coalesce({_TOKENS}, e.image_count)"
+_CONSUMED_UNIT = f"CASE WHEN {_TOKENS} IS NOT NULL THEN 'Tokens' ELSE 'Images' END"
+#: The usage block as the provider returned it (JSON text), for reconciliation with its invoice.
+_RAW_USAGE = "(e.usage->'raw')"
 
 LEDGER = Layout(
     (
@@ -81,6 +100,11 @@ LEDGER = Layout(
         Column("fx_rate_source", pa.string(), "e.fx_rate_source"),
         Column("fx_rate_date", pa.date32(), "e.fx_rate_date"),
         Column("reason", pa.string(), _REASON),
+        Column("charge_basis", pa.string(), _CHARGE_BASIS),
+        Column("input_text_tokens", TOKENS, _INPUT_TEXT_TOKENS),
+        Column("input_image_tokens", TOKENS, _INPUT_IMAGE_TOKENS),
+        Column("output_image_tokens", TOKENS, _OUTPUT_IMAGE_TOKENS),
+        Column("provider_usage", pa.string(), _RAW_USAGE),
     )
 )
 
@@ -93,10 +117,12 @@ _UNIT_PRICE = (
     f"CASE WHEN {_IS_CHARGE} THEN coalesce((e.metadata->>'unit_price_aud')::numeric,"
     " e.actual_cost_aud / nullif(e.image_count, 0))::numeric(14, 4) END"
 )
-#: The same price in the provider's currency (the catalogue's price before conversion to AUD).
+#: The same price in the provider's currency (the catalogue's price before conversion to AUD). A model
+#: billed by tokens lists the quoted maximum's share of one image ("up to"), in both currencies: its
+#: effective and billed costs are the provider's usage, at most the list cost.
 _PRICING_UNIT_PRICE = (
-    f"CASE WHEN {_IS_CHARGE} THEN coalesce(e.pricing_amount / nullif(e.image_count, 0),"
-    f" {_UNIT_PRICE} / e.fx_rate)::numeric(14, 4) END"
+    f"CASE WHEN {_IS_CHARGE} THEN coalesce((e.metadata->>'unit_price_in_pricing_currency')::numeric,"
+    f" e.pricing_amount / nullif(e.image_count, 0), {_UNIT_PRICE} / e.fx_rate)::numeric(14, 4) END"
 )
 #: List (and contracted: no negotiated discounts exist) cost: unit price x images on a charge, as FOCUS
 #: requires; a refund or correction is a credit unrelated to a price list, so it is what was billed.
@@ -138,8 +164,10 @@ FOCUS = Layout(
         Column("ChargeFrequency", pa.string(), "'Usage-Based'"),
         Column("ChargePeriodEnd", UTC_TS, f"{_DAY} + interval '1 day'"),
         Column("ChargePeriodStart", UTC_TS, _DAY),
-        Column("ConsumedQuantity", QUANTITY, f"CASE WHEN {_IS_CHARGE} THEN e.image_count END"),
-        Column("ConsumedUnit", pa.string(), f"CASE WHEN {_IS_CHARGE} THEN 'Images' END"),
+        # A charge from metered usage consumed tokens (all three kinds, itemised in x_*Tokens); any
+        # other charge consumed images.
+        Column("ConsumedQuantity", QUANTITY, f"CASE WHEN {_IS_CHARGE} THEN {_CONSUMED} END"),
+        Column("ConsumedUnit", pa.string(), f"CASE WHEN {_IS_CHARGE} THEN {_CONSUMED_UNIT} END"),
         Column("ContractedCost", MONEY, _LIST_COST),
         Column("ContractedUnitPrice", MONEY, _UNIT_PRICE),
         Column("EffectiveCost", MONEY, "e.actual_cost_aud"),
@@ -201,5 +229,10 @@ FOCUS = Layout(
         Column("x_FxRateSource", pa.string(), "e.fx_rate_source"),
         Column("x_ChargeTimeUtc", UTC_TS, "e.created_at"),
         Column("x_ChargeTimeLocal", pa.string(), LOCAL_ISO),
+        Column("x_ChargeBasis", pa.string(), _CHARGE_BASIS),
+        Column("x_InputTextTokens", TOKENS, _INPUT_TEXT_TOKENS),
+        Column("x_InputImageTokens", TOKENS, _INPUT_IMAGE_TOKENS),
+        Column("x_OutputImageTokens", TOKENS, _OUTPUT_IMAGE_TOKENS),
+        Column("x_ProviderUsage", pa.string(), _RAW_USAGE),
     )
 )

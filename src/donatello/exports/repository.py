@@ -29,7 +29,7 @@ def _formatted(column: Column) -> str:
     if pa.types.is_date(kind):
         return f"({column.sql})::date"
     if pa.types.is_integer(kind):
-        return f"({column.sql})::integer"
+        return f"({column.sql})::{'bigint' if kind.bit_width == 64 else 'integer'}"
     return f"({column.sql})::text"
 
 

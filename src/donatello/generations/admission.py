@@ -26,6 +26,7 @@ from donatello.generations import repository
 from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
 from donatello.generations.schemas import BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
+from donatello.pricing.service import input_text_bound
 from donatello.providers import Availability, Candidate, candidates
 from donatello.ratelimit import Check, LimitScope, RateLimiter, charged, checks_for
 from donatello.sealing import PromptSealer
@@ -136,6 +137,7 @@ async def _admit(
             body.n,
             user_id=principal.user_id,
             availability=admission.availability,
+            input_bound=input_text_bound(body.prompt, body.negative_prompt),
         )
         choices.append(offered[0])
 

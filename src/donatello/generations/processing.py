@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from donatello.core.jobs import JobContext
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
 from donatello.models import Generation, GenerationMetadata
+from donatello.pricing.service import input_text_bound
 from donatello.providers import (
     Availability,
     Candidate,
@@ -125,7 +126,7 @@ class Processor:
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             request = await self._request(job)
-            options = await self._candidates(job)
+            options = await self._candidates(job, request)
             work = asyncio.create_task(
                 generate_with_fallback(
                     options, request, http=self.http, sleep=self.sleep, availability=self.availability
@@ -175,8 +176,9 @@ class Processor:
             seed=job.details.get("seed"),
         )
 
-    async def _candidates(self, job: Job) -> list[Candidate]:
-        """The admitted model first, then fallbacks priced no higher per image than what was reserved."""
+    async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
+        """The admitted model first, then fallbacks priced no higher per image than what was reserved,
+        priced as admission priced them: the same prompt bound, the rates of the day it was admitted."""
         async with transaction(self.sessions, tenant=job.organization_id) as session:
             return await candidates(
                 session,
@@ -188,6 +190,8 @@ class Processor:
                 max_unit_price_aud=job.reserved_aud / job.n,
                 user_id=job.user_id,
                 availability=self.availability,
+                input_bound=input_text_bound(request.prompt, request.negative_prompt),
+                on=job.created_at.astimezone(UTC).date(),
             )
 
     async def _heartbeat(self, job: Job) -> None:
@@ -216,7 +220,7 @@ class Processor:
         self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int
     ) -> None:
         now = utcnow()
-        chosen = outcome.candidate
+        chosen, usage = outcome.candidate, outcome.result.usage
         async with transaction(self.sessions, tenant=job.organization_id) as session:
             finished = await repository.finish(
                 session,
@@ -228,7 +232,8 @@ class Processor:
                 model_name=chosen.model,
                 image_url=names[0][0],
                 thumbnail_url=names[0][1],
-                cost_aud=chosen.quote.total_aud,
+                cost_aud=chosen.quote.total_aud,  # the charge's, below, once settled
+                usage=settlement.usage_record(usage) if usage is not None else None,
                 generation_time_ms=elapsed_ms,
                 is_nsfw=outcome.result.is_nsfw,
                 details={
@@ -244,7 +249,8 @@ class Processor:
             if finished is None:
                 await self._discard(session, job, names)
                 return
-            charge = await settlement.settle(session, job.id, chosen.quote, at=now)
+            charge = await settlement.settle(session, job.id, chosen.quote, usage=usage, at=now)
+            finished.cost_aud = charge.actual_cost_aud
             repository.add_metadata(
                 session,
                 GenerationMetadata(

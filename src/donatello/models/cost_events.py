@@ -14,6 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from donatello.models.base import Base, Money4, Rate, created_at, organization_fk, tenant_table, uuid_pk
 
 COST_EVENT_KINDS: tuple[str, ...] = ("charge", "refund", "correction")
+USAGE_COMMENT = (
+    "Metered usage the charge was computed from (token-priced models): "
+    "{input_text_tokens, input_image_tokens, output_image_tokens, raw}; NULL when priced per image"
+)
 
 
 class CostEvent(Base):
@@ -39,6 +43,8 @@ class CostEvent(Base):
     * plain index on ``generation_id`` (the unique one covers charges only): refund look-ups and the
       ON DELETE CASCADE from ``generations`` would otherwise scan the table. ``image_count >= 0``.
     * amounts are NUMERIC(14,4) (seed DECIMAL(10,4)): same precision, more headroom.
+    * ``usage``: the provider's metered usage a token-priced charge was computed from (NULL otherwise);
+      ``metadata`` then says whether the charge was capped at the hold or the usage was missing.
     """
 
     __tablename__ = tenant_table("cost_events")
@@ -88,6 +94,7 @@ class CostEvent(Base):
     user_email: Mapped[str] = mapped_column(
         String(255), comment="User e-mail at spend time (frozen attribution)"
     )
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
     created_at: Mapped[datetime] = created_at()
     details: Mapped[dict[str, Any]] = mapped_column(
         "metadata",

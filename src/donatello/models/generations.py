@@ -19,6 +19,7 @@ from donatello.models.base import (
     tenant_table,
     uuid_pk,
 )
+from donatello.models.cost_events import USAGE_COMMENT
 
 GENERATION_STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed", "cancelled")
 
@@ -47,6 +48,7 @@ class Generation(Base):
     * ``cost_aud``, ``is_nsfw``, ``is_deleted`` NOT NULL (seed: nullable with defaults); ``metadata``
       NOT NULL default ``{}``. The Python attribute is ``details`` (``metadata`` is reserved by
       SQLAlchemy's declarative base); the column keeps the seed's name.
+    * ``usage``: what the provider metered for it (token-priced models), as on its cost event.
     * ``idx_generations_queue`` (priority, next_attempt_at) WHERE status = 'pending' for the claim query,
       and ``idx_generations_lease`` (lease_expires_at) WHERE status = 'processing' to reclaim expired
       leases.
@@ -118,6 +120,7 @@ class Generation(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     is_nsfw: Mapped[bool] = mapped_column(server_default=text("false"))
     is_deleted: Mapped[bool] = mapped_column(server_default=text("false"))
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
     created_at: Mapped[datetime] = created_at()
     completed_at: Mapped[datetime | None] = mapped_column()
     deleted_at: Mapped[datetime | None] = mapped_column()

@@ -10,10 +10,25 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import Base, Money4, Rate, created_at, jsonb_object, updated_at, uuid_pk
+
+TokenPrice = Numeric(14, 6)  # per million tokens: providers quote cents and fractions of them
+TOKEN_PRICE_COLUMNS = ("token_price_input_text", "token_price_input_image", "token_price_output_image")
+_TOKEN_PRICES_SET = " AND ".join(f"{column} IS NOT NULL" for column in TOKEN_PRICE_COLUMNS)
+_TOKEN_PRICES_NULL = " AND ".join(f"{column} IS NULL" for column in TOKEN_PRICE_COLUMNS)
 
 
 class ModelProvider(Base):
@@ -30,6 +45,10 @@ class ModelProvider(Base):
     * added ``priority`` (fallback order, lower first) and ``size_multipliers`` /
       ``quality_multipliers`` (price factors by requested size and quality).
     * ``is_active`` / ``timeout_seconds`` NOT NULL (seed: nullable with defaults).
+    * ``pricing_unit``: ``image`` (the per-image price above) or ``token`` — then the three
+      ``token_price_*`` columns (per million tokens, in ``pricing_currency``) are required, the per-image
+      prices are not (``cost_per_image_aud`` may be NULL), and a request is held at the most its tokens
+      can cost and charged from the provider's metered usage (``pricing.service``).
     """
 
     __tablename__ = "model_providers"
@@ -39,12 +58,31 @@ class ModelProvider(Base):
     model_name: Mapped[str] = mapped_column(String(100))
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     api_endpoint: Mapped[str] = mapped_column(String(500))
-    cost_per_image_aud: Mapped[Decimal] = mapped_column(Money4)
+    cost_per_image_aud: Mapped[Decimal | None] = mapped_column(
+        Money4, comment="AUD price per image (required unless the model is priced per token)"
+    )
     pricing_currency: Mapped[str] = mapped_column(
         String(3), server_default=text("'AUD'"), comment="ISO 4217 currency the provider prices in"
     )
     cost_per_image: Mapped[Decimal | None] = mapped_column(
         Money4, comment="Price per image in pricing_currency (required when it is not AUD)"
+    )
+    pricing_unit: Mapped[str] = mapped_column(
+        String(10),
+        server_default=text("'image'"),
+        comment="image: cost_per_image_aud per image; token: token prices per million tokens",
+    )
+    token_price_input_text: Mapped[Decimal | None] = mapped_column(
+        TokenPrice,
+        comment="Price per million input text tokens in pricing_currency (token-priced models)",
+    )
+    token_price_input_image: Mapped[Decimal | None] = mapped_column(
+        TokenPrice,
+        comment="Price per million input image tokens in pricing_currency (token-priced models)",
+    )
+    token_price_output_image: Mapped[Decimal | None] = mapped_column(
+        TokenPrice,
+        comment="Price per million output image tokens in pricing_currency (token-priced models)",
     )
     priority: Mapped[int] = mapped_column(
         server_default=text("100"), comment="Fallback order among eligible models, lower first"
@@ -67,7 +105,20 @@ class ModelProvider(Base):
         CheckConstraint("cost_per_image >= 0", name="cost_per_image_nonneg"),
         CheckConstraint("timeout_seconds > 0", name="timeout_positive"),
         CheckConstraint("pricing_currency ~ '^[A-Z]{3}$'", name="pricing_currency"),
-        CheckConstraint("pricing_currency = 'AUD' OR cost_per_image IS NOT NULL", name="foreign_price_given"),
+        CheckConstraint(
+            "pricing_unit = 'token' OR pricing_currency = 'AUD' OR cost_per_image IS NOT NULL",
+            name="foreign_price_given",
+        ),
+        CheckConstraint("pricing_unit IN ('image', 'token')", name="pricing_unit"),
+        CheckConstraint(
+            f"(pricing_unit = 'token' AND {_TOKEN_PRICES_SET})"
+            f" OR (pricing_unit = 'image' AND {_TOKEN_PRICES_NULL})",
+            name="token_prices_given",
+        ),
+        CheckConstraint(
+            " AND ".join(f"{column} >= 0" for column in TOKEN_PRICE_COLUMNS), name="token_prices_nonneg"
+        ),
+        CheckConstraint("pricing_unit = 'token' OR cost_per_image_aud IS NOT NULL", name="image_price_given"),
         Index("idx_model_providers_is_active", "is_active", postgresql_where=text("is_active = true")),
         Index("idx_model_providers_cost", "cost_per_image_aud"),
         {"comment": "AI model provider configurations"},

@@ -19,3 +19,21 @@ class NoExchangeRate(ServiceUnavailable):
 
     def __init__(self, currency: str) -> None:
         super().__init__(f"No {currency}->AUD exchange rate is configured", currency=currency)
+
+
+class NoTokenAllowance(ServiceUnavailable):
+    """A token-priced model whose family documents no output tokens for the size and quality asked:
+    nothing bounds what the request could cost, so it cannot be held for."""
+
+    type = "token-allowance-missing"
+    title = "This model cannot be priced for that size and quality"
+
+    def __init__(self, provider: str, model: str, size: str, quality: str) -> None:
+        super().__init__(
+            f"{provider}/{model} is priced per token, and no output tokens are documented for"
+            f" {size} at {quality} quality",
+            provider=provider,
+            model=model,
+            size=size,
+            quality=quality,
+        )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -14,6 +14,8 @@ SizeKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]
 QualityKey = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=4)]
 Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
+TokenPriceValue = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
+PricingUnit = Literal["image", "token"]
 Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^(https?|local)://\S+$")]
 
 
@@ -29,15 +31,39 @@ class ProviderConfigWrite(BaseModel):
     api_key_vault_ref: str | None = Field(default=None, min_length=1, max_length=255)
 
 
+class TokenPrices(BaseModel):
+    """Prices per MILLION tokens, in the model's ``pricing_currency`` (decimal strings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_text: TokenPriceValue
+    input_image: TokenPriceValue
+    output_image: TokenPriceValue
+
+
+class TokenPricesRead(BaseModel):
+    input_text: Money
+    input_image: Money
+    output_image: Money
+
+
 class ProviderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider_name: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$")
     model_name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     api_endpoint: Endpoint
-    cost_per_image_aud: Price
+    cost_per_image_aud: Price | None = Field(
+        default=None, description="Required when pricing_unit is image (the default)"
+    )
     pricing_currency: str = Field(default="AUD", pattern=r"^[A-Z]{3}$")
     cost_per_image: Price | None = None
+    pricing_unit: PricingUnit = Field(
+        default="image",
+        description='"image": charged cost_per_image_aud per image; "token": held at the most the '
+        "request's tokens can cost and charged from the provider's metered usage at token_prices",
+    )
+    token_prices: TokenPrices | None = Field(default=None, description="Required when pricing_unit is token")
     priority: int = Field(default=100, ge=0, le=10_000)
     size_multipliers: dict[SizeKey, Multiplier] = Field(default_factory=dict)
     quality_multipliers: dict[QualityKey, Multiplier] = Field(default_factory=dict)
@@ -48,7 +74,7 @@ class ProviderCreate(BaseModel):
 
     @model_validator(mode="after")
     def _foreign_price_given(self) -> Self:
-        if self.pricing_currency != "AUD" and self.cost_per_image is None:
+        if self.pricing_unit == "image" and self.pricing_currency != "AUD" and self.cost_per_image is None:
             raise ValueError("cost_per_image is required when pricing_currency is not AUD")
         return self
 
@@ -61,6 +87,8 @@ class ProviderUpdate(BaseModel):
     cost_per_image_aud: Price | None = None
     pricing_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     cost_per_image: Price | None = None
+    pricing_unit: PricingUnit | None = None
+    token_prices: TokenPrices | None = None
     priority: int | None = Field(default=None, ge=0, le=10_000)
     size_multipliers: dict[SizeKey, Multiplier] | None = None
     quality_multipliers: dict[QualityKey, Multiplier] | None = None
@@ -88,9 +116,13 @@ class ProviderRead(BaseModel):
         )
     )
     api_endpoint: str
-    cost_per_image_aud: Money
+    cost_per_image_aud: Money | None = Field(description="AUD per image; null for a token-priced model")
     pricing_currency: str
     cost_per_image: Money | None
+    pricing_unit: PricingUnit
+    token_prices: TokenPricesRead | None = Field(
+        description="Per million tokens in pricing_currency (token-priced models)"
+    )
     priority: int
     size_multipliers: dict[str, Any]
     quality_multipliers: dict[str, Any]

@@ -23,12 +23,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import ModelProvider, ProviderConfig
-from donatello.pricing.errors import NoExchangeRate
+from donatello.pricing.errors import NoExchangeRate, NoTokenAllowance
 from donatello.pricing.service import Quote, quote
 from donatello.providers import repository
 from donatello.providers.adapters import (
@@ -47,6 +48,7 @@ from donatello.providers.errors import (
     UnknownModelRequested,
     UnsupportedOption,
 )
+from donatello.providers.families import family_of
 
 AUTO = "auto"
 DEFAULT_MAX_RETRIES = 3
@@ -85,9 +87,14 @@ async def candidates(
     user_id: uuid.UUID | None = None,
     availability: Availability | None = None,
     resolve_secret: SecretResolver | None = None,
+    input_bound: int | None = None,
+    on: date | None = None,
 ) -> list[Candidate]:
-    """The model to call first, then its fallbacks (never pricier per image than the first)."""
+    """The model to call first, then its fallbacks (never pricier per image than the first).
+    ``input_bound`` is the prompt's ``pricing.input_text_bound`` (token-priced models are held for it);
+    ``on`` the date whose exchange rates price the request (today by default)."""
     availability = availability or availability_for(None)
+    pricing = _Pricing(input_bound, on)
     offers = [
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
@@ -102,13 +109,13 @@ async def candidates(
             paused := await availability.paused_for(chosen[0].provider_name, chosen[0].model_name)
         ) is not None:
             raise ModelUnavailable(_name(chosen[0]), paused)
-        chosen_quote = await quote(session, chosen[0].provider_name, chosen[0].model_name, size, quality, n)
+        chosen_quote = await _quote(session, chosen, size, quality, n, pricing)
         if max_unit_price_aud is not None and chosen_quote.unit_price_aud > max_unit_price_aud:
             raise NoModelAvailable(size, quality)
         first, reason = (chosen, chosen_quote), "requested"
-        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud)
+        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud, pricing)
     else:
-        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud)
+        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud, pricing)
         if not priced:
             raise NoModelAvailable(size, quality)
         first, reason = await _auto(session, priced, principal_department_id, user_id)
@@ -126,14 +133,20 @@ async def candidates(
 
 
 async def priced_offers(
-    session: AsyncSession, size: str, quality: str, n: int, availability: Availability | None = None
+    session: AsyncSession,
+    size: str,
+    quality: str,
+    n: int,
+    availability: Availability | None = None,
+    input_bound: int | None = None,
 ) -> list[tuple[str, Quote]]:
     """Every model that could run this request right now (the rules of ``candidates``), with its quote,
     in platform priority order: what a person may choose from."""
     offers = [
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
-    priced = await _eligible(session, offers, size, quality, n, availability or availability_for(None), None)
+    available = availability or availability_for(None)
+    priced = await _eligible(session, offers, size, quality, n, available, None, _Pricing(input_bound, None))
     return [(_name(offer[0]), offered_quote) for offer, offered_quote in priced]
 
 
@@ -154,6 +167,7 @@ async def _eligible(
     n: int,
     availability: Availability,
     max_unit_price_aud: Decimal | None,
+    pricing: _Pricing,
 ) -> list[tuple[Offer, Quote]]:
     """Offers that support the request, are not paused, can be priced and fit the price limit."""
     eligible: list[tuple[Offer, Quote]] = []
@@ -166,13 +180,41 @@ async def _eligible(
         if await availability.paused_for(model.provider_name, model.model_name) is not None:
             continue
         try:
-            offered_quote = await quote(session, model.provider_name, model.model_name, size, quality, n)
-        except NoExchangeRate:
+            offered_quote = await _quote(session, offer, size, quality, n, pricing)
+        except (NoExchangeRate, NoTokenAllowance):
             continue
         if max_unit_price_aud is not None and offered_quote.unit_price_aud > max_unit_price_aud:
             continue
         eligible.append((offer, offered_quote))
     return eligible
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    """What prices a request besides its shape: the prompt's input bound and the rates' date."""
+
+    input_bound: int | None
+    on: date | None
+
+
+async def _quote(
+    session: AsyncSession, offer: Offer, size: str, quality: str, n: int, pricing: _Pricing
+) -> Quote:
+    """The offer's quote; a token-priced model is held at its family's documented output tokens."""
+    model, config = offer
+    family = family_of(model.provider_name, config.configuration if config is not None else {})
+    tokens = family.output_tokens.get((size, family.quality(quality))) if family is not None else None
+    return await quote(
+        session,
+        model.provider_name,
+        model.model_name,
+        size,
+        quality,
+        n,
+        on=pricing.on,
+        input_bound=pricing.input_bound,
+        output_tokens=tokens,
+    )
 
 
 async def _auto(

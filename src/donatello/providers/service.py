@@ -17,6 +17,7 @@ from donatello import audit
 from donatello.core.errors import NotFound, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import ModelProvider, ProviderConfig
+from donatello.models.providers import TOKEN_PRICE_COLUMNS
 from donatello.providers import repository
 from donatello.providers.availability import Availability
 from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
@@ -26,6 +27,8 @@ from donatello.providers.schemas import (
     ProviderCreate,
     ProviderRead,
     ProviderUpdate,
+    TokenPrices,
+    TokenPricesRead,
 )
 from donatello.providers.selection import cannot_run
 from donatello.tenancy import Permission, Principal
@@ -60,12 +63,14 @@ async def create(
     """A super admin registers a model; provider/model pairs are unique."""
     if body.config is not None:
         _refuse_secrets(body.config.configuration)
-    values = body.model_dump(exclude={"config", "size_multipliers", "quality_multipliers"})
+    values = body.model_dump(exclude={"config", "size_multipliers", "quality_multipliers", "token_prices"})
+    values |= _token_columns(body.token_prices)
     model = ModelProvider(
         **values,
         size_multipliers=_json_multipliers(body.size_multipliers),
         quality_multipliers=_json_multipliers(body.quality_multipliers),
     )
+    _check_pricing(model)
     if not await repository.add(session, model):
         raise ProviderModelExists(body.provider_name, body.model_name)
     config = None
@@ -93,7 +98,11 @@ async def update(
 ) -> ProviderRead:
     """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field."""
     model = await _visible(session, provider_id, admin=True)
-    wanted = body.model_dump(exclude_unset=True)
+    wanted = body.model_dump(exclude_unset=True, exclude={"token_prices"})
+    if body.token_prices is not None:
+        wanted |= _token_columns(body.token_prices)
+    elif wanted.get("pricing_unit") == "image":
+        wanted |= _token_columns(None)  # priced per image again: its token prices no longer apply
     for field in ("size_multipliers", "quality_multipliers"):
         if wanted.get(field) is not None:
             wanted[field] = _json_multipliers(wanted[field])
@@ -101,15 +110,12 @@ async def update(
         field: {"from": getattr(model, field), "to": value}
         for field, value in wanted.items()
         if getattr(model, field) != value
-        and (value is not None or field in {"cost_per_image", "sla_percentage"})
+        and (value is not None or field in {"cost_per_image", "sla_percentage", *TOKEN_PRICE_COLUMNS})
     }
     if changes:
         for field, change in changes.items():
             setattr(model, field, change["to"])
-        if model.pricing_currency != "AUD" and model.cost_per_image is None:
-            raise ValidationFailed(
-                "cost_per_image is required when pricing_currency is not AUD", field="cost_per_image"
-            )
+        _check_pricing(model)
         await repository.save(session, model)
         await audit.record_event(
             session,
@@ -178,6 +184,8 @@ async def _read(
         cost_per_image_aud=model.cost_per_image_aud,
         pricing_currency=model.pricing_currency,
         cost_per_image=model.cost_per_image,
+        pricing_unit=model.pricing_unit,
+        token_prices=_token_prices_read(model),
         priority=model.priority,
         size_multipliers=model.size_multipliers,
         quality_multipliers=model.quality_multipliers,
@@ -207,6 +215,41 @@ def _config_summary(config: ProviderConfig) -> dict[str, Any]:
         "configuration": config.configuration,
         "api_key_vault_ref": "set" if config.api_key_vault_ref else None,
     }
+
+
+def _token_columns(prices: TokenPrices | None) -> dict[str, Decimal | None]:
+    return {
+        "token_price_input_text": prices.input_text if prices else None,
+        "token_price_input_image": prices.input_image if prices else None,
+        "token_price_output_image": prices.output_image if prices else None,
+    }
+
+
+def _token_prices_read(model: ModelProvider) -> TokenPricesRead | None:
+    text, image, output = (getattr(model, column) for column in TOKEN_PRICE_COLUMNS)
+    if model.pricing_unit != "token" or text is None or image is None or output is None:
+        return None
+    return TokenPricesRead(input_text=text, input_image=image, output_image=output)
+
+
+def _check_pricing(model: ModelProvider) -> None:
+    """The prices a model's pricing unit needs (422 naming the missing field; the CHECKs agree)."""
+    if model.pricing_unit == "token":
+        if any(getattr(model, column) is None for column in TOKEN_PRICE_COLUMNS):
+            raise ValidationFailed(
+                "token_prices (input_text, input_image, output_image per million tokens) are required"
+                " when pricing_unit is token",
+                field="token_prices",
+            )
+        return
+    if model.cost_per_image_aud is None:
+        raise ValidationFailed(
+            "cost_per_image_aud is required when pricing_unit is image", field="cost_per_image_aud"
+        )
+    if model.pricing_currency != "AUD" and model.cost_per_image is None:
+        raise ValidationFailed(
+            "cost_per_image is required when pricing_currency is not AUD", field="cost_per_image"
+        )
 
 
 def _refuse_secrets(configuration: dict[str, Any]) -> None:

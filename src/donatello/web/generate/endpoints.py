@@ -18,6 +18,7 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.generations import admission, queries
 from donatello.generations.dependencies import AdmissionContext, Images
 from donatello.generations.schemas import GenerationCreate, Quality, Size
+from donatello.pricing.service import bound_of_bytes, input_text_bound
 from donatello.providers import candidates, priced_offers
 from donatello.providers.availability import availability_for
 from donatello.tenancy import Permission
@@ -32,14 +33,29 @@ Generator = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE))]
 GeneratorPosting = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE, changes_state=True))]
 
 
-async def _options(request: Request, session: DbSession, size: str, quality: str, n: int) -> list[Any]:
-    return await priced_offers(session, size, quality, n, availability_for(resources_of(request).redis))
+#: the most UTF-8 bytes a prompt and a negative prompt can take (4 bytes a character)
+PromptBytes = Annotated[int, Query(ge=0, le=(4000 + 2000) * 4)]
+
+
+async def _options(
+    request: Request, session: DbSession, size: str, quality: str, n: int, input_bound: int
+) -> list[Any]:
+    redis = resources_of(request).redis
+    return await priced_offers(session, size, quality, n, availability_for(redis), input_bound)
 
 
 async def _quote(
-    request: Request, session: DbSession, viewer: Viewer, model: str, size: str, quality: str, n: int
+    request: Request,
+    session: DbSession,
+    viewer: Viewer,
+    model: str,
+    size: str,
+    quality: str,
+    n: int,
+    input_bound: int,
 ) -> dict[str, Any]:
-    """What the request would hold, by the rules admission uses (the model ``auto`` would pick)."""
+    """What the request would hold, by the rules admission uses (the model ``auto`` would pick); for a
+    model billed by tokens, the most it can cost with a prompt of this length."""
     try:
         offered = await candidates(
             session,
@@ -50,6 +66,7 @@ async def _quote(
             n,
             user_id=viewer.principal.user_id,
             availability=availability_for(resources_of(request).redis),
+            input_bound=input_bound,
         )
     except DomainError as error:
         return {"error": messages.explain(error).message if error.status != 404 else error.detail}
@@ -59,6 +76,7 @@ async def _quote(
         "model": first.name,
         "unit": first.quote.unit_price_aud,
         "total": first.quote.total_aud,
+        "maximum": first.quote.is_maximum,
     }
 
 
@@ -86,6 +104,7 @@ async def _generate_page(
     generation: Any = None,
 ) -> HTMLResponse:
     size, quality, n = values["size"], values["quality"], int(values["n"])
+    bound = input_text_bound(values["prompt"], values["negative_prompt"])
     return page(
         request,
         "generate.html",
@@ -94,8 +113,8 @@ async def _generate_page(
         values=values,
         sizes=SIZES,
         hd_allowed=viewer.can(Permission.GENERATIONS_HD),
-        offers=await _options(request, session, size, quality, n),
-        quote=await _quote(request, session, viewer, values["model"], size, quality, n),
+        offers=await _options(request, session, size, quality, n, bound),
+        quote=await _quote(request, session, viewer, values["model"], size, quality, n, bound),
         budget=await budgets.available_to_requester(session, viewer.principal),
         problem=problem,
         generation=generation,
@@ -190,12 +209,15 @@ async def quote_fragment(
     size: Size = "1024x1024",
     quality: Quality = "standard",
     n: Annotated[int, Query(ge=1, le=4)] = 1,
+    prompt_bytes: PromptBytes = 0,
 ) -> HTMLResponse:
+    """The quote as the form changes. The page sends the prompt's length in bytes, never the prompt."""
+    bound = bound_of_bytes(prompt_bytes)
     return page(
         request,
         "partials/quote.html",
         viewer=viewer,
-        quote=await _quote(request, session, viewer, model, size, quality, n),
+        quote=await _quote(request, session, viewer, model, size, quality, n, bound),
         budget=await budgets.available_to_requester(session, viewer.principal),
     )
 
@@ -209,11 +231,12 @@ async def model_options(
     quality: Quality = "standard",
     n: Annotated[int, Query(ge=1, le=4)] = 1,
     selected: Annotated[str, Query(max_length=151)] = "auto",
+    prompt_bytes: PromptBytes = 0,
 ) -> HTMLResponse:
     return page(
         request,
         "partials/model_options.html",
-        offers=await _options(request, session, size, quality, n),
+        offers=await _options(request, session, size, quality, n, bound_of_bytes(prompt_bytes)),
         selected=selected,
     )
 

@@ -60,12 +60,13 @@ async def change_prices(
     """Price per image (in the model's pricing currency) and the size and quality multipliers."""
     availability = availability_for(resources_of(request).redis)
     current = await providers.get(session, viewer.principal, availability, provider_id)
-    amount = _decimal(price, "price")
     changes: dict[str, object] = {
-        "cost_per_image_aud" if current.pricing_currency == "AUD" else "cost_per_image": amount,
         "size_multipliers": _multipliers(sizes, "size multipliers"),
         "quality_multipliers": _multipliers(qualities, "quality multipliers"),
     }
+    if current.pricing_unit == "image":  # token prices are set through the API
+        amount = _decimal(price, "price")
+        changes["cost_per_image_aud" if current.pricing_currency == "AUD" else "cost_per_image"] = amount
     body = _valid(ProviderUpdate, changes)
     changed = await providers.update(session, viewer.principal, availability, provider_id, body)
     return _done(f"Saved the prices of {_name(changed)}")

@@ -19,16 +19,23 @@
     return params.toString();
   }
 
+  // The quote of a model billed by tokens depends on the prompt's length: the page sends its length in
+  // UTF-8 bytes, never the prompt itself (a URL ends up in logs).
+  function promptBytes(form) {
+    var encoder = new TextEncoder();
+    return encoder.encode(form.elements.prompt.value).length + encoder.encode(form.elements.negative_prompt.value).length;
+  }
+
   function watchGenerateForm(form) {
     var quote = document.getElementById("quote");
     var model = form.elements.model;
     var timer = null;
     function refreshQuote() {
-      fragment(form.dataset.quoteUrl + "?" + query(form, ["model", "size", "quality", "n"]))
+      fragment(form.dataset.quoteUrl + "?" + query(form, ["model", "size", "quality", "n"]) + "&prompt_bytes=" + promptBytes(form))
         .then(function (html) { quote.innerHTML = html; }).catch(function () {});
     }
     function refreshModels() {
-      var params = query(form, ["size", "quality", "n"]) + "&selected=" + encodeURIComponent(model.value);
+      var params = query(form, ["size", "quality", "n"]) + "&selected=" + encodeURIComponent(model.value) + "&prompt_bytes=" + promptBytes(form);
       fragment(form.dataset.modelsUrl + "?" + params).then(function (html) {
         var chosen = model.value;
         model.innerHTML = html;
