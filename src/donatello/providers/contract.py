@@ -53,6 +53,7 @@ class ImageRequest:
     style: str | None
     n: int
     seed: int | None
+    end_user: str | None = None  # a stable, non-reversible id of who asks, for abuse monitoring
 
 
 @dataclass(frozen=True)
