@@ -15,9 +15,22 @@ STAGES = ("prompt", "output")
 
 
 def content_filter(refusal: ContentFiltered) -> dict[str, Any]:
+    """Stage and categories; the categories the adapter named, else those its category map filtered."""
     stage = refusal.stage if refusal.stage in STAGES else "prompt"
-    categories = sorted({str(category)[:50] for category in refusal.categories if category})
-    return {"stage": stage, "categories": categories}
+    named = refusal.categories or _filtered_categories(refusal.safety)
+    return {"stage": stage, "categories": sorted({str(category)[:50] for category in named if category})}
+
+
+def _filtered_categories(safety: dict[str, object] | None) -> list[str]:
+    """``{"categories": {"prompt.violence": {"filtered": true, ...}}}`` -> ``["violence"]``."""
+    found = safety.get("categories") if safety else None
+    if not isinstance(found, dict):
+        return []
+    return [
+        str(key).rsplit(".", 1)[-1]
+        for key, result in found.items()
+        if isinstance(result, dict) and result.get("filtered")
+    ]
 
 
 def refusal_message(refusal: ContentFiltered) -> str:
