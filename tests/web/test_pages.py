@@ -368,3 +368,20 @@ async def test_each_model_carries_what_it_offers_and_a_size_it_does_not_is_a_rea
     assert "That model does not offer this size" in refused.text
     assert f"local/{square.model_name} offers size 1024 \u00d7 1024." in refused.text
     assert ">a wide harbour</textarea>" in refused.text  # the prompt is kept to try again
+
+
+async def test_a_model_seeded_without_its_credential_reads_not_configured(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    tenant = await world(db, tokens, role="org_admin")
+    waiting = await provider_rows.model(
+        db, "azure-openai", configuration={"family": "gpt-image"}, credential=None
+    )
+    await _sign_in(browser, tenant.member)
+
+    page = (await browser.get("/models")).text
+
+    row = re.search(rf'<tr data-model="azure-openai/{waiting.model_name}">.*?</tr>', page, re.S)
+    assert row and 'data-testid="state">not configured</td>' in row.group(0)
+    running = re.search(rf'<tr data-model="local/{tenant.local.model_name}">.*?</tr>', page, re.S)
+    assert running and 'data-testid="state">running</td>' in running.group(0)
