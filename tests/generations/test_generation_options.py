@@ -13,7 +13,7 @@ from donatello.auth.tokens import TokenSigner
 from donatello.generations.asking import end_user_id
 from tests.support import factories, provider_rows
 from tests.support import generation_world as gw
-from tests.support.azure_openai_stub import AzureOpenAIStub, success_b64
+from tests.support.azure_openai_stub import AzureOpenAIStub, server_error, success_b64
 
 DALL_E_3 = {"family": "dall-e-3"}
 GPT_IMAGE = {"family": "gpt-image"}
@@ -222,3 +222,48 @@ async def test_the_end_user_sent_to_providers_is_stable_per_organization_and_rev
     assert sent == end_user_id(org.id, user)  # the provider can follow one person over time
     assert sent != end_user_id(other_org.id, user)  # but not across organizations
     assert len(sent) == 64 and str(user) not in sent and str(user).replace("-", "") not in sent
+
+
+async def test_a_fallback_that_does_not_take_the_admitted_models_word_is_not_tried(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
+) -> None:
+    world = await gw.world(db, tokens)  # the local renderer (0.05) takes every word
+    gpt = await provider_rows.model(
+        db,
+        "azure-openai",
+        price="0.0800",
+        priority=1,
+        max_retries=0,
+        endpoint=azure_stub.endpoint("gpt-image-1-mini"),
+        configuration=GPT_IMAGE,
+    )
+    await provider_rows.model(  # cheaper, next by priority, but "high" means nothing to dall-e-3
+        db,
+        "azure-openai",
+        price="0.0600",
+        priority=2,
+        endpoint=azure_stub.endpoint("dall-e-3"),
+        configuration=DALL_E_3,
+    )
+    azure_stub.reply(server_error())
+
+    accepted = await client.post(
+        "/v1/generations",
+        json={"prompt": "a koala", "model": f"azure-openai/{gpt.model_name}", "quality": "hd"},
+        headers=world.headers,
+    )
+    assert accepted.status_code == 202, accepted.text
+    assert await (await gw.worker(app, db, http)).run_once()
+    done = (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
+
+    assert ["gpt-image-1-mini" in sent.path for sent in azure_stub.requests] == [True]  # dall-e-3 never asked
+    assert (done["status"], done["model"], done["fallback_from"]) == (
+        "completed",
+        f"local/{world.local.model_name}",
+        f"azure-openai/{gpt.model_name}",
+    )
