@@ -3,7 +3,9 @@
 Rules:
 
 * an explicit ``provider/model`` (or a model name only one provider offers) is used as asked, if it is
-  active, supports the size and quality, is not paused and fits ``max_unit_price_aud``;
+  active, supports the size and quality, is not paused and fits ``max_unit_price_aud``; what a model
+  supports is its family's sizes and qualities (``providers.families``, with the words the family maps,
+  such as ``hd`` for gpt-image's ``high``), narrowed by its configuration's ``sizes``/``qualities``;
 * ``auto`` takes, in order: the user's ``default_model`` preference, the department's
   ``settings.default_model``, then the department's cost/quality preference — ``quality_preference``
   (``quality``/``high`` or ``cost``/``low``) or ``cost_weight`` (0 = best quality, 1 = cheapest;
