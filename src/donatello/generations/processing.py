@@ -39,7 +39,7 @@ from donatello.generations.admission import prompt_context
 from donatello.generations.asking import end_user_id, in_admitted_words
 from donatello.generations.kept import KeptResults
 from donatello.generations.safety import content_filter, refusal_message
-from donatello.generations.storing import store_images
+from donatello.generations.storing import ImagesNotStored, store_images
 from donatello.models import Generation, GenerationMetadata
 from donatello.providers import (
     Availability,
@@ -164,6 +164,9 @@ class Processor:
             await self._finish_failed(job, error.reason, None)
         except ModelCannotRun as error:  # its credentials were removed since admission: final
             await self._finish_failed(job, error.detail, None)
+        except ImagesNotStored:  # its answer is kept: the next attempt stores it without a provider call
+            log.warning("image store failing; job queued again", extra={"generation_id": str(job.id)})
+            await self._retry_later(job)
         except Exception:
             log.exception("generation job crashed; it will be retried", extra={"generation_id": str(job.id)})
             await self._retry_later(job)
