@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.auth.tokens import ACCESS_TOKEN_LIFETIME, TokenSigner
 from donatello.core.clock import utcnow
-from donatello.models import Department, DepartmentBudget, FxRate, ModelProvider, Organization, User
+from donatello.models import (
+    Department,
+    DepartmentBudget,
+    FxRate,
+    ModelProvider,
+    Organization,
+    ProviderConfig,
+    User,
+)
 from donatello.sessions import service as sessions
 
 ORGANIZATION = {"name": "Acme Corporation", "domain": "acme.com.au"}
@@ -35,17 +43,37 @@ USERS: dict[str, str | None] = {
     "power_user": "MKTG",
     "standard_user": "MKTG",
 }
+# A demo rate only: operators load real rates (source and date) before pricing USD models.
+USD_AUD = Decimal("1.52000000")
+USD_AUD_SOURCE = "demo (RBA indicative)"
+
+# Today's Azure OpenAI image models (the gpt-image family). Seeded without a credential, so they are not
+# offered until an administrator gives each its deployment's endpoint and credential; until then the
+# local renderer, which needs nothing, makes every image. Prices are demo list prices in USD per image at
+# 1024x1024 medium, not a quotation: load your agreement's prices before relying on them.
+GPT_IMAGE_QUALITY = {"low": "0.25", "medium": "1", "standard": "1", "high": "4", "hd": "4", "auto": "4"}
+GPT_IMAGE_SIZE = {"1536x1024": "1.5", "1024x1536": "1.5", "auto": "1.5"}
+GPT_IMAGE_MODELS = (
+    ("gpt-image-1-mini", "0.0110", 10),
+    ("gpt-image-1.5", "0.0340", 20),
+    ("gpt-image-2", "0.0530", 30),
+)
 PROVIDERS: list[dict[str, Any]] = [
-    {
-        "provider_name": "azure-openai",
-        "model_name": "dall-e-3",
-        "api_endpoint": "https://acme-openai.openai.azure.com/openai/deployments/dall-e-3",
-        "cost_per_image_aud": Decimal("0.0800"),
-        "quality_multipliers": {"hd": "2"},
-        "size_multipliers": {"1792x1024": "1.5", "1024x1792": "1.5"},
-        "priority": 10,
-        "sla_percentage": 99.9,
-    },
+    *(
+        {
+            "provider_name": "azure-openai",
+            "model_name": model,
+            "api_endpoint": f"https://acme-openai.openai.azure.com/openai/deployments/{model}",
+            "cost_per_image_aud": (Decimal(usd) * USD_AUD).quantize(Decimal("0.0001")),
+            "pricing_currency": "USD",
+            "cost_per_image": Decimal(usd),
+            "quality_multipliers": GPT_IMAGE_QUALITY,
+            "size_multipliers": GPT_IMAGE_SIZE,
+            "priority": priority,
+            "timeout_seconds": 180,
+        }
+        for model, usd, priority in GPT_IMAGE_MODELS
+    ),
     {
         "provider_name": "stability",
         "model_name": "sd3-medium",
@@ -53,7 +81,7 @@ PROVIDERS: list[dict[str, Any]] = [
         "cost_per_image_aud": Decimal("0.0531"),
         "pricing_currency": "USD",
         "cost_per_image": Decimal("0.0350"),
-        "priority": 20,
+        "priority": 40,
         "sla_percentage": 99.5,
     },
     {
@@ -64,11 +92,10 @@ PROVIDERS: list[dict[str, Any]] = [
         "priority": 90,
     },
 ]
-
-
-# A demo rate only: operators load real rates (source and date) before pricing USD models.
-USD_AUD = Decimal("1.52000000")
-USD_AUD_SOURCE = "demo (RBA indicative)"
+#: provider/model -> the configuration it is seeded with (no credential: an administrator adds it)
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    f"azure-openai/{model}": {"family": "gpt-image"} for model, _, _ in GPT_IMAGE_MODELS
+}
 
 
 @dataclass
@@ -149,13 +176,18 @@ async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
             created += 1
 
     for provider in PROVIDERS:
-        inserted = await session.execute(
-            insert(ModelProvider)
-            .values(**provider)
-            .on_conflict_do_nothing(constraint="uq_provider_model")
-            .returning(ModelProvider.id)
-        )
-        created += len(inserted.all())
+        inserted = (
+            await session.execute(
+                insert(ModelProvider)
+                .values(**provider)
+                .on_conflict_do_nothing(constraint="uq_provider_model")
+                .returning(ModelProvider.id)
+            )
+        ).scalar_one_or_none()
+        configuration = CONFIGURATIONS.get(f"{provider['provider_name']}/{provider['model_name']}")
+        if inserted is not None and configuration is not None:
+            session.add(ProviderConfig(provider_id=inserted, configuration=configuration))
+        created += inserted is not None
     rate = await session.execute(
         insert(FxRate)
         .values(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import demo
-from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, User
+from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, ProviderConfig, User
+from donatello.providers import candidates
+from donatello.providers.selection import cannot_run
 
 
 async def test_the_demo_tenant_has_departments_budgets_one_user_per_role_and_priced_providers(
@@ -41,3 +43,34 @@ async def test_seeding_twice_changes_nothing(db: AsyncSession) -> None:
     second = await demo.seed_in(db, "Australia/Sydney")
     assert second.organization_id == first.organization_id
     assert second.created == 0
+
+
+async def test_the_demo_catalogue_lists_todays_models_unconfigured_beside_the_local_renderer(
+    db: AsyncSession,
+) -> None:
+    await demo.seed_in(db, "Australia/Sydney")
+    demo_models = [(row["provider_name"], row["model_name"]) for row in demo.PROVIDERS]
+    await db.execute(  # only the demo's own rows count (rolled back with the test)
+        update(ModelProvider)
+        .where(tuple_(ModelProvider.provider_name, ModelProvider.model_name).not_in(demo_models))
+        .values(is_active=False)
+    )
+    rows = {
+        f"{model.provider_name}/{model.model_name}": (model, config)
+        for model, config in (
+            await db.execute(
+                select(ModelProvider, ProviderConfig).outerjoin(
+                    ProviderConfig, ProviderConfig.provider_id == ModelProvider.id
+                )
+            )
+        ).all()
+    }
+
+    assert "azure-openai/dall-e-3" not in rows
+    for name in ("gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"):
+        model, config = rows[f"azure-openai/{name}"]
+        assert config is not None and config.configuration == {"family": "gpt-image"}
+        assert cannot_run(model, config) is not None  # offered once an administrator adds its credential
+    # until then the local renderer makes what is asked, at today's sizes too
+    [chosen, *_] = await candidates(db, None, "auto", "1536x1024", "high", 1)
+    assert chosen.name == "local/pillow-sketch"

@@ -137,7 +137,7 @@ async def test_the_users_default_model_wins_over_the_departments(db: AsyncSessio
 async def test_an_explicit_model_is_used_as_asked_with_cheaper_fallbacks(db: AsyncSession) -> None:
     models = await catalogue(db)
 
-    chosen = await candidates(db, None, models["standard"], "1792x1024", "hd", 1)
+    chosen = await candidates(db, None, models["standard"], "1536x1024", "hd", 1)
     bare = await candidates(db, None, models["standard"].split("/")[1], "1024x1024", "standard", 1)
 
     assert names(chosen) == [models["standard"], models["cheap"]]
@@ -148,18 +148,18 @@ async def test_an_explicit_model_is_used_as_asked_with_cheaper_fallbacks(db: Asy
 async def test_fallbacks_are_never_pricier_than_the_choice_at_the_requested_size(db: AsyncSession) -> None:
     await provider_rows.only_these_models(db)
     wide_is_dear = await provider_rows.model(
-        db, "azure-openai", price="0.0300", priority=30, size_multipliers={"1792x1024": "3"}
+        db, "azure-openai", price="0.0300", priority=30, size_multipliers={"1536x1024": "3"}
     )
     chosen_model = await provider_rows.model(db, "azure-openai", price="0.0500", priority=10)
 
     square = await candidates(db, None, f"azure-openai/{chosen_model.model_name}", "1024x1024", "standard", 1)
-    wide = await candidates(db, None, f"azure-openai/{chosen_model.model_name}", "1792x1024", "standard", 1)
+    wide = await candidates(db, None, f"azure-openai/{chosen_model.model_name}", "1536x1024", "standard", 1)
 
     assert names(square) == [
         f"azure-openai/{chosen_model.model_name}",
         f"azure-openai/{wide_is_dear.model_name}",
     ]
-    assert names(wide) == [f"azure-openai/{chosen_model.model_name}"]  # 0.09 > 0.05 at 1792x1024
+    assert names(wide) == [f"azure-openai/{chosen_model.model_name}"]  # 0.09 > 0.05 at 1536x1024
     for chosen in (square, wide):
         assert all(c.quote.unit_price_aud <= chosen[0].quote.unit_price_aud for c in chosen)
 

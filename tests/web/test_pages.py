@@ -21,6 +21,7 @@ from donatello.core.clock import utcnow
 from donatello.main import create_app
 from donatello.models import AuditOutbox, User, UserSession
 from donatello.web.security import LocalSignInRefused
+from tests.support import provider_rows
 from tests.support.generation_world import World, world
 from tests.support.savepoints import sessions_in
 
@@ -268,7 +269,8 @@ async def test_a_standard_user_is_offered_no_hd_and_the_department_sees_its_budg
     tenant = await world(db, tokens, role="standard_user", budget="25.00")
     await _sign_in(browser, tenant.member)
     page = (await browser.get("/")).text
-    assert '<option value="hd"' not in page and "HD is for power users." in page
+    assert '<option value="hd"' not in page and '<option value="high"' not in page
+    assert "HD and High are for power users." in page
     assert f"local/{tenant.local.model_name} — A$0.05 per image" in page
     assert 'has</span> <strong class="amount">A$25.00</strong>' in page
 
@@ -331,3 +333,55 @@ async def test_cancel_then_delete_from_the_detail_page(
     assert deleted.status_code == 303 and deleted.headers["location"] == "/gallery"
     assert (await browser.get(f"/gallery/{generation_id}")).status_code == 404
     assert "No generations" in (await browser.get("/gallery")).text
+
+
+async def test_each_model_carries_what_it_offers_and_a_size_it_does_not_is_a_readable_form_error(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    tenant = await world(db, tokens)
+    square = await provider_rows.model(
+        db, "local", name=f"square-{tenant.org.id.hex[:6]}", configuration={"sizes": ["1024x1024"]}
+    )
+    csrf = await _sign_in(browser, tenant.member)
+
+    form = (await browser.get("/")).text
+    refused = await browser.post(
+        "/generate",
+        data={
+            "prompt": "a wide harbour",
+            "model": f"local/{square.model_name}",
+            "size": "1536x1024",
+            "quality": "high",
+            "csrf_token": csrf,
+        },
+        headers={"Origin": ORIGIN},
+    )
+
+    # the script narrows the lists from these; without it every size is listed and the server decides
+    assert re.search(
+        rf'value="local/{square.model_name}" data-sizes="1024x1024" data-qualities="[a-z ]+"', form
+    )
+    assert re.search(r'value="auto" data-sizes="[^"]*1536x1024[^"]*"', form)
+    assert '<option value="1536x1024">1536 \u00d7 1024</option>' in form
+    assert '<option value="low">Low</option>' in form and '<option value="hd">HD</option>' in form
+    assert refused.status_code == 422
+    assert "That model does not offer this size" in refused.text
+    assert f"local/{square.model_name} offers size 1024 \u00d7 1024." in refused.text
+    assert ">a wide harbour</textarea>" in refused.text  # the prompt is kept to try again
+
+
+async def test_a_model_seeded_without_its_credential_reads_not_configured(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    tenant = await world(db, tokens, role="org_admin")
+    waiting = await provider_rows.model(
+        db, "azure-openai", configuration={"family": "gpt-image"}, credential=None
+    )
+    await _sign_in(browser, tenant.member)
+
+    page = (await browser.get("/models")).text
+
+    row = re.search(rf'<tr data-model="azure-openai/{waiting.model_name}">.*?</tr>', page, re.S)
+    assert row and 'data-testid="state">not configured</td>' in row.group(0)
+    running = re.search(rf'<tr data-model="local/{tenant.local.model_name}">.*?</tr>', page, re.S)
+    assert running and 'data-testid="state">running</td>' in running.group(0)

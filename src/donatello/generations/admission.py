@@ -33,6 +33,9 @@ from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 
+#: the dearest quality words (``hd`` is ``high`` on gpt-image): for those allowed HD generations
+HIGH_QUALITIES = frozenset({"hd", "high"})
+
 
 @dataclass(frozen=True)
 class Admission:
@@ -124,8 +127,12 @@ async def _admit(
 ) -> list[Generation]:
     if principal.department_id is None:
         raise NoDepartment()
-    if any(body.quality == "hd" for body in bodies) and not principal.can(Permission.GENERATIONS_HD):
-        raise Forbidden("HD quality is for power users and admins", required_permission="generations:hd")
+    if any(body.quality in HIGH_QUALITIES for body in bodies) and not principal.can(
+        Permission.GENERATIONS_HD
+    ):
+        raise Forbidden(
+            "HD (high) quality is for power users and admins", required_permission="generations:hd"
+        )
     choices: list[Candidate] = []
     for body in bodies:
         offered = await candidates(

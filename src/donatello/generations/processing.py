@@ -36,6 +36,10 @@ from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
+from donatello.generations.asking import end_user_id, in_admitted_words
+from donatello.generations.kept import KeptResults
+from donatello.generations.safety import content_filter, refusal_message
+from donatello.generations.storing import ImagesNotStored, store_images
 from donatello.models import Generation, GenerationMetadata
 from donatello.pricing.service import input_text_bound
 from donatello.providers import (
@@ -52,7 +56,7 @@ from donatello.providers import (
     generate_with_fallback,
 )
 from donatello.sealing import PromptSealer
-from donatello.storage import ImageStore, blob_names, make_thumbnail
+from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +109,12 @@ class Processor:
     http: httpx.AsyncClient
     availability: Availability
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
-    sleep: Any = asyncio.sleep  # provider back-off; tests pass a fast one
+    sleep: Any = asyncio.sleep  # provider and store back-off; tests pass a fast one
+
+    @property
+    def kept(self) -> KeptResults:
+        """Provider answers kept until stored (``generations.kept``), in the data directory."""
+        return KeptResults(self.settings.data_dir / "generation-results")
 
     async def run_once(self) -> bool:
         """Claim and process one job; False when there was nothing to do."""
@@ -125,27 +134,29 @@ class Processor:
         started = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
-            request = await self._request(job)
-            options = await self._candidates(job, request)
-            work = asyncio.create_task(
-                generate_with_fallback(
-                    options, request, http=self.http, sleep=self.sleep, availability=self.availability
+            # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
+            if (outcome := self.kept.kept(job.id)) is None:
+                request = await self._request(job)
+                options = await self._candidates(job, request)
+                request, options = in_admitted_words(request, options)
+                work = asyncio.create_task(
+                    generate_with_fallback(
+                        options, request, http=self.http, sleep=self.sleep, availability=self.availability
+                    )
                 )
-            )
-            done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
-            if heartbeat in done:  # the lease is gone: cancelled, or another worker took over
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await work
-                await self._abandon(job)
-                return
-            outcome = work.result()
-            names = await self._store(job, outcome)
+                done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
+                if heartbeat in done:  # the lease is gone: cancelled, or another worker took over
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await work
+                    await self._abandon(job)
+                    return
+                outcome = work.result()
+                self.kept.keep(job.id, outcome)
+            names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
         except ContentFiltered as refusal:
-            await self._finish_failed(
-                job, f"refused by the provider's content filter: {refusal.reason}", refusal
-            )
+            await self._finish_failed(job, refusal_message(refusal), refusal)
         except ProvidersExhausted as exhausted:
             await self._finish_failed(
                 job, "every eligible model failed: " + "; ".join(exhausted.failures), None
@@ -154,6 +165,9 @@ class Processor:
             await self._finish_failed(job, error.reason, None)
         except ModelCannotRun as error:  # its credentials were removed since admission: final
             await self._finish_failed(job, error.detail, None)
+        except ImagesNotStored:  # its answer is kept: the next attempt stores it without a provider call
+            log.warning("image store failing; job queued again", extra={"generation_id": str(job.id)})
+            await self._retry_later(job)
         except Exception:
             log.exception("generation job crashed; it will be retried", extra={"generation_id": str(job.id)})
             await self._retry_later(job)
@@ -174,6 +188,7 @@ class Processor:
             style=job.details.get("style"),
             n=job.n,
             seed=job.details.get("seed"),
+            end_user=end_user_id(job.organization_id, job.user_id),
         )
 
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
@@ -206,15 +221,6 @@ class Processor:
                 ):
                     return
                 await reservations.extend(session, job.id, now + self.settings.reservation_hold)
-
-    async def _store(self, job: Job, outcome: Outcome) -> list[tuple[str, str]]:
-        names = []
-        for index, png in enumerate(outcome.result.images):
-            image, thumbnail = blob_names(job.id, job.created_at, index)
-            await self.store.put(image, png, "image/png")
-            await self.store.put(thumbnail, make_thumbnail(png), "image/jpeg")
-            names.append((image, thumbnail))
-        return names
 
     async def _complete(
         self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int
@@ -281,6 +287,7 @@ class Processor:
                     department_id=job.department_id,
                 ),
             )
+        self.kept.discard(job.id)
         metrics.generation_finished("completed", chosen.provider)
 
     async def _discard(self, session: AsyncSession, job: Job, names: list[tuple[str, str]]) -> None:
@@ -288,6 +295,7 @@ class Processor:
         worker (which writes the same names, so they stay)."""
         current = await repository.get(session, job.id)
         if current is not None and current.status == "cancelled":
+            self.kept.discard(job.id)
             await reservations.release(session, job.id, "cancelled")
             for image, thumbnail in names:
                 await self.store.delete(image)
@@ -318,9 +326,11 @@ class Processor:
             error_message=reason[:2000],
             completed_at=now,
             is_nsfw=bool(refusal and refusal.is_nsfw),
+            **({"details": {**job.details, "content_filter": content_filter(refusal)}} if refusal else {}),
         )
         if finished is None:
             return
+        self.kept.discard(job.id)
         await reservations.release(session, job.id, "generation failed", at=now)
         if refusal is not None:
             repository.add_metadata(
@@ -332,10 +342,9 @@ class Processor:
                     content_safety_score=_safety_score(refusal.safety),
                 ),
             )
-        await audit.record(
-            session,
-            _event(job, "generation.failed", "generation_failed", reason=reason[:500], status="failure"),
-        )
+        refused = {"content_filter": content_filter(refusal)} if refusal else {}  # never the prompt
+        failed = _event(job, "generation.failed", "generation_failed", reason=reason[:500], **refused)
+        await audit.record(session, failed)
         metrics.generation_finished("failed", job.provider)
 
     async def _retry_later(self, job: Job) -> None:
@@ -360,9 +369,8 @@ def _safety_score(safety: dict[str, object] | None) -> str | None:
     return str(safety.get("max_severity") or "")[:50] or None
 
 
-def _event(
-    job: Job, event_type: str, action: str, *, status: str = "success", **metadata: Any
-) -> audit.AuditEvent:
+def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.AuditEvent:
+    status = "failure" if event_type == "generation.failed" else "success"
     return audit.event(
         event_type,
         action=action,

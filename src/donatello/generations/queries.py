@@ -76,6 +76,7 @@ async def read(generation: Generation, store: ImageStore) -> GenerationRead:
         is_over_budget=generation.is_over_budget,
         is_nsfw=generation.is_nsfw,
         error_message=generation.error_message,
+        content_filter=details.get("content_filter"),
         created_at=generation.created_at,
         started_at=datetime.fromisoformat(started) if started else None,
         completed_at=generation.completed_at,

@@ -10,8 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from donatello.core.money import Money
 
-Size = Literal["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"]
-Quality = Literal["standard", "hd"]
+# The union of what the model families offer (providers/families.py); whether the chosen model offers a
+# value is checked against that model when the request is admitted (422 ``unsupported-option``).
+Size = Literal["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"]
+# gpt-image's own words, and the older ``standard``/``hd`` (``medium``/``high`` on gpt-image).
+Quality = Literal["standard", "hd", "low", "medium", "high", "auto"]
 Style = Literal["vivid", "natural"]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -48,6 +51,13 @@ class BatchCreate(BaseModel):
         return hashlib.sha256("".join(item.fingerprint() for item in self.items).encode()).hexdigest()
 
 
+class ContentFilterRead(BaseModel):
+    stage: Literal["prompt", "output"] = Field(
+        description="prompt: refused before anything was made; output: a generated image was refused"
+    )
+    categories: list[str] = Field(description='The provider\'s reasons, e.g. ["violence"]; never the prompt')
+
+
 class GenerationRead(BaseModel):
     id: uuid.UUID
     status: Status
@@ -80,6 +90,9 @@ class GenerationRead(BaseModel):
     is_over_budget: bool
     is_nsfw: bool
     error_message: str | None
+    content_filter: ContentFilterRead | None = Field(
+        description="Set when the provider's safety system refused the request: final, nothing charged"
+    )
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

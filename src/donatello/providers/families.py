@@ -84,7 +84,7 @@ DALL_E_3 = Family(
 )
 LOCAL = Family(
     name="local",
-    sizes=("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536"),
+    sizes=("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"),
     qualities=("standard", "hd", "low", "medium", "high", "auto"),
     max_images_per_call=10,
 )

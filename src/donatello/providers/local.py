@@ -18,8 +18,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget
 from donatello.providers.errors import ProviderRejected, ProviderTimeout
+from donatello.providers.families import LOCAL
 
-LOCAL_SIZES = ("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792")
+#: every size the local family lists; ``auto`` is rendered square, as gpt-image usually chooses
+LOCAL_SIZES = LOCAL.sizes
+AUTO_SIZE = "1024x1024"
 
 Colour = tuple[int, int, int]
 
@@ -49,6 +52,7 @@ def render_all(request: ImageRequest) -> list[bytes]:
 
 def render(prompt: str, seed: int | None, size: str, index: int = 0) -> bytes:
     """One PNG for (prompt, seed, size, index); the same arguments give the same bytes."""
+    size = AUTO_SIZE if size == "auto" else size
     width, height = (int(part) for part in size.split("x"))
     palette = _palette(prompt)
     digest = hashlib.sha256(f"{prompt}\x00{seed}\x00{size}\x00{index}".encode()).digest()

@@ -3,7 +3,9 @@
 Rules:
 
 * an explicit ``provider/model`` (or a model name only one provider offers) is used as asked, if it is
-  active, supports the size and quality, is not paused and fits ``max_unit_price_aud``;
+  active, supports the size and quality, is not paused and fits ``max_unit_price_aud``; what a model
+  supports is its family's sizes and qualities (``providers.families``, with the words the family maps,
+  such as ``hd`` for gpt-image's ``high``), narrowed by its configuration's ``sizes``/``qualities``;
 * ``auto`` takes, in order: the user's ``default_model`` preference, the department's
   ``settings.default_model``, then the department's cost/quality preference — ``quality_preference``
   (``quality``/``high`` or ``cost``/``low``) or ``cost_weight`` (0 = best quality, 1 = cheapest;
@@ -32,12 +34,7 @@ from donatello.models import ModelProvider, ProviderConfig
 from donatello.pricing.errors import NoExchangeRate, NoTokenAllowance
 from donatello.pricing.service import Quote, quote
 from donatello.providers import repository
-from donatello.providers.adapters import (
-    NEEDS_CREDENTIAL,
-    PROVIDER_NAMES,
-    SUPPORTED_QUALITIES,
-    SUPPORTED_SIZES,
-)
+from donatello.providers.adapters import NEEDS_CREDENTIAL, PROVIDER_NAMES
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ApiKeyHeader, ProviderTarget
 from donatello.providers.errors import (
@@ -48,7 +45,7 @@ from donatello.providers.errors import (
     UnknownModelRequested,
     UnsupportedOption,
 )
-from donatello.providers.families import family_of
+from donatello.providers.families import Family, family_of
 
 AUTO = "auto"
 DEFAULT_MAX_RETRIES = 3
@@ -150,6 +147,23 @@ async def priced_offers(
     return [(_name(offer[0]), offered_quote) for offer, offered_quote in priced]
 
 
+async def offered_options(
+    session: AsyncSession, availability: Availability | None = None
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """``provider/model`` -> (sizes, qualities) of every model that could run now (active, runnable, not
+    paused), whatever the size and quality asked: what a form may offer once a model is chosen."""
+    availability = availability or availability_for(None)
+    options: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for offer in await repository.offered(session):
+        model = offer[0]
+        if cannot_run(*offer) is not None:
+            continue
+        if await availability.paused_for(model.provider_name, model.model_name) is not None:
+            continue
+        options[_name(model)] = (_sizes(offer), _qualities(offer))
+    return options
+
+
 def cannot_run(model: ModelProvider, config: ProviderConfig | None) -> str | None:
     """Why no call to this model can succeed whatever the moment (not a passing outage), or None."""
     if model.provider_name not in PROVIDER_NAMES:
@@ -175,7 +189,7 @@ async def _eligible(
         model = offer[0]
         if cannot_run(*offer) is not None:
             continue
-        if size not in _sizes(offer) or quality not in _qualities(offer):
+        if not _offers(offer, size, quality):
             continue
         if await availability.paused_for(model.provider_name, model.model_name) is not None:
             continue
@@ -295,18 +309,42 @@ def _match(priced: list[tuple[Offer, Quote]], wanted: str) -> tuple[Offer, Quote
 
 
 def _check_supports(offer: Offer, size: str, quality: str) -> None:
+    """The named model offers this size and quality (its family's, narrowed by its configuration; the
+    words its family maps, such as ``hd`` on gpt-image, count as offered), or 422 naming what it offers."""
     if size not in (sizes := _sizes(offer)):
         raise UnsupportedOption(_name(offer[0]), "size", size, list(sizes))
     if quality not in (qualities := _qualities(offer)):
         raise UnsupportedOption(_name(offer[0]), "quality", quality, list(qualities))
 
 
+def _offers(offer: Offer, size: str, quality: str) -> bool:
+    return size in _sizes(offer) and quality in _qualities(offer)
+
+
+def _family(offer: Offer) -> Family | None:
+    model, config = offer
+    return family_of(model.provider_name, config.configuration if config is not None else {})
+
+
 def _sizes(offer: Offer) -> tuple[str, ...]:
-    return _listed(offer, "sizes") or SUPPORTED_SIZES[offer[0].provider_name]
+    """The family's sizes, narrowed to those the configuration lists (it never widens them)."""
+    family = _family(offer)
+    if family is None:
+        return ()
+    listed = _listed(offer, "sizes")
+    return tuple(size for size in family.sizes if not listed or size in listed)
 
 
 def _qualities(offer: Offer) -> tuple[str, ...]:
-    return _listed(offer, "qualities") or SUPPORTED_QUALITIES[offer[0].provider_name]
+    """The public words the model accepts: its family's own qualities (narrowed to those the
+    configuration lists, in either the family's words or their aliases), then the aliases of those."""
+    family = _family(offer)
+    if family is None:
+        return ()
+    listed = {family.quality(word) for word in _listed(offer, "qualities")}
+    own = tuple(quality for quality in family.qualities if not listed or quality in listed)
+    aliases = tuple(alias for alias, word in family.quality_aliases.items() if word in own)
+    return own + tuple(alias for alias in aliases if alias not in own)
 
 
 def _listed(offer: Offer, key: str) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,13 +21,24 @@ from donatello.generations.schemas import GenerationCreate, Quality, Size
 from donatello.pricing.service import bound_of_bytes, input_text_bound
 from donatello.providers import candidates, priced_offers
 from donatello.providers.availability import availability_for
+from donatello.providers.selection import offered_options
 from donatello.tenancy import Permission
 from donatello.web import messages
 from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-SIZES: list[str] = ["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"]
+#: the order the form lists them in, and the words a person reads
+SIZES: tuple[str, ...] = get_args(Size)
+QUALITY_LABELS = {
+    "low": "Low",
+    "medium": "Medium",
+    "high": "High",
+    "auto": "Auto (the model decides)",
+    "standard": "Standard",
+    "hd": "HD",
+}
+HIGH_QUALITIES = {"hd", "high"}  # for those allowed HD generations
 FINAL = {"completed", "failed", "cancelled"}
 Generator = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE))]
 GeneratorPosting = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE, changes_state=True))]
@@ -42,6 +53,41 @@ async def _options(
 ) -> list[Any]:
     redis = resources_of(request).redis
     return await priced_offers(session, size, quality, n, availability_for(redis), input_bound)
+
+
+async def _choices(request: Request, session: DbSession) -> dict[str, tuple[list[str], list[str]]]:
+    """Each model that could run now -> (sizes, qualities) it offers; ``auto`` -> what any of them does.
+    The form lists the union; its script narrows the lists to the chosen model's (``data-sizes``)."""
+    offered = await offered_options(session, availability_for(resources_of(request).redis))
+    choices = {name: (list(sizes), list(qualities)) for name, (sizes, qualities) in offered.items()}
+    every_size = {size for sizes, _ in choices.values() for size in sizes}
+    every_quality = {quality for _, qualities in choices.values() for quality in qualities}
+    choices["auto"] = (
+        [size for size in SIZES if size in every_size],
+        [quality for quality in QUALITY_LABELS if quality in every_quality],
+    )
+    return choices
+
+
+def _explain(error: DomainError) -> messages.Explanation:
+    """A size or quality the chosen model does not offer is a form mistake, said as one."""
+    if error.type == "unsupported-option":
+        option = str(error.extensions.get("field", "option"))
+        offered = [
+            QUALITY_LABELS.get(value, value) if option == "quality" else _size_label(value)
+            for value in error.extensions.get("supported", [])
+        ]
+        model = error.detail.split(" does not support", 1)[0]
+        return messages.Explanation(
+            f"That model does not offer this {option}",
+            f"{model} offers {option} {', '.join(offered) or 'none'}.",
+            f"Choose one of those, or choose another model (Automatic picks one that offers your {option}).",
+        )
+    return messages.explain(error)
+
+
+def _size_label(size: str) -> str:
+    return "Auto (the model decides)" if size == "auto" else size.replace("x", " \u00d7 ")
 
 
 async def _quote(
@@ -69,7 +115,7 @@ async def _quote(
             input_bound=input_bound,
         )
     except DomainError as error:
-        return {"error": messages.explain(error).message if error.status != 404 else error.detail}
+        return {"error": _explain(error).message if error.status != 404 else error.detail}
     first = offered[0]
     return {
         "error": None,
@@ -111,7 +157,14 @@ async def _generate_page(
         status=status,
         viewer=viewer,
         values=values,
-        sizes=SIZES,
+        choices=(choices := await _choices(request, session)),
+        sizes=choices["auto"][0],
+        qualities=[
+            (quality, QUALITY_LABELS[quality])
+            for quality in choices["auto"][1]
+            if quality not in HIGH_QUALITIES or viewer.can(Permission.GENERATIONS_HD)
+        ],
+        size_label=_size_label,
         hd_allowed=viewer.can(Permission.GENERATIONS_HD),
         offers=await _options(request, session, size, quality, n, bound),
         quote=await _quote(request, session, viewer, values["model"], size, quality, n, bound),
@@ -194,7 +247,7 @@ async def generate(
     except DomainError as error:
         await (attempt.commit() if error.keeps_transaction else attempt.rollback())
         return await _generate_page(
-            request, session, viewer, values, status=error.status, problem=messages.explain(error)
+            request, session, viewer, values, status=error.status, problem=_explain(error)
         )
     await attempt.commit()
     return RedirectResponse(f"/?generation={generation.id}#progress", status_code=303)
@@ -237,6 +290,7 @@ async def model_options(
         request,
         "partials/model_options.html",
         offers=await _options(request, session, size, quality, n, bound_of_bytes(prompt_bytes)),
+        choices=await _choices(request, session),
         selected=selected,
     )
 

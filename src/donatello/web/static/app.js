@@ -1,5 +1,7 @@
 // DonatelloAI pages: a little progressive enhancement (everything works without it).
 // - the quote and the model list follow the form as it changes;
+// - the size and quality lists offer only what the chosen model offers (its option's data-sizes and
+//   data-qualities); the server refuses anything else with a readable error when this script is off;
 // - a generation card polls its own fragment until the generation ends;
 // - forms marked data-confirm ask first;
 // - tables marked data-sortable sort by a column when its heading is pressed (cells' data-value first).
@@ -26,10 +28,35 @@
     return encoder.encode(form.elements.prompt.value).length + encoder.encode(form.elements.negative_prompt.value).length;
   }
 
+  // Hide (and disable) the options of `select` not listed in `allowed` (space-separated); if the chosen
+  // one goes, choose the first one left. True when the choice changed.
+  function narrow(select, allowed) {
+    var offered = (allowed || "").split(" ").filter(Boolean);
+    var changed = false;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var off = offered.length > 0 && offered.indexOf(option.value) === -1;
+      option.hidden = off;
+      option.disabled = off;
+    });
+    if (select.selectedOptions.length === 0 || select.selectedOptions[0].disabled) {
+      var first = Array.prototype.find.call(select.options, function (o) { return !o.disabled; });
+      if (first) { select.value = first.value; changed = true; }
+    }
+    return changed;
+  }
+
   function watchGenerateForm(form) {
     var quote = document.getElementById("quote");
     var model = form.elements.model;
     var timer = null;
+    // The chosen model decides which sizes and qualities are offered; true when one had to change.
+    function narrowToModel() {
+      var chosen = model.selectedOptions[0];
+      if (!chosen) { return false; }
+      var size = narrow(form.elements.size, chosen.dataset.sizes);
+      var quality = narrow(form.elements.quality, chosen.dataset.qualities);
+      return size || quality;
+    }
     function refreshQuote() {
       fragment(form.dataset.quoteUrl + "?" + query(form, ["model", "size", "quality", "n"]) + "&prompt_bytes=" + promptBytes(form))
         .then(function (html) { quote.innerHTML = html; }).catch(function () {});
@@ -40,15 +67,18 @@
         var chosen = model.value;
         model.innerHTML = html;
         if (!Array.prototype.some.call(model.options, function (o) { return o.value === chosen; })) { model.value = "auto"; }
+        narrowToModel();
         refreshQuote();
       }).catch(function () {});
     }
     form.addEventListener("change", function (event) {
       var what = event.target.dataset.refresh;
       clearTimeout(timer);
+      if (event.target === model && narrowToModel()) { what = "models"; }
       if (what === "models") { timer = setTimeout(refreshModels, 150); }
       else if (what === "quote") { timer = setTimeout(refreshQuote, 150); }
     });
+    narrowToModel();
     form.addEventListener("submit", function () {
       var button = form.querySelector("button[type=submit]");
       if (button) { button.disabled = true; button.textContent = "Sending…"; }

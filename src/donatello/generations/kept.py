@@ -1,0 +1,150 @@
+"""What a provider returned, kept on local disk until the images are stored and the generation settled.
+
+A provider call is paid for; storing its images is not. So the worker keeps the answer (the PNGs and
+what settlement needs: the model that made them, its quote, the metered usage) before it stores
+anything, and a later attempt of the same job — after the image store failed, or the worker died —
+finishes from the kept answer instead of calling the provider again.
+
+Layout: ``<root>/<generation id>/image-<n>.png`` and ``outcome.json``, written last through a rename, so
+a directory without it is an answer only partly kept (ignored, and replaced by the next keep). The kept
+answer never holds a credential (targets are kept without theirs) nor the prompt. With several worker
+hosts, ``root`` belongs on a volume they share; otherwise a job reclaimed on another host pays again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import shutil
+import uuid
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from donatello.pricing.service import Quote
+from donatello.providers import Candidate, ImageResult, Outcome, ProviderTarget, TokenUsage
+
+log = logging.getLogger(__name__)
+
+OUTCOME = "outcome.json"
+
+
+class KeptResults:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def keep(self, generation_id: uuid.UUID, outcome: Outcome) -> bool:
+        """Keep the answer; False (logged) when the disk refused — the job then goes on without it."""
+        folder = self._folder(generation_id)
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, mode=0o700)
+            for index, png in enumerate(outcome.result.images):
+                (folder / f"image-{index}.png").write_bytes(png)
+            partial = folder / f"{OUTCOME}.partial"
+            partial.write_text(json.dumps(_outcome_record(outcome), default=_encode))
+            partial.replace(folder / OUTCOME)
+        except OSError:
+            log.warning(
+                "could not keep a provider's answer on disk", extra={"generation_id": str(generation_id)}
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+            return False
+        return True
+
+    def kept(self, generation_id: uuid.UUID) -> Outcome | None:
+        """The answer an earlier attempt kept, or None (nothing kept, or unreadable)."""
+        folder = self._folder(generation_id)
+        try:
+            record = json.loads((folder / OUTCOME).read_text(), object_hook=_decode)
+            images = [(folder / f"image-{index}.png").read_bytes() for index in range(record["images"])]
+            return _outcome(record, images)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("a kept provider answer is unreadable", extra={"generation_id": str(generation_id)})
+            return None
+
+    def discard(self, generation_id: uuid.UUID) -> None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self._folder(generation_id))
+
+    def _folder(self, generation_id: uuid.UUID) -> Path:
+        return self.root / str(uuid.UUID(str(generation_id)))  # a uuid: never a path of its own choosing
+
+
+def _outcome_record(outcome: Outcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "candidate": _candidate_record(outcome.candidate),
+        "fallback_from": _candidate_record(outcome.fallback_from) if outcome.fallback_from else None,
+        "retries": outcome.retries,
+        "failures": outcome.failures,
+        "images": len(result.images),
+        "revised_prompt": result.revised_prompt,
+        "safety": result.safety,
+        "is_nsfw": result.is_nsfw,
+        "latency_ms": result.latency_ms,
+        "usage": dataclasses.asdict(result.usage) if result.usage else None,
+    }
+
+
+def _candidate_record(candidate: Candidate) -> dict[str, Any]:
+    target = candidate.target
+    return {
+        "provider": candidate.provider,
+        "model": candidate.model,
+        "reason": candidate.reason,
+        "quote": dataclasses.asdict(candidate.quote),
+        "endpoint": target.endpoint,
+        "timeout_seconds": target.timeout_seconds,
+        "max_retries": target.max_retries,
+    }
+
+
+def _outcome(record: dict[str, Any], images: list[bytes]) -> Outcome:
+    usage = record["usage"]
+    return Outcome(
+        candidate=_candidate(record["candidate"]),
+        result=ImageResult(
+            images=images,
+            revised_prompt=record["revised_prompt"],
+            safety=record["safety"],
+            is_nsfw=record["is_nsfw"],
+            latency_ms=record["latency_ms"],
+            usage=TokenUsage(**usage) if usage else None,
+        ),
+        retries=record["retries"],
+        fallback_from=_candidate(record["fallback_from"]) if record["fallback_from"] else None,
+        failures=list(record["failures"]),
+    )
+
+
+def _candidate(record: dict[str, Any]) -> Candidate:
+    target = ProviderTarget(  # no credential: the call it was for is over
+        provider=record["provider"],
+        model=record["model"],
+        endpoint=record["endpoint"],
+        timeout_seconds=record["timeout_seconds"],
+        max_retries=record["max_retries"],
+    )
+    return Candidate(record["provider"], record["model"], target, Quote(**record["quote"]), record["reason"])
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    raise TypeError(f"cannot keep a {type(value).__name__}")
+
+
+def _decode(value: dict[str, Any]) -> object:
+    if value.keys() == {"$decimal"}:
+        return Decimal(value["$decimal"])
+    if value.keys() == {"$date"}:
+        return date.fromisoformat(value["$date"])
+    return value
