@@ -33,7 +33,9 @@ Job = Callable[[JobContext, Resources], Coroutine[Any, Any, None]]
 #: Jobs the worker runs, by name, each handed the resources it uses.
 JOBS: dict[str, Job] = {
     "audit-relay": lambda context, _: relay.run(context),  # its own store: it waits out an outage
-    "generations": lambda context, res: processing.run(context, res.image_store, res.sealer, res.redis),
+    "generations": lambda context, res: processing.run(
+        context, res.image_store, res.sealer, res.redis, res.model_credentials
+    ),
     "budget-holds": lambda context, _: budget_tasks.run(context),
     "retention": lambda context, res: retention.job(context, res.image_store),
     "webhooks": lambda context, res: webhook_tasks.run(context, res.sealer),

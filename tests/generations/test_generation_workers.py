@@ -138,7 +138,10 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
         await session.flush()
         session.add(
             ProviderConfig(
-                provider_id=model.id, max_retries=0, configuration={}, api_key_vault_ref="kv://test/key"
+                provider_id=model.id,
+                max_retries=0,
+                configuration={},
+                credential={"kind": "environment", "variable": "TEST_AZURE_OPENAI_KEY"},
             )
         )
     try:
@@ -153,6 +156,7 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
                 "DONATELLO_DATABASE_URL": postgres_url,
                 "DONATELLO_DATA_DIR": str(settings.data_dir),
                 "DONATELLO_GENERATION_LEASE_SECONDS": "3",
+                "TEST_AZURE_OPENAI_KEY": "the-killed-worker-s-key",
             }
             doomed = subprocess.Popen(  # noqa: ASYNC220 - a process we kill, not wait on
                 [DONATELLO, "worker", "--only", "generations"],

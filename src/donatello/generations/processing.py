@@ -41,14 +41,18 @@ from donatello.providers import (
     Availability,
     Candidate,
     ContentFiltered,
+    CredentialSource,
+    CredentialUnavailable,
     ImageRequest,
     ModelCannotRun,
     Outcome,
     ProviderError,
+    ProviderMisconfigured,
     ProvidersExhausted,
     availability_for,
     candidates,
     generate_with_fallback,
+    unavailable,
 )
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore, blob_names, make_thumbnail
@@ -105,6 +109,9 @@ class Processor:
     availability: Availability
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     sleep: Any = asyncio.sleep  # provider back-off; tests pass a fast one
+    # Obtains each candidate's credential before it is called; None: none is obtained (tests of the
+    # local renderer).
+    credentials: CredentialSource | None = None
 
     async def run_once(self) -> bool:
         """Claim and process one job; False when there was nothing to do."""
@@ -128,7 +135,12 @@ class Processor:
             options = await self._candidates(job)
             work = asyncio.create_task(
                 generate_with_fallback(
-                    options, request, http=self.http, sleep=self.sleep, availability=self.availability
+                    options,
+                    request,
+                    http=self.http,
+                    sleep=self.sleep,
+                    availability=self.availability,
+                    on_misconfigured=lambda candidate, error: self._misconfigured(job, candidate, error),
                 )
             )
             done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
@@ -176,18 +188,45 @@ class Processor:
         )
 
     async def _candidates(self, job: Job) -> list[Candidate]:
-        """The admitted model first, then fallbacks priced no higher per image than what was reserved."""
+        """The admitted model first, then fallbacks priced no higher per image than what was reserved;
+        those whose credential cannot be obtained are left out and made unavailable."""
+        unobtainable: list[tuple[str, str, CredentialUnavailable]] = []
+        try:
+            async with transaction(self.sessions, tenant=job.organization_id) as session:
+                return await candidates(
+                    session,
+                    job.department_id,
+                    f"{job.provider}/{job.model}",
+                    job.size,
+                    job.quality,
+                    job.n,
+                    max_unit_price_aud=job.reserved_aud / job.n,
+                    user_id=job.user_id,
+                    availability=self.availability,
+                    credentials=self.credentials,
+                    on_unobtainable=lambda *found: unobtainable.append(found),
+                )
+        finally:  # after the selection's transaction, whether or not a candidate was left
+            for provider, model, error in unobtainable:
+                await self._unavailable(job, provider, model, *unavailable.unobtainable(error), None)
+
+    async def _misconfigured(self, job: Job, candidate: Candidate, error: ProviderMisconfigured) -> None:
+        reason, detail = unavailable.misconfigured(error)
+        await self._unavailable(job, candidate.provider, candidate.model, reason, detail, error.status_code)
+
+    async def _unavailable(
+        self, job: Job, provider: str, model: str, reason: str, detail: str, status: int | None
+    ) -> None:
+        """The model cannot run until an administrator changes it (recorded once, audited)."""
         async with transaction(self.sessions, tenant=job.organization_id) as session:
-            return await candidates(
+            await unavailable.make_unavailable(
                 session,
-                job.department_id,
-                f"{job.provider}/{job.model}",
-                job.size,
-                job.quality,
-                job.n,
-                max_unit_price_aud=job.reserved_aud / job.n,
-                user_id=job.user_id,
-                availability=self.availability,
+                provider,
+                model,
+                reason=reason,
+                error=detail,
+                status=status,
+                organization_id=job.organization_id,
             )
 
     async def _heartbeat(self, job: Job) -> None:
@@ -369,14 +408,22 @@ def _event(
     )
 
 
-async def run(context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None) -> None:
+async def run(
+    context: JobContext,
+    store: ImageStore,
+    sealer: PromptSealer,
+    redis: Redis | None,
+    credentials: CredentialSource | None = None,
+) -> None:
     """The worker job: ``generation_workers`` processors claiming until told to stop."""
     settings = context.settings
     availability = availability_for(redis)
     async with httpx.AsyncClient(trust_env=False) as http:
 
         async def loop() -> None:
-            processor = Processor(context.sessions, settings, sealer, store, http, availability)
+            processor = Processor(
+                context.sessions, settings, sealer, store, http, availability, credentials=credentials
+            )
             await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
 
         await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))

@@ -1,6 +1,7 @@
 """Model providers: the registry (model_providers/provider_configs), model selection with fallbacks,
 the adapters that call each provider, retries, and the availability cache."""
 
+from donatello.providers import unavailable
 from donatello.providers.adapters import adapter_for
 from donatello.providers.availability import (
     Availability,
@@ -19,6 +20,7 @@ from donatello.providers.contract import (
 )
 from donatello.providers.errors import (
     ContentFiltered,
+    CredentialUnavailable,
     ModelCannotRun,
     ProviderError,
     ProviderMisconfigured,
@@ -29,13 +31,15 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 from donatello.providers.execution import Outcome, call_with_retries, generate_with_fallback
-from donatello.providers.selection import Candidate, candidates, priced_offers
+from donatello.providers.selection import Candidate, CredentialSource, candidates, priced_offers
 
 __all__ = [
     "ApiKeyHeader",
     "Availability",
     "Candidate",
     "ContentFiltered",
+    "CredentialSource",
+    "CredentialUnavailable",
     "ImageProvider",
     "ImageRequest",
     "ImageResult",
@@ -59,4 +63,5 @@ __all__ = [
     "candidates",
     "generate_with_fallback",
     "priced_offers",
+    "unavailable",
 ]

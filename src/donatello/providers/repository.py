@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
@@ -75,3 +76,22 @@ async def save(session: AsyncSession, row: ModelProvider | ProviderConfig) -> No
     session.add(row)
     await session.flush()
     await session.refresh(row)
+
+
+async def mark_unavailable(
+    session: AsyncSession, provider: str, model: str, reason: str, error: str, at: datetime
+) -> ModelProvider | None:
+    """Make the model unavailable unless it already is; the row when this call did it. The condition is
+    re-checked under the row's lock, so of two workers noticing at once exactly one succeeds."""
+    stmt = (
+        update(ModelProvider)
+        .where(
+            ModelProvider.provider_name == provider,
+            ModelProvider.model_name == model,
+            ModelProvider.unavailable_reason.is_(None),
+        )
+        .values(unavailable_reason=reason[:500], unavailable_since=at, last_error=error[:2000])
+        .returning(ModelProvider)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,65 @@
+"""Models that cannot run until an administrator changes them.
+
+A model whose provider answers 401/403/404 (a wrong credential, a missing permission or deployment) or
+whose credential cannot be obtained would fail every call the same way: it is made unavailable with a
+reason in plain words and the error behind it (never a secret). Selection skips it (``cannot_run``) and a
+request naming it is refused with the reason, until an administrator's ``PUT /config`` or ``PATCH`` clears
+it. The first to notice records ``provider.unavailable`` (audit, and the webhook event of that name) in the
+organization whose generation found it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello import audit
+from donatello.core.clock import utcnow
+from donatello.providers import repository
+from donatello.providers.errors import CredentialUnavailable, ProviderMisconfigured
+
+_MISCONFIGURED = {
+    401: "the provider refused its credential",
+    403: "the provider denied its credential access to the model",
+    404: "the provider has no such deployment or model",
+}
+
+
+async def make_unavailable(
+    session: AsyncSession,
+    provider: str,
+    model: str,
+    *,
+    reason: str,
+    error: str,
+    status: int | None,
+    organization_id: uuid.UUID,
+) -> bool:
+    """Record why the model cannot run; True when this call made it unavailable (and audited it)."""
+    row = await repository.mark_unavailable(session, provider, model, reason, error, utcnow())
+    if row is None:
+        return False
+    await audit.record_event(
+        session,
+        "provider.unavailable",
+        action="provider_unavailable",
+        resource=("model_provider", row.id),
+        organization_id=organization_id,
+        status="failure",
+        error=row.unavailable_reason,
+        details={"provider": provider, "model": model, "reason": row.unavailable_reason, "status": status},
+    )
+    return True
+
+
+def misconfigured(error: ProviderMisconfigured) -> tuple[str, str]:
+    """(reason, last error) for a 401/403/404 answer."""
+    status = error.status_code or 0
+    reason = _MISCONFIGURED.get(status, "the provider refused the model's configuration")
+    return f"{reason} (HTTP {status})" if status else reason, f"HTTP {status}: {error.reason}"
+
+
+def unobtainable(error: CredentialUnavailable) -> tuple[str, str]:
+    """(reason, last error) for a credential that could not be obtained."""
+    return f"its credential could not be obtained: {error.reason}", error.detail
