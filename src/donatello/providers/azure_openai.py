@@ -22,6 +22,7 @@ from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarg
 from donatello.providers.errors import (
     ContentFiltered,
     ProviderError,
+    ProviderMisconfigured,
     ProviderRateLimited,
     ProviderRejected,
     ProviderTimeout,
@@ -145,6 +146,9 @@ def _error_for(response: httpx.Response) -> ProviderError:
         return ProviderTimeout(message, status_code=status)
     if status >= 500:
         return ProviderUnavailable(message, retry_after_seconds=retry_after, status_code=status)
+    if status in (401, 403, 404):  # PermissionDenied, DeploymentNotFound: every call would fail alike
+        code = _str(error.get("code"))
+        return ProviderMisconfigured(f"{code}: {message}" if code else message, status_code=status)
     code = (_str(error.get("code")) or "").lower()
     inner = error.get("inner_error") or error.get("innererror") or {}
     inner = inner if isinstance(inner, dict) else {}
