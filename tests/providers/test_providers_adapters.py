@@ -13,6 +13,7 @@ from donatello.providers import (
     ApiKeyHeader,
     ContentFiltered,
     ImageRequest,
+    ProviderMisconfigured,
     ProviderRateLimited,
     ProviderRejected,
     ProviderTarget,
@@ -253,12 +254,12 @@ async def test_azure_medium_severity_in_a_successful_image_marks_it_nsfw(
     assert result.safety is not None and result.safety["max_severity"] == "medium"
 
 
-async def test_azure_other_4xx_is_rejected_without_retry(
+async def test_azure_401_is_a_misconfigured_model_without_retry(
     http: httpx.AsyncClient, azure_stub: AzureOpenAIStub
 ) -> None:
     azure_stub.reply(replies.Reply(status=401, body={"error": {"code": "401", "message": "Access denied"}}))
 
-    with pytest.raises(ProviderRejected) as caught:
+    with pytest.raises(ProviderMisconfigured) as caught:
         await adapter_for("azure-openai", http=http).generate(azure_target(azure_stub), request())
 
     assert (caught.value.retryable, caught.value.reason) == (False, "Access denied")

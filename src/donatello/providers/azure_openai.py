@@ -148,7 +148,8 @@ def _error_for(response: httpx.Response) -> ProviderError:
         return ProviderUnavailable(message, retry_after_seconds=retry_after, status_code=status)
     if status in (401, 403, 404):  # PermissionDenied, DeploymentNotFound: every call would fail alike
         code = _str(error.get("code"))
-        return ProviderMisconfigured(f"{code}: {message}" if code else message, status_code=status)
+        named = code is not None and not code.isdigit()  # "DeploymentNotFound", not a repeated "401"
+        return ProviderMisconfigured(f"{code}: {message}" if named else message, status_code=status)
     code = (_str(error.get("code")) or "").lower()
     inner = error.get("inner_error") or error.get("innererror") or {}
     inner = inner if isinstance(inner, dict) else {}
