@@ -42,17 +42,15 @@ from donatello.providers import (
     Candidate,
     ContentFiltered,
     CredentialSource,
-    CredentialUnavailable,
     ImageRequest,
     ModelCannotRun,
     Outcome,
     ProviderError,
-    ProviderMisconfigured,
     ProvidersExhausted,
+    UnavailableModels,
     availability_for,
     candidates,
     generate_with_fallback,
-    unavailable,
 )
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore, blob_names, make_thumbnail
@@ -109,9 +107,7 @@ class Processor:
     availability: Availability
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     sleep: Any = asyncio.sleep  # provider back-off; tests pass a fast one
-    # Obtains each candidate's credential before it is called; None: none is obtained (tests of the
-    # local renderer).
-    credentials: CredentialSource | None = None
+    credentials: CredentialSource | None = None  # obtains each candidate's credential before its call
 
     async def run_once(self) -> bool:
         """Claim and process one job; False when there was nothing to do."""
@@ -140,7 +136,7 @@ class Processor:
                     http=self.http,
                     sleep=self.sleep,
                     availability=self.availability,
-                    on_misconfigured=lambda candidate, error: self._misconfigured(job, candidate, error),
+                    on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
                 )
             )
             done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
@@ -188,45 +184,23 @@ class Processor:
         )
 
     async def _candidates(self, job: Job) -> list[Candidate]:
-        """The admitted model first, then fallbacks priced no higher per image than what was reserved;
-        those whose credential cannot be obtained are left out and made unavailable."""
-        unobtainable: list[tuple[str, str, CredentialUnavailable]] = []
-        try:
-            async with transaction(self.sessions, tenant=job.organization_id) as session:
-                return await candidates(
-                    session,
-                    job.department_id,
-                    f"{job.provider}/{job.model}",
-                    job.size,
-                    job.quality,
-                    job.n,
-                    max_unit_price_aud=job.reserved_aud / job.n,
-                    user_id=job.user_id,
-                    availability=self.availability,
-                    credentials=self.credentials,
-                    on_unobtainable=lambda *found: unobtainable.append(found),
-                )
-        finally:  # after the selection's transaction, whether or not a candidate was left
-            for provider, model, error in unobtainable:
-                await self._unavailable(job, provider, model, *unavailable.unobtainable(error), None)
-
-    async def _misconfigured(self, job: Job, candidate: Candidate, error: ProviderMisconfigured) -> None:
-        reason, detail = unavailable.misconfigured(error)
-        await self._unavailable(job, candidate.provider, candidate.model, reason, detail, error.status_code)
-
-    async def _unavailable(
-        self, job: Job, provider: str, model: str, reason: str, detail: str, status: int | None
-    ) -> None:
-        """The model cannot run until an administrator changes it (recorded once, audited)."""
-        async with transaction(self.sessions, tenant=job.organization_id) as session:
-            await unavailable.make_unavailable(
+        """The admitted model first, then fallbacks priced no higher per image than what was reserved."""
+        async with (
+            UnavailableModels(self.sessions, job.organization_id) as unavailable,
+            transaction(self.sessions, tenant=job.organization_id) as session,
+        ):
+            return await candidates(
                 session,
-                provider,
-                model,
-                reason=reason,
-                error=detail,
-                status=status,
-                organization_id=job.organization_id,
+                job.department_id,
+                f"{job.provider}/{job.model}",
+                job.size,
+                job.quality,
+                job.n,
+                max_unit_price_aud=job.reserved_aud / job.n,
+                user_id=job.user_id,
+                availability=self.availability,
+                credentials=self.credentials,
+                on_unobtainable=unavailable.unobtainable,
             )
 
     async def _heartbeat(self, job: Job) -> None:
@@ -409,11 +383,7 @@ def _event(
 
 
 async def run(
-    context: JobContext,
-    store: ImageStore,
-    sealer: PromptSealer,
-    redis: Redis | None,
-    credentials: CredentialSource | None = None,
+    context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None, keys: CredentialSource
 ) -> None:
     """The worker job: ``generation_workers`` processors claiming until told to stop."""
     settings = context.settings
@@ -422,7 +392,7 @@ async def run(
 
         async def loop() -> None:
             processor = Processor(
-                context.sessions, settings, sealer, store, http, availability, credentials=credentials
+                context.sessions, settings, sealer, store, http, availability, credentials=keys
             )
             await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
 

@@ -1,7 +1,6 @@
 """Model providers: the registry (model_providers/provider_configs), model selection with fallbacks,
 the adapters that call each provider, retries, and the availability cache."""
 
-from donatello.providers import unavailable
 from donatello.providers.adapters import adapter_for
 from donatello.providers.availability import (
     Availability,
@@ -32,6 +31,7 @@ from donatello.providers.errors import (
 )
 from donatello.providers.execution import Outcome, call_with_retries, generate_with_fallback
 from donatello.providers.selection import Candidate, CredentialSource, candidates, priced_offers
+from donatello.providers.unavailable import UnavailableModels
 
 __all__ = [
     "ApiKeyHeader",
@@ -57,11 +57,11 @@ __all__ = [
     "ProvidersExhausted",
     "RedisAvailability",
     "TokenUsage",
+    "UnavailableModels",
     "adapter_for",
     "availability_for",
     "call_with_retries",
     "candidates",
     "generate_with_fallback",
     "priced_offers",
-    "unavailable",
 ]

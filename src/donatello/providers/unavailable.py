@@ -11,13 +11,17 @@ organization whose generation found it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello import audit
 from donatello.core.clock import utcnow
+from donatello.core.database import transaction
 from donatello.providers import repository
 from donatello.providers.errors import CredentialUnavailable, ProviderMisconfigured
+from donatello.providers.selection import Candidate
 
 _MISCONFIGURED = {
     401: "the provider refused its credential",
@@ -63,3 +67,43 @@ def misconfigured(error: ProviderMisconfigured) -> tuple[str, str]:
 def unobtainable(error: CredentialUnavailable) -> tuple[str, str]:
     """(reason, last error) for a credential that could not be obtained."""
     return f"its credential could not be obtained: {error.reason}", error.detail
+
+
+@dataclass
+class UnavailableModels:
+    """What a generation job found about the models it tried, each recorded in a transaction of its own
+    for the job's organization: a 401/403/404 answer at once (``misconfigured``, the ``on_misconfigured``
+    of ``generate_with_fallback``); a credential that could not be obtained during selection
+    (``unobtainable``, the ``on_unobtainable`` of ``candidates``) when the ``async with`` block around the
+    selection's transaction ends — so it is kept even when no candidate is left."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    organization_id: uuid.UUID
+    _noted: list[tuple[str, str, CredentialUnavailable]] = field(default_factory=list)
+
+    def unobtainable(self, provider: str, model: str, error: CredentialUnavailable) -> None:
+        self._noted.append((provider, model, error))
+
+    async def misconfigured(self, candidate: Candidate, error: ProviderMisconfigured) -> None:
+        reason, detail = misconfigured(error)
+        await self._record(candidate.provider, candidate.model, reason, detail, error.status_code)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        noted, self._noted = self._noted, []
+        for provider, model, error in noted:
+            await self._record(provider, model, *unobtainable(error), None)
+
+    async def _record(self, provider: str, model: str, reason: str, detail: str, status: int | None) -> None:
+        async with transaction(self.sessions, tenant=self.organization_id) as session:
+            await make_unavailable(
+                session,
+                provider,
+                model,
+                reason=reason,
+                error=detail,
+                status=status,
+                organization_id=self.organization_id,
+            )
