@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     provider_key_vault_verify_challenge_resource: bool = True
     # Retries of one request for a managed-identity token (azure-identity's own pipeline).
     provider_identity_retries: int = Field(default=2, ge=0, le=10)
+    # A model made unavailable for its credential has it tried again this often (the model-health job).
+    provider_health_check_seconds: float = Field(default=300.0, gt=0)
 
     default_timezone: str = "Australia/Sydney"
 

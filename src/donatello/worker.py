@@ -21,6 +21,7 @@ from donatello.config import Settings
 from donatello.core.jobs import JobContext
 from donatello.exports import tasks as export_tasks
 from donatello.generations import processing
+from donatello.providers import health as model_health
 from donatello.reconciliation import tasks as reconciliation_tasks
 from donatello.resources import Resources, open_resources
 from donatello.retention import tasks as retention
@@ -37,6 +38,7 @@ JOBS: dict[str, Job] = {
         context, res.image_store, res.sealer, res.redis, res.model_credentials
     ),
     "budget-holds": lambda context, _: budget_tasks.run(context),
+    "model-health": lambda context, res: model_health.run(context, res.model_credentials),
     "retention": lambda context, res: retention.job(context, res.image_store),
     "webhooks": lambda context, res: webhook_tasks.run(context, res.sealer),
     "exports": lambda context, res: export_tasks.run(context, res.image_store),

@@ -23,6 +23,8 @@ from donatello.providers import repository
 from donatello.providers.errors import CredentialUnavailable, ProviderMisconfigured
 from donatello.providers.selection import Candidate
 
+#: how the reason of a model whose credential could not be obtained begins (``health`` tries it again)
+CREDENTIAL_REASON = "its credential could not be obtained"
 _MISCONFIGURED = {
     401: "the provider refused its credential",
     403: "the provider denied its credential access to the model",
@@ -66,7 +68,7 @@ def misconfigured(error: ProviderMisconfigured) -> tuple[str, str]:
 
 def unobtainable(error: CredentialUnavailable) -> tuple[str, str]:
     """(reason, last error) for a credential that could not be obtained."""
-    return f"its credential could not be obtained: {error.reason}", error.detail
+    return f"{CREDENTIAL_REASON}: {error.reason}", error.detail
 
 
 @dataclass
