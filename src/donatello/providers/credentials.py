@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from donatello.config import Settings, mounted_secret
 from donatello.providers.contract import ApiKeyHeader, ProviderCredential
-from donatello.providers.errors import CredentialUnavailable
+from donatello.providers.errors import CredentialUnavailable, ProviderUnavailable
 from donatello.providers.schemas import (
     CREDENTIAL,
     EnvironmentCredential,
@@ -56,6 +56,14 @@ class BearerToken:
     kind: str = "managed-identity"
 
     async def headers(self) -> dict[str, str]:
+        """Raises ``ProviderUnavailable`` (retried, then the next candidate) in the rare case that a token
+        obtained at selection cannot be renewed by the time of the call."""
+        try:
+            return await self.checked()
+        except CredentialUnavailable as error:
+            raise ProviderUnavailable(error.reason) from error
+
+    async def checked(self) -> dict[str, str]:
         try:
             token = await self.source.get_token(self.scope)
         except AzureError as error:
@@ -118,7 +126,7 @@ class ModelCredentials:
     async def _token(self, credential: ManagedIdentityCredential) -> BearerToken:
         client_id = str(credential.client_id) if credential.client_id else None
         bearer = BearerToken(self._identity(client_id), credential.scope)
-        await bearer.headers()  # obtained now (and cached), so a model without a token is never called
+        await bearer.checked()  # obtained now (and cached), so a model without a token is never called
         return bearer
 
     def _mounted(self, credential: EnvironmentCredential) -> str:
