@@ -130,6 +130,34 @@ async def test_a_credential_that_cannot_be_obtained_makes_the_model_unavailable_
     assert words in refused.json()["detail"]
 
 
+async def test_with_no_other_model_to_fall_back_to_the_generation_fails_with_the_reason_and_costs_nothing(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    settings: Settings,
+    azure_stub: AzureOpenAIStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AOAI_CHEAP_KEY", raising=False)
+    world = await gw.world(db, tokens)  # its local model costs more than this one: no fallback
+    azure = await mc.azure_model(
+        db, azure_stub, {"kind": "environment", "variable": "AOAI_CHEAP_KEY"}, price="0.0100"
+    )
+    source = mc.credentials(settings)
+    try:
+        done = await generate(
+            client, world, f"azure-openai/{azure.model_name}", await mc.worker(app, db, http, source)
+        )
+    finally:
+        await source.aclose()
+
+    assert azure_stub.requests == []
+    assert (done["status"], done["cost_aud"]) == ("failed", "0.0000")
+    assert "AOAI_CHEAP_KEY" in done["error_message"] and "cannot run" in done["error_message"]
+
+
 async def test_a_deployment_that_does_not_exist_is_unavailable_until_an_administrator_changes_it(
     client: httpx.AsyncClient,
     db: AsyncSession,
