@@ -4,6 +4,7 @@ token endpoint and a loopback HTTPS vault, through the generation worker to the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -64,7 +65,9 @@ async def test_a_keyless_model_gets_one_managed_identity_token_and_sends_it_on_e
     settings: Settings,
     azure_stub: AzureOpenAIStub,
     identity: TokenEndpoint,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     world = await gw.world(db, tokens)
     azure = await mc.azure_model(db, azure_stub, KEYLESS)
     source = mc.credentials(settings)
@@ -81,6 +84,8 @@ async def test_a_keyless_model_gets_one_managed_identity_token_and_sends_it_on_e
     assert len(azure_stub.requests) == 3 and len(sent) == 1
     assert identity.resource_of(sent.pop()) == COGNITIVE_SERVICES
     assert all("api-key" not in request.headers for request in azure_stub.requests)
+    logged = caplog.text + "".join(str(record.__dict__) for record in caplog.records)
+    assert not any(token in logged for token in identity.issued)  # tokens never reach the logs
 
 
 async def test_a_short_lived_token_is_reused_until_it_expires_then_fetched_again(
@@ -145,7 +150,9 @@ async def test_a_key_vault_key_reaches_the_provider_and_a_rotated_key_after_the_
     azure_stub: AzureOpenAIStub,
     identity: TokenEndpoint,
     vault: tuple[key_vault.LoopbackVault, AioHttpTransport],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     stub_vault, transport = vault
     stub_vault.set_secret("azure-openai-key", "key-one")
     world = await gw.world(db, tokens)
@@ -176,6 +183,9 @@ async def test_a_key_vault_key_reaches_the_provider_and_a_rotated_key_after_the_
     assert len(stub_vault.served) == 2  # read once per lifetime
     assert stub_vault.challenged >= 1  # the SDK's challenge flow, answered with the app's vault token
     assert identity.asked_for("https://vault.azure.net") == 1 and identity.asked_for(COGNITIVE_SERVICES) == 0
+    logged = caplog.text + "".join(str(record.__dict__) for record in caplog.records)
+    assert "key-one" not in logged and "key-two" not in logged
+    assert not any(token in logged for token in identity.issued)
 
 
 async def test_an_environment_key_reaches_the_provider_as_api_key(
