@@ -212,3 +212,24 @@ async def test_an_environment_key_reaches_the_provider_as_api_key(
     assert done["status"] == "completed" and done["model"] == f"azure-openai/{azure.model_name}"
     [request] = azure_stub.requests
     assert request.headers["api-key"] == "mounted-by-container-apps"
+
+
+async def test_many_jobs_starting_at_once_read_a_secret_once_and_fetch_a_token_once(
+    settings: Settings,
+    identity: TokenEndpoint,
+    vault: tuple[key_vault.LoopbackVault, AioHttpTransport],
+) -> None:
+    stub_vault, transport = vault
+    stub_vault.set_secret("azure-openai-key", "shared-key")
+    keyed = {"kind": "key-vault", "secret": stub_vault.secret_url("azure-openai-key")}
+    source = mc.credentials(settings, vault=transport)
+    try:
+        resolved = await asyncio.gather(*(source.resolve(c) for c in [keyed, KEYLESS] * 8))
+        sent = [await credential.headers() for credential in resolved]
+    finally:
+        await source.aclose()
+
+    assert {h.get("api-key") for h in sent[::2]} == {"shared-key"}
+    assert len({h.get("Authorization") for h in sent[1::2]}) == 1
+    assert len(stub_vault.served) == 1
+    assert (identity.asked_for(COGNITIVE_SERVICES), identity.asked_for("https://vault.azure.net")) == (1, 1)

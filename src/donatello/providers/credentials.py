@@ -49,11 +49,14 @@ from donatello.providers.schemas import (
 
 @dataclass(frozen=True)
 class BearerToken:
-    """An Entra token for ``scope``, asked of the process-wide credential before every call."""
+    """An Entra token for ``scope``, asked of the process-wide credential before every call. One per
+    identity and scope, asked one caller at a time: jobs starting together (or a token expiring under
+    load) fetch one token, not one each; asking for a cached token costs nothing."""
 
     source: AsyncTokenCredential = field(repr=False)
     scope: str
     kind: str = "managed-identity"
+    _asking: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     async def headers(self) -> dict[str, str]:
         """Raises ``ProviderUnavailable`` (retried, then the next candidate) in the rare case that a token
@@ -65,7 +68,8 @@ class BearerToken:
 
     async def checked(self) -> dict[str, str]:
         try:
-            token = await self.source.get_token(self.scope)
+            async with self._asking:
+                token = await self.source.get_token(self.scope)
         except AzureError as error:
             raise CredentialUnavailable(_no_token(self.scope), _described(error)) from error
         return {"Authorization": f"Bearer {token.token}"}
@@ -88,6 +92,7 @@ class ModelCredentials:
         self._vault_transport = vault_transport
         self._clock = clock
         self._identities: dict[str | None, DefaultAzureCredential] = {}
+        self._bearers: dict[tuple[str | None, str], BearerToken] = {}
         self._vaults: dict[str, SecretClient] = {}
         self._secrets: dict[str, tuple[float, str]] = {}  # secret URL -> (good until, value)
         self._reading = asyncio.Lock()  # a cold cache under load reads Key Vault once per secret
@@ -113,6 +118,7 @@ class ModelCredentials:
             await identity.close()
         self._vaults.clear()
         self._identities.clear()
+        self._bearers.clear()
 
     def _identity(self, client_id: str | None) -> DefaultAzureCredential:
         """One credential per identity for the whole process: its token cache is shared by every call."""
@@ -125,7 +131,9 @@ class ModelCredentials:
 
     async def _token(self, credential: ManagedIdentityCredential) -> BearerToken:
         client_id = str(credential.client_id) if credential.client_id else None
-        bearer = BearerToken(self._identity(client_id), credential.scope)
+        key = (client_id, credential.scope)
+        if (bearer := self._bearers.get(key)) is None:
+            bearer = self._bearers[key] = BearerToken(self._identity(client_id), credential.scope)
         await bearer.checked()  # obtained now (and cached), so a model without a token is never called
         return bearer
 
