@@ -59,4 +59,15 @@ def test_administrators_read_why_a_model_is_unavailable_and_staff_only_that_it_i
     staff = sign_in(World.acme("power_user"), "/models")
     expect(staff.locator(f"tr[data-model='{MODEL}'] [data-testid=state]")).to_have_text("not available now")
     expect(staff.get_by_text("DeploymentNotFound")).to_have_count(0)
+    expect(staff.get_by_role("button", name="Try gpt-image-east again")).to_have_count(0)
+
+    # The operator fixed the deployment and tries the model again, with the keyboard.
+    operator = sign_in(World.acme("super_admin"), "/models")
+    editor = operator.locator(f"[data-edit-model='{MODEL}']")
+    expect(editor).to_contain_text("then try it again")
+    editor.get_by_role("button", name="Try gpt-image-east again").focus()
+    operator.keyboard.press("Enter")
+    expect(operator.get_by_role("status")).to_have_text(f"Trying again: {MODEL}.")
+    expect(operator.locator(f"tr[data-model='{MODEL}'] [data-testid=state]")).to_have_text("running")
+    expect(operator.get_by_role("button", name="Try gpt-image-east again")).to_have_count(0)
     assert page_errors == []
