@@ -29,6 +29,9 @@ param entraClientId string = ''
 @description('Key Vault secret URI of the Entra client secret (add the secret to the vault first)')
 param entraClientSecretUri string = ''
 
+@description('Resource id of an Azure OpenAI account the app calls keyless (its identity is granted Cognitive Services OpenAI User there); empty: none')
+param azureOpenAiResourceId string = ''
+
 // Seed 004's retention schedule; the app's retention job reads the same numbers (Settings).
 param retentionArchiveDays int = 90
 param retentionColdDays int = 365
@@ -107,6 +110,25 @@ module storage 'modules/storage.bicep' = {
     containerName: blobContainer
     coolAfterDays: retentionArchiveDays
     archiveAfterDays: retentionColdDays
+  }
+}
+
+// Keyless model calls: the identity may call the referenced Azure OpenAI account, in whichever
+// subscription and resource group it lives. Model keys kept in this deployment's vault are already
+// readable (Key Vault Secrets User, modules/keyvault.bicep).
+var openAiIdParts = split(
+  empty(azureOpenAiResourceId)
+    ? '/subscriptions/${subscription().subscriptionId}/resourceGroups/${resourceGroup().name}/providers/Microsoft.CognitiveServices/accounts/none'
+    : azureOpenAiResourceId,
+  '/'
+)
+
+module openAiAccess 'modules/openai-access.bicep' = if (!empty(azureOpenAiResourceId)) {
+  name: 'openai-access'
+  scope: resourceGroup(openAiIdParts[2], openAiIdParts[4])
+  params: {
+    accountName: last(openAiIdParts)
+    principalId: identity.outputs.principalId
   }
 }
 

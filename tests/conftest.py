@@ -229,9 +229,11 @@ def azure_openai_server() -> Iterator[AzureOpenAIStub]:
 
 
 @pytest.fixture
-def azure_stub(azure_openai_server: AzureOpenAIStub) -> AzureOpenAIStub:
-    """The loopback Azure OpenAI images API with an empty script for this test."""
+def azure_stub(azure_openai_server: AzureOpenAIStub, monkeypatch: pytest.MonkeyPatch) -> AzureOpenAIStub:
+    """The loopback Azure OpenAI images API with an empty script for this test; the test models'
+    credential (an environment key, ``provider_rows.TEST_CREDENTIAL``) is the key it accepts."""
     azure_openai_server.reset()
+    monkeypatch.setenv("TEST_PROVIDER_KEY", azure_openai_server.api_key)
     return azure_openai_server
 
 

@@ -7,6 +7,7 @@ local key file for the prompt key.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -132,6 +133,17 @@ class Settings(BaseSettings):
     key_vault_timeout_seconds: float = 5.0
     key_vault_retries: int = 2
 
+    # Model credentials (``providers.credentials``): a Key Vault secret is used for this long before
+    # Key Vault is asked again, so a rotated key takes effect within it.
+    provider_secret_cache_seconds: float = 300.0
+    # Off only against a loopback vault in tests: the SDK checks that a vault's authentication challenge
+    # names a resource matching the vault's host.
+    provider_key_vault_verify_challenge_resource: bool = True
+    # Retries of one request for a managed-identity token (azure-identity's own pipeline).
+    provider_identity_retries: int = Field(default=2, ge=0, le=10)
+    # A model made unavailable for its credential has it tried again this often (the model-health job).
+    provider_health_check_seconds: float = Field(default=300.0, gt=0)
+
     default_timezone: str = "Australia/Sydney"
 
     # Generations
@@ -231,6 +243,13 @@ class Settings(BaseSettings):
     @property
     def key_dir(self) -> Path:
         return self.data_dir / "keys"
+
+
+def mounted_secret(variable: str) -> SecretStr | None:
+    """A secret the platform mounts as an environment variable (Container Apps secrets, Kubernetes
+    secrets): read when it is needed, so a re-mounted secret is used without a restart."""
+    value = os.environ.get(variable)
+    return SecretStr(value) if value else None
 
 
 @lru_cache

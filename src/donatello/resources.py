@@ -1,7 +1,7 @@
 """The process's runtime, opened once: the database, Redis, rate limiter, image store, prompt sealer,
-audit store and token signer that the app (its lifespan, through ``dependencies.resources_of``) and the
-worker (each job is handed the parts it uses) share. Like ``main`` and ``worker`` this is the edge that
-assembles the domains, so no domain package imports it."""
+audit store, token signer and model credentials that the app (its lifespan, through
+``dependencies.resources_of``) and the worker (each job is handed the parts it uses) share. Like ``main``
+and ``worker`` this is the edge that assembles the domains, so no domain package imports it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from donatello.config import Settings
 from donatello.core.database import create_engine, create_sessionmaker
 from donatello.core.fallback import connect_redis
 from donatello.core.runtime import database_url
+from donatello.providers.credentials import ModelCredentials
 from donatello.ratelimit import RateLimiter, limiter_from_settings
 from donatello.sealing import PromptSealer, sealer_from_settings
 from donatello.sso.entra_client import EntraSignIn
@@ -43,6 +44,8 @@ class Resources:
     token_signer: TokenSigner
     entra_verifier: EntraVerifier | None  # None: Entra is not configured
     entra_sign_in: EntraSignIn | None
+    # Key Vault secrets and managed-identity tokens for model calls: one Entra credential per process.
+    model_credentials: ModelCredentials
     webhook_resolver: Resolver | None = None  # replaces DNS for webhook targets (tests); None: the system's
 
 
@@ -75,6 +78,8 @@ async def open_resources(
         stack.push_async_callback(images.close)
         sealer = sealer_from_settings(settings)
         stack.push_async_callback(sealer.aclose)
+        credentials = ModelCredentials(settings)
+        stack.push_async_callback(credentials.aclose)
         yield Resources(
             settings=settings,
             engine=engine,
@@ -87,4 +92,5 @@ async def open_resources(
             token_signer=token_signer(settings),
             entra_verifier=EntraVerifier(settings) if settings.entra_configured else None,
             entra_sign_in=EntraSignIn(settings) if settings.entra_configured else None,
+            model_credentials=credentials,
         )

@@ -21,6 +21,7 @@ from donatello.config import Settings
 from donatello.core.jobs import JobContext
 from donatello.exports import tasks as export_tasks
 from donatello.generations import processing
+from donatello.providers import health as model_health
 from donatello.reconciliation import tasks as reconciliation_tasks
 from donatello.resources import Resources, open_resources
 from donatello.retention import tasks as retention
@@ -33,8 +34,11 @@ Job = Callable[[JobContext, Resources], Coroutine[Any, Any, None]]
 #: Jobs the worker runs, by name, each handed the resources it uses.
 JOBS: dict[str, Job] = {
     "audit-relay": lambda context, _: relay.run(context),  # its own store: it waits out an outage
-    "generations": lambda context, res: processing.run(context, res.image_store, res.sealer, res.redis),
+    "generations": lambda context, res: processing.run(
+        context, res.image_store, res.sealer, res.redis, res.model_credentials
+    ),
     "budget-holds": lambda context, _: budget_tasks.run(context),
+    "model-health": lambda context, res: model_health.run(context, res.model_credentials),
     "retention": lambda context, res: retention.job(context, res.image_store),
     "webhooks": lambda context, res: webhook_tasks.run(context, res.sealer),
     "exports": lambda context, res: export_tasks.run(context, res.image_store),

@@ -23,8 +23,6 @@ PROMPT = "a koala auditing the ledger"
 async def setup(db: AsyncSession, tokens: TokenSigner, azure_stub: AzureOpenAIStub) -> tuple[gw.World, str]:
     """A tenant whose first choice is Azure OpenAI (0.08) with the local model (0.05) as fallback."""
     world = await gw.world(db, tokens)
-    # The worker resolves no secret for the row's test Key Vault reference, so its calls carry no key.
-    azure_stub.accept_anonymous_callers()
     azure = await provider_rows.model(
         db,
         "azure-openai",

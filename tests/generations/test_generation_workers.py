@@ -27,6 +27,8 @@ from donatello.generations.processing import Job, Processor
 from donatello.generations.schemas import GenerationCreate
 from donatello.models import CostEvent, Generation, ModelProvider, ProviderConfig
 from donatello.providers import availability_for
+from donatello.providers.credentials import ModelCredentials
+from tests.support import provider_rows
 from tests.support.azure_openai_stub import AzureOpenAIStub, slow, success_b64
 from tests.support.ledger import committed_tenant, principal_of
 
@@ -97,6 +99,7 @@ async def test_parallel_workers_never_process_the_same_job(
                     app.state.image_store,
                     http,
                     availability_for(None),
+                    credentials=ModelCredentials(app.state.settings),
                 )
                 for _ in range(4)
             ]
@@ -138,7 +141,10 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
         await session.flush()
         session.add(
             ProviderConfig(
-                provider_id=model.id, max_retries=0, configuration={}, api_key_vault_ref="kv://test/key"
+                provider_id=model.id,
+                max_retries=0,
+                configuration={},
+                credential=provider_rows.TEST_CREDENTIAL,  # the stub's key, set by the azure_stub fixture
             )
         )
     try:
@@ -146,7 +152,6 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
             member = tenant.members[0]
             member.mfa_enabled = True
             generation_id = await _request(app, sessions, member, model, "a job that outlives its worker")
-            azure_stub.accept_anonymous_callers()  # the worker resolves no secret for the test vault reference
             azure_stub.reply(slow(120))  # the first worker hangs on the provider
 
             env = {
@@ -180,7 +185,6 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
                     doomed.kill()
 
             azure_stub.reset()
-            azure_stub.accept_anonymous_callers()
             azure_stub.reply(success_b64())
             async with httpx.AsyncClient(trust_env=False) as http:
                 rescuer = Processor(
@@ -190,6 +194,7 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease_and_charged_on
                     app.state.image_store,
                     http,
                     availability_for(None),
+                    credentials=ModelCredentials(app.state.settings),
                 )
                 deadline = time.monotonic() + 30
                 while not await rescuer.run_once():  # nothing to claim until the dead worker's lease lapses

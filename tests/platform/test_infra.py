@@ -110,7 +110,9 @@ def test_the_identity_gets_exactly_the_roles_each_service_needs() -> None:
     assert "sqlRoleAssignments" in COSMOS
     assert f"'{blob_data_contributor}'" in STORAGE
     assert f"'{key_vault_secrets_user}'" in (INFRA / "modules" / "keyvault.bicep").read_text()
-    assert ALL_BICEP.count("Microsoft.Authorization/roleAssignments@") == 2
+    openai_user = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"  # keyless model calls, on a referenced resource
+    assert f"'{openai_user}'" in (INFRA / "modules" / "openai-access.bicep").read_text()
+    assert ALL_BICEP.count("Microsoft.Authorization/roleAssignments@") == 3
     # both apps run as the user-assigned identity and as the right command
     assert APPS.count("identity: identity\n") >= 2 and "type: 'UserAssigned'" in APPS
     assert re.search(r"command: \[\s*'donatello'\s*'serve'\s*'--workers'\s*string\(apiWorkers\)\s*\]", APPS)

@@ -7,6 +7,7 @@ one call the provider would have seen (and billed).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -47,8 +48,14 @@ class Sleeps:
         self.delays.append(seconds)
 
 
-async def stub_key(reference: str) -> str:
-    return STUB_API_KEY
+class StubKey:
+    """The catalogue rows' credential, obtained as the key the stub accepts."""
+
+    async def resolve(self, configured: dict[str, Any]) -> ApiKeyHeader:
+        return ApiKeyHeader(STUB_API_KEY, kind="environment")
+
+
+stub_key = StubKey()
 
 
 def gpt_image(stub: AzureOpenAIStub, *, retries: int = 3) -> ProviderTarget:
@@ -84,7 +91,7 @@ async def azure_then_local(
     )
     await provider_rows.model(db, "local", price="0.0100", priority=90)
     chosen = await candidates(
-        db, None, "auto", "1024x1024", "standard", 1, availability=availability, resolve_secret=stub_key
+        db, None, "auto", "1024x1024", "standard", 1, availability=availability, credentials=stub_key
     )
     assert [c.provider for c in chosen] == ["azure-openai", "local"]
     return chosen

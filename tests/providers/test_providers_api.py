@@ -146,7 +146,10 @@ async def test_configuration_is_replaced_audited_and_the_secret_reference_never_
             "max_retries": 4,
             "rate_limit_per_minute": 60,
             "configuration": {"api_version": "2024-10-21", "auth": "api-key"},
-            "api_key_vault_ref": "https://acme-kv.vault.azure.net/secrets/openai-key",
+            "credential": {
+                "kind": "key-vault",
+                "secret": "https://acme-kv.vault.azure.net/secrets/openai-key",
+            },
         },
         headers=headers,
     )
@@ -158,11 +161,15 @@ async def test_configuration_is_replaced_audited_and_the_secret_reference_never_
         "rate_limit_per_minute": 60,
         "configuration": {"api_version": "2024-10-21", "auth": "api-key"},
         "has_credential": True,
+        "credential_kind": "key-vault",
     }
     stored = (
         await db.execute(select(ProviderConfig).where(ProviderConfig.provider_id == row.id))
     ).scalar_one()
-    assert stored.api_key_vault_ref == "https://acme-kv.vault.azure.net/secrets/openai-key"
+    assert stored.credential == {
+        "kind": "key-vault",
+        "secret": "https://acme-kv.vault.azure.net/secrets/openai-key",
+    }
     [event] = await audit_events(db, "provider.configured", row.id)
     assert "vault.azure.net" not in str(event.payload)
     listed = await client.get(f"/v1/providers/{row.id}", headers=headers)

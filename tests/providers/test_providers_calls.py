@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -32,9 +33,14 @@ from tests.support.azure_openai_stub import STUB_API_KEY, AzureOpenAIStub
 REQUEST = ImageRequest("a harbour at dawn", None, "1024x1024", "standard", None, 1, 42)
 
 
-async def stub_key(reference: str) -> str:
-    """The catalogue rows' Key Vault reference, resolved to the key the stub accepts."""
-    return STUB_API_KEY
+class StubKey:
+    """The catalogue rows' credential, obtained as the key the stub accepts."""
+
+    async def resolve(self, configured: dict[str, Any]) -> ApiKeyHeader:
+        return ApiKeyHeader(STUB_API_KEY, kind="environment")
+
+
+stub_key = StubKey()
 
 
 class Sleeps:
@@ -158,7 +164,7 @@ async def test_timeouts_are_retried_then_the_cheaper_fallback_produces_the_image
         max_retries=1,
     )
     fallback = await provider_rows.model(db, "local", price="0.0100", priority=90)
-    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, resolve_secret=stub_key)
+    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, credentials=stub_key)
     # The timeout is read from the row in whole seconds; shorten it for the test (the stub sleeps 2 s).
     chosen[0] = replace(chosen[0], target=replace(chosen[0].target, timeout_seconds=0.1))
     azure_stub.reply(replies.slow(2.0), replies.slow(2.0))
@@ -184,7 +190,7 @@ async def test_a_content_filter_refusal_does_not_fall_back(
     await provider_rows.only_these_models(db)
     await provider_rows.model(db, "azure-openai", price="0.0800", priority=10, endpoint=azure_stub.endpoint())
     await provider_rows.model(db, "local", price="0.0100", priority=90)
-    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, resolve_secret=stub_key)
+    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, credentials=stub_key)
     azure_stub.reply(replies.content_filter())
 
     with pytest.raises(ContentFiltered):
@@ -204,7 +210,7 @@ async def test_when_every_candidate_fails_the_error_lists_each_and_pauses_the_fa
     )
     availability = InProcessAvailability(threshold=2)
     chosen = await candidates(
-        db, None, "auto", "1024x1024", "standard", 1, availability=availability, resolve_secret=stub_key
+        db, None, "auto", "1024x1024", "standard", 1, availability=availability, credentials=stub_key
     )
     azure_stub.reply(*[replies.server_error() for _ in range(4)])
 

@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.config import Settings
 from donatello.models import Department, Organization, ProviderConfig, UserPreference
 from donatello.providers import InProcessAvailability, candidates
+from donatello.providers.credentials import ModelCredentials
 from donatello.providers.errors import (
     AmbiguousModel,
     ModelUnavailable,
@@ -238,7 +240,9 @@ async def test_nothing_eligible_is_a_clear_refusal(db: AsyncSession) -> None:
         await candidates(db, None, "auto", "1024x1024", "standard", 1)
 
 
-async def test_targets_carry_configuration_retries_and_resolved_credentials(db: AsyncSession) -> None:
+async def test_targets_carry_configuration_retries_and_resolved_credentials(
+    db: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await provider_rows.only_these_models(db)
     row = await provider_rows.model(
         db,
@@ -251,13 +255,14 @@ async def test_targets_carry_configuration_retries_and_resolved_credentials(db: 
     stored = (
         await db.execute(select(ProviderConfig).where(ProviderConfig.provider_id == row.id))
     ).scalar_one()
-    stored.api_key_vault_ref = "kv://openai-key"
+    stored.credential = {"kind": "environment", "variable": "ACME_OPENAI_KEY"}
     await db.flush()
 
-    async def resolve(ref: str) -> str | None:
-        return {"kv://openai-key": "the-secret"}.get(ref)
+    monkeypatch.setenv("ACME_OPENAI_KEY", "the-secret")
 
-    chosen = await candidates(db, None, "auto", "1024x1024", "standard", 1, resolve_secret=resolve)
+    chosen = await candidates(
+        db, None, "auto", "1024x1024", "standard", 1, credentials=ModelCredentials(settings)
+    )
 
     target = chosen[0].target
     assert (target.endpoint, target.timeout_seconds, target.max_retries) == (

@@ -32,7 +32,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,6 +355,8 @@ class AzureOpenAIStub:
         self.base_url = ""
         self.api_key = STUB_API_KEY
         self.tokens: set[str] = {STUB_TOKEN}
+        self.keys: set[str] = set()  # keys a test's vault or environment hands out, beside api_key
+        self.token_issuers: list[Container[str]] = []  # tokens a loopback identity endpoint issued
         self.deployments: dict[str, str] = dict(DEPLOYMENTS)
         self.anonymous_accepted = False
         self._server: uvicorn.Server | None = None
@@ -384,6 +386,14 @@ class AzureOpenAIStub:
         """Only for flows that cannot hand the model a credential yet: the stub then skips step 1."""
         self.anonymous_accepted = True
 
+    def accept_keys(self, *keys: str) -> None:
+        """Keys of the resource besides ``api_key`` (a rotated key's old and new value, say)."""
+        self.keys.update(keys)
+
+    def trust_tokens_of(self, issued: Container[str]) -> None:
+        """Accept the bearer tokens an identity endpoint issues (read at each request)."""
+        self.token_issuers.append(issued)
+
     def reply(self, *replies: Reply) -> None:
         self.script.extend(replies)
 
@@ -393,6 +403,8 @@ class AzureOpenAIStub:
         self.downloads.clear()
         self.api_key = STUB_API_KEY
         self.tokens = {STUB_TOKEN}
+        self.keys = set()
+        self.token_issuers = []
         self.deployments = dict(DEPLOYMENTS)
         self.anonymous_accepted = False
 
@@ -455,10 +467,11 @@ class AzureOpenAIStub:
         key = request.headers.get("api-key")
         bearer = request.headers.get("authorization", "")
         if key is not None:
-            return None if key == self.api_key else rules.INVALID_KEY
+            return None if key == self.api_key or key in self.keys else rules.INVALID_KEY
         if bearer:
             token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else None
-            return None if token in self.tokens else rules.PERMISSION_DENIED
+            trusted = token in self.tokens or any(token in issued for issued in self.token_issuers)
+            return None if trusted else rules.PERMISSION_DENIED
         if self.anonymous_accepted:
             return None
         return {

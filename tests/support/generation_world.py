@@ -25,6 +25,7 @@ from donatello.models import (
     User,
 )
 from donatello.providers import availability_for
+from donatello.providers.credentials import ModelCredentials
 from tests.support import factories, provider_rows
 from tests.support.savepoints import sessions_in
 
@@ -73,6 +74,7 @@ async def worker(app: FastAPI, db: AsyncSession, http: httpx.AsyncClient) -> Pro
         http=http,
         availability=availability_for(None),
         sleep=no_wait,
+        credentials=ModelCredentials(app.state.settings),  # the test models' key is in TEST_PROVIDER_KEY
     )
 
 

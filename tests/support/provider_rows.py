@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers.adapters import NEEDS_CREDENTIAL
 
+#: what a model needing credentials is given unless a test says otherwise
+TEST_CREDENTIAL: dict[str, Any] = {"kind": "environment", "variable": "TEST_PROVIDER_KEY"}
+
 
 async def only_these_models(db: AsyncSession) -> None:
     """Deactivate every model already in the catalogue (rolled back with the test)."""
@@ -31,10 +34,10 @@ async def model(
     max_retries: int | None = None,
     configuration: dict[str, Any] | None = None,
     size_multipliers: dict[str, str] | None = None,
-    credential: str | None = "kv://test/provider-key",
+    credential: dict[str, Any] | None = TEST_CREDENTIAL,
 ) -> ModelProvider:
-    """A model in the catalogue; one whose provider needs credentials gets a Key Vault reference unless
-    ``credential`` is None (such a model cannot run)."""
+    """A model in the catalogue; one whose provider needs credentials gets ``credential`` (by default a
+    key in an environment variable no test sets) unless it is None (such a model cannot run)."""
     row = ModelProvider(
         provider_name=provider,
         model_name=name or f"m-{uuid.uuid4().hex[:8]}",
@@ -47,14 +50,14 @@ async def model(
     )
     db.add(row)
     await db.flush()
-    vault_ref = credential if provider in NEEDS_CREDENTIAL else None
-    if max_retries is not None or configuration is not None or vault_ref is not None:
+    configured = credential if provider in NEEDS_CREDENTIAL else None
+    if max_retries is not None or configuration is not None or configured is not None:
         db.add(
             ProviderConfig(
                 provider_id=row.id,
                 max_retries=3 if max_retries is None else max_retries,
                 configuration=configuration or {},
-                api_key_vault_ref=vault_ref,
+                credential=configured,
             )
         )
         await db.flush()

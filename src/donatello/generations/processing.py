@@ -20,7 +20,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -37,20 +36,23 @@ from donatello.core.jobs import JobContext
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
 from donatello.generations.asking import end_user_id, in_admitted_words
+from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
 from donatello.generations.safety import content_filter, refusal_message
 from donatello.generations.storing import ImagesNotStored, store_images
-from donatello.models import Generation, GenerationMetadata
+from donatello.models import GenerationMetadata
 from donatello.pricing.service import input_text_bound
 from donatello.providers import (
     Availability,
     Candidate,
     ContentFiltered,
+    CredentialSource,
     ImageRequest,
     ModelCannotRun,
     Outcome,
     ProviderError,
     ProvidersExhausted,
+    UnavailableModels,
     availability_for,
     candidates,
     generate_with_fallback,
@@ -59,45 +61,6 @@ from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    """What the worker needs of a claimed generation, read while the claim's transaction was open."""
-
-    id: uuid.UUID
-    organization_id: uuid.UUID
-    department_id: uuid.UUID
-    user_id: uuid.UUID
-    provider: str
-    model: str
-    size: str
-    quality: str
-    n: int
-    prompt_envelope: str
-    details: dict[str, Any]
-    reserved_aud: Decimal
-    attempts: int
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Generation) -> Job:
-        return cls(
-            row.id,
-            row.organization_id,
-            row.department_id,
-            row.user_id,
-            row.model_provider,
-            row.model_name,
-            row.size,
-            row.quality,
-            row.n,
-            row.prompt_encrypted,
-            dict(row.details),
-            row.reservation_aud,
-            row.attempts,
-            row.created_at,
-        )
 
 
 @dataclass
@@ -110,6 +73,7 @@ class Processor:
     availability: Availability
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     sleep: Any = asyncio.sleep  # provider and store back-off; tests pass a fast one
+    credentials: CredentialSource | None = None  # obtains each candidate's credential before its call
 
     @property
     def kept(self) -> KeptResults:
@@ -141,7 +105,12 @@ class Processor:
                 request, options = in_admitted_words(request, options)
                 work = asyncio.create_task(
                     generate_with_fallback(
-                        options, request, http=self.http, sleep=self.sleep, availability=self.availability
+                        options,
+                        request,
+                        http=self.http,
+                        sleep=self.sleep,
+                        availability=self.availability,
+                        on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
                     )
                 )
                 done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
@@ -194,7 +163,10 @@ class Processor:
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved,
         priced as admission priced them: the same prompt bound, the rates of the day it was admitted."""
-        async with transaction(self.sessions, tenant=job.organization_id) as session:
+        async with (
+            UnavailableModels(self.sessions, job.organization_id) as unavailable,
+            transaction(self.sessions, tenant=job.organization_id) as session,
+        ):
             return await candidates(
                 session,
                 job.department_id,
@@ -207,6 +179,8 @@ class Processor:
                 availability=self.availability,
                 input_bound=input_text_bound(request.prompt, request.negative_prompt),
                 on=job.created_at.astimezone(UTC).date(),
+                credentials=self.credentials,
+                on_unobtainable=unavailable.unobtainable,
             )
 
     async def _heartbeat(self, job: Job) -> None:
@@ -383,14 +357,18 @@ def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.Aud
     )
 
 
-async def run(context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None) -> None:
+async def run(
+    context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None, keys: CredentialSource
+) -> None:
     """The worker job: ``generation_workers`` processors claiming until told to stop."""
     settings = context.settings
     availability = availability_for(redis)
     async with httpx.AsyncClient(trust_env=False) as http:
 
         async def loop() -> None:
-            processor = Processor(context.sessions, settings, sealer, store, http, availability)
+            processor = Processor(
+                context.sessions, settings, sealer, store, http, availability, credentials=keys
+            )
             await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
 
         await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))

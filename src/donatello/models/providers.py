@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import Base, Money4, Rate, created_at, jsonb_object, updated_at, uuid_pk
@@ -49,6 +50,9 @@ class ModelProvider(Base):
       ``token_price_*`` columns (per million tokens, in ``pricing_currency``) are required, the per-image
       prices are not (``cost_per_image_aud`` may be NULL), and a request is held at the most its tokens
       can cost and charged from the provider's metered usage (``pricing.service``).
+    * added ``unavailable_reason`` / ``unavailable_since`` / ``last_error``: a model whose credential
+      cannot be obtained, or whose provider answered 401/403/404, is not chosen again until an
+      administrator changes it (a CHECK keeps the reason and its time together).
     """
 
     __tablename__ = "model_providers"
@@ -95,11 +99,23 @@ class ModelProvider(Base):
     )
     sla_percentage: Mapped[float | None] = mapped_column(Float)
     timeout_seconds: Mapped[int] = mapped_column(server_default=text("60"))
+    # Unavailable with a reason (credential or configuration), until an administrator changes the model.
+    unavailable_reason: Mapped[str | None] = mapped_column(
+        String(500),
+        comment="Why no call to this model can succeed until an administrator changes it; NULL = none",
+    )
+    unavailable_since: Mapped[datetime | None] = mapped_column(comment="When the model was made unavailable")
+    last_error: Mapped[str | None] = mapped_column(
+        String(2000), comment="The provider's or the credential's last error (never a secret)"
+    )
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
     __table_args__ = (
         UniqueConstraint("provider_name", "model_name", name="uq_provider_model"),
+        CheckConstraint(
+            "(unavailable_reason IS NULL) = (unavailable_since IS NULL)", name="unavailable_since_with_reason"
+        ),
         CheckConstraint("sla_percentage BETWEEN 0 AND 100", name="sla_percentage"),
         CheckConstraint("cost_per_image_aud >= 0", name="cost_per_image_aud_nonneg"),
         CheckConstraint("cost_per_image >= 0", name="cost_per_image_nonneg"),
@@ -128,8 +144,10 @@ class ModelProvider(Base):
 class ProviderConfig(Base):
     """Runtime configuration of one model provider row (seed: ERD only).
 
-    ``provider_id`` is UNIQUE (the ERD's one-to-one). The API key itself is never stored: only a Key
-    Vault reference. ``configuration`` is NOT NULL default ``{}``.
+    ``provider_id`` is UNIQUE (the ERD's one-to-one). A secret itself is never stored: ``credential``
+    (replacing the seed's ``api_key_vault_ref``) says where it comes from — a Key Vault secret URL, the
+    app's managed identity, or an environment variable the platform mounts. ``configuration`` is NOT NULL
+    default ``{}``.
     """
 
     __tablename__ = "provider_configs"
@@ -140,8 +158,13 @@ class ProviderConfig(Base):
         unique=True,
         comment="The model_providers row configured",
     )
-    api_key_vault_ref: Mapped[str | None] = mapped_column(
-        String(255), comment="Azure Key Vault secret reference holding the provider API key"
+    credential: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB,
+        comment=(
+            'How calls prove who they are, never the secret itself: {"kind": "key-vault", "secret": '
+            '<secret URL>}, {"kind": "managed-identity", "scope", "client_id"} or {"kind": "environment", '
+            '"variable": <name>}'
+        ),
     )
     max_retries: Mapped[int] = mapped_column(
         server_default=text("3"), comment="Retries per request before falling back"
@@ -155,6 +178,10 @@ class ProviderConfig(Base):
 
     __table_args__ = (
         CheckConstraint("max_retries >= 0", name="max_retries_nonneg"),
+        CheckConstraint(
+            "credential IS NULL OR credential->>'kind' IN ('key-vault', 'managed-identity', 'environment')",
+            name="credential_kind",
+        ),
         CheckConstraint("rate_limit_per_minute > 0", name="rate_limit_positive"),
         {"comment": "Runtime configuration of model providers"},
     )

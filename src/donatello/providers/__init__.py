@@ -19,6 +19,7 @@ from donatello.providers.contract import (
 )
 from donatello.providers.errors import (
     ContentFiltered,
+    CredentialUnavailable,
     ModelCannotRun,
     ProviderError,
     ProviderMisconfigured,
@@ -29,13 +30,16 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 from donatello.providers.execution import Outcome, call_with_retries, generate_with_fallback
-from donatello.providers.selection import Candidate, candidates, priced_offers
+from donatello.providers.selection import Candidate, CredentialSource, candidates, priced_offers
+from donatello.providers.unavailable import UnavailableModels
 
 __all__ = [
     "ApiKeyHeader",
     "Availability",
     "Candidate",
     "ContentFiltered",
+    "CredentialSource",
+    "CredentialUnavailable",
     "ImageProvider",
     "ImageRequest",
     "ImageResult",
@@ -53,6 +57,7 @@ __all__ = [
     "ProvidersExhausted",
     "RedisAvailability",
     "TokenUsage",
+    "UnavailableModels",
     "adapter_for",
     "availability_for",
     "call_with_retries",

@@ -90,6 +90,19 @@ class ProviderMisconfigured(ProviderError):
     until an administrator changes its configuration."""
 
 
+class CredentialUnavailable(Exception):
+    """A model's credential could not be obtained (Key Vault refused or is unreachable, no managed-identity
+    token, the environment variable is not set): no call is made and the model is made unavailable.
+
+    ``reason`` is in plain words for people; ``detail`` is the error behind it for administrators. Neither
+    ever holds the secret."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail or reason
+
+
 class ProvidersExhausted(ProviderError):
     """Every candidate failed; ``failures`` lists ``provider/model: reason`` in the order tried."""
 
@@ -183,6 +196,7 @@ class SecretInConfiguration(ValidationFailed):
     def __init__(self, key: str) -> None:
         DomainError.__init__(
             self,
-            f"configuration.{key} looks like a secret; store it in Key Vault and set api_key_vault_ref",
+            f"configuration.{key} looks like a secret; keep it in Key Vault (or an environment variable) and "
+            "set config.credential",
             field=f"configuration.{key}",
         )

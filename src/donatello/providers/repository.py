@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
@@ -75,3 +76,52 @@ async def save(session: AsyncSession, row: ModelProvider | ProviderConfig) -> No
     session.add(row)
     await session.flush()
     await session.refresh(row)
+
+
+async def mark_unavailable(
+    session: AsyncSession, provider: str, model: str, reason: str, error: str, at: datetime
+) -> ModelProvider | None:
+    """Make the model unavailable unless it already is; the row when this call did it. The condition is
+    re-checked under the row's lock, so of two workers noticing at once exactly one succeeds."""
+    stmt = (
+        update(ModelProvider)
+        .where(
+            ModelProvider.provider_name == provider,
+            ModelProvider.model_name == model,
+            ModelProvider.unavailable_reason.is_(None),
+        )
+        .values(unavailable_reason=reason[:500], unavailable_since=at, last_error=error[:2000])
+        .returning(ModelProvider)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def waiting_for_credentials(
+    session: AsyncSession, reason_prefix: str
+) -> list[tuple[uuid.UUID, datetime, dict[str, Any]]]:
+    """(id, unavailable since, credential) of active models made unavailable for their credential."""
+    stmt = (
+        select(ModelProvider.id, ModelProvider.unavailable_since, ProviderConfig.credential)
+        .join(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+        .where(
+            ModelProvider.is_active.is_(True),
+            ModelProvider.unavailable_reason.startswith(reason_prefix, autoescape=True),
+            ProviderConfig.credential.is_not(None),
+        )
+        .order_by(ModelProvider.unavailable_since)
+    )
+    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+
+
+async def mark_available(session: AsyncSession, model_id: uuid.UUID, since: datetime) -> ModelProvider | None:
+    """Make the model available again if it is still unavailable since ``since`` (nobody changed it
+    meanwhile); the row when this call did it."""
+    stmt = (
+        update(ModelProvider)
+        .where(ModelProvider.id == model_id, ModelProvider.unavailable_since == since)
+        .values(unavailable_reason=None, unavailable_since=None)
+        .returning(ModelProvider)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

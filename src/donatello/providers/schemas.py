@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from donatello.core.json_values import Settings as JsonSettings
 from donatello.core.money import Money
@@ -19,16 +29,123 @@ PricingUnit = Literal["image", "token"]
 Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^(https?|local)://\S+$")]
 
 
+#: Key Vault's DNS suffix in each Azure cloud (public, China, US Government, Germany)
+VAULT_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net", "vault.microsoftazure.de")
+DEFAULT_SCOPE = "https://cognitiveservices.azure.com/.default"
+_VAULT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
+_SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+_SECRET_VERSION = re.compile(r"^[0-9a-f]{32}$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: the platform's own secrets and the identity endpoint's: never sent to a model provider
+_RESERVED_VARIABLES = ("DONATELLO_", "AZURE_", "IDENTITY_", "MSI_")
+_SCOPE = re.compile(r"^(https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?|api://[A-Za-z0-9._~/-]+)$")
+
+
+class KeyVaultCredential(BaseModel):
+    """An API key kept as a Key Vault secret, read with the app's identity and sent as ``api-key``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["key-vault"]
+    secret: str = Field(
+        max_length=500,
+        description="https://<vault>.vault.azure.net/secrets/<name>[/<version>] (no version: the latest)",
+        examples=["https://acme-kv.vault.azure.net/secrets/azure-openai-key"],
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_url(cls, value: str) -> str:
+        key_vault_secret(value)
+        return value
+
+
+class ManagedIdentityCredential(BaseModel):
+    """No key at all: an Entra token for the app's managed identity, sent as ``Authorization: Bearer``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["managed-identity"]
+    scope: str = Field(default=DEFAULT_SCOPE, max_length=200)
+    client_id: uuid.UUID | None = Field(
+        default=None, description="A user-assigned identity's client id; none: the system-assigned identity"
+    )
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        if not _SCOPE.match(value) or not value.endswith("/.default"):
+            raise ValueError("the scope must be a resource URI ending in /.default, e.g. " + DEFAULT_SCOPE)
+        return value
+
+
+class EnvironmentCredential(BaseModel):
+    """An API key the platform mounts as an environment variable (Container Apps or Kubernetes secrets),
+    sent as ``api-key``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["environment"]
+    variable: str = Field(max_length=128, examples=["AZURE_OPENAI_EAST_KEY"])
+
+    @field_validator("variable")
+    @classmethod
+    def _variable(cls, value: str) -> str:
+        if not _VARIABLE.match(value):
+            raise ValueError(
+                "the variable must be a name of letters, digits and underscores, not starting with a digit"
+            )
+        if value.upper().startswith(_RESERVED_VARIABLES):
+            raise ValueError(
+                f"{value} is reserved for the platform's own settings and identity; mount the model's key "
+                "under another name"
+            )
+        return value
+
+
+Credential = Annotated[
+    KeyVaultCredential | ManagedIdentityCredential | EnvironmentCredential, Field(discriminator="kind")
+]
+CREDENTIAL = TypeAdapter[KeyVaultCredential | ManagedIdentityCredential | EnvironmentCredential](Credential)
+
+
+def key_vault_secret(url: str) -> tuple[str, str, str | None]:
+    """``(vault URL, secret name, version or None)`` of a Key Vault secret URL; ValueError naming what is
+    wrong otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise ValueError("the secret URL must start with https://")
+    host = (parts.hostname or "").lower()
+    vault, _, suffix = host.partition(".")
+    if suffix not in VAULT_SUFFIXES:
+        raise ValueError(f"the host must be <vault>.{VAULT_SUFFIXES[0]} (or {', '.join(VAULT_SUFFIXES[1:])})")
+    if not _VAULT_NAME.match(vault) or "--" in vault:
+        raise ValueError(
+            f"{vault!r} is not a vault name (3-24 letters, digits and single hyphens, starting with a letter)"
+        )
+    if parts.port is not None or parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("the secret URL takes no port, user, query or fragment")
+    segments = parts.path.split("/")[1:]
+    if len(segments) not in (2, 3) or segments[0] != "secrets":
+        raise ValueError("the path must be /secrets/<name> or /secrets/<name>/<version>")
+    if not _SECRET_NAME.match(segments[1]):
+        raise ValueError(f"{segments[1]!r} is not a secret name (1-127 letters, digits and hyphens)")
+    version = segments[2] if len(segments) == 3 else None
+    if version is not None and not _SECRET_VERSION.match(version):
+        raise ValueError(f"{version!r} is not a secret version (32 hexadecimal characters)")
+    return f"https://{host}", segments[1], version
+
+
 class ProviderConfigWrite(BaseModel):
-    """The whole runtime configuration of a model (PUT replaces it). Secrets go to Key Vault: only the
-    reference is stored, and it is never returned."""
+    """The whole runtime configuration of a model (PUT replaces it). The credential says where the key
+    or token comes from; no secret is ever stored or returned."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_retries: int = Field(default=3, ge=0, le=10)
     rate_limit_per_minute: int | None = Field(default=None, gt=0, le=100_000)
     configuration: JsonSettings = Field(default_factory=dict)
-    api_key_vault_ref: str | None = Field(default=None, min_length=1, max_length=255)
+    credential: Credential | None = None
 
 
 class TokenPrices(BaseModel):
@@ -101,7 +218,10 @@ class ProviderConfigRead(BaseModel):
     max_retries: int
     rate_limit_per_minute: int | None
     configuration: dict[str, Any]
-    has_credential: bool = Field(description="Whether a Key Vault reference is set (never the secret)")
+    has_credential: bool = Field(description="Whether a credential is configured (never the secret)")
+    credential_kind: Literal["key-vault", "managed-identity", "environment"] | None = Field(
+        description="Where the credential comes from; its details are never returned"
+    )
 
 
 class ProviderRead(BaseModel):
@@ -111,9 +231,21 @@ class ProviderRead(BaseModel):
     is_active: bool
     available: bool = Field(
         description=(
-            "False when the model cannot serve a request now: inactive, missing the credentials its "
-            'provider needs, or paused after repeated failures. model "auto" never chooses it.'
+            "False when the model cannot serve a request now: inactive, missing the credential its "
+            "provider needs, made unavailable (its credential could not be obtained, or the provider "
+            'answered 401/403/404), or paused after repeated failures. model "auto" never chooses it.'
         )
+    )
+    unavailable_reason: str | None = Field(
+        default=None, description="Why it is not available, in plain words (administrators only)"
+    )
+    unavailable_since: datetime | None = Field(
+        default=None,
+        description="When it was made unavailable; it stays so until an administrator changes it "
+        "(administrators only)",
+    )
+    last_error: str | None = Field(
+        default=None, description="The provider's or the credential's last error (administrators only)"
     )
     api_endpoint: str
     cost_per_image_aud: Money | None = Field(description="AUD per image; null for a token-priced model")

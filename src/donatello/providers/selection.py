@@ -14,19 +14,24 @@ Rules:
 * fallbacks are the other eligible models whose per-image price is no higher than the choice's (the
   budget was reserved at the choice's price), in priority order.
 
-Models that cannot run (no adapter, or no credentials where the provider needs them — see
-:func:`cannot_run`, which the catalogue's ``available`` uses too), with no configured exchange rate, or
-paused by the availability cache are not eligible; asking for one by name is refused. The reason
-string goes to ``generation_metadata.selected_model_reason``.
+Models that cannot run (no adapter, no credential where the provider needs one, or made unavailable
+with a reason — see :func:`cannot_run`, which the catalogue's ``available`` uses too), with no configured
+exchange rate, or paused by the availability cache are not eligible; asking for one by name is refused.
+The reason string goes to ``generation_metadata.selected_model_reason``.
+
+Given ``credentials`` (the worker, just before calling), each candidate's credential is obtained first: a
+candidate whose credential cannot be had is dropped (``on_unobtainable`` hears of it, so the model is made
+unavailable) and never called; when none is left, ``ModelCannotRun`` says why the first could not run.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,9 +41,10 @@ from donatello.pricing.service import Quote, quote
 from donatello.providers import repository
 from donatello.providers.adapters import NEEDS_CREDENTIAL, PROVIDER_NAMES
 from donatello.providers.availability import Availability, availability_for
-from donatello.providers.contract import ApiKeyHeader, ProviderTarget
+from donatello.providers.contract import ProviderCredential, ProviderTarget
 from donatello.providers.errors import (
     AmbiguousModel,
+    CredentialUnavailable,
     ModelCannotRun,
     ModelUnavailable,
     NoModelAvailable,
@@ -52,8 +58,16 @@ DEFAULT_MAX_RETRIES = 3
 QUALITY_WORDS = {"quality", "high", "hd", "best"}
 COST_WORDS = {"cost", "low", "economy", "cheap", "cheapest"}
 
-#: turns a provider_configs.api_key_vault_ref into the secret (Key Vault, local key file, ...)
-SecretResolver = Callable[[str], Awaitable[str | None]]
+
+class CredentialSource(Protocol):
+    """Turns a model's configured credential (``provider_configs.credential``) into what calls send;
+    raises ``CredentialUnavailable`` when it cannot be obtained (``credentials.ModelCredentials``)."""
+
+    async def resolve(self, configured: dict[str, Any]) -> ProviderCredential: ...
+
+
+#: told (provider, model, why) when a candidate is dropped because its credential cannot be obtained
+OnUnobtainable = Callable[[str, str, CredentialUnavailable], None]
 
 
 @dataclass(frozen=True)
@@ -83,9 +97,10 @@ async def candidates(
     max_unit_price_aud: Decimal | None = None,
     user_id: uuid.UUID | None = None,
     availability: Availability | None = None,
-    resolve_secret: SecretResolver | None = None,
     input_bound: int | None = None,
     on: date | None = None,
+    credentials: CredentialSource | None = None,
+    on_unobtainable: OnUnobtainable | None = None,
 ) -> list[Candidate]:
     """The model to call first, then its fallbacks (never pricier per image than the first).
     ``input_bound`` is the prompt's ``pricing.input_text_bound`` (token-priced models are held for it);
@@ -123,10 +138,18 @@ async def candidates(
         for offer, offered_quote in priced
         if offer[0].id != first[0][0].id and offered_quote.unit_price_aud <= limit
     ]
-    return [
-        await _candidate(first[0], first[1], reason, resolve_secret),
-        *[await _candidate(offer, q, "fallback", resolve_secret) for offer, q in fallbacks],
-    ]
+    ready: list[Candidate] = []
+    refusals: list[tuple[str, CredentialUnavailable]] = []
+    for offer, offered_quote, why in [(*first, reason), *[(o, q, "fallback") for o, q in fallbacks]]:
+        try:
+            ready.append(await _candidate(offer, offered_quote, why, credentials))
+        except CredentialUnavailable as error:
+            refusals.append((_name(offer[0]), error))
+            if on_unobtainable is not None:
+                on_unobtainable(offer[0].provider_name, offer[0].model_name, error)
+    if not ready:
+        raise ModelCannotRun(refusals[0][0], refusals[0][1].reason)
+    return ready
 
 
 async def priced_offers(
@@ -165,10 +188,13 @@ async def offered_options(
 
 
 def cannot_run(model: ModelProvider, config: ProviderConfig | None) -> str | None:
-    """Why no call to this model can succeed whatever the moment (not a passing outage), or None."""
+    """Why no call to this model can succeed whatever the moment (not a passing outage), or None: no
+    adapter, made unavailable with a reason (until an administrator changes it), or no credential."""
     if model.provider_name not in PROVIDER_NAMES:
         return f"no adapter speaks to {model.provider_name}"
-    if model.provider_name in NEEDS_CREDENTIAL and (config is None or config.api_key_vault_ref is None):
+    if model.unavailable_reason is not None:
+        return model.unavailable_reason
+    if model.provider_name in NEEDS_CREDENTIAL and (config is None or config.credential is None):
         return "no credentials are configured for it"
     return None
 
@@ -354,12 +380,11 @@ def _listed(offer: Offer, key: str) -> tuple[str, ...]:
 
 
 async def _candidate(
-    offer: Offer, offered_quote: Quote, reason: str, resolve_secret: SecretResolver | None
+    offer: Offer, offered_quote: Quote, reason: str, credentials: CredentialSource | None
 ) -> Candidate:
     model, config = offer
-    vault_ref = config.api_key_vault_ref if config is not None else None
-    secret = await resolve_secret(vault_ref) if vault_ref and resolve_secret else None
-    credential = ApiKeyHeader(secret) if secret else None
+    configured = config.credential if config is not None else None
+    credential = await credentials.resolve(configured) if configured and credentials else None
     target = ProviderTarget(
         provider=model.provider_name,
         model=model.model_name,

@@ -1,12 +1,15 @@
 """The provider registry: who may see which models, and how platform administrators change them.
 
 ``model_providers`` is platform-wide (no tenant owns a model): every signed-in user sees the active
-models and their prices; org admins also see inactive ones and the runtime configuration; only super
-admins change anything, and every change is audited.
+models and their prices; org admins also see inactive ones, the runtime configuration (never a
+credential's details) and why a model is unavailable; only super admins change anything, and every change
+is audited. A super admin's change (``PUT /config`` or ``PATCH``) makes a model that was made unavailable
+(``providers.unavailable``) available again.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -75,7 +78,7 @@ async def create(
         raise ProviderModelExists(body.provider_name, body.model_name)
     config = None
     if body.config is not None:
-        config = ProviderConfig(provider_id=model.id, **body.config.model_dump())
+        config = ProviderConfig(provider_id=model.id, **body.config.model_dump(mode="json"))
         await repository.save(session, config)
     await audit.record_event(
         session,
@@ -96,7 +99,8 @@ async def update(
     provider_id: uuid.UUID,
     body: ProviderUpdate,
 ) -> ProviderRead:
-    """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field."""
+    """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field.
+    Any change by an administrator makes an unavailable model available again."""
     model = await _visible(session, provider_id, admin=True)
     wanted = body.model_dump(exclude_unset=True, exclude={"token_prices"})
     if body.token_prices is not None:
@@ -112,9 +116,12 @@ async def update(
         if getattr(model, field) != value
         and (value is not None or field in {"cost_per_image", "sla_percentage", *TOKEN_PRICE_COLUMNS})
     }
+    if (cleared := _clear_unavailable(model)) is not None:
+        changes["unavailable_reason"] = {"from": cleared, "to": None}
     if changes:
         for field, change in changes.items():
-            setattr(model, field, change["to"])
+            if field != "unavailable_reason":
+                setattr(model, field, change["to"])
         _check_pricing(model)
         await repository.save(session, model)
         await audit.record_event(
@@ -136,16 +143,22 @@ async def update(
 async def configure(
     session: AsyncSession, principal: Principal, provider_id: uuid.UUID, body: ProviderConfigWrite
 ) -> ProviderConfigRead:
-    """Replace a model's runtime configuration (retries, per-minute limit, settings, secret reference)."""
+    """Replace a model's runtime configuration (retries, per-minute limit, settings, credential); an
+    unavailable model is available again."""
     model = await _visible(session, provider_id, admin=True)
     _refuse_secrets(body.configuration)
     config = await repository.config_for(session, model.id) or ProviderConfig(provider_id=model.id)
-    before = _config_summary(config)
-    for field, value in body.model_dump().items():
+    before, credential_before = _config_summary(config), config.credential
+    for field, value in body.model_dump(mode="json").items():
         setattr(config, field, value)
     await repository.save(session, config)
     after = _config_summary(config)
     changes = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    if credential_before != config.credential:  # another secret of the same kind is a change too
+        changes["credential"] = {"from": before["credential"], "to": after["credential"]}
+    if (cleared := _clear_unavailable(model)) is not None:
+        await repository.save(session, model)
+        changes["unavailable_reason"] = {"from": cleared, "to": None}
     if changes:
         await audit.record_event(
             session,
@@ -170,16 +183,40 @@ async def _visible(session: AsyncSession, provider_id: uuid.UUID, admin: bool) -
     return model
 
 
+def _clear_unavailable(model: ModelProvider) -> str | None:
+    """Make the model available again; the reason it had, if it was unavailable."""
+    reason = model.unavailable_reason
+    if reason is not None:
+        model.unavailable_reason = model.unavailable_since = None
+    return reason
+
+
+async def _unavailable_reason(
+    model: ModelProvider, config: ProviderConfig | None, availability: Availability
+) -> str | None:
+    if not model.is_active:
+        return "switched off by an administrator"
+    if (why := cannot_run(model, config)) is not None:
+        return why
+    paused = await availability.paused_for(model.provider_name, model.model_name)
+    if paused is not None:
+        return f"paused for {math.ceil(paused)} s after repeated failures"
+    return None
+
+
 async def _read(
     model: ModelProvider, config: ProviderConfig | None, availability: Availability, admin: bool
 ) -> ProviderRead:
-    paused = await availability.paused_for(model.provider_name, model.model_name)
+    why = await _unavailable_reason(model, config, availability)
     return ProviderRead(
         id=model.id,
         provider_name=model.provider_name,
         model_name=model.model_name,
         is_active=model.is_active,
-        available=model.is_active and paused is None and cannot_run(model, config) is None,
+        available=why is None,
+        unavailable_reason=why if admin else None,
+        unavailable_since=model.unavailable_since if admin else None,
+        last_error=model.last_error if admin else None,
         api_endpoint=model.api_endpoint,
         cost_per_image_aud=model.cost_per_image_aud,
         pricing_currency=model.pricing_currency,
@@ -203,17 +240,22 @@ def _config_read(config: ProviderConfig) -> ProviderConfigRead:
         max_retries=config.max_retries,
         rate_limit_per_minute=config.rate_limit_per_minute,
         configuration=config.configuration,
-        has_credential=config.api_key_vault_ref is not None,
+        has_credential=config.credential is not None,
+        credential_kind=_credential_kind(config),
     )
 
 
+def _credential_kind(config: ProviderConfig) -> Any:
+    return config.credential.get("kind") if config.credential is not None else None
+
+
 def _config_summary(config: ProviderConfig) -> dict[str, Any]:
-    """What the audit log may say about a configuration: the secret reference only as set/unset."""
+    """What the audit log may say about a configuration: of the credential, only its kind."""
     return {
         "max_retries": config.max_retries,
         "rate_limit_per_minute": config.rate_limit_per_minute,
         "configuration": config.configuration,
-        "api_key_vault_ref": "set" if config.api_key_vault_ref else None,
+        "credential": _credential_kind(config),
     }
 
 

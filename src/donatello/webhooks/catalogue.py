@@ -21,6 +21,8 @@ EVENT_TYPES: dict[str, str] = {
     "budget.request_refused": "a request was refused by a hard budget or a per-user cap",
     "budget.increase_requested": "someone asked for more budget (a top-up or a permanent raise)",
     "budget.increase_decided": "a request for more budget was approved (in full or in part) or declined",
+    "provider.unavailable": "a model cannot run until an administrator changes it (its credential could "
+    "not be obtained, or the provider answered 401/403/404); the reason says why",
 }
 
 #: Not subscribable: sent to one webhook on request (``POST /v1/webhooks/{id}/ping``).
@@ -36,6 +38,7 @@ SOURCES: frozenset[str] = frozenset(
         "budget.request_refused",
         "budget.increase_requested",
         "budget.increase_decided",
+        "provider.unavailable",
     }
 )
 

@@ -1,7 +1,8 @@
 """Models and prices: what each model costs per image and how size and quality change it, whether it is
-running; everyone sees the active models (administrators the inactive ones too), as ``GET /v1/providers``.
-A super admin also changes them here — price, multipliers, pause and resume, a new model — through the
-providers API's own ``providers.service`` (audited per field); anyone else gets no controls and a 403."""
+running; everyone sees the active models (administrators the inactive ones too, and why a model is not
+available), as ``GET /v1/providers``. A super admin also changes them here — price, multipliers, pause and
+resume, trying an unavailable model again, a new model — through the providers API's own
+``providers.service`` (audited per field); anyone else gets no controls and a 403."""
 
 from __future__ import annotations
 
@@ -78,13 +79,15 @@ async def change_state(
     provider_id: uuid.UUID,
     viewer: Changing,
     session: DbSession,
-    action: Annotated[Literal["pause", "resume"], Form()],
+    action: Annotated[Literal["pause", "resume", "retry"], Form()],
 ) -> RedirectResponse:
-    """Pausing takes the model off the list people choose from (and off ``auto``); resuming puts it back."""
-    body = ProviderUpdate(is_active=action == "resume")
+    """Pausing takes the model off the list people choose from (and off ``auto``); resuming puts it back;
+    trying again makes a model that was made unavailable available (the administrator fixed the cause)."""
+    body = ProviderUpdate() if action == "retry" else ProviderUpdate(is_active=action == "resume")
     availability = availability_for(resources_of(request).redis)
     changed = await providers.update(session, viewer.principal, availability, provider_id, body)
-    return _done(f"{'Paused' if action == 'pause' else 'Resumed'} {_name(changed)}")
+    said = {"pause": "Paused", "resume": "Resumed", "retry": "Trying again:"}[action]
+    return _done(f"{said} {_name(changed)}")
 
 
 @router.post("/models", response_model=None)
