@@ -18,7 +18,7 @@ from donatello.budgets.periods import organization_timezone, period_at
 from donatello.budgets.schemas import BudgetChange, BudgetSet, BudgetStatus, ClosedPeriod
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
-from donatello.core.money import to_cents
+from donatello.core.money import BUDGET_COLUMN, to_cents, within
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Department, DepartmentBudget
 from donatello.tenancy import Principal, scoped_get
@@ -179,6 +179,13 @@ async def _apply(
         for field, value in requested.items()
         if getattr(account.budget, field) != value
     }
+    if "monthly_budget_aud" in changes:  # the period's budget is stored with its top-ups beside it
+        within(
+            changes["monthly_budget_aud"]["to"] + account.budget.period_top_up_aud,
+            BUDGET_COLUMN,
+            field="monthly_budget_aud",
+            what="The period's budget (monthly + this period's top-ups)",
+        )
     for field, change in changes.items():
         setattr(account.budget, field, change["to"])
     if changes:
