@@ -8,62 +8,19 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.budgets import settlement
+from donatello.config import Settings
 from donatello.exports import files as exports
-from tests.support import factories
-from tests.support.ledger import admit, flat_quote, principal_of
+from donatello.exports.tasks import Exporter
+from tests.support.hostile_ledger import HYPERLINK, RETURNED, SUM, TABBED, hostile_ledger
 from tests.support.signin import bearer_for
-
-AT = datetime(2026, 4, 14, 2, tzinfo=UTC)
-HYPERLINK = '=HYPERLINK("http://x","y")'
-SUM = "+SUM(1)"
-TABBED = "\tcmd|' /C calc'!A0"
-RETURNED = "\r=1+1"
-
-
-async def _hostile_ledger(db: AsyncSession) -> tuple[exports.ExportRange, Any]:
-    """A charge by ``@evil.example``-style e-mail in a department named like a formula, refunded for
-    ``+SUM(1)`` and corrected twice with reasons that start with a tab and a carriage return."""
-    org = await factories.organization(db)
-    dept = await factories.department(db, org, code="MKTG")
-    dept.name = HYPERLINK
-    await factories.budget(db, dept, monthly_aud="100.00", period=(date(2026, 4, 1), date(2026, 4, 30)))
-    admin = await factories.user(db, org, role="org_admin")
-    member = await factories.user(db, org, role="power_user", department=dept)
-    member.email = f"@{member.email}"
-    await db.flush()
-    admission = await admit(db, member, "0.1200", at=AT)
-    charge = await settlement.settle(
-        db, admission.holds[0].generation_id, flat_quote("0.0400", images=3), at=AT + timedelta(seconds=5)
-    )
-    for minutes, amount, kind, reason in (
-        (60, "0.0400", "refund", SUM),
-        (61, "-0.0050", "correction", TABBED),
-        (62, "0.0010", "correction", RETURNED),
-    ):
-        await settlement.amend(
-            db,
-            principal_of(admin),
-            charge.id,
-            Decimal(amount),
-            kind,
-            reason,
-            at=AT + timedelta(minutes=minutes),
-        )
-    rng = exports.ExportRange(
-        org.id, org.name, "Australia/Sydney", datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC),
-        None, "csv",
-    )  # fmt: skip
-    return rng, admin
 
 
 async def _bytes(db: AsyncSession, rng: exports.ExportRange, fmt: str) -> bytes:
@@ -77,7 +34,7 @@ def _rows(data: bytes) -> list[dict[str, str]]:
 async def test_ledger_csv_cells_that_start_like_formulas_are_inert_and_amounts_stay_numbers(
     db: AsyncSession,
 ) -> None:
-    rng, _ = await _hostile_ledger(db)
+    rng, _, _ = await hostile_ledger(db)
     rows = _rows(await _bytes(db, rng, "csv"))
     assert len(rows) == 4
     for row in rows:
@@ -98,7 +55,7 @@ async def test_ledger_csv_cells_that_start_like_formulas_are_inert_and_amounts_s
 
 
 async def test_focus_csv_cells_are_inert_too(db: AsyncSession) -> None:
-    rng, _ = await _hostile_ledger(db)
+    rng, _, _ = await hostile_ledger(db)
     rows = _rows(await _bytes(db, rng, "focus-csv"))
     by_reason = {row["x_Reason"]: row for row in rows}
     assert set(by_reason) == {"", "'" + SUM, "'" + TABBED, "'" + RETURNED}
@@ -111,7 +68,7 @@ async def test_focus_csv_cells_are_inert_too(db: AsyncSession) -> None:
 
 
 async def test_parquet_keeps_the_text_as_written(db: AsyncSession) -> None:
-    rng, _ = await _hostile_ledger(db)
+    rng, _, _ = await hostile_ledger(db)
     for fmt, name, reason in (
         ("parquet", "department_name", "reason"),
         ("focus", "SubAccountName", "x_Reason"),
@@ -124,7 +81,7 @@ async def test_parquet_keeps_the_text_as_written(db: AsyncSession) -> None:
 async def test_the_inline_download_is_inert(
     db: AsyncSession, client: httpx.AsyncClient, tokens: TokenSigner
 ) -> None:
-    _, admin = await _hostile_ledger(db)
+    _, admin, _ = await hostile_ledger(db)
     for fmt, column in (("csv", "department_name"), ("focus-csv", "SubAccountName")):
         response = await client.get(
             f"/v1/cost-events/export?from=2026-04-01&to=2026-04-30&format={fmt}",
@@ -132,3 +89,30 @@ async def test_the_inline_download_is_inert(
         )
         assert response.status_code == 200, response.text
         assert {row[column] for row in _rows(response.content)} == {"'" + HYPERLINK}
+
+
+async def test_the_file_a_queued_job_stores_is_inert(
+    db: AsyncSession,
+    client: httpx.AsyncClient,
+    tokens: TokenSigner,
+    app: FastAPI,
+    settings: Settings,
+) -> None:
+    _, admin, _ = await hostile_ledger(db)
+    headers = bearer_for(tokens, admin)
+    for fmt, column, reason in (
+        ("csv", "department_name", "reason"),
+        ("focus-csv", "SubAccountName", "x_Reason"),
+    ):
+        queued = await client.get(
+            f"/v1/cost-events/export?from=2025-01-01&to=2026-12-31&format={fmt}", headers=headers
+        )
+        assert queued.status_code == 202, queued.text
+        exporter = Exporter(app.state.sessionmaker, settings, app.state.image_store, progress_every=10**9)
+        while await exporter.run_once():
+            pass
+        done = (await client.get(f"/v1/exports/{queued.json()['id']}", headers=headers)).json()
+        assert done["status"] == "done", done
+        rows = _rows((await client.get(done["download_url"])).content)
+        assert {row[column] for row in rows} == {"'" + HYPERLINK}
+        assert {row[reason] for row in rows} == {"", "'" + SUM, "'" + TABBED, "'" + RETURNED}

@@ -19,13 +19,12 @@ from donatello.budgets import increase_requests
 from donatello.budgets.schemas import IncreaseRequestCreate
 from donatello.config import Settings
 from donatello.main import create_app
-from donatello.models import DepartmentBudget, User
+from donatello.models import DepartmentBudget
 from tests.support import factories
 from tests.support.generation_world import world
 from tests.support.ledger import principal_of
-from tests.support.savepoints import sessions_in
+from tests.support.web_asgi import ORIGIN, page_client, sign_in_locally
 
-ORIGIN = "http://127.0.0.1:8000"
 MAXIMUM = "9,999,999,999.99"
 
 
@@ -46,21 +45,8 @@ async def local_app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Fa
 
 @pytest.fixture
 async def browser(local_app: FastAPI, db: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
-    local_app.state.sessionmaker = sessions_in(await db.connection())
-    transport = httpx.ASGITransport(app=local_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN, follow_redirects=False) as http:
+    async with await page_client(local_app, db) as http:
         yield http
-
-
-async def _sign_in(http: httpx.AsyncClient, user: User, landing: str) -> str:
-    signed = await http.post(
-        "/sign-in/local", data={"user_id": str(user.id), "next": landing}, headers={"Origin": ORIGIN}
-    )
-    assert signed.status_code == 303, signed.text
-    landed = await http.get(landing)
-    match = re.search(r'name="csrf_token" value="([^"]+)"', landed.text)
-    assert match, landed.text
-    return match.group(1)
 
 
 async def test_a_manager_asking_for_more_than_a_budget_holds_reads_why(
@@ -68,7 +54,7 @@ async def test_a_manager_asking_for_more_than_a_budget_holds_reads_why(
 ) -> None:
     here = await world(db, tokens, budget="10.00", role="dept_manager")
     dashboard = f"/reports/{here.department.id}"
-    csrf = await _sign_in(browser, here.member, dashboard)
+    csrf = await sign_in_locally(browser, here.member, dashboard)
     for amount in ("9999999999.99", "10000000000.00"):
         refused = await browser.post(
             f"{dashboard}/budget-requests",
@@ -96,7 +82,7 @@ async def test_an_admin_approving_a_request_that_no_longer_fits_reads_why(
     ).scalar_one()
     budget.monthly_budget_aud = Decimal("2000000000.00")  # raised meanwhile
     await db.flush()
-    csrf = await _sign_in(browser, admin, "/budget-requests")
+    csrf = await sign_in_locally(browser, admin, "/budget-requests")
     refused = await browser.post(
         f"/budget-requests/{asked.id}/decision",
         data={"decision": "approved", "reason": "fine", "csrf_token": csrf},
