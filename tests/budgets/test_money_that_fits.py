@@ -1,6 +1,7 @@
 """Money that a budget column could not hold is refused when it is asked for, with a 422 naming the most
 this service holds — not accepted and then failing with a 500 when an admin approves it. The largest
-raise that fits is asked, approved and stored to the cent."""
+raise that fits is asked, approved and stored to the cent; a correction that would take a period's spend
+past its column is refused the same way."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.core.money import BUDGET_COLUMN
+from donatello.core.money import BUDGET_COLUMN, SPEND_COLUMN
 from tests.support import factories
 from tests.support import generation_world as gw
+from tests.support.ledger import admit, settle
 from tests.support.signin import bearer_for
 
 MAXIMUM = "9999999999.99"
@@ -123,3 +125,31 @@ async def test_a_monthly_budget_that_would_overflow_with_this_periods_top_ups_is
         headers=admin_headers,
     )
     _refused_naming_the_maximum(too_big, "monthly_budget_aud")
+
+
+async def test_a_correction_the_periods_spend_could_not_hold_is_refused_not_a_500(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    org = await factories.organization(db)
+    dept = await factories.department(db, org)
+    await factories.budget(db, dept, monthly_aud="100.00")
+    admin = await factories.user(db, org, role="org_admin")
+    member = await factories.user(db, org, role="power_user", department=dept)
+    charge = await settle(db, await admit(db, member, "0.16"), "0.16")
+    url = f"/v1/cost-events/{charge.id}/adjustments"
+    headers = bearer_for(tokens, admin)
+    huge = await client.post(
+        url, json={"kind": "correction", "amount_aud": "9999999999.9999", "reason": "typo"}, headers=headers
+    )
+    assert huge.status_code == 422, huge.text
+    assert huge.json()["maximum_aud"] == str(SPEND_COLUMN.maximum) == "99999999.9999"
+    beyond = await client.post(
+        url, json={"kind": "correction", "amount_aud": "99999999999.0000", "reason": "typo"}, headers=headers
+    )
+    assert beyond.status_code == 422, beyond.text
+    fits = await client.post(
+        url,
+        json={"kind": "correction", "amount_aud": "99999999.8399", "reason": "the real figure"},
+        headers=headers,
+    )
+    assert fits.status_code == 201, fits.text  # 0.16 + 99,999,999.8399 = the most the spend column holds
