@@ -49,6 +49,8 @@ def _quoted(text: str) -> str:
 
 
 def inert_sql(expression: str) -> str:
-    """The same rule in PostgreSQL for a text expression (``COPY … TO STDOUT`` exports): the expression
-    is evaluated once, NULL stays NULL (PostgreSQL's regular expressions read ``\\t`` and ``\\r``)."""
-    return f"regexp_replace(({expression})::text, '^([=+@\\t\\r-])', '''\\1')"
+    """The same rule in PostgreSQL for a text expression (``COPY … TO STDOUT`` exports): one comparison of
+    the first character's code (= + - @ tab CR), NULL stays NULL. The expression is evaluated twice (the
+    test, then the value), cheaper for column references than one regular expression per cell."""
+    value = f"({expression})::text"
+    return f"CASE WHEN ascii({value}) IN (61, 43, 45, 64, 9, 13) THEN '''' || {value} ELSE {value} END"

@@ -32,7 +32,7 @@ def _formatted(column: Column, *, spreadsheet: bool) -> str:
         return f"({column.sql})::date"
     if pa.types.is_integer(kind):
         return f"({column.sql})::integer"
-    return inert_sql(column.sql) if spreadsheet else f"({column.sql})::text"
+    return inert_sql(column.sql) if spreadsheet and not column.ours else f"({column.sql})::text"
 
 
 def export_copy(
