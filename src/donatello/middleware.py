@@ -24,6 +24,11 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: The largest request body accepted (413 above it); JSON values inside are capped tighter by their schemas.
 MAX_BODY_BYTES = 1_048_576
+#: Routes that take a file larger than that, each with the setting that names its largest file: their body
+#: may be that file plus ``FORM_OVERHEAD_BYTES`` (the multipart boundaries, part headers and small fields;
+#: the route itself refuses a file over its maximum to the byte).
+LARGE_UPLOADS = {("POST", "/v1/reconciliations"): "reconciliation_max_upload_bytes"}
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def scim_path(path: str) -> bool:
@@ -100,8 +105,9 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse a request body over ``MAX_BODY_BYTES`` with a 413 problem: at once when Content-Length says
-    so, else as soon as the streamed body passes the cap (the route then answers the 413)."""
+    """Refuse a request body over its cap (``MAX_BODY_BYTES``, or a large upload route's own) with a 413
+    problem: at once when Content-Length says so, else as soon as the streamed body passes the cap —
+    counted as it arrives, so nothing past the cap is read (the route then answers the 413)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,10 +116,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        cap = body_cap(scope)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared.isdigit() and int(declared) > cap:
             request_id = scope.get("state", {}).get("request_id", "")
-            await too_large(request_id, scope.get("path", ""))(scope, receive, send)
+            await too_large(request_id, scope.get("path", ""), cap)(scope, receive, send)
             return
         received = 0
 
@@ -121,19 +128,30 @@ class BodyLimitMiddleware:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY_BYTES:
-                raise StarletteHTTPException(413, f"The body is larger than the {MAX_BODY_BYTES} byte cap")
+            if received > cap:
+                raise StarletteHTTPException(413, f"The body is larger than the {cap} byte cap")
             return message
 
         await self.app(scope, counted, send)
 
 
-def too_large(request_id: str, path: str) -> JSONResponse:
+def body_cap(scope: Scope) -> int:
+    """The largest body this request may send: a large upload route's file maximum (read from the app's
+    settings now, so a changed setting applies at once) plus the form around it, else the global cap."""
+    setting = LARGE_UPLOADS.get((scope.get("method", ""), scope.get("path", "").rstrip("/")))
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    if setting is None or settings is None:
+        return MAX_BODY_BYTES
+    return max(MAX_BODY_BYTES, int(getattr(settings, setting)) + FORM_OVERHEAD_BYTES)
+
+
+def too_large(request_id: str, path: str, cap: int = MAX_BODY_BYTES) -> JSONResponse:
     body = {
         "type": PROBLEM_BASE + "http-413",
         "title": "Request body too large",
         "status": 413,
-        "detail": f"The body is larger than the {MAX_BODY_BYTES} byte cap",
+        "detail": f"The body is larger than the {cap} byte cap",
+        "max_bytes": cap,
         "instance": path,
         "request_id": request_id,
     }

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from donatello.core.clock import Instant
 from donatello.tenancy import Permission
 
 
@@ -15,7 +16,7 @@ class ApiKeyCreate(BaseModel):
     scopes: list[Permission] = Field(
         min_length=1, description="Permissions the key carries (subset of yours)"
     )
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class ApiKeyRead(BaseModel):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,6 +8,7 @@ from fastapi import APIRouter, Query
 from donatello.audit import service
 from donatello.audit.dependencies import CanReadAuditLog, CanReadOwnEvents, Store
 from donatello.audit.schemas import AuditEventRead, AuditFilters
+from donatello.core.clock import Instant
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
@@ -33,8 +33,8 @@ async def list_audit_events(
     resource_type: str | None = None,
     resource_id: str | None = None,
     status: str | None = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[AuditEventRead]:
@@ -59,8 +59,8 @@ async def my_audit_events(
     session: DbSession,
     store: Store,
     event_type: str | None = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[AuditEventRead]:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from donatello.budgets import increase_requests, service, settlement
+from donatello.budgets import increase_requests, service
 from donatello.budgets.dependencies import (
     CanAmendCharges,
     CanAskForBudget,
@@ -37,6 +37,7 @@ from donatello.budgets.schemas import (
     IncreaseRequestRead,
 )
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from donatello.core.money import AmountTooLarge
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
 from donatello.models import BudgetIncreaseRequest, CostEvent
@@ -58,7 +59,7 @@ async def get_budget(department_id: uuid.UUID, principal: CanReadBudgets, sessio
 @router.put(
     "/departments/{department_id}/budget",
     response_model=BudgetStatus,
-    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed, AmountTooLarge),
 )
 async def set_budget(
     department_id: uuid.UUID, body: BudgetSet, principal: CanSetBudgets, session: DbSession
@@ -70,7 +71,7 @@ async def set_budget(
     "/departments/{department_id}/budget",
     response_model=BudgetStatus,
     responses=problem_responses(
-        Forbidden, BudgetFieldNotAllowed, NotFound, BudgetNotConfigured, ValidationFailed
+        Forbidden, BudgetFieldNotAllowed, NotFound, BudgetNotConfigured, ValidationFailed, AmountTooLarge
     ),
 )
 async def change_budget(
@@ -99,13 +100,13 @@ async def list_closed_periods(
     "/cost-events/{cost_event_id}/adjustments",
     status_code=201,
     response_model=CostEventRead,
-    responses=problem_responses(Forbidden, NotFound, InvalidAdjustment, ValidationFailed),
+    responses=problem_responses(Forbidden, NotFound, InvalidAdjustment, ValidationFailed, AmountTooLarge),
 )
 async def amend_charge(
     cost_event_id: uuid.UUID, body: AdjustmentCreate, principal: CanAmendCharges, session: DbSession
 ) -> CostEvent:
     """Refund or correct a charge with a new cost event (the ledger is never edited)."""
-    return await settlement.amend(session, principal, cost_event_id, body.amount_aud, body.kind, body.reason)
+    return await service.amend_charge(session, principal, cost_event_id, body)
 
 
 # --- requests for more budget ---------------------------------------------------------------------
@@ -120,7 +121,9 @@ RequestStatus = Annotated[
     "/departments/{department_id}/budget/requests",
     status_code=201,
     response_model=IncreaseRequestRead,
-    responses=problem_responses(Forbidden, RefusalNotYours, NotFound, IncreaseRequestOpen, ValidationFailed),
+    responses=problem_responses(
+        Forbidden, RefusalNotYours, NotFound, IncreaseRequestOpen, ValidationFailed, AmountTooLarge
+    ),
 )
 async def ask_for_budget(
     department_id: uuid.UUID, body: IncreaseRequestCreate, principal: CanAskForBudget, session: DbSession
@@ -167,7 +170,7 @@ async def budget_request_queue(
     "/budget-requests/{request_id}/decision",
     response_model=IncreaseRequestRead,
     responses=problem_responses(
-        Forbidden, NotFound, IncreaseRequestDecided, ApprovalAboveAsked, ValidationFailed
+        Forbidden, NotFound, IncreaseRequestDecided, ApprovalAboveAsked, ValidationFailed, AmountTooLarge
     ),
 )
 async def decide_budget_request(

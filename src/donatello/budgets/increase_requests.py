@@ -35,6 +35,7 @@ from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate, I
 from donatello.core.clock import utcnow
 from donatello.core.database import add_unless_taken
 from donatello.core.errors import Forbidden, NotFound
+from donatello.core.money import BUDGET_COLUMN, within
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import BudgetIncreaseRequest, Department
 from donatello.tenancy import Principal
@@ -74,6 +75,7 @@ async def ask(
         found := await repository.open_request(session, department.id, subject, body.scope, principal.user_id)
     ) is not None:
         raise IncreaseRequestOpen(found.id, found.amount_aud)
+    _fits(account.budget, subject, body.scope, body.amount_aud)
     request = BudgetIncreaseRequest(
         organization_id=department.organization_id,
         department_id=department.id,
@@ -138,6 +140,7 @@ async def decide(
         raise IncreaseRequestDecided(request.id, request.status)
     await session.refresh(request)
     if body.decision == "approved":
+        _fits(account.budget, request.subject, request.scope, granted)  # the budget may have grown since
         _apply(account.budget, request, granted)
     await session.flush()
     if body.decision == "approved" and request.subject == "department":
@@ -152,6 +155,19 @@ async def decide(
         at=at,
     )
     return request
+
+
+def _fits(budget: Any, subject: str, scope: str, amount: Decimal) -> None:
+    """Refuse, when asked, a raise whose result the budget's columns could not hold (approving it
+    would fail): the period's budget (monthly + this period's top-ups), or the per-user cap it raises."""
+    if subject == "department":
+        raised, what = budget.period_budget_aud + amount, "The period's budget with this raise"
+    else:
+        raised, what = (
+            (budget.per_user_monthly_cap_aud or Decimal(0)) + amount,
+            "The per-user cap with this raise",
+        )
+    within(raised, BUDGET_COLUMN, field="amount_aud", what=what)
 
 
 def _apply(budget: Any, request: BudgetIncreaseRequest, granted: Decimal) -> None:

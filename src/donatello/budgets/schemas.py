@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from donatello.core.money import Money
+from donatello.core.money import BUDGET_COLUMN, LEDGER_COLUMN, Money
 
 EnforcementMode = Literal["hard", "soft", "warn"]
 BudgetAmount = Annotated[
-    Decimal, Field(ge=0, max_digits=12, decimal_places=2, description="AUD, whole cents")
+    Decimal, Field(ge=0, le=BUDGET_COLUMN.maximum, decimal_places=2, description="AUD, whole cents")
 ]
 Thresholds = Annotated[
     list[int], Field(min_length=0, max_length=10, description="Percentages, e.g. [50, 80, 100]")
@@ -89,7 +89,13 @@ class AdjustmentCreate(BaseModel):
 
     kind: Literal["refund", "correction"]
     amount_aud: Annotated[
-        Decimal, Field(max_digits=14, decimal_places=4, description="refund: > 0 given back")
+        Decimal,
+        Field(
+            ge=-LEDGER_COLUMN.maximum,
+            le=LEDGER_COLUMN.maximum,
+            decimal_places=4,
+            description="refund: > 0 given back",
+        ),
     ]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -111,7 +117,14 @@ class CostEventRead(BaseModel):
 
 RequestScope = Literal["this_period", "permanent"]
 RequestAmount = Annotated[
-    Decimal, Field(gt=0, max_digits=12, decimal_places=2, description="AUD, whole cents, as a decimal string")
+    Decimal,
+    Field(
+        gt=0,
+        le=BUDGET_COLUMN.maximum,
+        decimal_places=2,
+        description="AUD, whole cents, as a decimal string; the budget it raises must stay within"
+        f" {BUDGET_COLUMN.maximum} AUD",
+    ),
 ]
 
 

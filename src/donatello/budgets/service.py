@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import alerts, repository
+from donatello.budgets import alerts, repository, settlement
 from donatello.budgets.account import open_for_read, open_for_update
 from donatello.budgets.errors import BudgetFieldNotAllowed, BudgetNotConfigured, NotYourDepartment
 from donatello.budgets.periods import organization_timezone, period_at
-from donatello.budgets.schemas import BudgetChange, BudgetSet, BudgetStatus, ClosedPeriod
+from donatello.budgets.schemas import AdjustmentCreate, BudgetChange, BudgetSet, BudgetStatus, ClosedPeriod
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
-from donatello.core.money import to_cents
+from donatello.core.money import BUDGET_COLUMN, SPEND_COLUMN, to_cents, to_ledger_precision, within
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.models import Department, DepartmentBudget
+from donatello.models import CostEvent, Department, DepartmentBudget
 from donatello.tenancy import Principal, scoped_get
 from donatello.tenancy.permissions import Permission
 
@@ -179,6 +179,13 @@ async def _apply(
         for field, value in requested.items()
         if getattr(account.budget, field) != value
     }
+    if "monthly_budget_aud" in changes:  # the period's budget is stored with its top-ups beside it
+        within(
+            changes["monthly_budget_aud"]["to"] + account.budget.period_top_up_aud,
+            BUDGET_COLUMN,
+            field="monthly_budget_aud",
+            what="The period's budget (monthly + this period's top-ups)",
+        )
     for field, change in changes.items():
         setattr(account.budget, field, change["to"])
     if changes:
@@ -204,3 +211,20 @@ async def _readable(session: AsyncSession, principal: Principal, department_id: 
     if not principal.reaches_department(department.id):
         raise NotYourDepartment("Department managers see their own department's budget only")
     return department
+
+
+async def amend_charge(
+    session: AsyncSession, principal: Principal, cost_event_id: uuid.UUID, body: AdjustmentCreate
+) -> CostEvent:
+    """Refund or correct a charge (``settlement.amend``). A correction adds to this period's spend: one
+    that would take it past what the spend column holds is refused when asked (422), not by the database."""
+    if body.kind == "correction" and body.amount_aud > 0:
+        charge = await scoped_get(session, principal, CostEvent, cost_event_id)
+        account = await open_for_read(session, charge.department_id, utcnow())
+        within(
+            account.spent + to_ledger_precision(body.amount_aud),
+            SPEND_COLUMN,
+            field="amount_aud",
+            what="This period's spend with this correction",
+        )
+    return await settlement.amend(session, principal, cost_event_id, body.amount_aud, body.kind, body.reason)

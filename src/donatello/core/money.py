@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
 from pydantic import PlainSerializer
+
+from donatello.core.errors import DomainError
 
 CENT = Decimal("0.01")
 TEN_THOUSANDTH = Decimal("0.0001")
@@ -29,3 +32,41 @@ def hold_at_ledger_precision(amount: Decimal) -> Decimal:
 
 #: A Decimal that travels as a string in JSON, never as a float.
 Money = Annotated[Decimal, PlainSerializer(lambda value: str(value), return_type=str, when_used="json")]
+
+
+@dataclass(frozen=True)
+class MoneyColumn:
+    """A NUMERIC(precision, scale) money column: what the largest amount it can hold is."""
+
+    precision: int
+    scale: int
+
+    @property
+    def maximum(self) -> Decimal:
+        return Decimal(10 ** (self.precision - self.scale)) - Decimal(1).scaleb(-self.scale)
+
+
+#: One declared maximum per kind of money column (``models.base`` declares the same NUMERIC types).
+BUDGET_COLUMN = MoneyColumn(12, 2)  # budgets, top-ups, per-user caps, requests for more
+LEDGER_COLUMN = MoneyColumn(14, 4)  # cost events and per-image prices
+SPEND_COLUMN = MoneyColumn(12, 4)  # accrued spend and reservations
+
+
+class AmountTooLarge(DomainError):
+    """An amount, or the total it would make, larger than its column can hold: refused when asked,
+    so that nothing can fail later (an approval, a period's close) for a sum too large to store."""
+
+    status = 422
+    type = "amount-too-large"
+    title = "The amount is larger than this service can hold"
+
+
+def within(amount: Decimal, column: MoneyColumn, *, field: str, what: str) -> Decimal:
+    """``amount`` if ``column`` can hold it, else ``AmountTooLarge`` naming the field and the maximum."""
+    if amount > column.maximum:
+        raise AmountTooLarge(
+            f"{what} would be {amount} AUD; the most this service holds is {column.maximum} AUD",
+            field=field,
+            maximum_aud=str(column.maximum),
+        )
+    return amount

@@ -5,7 +5,9 @@ the layout (``layouts``): the CSV formats are that stream, regrouped into chunks
 Parquet formats parse each batch with Arrow into the layout's types and write it as a row group. Either
 way one batch (two while one is encoded and the next read) is in memory, whatever the range.
 Attribution is the ledger's own (frozen at spend time). Money stays decimal end to end: numeric text
-at the column's scale in CSV, ``decimal128`` in Parquet — never a float.
+at the column's scale in CSV, ``decimal128`` in Parquet — never a float. In the CSV formats a text
+cell that a spreadsheet would run as a formula starts with ``'`` (``core.spreadsheets``, applied in the
+SQL); Parquet is read by programs, not spreadsheets, and carries the text as it is.
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ async def encode(
     size = batch or (PARQUET_BATCH if encoder.parquet else CSV_BATCH)
     statement, params = repository.export_copy(
         rng.layout, rng.organization_id, rng.organization_name, rng.timezone, rng.starts, rng.ends,
-        rng.department_id,
+        rng.department_id, spreadsheet=not encoder.parquet,
     )  # fmt: skip
     headed = False
     pending, count = bytearray(), 0  # rows held as one buffer: no object per row

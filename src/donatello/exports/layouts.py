@@ -32,6 +32,9 @@ class Column:
     name: str
     type: pa.DataType
     sql: str
+    #: Text only we write (ids, our own literals and descriptions that start with one): it cannot start
+    #: like a spreadsheet formula, so the CSV formats need not check it. Text people typed is checked.
+    ours: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,21 +73,21 @@ _RAW_USAGE = "(e.usage->'raw')"
 
 LEDGER = Layout(
     (
-        Column("organization_id", pa.string(), "%(org)s"),
+        Column("organization_id", pa.string(), "%(org)s", ours=True),
         Column("organization_name", pa.string(), "%(org_name)s"),
-        Column("cost_event_id", pa.string(), "e.id"),
-        Column("kind", pa.string(), "e.kind"),
-        Column("corrects_event_id", pa.string(), "e.corrects_event_id"),
-        Column("generation_id", pa.string(), "e.generation_id"),
+        Column("cost_event_id", pa.string(), "e.id", ours=True),
+        Column("kind", pa.string(), "e.kind", ours=True),
+        Column("corrects_event_id", pa.string(), "e.corrects_event_id", ours=True),
+        Column("generation_id", pa.string(), "e.generation_id", ours=True),
         Column("created_at_utc", UTC_TS, "e.created_at"),
-        Column("created_at_local", pa.string(), LOCAL_ISO),
-        Column("timezone", pa.string(), "%(tz)s"),
+        Column("created_at_local", pa.string(), LOCAL_ISO, ours=True),
+        Column("timezone", pa.string(), "%(tz)s", ours=True),
         Column("local_date", pa.date32(), "e.created_at"),
         Column("billing_period_start", pa.date32(), "date_trunc('month', e.created_at)"),
-        Column("department_id", pa.string(), "e.department_id"),
+        Column("department_id", pa.string(), "e.department_id", ours=True),
         Column("department_code", pa.string(), "e.department_code"),
         Column("department_name", pa.string(), "e.department_name"),
-        Column("user_id", pa.string(), "e.user_id"),
+        Column("user_id", pa.string(), "e.user_id", ours=True),
         Column("user_email", pa.string(), "e.user_email"),
         Column("provider", pa.string(), "e.model_provider"),
         Column("model", pa.string(), "e.model_name"),
@@ -93,14 +96,14 @@ LEDGER = Layout(
         Column("image_count", pa.int32(), "e.image_count"),
         Column("estimated_cost_aud", MONEY, "e.estimated_cost_aud"),
         Column("actual_cost_aud", MONEY, "e.actual_cost_aud"),
-        Column("currency", pa.string(), "e.currency"),
+        Column("currency", pa.string(), "e.currency", ours=True),
         Column("pricing_currency", pa.string(), "e.pricing_currency"),
         Column("pricing_amount", MONEY, "e.pricing_amount"),
         Column("fx_rate", RATE, "e.fx_rate"),
         Column("fx_rate_source", pa.string(), "e.fx_rate_source"),
         Column("fx_rate_date", pa.date32(), "e.fx_rate_date"),
         Column("reason", pa.string(), _REASON),
-        Column("charge_basis", pa.string(), _CHARGE_BASIS),
+        Column("charge_basis", pa.string(), _CHARGE_BASIS, ours=True),
         Column("input_text_tokens", TOKENS, _INPUT_TEXT_TOKENS),
         Column("input_image_tokens", TOKENS, _INPUT_IMAGE_TOKENS),
         Column("output_image_tokens", TOKENS, _OUTPUT_IMAGE_TOKENS),
@@ -143,39 +146,41 @@ _WHAT = (
 FOCUS = Layout(
     (
         Column("BilledCost", MONEY, "e.actual_cost_aud"),
-        Column("BillingAccountId", pa.string(), "%(org)s"),
+        Column("BillingAccountId", pa.string(), "%(org)s", ours=True),
         Column("BillingAccountName", pa.string(), "%(org_name)s"),
-        Column("BillingCurrency", pa.string(), "e.currency"),
+        Column("BillingCurrency", pa.string(), "e.currency", ours=True),
         Column("BillingPeriodEnd", UTC_TS, f"{_MONTH} + interval '1 month'"),
         Column("BillingPeriodStart", UTC_TS, _MONTH),
         Column(
             "ChargeCategory",
             pa.string(),
             "CASE e.kind WHEN 'charge' THEN 'Usage' WHEN 'refund' THEN 'Credit' ELSE 'Adjustment' END",
+            ours=True,
         ),
-        Column("ChargeClass", pa.string(), f"CASE WHEN NOT {_IS_CHARGE} THEN 'Correction' END"),
+        Column("ChargeClass", pa.string(), f"CASE WHEN NOT {_IS_CHARGE} THEN 'Correction' END", ours=True),
         Column(
             "ChargeDescription",
             pa.string(),
             f"CASE e.kind WHEN 'charge' THEN 'Image generation: ' || e.image_count || ' x ' || {_WHAT}"
             f" ELSE CASE e.kind WHEN 'refund' THEN 'Refund' ELSE 'Correction' END"
             f" || ' of image generation (' || {_WHAT} || ')' || coalesce(': ' || {_REASON}, '') END",
+            ours=True,
         ),
-        Column("ChargeFrequency", pa.string(), "'Usage-Based'"),
+        Column("ChargeFrequency", pa.string(), "'Usage-Based'", ours=True),
         Column("ChargePeriodEnd", UTC_TS, f"{_DAY} + interval '1 day'"),
         Column("ChargePeriodStart", UTC_TS, _DAY),
         # A charge from metered usage consumed tokens (all three kinds, itemised in x_*Tokens); any
         # other charge consumed images.
         Column("ConsumedQuantity", QUANTITY, f"CASE WHEN {_IS_CHARGE} THEN {_CONSUMED} END"),
-        Column("ConsumedUnit", pa.string(), f"CASE WHEN {_IS_CHARGE} THEN {_CONSUMED_UNIT} END"),
+        Column("ConsumedUnit", pa.string(), f"CASE WHEN {_IS_CHARGE} THEN {_CONSUMED_UNIT} END", ours=True),
         Column("ContractedCost", MONEY, _LIST_COST),
         Column("ContractedUnitPrice", MONEY, _UNIT_PRICE),
         Column("EffectiveCost", MONEY, "e.actual_cost_aud"),
         Column("InvoiceId", pa.string(), "(e.metadata->>'invoice_id')"),
-        Column("InvoiceIssuerName", pa.string(), f"'{PLATFORM}'"),
+        Column("InvoiceIssuerName", pa.string(), f"'{PLATFORM}'", ours=True),
         Column("ListCost", MONEY, _LIST_COST),
         Column("ListUnitPrice", MONEY, _UNIT_PRICE),
-        Column("PricingCategory", pa.string(), "'Standard'"),
+        Column("PricingCategory", pa.string(), "'Standard'", ours=True),
         Column("PricingCurrency", pa.string(), "e.pricing_currency"),
         Column("PricingCurrencyContractedUnitPrice", MONEY, _PRICING_UNIT_PRICE),
         # What was billed, in the provider's currency: its price on a charge, else converted back.
@@ -187,16 +192,16 @@ FOCUS = Layout(
         ),
         Column("PricingCurrencyListUnitPrice", MONEY, _PRICING_UNIT_PRICE),
         Column("PricingQuantity", QUANTITY, "e.image_count"),
-        Column("PricingUnit", pa.string(), "'Images'"),
-        Column("ProviderName", pa.string(), f"'{PLATFORM}'"),
+        Column("PricingUnit", pa.string(), "'Images'", ours=True),
+        Column("ProviderName", pa.string(), f"'{PLATFORM}'", ours=True),
         Column("PublisherName", pa.string(), "e.model_provider"),
-        Column("ResourceId", pa.string(), "e.generation_id"),
-        Column("ResourceType", pa.string(), "'Image generation'"),
-        Column("ServiceCategory", pa.string(), "'AI and Machine Learning'"),
+        Column("ResourceId", pa.string(), "e.generation_id", ours=True),
+        Column("ResourceType", pa.string(), "'Image generation'", ours=True),
+        Column("ServiceCategory", pa.string(), "'AI and Machine Learning'", ours=True),
         Column("ServiceName", pa.string(), "e.model_name"),
-        Column("ServiceSubcategory", pa.string(), "'Generative AI'"),
+        Column("ServiceSubcategory", pa.string(), "'Generative AI'", ours=True),
         Column("SkuId", pa.string(), _SKU),
-        Column("SkuMeter", pa.string(), "'Images generated'"),
+        Column("SkuMeter", pa.string(), "'Images generated'", ours=True),
         # One price of one SKU: the SKU at its unit price in the provider's currency (a new catalogue
         # price is a new SkuPriceId of the same SkuId). Refunds and corrections price nothing.
         Column(
@@ -205,31 +210,33 @@ FOCUS = Layout(
             f"CASE WHEN {_IS_CHARGE} THEN {_SKU} || '@' || {_PRICING_UNIT_PRICE}"
             " || ' ' || e.pricing_currency END",
         ),
-        Column("SkuPriceDetails", pa.string(), "NULL"),  # the size and quality are in SkuId already
-        Column("SubAccountId", pa.string(), "e.department_id"),
+        # The size and quality are in SkuId already.
+        Column("SkuPriceDetails", pa.string(), "NULL", ours=True),
+        Column("SubAccountId", pa.string(), "e.department_id", ours=True),
         Column("SubAccountName", pa.string(), "e.department_name"),
-        Column("SubAccountType", pa.string(), "'Department'"),
+        Column("SubAccountType", pa.string(), "'Department'", ours=True),
         Column(
             "Tags",
             pa.string(),
             # JSON with sorted keys, built by concatenation (to_json escapes; a jsonb per row costs 3x)
             "'{\"department_code\": ' || to_json(e.department_code) || ', \"kind\": ' || to_json(e.kind)"
             " || ', \"user_email\": ' || to_json(e.user_email) || '}'",
+            ours=True,
         ),
-        Column("x_CostEventId", pa.string(), "e.id"),
-        Column("x_Kind", pa.string(), "e.kind"),
-        Column("x_CorrectsEventId", pa.string(), "e.corrects_event_id"),
+        Column("x_CostEventId", pa.string(), "e.id", ours=True),
+        Column("x_Kind", pa.string(), "e.kind", ours=True),
+        Column("x_CorrectsEventId", pa.string(), "e.corrects_event_id", ours=True),
         Column("x_Reason", pa.string(), _REASON),
         Column("x_DepartmentCode", pa.string(), "e.department_code"),
-        Column("x_UserId", pa.string(), "e.user_id"),
+        Column("x_UserId", pa.string(), "e.user_id", ours=True),
         Column("x_UserEmail", pa.string(), "e.user_email"),
         Column("x_EstimatedCost", MONEY, "e.estimated_cost_aud"),
         Column("x_PricingCurrencyAmount", MONEY, "e.pricing_amount"),
         Column("x_FxRate", RATE, "e.fx_rate"),
         Column("x_FxRateSource", pa.string(), "e.fx_rate_source"),
         Column("x_ChargeTimeUtc", UTC_TS, "e.created_at"),
-        Column("x_ChargeTimeLocal", pa.string(), LOCAL_ISO),
-        Column("x_ChargeBasis", pa.string(), _CHARGE_BASIS),
+        Column("x_ChargeTimeLocal", pa.string(), LOCAL_ISO, ours=True),
+        Column("x_ChargeBasis", pa.string(), _CHARGE_BASIS, ours=True),
         Column("x_InputTextTokens", TOKENS, _INPUT_TEXT_TOKENS),
         Column("x_InputImageTokens", TOKENS, _INPUT_IMAGE_TOKENS),
         Column("x_OutputImageTokens", TOKENS, _OUTPUT_IMAGE_TOKENS),

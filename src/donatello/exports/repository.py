@@ -12,6 +12,7 @@ import pyarrow as pa
 from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core.spreadsheets import inert_sql
 from donatello.exports.layouts import Column, Layout
 from donatello.models import CostDailyRollup, Department, ExportJob
 
@@ -19,8 +20,9 @@ R = CostDailyRollup
 ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
-def _formatted(column: Column) -> str:
-    """The column's SQL written the way its Arrow type reads it back (and a CSV reader expects)."""
+def _formatted(column: Column, *, spreadsheet: bool) -> str:
+    """The column's SQL written the way its Arrow type reads it back (and a CSV reader expects); for a
+    spreadsheet (the CSV formats), text that a spreadsheet would run as a formula is made inert."""
     kind = column.type
     if pa.types.is_decimal(kind):
         return f"({column.sql})::numeric({kind.precision}, {kind.scale})"
@@ -30,7 +32,7 @@ def _formatted(column: Column) -> str:
         return f"({column.sql})::date"
     if pa.types.is_integer(kind):
         return f"({column.sql})::{'bigint' if kind.bit_width == 64 else 'integer'}"
-    return f"({column.sql})::text"
+    return inert_sql(column.sql) if spreadsheet and not column.ours else f"({column.sql})::text"
 
 
 def export_copy(
@@ -41,9 +43,14 @@ def export_copy(
     starts: datetime,
     ends: datetime,
     department_id: uuid.UUID | None,
+    *,
+    spreadsheet: bool,
 ) -> tuple[str, dict[str, Any]]:
-    """``COPY`` of the range's cost events in ledger order as CSV with a header, and its parameters."""
-    select_list = ",\n  ".join(f'{_formatted(column)} AS "{column.name}"' for column in layout.columns)
+    """``COPY`` of the range's cost events in ledger order as CSV with a header, and its parameters;
+    ``spreadsheet``: the rows are the file itself (a CSV format), not read back into Parquet."""
+    select_list = ",\n  ".join(
+        f'{_formatted(column, spreadsheet=spreadsheet)} AS "{column.name}"' for column in layout.columns
+    )
     department = " AND e.department_id = %(department)s" if department_id is not None else ""
     sql = (
         f"COPY (SELECT\n  {select_list}\n"

@@ -11,7 +11,7 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.openapi import problem_responses
 from donatello.reconciliation import queries, service, tables
 from donatello.reconciliation.dependencies import CanReconcile
-from donatello.reconciliation.errors import InvalidReconciliation, UnreadableFile
+from donatello.reconciliation.errors import FileTooLarge, InvalidReconciliation, UnreadableFile
 from donatello.reconciliation.schemas import (
     ComparedRow,
     ProviderLine,
@@ -34,7 +34,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
     responses={
         200: {"model": ReconciliationRead, "description": "This file was imported before: nothing changed"},
         202: {"model": ReconciliationRead, "description": "A large file: compared by a background job"},
-        **problem_responses(Unauthenticated, Forbidden, InvalidReconciliation, UnreadableFile),
+        **problem_responses(Unauthenticated, Forbidden, InvalidReconciliation, UnreadableFile, FileTooLarge),
     },
 )
 async def create_reconciliation(
@@ -51,7 +51,10 @@ async def create_reconciliation(
         str | None, Form(description="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD; default: the days the file covers")
     ] = None,
 ) -> ReconciliationRead:
-    """Import a provider's cost file and compare it with the ledger per local day and model."""
+    """Import a provider's cost file and compare it with the ledger per local day and model. Files up to
+    ``reconciliation_inline_max_bytes`` (8 MiB) are compared at once (201); larger ones, up to
+    ``reconciliation_max_upload_bytes`` (4 GiB), are queued for the worker (202); past that, 413 as the
+    body arrives (this route has its own body cap, not the API's 1 MiB)."""
     state = resources_of(request)
     reconciliation, created = await service.accept(
         session,

@@ -5,7 +5,8 @@ groups, and only the columns the comparison needs are decoded. Each batch is gro
 (charge period, mapping keys, currency) and only those group sums — a handful per batch — cross into
 Python, where ``Totals.add`` folds them into per local day sums. Costs are decoded straight to
 ``decimal128`` (a float column is read through its shortest text, never converted in binary), so
-money stays exact end to end.
+money stays exact end to end. A cost that is not a number (``NaN``, ``inf``, text, an empty cell) or a
+name holding a NUL refuses the whole file, naming the row: nothing is read as 0.
 """
 
 from __future__ import annotations
@@ -99,17 +100,40 @@ def _require(present: list[str], required: tuple[str, ...], what: str) -> None:
         raise UnreadableFile(f"a {what} file needs the columns {', '.join(missing)}", missing=missing)
 
 
-def _csv_batches(path: Path, columns: list[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-    reader = pa_csv.open_csv(
-        path,
-        read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=columns,
-            column_types={name: types.get(name, pa.string()) for name in columns},
-            strings_can_be_null=True,
-        ),
+def _csv_batches(
+    path: Path, columns: list[str], types: dict[str, pa.DataType], cost: str
+) -> Iterator[pa.RecordBatch]:
+    options = pa_csv.ConvertOptions(
+        include_columns=columns,
+        column_types={name: types.get(name, pa.string()) for name in columns},
+        strings_can_be_null=True,
+        null_values=[""],  # not Arrow's default list, which reads "NaN", "NA" or "NULL" as missing
     )
-    yield from reader
+    try:  # the first block is converted on opening, the others as they are read
+        yield from pa_csv.open_csv(
+            path, read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES), convert_options=options
+        )
+    except pa.ArrowInvalid:
+        _refuse_first_non_number(path, cost)
+        raise
+
+
+def _refuse_first_non_number(path: Path, cost: str) -> None:
+    """Arrow says a value would not convert but not where: find the first cost that is not a finite
+    number (only on this failing path) and name its row."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = csv.DictReader(handle)
+        for number, row in enumerate(rows, start=1):
+            value = (row.get(cost) or "").strip()
+            try:
+                finite = Decimal(value).is_finite()
+            except ArithmeticError:
+                finite = False
+            if not finite:
+                raise UnreadableFile(
+                    f"the file could not be read: row {number}: {cost} {value[:40]!r} is not a number",
+                    row=number,
+                )
 
 
 def _parquet_batches(
@@ -140,9 +164,25 @@ def _grouped(
     ]
     if quantity is not None:
         aggregations.append((quantity, "sum"))
+    seen = 0
     for batch in batches:
+        if missing := batch.column(cost).null_count:
+            first = seen + 1 + pc.index(batch.column(cost).is_null(), True).as_py()
+            raise UnreadableFile(
+                f"the file could not be read: row {first}: {cost} is empty ({missing} rows without one)",
+                row=first,
+            )
+        seen += batch.num_rows
         if batch.num_rows:
             yield from pa.Table.from_batches([batch]).group_by(keys).aggregate(aggregations).to_pylist()
+
+
+def _name(value: object) -> str:
+    """A name from the file as we keep it; a NUL cannot be stored as text (nor is it in any real name)."""
+    text = str(value or "").strip()
+    if "\x00" in text:
+        raise UnreadableFile(f"the name {text.replace(chr(0), '<NUL>')[:60]!r} holds a NUL character")
+    return text
 
 
 def _focus(path: Path, zone: ZoneInfo) -> Totals:
@@ -155,11 +195,14 @@ def _focus(path: Path, zone: ZoneInfo) -> Totals:
     quantity = "ConsumedQuantity" if "ConsumedQuantity" in present else None
     columns = [*FOCUS_REQUIRED, *keys, *([quantity] if quantity else [])]
     types = {"BilledCost": COST, **({quantity: QUANTITY} if quantity else {})}
-    batches = (_parquet_batches if parquet else _csv_batches)(path, columns, types)
+    if parquet:
+        batches = _parquet_batches(path, columns, types)
+    else:
+        batches = _csv_batches(path, columns, types, "BilledCost")
     totals = Totals()
     day_of = _day_reader(zone)
     for group in _grouped(batches, ["ChargePeriodStart", "BillingCurrency", *keys], "BilledCost", quantity):
-        names = {name: (group[name] or "").strip() for name in keys}
+        names = {name: _name(group[name]) for name in keys}
         candidates = _focus_candidates(names)
         label = " · ".join(value for value in (names.get("ResourceName"), _meter(names)) if value)
         totals.add(
@@ -235,7 +278,7 @@ def _generic(path: Path) -> Totals:
     totals = Totals()
     days: dict[str, date] = {}
     for group in _grouped(
-        _csv_batches(path, columns, types), ["date", "model", "currency"], "cost", quantity
+        _csv_batches(path, columns, types, "cost"), ["date", "model", "currency"], "cost", quantity
     ):
         text = (group["date"] or "").strip()
         if text not in days:
@@ -243,7 +286,7 @@ def _generic(path: Path) -> Totals:
                 days[text] = date.fromisoformat(text)
             except ValueError:
                 raise UnreadableFile(f"date {text[:40]!r} is not a day (YYYY-MM-DD)") from None
-        model = (group["model"] or "").strip()
+        model = _name(group["model"])
         totals.add(
             Group(days[text], (model,) if model else (), model or "(no model)", _currency(group["currency"])),
             group["cost_sum"],

@@ -1,11 +1,12 @@
-"""The comparison as one CSV: every day x model row, then every provider line with the FX rate used."""
+"""The comparison as one CSV: every day x model row, then every provider line with the FX rate used.
+Names come from the provider's uploaded file, so every cell goes through ``core.spreadsheets.cell``:
+numbers stay numbers, text a spreadsheet would run is made inert."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 
+from donatello.core.spreadsheets import csv_row
 from donatello.models import ReconciliationLine, ReconciliationRow
 
 HEADER = (
@@ -30,58 +31,56 @@ HEADER = (
 )
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
 def to_csv(rows: Sequence[ReconciliationRow], lines: Sequence[ReconciliationLine]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
+    out = [csv_row(HEADER)]
     for row in rows:
-        writer.writerow(
-            [
-                "day_model",
-                row.day,
-                row.provider_name,
-                row.model_name,
-                "",
-                "flagged" if row.flagged else "ok",
-                "AUD",
-                "",
-                "",
-                "",
-                "",
-                row.provider_aud,
-                row.charged_aud,
-                row.drift_aud,
-                _text(row.drift_percent),
-                _text(row.provider_quantity),
-                row.charged_images,
-                "true" if row.flagged else "false",
-            ]
+        out.append(
+            csv_row(
+                [
+                    "day_model",
+                    row.day,
+                    row.provider_name,
+                    row.model_name,
+                    "",
+                    "flagged" if row.flagged else "ok",
+                    "AUD",
+                    "",
+                    "",
+                    "",
+                    "",
+                    row.provider_aud,
+                    row.charged_aud,
+                    row.drift_aud,
+                    row.drift_percent,
+                    row.provider_quantity,
+                    row.charged_images,
+                    "true" if row.flagged else "false",
+                ]
+            )
         )
     for line in lines:
-        writer.writerow(
-            [
-                "provider_line",
-                line.day,
-                _text(line.provider_name),
-                _text(line.model_name),
-                line.source_key,
-                line.status,
-                line.currency,
-                line.cost,
-                _text(line.fx_rate),
-                _text(line.fx_rate_date),
-                _text(line.fx_rate_source),
-                _text(line.cost_aud),
-                "",
-                "",
-                "",
-                _text(line.quantity),
-                "",
-                "",
-            ]
+        out.append(
+            csv_row(
+                [
+                    "provider_line",
+                    line.day,
+                    line.provider_name,
+                    line.model_name,
+                    line.source_key,
+                    line.status,
+                    line.currency,
+                    line.cost,
+                    line.fx_rate,
+                    line.fx_rate_date,
+                    line.fx_rate_source,
+                    line.cost_aud,
+                    "",
+                    "",
+                    "",
+                    line.quantity,
+                    "",
+                    "",
+                ]
+            )
         )
-    return out.getvalue()
+    return "".join(out)

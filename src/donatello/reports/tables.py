@@ -1,14 +1,13 @@
-"""Each report's table as CSV (money written exactly, as in the JSON)."""
+"""Each report's table as CSV (money written exactly, as in the JSON; text a spreadsheet would run made
+inert by ``core.spreadsheets``)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 
 from pydantic import BaseModel
 
+from donatello.core.spreadsheets import csv_row
 from donatello.reports.schemas import (
     BurnDown,
     CurrentStatus,
@@ -20,12 +19,7 @@ from donatello.reports.schemas import (
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else format(v, "f") if isinstance(v, Decimal) else v for v in row])
-    return out.getvalue()
+    return csv_row(header) + "".join(csv_row(row) for row in rows)
 
 
 _SUMMARY = [

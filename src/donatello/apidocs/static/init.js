@@ -6,5 +6,6 @@ window.addEventListener("load", function () {
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    validatorUrl: null, // no badge fetched from validator.swagger.io (the CSP allows our own origin only)
   });
 });

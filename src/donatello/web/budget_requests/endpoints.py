@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from donatello.budgets import increase_requests
 from donatello.budgets.schemas import IncreaseDecision
 from donatello.core.errors import ValidationFailed
+from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.tenancy import Permission, scoped_get
@@ -64,6 +65,9 @@ async def decide(
         )
     except ValidationError as error:
         fields = ", ".join(str(e["loc"][-1]).replace("_aud", "") for e in error.errors())
-        raise ValidationFailed(f"Check the decision's {fields}: an amount in dollars and a reason.") from None
+        raise ValidationFailed(
+            f"Check the decision's {fields}: an amount in dollars (at most A${BUDGET_COLUMN.maximum:,})"
+            " and a reason."
+        ) from None
     decided = await increase_requests.decide(session, viewer.principal, request_id, body)
     return RedirectResponse(f"/budget-requests?decided={decided.id}", status_code=303)

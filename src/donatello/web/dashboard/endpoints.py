@@ -18,6 +18,7 @@ from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.schemas import BudgetChange, BudgetSet, IncreaseRequestCreate
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden, NotFound, ValidationFailed
+from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service, tables
@@ -142,7 +143,10 @@ async def ask_for_more(
         )
     except ValidationError as error:
         fields = ", ".join(str(e["loc"][-1]).replace("_aud", "") for e in error.errors())
-        raise ValidationFailed(f"Check the {fields}: give an amount in dollars and a reason.") from None
+        raise ValidationFailed(
+            f"Check the {fields}: give an amount in dollars (at most A${BUDGET_COLUMN.maximum:,})"
+            " and a reason."
+        ) from None
     await increase_requests.ask(session, viewer.principal, department.id, body)
     return RedirectResponse(f"/reports/{department.id}?asked=true", status_code=303)
 
