@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.pricing.errors import NoExchangeRate, NoTokenAllowance
 from donatello.pricing.service import Quote, quote
-from donatello.providers import repository
+from donatello.providers import offered, repository
 from donatello.providers.adapters import NEEDS_CREDENTIAL, PROVIDER_NAMES
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ProviderCredential, ProviderTarget
@@ -348,35 +348,15 @@ def _offers(offer: Offer, size: str, quality: str) -> bool:
 
 
 def _family(offer: Offer) -> Family | None:
-    model, config = offer
-    return family_of(model.provider_name, config.configuration if config is not None else {})
+    return offered.family(*offer)
 
 
 def _sizes(offer: Offer) -> tuple[str, ...]:
-    """The family's sizes, narrowed to those the configuration lists (it never widens them)."""
-    family = _family(offer)
-    if family is None:
-        return ()
-    listed = _listed(offer, "sizes")
-    return tuple(size for size in family.sizes if not listed or size in listed)
+    return offered.sizes(*offer)
 
 
 def _qualities(offer: Offer) -> tuple[str, ...]:
-    """The public words the model accepts: its family's own qualities (narrowed to those the
-    configuration lists, in either the family's words or their aliases), then the aliases of those."""
-    family = _family(offer)
-    if family is None:
-        return ()
-    listed = {family.quality(word) for word in _listed(offer, "qualities")}
-    own = tuple(quality for quality in family.qualities if not listed or quality in listed)
-    aliases = tuple(alias for alias, word in family.quality_aliases.items() if word in own)
-    return own + tuple(alias for alias in aliases if alias not in own)
-
-
-def _listed(offer: Offer, key: str) -> tuple[str, ...]:
-    config = offer[1]
-    values = config.configuration.get(key) if config is not None else None
-    return tuple(str(v) for v in values) if isinstance(values, list) else ()
+    return offered.qualities(*offer)
 
 
 async def _candidate(
