@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,16 @@ from donatello.models.organizations import DOMAIN_REGEX
 from donatello.tenancy import Role
 
 _TENANT = r"^[0-9a-fA-F-]{36}$"
+
+Domain = Annotated[str, Field(max_length=255, pattern=DOMAIN_REGEX)]
+EmailDomains = Annotated[
+    list[Domain],
+    Field(
+        max_length=50,
+        description="E-mail domains the organization owns besides `domain` (as its Entra tenant's verified "
+        "domains): people are created only at these; none may belong to another organization",
+    ),
+]
 
 
 class EntraMapping(BaseModel):
@@ -34,6 +44,7 @@ class OrganizationCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     domain: str = Field(max_length=255, pattern=DOMAIN_REGEX)
+    email_domains: EmailDomains = Field(default_factory=list)
     azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
     settings: JsonSettings = Field(default_factory=dict)
 
@@ -42,6 +53,7 @@ class OrganizationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
+    email_domains: EmailDomains | None = None
     azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
     is_active: bool | None = None
     settings: JsonSettings | None = None
@@ -53,7 +65,9 @@ class OrganizationRead(BaseModel):
     id: uuid.UUID
     name: str
     domain: str
+    email_domains: list[str]
     azure_tenant_id: str | None
+    is_platform: bool
     is_active: bool
     settings: dict[str, Any]
     created_at: datetime

@@ -77,6 +77,23 @@ def _check_settings(settings: dict[str, Any]) -> None:
         ) from exc
 
 
+def _others(primary: str, domains: list[str]) -> list[str]:
+    """The owned domains besides the primary one: lower case, each once, sorted."""
+    return sorted({domain.lower() for domain in domains} - {primary})
+
+
+async def _ensure_domains_free(
+    session: AsyncSession, domains: list[str], organization_id: uuid.UUID | None
+) -> None:
+    """No e-mail domain belongs to two active organizations (as no verified domain belongs to two Entra
+    tenants): people are created only at their organization's domains, so an address names its tenant."""
+    await repository.lock_domains(session)
+    if taken := await repository.domains_taken(session, domains, organization_id):
+        raise OrganizationTaken(
+            f"The e-mail domain {taken[0]} already belongs to another organization", domains=taken
+        )
+
+
 async def list_organizations(
     session: AsyncSession, is_active: bool | None, cursor: str | None, limit: int
 ) -> Page[OrganizationRead]:
@@ -106,9 +123,13 @@ async def find(session: AsyncSession, organization_id: uuid.UUID) -> Organizatio
 async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
     """A platform administrator adds a tenant; domain and Entra tenant id are unique."""
     _check_settings(body.settings)
+    domain = body.domain.lower()
+    email_domains = _others(domain, body.email_domains)
+    await _ensure_domains_free(session, [domain, *email_domains], None)
     org = Organization(
         name=body.name,
-        domain=body.domain.lower(),
+        domain=domain,
+        email_domains=email_domains,
         azure_tenant_id=body.azure_tenant_id,
         settings=body.settings,
     )
@@ -121,7 +142,7 @@ async def create(session: AsyncSession, principal: Principal, body: Organization
         resource=("organization", org.id),
         organization_id=org.id,
         actor=principal,
-        details={"name": org.name, "domain": org.domain},
+        details={"name": org.name, "domain": org.domain, "email_domains": org.email_domains},
     )
     return org
 
@@ -134,6 +155,9 @@ async def update(
     values = body.model_dump(exclude_unset=True)
     if values.get("settings") is not None:
         _check_settings(values["settings"])
+    if values.get("email_domains") is not None:
+        values["email_domains"] = _others(org.domain, values["email_domains"])
+        await _ensure_domains_free(session, values["email_domains"], org.id)
     changes = {
         name: {"from": getattr(org, name), "to": value}
         for name, value in values.items()

@@ -90,5 +90,13 @@ RANK: dict[Role, int] = {
 }
 
 
+#: The highest role a tenant credential acts with (an org admin, the organization's provisioning token, its
+#: Entra role mapping). Accounts ranked above it belong to the platform: no tenant credential reads,
+#: changes, deactivates, re-keys or deletes them, and to a tenant they do not exist (404).
+TENANT_CEILING = Role.ORG_ADMIN
+#: The roles a tenant credential reaches: its own organization's people up to ``TENANT_CEILING``.
+TENANT_ROLES: frozenset[str] = frozenset(role.value for role in Role if RANK[role] <= RANK[TENANT_CEILING])
+
+
 def granted(role: Role, permission: Permission) -> bool:
     return permission in GRANTS[role]
