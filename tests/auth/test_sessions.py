@@ -23,8 +23,8 @@ async def _signed_in(
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> tuple[dict[str, str], EntraUser]:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid)
-    who = EntraUser(tid=tid)
+    org = await factories.organization(db, azure_tenant_id=tid)
+    who = EntraUser(tid=tid, preferred_username=f"user-{uuid.uuid4().hex[:8]}@{org.domain}")
     response = await sign_in(client, idp, who)
     assert response.status_code == 200, response.text
     return response.json(), who
