@@ -129,6 +129,9 @@ class BodyLimitMiddleware:
 
 
 def too_large(request_id: str, path: str) -> JSONResponse:
+    if scim_path(path):  # an identity provider reads SCIM errors only
+        detail = f"The body is larger than the {MAX_BODY_BYTES} byte cap"
+        return scim_error(413, detail, None, {REQUEST_ID_HEADER: request_id, "Connection": "close"})
     body = {
         "type": PROBLEM_BASE + "http-413",
         "title": "Request body too large",
