@@ -83,6 +83,17 @@ def requirement_of(dependant: Any) -> tuple[str, ...] | None:
     return None
 
 
+def refuses_api_keys(dependant: Any) -> bool:
+    """Whether the route's ``Require`` dependency refuses API keys (``x-api-keys: false``)."""
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if isinstance(current.call, Require):
+            return not current.call.api_keys
+        pending.extend(current.dependencies)
+    return False
+
+
 def complete(document: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     """Add to ``document`` (FastAPI's) what every operation of a kind answers; see the module docstring."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -99,6 +110,9 @@ def complete(document: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             operation = document["paths"][path].get(method.lower())
             if operation is not None:
                 _complete_operation(operation, requirement)
+                if refuses_api_keys(route.dependant):
+                    operation["x-api-keys"] = False
+                    _add(operation["responses"], "403", "API keys are refused (api-key-not-allowed)")
     return document
 
 

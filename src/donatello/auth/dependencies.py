@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from donatello.api_keys import service as api_keys
 from donatello.auth import mfa
 from donatello.auth.entra import EntraVerifier
-from donatello.auth.errors import InvalidEntraToken
+from donatello.auth.errors import ApiKeyNotAllowed, InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
@@ -87,10 +87,14 @@ class Require:
     (``x-permissions``) and the permission walk in the tests reads it from there.
     """
 
-    def __init__(self, *permissions: Permission) -> None:
+    def __init__(self, *permissions: Permission, api_keys: bool = True) -> None:
         self.permissions = permissions
+        #: False: a person's own sign-ins and settings, refused to API keys (``x-api-keys: false``).
+        self.api_keys = api_keys
 
     async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not self.api_keys and principal.api_key_id is not None:
+            raise ApiKeyNotAllowed()
         if self.permissions and not any(principal.can(permission) for permission in self.permissions):
             first = self.permissions[0]
             roles = [
@@ -114,7 +118,12 @@ def require(permission: Permission, *alternatives: Permission) -> Require:
 
 
 SignedIn = Annotated[Principal, Depends(Require())]
-"""Every signed-in user (any role, any API key): actions on oneself — profile, own sessions, preferences."""
+"""Every signed-in user (any role, any API key): actions on oneself such as reading one's profile."""
+
+SignedInPerson = Annotated[Principal, Depends(Require(api_keys=False))]
+"""Every signed-in user, with the access token of a sign-in: one's own sessions (listing, signing out,
+signing out everywhere) and preferences. An API key is refused (403 ``api-key-not-allowed``) whatever its
+scopes: a key leaked from a script must not end its owner's browser sessions or change their settings."""
 
 
 OrganizationChoice = Annotated[

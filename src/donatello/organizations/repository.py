@@ -50,9 +50,7 @@ async def lock_domains(session: AsyncSession) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('organizations.email_domains'))"))
 
 
-async def domains_taken(
-    session: AsyncSession, domains: list[str], but: uuid.UUID | None
-) -> list[str]:
+async def domains_taken(session: AsyncSession, domains: list[str], but: uuid.UUID | None) -> list[str]:
     """Which of ``domains`` an active organization other than ``but`` already owns (platform scope)."""
     wanted = literal(domains, ARRAY(String))
     stmt = select(Organization.domain, Organization.email_domains).where(
