@@ -6,7 +6,8 @@ remembers whether it proved MFA.
   administrators.
 * ``users`` e-mail and Entra object id are unique within an organization (they were unique across all
   tenants, so one tenant could take another's address and learn which addresses exist).
-* ``user_sessions.mfa_satisfied``: whether the sign-in behind a session met its organization's MFA rule.
+* ``user_sessions.mfa_satisfied``: whether the Entra sign-in behind a session met its organization's MFA
+  rule (NULL when the sign-in says nothing about MFA).
 
 tenants own their domains
 
@@ -73,9 +74,9 @@ def upgrade() -> None:
         sa.Column(
             "mfa_satisfied",
             sa.Boolean(),
-            server_default=sa.text("false"),
-            nullable=False,
-            comment="The sign-in behind this session met its organization's MFA rule",
+            nullable=True,
+            comment="Whether the Entra sign-in behind this session met its organization's MFA rule "
+            "(NULL: a sign-in that says nothing about MFA — local sign-in, an operator token)",
         ),
     )
 

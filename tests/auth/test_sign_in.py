@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -54,7 +54,17 @@ async def test_first_sign_in_provisions_the_user_and_the_token_works(
     tokens = response.json()
     me = await client.get("/v1/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 200
-    assert me.json() | {"user_id": None} == {
+    described = me.json()
+    grace = described["mfa"].pop("grace_period_expires_at")
+    assert described["mfa"] == {
+        "rule": "amr",
+        "contexts": [],
+        "this_sign_in": False,  # no amr: this sign-in did not prove MFA
+        "mfa_enabled": False,
+        "satisfied": True,  # the grace period, from this first sign-in
+    }
+    assert described | {"user_id": None, "mfa": None} == {
+        "mfa": None,
         "user_id": None,
         "organization_id": str(org.id),
         "department_id": str(mktg.id),
@@ -65,6 +75,7 @@ async def test_first_sign_in_provisions_the_user_and_the_token_works(
     assert user is not None and user.azure_ad_id == who.oid
     assert user.mfa_enabled is False
     assert user.mfa_grace_period_expires_at == user.created_at + timedelta(days=7)
+    assert grace is not None and datetime.fromisoformat(grace) == user.mfa_grace_period_expires_at
     assert len(await _events(db, "user.provisioned", user.id)) == 1
     [signed_in] = await _events(db, "auth.signed_in", user.id)
     assert signed_in.payload["metadata"]["first_sign_in"] is True

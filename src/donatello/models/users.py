@@ -146,6 +146,8 @@ class UserSession(Base):
     * ``revoked`` NOT NULL (seed: nullable with default false): ``chk_revoked_at`` only works for
       non-NULL values (a NULL ``revoked`` makes the CHECK evaluate to NULL, i.e. pass).
     * ``last_used_at`` / ``created_at`` NOT NULL: both default to now() and are always known.
+    * ``mfa_satisfied``: whether the sign-in met the organization's MFA rule; a rotation keeps it (the
+      rotated session is the same sign-in).
     """
 
     __tablename__ = tenant_table("user_sessions")
@@ -172,9 +174,9 @@ class UserSession(Base):
     revoked: Mapped[bool] = mapped_column(server_default=text("false"))
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoked_reason: Mapped[str | None] = mapped_column(String(255))
-    mfa_satisfied: Mapped[bool] = mapped_column(
-        server_default=text("false"),
-        comment="The sign-in behind this session met its organization's MFA rule",
+    mfa_satisfied: Mapped[bool | None] = mapped_column(
+        comment="Whether the Entra sign-in behind this session met its organization's MFA rule "
+        "(NULL: a sign-in that says nothing about MFA — local sign-in, an operator token)"
     )
     one_time_notice: Mapped[str | None] = mapped_column(
         Text,

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from donatello.core.json_values import Settings as JsonSettings
 from donatello.models.organizations import DOMAIN_REGEX
@@ -37,6 +37,38 @@ class EntraMapping(BaseModel):
         description="Entra user attribute 'department' (SCIM enterprise extension) -> department code; "
         "a value not listed is matched against department codes, then names",
     )
+
+
+AuthenticationContext = Annotated[str, Field(pattern=r"^c([1-9]|[1-9][0-9])$", description="e.g. c1")]
+
+
+class MfaRule(BaseModel):
+    """How a sign-in proves multi-factor authentication (kept in settings["mfa"]):
+
+    * ``amr``: the token's ``amr`` claim says ``mfa`` (Entra v1 tokens; v2 tokens carry no ``amr``);
+    * ``conditional-access``: trust the identity provider — the tenant's Conditional Access policy
+      requires MFA for this application, so every sign-in that reaches us passed it;
+    * ``authentication-context``: the token's ``acrs`` claim holds one of ``contexts`` (Conditional
+      Access authentication contexts that require MFA, e.g. ``c1``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Literal["amr", "conditional-access", "authentication-context"] = "amr"
+    contexts: list[AuthenticationContext] = Field(default_factory=list, max_length=25)
+
+    @model_validator(mode="after")
+    def _contexts_fit_the_rule(self) -> Self:
+        if (self.rule == "authentication-context") != bool(self.contexts):
+            raise ValueError("contexts are listed exactly when the rule is authentication-context")
+        return self
+
+    def satisfied_by(self, amr_mfa: bool, acrs: frozenset[str]) -> bool:
+        if self.rule == "conditional-access":
+            return True
+        if self.rule == "authentication-context":
+            return bool(acrs & set(self.contexts))
+        return amr_mfa
 
 
 class OrganizationCreate(BaseModel):

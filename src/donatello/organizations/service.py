@@ -16,6 +16,7 @@ from donatello.organizations import repository
 from donatello.organizations.errors import OrganizationTaken
 from donatello.organizations.schemas import (
     EntraMapping,
+    MfaRule,
     OrganizationCreate,
     OrganizationRead,
     OrganizationUpdate,
@@ -68,6 +69,14 @@ def department_for(mapping: EntraMapping, value: str) -> str:
     return mapping.department_mapping.get(value, value)
 
 
+def mfa_rule(org: Organization) -> MfaRule:
+    """How the organization's sign-ins prove MFA (``amr`` when it has not said)."""
+    try:
+        return MfaRule.model_validate((org.settings or {}).get("mfa") or {})
+    except ValidationError:
+        return MfaRule()
+
+
 def _check_settings(settings: dict[str, Any]) -> None:
     try:
         EntraMapping.model_validate(settings.get("entra") or {})
@@ -75,6 +84,33 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise ValidationFailed(
             "settings.entra is not a valid role/group mapping", field="settings.entra"
         ) from exc
+    try:
+        MfaRule.model_validate(settings.get("mfa") or {})
+    except ValidationError as exc:
+        raise ValidationFailed("settings.mfa is not a valid MFA rule", field="settings.mfa") from exc
+
+
+async def set_mfa_rule(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, rule: MfaRule
+) -> MfaRule:
+    """An org admin (or a platform admin) declares how the organization's sign-ins prove MFA; audited.
+    It applies from each person's next sign-in."""
+    org = await get(session, principal, organization_id)
+    before = mfa_rule(org)
+    if before == rule:
+        return rule
+    org.settings = {**(org.settings or {}), "mfa": rule.model_dump()}
+    await repository.save(session, org)
+    await audit.record_event(
+        session,
+        "organization.mfa_rule_changed",
+        action="organization_updated",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"changes": {"mfa": {"from": before.model_dump(), "to": rule.model_dump()}}},
+    )
+    return rule
 
 
 def _others(primary: str, domains: list[str]) -> list[str]:

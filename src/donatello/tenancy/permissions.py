@@ -22,6 +22,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     ORGANIZATIONS_MANAGE = "organizations:manage"
+    ORGANIZATION_SETTINGS = "organization-settings:manage"  # one's own organization's MFA rule
     PROVIDERS_MANAGE = "providers:manage"
     PROVIDERS_READ_CONFIG = "providers:read-config"  # inactive models and runtime configuration too
     DEPARTMENTS_MANAGE = "departments:manage"
@@ -55,6 +56,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {
             *_POWER,
             P.PROVIDERS_READ_CONFIG,
+            P.ORGANIZATION_SETTINGS,
             P.DEPARTMENTS_MANAGE,
             P.USERS_MANAGE,
             P.USERS_READ,

@@ -33,15 +33,10 @@ PreferenceKey = Annotated[str, Path(pattern=PREFERENCE_KEY, max_length=100)]
 
 
 @router.get("/me", response_model=Me)
-async def me(principal: SignedIn) -> Me:
-    """Who the access token belongs to, with the role and department read fresh from the database."""
-    return Me(
-        user_id=principal.user_id,
-        organization_id=principal.organization_id,
-        department_id=principal.department_id,
-        role=principal.role,
-        email=principal.email,
-    )
+async def me(principal: SignedIn, session: DbSession) -> Me:
+    """Who the access token belongs to, with the role and department read fresh from the database, and
+    the organization's MFA rule with whether this sign-in met it."""
+    return await service.me(session, principal)
 
 
 @router.get(

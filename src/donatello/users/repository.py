@@ -5,7 +5,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, true, tuple_, update
+from sqlalchemy import Boolean, bindparam, exists, func, null, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,20 +68,23 @@ PRINCIPAL_COLUMNS = (
 @lru_cache(maxsize=2)
 def _active_user(with_session: bool) -> Any:
     """Built once per shape (it runs on every request): constructing it cost more than running it."""
-    stands = (
-        exists().where(
-            UserSession.id == bindparam("session_id", type_=UserSession.id.type),
-            UserSession.user_id == User.id,
-            UserSession.stands_at(bindparam("now", type_=UserSession.expires_at.type)),  # type: ignore[arg-type]
-        )
+    live = (
+        UserSession.id == bindparam("session_id", type_=UserSession.id.type),
+        UserSession.user_id == User.id,
+        UserSession.stands_at(bindparam("now", type_=UserSession.expires_at.type)),  # type: ignore[arg-type]
+    )
+    stands = exists().where(*live) if with_session else true()
+    mfa = (
+        select(UserSession.mfa_satisfied).where(*live).scalar_subquery()
         if with_session
-        else true()
+        else null().cast(Boolean)
     )
     return (
         select(
             *PRINCIPAL_COLUMNS,
             Organization.settings["timezone"].astext.label("organization_timezone"),
             stands.label("session_stands"),
+            mfa.label("session_mfa"),
         )
         .join(Organization, Organization.id == User.organization_id)
         .where(

@@ -14,6 +14,7 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization, User
+from donatello.organizations import service as organizations
 from donatello.tenancy import TENANT_CEILING, Principal, Role
 from donatello.users import administration, repository
 from donatello.users.errors import (
@@ -22,7 +23,15 @@ from donatello.users.errors import (
     OrganizationRequired,
     RoleAboveYourOwn,
 )
-from donatello.users.schemas import PreferenceRead, UserCreate, UserFilters, UserRead, UserUpdate
+from donatello.users.schemas import (
+    Me,
+    MfaStatus,
+    PreferenceRead,
+    UserCreate,
+    UserFilters,
+    UserRead,
+    UserUpdate,
+)
 
 MFA_GRACE_PERIOD = timedelta(days=7)
 
@@ -61,7 +70,29 @@ async def principal_for(
     user, stands = found
     if not stands:
         raise Unauthenticated("The session has ended; sign in again")
-    return _principal(user, session_id=live_session, **extra) if live_session else _principal(user, **extra)
+    if live_session:
+        return _principal(user, session_id=live_session, session_mfa=user.session_mfa, **extra)
+    return _principal(user, **extra)
+
+
+async def me(session: AsyncSession, principal: Principal) -> Me:
+    """Who the credential belongs to, and which MFA rule applies and whether this sign-in met it."""
+    rule = organizations.mfa_rule(await organizations.find(session, principal.organization_id))
+    return Me(
+        user_id=principal.user_id,
+        organization_id=principal.organization_id,
+        department_id=principal.department_id,
+        role=principal.role,
+        email=principal.email,
+        mfa=MfaStatus(
+            rule=rule.rule,
+            contexts=rule.contexts,
+            this_sign_in=principal.session_mfa,
+            mfa_enabled=principal.mfa_enabled,
+            grace_period_expires_at=principal.mfa_grace_period_expires_at,
+            satisfied=principal.mfa_proved or principal.in_mfa_grace(utcnow()),
+        ),
+    )
 
 
 async def local_sign_in_choices(session: AsyncSession, limit: int = 200) -> list[tuple[User, str]]:
