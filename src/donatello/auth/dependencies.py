@@ -18,7 +18,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from donatello.api_keys import service as api_keys
-from donatello.auth import mfa
+from donatello.auth import mfa, throttle
 from donatello.auth.entra import EntraVerifier
 from donatello.auth.errors import ApiKeyNotAllowed, InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
@@ -45,7 +45,11 @@ async def _principal(
     if credentials is None:
         raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
     token = credentials.credentials
-    if token.startswith(api_keys.PREFIX):
+    is_key = token.startswith(api_keys.PREFIX)
+    attempt = await _attempt(
+        request, session, throttle.Surface.API_KEY if is_key else throttle.Surface.BEARER
+    )
+    if is_key:
         principal = await api_keys.authenticate(session, token)
     elif (signer := _signer(request)).is_ours(token):
         claims = signer.verify(token)
@@ -55,10 +59,18 @@ async def _principal(
         )
     else:
         principal = await _entra_principal(request, session, token)
+    await attempt.succeeded()  # only failures stay counted against the address
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
     return principal
+
+
+async def _attempt(request: Request, session: DbSession, surface: throttle.Surface) -> throttle.Attempt:
+    """Charge this authentication attempt to the client's address (429 while it has failed too often)."""
+    resources = resources_of(request)
+    address = request.client.host if request.client else None
+    return await throttle.attempt(session, resources.rate_limiter, resources.settings, address, surface)
 
 
 def _signer(request: Request) -> TokenSigner:
