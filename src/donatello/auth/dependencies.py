@@ -49,21 +49,30 @@ async def _principal(
     attempt = await _attempt(
         request, session, throttle.Surface.API_KEY if is_key else throttle.Surface.BEARER
     )
-    if is_key:
-        principal = await api_keys.authenticate(session, token)
-    elif (signer := _signer(request)).is_ours(token):
-        claims = signer.verify(token)
-        await set_tenant(session, claims.organization_id)
-        principal = await users.principal_for(
-            session, claims.user_id, claims.organization_id, live_session=claims.session_id
-        )
-    else:
-        principal = await _entra_principal(request, session, token)
-    await attempt.succeeded()  # only failures stay counted against the address
+    try:
+        principal = await _authenticated(request, session, token, is_key)
+    except Unauthenticated:
+        raise  # a refused credential stays counted against the address
+    except BaseException:
+        await attempt.forgive()  # not the credential's fault (the database restarting, say)
+        raise
+    await attempt.forgive()
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
     return principal
+
+
+async def _authenticated(request: Request, session: DbSession, token: str, is_key: bool) -> Principal:
+    if is_key:
+        return await api_keys.authenticate(session, token)
+    if (signer := _signer(request)).is_ours(token):
+        claims = signer.verify(token)
+        await set_tenant(session, claims.organization_id)
+        return await users.principal_for(
+            session, claims.user_id, claims.organization_id, live_session=claims.session_id
+        )
+    return await _entra_principal(request, session, token)
 
 
 async def _attempt(request: Request, session: DbSession, surface: throttle.Surface) -> throttle.Attempt:

@@ -5,8 +5,9 @@ paying — and the burst is recorded once in the audit log (``auth.throttled``: 
 the credential). Other addresses, the honest client's among them, are not affected.
 
 Counted on the shared rate limiter (Redis when configured): every attempt is charged up front against the
-address's failure window and given back when the credential turns out to be good, so only failures stay
-counted and a full window refuses without a second look.
+address's failure window and given back unless its credential was refused (a good credential, or an
+outage such as the database restarting, costs nothing), so only refusals stay counted and a full window
+refuses without a second look.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ class Attempt:
     check: Check
     decision: Decision
 
-    async def succeeded(self) -> None:
-        """The credential was good: what the attempt charged is given back."""
+    async def forgive(self) -> None:
+        """The attempt did not fail on its credential (it was good, or the database was down): what it
+        charged is given back."""
         await self.limiter.refund([self.check], self.decision)
 
 

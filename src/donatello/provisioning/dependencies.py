@@ -38,8 +38,14 @@ async def _caller(
     attempt = await throttle.attempt(
         session, resources.rate_limiter, resources.settings, address, throttle.Surface.SCIM
     )
-    caller = await service.authenticate(session, credentials.credentials)
-    await attempt.succeeded()  # only failures stay counted against the address
+    try:
+        caller = await service.authenticate(session, credentials.credentials)
+    except UnauthorizedException:
+        raise  # a refused token stays counted against the address
+    except BaseException:
+        await attempt.forgive()  # not the token's fault (the database restarting, say)
+        raise
+    await attempt.forgive()
     return caller
 
 
