@@ -4,7 +4,8 @@ Endpoints list the domain errors they can raise (``problem_responses``); ``compl
 operation of a kind answers, read from the routes themselves, so no endpoint has to repeat it:
 
 * ``x-permissions``: the permissions the operation requires (any one of them; an empty list means any
-  signed-in user), with its 401 and, where a permission is needed, its 403;
+  signed-in user), with its 401, its 429 (failed authentication is throttled per address) and, where a
+  permission is needed, its 403; ``x-api-keys: false`` where API keys are refused;
 * 422 (invalid parameters or body, an undeclared query parameter, text PostgreSQL cannot store) as
   ``application/problem+json`` — every operation refuses undeclared query parameters;
 * 400 (a body that cannot be decoded) and 413 (a body over the size cap) where there is a request body,
@@ -128,6 +129,7 @@ def _complete_operation(operation: dict[str, Any], requirement: tuple[str, ...] 
     if requirement is not None:
         operation["x-permissions"] = list(requirement)
         _add(responses, "401", "Missing, invalid or expired credentials")
+        _add(responses, "429", "Too many requests (e.g. failed authentication from this address)")
         if requirement:
             _add(responses, "403", f"Needs the permission {' or '.join(requirement)}")
     responses["422"] = {
