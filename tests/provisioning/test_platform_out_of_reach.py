@@ -152,3 +152,38 @@ async def test_platform_admins_sign_in_through_the_platform_organization_and_rol
         f"/v1/users/{colleague.id}", json={"role": "super_admin"}, headers=as_operator
     )
     assert promoted.status_code == 200 and promoted.json()["role"] == "super_admin"
+
+
+async def test_a_platform_admin_sets_up_the_platform_organization_once_and_adds_admins_there(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, idp: IdentityProvider
+) -> None:
+    legacy = await factories.organization(db)
+    operator = await factories.user(db, legacy, role="super_admin")
+    as_operator = bearer_for(tokens, operator)
+    tid = str(uuid.uuid4())
+    domain = f"ops-{uuid.uuid4().hex[:6]}.example"
+
+    made = await client.post(
+        "/v1/organizations",
+        json={"name": "Platform", "domain": domain, "azure_tenant_id": tid, "is_platform": True},
+        headers=as_operator,
+    )
+    assert made.status_code == 201 and made.json()["is_platform"] is True, made.text
+    second = await client.post(
+        "/v1/organizations",
+        json={"name": "Another", "domain": f"x-{domain}", "is_platform": True},
+        headers=as_operator,
+    )
+    assert second.status_code == 409
+
+    platform_id = made.json()["id"]
+    added = await client.post(
+        f"/v1/users?organization_id={platform_id}",
+        json={"email": f"ops@{domain}", "role": "super_admin"},
+        headers=as_operator,
+    )
+    assert added.status_code == 201, added.text
+    signed_in = await sign_in(client, idp, EntraUser(tid=tid, preferred_username=f"ops@{domain}"))
+    assert signed_in.status_code == 200, signed_in.text
+    me = await client.get("/v1/me", headers=bearer(signed_in.json()["access_token"]))
+    assert (me.json()["role"], me.json()["organization_id"]) == ("super_admin", platform_id)

@@ -79,6 +79,10 @@ class OrganizationCreate(BaseModel):
     email_domains: EmailDomains = Field(default_factory=list)
     azure_tenant_id: str | None = Field(default=None, pattern=_TENANT)
     settings: JsonSettings = Field(default_factory=dict)
+    is_platform: bool = Field(
+        default=False,
+        description="The platform's own organization, holding its administrators (there is at most one)",
+    )
 
 
 class OrganizationUpdate(BaseModel):

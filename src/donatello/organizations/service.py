@@ -157,7 +157,8 @@ async def find(session: AsyncSession, organization_id: uuid.UUID) -> Organizatio
 
 
 async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
-    """A platform administrator adds a tenant; domain and Entra tenant id are unique."""
+    """A platform administrator adds a tenant (or, once, the platform's own organization, where platform
+    administrators are then added); domains and Entra tenant id are unique."""
     _check_settings(body.settings)
     domain = body.domain.lower()
     email_domains = _others(domain, body.email_domains)
@@ -168,9 +169,12 @@ async def create(session: AsyncSession, principal: Principal, body: Organization
         email_domains=email_domains,
         azure_tenant_id=body.azure_tenant_id,
         settings=body.settings,
+        is_platform=body.is_platform,
     )
     if not await repository.save(session, org):
-        raise OrganizationTaken()
+        raise OrganizationTaken(
+            "The domain, the Entra tenant or (for a platform organization) the platform is already taken"
+        )
     await audit.record_event(
         session,
         "organization.created",
