@@ -85,6 +85,9 @@ def settings(workdir: Path, postgres_url: str, idp: IdentityProvider) -> Setting
         entra_ca_bundle=idp.ca_bundle,
         entra_jwks_cooldown_seconds=0,
         entra_mfa_auth_contexts=["c1"],
+        # Every test's client comes from 127.0.0.1: the suite's deliberate failures must not add up to a
+        # throttle. tests/auth/test_auth_throttling.py runs its own app with the production figures.
+        auth_failure_limit=1_000_000,
     )
 
 

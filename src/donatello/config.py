@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     rate_limit_max_tracked_keys: PositiveInt = 100_000
     # Redis Cluster only: one hash tag for every limiter key, so a single script sees them all.
     rate_limit_hash_tag: str | None = None
+    # Failed authentication (bearer token, API key, SCIM token) per client address over a sliding window:
+    # beyond it the address gets 429 (credentials are not even checked) until the oldest failure ages out.
+    auth_failure_limit: PositiveInt = 20
+    auth_failure_window_seconds: PositiveInt = 60
 
     cosmos_endpoint: str | None = None
     cosmos_key: SecretStr | None = None

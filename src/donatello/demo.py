@@ -1,5 +1,7 @@
-"""The demo tenant: "Acme Corporation" (acme.com.au) with three departments, budgets, one user per role
-(``<role>@acme.com.au``) and priced providers. Idempotent: running it again changes nothing."""
+"""The demo tenant: "Acme Corporation" (acme.com.au) with three departments, budgets, one user per tenant
+role (``<role>@acme.com.au``) and priced providers; and the platform's own organization, "DonatelloAI
+Platform" (donatello.example), holding the platform administrator ``super_admin@donatello.example`` —
+outside every tenant, so no tenant credential can reach it. Idempotent: running it again changes nothing."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from donatello.models import (
 from donatello.sessions import service as sessions
 
 ORGANIZATION = {"name": "Acme Corporation", "domain": "acme.com.au"}
+PLATFORM = {"name": "DonatelloAI Platform", "domain": "donatello.example", "is_platform": True}
 DEPARTMENTS = [
     ("MKTG", "Marketing", Decimal("5000.00"), "hard"),
     ("ENGG", "Engineering", Decimal("8000.00"), "soft"),
@@ -36,7 +39,6 @@ DEPARTMENTS = [
 ]
 # role -> department code (None: organization-wide)
 USERS: dict[str, str | None] = {
-    "super_admin": None,
     "org_admin": None,
     "finance": None,
     "dept_manager": "MKTG",
@@ -115,24 +117,59 @@ def current_month(timezone: str) -> tuple[date, date]:
     return start, end
 
 
-async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
+async def _organization(session: AsyncSession, values: dict[str, Any], timezone: str) -> Organization | None:
+    """The organization with ``values``' domain, created when missing (None: it was already there)."""
+    found = (
+        await session.execute(select(Organization).where(Organization.domain == values["domain"]))
+    ).scalar_one_or_none()
+    if found is not None:
+        return None
+    org = Organization(**values, settings={"timezone": timezone, "locale": "en-AU"})
+    session.add(org)
+    await session.flush()
+    await audit.record_event(
+        session,
+        "organization.created",
+        action="organization_created",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        details={"source": "seed-demo"},
+    )
+    return org
+
+
+async def _platform_admin(session: AsyncSession, timezone: str) -> int:
+    """The platform organization and its administrator, bound by the platform (its Entra object id is
+    set here, never claimed by an address a tenant's directory controls)."""
     created = 0
+    if await _organization(session, PLATFORM, timezone) is not None:
+        created += 1
+    platform = (
+        await session.execute(select(Organization).where(Organization.domain == PLATFORM["domain"]))
+    ).scalar_one()
+    email = f"super_admin@{PLATFORM['domain']}"
+    if (await session.execute(select(User.id).where(User.email == email))).first() is None:
+        session.add(
+            User(
+                organization_id=platform.id,
+                azure_ad_id="demo-super_admin",
+                email=email,
+                display_name="Super Admin",
+                role="super_admin",
+                mfa_enabled=True,
+            )
+        )
+        created += 1
+    return created
+
+
+async def seed_in(session: AsyncSession, timezone: str) -> SeedSummary:
+    created = await _platform_admin(session, timezone)
+    if await _organization(session, ORGANIZATION, timezone) is not None:
+        created += 1
     org = (
         await session.execute(select(Organization).where(Organization.domain == ORGANIZATION["domain"]))
-    ).scalar_one_or_none()
-    if org is None:
-        org = Organization(**ORGANIZATION, settings={"timezone": timezone, "locale": "en-AU"})
-        session.add(org)
-        await session.flush()
-        created += 1
-        await audit.record_event(
-            session,
-            "organization.created",
-            action="organization_created",
-            resource=("organization", org.id),
-            organization_id=org.id,
-            details={"source": "seed-demo"},
-        )
+    ).scalar_one()
 
     period_start, period_end = current_month(timezone)
     departments: dict[str, Department] = {}
@@ -209,15 +246,25 @@ async def access_token_for(
     session: AsyncSession, signer: TokenSigner, email: str, lifetime: timedelta | None = None
 ) -> str:
     """An access token for an existing, active user of an active organization (for operators)."""
-    user = (
+    found = (
         await session.execute(
             select(User)
             .join(Organization, Organization.id == User.organization_id)
-            .where(User.email == email.lower(), User.is_active.is_(True), Organization.is_active.is_(True))
+            .where(
+                User.email == email.lower(),
+                User.deleted_at.is_(None),
+                User.is_active.is_(True),
+                Organization.is_active.is_(True),
+            )
+            .limit(2)
         )
-    ).scalar_one_or_none()
-    if user is None:
+    ).scalars()
+    users = list(found)
+    if not users:
         raise SystemExit(f"no active user with email {email}")
+    if len(users) > 1:  # e-mail addresses are unique within an organization, not across them
+        raise SystemExit(f"more than one organization has an active user with email {email}")
+    user = users[0]
     return await sessions.operator_token(
         session, signer, user.id, user.organization_id, lifetime or ACCESS_TOKEN_LIFETIME
     )

@@ -146,6 +146,9 @@ def body_cap(scope: Scope) -> int:
 
 
 def too_large(request_id: str, path: str, cap: int = MAX_BODY_BYTES) -> JSONResponse:
+    if scim_path(path):  # an identity provider reads SCIM errors only
+        detail = f"The body is larger than the {cap} byte cap"
+        return scim_error(413, detail, None, {REQUEST_ID_HEADER: request_id, "Connection": "close"})
     body = {
         "type": PROBLEM_BASE + "http-413",
         "title": "Request body too large",

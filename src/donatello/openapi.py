@@ -4,7 +4,8 @@ Endpoints list the domain errors they can raise (``problem_responses``); ``compl
 operation of a kind answers, read from the routes themselves, so no endpoint has to repeat it:
 
 * ``x-permissions``: the permissions the operation requires (any one of them; an empty list means any
-  signed-in user), with its 401 and, where a permission is needed, its 403;
+  signed-in user), with its 401, its 429 (failed authentication is throttled per address) and, where a
+  permission is needed, its 403; ``x-api-keys: false`` where API keys are refused;
 * 422 (invalid parameters or body, an undeclared query parameter, text PostgreSQL cannot store) as
   ``application/problem+json`` — every operation refuses undeclared query parameters;
 * 400 (a body that cannot be decoded) and 413 (a body over the size cap) where there is a request body,
@@ -83,6 +84,17 @@ def requirement_of(dependant: Any) -> tuple[str, ...] | None:
     return None
 
 
+def refuses_api_keys(dependant: Any) -> bool:
+    """Whether the route's ``Require`` dependency refuses API keys (``x-api-keys: false``)."""
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if isinstance(current.call, Require):
+            return not current.call.api_keys
+        pending.extend(current.dependencies)
+    return False
+
+
 def complete(document: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     """Add to ``document`` (FastAPI's) what every operation of a kind answers; see the module docstring."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -99,6 +111,9 @@ def complete(document: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             operation = document["paths"][path].get(method.lower())
             if operation is not None:
                 _complete_operation(operation, requirement)
+                if refuses_api_keys(route.dependant):
+                    operation["x-api-keys"] = False
+                    _add(operation["responses"], "403", "API keys are refused (api-key-not-allowed)")
     return document
 
 
@@ -114,6 +129,7 @@ def _complete_operation(operation: dict[str, Any], requirement: tuple[str, ...] 
     if requirement is not None:
         operation["x-permissions"] = list(requirement)
         _add(responses, "401", "Missing, invalid or expired credentials")
+        _add(responses, "429", "Too many requests (e.g. failed authentication from this address)")
         if requirement:
             _add(responses, "403", f"Needs the permission {' or '.join(requirement)}")
     responses["422"] = {

@@ -162,7 +162,7 @@ class FirstSignIn(Example):
         tid = str(uuid.uuid4())
         given.org.azure_tenant_id = tid
         await given.db.flush()
-        who = EntraUser(tid=tid)
+        who = EntraUser(tid=tid, preferred_username=f"first.sign.in@{given.org.domain}")
         cookie, form = await start_and_authorize(given.client, given.idp, who)
 
         async def provisioned(_: httpx.Response) -> uuid.UUID:
@@ -229,6 +229,13 @@ class RenameOrganization(Example):
     async def prepare(self, given: Given) -> Call:
         customer = await factories.organization(given.db)
         return Call(path={"organization_id": customer.id}, json={"name": "Renamed"}, organization=customer.id)
+
+
+class SetMfaRule(Example):
+    """An org admin declares that their organization trusts Entra's Conditional Access for MFA."""
+
+    async def prepare(self, given: Given) -> Call:
+        return Call(path={"organization_id": given.org.id}, json={"rule": "conditional-access"})
 
 
 class SetBudget(Example):
@@ -460,6 +467,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/provisioning/token"): Example(("provisioning_token.issued",), ADMIN),
     ("post", "/v1/organizations"): CreateOrganization(("organization.created",), PLATFORM),
     ("patch", "/v1/organizations/{organization_id}"): RenameOrganization(("organization.updated",), PLATFORM),
+    ("put", "/v1/organizations/{organization_id}/mfa"): SetMfaRule(("organization.mfa_rule_changed",), ADMIN),
     ("put", "/v1/departments/{department_id}/budget"): SetBudget(("budget.created",), ADMIN),
     ("post", "/v1/departments/{department_id}/budget/requests"): AskForBudget(
         ("budget.increase_requested",), ADMIN

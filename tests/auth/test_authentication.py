@@ -30,6 +30,15 @@ async def test_me_describes_the_caller_from_the_database(
         "department_id": str(dept.id),
         "role": "dept_manager",
         "email": manager.email,
+        # A token without a sign-in behind it: the person's MFA so far (on, in the factory) counts.
+        "mfa": {
+            "rule": "amr",
+            "contexts": [],
+            "this_sign_in": None,
+            "mfa_enabled": True,
+            "grace_period_expires_at": None,
+            "satisfied": True,
+        },
     }
 
 

@@ -8,11 +8,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import AuditOutbox, UserSession
+from donatello.models import AuditOutbox, User, UserSession
 from donatello.sessions import service as sessions
 from tests.support import factories
 from tests.support.idp import EntraUser, IdentityProvider
@@ -23,8 +23,8 @@ async def _signed_in(
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> tuple[dict[str, str], EntraUser]:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid)
-    who = EntraUser(tid=tid)
+    org = await factories.organization(db, azure_tenant_id=tid)
+    who = EntraUser(tid=tid, preferred_username=f"user-{uuid.uuid4().hex[:8]}@{org.domain}")
     response = await sign_in(client, idp, who)
     assert response.status_code == 200, response.text
     return response.json(), who
@@ -216,3 +216,38 @@ async def test_a_one_second_token_is_dead_two_seconds_later(
     await asyncio.sleep(max(0.0, 2.05 - (time.monotonic() - issued)))
     expired = await client.get("/v1/me", headers=bearer(token))
     assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+
+
+async def test_an_api_key_cannot_end_its_owners_sign_ins_or_change_their_preferences(
+    client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
+) -> None:
+    pair, _ = await _signed_in(client, db, idp)
+    as_person = bearer(pair["access_token"])
+    await db.execute(
+        update(User)
+        .where(User.id == uuid.UUID((await client.get("/v1/me", headers=as_person)).json()["user_id"]))
+        .values(role="org_admin")
+    )
+    created = await client.post(
+        "/v1/api-keys", json={"name": "reports", "scopes": ["reports:read"]}, headers=as_person
+    )
+    assert created.status_code == 201, created.text
+    as_key = bearer(created.json()["key"])
+
+    refused = [
+        await client.post("/v1/auth/sessions/revoke-all", headers=as_key),
+        await client.get("/v1/auth/sessions", headers=as_key),
+        await client.delete(f"/v1/auth/sessions/{pair['session_id']}", headers=as_key),
+        await client.post("/v1/auth/logout", headers=as_key),
+        await client.get("/v1/me/preferences", headers=as_key),
+        await client.put("/v1/me/preferences/theme", json={"value": "dark"}, headers=as_key),
+        await client.delete("/v1/me/preferences/theme", headers=as_key),
+    ]
+
+    for response in refused:
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/api-key-not-allowed")
+    assert (await client.get("/v1/me", headers=as_person)).status_code == 200  # the sign-in stands
+    assert (await client.get("/v1/me/preferences", headers=as_person)).json() == []
+    assert (await client.get("/v1/me", headers=as_key)).status_code == 200  # the key still does its job

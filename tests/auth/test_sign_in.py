@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -33,7 +33,10 @@ async def test_first_sign_in_provisions_the_user_and_the_token_works(
 ) -> None:
     tid = str(uuid.uuid4())
     org = await factories.organization(
-        db, azure_tenant_id=tid, entra={**ROLE_MAPPING, "group_mapping": {"g-mktg": "MKTG"}}
+        db,
+        azure_tenant_id=tid,
+        entra={**ROLE_MAPPING, "group_mapping": {"g-mktg": "MKTG"}},
+        domain="example.com",
     )
     mktg = await factories.department(db, org, code="MKTG")
     who = EntraUser(
@@ -51,7 +54,17 @@ async def test_first_sign_in_provisions_the_user_and_the_token_works(
     tokens = response.json()
     me = await client.get("/v1/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 200
-    assert me.json() | {"user_id": None} == {
+    described = me.json()
+    grace = described["mfa"].pop("grace_period_expires_at")
+    assert described["mfa"] == {
+        "rule": "amr",
+        "contexts": [],
+        "this_sign_in": False,  # no amr: this sign-in did not prove MFA
+        "mfa_enabled": False,
+        "satisfied": True,  # the grace period, from this first sign-in
+    }
+    assert described | {"user_id": None, "mfa": None} == {
+        "mfa": None,
         "user_id": None,
         "organization_id": str(org.id),
         "department_id": str(mktg.id),
@@ -62,6 +75,7 @@ async def test_first_sign_in_provisions_the_user_and_the_token_works(
     assert user is not None and user.azure_ad_id == who.oid
     assert user.mfa_enabled is False
     assert user.mfa_grace_period_expires_at == user.created_at + timedelta(days=7)
+    assert grace is not None and datetime.fromisoformat(grace) == user.mfa_grace_period_expires_at
     assert len(await _events(db, "user.provisioned", user.id)) == 1
     [signed_in] = await _events(db, "auth.signed_in", user.id)
     assert signed_in.payload["metadata"]["first_sign_in"] is True
@@ -72,7 +86,10 @@ async def test_later_sign_ins_follow_entra_and_groups_overage_keeps_the_departme
 ) -> None:
     tid = str(uuid.uuid4())
     org = await factories.organization(
-        db, azure_tenant_id=tid, entra={**ROLE_MAPPING, "group_mapping": {"g-eng": "ENGG"}}
+        db,
+        azure_tenant_id=tid,
+        entra={**ROLE_MAPPING, "group_mapping": {"g-eng": "ENGG"}},
+        domain="example.com",
     )
     engg = await factories.department(db, org, code="ENGG")
     who = EntraUser(tid=tid, preferred_username="bob@example.com", name="Bob", groups=["g-eng"])
@@ -99,7 +116,7 @@ async def test_a_user_signs_in_as_the_default_role_without_app_roles(
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> None:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid, entra=ROLE_MAPPING)
+    await factories.organization(db, azure_tenant_id=tid, entra=ROLE_MAPPING, domain="example.com")
     response = await sign_in(client, idp, EntraUser(tid=tid, amr=["pwd", "mfa"]))
     me = (await client.get("/v1/me", headers=bearer(response.json()["access_token"]))).json()
     assert me["role"] == "standard_user"
@@ -141,7 +158,7 @@ async def test_a_callback_without_its_flow_cookie_or_with_a_forged_state_is_refu
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> None:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid)
+    await factories.organization(db, azure_tenant_id=tid, domain="example.com")
     cookie, form = await start_and_authorize(client, idp, EntraUser(tid=tid))
 
     no_cookie = await client.post("/v1/auth/callback", data=form)
@@ -156,7 +173,7 @@ async def test_sign_in_keeps_working_when_the_idp_rotates_its_keys(
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> None:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid)
+    await factories.organization(db, azure_tenant_id=tid, domain="example.com")
     who = EntraUser(tid=tid)
     assert (await sign_in(client, idp, who)).status_code == 200
     before = idp.jwks_requests
@@ -172,16 +189,20 @@ async def test_a_sign_in_bringing_an_e_mail_another_account_uses_is_a_conflict_n
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider
 ) -> None:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid, entra=ROLE_MAPPING)
+    org = await factories.organization(db, azure_tenant_id=tid, entra=ROLE_MAPPING, domain="example.com")
+    colleague = await factories.user(db, org)
     elsewhere = await factories.user(db, await factories.organization(db))  # another tenant's account
     who = EntraUser(tid=tid, preferred_username="carol@example.com", name="Carol")
     assert (await sign_in(client, idp, who)).status_code == 200
 
-    who.preferred_username = elsewhere.email
+    who.preferred_username = colleague.email
     clash = await sign_in(client, idp, who)
-
     assert clash.status_code == 409, clash.text
     assert clash.json()["field"] == "email"
+
+    # Another tenant's address is at a domain this organization does not own: never taken on.
+    who.preferred_username = elsewhere.email
+    assert (await sign_in(client, idp, who)).status_code == 200
     user = (await db.execute(select(User).where(User.azure_ad_id == who.oid))).scalar_one()
     await db.refresh(user)
     assert user.email == "carol@example.com"

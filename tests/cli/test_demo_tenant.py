@@ -30,8 +30,13 @@ async def test_the_demo_tenant_has_departments_budgets_one_user_per_role_and_pri
     users = {
         u.email: u for u in (await db.execute(select(User).where(User.organization_id == org.id))).scalars()
     }
-    for role in ("super_admin", "org_admin", "dept_manager", "power_user", "standard_user", "finance"):
+    for role in ("org_admin", "dept_manager", "power_user", "standard_user", "finance"):
         assert users[f"{role}@acme.com.au"].role == role
+    assert all(user.role != "super_admin" for user in users.values())  # no platform admin in a tenant
+    platform = (await db.execute(select(Organization).where(Organization.is_platform))).scalar_one()
+    [admin] = (await db.execute(select(User).where(User.organization_id == platform.id))).scalars()
+    assert (admin.email, admin.role) == ("super_admin@donatello.example", "super_admin")
+    assert platform.domain == "donatello.example" and platform.id != org.id
     for role in ("dept_manager", "standard_user", "power_user"):
         assert users[f"{role}@acme.com.au"].department_id == departments["MKTG"].id
     prices = (await db.execute(select(ModelProvider.cost_per_image_aud))).scalars().all()

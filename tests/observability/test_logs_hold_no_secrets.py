@@ -19,8 +19,10 @@ async def test_the_sign_in_refresh_and_api_key_flows_log_no_secret(
     client: httpx.AsyncClient, db: AsyncSession, idp: IdentityProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     tid = str(uuid.uuid4())
-    await factories.organization(db, azure_tenant_id=tid, entra={"role_mapping": {"Power": "power_user"}})
-    who = EntraUser(tid=tid, roles=["Power"], amr=["mfa"])
+    org = await factories.organization(
+        db, azure_tenant_id=tid, entra={"role_mapping": {"Power": "power_user"}}
+    )
+    who = EntraUser(tid=tid, roles=["Power"], amr=["mfa"], preferred_username=f"ada@{org.domain}")
     ours: list[str] = []
     with caplog.at_level(logging.DEBUG):
         pair = (await sign_in(client, idp, who)).json()

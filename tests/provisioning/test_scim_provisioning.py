@@ -33,7 +33,7 @@ async def test_entra_provisioning_sequence_cuts_access_at_once_and_a_recreated_u
     mktg = await factories.department(db, org, code="MKTG")
     engg = await factories.department(db, org, code="ENGG")
     entra = Entra(client, await provisioning_token(db, org))
-    user_name = f"ada.{uuid.uuid4().hex[:6]}@example.com"
+    user_name = f"ada.{uuid.uuid4().hex[:6]}@{org.domain}"
 
     # 1. Entra looks the person up before creating them.
     lookup = await entra.get("/Users", filter=f'userName eq "{user_name}"')

@@ -20,7 +20,7 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 async def _tenant(db: AsyncSession, client: httpx.AsyncClient) -> tuple[Entra, str, str]:
     org = await factories.organization(db)
     entra = Entra(client, await provisioning_token(db, org))
-    user = await entra.post("/Users", entra_user(f"u.{uuid.uuid4().hex[:8]}@example.com", str(uuid.uuid4())))
+    user = await entra.post("/Users", entra_user(f"u.{uuid.uuid4().hex[:8]}@{org.domain}", str(uuid.uuid4())))
     assert user.status_code == 201, user.text
     group = await entra.post(
         "/Groups", {"schemas": [GROUP], "displayName": "Staff", "members": [{"value": user.json()["id"]}]}
@@ -112,7 +112,7 @@ async def test_lists_page_by_start_index_and_count_and_entra_lookups_ignore_case
 ) -> None:
     org = await factories.organization(db)
     entra = Entra(client, await provisioning_token(db, org))
-    names = [f"p{index}.{uuid.uuid4().hex[:6]}@Example.com" for index in range(5)]
+    names = [f"p{index}.{uuid.uuid4().hex[:6]}@{org.domain.capitalize()}" for index in range(5)]
     for name in names:
         assert (await entra.post("/Users", entra_user(name, str(uuid.uuid4())))).status_code == 201
 
@@ -124,7 +124,7 @@ async def test_lists_page_by_start_index_and_count_and_entra_lookups_ignore_case
     found = (await entra.get("/Users", filter=f'userName eq "{names[3].upper()}"')).json()
     assert [item["userName"] for item in found["Resources"]] == [names[3]]
     with_department = entra_user(
-        f"d.{uuid.uuid4().hex[:6]}@example.com", str(uuid.uuid4()), department="Unknown Dept"
+        f"d.{uuid.uuid4().hex[:6]}@{org.domain}", str(uuid.uuid4()), department="Unknown Dept"
     )
     created = await entra.post("/Users", with_department)
     assert created.json()[ENTERPRISE] == {"department": "Unknown Dept"}  # kept as sent, mapped to nothing
@@ -138,7 +138,7 @@ async def test_entra_membership_changes_in_both_of_its_forms_follow_the_role_map
     ids = []
     for _ in range(2):
         created = await entra.post(
-            "/Users", entra_user(f"m.{uuid.uuid4().hex[:6]}@example.com", str(uuid.uuid4()))
+            "/Users", entra_user(f"m.{uuid.uuid4().hex[:6]}@{org.domain}", str(uuid.uuid4()))
         )
         ids.append(created.json()["id"])
     group = (await entra.post("/Groups", {"schemas": [GROUP], "displayName": "Images.Admin"})).json()["id"]
@@ -174,7 +174,7 @@ async def test_a_work_address_entra_replaces_is_created_when_missing(
 ) -> None:
     org = await factories.organization(db)
     entra = Entra(client, await provisioning_token(db, org))
-    body = entra_user(f"w.{uuid.uuid4().hex[:6]}@example.com", str(uuid.uuid4()))
+    body = entra_user(f"w.{uuid.uuid4().hex[:6]}@{org.domain}", str(uuid.uuid4()))
     del body["emails"]
     user_id = (await entra.post("/Users", body)).json()["id"]
     patched = await entra.patch(

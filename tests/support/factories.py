@@ -29,11 +29,18 @@ async def organization(
     is_active: bool = True,
     azure_tenant_id: str | None = None,
     entra: dict[str, Any] | None = None,
+    domain: str | None = None,
+    email_domains: list[str] | None = None,
+    is_platform: bool = False,
 ) -> Organization:
+    """``domain``: the primary e-mail domain (unique per test run by default); ``example.com`` for a
+    tenant whose people sign in with the loopback identity provider's default addresses."""
     tag = _tag()
     org = Organization(
         name=name or f"Org {tag}",
-        domain=f"org-{tag}.com.au",
+        domain=domain or f"org-{tag}.com.au",
+        email_domains=email_domains or [],
+        is_platform=is_platform,
         is_active=is_active,
         azure_tenant_id=azure_tenant_id,
         settings={"timezone": "Australia/Sydney", **({"entra": entra} if entra else {})},

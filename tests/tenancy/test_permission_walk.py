@@ -4,7 +4,9 @@ Each operation declares what it needs (``x-permissions``: any one of them; an em
 user). A credential lacking it must get the 403 of the permission check, whatever else the request
 carries; a credential holding it must get past that check (what happens next is the operation's own
 business: 404 for an unknown id, 422 for a missing body...). API keys are a super admin's (who holds every
-permission), each narrowed to one scope: nothing but the scope may open an operation.
+permission), each narrowed to one scope: nothing but the scope may open an operation — and an operation
+on one's own sign-ins or preferences (``x-api-keys: false``) opens to no key at all, whatever its scope
+(403 ``api-key-not-allowed``), while every signed-in session still passes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Operation:
     path: str
     url: str
     required: frozenset[Permission] | None  # None: public; empty: any signed-in user
+    api_keys: bool = True  # False: refused to every API key
 
 
 #: SCIM takes an organization's provisioning token, never a user's credential: it is attacked on its own
@@ -65,6 +68,7 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                     path,
                     url,
                     None if required is None else frozenset(Permission(value) for value in required),
+                    operation.get("x-api-keys", True),
                 )
             )
     return found
@@ -80,6 +84,28 @@ def _sample(schema: dict[str, Any]) -> str:
 
 def _refused_by_the_check(response: httpx.Response) -> bool:
     return response.status_code == 403 and "required_permissions" in response.json()
+
+
+def _refused_to_keys(response: httpx.Response) -> bool:
+    return response.status_code == 403 and response.json()["type"].endswith("/api-key-not-allowed")
+
+
+#: Where keys are refused: one's own sign-ins (sign out, list, revoke one, sign out everywhere) and
+#: preferences. A key scoped to anything must never end its owner's browser sessions.
+KEYLESS = {
+    ("post", "/v1/auth/logout"),
+    ("get", "/v1/auth/sessions"),
+    ("delete", "/v1/auth/sessions/{session_id}"),
+    ("post", "/v1/auth/sessions/revoke-all"),
+    ("get", "/v1/me/preferences"),
+    ("put", "/v1/me/preferences/{key}"),
+    ("delete", "/v1/me/preferences/{key}"),
+}
+
+
+async def test_session_and_preference_routes_are_the_ones_that_refuse_api_keys(app: FastAPI) -> None:
+    keyless = {(op.method, op.path) for op in operations(app.openapi()) if not op.api_keys}
+    assert keyless == KEYLESS
 
 
 async def test_every_operation_declares_what_it_needs(app: FastAPI) -> None:
@@ -104,7 +130,7 @@ async def test_every_operation_refuses_every_credential_lacking_its_permission(
         assert created.status_code == 201, created.text
         keys[permission] = bearer(created.json()["key"])
 
-    walked = wrong = 0
+    walked = wrong = keyless = 0
     failures: list[str] = []
     for op in operations(app.openapi()):
         if op.required is None:
@@ -115,6 +141,13 @@ async def test_every_operation_refuses_every_credential_lacking_its_permission(
             holds = holds or not op.required
             response = await client.request(op.method.upper(), op.url, headers=auth)
             walked += 1
+            if not op.api_keys and name.startswith("key "):
+                keyless += 1
+                if not _refused_to_keys(response):
+                    failures.append(
+                        f"{op.method.upper()} {op.path} let {name} through: {response.status_code}"
+                    )
+                continue
             if holds and (response.status_code == 401 or _refused_by_the_check(response)):
                 failures.append(f"{op.method.upper()} {op.path} refused {name}: {response.status_code}")
             if not holds:
@@ -125,5 +158,6 @@ async def test_every_operation_refuses_every_credential_lacking_its_permission(
                     )
 
     assert failures == []
+    assert keyless == len(KEYLESS) * len(Permission)  # every key was tried on every keyless route
     assert wrong > 900  # the walk really covered the matrix (about 60 operations by 26 credentials)
     assert walked > 1400

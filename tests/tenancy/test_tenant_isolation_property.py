@@ -349,6 +349,12 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
     ),
     ("GET", "/v1/organizations/{organization_id}"): ("organization_id", "org", None),
     ("PATCH", "/v1/organizations/{organization_id}"): ("organization_id", "org", {"name": "taken"}),
+    ("GET", "/v1/organizations/{organization_id}/mfa"): ("organization_id", "org", None),
+    ("PUT", "/v1/organizations/{organization_id}/mfa"): (
+        "organization_id",
+        "org",
+        {"rule": "conditional-access"},
+    ),
 }
 #: Path parameters that are not a tenant's row: the caller's own preference key, a signed file link,
 #: the platform-wide model catalogue.

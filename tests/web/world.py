@@ -34,6 +34,7 @@ def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 ACME_TID = "11111111-1111-4111-8111-111111111111"
 GLOBEX_TID = "22222222-2222-4222-8222-222222222222"
+PLATFORM_TID = "33333333-3333-4333-8333-333333333333"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class World:
             oid=f"demo-{role}",
             preferred_username=f"{role}@acme.com.au",
             name=role.replace("_", " ").title(),
+        )
+
+    @staticmethod
+    def platform() -> EntraUser:
+        """The demo's platform administrator, signing in through the platform's own Entra tenant."""
+        return EntraUser(
+            tid=PLATFORM_TID,
+            oid="demo-super_admin",
+            preferred_username="super_admin@donatello.example",
+            name="Super Admin",
         )
 
     @staticmethod
@@ -107,6 +118,9 @@ def build(owner_url: str, app_role: str, timezone: str) -> World:
                     update(Organization)
                     .where(Organization.id == seeded.organization_id)
                     .values(azure_tenant_id=ACME_TID)
+                )
+                await session.execute(
+                    update(Organization).where(Organization.is_platform).values(azure_tenant_id=PLATFORM_TID)
                 )
                 globex = Organization(
                     name="Globex",

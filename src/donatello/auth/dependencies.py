@@ -18,9 +18,9 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from donatello.api_keys import service as api_keys
-from donatello.auth import mfa
+from donatello.auth import mfa, throttle
 from donatello.auth.entra import EntraVerifier
-from donatello.auth.errors import InvalidEntraToken
+from donatello.auth.errors import ApiKeyNotAllowed, InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
@@ -45,20 +45,41 @@ async def _principal(
     if credentials is None:
         raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
     token = credentials.credentials
-    if token.startswith(api_keys.PREFIX):
-        principal = await api_keys.authenticate(session, token)
-    elif (signer := _signer(request)).is_ours(token):
-        claims = signer.verify(token)
-        await set_tenant(session, claims.organization_id)
-        principal = await users.principal_for(
-            session, claims.user_id, claims.organization_id, live_session=claims.session_id
-        )
-    else:
-        principal = await _entra_principal(request, session, token)
+    is_key = token.startswith(api_keys.PREFIX)
+    attempt = await _attempt(
+        request, session, throttle.Surface.API_KEY if is_key else throttle.Surface.BEARER
+    )
+    try:
+        principal = await _authenticated(request, session, token, is_key)
+    except Unauthenticated:
+        raise  # a refused credential stays counted against the address
+    except BaseException:
+        await attempt.forgive()  # not the credential's fault (the database restarting, say)
+        raise
+    await attempt.forgive()
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
     return principal
+
+
+async def _authenticated(request: Request, session: DbSession, token: str, is_key: bool) -> Principal:
+    if is_key:
+        return await api_keys.authenticate(session, token)
+    if (signer := _signer(request)).is_ours(token):
+        claims = signer.verify(token)
+        await set_tenant(session, claims.organization_id)
+        return await users.principal_for(
+            session, claims.user_id, claims.organization_id, live_session=claims.session_id
+        )
+    return await _entra_principal(request, session, token)
+
+
+async def _attempt(request: Request, session: DbSession, surface: throttle.Surface) -> throttle.Attempt:
+    """Charge this authentication attempt to the client's address (429 while it has failed too often)."""
+    resources = resources_of(request)
+    address = request.client.host if request.client else None
+    return await throttle.attempt(session, resources.rate_limiter, resources.settings, address, surface)
 
 
 def _signer(request: Request) -> TokenSigner:
@@ -87,10 +108,14 @@ class Require:
     (``x-permissions``) and the permission walk in the tests reads it from there.
     """
 
-    def __init__(self, *permissions: Permission) -> None:
+    def __init__(self, *permissions: Permission, api_keys: bool = True) -> None:
         self.permissions = permissions
+        #: False: a person's own sign-ins and settings, refused to API keys (``x-api-keys: false``).
+        self.api_keys = api_keys
 
     async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not self.api_keys and principal.api_key_id is not None:
+            raise ApiKeyNotAllowed()
         if self.permissions and not any(principal.can(permission) for permission in self.permissions):
             first = self.permissions[0]
             roles = [
@@ -114,7 +139,12 @@ def require(permission: Permission, *alternatives: Permission) -> Require:
 
 
 SignedIn = Annotated[Principal, Depends(Require())]
-"""Every signed-in user (any role, any API key): actions on oneself — profile, own sessions, preferences."""
+"""Every signed-in user (any role, any API key): actions on oneself such as reading one's profile."""
+
+SignedInPerson = Annotated[Principal, Depends(Require(api_keys=False))]
+"""Every signed-in user, with the access token of a sign-in: one's own sessions (listing, signing out,
+signing out everywhere) and preferences. An API key is refused (403 ``api-key-not-allowed``) whatever its
+scopes: a key leaked from a script must not end its owner's browser sessions or change their settings."""
 
 
 OrganizationChoice = Annotated[

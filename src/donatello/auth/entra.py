@@ -36,8 +36,10 @@ class EntraIdentity:
     name: str | None
     roles: tuple[str, ...]
     groups: tuple[str, ...] | None  # None: more groups than fit in the token (overage), not readable
-    mfa: bool
+    mfa: bool  # ``amr`` says mfa (or ``acrs`` holds a context the deployment counts as MFA)
     scopes: tuple[str, ...] = ()
+    #: The authentication contexts the sign-in satisfied (Entra's ``acrs`` claim, e.g. ``c1``).
+    acrs: frozenset[str] = frozenset()
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any], mfa_contexts: frozenset[str]) -> EntraIdentity:
@@ -55,6 +57,7 @@ class EntraIdentity:
             groups=groups,
             mfa="mfa" in amr or bool(acrs & mfa_contexts),
             scopes=tuple(str(claims.get("scp", "")).split()),
+            acrs=frozenset(acrs),
         )
 
 

@@ -42,3 +42,17 @@ class MfaRequired(Forbidden):
             "images",
             grace_period_expired_at=grace_period_expired_at.isoformat() if grace_period_expired_at else None,
         )
+
+
+class ApiKeyNotAllowed(Forbidden):
+    """A route that acts on the caller's sign-ins or personal settings: an API key (made for calling the
+    API from scripts, narrowed by its scopes) has no business there, whatever its scopes."""
+
+    type = "api-key-not-allowed"
+    title = "API keys cannot manage sign-ins or preferences"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This route acts on your sign-ins or preferences: call it with the access token of a sign-in, "
+            "not an API key"
+        )

@@ -1,4 +1,9 @@
-"""The MFA rule for generation: after a new user's 7-day grace period, MFA must be on."""
+"""The MFA rule for generation: after a person's 7-day grace period (from their first sign-in), the
+sign-in behind the request must have met the organization's MFA rule (``organizations.MfaRule``: the
+token's ``amr``, the identity provider's Conditional Access, or listed authentication contexts).
+
+A credential with no sign-in that speaks for MFA (an API key, an operator token, local sign-in) falls back
+to whether the person has met the rule before (``mfa_enabled``)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,8 @@ from donatello.tenancy import Principal
 
 
 def ensure_may_generate(principal: Principal, now: datetime | None = None) -> None:
-    """Refuse (403 ``mfa-required``) a user without MFA whose grace period has ended."""
-    if principal.mfa_enabled:
+    """Refuse (403 ``mfa-required``) a request whose sign-in did not meet the MFA rule once the person's
+    grace period has ended."""
+    if principal.mfa_proved or principal.in_mfa_grace(now or utcnow()):
         return
-    deadline = principal.mfa_grace_period_expires_at
-    if deadline is not None and deadline > (now or utcnow()):
-        return
-    raise MfaRequired(deadline)
+    raise MfaRequired(principal.mfa_grace_period_expires_at)

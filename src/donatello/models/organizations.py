@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, String, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import Base, created_at, jsonb_object, updated_at, uuid_pk
@@ -29,6 +30,12 @@ class Organization(Base):
       one organization; the e-mail domain alone cannot do that safely.
     * the domain CHECK is corrected (see ``DOMAIN_REGEX``): the seed's regex rejects multi-label domains
       such as ``acme.com.au``.
+    * ``email_domains`` (added): the e-mail domains the organization owns besides ``domain`` (as Entra's
+      verified domains), set by the platform administrator. People are created (SCIM, the admin API, the
+      first sign-in) only at ``domain`` or one of these; no domain belongs to two active organizations
+      (the organizations service checks it under a transaction-scoped advisory lock).
+    * ``is_platform`` (added): the organization that holds the platform's administrators. Only its
+      members hold a platform role through Entra sign-in; a tenant's directory never binds one.
     * ``is_active`` is NOT NULL (the seed defaults it but allows NULL, which would be neither active nor
       inactive and would escape the partial unique index on ``domain``).
     """
@@ -42,6 +49,15 @@ class Organization(Base):
         String(64),
         unique=True,
         comment="Microsoft Entra ID tenant id (the token's tid claim) that maps sign-ins to this tenant",
+    )
+    email_domains: Mapped[list[str]] = mapped_column(
+        ARRAY(String(255)),
+        server_default=text("'{}'::varchar[]"),
+        comment="E-mail domains owned besides the primary one (lower case), as Entra's verified domains",
+    )
+    is_platform: Mapped[bool] = mapped_column(
+        server_default=text("false"),
+        comment="Holds the platform administrators (super_admin), outside every tenant",
     )
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = created_at()
@@ -60,6 +76,7 @@ class Organization(Base):
             postgresql_where=text("is_active = true"),
         ),
         Index("idx_organizations_created_at", created_at.desc()),
+        Index("uq_organizations_platform", "is_platform", unique=True, postgresql_where=text("is_platform")),
         {"comment": "Top-level tenant organizations"},
     )
 

@@ -56,8 +56,9 @@ class User(Base):
     * ``is_active`` / ``mfa_enabled`` are NOT NULL (seed: nullable with defaults); a NULL flag would be
       neither granted nor denied, and ``is_active IS NULL`` escapes ``WHERE is_active = true`` filters.
     * ``settings`` is NOT NULL (default ``{}``).
-    * ``azure_ad_id`` and ``email`` are unique platform-wide among accounts that are not deleted (the
-      seed: plain UNIQUE). A SCIM DELETE keeps the row (its ledger, generations and audit trail point at
+    * ``azure_ad_id`` and ``email`` are unique within their organization among accounts that are not
+      deleted (the seed: plain UNIQUE, platform-wide — which let one tenant take another's addresses and
+      learn which exist). A SCIM DELETE keeps the row (its ledger, generations and audit trail point at
       it; cost events cannot be deleted) and sets ``deleted_at``, so the same person can be provisioned
       again as a new account that inherits nothing. ``azure_ad_id`` is NULL for an account an org admin
       or SCIM created before its first sign-in (the sign-in claims it by e-mail). The seed's extra plain
@@ -101,11 +102,18 @@ class User(Base):
     __table_args__ = (
         CheckConstraint(_in("role", USER_ROLES), name="role"),
         CheckConstraint("deleted_at IS NULL OR is_active = false", name="deleted_inactive"),
-        Index("uq_users_email_live", "email", unique=True, postgresql_where=text("deleted_at IS NULL")),
+        Index(
+            "uq_users_email_live",
+            "organization_id",
+            "email",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         # Sign-in claims and SCIM look-ups match the e-mail without regard to case.
         Index("ix_users_lower_email", func.lower(email), postgresql_where=text("deleted_at IS NULL")),
         Index(
             "uq_users_azure_ad_id_live",
+            "organization_id",
             "azure_ad_id",
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),
@@ -138,6 +146,8 @@ class UserSession(Base):
     * ``revoked`` NOT NULL (seed: nullable with default false): ``chk_revoked_at`` only works for
       non-NULL values (a NULL ``revoked`` makes the CHECK evaluate to NULL, i.e. pass).
     * ``last_used_at`` / ``created_at`` NOT NULL: both default to now() and are always known.
+    * ``mfa_satisfied``: whether the sign-in met the organization's MFA rule; a rotation keeps it (the
+      rotated session is the same sign-in).
     """
 
     __tablename__ = tenant_table("user_sessions")
@@ -164,6 +174,10 @@ class UserSession(Base):
     revoked: Mapped[bool] = mapped_column(server_default=text("false"))
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoked_reason: Mapped[str | None] = mapped_column(String(255))
+    mfa_satisfied: Mapped[bool | None] = mapped_column(
+        comment="Whether the Entra sign-in behind this session met its organization's MFA rule "
+        "(NULL: a sign-in that says nothing about MFA — local sign-in, an operator token)"
+    )
     one_time_notice: Mapped[str | None] = mapped_column(
         Text,
         comment="Sealed one-time notice for the browser (a new secret to show once after a redirect); "

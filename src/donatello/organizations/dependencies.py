@@ -8,3 +8,4 @@ from donatello.auth.dependencies import require
 from donatello.tenancy import Permission, Principal
 
 CanManageOrganizations = Annotated[Principal, Depends(require(Permission.ORGANIZATIONS_MANAGE))]
+CanChangeOrganizationSettings = Annotated[Principal, Depends(require(Permission.ORGANIZATION_SETTINGS))]

@@ -11,9 +11,9 @@ from donatello.dependencies import DbSession
 from donatello.models import Organization
 from donatello.openapi import problem_responses
 from donatello.organizations import service
-from donatello.organizations.dependencies import CanManageOrganizations
+from donatello.organizations.dependencies import CanChangeOrganizationSettings, CanManageOrganizations
 from donatello.organizations.errors import OrganizationTaken
-from donatello.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
+from donatello.organizations.schemas import MfaRule, OrganizationCreate, OrganizationRead, OrganizationUpdate
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 
@@ -64,3 +64,27 @@ async def update_organization(
     session: DbSession,
 ) -> Organization:
     return await service.update(session, principal, organization_id, body)
+
+
+@router.get(
+    "/{organization_id}/mfa", response_model=MfaRule, responses=problem_responses(Forbidden, NotFound)
+)
+async def get_mfa_rule(
+    organization_id: uuid.UUID, principal: CanChangeOrganizationSettings, session: DbSession
+) -> MfaRule:
+    """How the organization's sign-ins prove MFA (your own organization; a platform admin any)."""
+    return service.mfa_rule(await service.get(session, principal, organization_id))
+
+
+@router.put(
+    "/{organization_id}/mfa",
+    response_model=MfaRule,
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+)
+async def set_mfa_rule(
+    organization_id: uuid.UUID, body: MfaRule, principal: CanChangeOrganizationSettings, session: DbSession
+) -> MfaRule:
+    """Declare how sign-ins prove MFA: `amr` (the token says so), `conditional-access` (Entra's Conditional
+    Access requires MFA for this app: trust it), or `authentication-context` with `contexts` (the token's
+    `acrs` claim holds one of them, e.g. `c1`). Audited; applies from each person's next sign-in."""
+    return await service.set_mfa_rule(session, principal, organization_id, body)

@@ -3,8 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, literal, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
 
 from donatello.core.database import add_unless_taken
 from donatello.models import Organization
@@ -41,3 +43,21 @@ async def page(
 async def save(session: AsyncSession, organization: Organization) -> bool:
     """Insert or flush; False when the domain or Entra tenant id is already taken."""
     return await add_unless_taken(session, organization)
+
+
+async def lock_domains(session: AsyncSession) -> None:
+    """Serialise changes to who owns which e-mail domain (until the transaction ends)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('organizations.email_domains'))"))
+
+
+async def domains_taken(session: AsyncSession, domains: list[str], but: uuid.UUID | None) -> list[str]:
+    """Which of ``domains`` an active organization other than ``but`` already owns (platform scope)."""
+    wanted = literal(domains, ARRAY(String))
+    stmt = select(Organization.domain, Organization.email_domains).where(
+        Organization.is_active.is_(True),
+        or_(Organization.domain == func.any(wanted), Organization.email_domains.op("&&")(wanted)),
+    )
+    if but is not None:
+        stmt = stmt.where(Organization.id != but)
+    owned = {domain for row in (await session.execute(stmt)).all() for domain in (row[0], *row[1])}
+    return sorted(owned & set(domains))

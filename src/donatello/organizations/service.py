@@ -16,6 +16,7 @@ from donatello.organizations import repository
 from donatello.organizations.errors import OrganizationTaken
 from donatello.organizations.schemas import (
     EntraMapping,
+    MfaRule,
     OrganizationCreate,
     OrganizationRead,
     OrganizationUpdate,
@@ -68,6 +69,14 @@ def department_for(mapping: EntraMapping, value: str) -> str:
     return mapping.department_mapping.get(value, value)
 
 
+def mfa_rule(org: Organization) -> MfaRule:
+    """How the organization's sign-ins prove MFA (``amr`` when it has not said)."""
+    try:
+        return MfaRule.model_validate((org.settings or {}).get("mfa") or {})
+    except ValidationError:
+        return MfaRule()
+
+
 def _check_settings(settings: dict[str, Any]) -> None:
     try:
         EntraMapping.model_validate(settings.get("entra") or {})
@@ -75,6 +84,50 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise ValidationFailed(
             "settings.entra is not a valid role/group mapping", field="settings.entra"
         ) from exc
+    try:
+        MfaRule.model_validate(settings.get("mfa") or {})
+    except ValidationError as exc:
+        raise ValidationFailed("settings.mfa is not a valid MFA rule", field="settings.mfa") from exc
+
+
+async def set_mfa_rule(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, rule: MfaRule
+) -> MfaRule:
+    """An org admin (or a platform admin) declares how the organization's sign-ins prove MFA; audited.
+    It applies from each person's next sign-in."""
+    org = await get(session, principal, organization_id)
+    before = mfa_rule(org)
+    if before == rule:
+        return rule
+    org.settings = {**(org.settings or {}), "mfa": rule.model_dump()}
+    await repository.save(session, org)
+    await audit.record_event(
+        session,
+        "organization.mfa_rule_changed",
+        action="organization_updated",
+        resource=("organization", org.id),
+        organization_id=org.id,
+        actor=principal,
+        details={"changes": {"mfa": {"from": before.model_dump(), "to": rule.model_dump()}}},
+    )
+    return rule
+
+
+def _others(primary: str, domains: list[str]) -> list[str]:
+    """The owned domains besides the primary one: lower case, each once, sorted."""
+    return sorted({domain.lower() for domain in domains} - {primary})
+
+
+async def _ensure_domains_free(
+    session: AsyncSession, domains: list[str], organization_id: uuid.UUID | None
+) -> None:
+    """No e-mail domain belongs to two active organizations (as no verified domain belongs to two Entra
+    tenants): people are created only at their organization's domains, so an address names its tenant."""
+    await repository.lock_domains(session)
+    if taken := await repository.domains_taken(session, domains, organization_id):
+        raise OrganizationTaken(
+            f"The e-mail domain {taken[0]} already belongs to another organization", domains=taken
+        )
 
 
 async def list_organizations(
@@ -104,16 +157,24 @@ async def find(session: AsyncSession, organization_id: uuid.UUID) -> Organizatio
 
 
 async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
-    """A platform administrator adds a tenant; domain and Entra tenant id are unique."""
+    """A platform administrator adds a tenant (or, once, the platform's own organization, where platform
+    administrators are then added); domains and Entra tenant id are unique."""
     _check_settings(body.settings)
+    domain = body.domain.lower()
+    email_domains = _others(domain, body.email_domains)
+    await _ensure_domains_free(session, [domain, *email_domains], None)
     org = Organization(
         name=body.name,
-        domain=body.domain.lower(),
+        domain=domain,
+        email_domains=email_domains,
         azure_tenant_id=body.azure_tenant_id,
         settings=body.settings,
+        is_platform=body.is_platform,
     )
     if not await repository.save(session, org):
-        raise OrganizationTaken()
+        raise OrganizationTaken(
+            "The domain, the Entra tenant or (for a platform organization) the platform is already taken"
+        )
     await audit.record_event(
         session,
         "organization.created",
@@ -121,7 +182,7 @@ async def create(session: AsyncSession, principal: Principal, body: Organization
         resource=("organization", org.id),
         organization_id=org.id,
         actor=principal,
-        details={"name": org.name, "domain": org.domain},
+        details={"name": org.name, "domain": org.domain, "email_domains": org.email_domains},
     )
     return org
 
@@ -134,6 +195,9 @@ async def update(
     values = body.model_dump(exclude_unset=True)
     if values.get("settings") is not None:
         _check_settings(values["settings"])
+    if values.get("email_domains") is not None:
+        values["email_domains"] = _others(org.domain, values["email_domains"])
+        await _ensure_domains_free(session, values["email_domains"], org.id)
     changes = {
         name: {"from": getattr(org, name), "to": value}
         for name, value in values.items()

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from scim2_models import InvalidSyntaxException, UnauthorizedException
 
+from donatello.auth import throttle
 from donatello.auth.dependencies import in_organization
 from donatello.dependencies import DbSession, resources_of
 from donatello.provisioning import service
@@ -26,11 +27,26 @@ _bearer = HTTPBearer(
 
 
 async def _caller(
-    session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ScimCaller:
     if credentials is None:
         raise UnauthorizedException(detail="Send the provisioning token as 'Authorization: Bearer dsp_…'")
-    return await service.authenticate(session, credentials.credentials)
+    resources = resources_of(request)
+    address = request.client.host if request.client else None
+    attempt = await throttle.attempt(
+        session, resources.rate_limiter, resources.settings, address, throttle.Surface.SCIM
+    )
+    try:
+        caller = await service.authenticate(session, credentials.credentials)
+    except UnauthorizedException:
+        raise  # a refused token stays counted against the address
+    except BaseException:
+        await attempt.forgive()  # not the token's fault (the database restarting, say)
+        raise
+    await attempt.forgive()
+    return caller
 
 
 def _base(request: Request) -> str:

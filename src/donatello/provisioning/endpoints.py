@@ -55,6 +55,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "The provisioning token is missing or not valid",
         404: "Not found (another organization's resources look the same)",
         409: "SCIM error uniqueness (userName or externalId in use)",
+        413: "The body is over the size cap",
+        429: "Too many failed authentication attempts from this address (Retry-After)",
     }.items()
 }
 _BODY = {

@@ -23,6 +23,8 @@ from donatello.tenancy import Role
 from donatello.users import administration
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:Group"
+#: The columns the kept attributes are stored in (scim_groups.display_name, external_id).
+LENGTHS = {"displayName": 255, "externalId": 255}
 
 
 def resource(group: ScimGroup, members: list[uuid.UUID] | None, base: str) -> Any:
@@ -88,6 +90,7 @@ async def get(session: AsyncSession, caller: ScimCaller, base: str, group_id: st
 
 async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: Any) -> Any:
     parsed = protocol.parse(GroupResource, payload, Context.RESOURCE_CREATION_REQUEST)
+    protocol.within_lengths(parsed, LENGTHS)
     group = ScimGroup(
         organization_id=caller.organization_id,
         display_name=parsed.display_name,
@@ -134,6 +137,7 @@ async def delete(session: AsyncSession, caller: ScimCaller, group_id: str) -> No
 
 
 async def _write(session: AsyncSession, caller: ScimCaller, group: ScimGroup, parsed: Any) -> None:
+    protocol.within_lengths(parsed, LENGTHS)
     was_mapped = _is_mapped(await _mapping(session, caller), group)
     renamed = (group.display_name, group.external_id) != (parsed.display_name, parsed.external_id)
     group.display_name, group.external_id = parsed.display_name, parsed.external_id

@@ -36,6 +36,19 @@ def parse(model: Any, payload: Any, context: Context) -> Any:
         raise SCIMException.from_error(Error.from_validation_errors(exc)[0]) from None
 
 
+def within_lengths(resource: Any, limits: dict[str, int]) -> None:
+    """Every kept text fits its column: a longer one is ``invalidValue`` (never a database error).
+    ``limits`` maps the SCIM attribute name to the attribute of the parsed resource and its limit."""
+    for attribute, limit in limits.items():
+        value = getattr(resource, _snake(attribute), None)
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidValueException(detail=f"{attribute} is longer than {limit} characters")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
 def apply_patch(patch: Any, resource: Any) -> bool:
     """Apply a validated PatchOp to ``resource`` (all or nothing); SCIM errors as such."""
     try:

@@ -11,8 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.database import add_unless_taken
 from donatello.models import Department, Organization, ProvisioningToken, ScimGroup, ScimGroupMember, User
+from donatello.tenancy import TENANT_ROLES
 
 LIVE = User.deleted_at.is_(None)
+#: A provisioning token acts with an org admin's rank: an account ranked above it (a platform
+#: administrator's) is not there for it — not listed, not found, not a member, not writable.
+REACHABLE = User.role.in_(TENANT_ROLES)
 
 
 # --- tokens ---------------------------------------------------------------------------------------------
@@ -56,7 +60,7 @@ async def add(session: AsyncSession, row: object) -> bool:
 
 
 async def user(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
-    stmt = select(User).where(User.id == user_id, User.organization_id == organization_id, LIVE)
+    stmt = select(User).where(User.id == user_id, User.organization_id == organization_id, LIVE, REACHABLE)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -69,7 +73,7 @@ async def users(
     ids: list[uuid.UUID] | None = None,
 ) -> list[User]:
     """Live users of the organization, oldest first, narrowed when the filter allows it."""
-    stmt = select(User).where(User.organization_id == organization_id, LIVE)
+    stmt = select(User).where(User.organization_id == organization_id, LIVE, REACHABLE)
     if user_name is not None:
         stmt = stmt.where(func.lower(User.email) == user_name.lower())
     if external_id is not None:
@@ -123,7 +127,7 @@ async def members(session: AsyncSession, group_ids: list[uuid.UUID]) -> dict[uui
     stmt = (
         select(ScimGroupMember.group_id, ScimGroupMember.user_id)
         .join(User, User.id == ScimGroupMember.user_id)
-        .where(ScimGroupMember.group_id.in_(group_ids), LIVE)
+        .where(ScimGroupMember.group_id.in_(group_ids), LIVE, REACHABLE)
         .order_by(ScimGroupMember.created_at, ScimGroupMember.user_id)
     )
     found: dict[uuid.UUID, list[uuid.UUID]] = {group_id: [] for group_id in group_ids}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from scim2_models import Context, NotFoundException, PatchOp, UniquenessException
+from scim2_models import Context, InvalidValueException, NotFoundException, PatchOp, UniquenessException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.errors import Conflict
@@ -21,10 +21,13 @@ from donatello.organizations import service as organizations
 from donatello.provisioning import protocol, repository
 from donatello.provisioning.resources import ENTERPRISE, UserResource
 from donatello.provisioning.service import ScimCaller
-from donatello.tenancy import Role
+from donatello.tenancy import TENANT_CEILING, Role
 from donatello.users import administration
+from donatello.users.errors import EmailDomainNotOwned
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+#: The columns the kept attributes are stored in (users.email, azure_ad_id, display_name).
+LENGTHS = {"userName": 255, "externalId": 255, "displayName": 255}
 
 
 def resource(user: User, groups: list[ScimGroup], base: str) -> Any:
@@ -84,7 +87,9 @@ async def _found(session: AsyncSession, caller: ScimCaller, user_id: str) -> Use
         user = await repository.user(session, caller.organization_id, uuid.UUID(user_id))
     except ValueError:
         user = None
-    if user is None:  # another organization's user looks exactly like no user
+    # Another organization's user, and an account ranked above the token's org-admin reach, look
+    # exactly like no user.
+    if user is None or not administration.reaches(TENANT_CEILING, user.role):
         raise NotFoundException(detail=f"User {user_id} not found")
     return user
 
@@ -118,6 +123,7 @@ async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: 
     """A new account (active unless `active` is false); its first sign-in finds it by
     ``externalId`` (the object id) or, without one, by ``userName``."""
     parsed = protocol.parse(UserResource, payload, Context.RESOURCE_CREATION_REQUEST)
+    protocol.within_lengths(parsed, LENGTHS)
     profile = _profile(parsed)
     try:
         user = await administration.create(
@@ -134,6 +140,8 @@ async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: 
         )
     except Conflict:
         raise UniquenessException(detail="userName or externalId is already in use") from None
+    except EmailDomainNotOwned as refusal:
+        raise InvalidValueException(detail=f"userName: {refusal.detail}") from None
     return (await _represent(session, [user], base))[0]
 
 
@@ -162,6 +170,12 @@ async def delete(session: AsyncSession, caller: ScimCaller, user_id: str) -> Non
 
 
 async def _write(session: AsyncSession, caller: ScimCaller, user: User, parsed: Any) -> None:
+    protocol.within_lengths(parsed, LENGTHS)
+    if parsed.user_name != user.email:
+        try:
+            await administration.ensure_owned_domain(session, caller.organization_id, parsed.user_name)
+        except EmailDomainNotOwned as refusal:
+            raise InvalidValueException(detail=f"userName: {refusal.detail}") from None
     profile = _profile(parsed)
     wanted: dict[str, Any] = {
         "email": parsed.user_name,

@@ -52,6 +52,8 @@ class BrowserSession:
     user_id: uuid.UUID
     organization_id: uuid.UUID
     cookie: str
+    #: Whether the sign-in met the organization's MFA rule (None: it says nothing about MFA).
+    mfa_satisfied: bool | None = None
 
     @property
     def csrf_token(self) -> str:
@@ -79,6 +81,7 @@ async def open_session(
     device: dict[str, Any] | None,
     lifetimes: Lifetimes,
     method: str,
+    mfa_satisfied: bool | None = None,
 ) -> BrowserSession:
     """A new browser session for a user who has just signed in (the caller audits the sign-in)."""
     cookie = COOKIE_PREFIX + secrets.token_urlsafe(32)
@@ -91,9 +94,10 @@ async def open_session(
             refresh_token_hash=stored_hash(cookie),
             device_info={**(device or {}), "kind": KIND, "method": method},
             expires_at=utcnow() + lifetimes.absolute,
+            mfa_satisfied=mfa_satisfied,
         ),
     )
-    return BrowserSession(row.id, user_id, organization_id, cookie)
+    return BrowserSession(row.id, user_id, organization_id, cookie, mfa_satisfied)
 
 
 async def resume(
@@ -112,7 +116,7 @@ async def resume(
     if now - row.last_used_at >= TOUCH_EVERY:
         row.last_used_at = now
         await session.flush()
-    return BrowserSession(row.id, row.user_id, row.organization_id, cookie)
+    return BrowserSession(row.id, row.user_id, row.organization_id, cookie, row.mfa_satisfied)
 
 
 async def end(

@@ -5,7 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from donatello.auth.dependencies import SignedIn
+from donatello.auth.dependencies import SignedInPerson
+from donatello.auth.errors import ApiKeyNotAllowed
 from donatello.core.errors import NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession, Device, resources_of
@@ -31,8 +32,10 @@ async def refresh(body: RefreshRequest, request: Request, session: DbSession, de
     )
 
 
-@router.post("/logout", response_model=RevokedCount, responses=problem_responses(Unauthenticated))
-async def logout(principal: SignedIn, session: DbSession) -> RevokedCount:
+@router.post(
+    "/logout", response_model=RevokedCount, responses=problem_responses(Unauthenticated, ApiKeyNotAllowed)
+)
+async def logout(principal: SignedInPerson, session: DbSession) -> RevokedCount:
     """End this sign-in: its refresh token and access tokens stop working."""
     return RevokedCount(revoked=await service.logout(session, principal))
 
@@ -40,10 +43,10 @@ async def logout(principal: SignedIn, session: DbSession) -> RevokedCount:
 @router.get(
     "/sessions",
     response_model=Page[SessionRead],
-    responses=problem_responses(Unauthenticated, ValidationFailed),
+    responses=problem_responses(Unauthenticated, ApiKeyNotAllowed, ValidationFailed),
 )
 async def list_sessions(
-    principal: SignedIn,
+    principal: SignedInPerson,
     session: DbSession,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
@@ -52,14 +55,22 @@ async def list_sessions(
     return await service.list_own(session, principal, cursor, limit)
 
 
-@router.delete("/sessions/{session_id}", response_model=RevokedCount, responses=problem_responses(NotFound))
-async def revoke_session(session_id: uuid.UUID, principal: SignedIn, session: DbSession) -> RevokedCount:
+@router.delete(
+    "/sessions/{session_id}",
+    response_model=RevokedCount,
+    responses=problem_responses(NotFound, ApiKeyNotAllowed),
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: SignedInPerson, session: DbSession
+) -> RevokedCount:
     return RevokedCount(revoked=await service.revoke_one(session, principal, session_id))
 
 
 @router.post(
-    "/sessions/revoke-all", response_model=RevokedCount, responses=problem_responses(Unauthenticated)
+    "/sessions/revoke-all",
+    response_model=RevokedCount,
+    responses=problem_responses(Unauthenticated, ApiKeyNotAllowed),
 )
-async def revoke_all(principal: SignedIn, session: DbSession) -> RevokedCount:
+async def revoke_all(principal: SignedInPerson, session: DbSession) -> RevokedCount:
     """Sign out everywhere."""
     return RevokedCount(revoked=await service.revoke_all(session, principal))

@@ -44,8 +44,10 @@ async def start(
     device: dict[str, Any] | None,
     lifetime: timedelta,
     family_id: uuid.UUID | None = None,
+    mfa_satisfied: bool | None = None,
 ) -> tuple[UserSession, TokenPair]:
-    """Open a session (a new family unless rotating) and mint its token pair."""
+    """Open a session (a new family unless rotating) and mint its token pair. ``mfa_satisfied``: whether
+    the sign-in met the organization's MFA rule (None: the sign-in says nothing about MFA)."""
     refresh_token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     row = await repository.add(
         session,
@@ -56,6 +58,7 @@ async def start(
             refresh_token_hash=token_hash(refresh_token),
             device_info=device,
             expires_at=utcnow() + lifetime,
+            mfa_satisfied=mfa_satisfied,
         ),
     )
     pair = TokenPair(
@@ -122,6 +125,7 @@ async def refresh(
         device=device,
         lifetime=lifetime,
         family_id=row.family_id,
+        mfa_satisfied=row.mfa_satisfied,  # the same sign-in, rotated
     )
     row.revoked, row.revoked_at, row.revoked_reason = True, now, "rotated"
     row.replaced_by_id = successor.id

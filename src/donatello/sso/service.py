@@ -47,7 +47,13 @@ async def complete(
     refusal is audited (the organization's log when known, the platform's otherwise)."""
     user, org, identity, created = await _verified_user(session, verifier, id_token, nonce=nonce)
     row, pair = await sessions.start(
-        session, signer, user.id, org.id, device=device, lifetime=refresh_lifetime
+        session,
+        signer,
+        user.id,
+        org.id,
+        device=device,
+        lifetime=refresh_lifetime,
+        mfa_satisfied=mfa_satisfied(org, identity),
     )
     await _signed_in(session, row.id, user, org, identity, created, kind="tokens")
     return pair
@@ -65,10 +71,21 @@ async def complete_browser(
     """The same sign-in as ``complete``, ending in a browser session (a cookie) instead of tokens."""
     user, org, identity, created = await _verified_user(session, verifier, id_token, nonce=nonce)
     opened = await browser.open_session(
-        session, user.id, org.id, device=device, lifetimes=lifetimes, method="entra_id"
+        session,
+        user.id,
+        org.id,
+        device=device,
+        lifetimes=lifetimes,
+        method="entra_id",
+        mfa_satisfied=mfa_satisfied(org, identity),
     )
     await _signed_in(session, opened.session_id, user, org, identity, created, kind=browser.KIND)
     return opened
+
+
+def mfa_satisfied(org: Organization, identity: EntraIdentity) -> bool:
+    """Whether this sign-in met the organization's MFA rule."""
+    return organizations.mfa_rule(org).satisfied_by(identity.mfa, identity.acrs)
 
 
 async def _verified_user(
@@ -94,7 +111,7 @@ async def _verified_user(
             name=identity.name,
             role=organizations.mapped_role(mapping, (*identity.roles, *provisioned)),
             department_code=organizations.mapped_department(mapping, groups),
-            mfa=identity.mfa,
+            mfa=mfa_satisfied(org, identity),
         )
         return user, org, identity, created
     except Unauthenticated as refusal:
@@ -138,7 +155,8 @@ async def _signed_in(
             "method": "entra_id",
             "session_kind": kind,
             "first_sign_in": created,
-            "mfa": identity.mfa,
+            "mfa": mfa_satisfied(org, identity),
+            "mfa_rule": organizations.mfa_rule(org).rule,
             "groups_readable": identity.groups is not None,
         },
     )

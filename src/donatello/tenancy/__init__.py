@@ -1,7 +1,17 @@
 """Who is asking, and which organizations' rows they may touch."""
 
-from donatello.tenancy.permissions import GRANTS, RANK, Permission, Role
+from donatello.tenancy.permissions import GRANTS, RANK, TENANT_CEILING, TENANT_ROLES, Permission, Role
 from donatello.tenancy.principal import Principal
 from donatello.tenancy.scope import scope, scoped_get
 
-__all__ = ["GRANTS", "RANK", "Permission", "Principal", "Role", "scope", "scoped_get"]
+__all__ = [
+    "GRANTS",
+    "RANK",
+    "TENANT_CEILING",
+    "TENANT_ROLES",
+    "Permission",
+    "Principal",
+    "Role",
+    "scope",
+    "scoped_get",
+]

@@ -22,6 +22,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     ORGANIZATIONS_MANAGE = "organizations:manage"
+    ORGANIZATION_SETTINGS = "organization-settings:manage"  # one's own organization's MFA rule
     PROVIDERS_MANAGE = "providers:manage"
     PROVIDERS_READ_CONFIG = "providers:read-config"  # inactive models and runtime configuration too
     DEPARTMENTS_MANAGE = "departments:manage"
@@ -55,6 +56,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {
             *_POWER,
             P.PROVIDERS_READ_CONFIG,
+            P.ORGANIZATION_SETTINGS,
             P.DEPARTMENTS_MANAGE,
             P.USERS_MANAGE,
             P.USERS_READ,
@@ -88,6 +90,14 @@ RANK: dict[Role, int] = {
     Role.ORG_ADMIN: 3,
     Role.SUPER_ADMIN: 4,
 }
+
+
+#: The highest role a tenant credential acts with (an org admin, the organization's provisioning token, its
+#: Entra role mapping). Accounts ranked above it belong to the platform: no tenant credential reads,
+#: changes, deactivates, re-keys or deletes them, and to a tenant they do not exist (404).
+TENANT_CEILING = Role.ORG_ADMIN
+#: The roles a tenant credential reaches: its own organization's people up to ``TENANT_CEILING``.
+TENANT_ROLES: frozenset[str] = frozenset(role.value for role in Role if RANK[role] <= RANK[TENANT_CEILING])
 
 
 def granted(role: Role, permission: Permission) -> bool:

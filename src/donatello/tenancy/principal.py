@@ -21,11 +21,24 @@ class Principal:
     session_id: uuid.UUID | None = None
     mfa_enabled: bool = False
     mfa_grace_period_expires_at: datetime | None = None
+    #: Whether the sign-in behind this request met the organization's MFA rule; None when no sign-in
+    #: says (an API key, an operator token, local sign-in): then the user's ``mfa_enabled`` stands.
+    session_mfa: bool | None = None
     #: A platform admin acting on the organization they named (``in_organization``): scoped to it.
     chose_organization: bool = False
     #: The organization's time-zone setting as read with the principal (None: not set, or not read), so
     #: admission can place the budget period without reading the organization again.
     organization_timezone: str | None = None
+
+    @property
+    def mfa_proved(self) -> bool:
+        """Whether this request's credential counts as multi-factor: its sign-in met the organization's
+        MFA rule, or, when no sign-in says (API key, operator token), the person has met it before."""
+        return self.session_mfa if self.session_mfa is not None else self.mfa_enabled
+
+    def in_mfa_grace(self, now: datetime) -> bool:
+        deadline = self.mfa_grace_period_expires_at
+        return deadline is not None and deadline > now
 
     @property
     def is_platform_admin(self) -> bool:

@@ -1,6 +1,9 @@
 """Accounts managed by people and identity providers rather than by sign-in: created ahead of the first
 sign-in, deactivated with immediate effect, reactivated. The admin API and SCIM provisioning share these
-functions, so a deactivation means the same thing whoever asks for it."""
+functions, so a deactivation means the same thing whoever asks for it — and the same two rules hold for
+both: nobody reaches an account ranked above their own (a provisioning token acts with an org admin's
+rank, so a platform administrator is beyond every tenant credential), and people are created only at
+the organization's own e-mail domains."""
 
 from __future__ import annotations
 
@@ -14,7 +17,46 @@ from donatello.audit import Actor
 from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict
 from donatello.models import User
+from donatello.tenancy import RANK, TENANT_CEILING, Role
 from donatello.users import repository
+from donatello.users.errors import EmailDomainNotOwned, RoleAboveYourOwn
+
+
+def reaches(actor: Role, target: str) -> bool:
+    """Not above your own: ``actor`` may read, change, deactivate or delete an account of role
+    ``target`` only when it ranks no higher than ``actor``. An account beyond reach is, to the actor,
+    not there at all (its repositories filter it out: 404)."""
+    return RANK[Role(target)] <= RANK[actor]
+
+
+async def ensure_may_grant(
+    session: AsyncSession, actor: Role, role: Role, organization_id: uuid.UUID
+) -> None:
+    """Grant only roles at or below your own; a platform role only inside the platform's organization
+    (never to a member of a tenant, whose directory and admins could then act for the platform)."""
+    if not reaches(actor, role.value):
+        raise RoleAboveYourOwn(required_roles=[Role.SUPER_ADMIN.value])
+    if RANK[role] > RANK[TENANT_CEILING] and not await repository.is_platform(session, organization_id):
+        raise RoleAboveYourOwn(
+            "A platform role is held only in the platform's organization, never in a tenant",
+            required_roles=[Role.SUPER_ADMIN.value],
+        )
+
+
+def domain_of(email: str) -> str:
+    return email.rpartition("@")[2].strip().lower()
+
+
+async def ensure_owned_domain(session: AsyncSession, organization_id: uuid.UUID, email: str) -> None:
+    """People are created (and renamed) only at the organization's own e-mail domains. The refusal
+    names the domain and nothing else: whether another tenant owns it, or uses the address, is not
+    this tenant's to learn. A SCIM ``userName`` that is not an address at all (no ``@``) names no
+    domain: it can never be a sign-in e-mail, so such an account signs in only by its object id."""
+    if "@" not in email:
+        return
+    domain = domain_of(email)
+    if domain not in await repository.email_domains(session, organization_id):
+        raise EmailDomainNotOwned(domain)
 
 
 async def create(
@@ -31,7 +73,9 @@ async def create(
     scim_profile: dict[str, Any] | None = None,
 ) -> User:
     """A new account before its first sign-in: the sign-in with this e-mail (or Entra object id
-    ``external_id``) claims it instead of creating another. The e-mail is unique among live accounts."""
+    ``external_id``) claims it instead of creating another. The e-mail is at one of the organization's
+    domains and unique among its live accounts."""
+    await ensure_owned_domain(session, organization_id, email)
     user = User(
         organization_id=organization_id,
         email=email,

@@ -5,7 +5,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from donatello.auth.dependencies import SignedIn
+from donatello.auth.dependencies import SignedIn, SignedInPerson
+from donatello.auth.errors import ApiKeyNotAllowed
 from donatello.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession
@@ -32,33 +33,34 @@ PreferenceKey = Annotated[str, Path(pattern=PREFERENCE_KEY, max_length=100)]
 
 
 @router.get("/me", response_model=Me)
-async def me(principal: SignedIn) -> Me:
-    """Who the access token belongs to, with the role and department read fresh from the database."""
-    return Me(
-        user_id=principal.user_id,
-        organization_id=principal.organization_id,
-        department_id=principal.department_id,
-        role=principal.role,
-        email=principal.email,
-    )
+async def me(principal: SignedIn, session: DbSession) -> Me:
+    """Who the access token belongs to, with the role and department read fresh from the database, and
+    the organization's MFA rule with whether this sign-in met it."""
+    return await service.me(session, principal)
 
 
-@router.get("/me/preferences", response_model=list[PreferenceRead])
-async def my_preferences(principal: SignedIn, session: DbSession) -> list[PreferenceRead]:
+@router.get(
+    "/me/preferences", response_model=list[PreferenceRead], responses=problem_responses(ApiKeyNotAllowed)
+)
+async def my_preferences(principal: SignedInPerson, session: DbSession) -> list[PreferenceRead]:
     return await service.preferences(session, principal)
 
 
 @router.put(
-    "/me/preferences/{key}", response_model=PreferenceRead, responses=problem_responses(ValidationFailed)
+    "/me/preferences/{key}",
+    response_model=PreferenceRead,
+    responses=problem_responses(ValidationFailed, ApiKeyNotAllowed),
 )
 async def set_preference(
-    key: PreferenceKey, body: PreferenceWrite, principal: SignedIn, session: DbSession
+    key: PreferenceKey, body: PreferenceWrite, principal: SignedInPerson, session: DbSession
 ) -> PreferenceRead:
     return await service.set_preference(session, principal, key, body.value)
 
 
-@router.delete("/me/preferences/{key}", status_code=204, responses=problem_responses(NotFound))
-async def delete_preference(key: PreferenceKey, principal: SignedIn, session: DbSession) -> Response:
+@router.delete(
+    "/me/preferences/{key}", status_code=204, responses=problem_responses(NotFound, ApiKeyNotAllowed)
+)
+async def delete_preference(key: PreferenceKey, principal: SignedInPerson, session: DbSession) -> Response:
     await service.delete_preference(session, principal, key)
     return Response(status_code=204)
 

@@ -5,15 +5,35 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, true, tuple_, update
+from sqlalchemy import Boolean, bindparam, exists, func, null, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.database import add_unless_taken
 from donatello.models import ApiKey, Department, Organization, User, UserPreference, UserSession, Webhook
-from donatello.tenancy import Principal, scope
+from donatello.tenancy import TENANT_ROLES, Principal, scope
 
 LIVE = User.deleted_at.is_(None)
+
+
+def _within_reach(stmt: Any, principal: Principal) -> Any:
+    """A tenant's credential never sees an account ranked above an org admin (a platform
+    administrator's, should one sit in the organization): to it, the account does not exist."""
+    return stmt if principal.is_platform_admin else stmt.where(User.role.in_(TENANT_ROLES))
+
+
+async def is_platform(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    stmt = select(Organization.is_platform).where(Organization.id == organization_id)
+    return bool((await session.execute(stmt)).scalar_one_or_none())
+
+
+async def email_domains(session: AsyncSession, organization_id: uuid.UUID) -> set[str]:
+    """The organization's primary domain and the others it owns (lower case)."""
+    stmt = select(Organization.domain, Organization.email_domains).where(Organization.id == organization_id)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return set()
+    return {row.domain.lower(), *(domain.lower() for domain in row.email_domains or ())}
 
 
 async def active_user_in_active_organization(
@@ -48,20 +68,23 @@ PRINCIPAL_COLUMNS = (
 @lru_cache(maxsize=2)
 def _active_user(with_session: bool) -> Any:
     """Built once per shape (it runs on every request): constructing it cost more than running it."""
-    stands = (
-        exists().where(
-            UserSession.id == bindparam("session_id", type_=UserSession.id.type),
-            UserSession.user_id == User.id,
-            UserSession.stands_at(bindparam("now", type_=UserSession.expires_at.type)),  # type: ignore[arg-type]
-        )
+    live = (
+        UserSession.id == bindparam("session_id", type_=UserSession.id.type),
+        UserSession.user_id == User.id,
+        UserSession.stands_at(bindparam("now", type_=UserSession.expires_at.type)),  # type: ignore[arg-type]
+    )
+    stands = exists().where(*live) if with_session else true()
+    mfa = (
+        select(UserSession.mfa_satisfied).where(*live).scalar_subquery()
         if with_session
-        else true()
+        else null().cast(Boolean)
     )
     return (
         select(
             *PRINCIPAL_COLUMNS,
             Organization.settings["timezone"].astext.label("organization_timezone"),
             stands.label("session_stands"),
+            mfa.label("session_mfa"),
         )
         .join(Organization, Organization.id == User.organization_id)
         .where(
@@ -78,14 +101,21 @@ async def by_azure_ad_id(session: AsyncSession, organization_id: uuid.UUID, oid:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def unclaimed_by_email(session: AsyncSession, organization_id: uuid.UUID, email: str) -> User | None:
-    """A live account created ahead of its first sign-in (no Entra object id yet) with this e-mail."""
+async def unclaimed_by_email(
+    session: AsyncSession, organization_id: uuid.UUID, email: str, *, platform: bool
+) -> User | None:
+    """A live account created ahead of its first sign-in (no Entra object id yet) with this e-mail.
+    In a tenant never a platform administrator's: the tenant's directory decides who holds an address,
+    so there an address never binds a platform role (``platform``: the platform's own organization,
+    whose directory is the platform's)."""
     stmt = select(User).where(
         User.organization_id == organization_id,
         func.lower(User.email) == email.lower(),
         User.azure_ad_id.is_(None),
         LIVE,
     )
+    if not platform:
+        stmt = stmt.where(User.role.in_(TENANT_ROLES))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -146,7 +176,7 @@ async def add(session: AsyncSession, user: User) -> bool:
 
 
 async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User | None:
-    stmt = scope(select(User), principal, User).where(User.id == user_id, LIVE)
+    stmt = _within_reach(scope(select(User), principal, User), principal).where(User.id == user_id, LIVE)
     user: User | None = (await session.execute(stmt)).scalar_one_or_none()
     return user
 
@@ -159,7 +189,8 @@ async def page(
     after: list[Any] | None,
     limit: int,
 ) -> list[User]:
-    stmt = scope(select(User), principal, User).where(LIVE).order_by(User.email, User.id)
+    stmt = _within_reach(scope(select(User), principal, User), principal)
+    stmt = stmt.where(LIVE).order_by(User.email, User.id)
     for column in ("role", "department_id", "is_active"):
         if filters.get(column) is not None:
             stmt = stmt.where(getattr(User, column) == filters[column])
@@ -176,8 +207,8 @@ async def flush(session: AsyncSession, user: User) -> None:
 
 
 async def flush_unless_taken(session: AsyncSession, user: User) -> bool:
-    """Write ``user``'s changes; False when its new e-mail belongs to another account (in any tenant,
-    which this tenant cannot see — the unique constraint can)."""
+    """Write ``user``'s changes; False when its new e-mail or object id belongs to another live account
+    of the organization."""
     return await add_unless_taken(session, user)
 
 

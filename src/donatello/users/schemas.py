@@ -10,12 +10,29 @@ from donatello.core.json_values import PreferenceValue
 from donatello.tenancy import Role
 
 
+class MfaStatus(BaseModel):
+    """Which MFA rule applies to the caller and where they stand with it."""
+
+    rule: str = Field(description="amr, conditional-access or authentication-context (the organization's)")
+    contexts: list[str] = Field(description="The authentication contexts (acrs) that prove MFA, if listed")
+    this_sign_in: bool | None = Field(
+        description="Whether the sign-in behind this request met the rule (null: no sign-in says: an API "
+        "key or operator token, where having met it before counts)"
+    )
+    mfa_enabled: bool = Field(description="The person has met the rule at a sign-in before")
+    grace_period_expires_at: datetime | None = Field(
+        description="Until then generation needs no MFA (7 days from the first sign-in)"
+    )
+    satisfied: bool = Field(description="MFA does not stand in the way of generating with this credential")
+
+
 class Me(BaseModel):
     user_id: uuid.UUID
     organization_id: uuid.UUID
     department_id: uuid.UUID | None
     role: Role
     email: str
+    mfa: MfaStatus
 
 
 class UserRead(BaseModel):

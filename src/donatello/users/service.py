@@ -14,10 +14,24 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization, User
-from donatello.tenancy import RANK, Principal, Role
+from donatello.organizations import service as organizations
+from donatello.tenancy import TENANT_CEILING, Principal, Role
 from donatello.users import administration, repository
-from donatello.users.errors import CannotChangeOwnAccess, OrganizationRequired, RoleAboveYourOwn
-from donatello.users.schemas import PreferenceRead, UserCreate, UserFilters, UserRead, UserUpdate
+from donatello.users.errors import (
+    CannotChangeOwnAccess,
+    EmailDomainNotOwned,
+    OrganizationRequired,
+    RoleAboveYourOwn,
+)
+from donatello.users.schemas import (
+    Me,
+    MfaStatus,
+    PreferenceRead,
+    UserCreate,
+    UserFilters,
+    UserRead,
+    UserUpdate,
+)
 
 MFA_GRACE_PERIOD = timedelta(days=7)
 
@@ -56,7 +70,29 @@ async def principal_for(
     user, stands = found
     if not stands:
         raise Unauthenticated("The session has ended; sign in again")
-    return _principal(user, session_id=live_session, **extra) if live_session else _principal(user, **extra)
+    if live_session:
+        return _principal(user, session_id=live_session, session_mfa=user.session_mfa, **extra)
+    return _principal(user, **extra)
+
+
+async def me(session: AsyncSession, principal: Principal) -> Me:
+    """Who the credential belongs to, and which MFA rule applies and whether this sign-in met it."""
+    rule = organizations.mfa_rule(await organizations.find(session, principal.organization_id))
+    return Me(
+        user_id=principal.user_id,
+        organization_id=principal.organization_id,
+        department_id=principal.department_id,
+        role=principal.role,
+        email=principal.email,
+        mfa=MfaStatus(
+            rule=rule.rule,
+            contexts=rule.contexts,
+            this_sign_in=principal.session_mfa,
+            mfa_enabled=principal.mfa_enabled,
+            grace_period_expires_at=principal.mfa_grace_period_expires_at,
+            satisfied=principal.mfa_proved or principal.in_mfa_grace(utcnow()),
+        ),
+    )
 
 
 async def local_sign_in_choices(session: AsyncSession, limit: int = 200) -> list[tuple[User, str]]:
@@ -73,7 +109,20 @@ async def principal_for_entra_user(session: AsyncSession, organization_id: uuid.
     user = await repository.by_azure_ad_id(session, organization_id, oid)
     if user is None:
         raise Unauthenticated("No account for this identity: sign in through /v1/auth/login first")
+    await _ensure_bound_by_the_platform(session, user)
     return await principal_for(session, user.id, organization_id)
+
+
+async def _ensure_bound_by_the_platform(session: AsyncSession, user: User) -> None:
+    """A tenant's directory never speaks for a platform administrator: an Entra identity of a tenant is
+    one its admins can reset, re-assign or provision, so a platform role is held through Entra only in
+    the platform's own organization."""
+    if not administration.reaches(TENANT_CEILING, user.role) and not await repository.is_platform(
+        session, user.organization_id
+    ):
+        raise Unauthenticated(
+            "A platform administrator signs in through the platform's organization, not a tenant's"
+        )
 
 
 async def provision(
@@ -103,6 +152,10 @@ async def provision(
     if user is None:
         if not email:
             raise Unauthenticated("The identity has no e-mail address (preferred_username)")
+        try:
+            await administration.ensure_owned_domain(session, org.id, email)
+        except EmailDomainNotOwned as refusal:
+            raise Unauthenticated(refusal.detail, domain=refusal.extensions["domain"]) from None
         user = User(
             organization_id=org.id,
             azure_ad_id=oid,
@@ -123,7 +176,12 @@ async def provision(
         return user, True
     if not user.is_active:
         raise Unauthenticated("The account is deactivated")
-    wanted: dict[str, Any] = {"email": email or user.email, "display_name": name or user.display_name}
+    await _ensure_bound_by_the_platform(session, user)
+    if user.last_login_at is None and user.mfa_grace_period_expires_at is None:
+        # Created ahead (SCIM, the admin API): the grace period starts at the person's first sign-in.
+        user.mfa_grace_period_expires_at = now + MFA_GRACE_PERIOD
+    renamed = email if email and administration.domain_of(email) in await _domains(session, org) else None
+    wanted: dict[str, Any] = {"email": renamed or user.email, "display_name": name or user.display_name}
     if role is not None and user.role != Role.SUPER_ADMIN:
         wanted["role"] = role.value
     if department is not None:
@@ -142,10 +200,14 @@ async def provision(
     return user, False
 
 
+async def _domains(session: AsyncSession, org: Organization) -> set[str]:
+    return await repository.email_domains(session, org.id)
+
+
 async def _claim(session: AsyncSession, org: Organization, oid: str, email: str) -> User | None:
     """The first sign-in of a person whose account was created ahead (admin API or SCIM without an
     Entra object id) takes that account over: it gains the object id instead of a second account."""
-    user = await repository.unclaimed_by_email(session, org.id, email)
+    user = await repository.unclaimed_by_email(session, org.id, email, platform=org.is_platform)
     if user is None:
         return None
     if not user.is_active:
@@ -164,8 +226,7 @@ async def create(session: AsyncSession, principal: Principal, body: UserCreate) 
     if principal.platform_wide:
         raise OrganizationRequired()
     organization_id = principal.organization_id
-    if RANK[body.role] > RANK[principal.role] or body.role is Role.SUPER_ADMIN:
-        raise RoleAboveYourOwn(required_roles=[Role.SUPER_ADMIN.value])
+    await administration.ensure_may_grant(session, principal.role, body.role, organization_id)
     if (
         body.department_id is not None
         and (await repository.department_in_scope(session, principal, body.department_id, organization_id))
@@ -212,15 +273,16 @@ async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -
 
 
 async def update(session: AsyncSession, principal: Principal, user_id: uuid.UUID, body: UserUpdate) -> User:
-    """Change a user's role, department or active state; nobody raises their own role or reach."""
+    """Change a user's role, department or active state; nobody raises their own role or reach, and
+    nobody reaches an account ranked above their own (a platform administrator's is not found)."""
     user = await get(session, principal, user_id)
     values = body.model_dump(exclude_unset=True)
     if user.id == principal.user_id and ({"role", "is_active"} & values.keys()):
         raise CannotChangeOwnAccess()
-    if RANK[Role(user.role)] > RANK[principal.role] or (
-        body.role is not None and RANK[body.role] > RANK[principal.role]
-    ):
+    if not administration.reaches(principal.role, user.role):
         raise RoleAboveYourOwn(required_roles=[Role.SUPER_ADMIN.value])
+    if body.role is not None and body.role.value != user.role:
+        await administration.ensure_may_grant(session, principal.role, body.role, user.organization_id)
     if body.department_id is not None:
         department = await repository.department_in_scope(
             session, principal, body.department_id, user.organization_id

@@ -173,7 +173,11 @@ async def _viewer(request: Request, session: DbSession) -> Viewer:
     if resumed is None:
         raise SignInRequired()
     principal = await users.principal_for(
-        session, resumed.user_id, resumed.organization_id, session_id=resumed.session_id
+        session,
+        resumed.user_id,
+        resumed.organization_id,
+        session_id=resumed.session_id,
+        session_mfa=resumed.mfa_satisfied,
     )
     if principal.is_platform_admin:
         await set_platform_scope(session)

@@ -42,6 +42,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Exports", "/exports", Permission.EXPORTS_READ),
     NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
     NavItem("People", "/people", Permission.USERS_READ),
+    NavItem("Organization", "/organization", Permission.ORGANIZATION_SETTINGS),
     NavItem("Audit log", "/audit", Permission.AUDIT_READ),
     NavItem("API keys", "/api-keys", Permission.API_KEYS_OWN),
     NavItem("Webhooks", "/webhooks", Permission.WEBHOOKS_OWN),
