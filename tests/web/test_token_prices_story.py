@@ -17,7 +17,7 @@ TOKEN_PRICES = {"input_text": "7.60", "input_image": "12.16", "output_image": "4
 
 
 def _register_token_model(live_server: LiveServer, web_database: str) -> None:
-    user_id, org_id = user_ids(web_database, "super_admin@acme.com.au")
+    user_id, org_id = user_ids(web_database, "super_admin@donatello.example")
     bearer = {"Authorization": f"Bearer {token_signer(live_server.settings).issue(user_id, org_id)}"}
     with httpx.Client(base_url=live_server.url, headers=bearer, trust_env=False, timeout=30) as api:
         created = api.post(
@@ -43,7 +43,7 @@ def test_a_token_priced_model_shows_its_token_prices_and_quotes_up_to_its_most(
 ) -> None:
     _register_token_model(live_server, web_database)
 
-    operator = sign_in(World.acme("super_admin"), "/models")
+    operator = sign_in(World.platform(), "/models")
     row = operator.locator("tr[data-model='local/pillow-tokens']")
     expect(row.get_by_test_id("token-prices")).to_have_text(
         "by tokens (AUD per million: output image 48.64, input text 7.6, input image 12.16)"

@@ -46,8 +46,8 @@ def test_administrators_read_why_a_model_is_unavailable_and_staff_only_that_it_i
 ) -> None:
     _unavailable_model(web_database)
 
-    for role in ("super_admin", "org_admin"):
-        admin = sign_in(World.acme(role), "/models")
+    for role, who in (("super_admin", World.platform()), ("org_admin", World.acme("org_admin"))):
+        admin = sign_in(who, "/models")
         state = admin.locator(f"tr[data-model='{MODEL}'] [data-testid=state]")
         expect(state).to_contain_text(f"not available: {REASON}")
         expect(state.get_by_test_id("unavailable-since")).to_contain_text(
@@ -62,7 +62,7 @@ def test_administrators_read_why_a_model_is_unavailable_and_staff_only_that_it_i
     expect(staff.get_by_role("button", name="Try gpt-image-east again")).to_have_count(0)
 
     # The operator fixed the deployment and tries the model again, with the keyboard.
-    operator = sign_in(World.acme("super_admin"), "/models")
+    operator = sign_in(World.platform(), "/models")
     editor = operator.locator(f"[data-edit-model='{MODEL}']")
     expect(editor).to_contain_text("then try it again")
     editor.get_by_role("button", name="Try gpt-image-east again").focus()
