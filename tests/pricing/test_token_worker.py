@@ -181,3 +181,20 @@ async def test_a_token_priced_answer_without_usage_is_charged_the_hold_and_alert
     assert row.details["charge_basis"] == "hold"  # what GET /v1/generations/{id} says it was charged on
     assert (budget.current_spend_aud, budget.reserved_aud) == (Decimal("0.4054"), Decimal(0))
     assert len(missing) == 1 and PROMPT not in str(missing[0].payload)
+
+
+async def test_the_api_document_describes_the_metered_usage_and_the_charge_basis(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    read = schemas["GenerationRead"]["properties"]
+
+    assert set(schemas["MeteredUsageRead"]["properties"]) == {
+        "input_text_tokens",
+        "input_image_tokens",
+        "output_image_tokens",
+    }
+    assert {"$ref": "#/components/schemas/MeteredUsageRead"} in read["usage"]["anyOf"]
+    [basis] = [option for option in read["charge_basis"]["anyOf"] if "enum" in option]
+    assert basis["enum"] == ["per-image", "usage", "hold"]
+    assert "token prices" in read["charge_basis"]["description"]
