@@ -1,4 +1,5 @@
-"""Which adapter speaks to which provider."""
+"""Which adapter speaks to which provider. What each model may be asked (sizes, qualities, images per
+call) is its family's to say: :mod:`donatello.providers.families`."""
 
 from __future__ import annotations
 
@@ -7,20 +8,11 @@ import httpx
 from donatello.providers.azure_openai import AzureOpenAIProvider
 from donatello.providers.contract import ImageProvider
 from donatello.providers.errors import ProviderRejected
-from donatello.providers.local import LOCAL_SIZES, LocalProvider
+from donatello.providers.local import LocalProvider
 
-#: provider name -> sizes it accepts unless its configuration lists ``sizes``
-SUPPORTED_SIZES: dict[str, tuple[str, ...]] = {
-    "local": LOCAL_SIZES,
-    "azure-openai": ("1024x1024", "1792x1024", "1024x1792"),
-}
-#: provider name -> qualities it accepts unless its configuration lists ``qualities``
-SUPPORTED_QUALITIES: dict[str, tuple[str, ...]] = {
-    "local": ("standard", "hd"),
-    "azure-openai": ("standard", "hd"),
-}
-PROVIDER_NAMES = frozenset(SUPPORTED_SIZES)
-#: providers no call reaches without a credential (provider_configs.api_key_vault_ref)
+#: providers an adapter speaks to; a model of any other provider is listed but never chosen
+PROVIDER_NAMES = frozenset({"local", "azure-openai"})
+#: providers no call reaches without a credential (``provider_configs.credential``)
 NEEDS_CREDENTIAL = frozenset({"azure-openai"})
 
 
