@@ -8,21 +8,30 @@ the provider saw and billed):
 * a DALL-E 3 request for three images whose second call fails pays for four calls, not six, and makes
   three images charged once;
 * an account out of credit (``insufficient_quota``) is asked once, and the request goes to the fallback;
-* a body that trickles in is cut off at the model's deadline, and the request goes to the fallback.
+* a body that trickles in is cut off at the model's deadline, and the request goes to the fallback;
+* an image store that fails after Azure answered never calls Azure again: the kept answer (its usage
+  included) is stored and charged later.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.core.clock import utcnow
+from donatello.models import Generation
+from tests.generations.test_generation_refusals_and_storage import FailingStore
 from tests.pricing import token_world
 from tests.support import azure_openai_stub as replies
 from tests.support import generation_world as gw
@@ -181,3 +190,44 @@ async def test_a_trickling_answer_is_cut_off_at_the_models_deadline_and_the_fall
     assert done["status"] == "completed" and done["fallback_from"] == f"azure-openai/{azure.model_name}"
     assert "no answer within 1s" in done["fallback_reason"]
     assert done["cost_aud"] == "0.0500"
+
+
+async def test_a_store_down_after_azure_answered_never_calls_azure_again_and_charges_the_kept_usage(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
+) -> None:
+    world = await gw.world(db, tokens)
+    gpt = await token_world.token_priced_model(db, endpoint=azure_stub.endpoint("gpt-image-2"))
+    store = FailingStore(app.state.image_store, failures=10**6)
+    worker = dataclasses.replace(await gw.worker(app, db, http), store=store)
+    accepted = await client.post(
+        "/v1/generations",
+        json={"prompt": PROMPT, "model": f"azure-openai/{gpt.model_name}", "quality": "low", "n": 2},
+        headers=world.headers,
+    )
+    generation_id = uuid.UUID(accepted.json()["id"])
+
+    assert await worker.run_once()  # Azure answers; every write of the images fails
+    waiting = (await client.get(f"/v1/generations/{generation_id}", headers=world.headers)).json()
+    assert (waiting["status"], waiting["cost_aud"], waiting["usage"]) == ("pending", "0.0000", None)
+    store.failures = 0  # the storage account is back; the retry's back-off has passed
+    await db.execute(
+        update(Generation)
+        .where(Generation.id == generation_id)
+        .values(next_attempt_at=utcnow() - timedelta(1))
+    )
+    assert await worker.run_once()
+    done = (await client.get(f"/v1/generations/{generation_id}", headers=world.headers)).json()
+
+    assert len(azure_stub.requests) == 1  # one paid call in all
+    assert done["status"] == "completed" and len(done["image_urls"]) == 2
+    # the kept answer's bill: 2 x 272 output tokens (1024x1024 low) and the prompt's text tokens
+    assert done["usage"] == {"input_text_tokens": 5, "input_image_tokens": 0, "output_image_tokens": 544}
+    assert done["charge_basis"] == "usage"
+    # at gpt-image-1.5's prices (token_world): USD (5 x 5 + 544 x 32) / 1e6 = 0.017433, x 1.52 -> 0.0265
+    assert done["cost_aud"] == "0.0265"
+    assert await gw.spent(db, world.department) == (Decimal("0.0265"), Decimal(0))
