@@ -33,8 +33,9 @@ from donatello.models import (
 )
 from donatello.providers import availability_for
 from tests.pricing import token_world
+from tests.support import azure_openai_stub as replies
 from tests.support import generation_world as gw
-from tests.support.azure_openai_stub import STUB_API_KEY, AzureOpenAIStub
+from tests.support.azure_openai_stub import STUB_API_KEY, AzureOpenAIStub, Call
 from tests.support.ledger import committed_tenant, principal_of
 
 PROMPT, NEGATIVE = "A lighthouse at dawn, oil on canvas", "text, watermark"
@@ -162,6 +163,43 @@ async def test_two_wide_high_images_are_one_call_charged_from_its_usage_and_the_
     assert row is not None and row.usage == charge.usage
 
 
+def _billed_beyond_the_hold(call: Call) -> dict[str, Any]:
+    """The service's success, with a bill larger than the documented tokens (a bigger image, say)."""
+    body = replies.success_b64().body(call)  # type: ignore[misc,operator]
+    usage = body["usage"]
+    usage["output_tokens"] = usage["output_tokens_details"]["image_tokens"] = 3 * usage["output_tokens"]
+    usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    return body  # type: ignore[no-any-return]
+
+
+async def test_a_bill_above_the_hold_is_charged_the_hold_and_says_so(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
+) -> None:
+    world = await gw.world(db, tokens)
+    model = await token_world.token_priced_model(db, endpoint=azure_stub.endpoint("gpt-image-1.5"))
+    azure_stub.reply(replies.Reply(body=_billed_beyond_the_hold))
+
+    accepted = await client.post(
+        "/v1/generations",
+        json={"prompt": "a harbour", "model": f"azure-openai/{model.model_name}", "quality": "medium"},
+        headers=world.headers,
+    )
+    assert await (await gw.worker(app, db, http)).run_once()
+    done = (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
+
+    assert len(azure_stub.requests) == 1
+    assert done["usage"]["output_image_tokens"] == 3 * 1056  # what the provider billed, kept as it came
+    assert (done["cost_aud"], done["charge_basis"]) == (done["reserved_aud"], "usage-capped-at-hold")
+    [charge] = await gw.charges(db, world.department)
+    assert charge.details["capped_at_hold"] is True
+    assert Decimal(charge.details["billed_aud"]) > charge.actual_cost_aud == Decimal(done["reserved_aud"])
+
+
 async def test_a_token_priced_answer_without_usage_is_charged_the_hold_and_alerts(
     app: FastAPI, engine: AsyncEngine, postgres_url: str, token_model: ModelProvider
 ) -> None:
@@ -178,7 +216,9 @@ async def test_a_token_priced_answer_without_usage_is_charged_the_hold_and_alert
         Decimal("0.4054"),
     )
     assert row.usage is None and charge.usage is None and charge.details["usage_missing"] is True
-    assert row.details["charge_basis"] == "hold"  # what GET /v1/generations/{id} says it was charged on
+    assert (
+        row.details["charge_basis"] == "hold-usage-missing"
+    )  # what GET /v1/generations/{id} says it was charged on
     assert (budget.current_spend_aud, budget.reserved_aud) == (Decimal("0.4054"), Decimal(0))
     assert len(missing) == 1 and PROMPT not in str(missing[0].payload)
 
@@ -196,5 +236,5 @@ async def test_the_api_document_describes_the_metered_usage_and_the_charge_basis
     }
     assert {"$ref": "#/components/schemas/MeteredUsageRead"} in read["usage"]["anyOf"]
     [basis] = [option for option in read["charge_basis"]["anyOf"] if "enum" in option]
-    assert basis["enum"] == ["per-image", "usage", "hold"]
+    assert basis["enum"] == ["per-image", "usage", "usage-capped-at-hold", "hold-usage-missing"]
     assert "token prices" in read["charge_basis"]["description"]

@@ -93,8 +93,10 @@ def charge_basis(charge_details: dict[str, Any]) -> ChargeBasis:
     """How a charge was worked out, from what its cost event says about it (``budgets.settlement``)."""
     if charge_details.get("pricing_unit") != "token":
         return "per-image"
-    if charge_details.get("capped_at_hold") or charge_details.get("usage_missing"):
-        return "hold"
+    if charge_details.get("usage_missing"):
+        return "hold-usage-missing"
+    if charge_details.get("capped_at_hold"):
+        return "usage-capped-at-hold"
     return "usage"
 
 

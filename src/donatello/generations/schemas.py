@@ -18,7 +18,7 @@ Quality = Literal["standard", "hd", "low", "medium", "high", "auto"]
 Style = Literal["vivid", "natural"]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 #: how a generation's charge was worked out (see ``GenerationRead.charge_basis``)
-ChargeBasis = Literal["per-image", "usage", "hold"]
+ChargeBasis = Literal["per-image", "usage", "usage-capped-at-hold", "hold-usage-missing"]
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 NegativePrompt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -108,15 +108,12 @@ class GenerationRead(BaseModel):
         "nothing, before the images are made, and for models that do not meter"
     )
     charge_basis: ChargeBasis | None = Field(
-        description="How cost_aud was worked out, once charged: per-image (the model's price per image); "
-        "usage (the metered tokens at the model's token prices, converted to AUD at the quote's rate); "
-        "hold (a token-priced model whose bill was missing or came to more than the hold: charged the hold, "
-        "the most the request could cost). Null until charged, and for generations that were not"
+        description="How cost_aud was worked out, once charged (the exports' charge_basis says the same): "
+        "per-image (the model's price per image); usage (the provider's metered tokens at the model's "
+        "token prices, converted to AUD at the quote's rate); usage-capped-at-hold (the usage came to "
+        "more than the hold: the hold was charged); hold-usage-missing (a token-priced answer without "
+        "usage: the hold, the most the request could cost, was charged). Null until charged"
     )
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    generation_time_ms: int | None
 
 
 class BatchRead(BaseModel):
