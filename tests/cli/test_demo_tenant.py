@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import demo
 from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, ProviderConfig, User
 from donatello.providers import candidates
-from donatello.providers.selection import cannot_run
+from donatello.providers.adapters import cannot_run
 
 
 async def test_the_demo_tenant_has_departments_budgets_one_user_per_role_and_priced_providers(
