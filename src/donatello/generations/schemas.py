@@ -114,6 +114,10 @@ class GenerationRead(BaseModel):
         "more than the hold: the hold was charged); hold-usage-missing (a token-priced answer without "
         "usage: the hold, the most the request could cost, was charged). Null until charged"
     )
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    generation_time_ms: int | None
 
 
 class BatchRead(BaseModel):
