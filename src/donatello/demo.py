@@ -49,16 +49,20 @@ USERS: dict[str, str | None] = {
 USD_AUD = Decimal("1.52000000")
 USD_AUD_SOURCE = "demo (RBA indicative)"
 
-# Today's Azure OpenAI image models (the gpt-image family). Seeded without a credential, so they are not
+# Today's Azure OpenAI image models (the gpt-image family), billed by tokens: held at the most a request
+# can cost, charged what the response's ``usage`` says. Seeded without a credential, so they are not
 # offered until an administrator gives each its deployment's endpoint and credential; until then the
-# local renderer, which needs nothing, makes every image. Prices are demo list prices in USD per image at
-# 1024x1024 medium, not a quotation: load your agreement's prices before relying on them.
-GPT_IMAGE_QUALITY = {"low": "0.25", "medium": "1", "standard": "1", "high": "4", "hd": "4", "auto": "4"}
-GPT_IMAGE_SIZE = {"1536x1024": "1.5", "1024x1536": "1.5", "auto": "1.5"}
-GPT_IMAGE_MODELS = (
-    ("gpt-image-1-mini", "0.0110", 10),
-    ("gpt-image-1.5", "0.0340", 20),
-    ("gpt-image-2", "0.0530", 30),
+# local renderer, which needs nothing, makes every image. Prices are OpenAI's published list prices in
+# USD per million tokens (input text, input image, output image), read in December 2026 — not a quotation:
+# load your agreement's prices (Azure's may differ) before relying on them.
+GPT_IMAGE_MODELS: tuple[tuple[str, tuple[str, str, str], int], ...] = (
+    # developers.openai.com/api/docs/models/gpt-image-1-mini: text $2.00, image in $2.50, image out $8.00
+    ("gpt-image-1-mini", ("2.00", "2.50", "8.00"), 10),
+    # OpenAI's gpt-image-1.5 model and pricing pages: text $5.00, image in $8.00, image out $32.00
+    ("gpt-image-1.5", ("5.00", "8.00", "32.00"), 20),
+    # OpenAI's gpt-image-2 model page (snapshot gpt-image-2-2026-04-21): text $5.00, image in $8.00,
+    # image out $30.00
+    ("gpt-image-2", ("5.00", "8.00", "30.00"), 30),
 )
 PROVIDERS: list[dict[str, Any]] = [
     *(
@@ -66,15 +70,16 @@ PROVIDERS: list[dict[str, Any]] = [
             "provider_name": "azure-openai",
             "model_name": model,
             "api_endpoint": f"https://acme-openai.openai.azure.com/openai/deployments/{model}",
-            "cost_per_image_aud": (Decimal(usd) * USD_AUD).quantize(Decimal("0.0001")),
+            "cost_per_image_aud": None,
             "pricing_currency": "USD",
-            "cost_per_image": Decimal(usd),
-            "quality_multipliers": GPT_IMAGE_QUALITY,
-            "size_multipliers": GPT_IMAGE_SIZE,
+            "pricing_unit": "token",
+            "token_price_input_text": Decimal(text),
+            "token_price_input_image": Decimal(image_in),
+            "token_price_output_image": Decimal(image_out),
             "priority": priority,
             "timeout_seconds": 180,
         }
-        for model, usd, priority in GPT_IMAGE_MODELS
+        for model, (text, image_in, image_out), priority in GPT_IMAGE_MODELS
     ),
     {
         "provider_name": "stability",

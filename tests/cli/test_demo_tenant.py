@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import demo
 from donatello.models import Department, DepartmentBudget, ModelProvider, Organization, ProviderConfig, User
 from donatello.providers import candidates
-from donatello.providers.selection import cannot_run
+from donatello.providers.adapters import cannot_run
 
 
 async def test_the_demo_tenant_has_departments_budgets_one_user_per_role_and_priced_providers(
@@ -39,8 +41,16 @@ async def test_the_demo_tenant_has_departments_budgets_one_user_per_role_and_pri
     assert platform.domain == "donatello.example" and platform.id != org.id
     for role in ("dept_manager", "standard_user", "power_user"):
         assert users[f"{role}@acme.com.au"].department_id == departments["MKTG"].id
-    prices = (await db.execute(select(ModelProvider.cost_per_image_aud))).scalars().all()
-    assert prices and all(price > 0 for price in prices)
+    models = (await db.execute(select(ModelProvider))).scalars().all()
+    assert models and all(_priced(model) for model in models)
+
+
+def _priced(model: ModelProvider) -> bool:
+    """Priced per image, or per token with all three token prices."""
+    if model.pricing_unit == "token":
+        prices = (model.token_price_input_text, model.token_price_input_image, model.token_price_output_image)
+        return all(price is not None and price > 0 for price in prices)
+    return model.cost_per_image_aud is not None and model.cost_per_image_aud > 0
 
 
 async def test_seeding_twice_changes_nothing(db: AsyncSession) -> None:
@@ -72,10 +82,27 @@ async def test_the_demo_catalogue_lists_todays_models_unconfigured_beside_the_lo
     }
 
     assert "azure-openai/dall-e-3" not in rows
-    for name in ("gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"):
+    # OpenAI's list prices in USD per million tokens: input text, input image, output image
+    published = {
+        "gpt-image-1-mini": ("2.00", "2.50", "8.00"),
+        "gpt-image-1.5": ("5.00", "8.00", "32.00"),
+        "gpt-image-2": ("5.00", "8.00", "30.00"),
+    }
+    for name, prices in published.items():
         model, config = rows[f"azure-openai/{name}"]
         assert config is not None and config.configuration == {"family": "gpt-image"}
+        assert config.credential is None
         assert cannot_run(model, config) is not None  # offered once an administrator adds its credential
+        assert (model.pricing_unit, model.pricing_currency, model.cost_per_image_aud) == (
+            "token",
+            "USD",
+            None,
+        )
+        assert (
+            model.token_price_input_text,
+            model.token_price_input_image,
+            model.token_price_output_image,
+        ) == tuple(Decimal(price) for price in prices)
     # until then the local renderer makes what is asked, at today's sizes too
     [chosen, *_] = await candidates(db, None, "auto", "1536x1024", "high", 1)
     assert chosen.name == "local/pillow-sketch"

@@ -1,11 +1,14 @@
 """The worker settles a token-priced generation from the provider's bill: admitted at the most it can
 cost, charged what the usage says (the rest of the hold released), and kept with the generation; a
-provider that answers without usage is charged the hold, never nothing, and raises the alert."""
+provider that answers without usage is charged the hold, never nothing, and raises the alert.
+
+The bill comes from the real Azure OpenAI adapter talking to the strict loopback stub, which accepts only
+what the service accepts and bills as it does (``usage``)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,10 +16,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from donatello.auth.tokens import TokenSigner
 from donatello.core.database import set_tenant, transaction
-from donatello.generations import admission, processing
+from donatello.generations import admission
 from donatello.generations.processing import Processor
 from donatello.generations.schemas import GenerationCreate
 from donatello.models import (
@@ -27,8 +31,11 @@ from donatello.models import (
     ModelProvider,
     ProviderConfig,
 )
-from donatello.providers import Candidate, ImageRequest, ImageResult, Outcome, TokenUsage, availability_for
-from tests.support.azure_openai_stub import png
+from donatello.providers import availability_for
+from tests.pricing import token_world
+from tests.support import azure_openai_stub as replies
+from tests.support import generation_world as gw
+from tests.support.azure_openai_stub import STUB_API_KEY, AzureOpenAIStub, Call
 from tests.support.ledger import committed_tenant, principal_of
 
 PROMPT, NEGATIVE = "A lighthouse at dawn, oil on canvas", "text, watermark"
@@ -102,54 +109,97 @@ async def _outcome_of(generation_id: uuid.UUID, engine: AsyncEngine) -> tuple[Ge
         return row, charge, (budget, missing)
 
 
-async def test_the_worker_charges_the_bill_and_releases_the_rest_of_the_hold(
+async def test_two_wide_high_images_are_one_call_charged_from_its_usage_and_the_rest_of_the_hold_released(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
     app: FastAPI,
-    engine: AsyncEngine,
-    postgres_url: str,
-    token_model: ModelProvider,
-    monkeypatch: pytest.MonkeyPatch,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
 ) -> None:
-    """The provider call is the only stand-in: a gpt-image answer with its usage block (the Azure adapter
-    reads it from the response); everything around it is the worker's own path."""
-    raw = {"input_tokens": 60, "input_tokens_details": {"text_tokens": 60, "image_tokens": 0},
-           "output_tokens": 7000, "total_tokens": 7060}  # fmt: skip
-    asked: list[tuple[str, ImageRequest]] = []
+    """gpt-image-1.5 on Azure, priced per million tokens in USD, its key in an environment variable: the
+    worker sends one call the strict stub accepts and settles from the usage the stub bills."""
+    world = await gw.world(db, tokens)
+    model = await token_world.token_priced_model(db, endpoint=azure_stub.endpoint("gpt-image-1.5"))
+    name = f"azure-openai/{model.model_name}"
 
-    async def provider_answers(options: Sequence[Candidate], request: ImageRequest, **_: Any) -> Outcome:
-        asked.append((options[0].name, request))
-        usage = TokenUsage(input_text_tokens=60, input_image_tokens=0, output_image_tokens=7000, raw=raw)
-        result = ImageResult([png(), png()], None, None, False, latency_ms=900, usage=usage)
-        return Outcome(options[0], result, retries=0, fallback_from=None, failures=[])
+    accepted = await client.post(
+        "/v1/generations",
+        json={"prompt": token_world.PROMPT, "negative_prompt": token_world.NEGATIVE, "model": name,
+              "size": "1536x1024", "quality": "high", "n": 2},
+        headers=world.headers,
+    )  # fmt: skip
+    assert accepted.status_code == 202, accepted.text
+    # held at the most: USD (2 x 6208 x 32 + (35 + 15 + 32) x 5) / 1e6 = 0.397722, x 1.52 -> up to 0.6046
+    assert accepted.json()["reserved_aud"] == "0.6046"
+    assert await gw.spent(db, world.department) == (Decimal(0), Decimal("0.6046"))
+    assert await (await gw.worker(app, db, http)).run_once()
+    done = (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
 
-    monkeypatch.setattr(processing, "generate_with_fallback", provider_answers)
-    async with committed_tenant(engine, postgres_url, budget="5.00") as tenant:
-        generation = await _admit(app, engine, tenant.members[0], token_model)
-        # held at the most: AUD (2 x 4160 x 48.64 + 82 x 7.60) / 1e6 = 0.405308 -> 0.4054 (rounded up)
-        assert generation.reservation_aud == Decimal("0.4054")
-
-        await _work(app, engine)
-
-        row, charge, (budget, missing) = await _outcome_of(generation.id, engine)
-    assert asked[0][0] == f"local/{token_model.model_name}" and asked[0][1].n == 2
-    # charged the bill: AUD (60 x 7.60 + 7000 x 48.64) / 1e6 = 0.340936 -> 0.3409
-    assert (row.status, row.cost_aud, charge.actual_cost_aud) == (
-        "completed",
-        Decimal("0.3409"),
-        Decimal("0.3409"),
+    [sent] = azure_stub.requests  # one call for both images
+    assert sent.headers["api-key"] == STUB_API_KEY  # the environment credential, obtained by the worker
+    assert (sent.json["n"], sent.json["size"], sent.json["quality"]) == (2, "1536x1024", "high")
+    assert "response_format" not in sent.json and "style" not in sent.json
+    # the stub bills a text token per four characters of what was sent, and 6208 per wide high image
+    text_tokens = len(sent.json["prompt"]) // 4
+    assert text_tokens == 14  # "…canvas\n\nAvoid: text, watermark": 59 characters
+    usage = {"input_text_tokens": 14, "input_image_tokens": 0, "output_image_tokens": 2 * 6208}
+    # charged the bill: USD (14 x 5 + 12416 x 32) / 1e6 = 0.397382, x 1.52 = 0.60402064 -> 0.6040
+    assert (done["status"], done["cost_aud"], done["reserved_aud"]) == ("completed", "0.6040", "0.6046")
+    assert (done["usage"], done["charge_basis"]) == (usage, "usage")
+    assert [(await gw.fetch(client, url)).status_code for url in done["image_urls"]] == [200, 200]
+    assert await gw.spent(db, world.department) == (Decimal("0.6040"), Decimal(0))  # the rest released
+    [charge] = await gw.charges(db, world.department)
+    assert (charge.estimated_cost_aud, charge.actual_cost_aud) == (Decimal("0.6046"), Decimal("0.6040"))
+    assert (charge.pricing_currency, charge.pricing_amount, charge.fx_rate) == (
+        "USD",
+        Decimal("0.3974"),
+        token_world.RATE,
     )
-    assert charge.estimated_cost_aud == Decimal("0.4054") and charge.details["capped_at_hold"] is False
-    assert (
-        row.usage
-        == charge.usage
-        == {
-            "input_text_tokens": 60,
-            "input_image_tokens": 0,
-            "output_image_tokens": 7000,
-            "raw": raw,
-        }
+    assert charge.usage is not None and charge.details["capped_at_hold"] is False
+    assert {key: charge.usage[key] for key in usage} == usage
+    assert charge.usage["raw"]["output_tokens"] == 12416  # the provider's own bill, kept as it came
+    row = await db.get(Generation, uuid.UUID(done["id"]), populate_existing=True)
+    assert row is not None and row.usage == charge.usage
+
+
+def _billed_beyond_the_hold(call: Call) -> dict[str, Any]:
+    """The service's success, with a bill larger than the documented tokens (a bigger image, say)."""
+    success = replies.success_b64().body
+    assert callable(success)
+    body = success(call)
+    usage = body["usage"]
+    usage["output_tokens"] = usage["output_tokens_details"]["image_tokens"] = 3 * usage["output_tokens"]
+    usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    return body
+
+
+async def test_a_bill_above_the_hold_is_charged_the_hold_and_says_so(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
+) -> None:
+    world = await gw.world(db, tokens)
+    model = await token_world.token_priced_model(db, endpoint=azure_stub.endpoint("gpt-image-1.5"))
+    azure_stub.reply(replies.Reply(body=_billed_beyond_the_hold))
+
+    accepted = await client.post(
+        "/v1/generations",
+        json={"prompt": "a harbour", "model": f"azure-openai/{model.model_name}", "quality": "medium"},
+        headers=world.headers,
     )
-    assert (budget.current_spend_aud, budget.reserved_aud) == (Decimal("0.3409"), Decimal(0))
-    assert missing == []
+    assert await (await gw.worker(app, db, http)).run_once()
+    done = (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
+
+    assert len(azure_stub.requests) == 1
+    assert done["usage"]["output_image_tokens"] == 3 * 1056  # what the provider billed, kept as it came
+    assert (done["cost_aud"], done["charge_basis"]) == (done["reserved_aud"], "usage-capped-at-hold")
+    [charge] = await gw.charges(db, world.department)
+    assert charge.details["capped_at_hold"] is True
+    assert Decimal(charge.details["billed_aud"]) > charge.actual_cost_aud == Decimal(done["reserved_aud"])
 
 
 async def test_a_token_priced_answer_without_usage_is_charged_the_hold_and_alerts(
@@ -168,5 +218,25 @@ async def test_a_token_priced_answer_without_usage_is_charged_the_hold_and_alert
         Decimal("0.4054"),
     )
     assert row.usage is None and charge.usage is None and charge.details["usage_missing"] is True
+    assert (
+        row.details["charge_basis"] == "hold-usage-missing"
+    )  # what GET /v1/generations/{id} says it was charged on
     assert (budget.current_spend_aud, budget.reserved_aud) == (Decimal("0.4054"), Decimal(0))
     assert len(missing) == 1 and PROMPT not in str(missing[0].payload)
+
+
+async def test_the_api_document_describes_the_metered_usage_and_the_charge_basis(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    read = schemas["GenerationRead"]["properties"]
+
+    assert set(schemas["MeteredUsageRead"]["properties"]) == {
+        "input_text_tokens",
+        "input_image_tokens",
+        "output_image_tokens",
+    }
+    assert {"$ref": "#/components/schemas/MeteredUsageRead"} in read["usage"]["anyOf"]
+    [basis] = [option for option in read["charge_basis"]["anyOf"] if "enum" in option]
+    assert basis["enum"] == ["per-image", "usage", "usage-capped-at-hold", "hold-usage-missing"]
+    assert "token prices" in read["charge_basis"]["description"]

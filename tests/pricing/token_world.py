@@ -21,14 +21,19 @@ AT = datetime(2026, 12, 3, 1, tzinfo=UTC)
 
 
 async def token_priced_model(
-    db: AsyncSession, provider: str = "azure-openai", *, configuration: dict[str, Any] | None = None
+    db: AsyncSession,
+    provider: str = "azure-openai",
+    *,
+    configuration: dict[str, Any] | None = None,
+    endpoint: str | None = None,
 ) -> ModelProvider:
-    """A gpt-image model billed by tokens in USD (no per-image price), able to run."""
+    """A gpt-image model billed by tokens in USD (no per-image price), able to run (at ``endpoint``: the
+    loopback Azure OpenAI stub's deployment, say)."""
     await provider_rows.only_these_models(db)
     model = await provider_rows.model(
         db,
         provider,
-        endpoint="https://acme.openai.azure.com" if provider != "local" else "local://pillow",
+        endpoint=endpoint or ("https://acme.openai.azure.com" if provider != "local" else "local://pillow"),
         configuration=configuration
         or {"family": "gpt-image", "sizes": ["1024x1024", "1536x1024", "1024x1536"]},
     )

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from donatello import demo
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.core.clock import utcnow
@@ -385,3 +386,23 @@ async def test_a_model_seeded_without_its_credential_reads_not_configured(
     assert row and 'data-testid="state">not configured</td>' in row.group(0)
     running = re.search(rf'<tr data-model="local/{tenant.local.model_name}">.*?</tr>', page, re.S)
     assert running and 'data-testid="state">running</td>' in running.group(0)
+
+
+async def test_the_demo_s_gpt_image_models_read_not_configured_and_priced_by_tokens(
+    browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    tenant = await world(db, tokens, role="org_admin")
+    await demo.seed_in(db, "Australia/Sydney")
+    await _sign_in(browser, tenant.member)
+
+    page = (await browser.get("/models")).text
+
+    for name, prices in (
+        ("gpt-image-1-mini", "output image 8, input text 2, input image 2.5"),
+        ("gpt-image-1.5", "output image 32, input text 5, input image 8"),
+        ("gpt-image-2", "output image 30, input text 5, input image 8"),
+    ):
+        row = re.search(rf'<tr data-model="azure-openai/{re.escape(name)}">.*?</tr>', page, re.S)
+        assert row, name
+        assert 'data-testid="state">not configured</td>' in row.group(0)
+        assert f'by tokens <span class="detail">(USD per million: {prices})</span>' in row.group(0)

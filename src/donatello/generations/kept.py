@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from donatello.pricing.service import Quote
+from donatello.pricing.service import Quote, TokenPrices
 from donatello.providers import Candidate, ImageResult, Outcome, ProviderTarget, TokenUsage
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,13 @@ def _candidate(record: dict[str, Any]) -> Candidate:
         timeout_seconds=record["timeout_seconds"],
         max_retries=record["max_retries"],
     )
-    return Candidate(record["provider"], record["model"], target, Quote(**record["quote"]), record["reason"])
+    return Candidate(record["provider"], record["model"], target, _quote(record["quote"]), record["reason"])
+
+
+def _quote(record: dict[str, Any]) -> Quote:
+    # a token-priced quote's prices are settled from: they come back as the type settlement reads
+    prices = record.get("token_prices")
+    return Quote(**{**record, "token_prices": TokenPrices(**prices) if prices else None})
 
 
 def _encode(value: object) -> object:

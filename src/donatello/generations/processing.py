@@ -38,6 +38,7 @@ from donatello.generations.admission import prompt_context
 from donatello.generations.asking import end_user_id, in_admitted_words
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
+from donatello.generations.queries import charge_basis
 from donatello.generations.safety import content_filter, refusal_message
 from donatello.generations.storing import ImagesNotStored, store_images
 from donatello.models import GenerationMetadata
@@ -231,6 +232,7 @@ class Processor:
                 return
             charge = await settlement.settle(session, job.id, chosen.quote, usage=usage, at=now)
             finished.cost_aud = charge.actual_cost_aud
+            finished.details = {**finished.details, "charge_basis": charge_basis(charge.details)}
             repository.add_metadata(
                 session,
                 GenerationMetadata(

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,9 @@ from donatello.generations import repository
 from donatello.generations.admission import prompt_context
 from donatello.generations.schemas import (
     BatchRead,
+    ChargeBasis,
     GenerationRead,
+    MeteredUsageRead,
     PromptHistoryItem,
     PromptRead,
     UsageStats,
@@ -77,10 +80,33 @@ async def read(generation: Generation, store: ImageStore) -> GenerationRead:
         is_nsfw=generation.is_nsfw,
         error_message=generation.error_message,
         content_filter=details.get("content_filter"),
+        usage=_metered(generation.usage),
+        charge_basis=details.get("charge_basis"),
         created_at=generation.created_at,
         started_at=datetime.fromisoformat(started) if started else None,
         completed_at=generation.completed_at,
         generation_time_ms=generation.generation_time_ms,
+    )
+
+
+def charge_basis(charge_details: dict[str, Any]) -> ChargeBasis:
+    """How a charge was worked out, from what its cost event says about it (``budgets.settlement``)."""
+    if charge_details.get("pricing_unit") != "token":
+        return "per-image"
+    if charge_details.get("usage_missing"):
+        return "hold-usage-missing"
+    if charge_details.get("capped_at_hold"):
+        return "usage-capped-at-hold"
+    return "usage"
+
+
+def _metered(usage: dict[str, Any] | None) -> MeteredUsageRead | None:
+    if usage is None:
+        return None
+    return MeteredUsageRead(
+        input_text_tokens=usage["input_text_tokens"],
+        input_image_tokens=usage["input_image_tokens"],
+        output_image_tokens=usage["output_image_tokens"],
     )
 
 

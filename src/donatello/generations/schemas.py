@@ -17,6 +17,8 @@ Size = Literal["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "153
 Quality = Literal["standard", "hd", "low", "medium", "high", "auto"]
 Style = Literal["vivid", "natural"]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
+#: how a generation's charge was worked out (see ``GenerationRead.charge_basis``)
+ChargeBasis = Literal["per-image", "usage", "usage-capped-at-hold", "hold-usage-missing"]
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 NegativePrompt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -58,6 +60,14 @@ class ContentFilterRead(BaseModel):
     categories: list[str] = Field(description='The provider\'s reasons, e.g. ["violence"]; never the prompt')
 
 
+class MeteredUsageRead(BaseModel):
+    """What the provider's bill says a call used (models priced per token meter every call)."""
+
+    input_text_tokens: int = Field(description="Tokens of the prompt (and its framing) the provider billed")
+    input_image_tokens: int = Field(description="Tokens of input images the provider billed (0: none sent)")
+    output_image_tokens: int = Field(description="Image tokens the provider billed for the images it made")
+
+
 class GenerationRead(BaseModel):
     id: uuid.UUID
     status: Status
@@ -92,6 +102,17 @@ class GenerationRead(BaseModel):
     error_message: str | None
     content_filter: ContentFilterRead | None = Field(
         description="Set when the provider's safety system refused the request: final, nothing charged"
+    )
+    usage: MeteredUsageRead | None = Field(
+        description="What the provider metered for the images (token-priced models); null when it reported "
+        "nothing, before the images are made, and for models that do not meter"
+    )
+    charge_basis: ChargeBasis | None = Field(
+        description="How cost_aud was worked out, once charged (the exports' charge_basis says the same): "
+        "per-image (the model's price per image); usage (the provider's metered tokens at the model's "
+        "token prices, converted to AUD at the quote's rate); usage-capped-at-hold (the usage came to "
+        "more than the hold: the hold was charged); hold-usage-missing (a token-priced answer without "
+        "usage: the hold, the most the request could cost, was charged). Null until charged"
     )
     created_at: datetime
     started_at: datetime | None

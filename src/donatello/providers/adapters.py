@@ -1,26 +1,19 @@
-"""Which adapter speaks to which provider."""
+"""Which adapter speaks to which provider, and whether a model can run at all. What each model may be
+asked (sizes, qualities, images per call) is its family's to say: :mod:`donatello.providers.families`."""
 
 from __future__ import annotations
 
 import httpx
 
+from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers.azure_openai import AzureOpenAIProvider
 from donatello.providers.contract import ImageProvider
 from donatello.providers.errors import ProviderRejected
-from donatello.providers.local import LOCAL_SIZES, LocalProvider
+from donatello.providers.local import LocalProvider
 
-#: provider name -> sizes it accepts unless its configuration lists ``sizes``
-SUPPORTED_SIZES: dict[str, tuple[str, ...]] = {
-    "local": LOCAL_SIZES,
-    "azure-openai": ("1024x1024", "1792x1024", "1024x1792"),
-}
-#: provider name -> qualities it accepts unless its configuration lists ``qualities``
-SUPPORTED_QUALITIES: dict[str, tuple[str, ...]] = {
-    "local": ("standard", "hd"),
-    "azure-openai": ("standard", "hd"),
-}
-PROVIDER_NAMES = frozenset(SUPPORTED_SIZES)
-#: providers no call reaches without a credential (provider_configs.api_key_vault_ref)
+#: providers an adapter speaks to; a model of any other provider is listed but never chosen
+PROVIDER_NAMES = frozenset({"local", "azure-openai"})
+#: providers no call reaches without a credential (``provider_configs.credential``)
 NEEDS_CREDENTIAL = frozenset({"azure-openai"})
 
 
@@ -30,3 +23,15 @@ def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider
     if provider_name == "azure-openai":
         return AzureOpenAIProvider(http)
     raise ProviderRejected(f"no adapter for provider {provider_name!r}")
+
+
+def cannot_run(model: ModelProvider, config: ProviderConfig | None) -> str | None:
+    """Why no call to this model can succeed whatever the moment (not a passing outage), or None: no
+    adapter, made unavailable with a reason (until an administrator changes it), or no credential."""
+    if model.provider_name not in PROVIDER_NAMES:
+        return f"no adapter speaks to {model.provider_name}"
+    if model.unavailable_reason is not None:
+        return model.unavailable_reason
+    if model.provider_name in NEEDS_CREDENTIAL and (config is None or config.credential is None):
+        return "no credentials are configured for it"
+    return None

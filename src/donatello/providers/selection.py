@@ -15,8 +15,9 @@ Rules:
   budget was reserved at the choice's price), in priority order.
 
 Models that cannot run (no adapter, no credential where the provider needs one, or made unavailable
-with a reason — see :func:`cannot_run`, which the catalogue's ``available`` uses too), with no configured
-exchange rate, or paused by the availability cache are not eligible; asking for one by name is refused.
+with a reason — see :func:`adapters.cannot_run`, which the catalogue's ``available`` uses too), with no
+configured exchange rate, or paused by the availability cache are not eligible; asking for one by name is
+refused.
 The reason string goes to ``generation_metadata.selected_model_reason``.
 
 Given ``credentials`` (the worker, just before calling), each candidate's credential is obtained first: a
@@ -39,7 +40,7 @@ from donatello.models import ModelProvider, ProviderConfig
 from donatello.pricing.errors import NoExchangeRate, NoTokenAllowance
 from donatello.pricing.service import Quote, quote
 from donatello.providers import offered, repository
-from donatello.providers.adapters import NEEDS_CREDENTIAL, PROVIDER_NAMES
+from donatello.providers.adapters import PROVIDER_NAMES, cannot_run
 from donatello.providers.availability import Availability, availability_for
 from donatello.providers.contract import ProviderCredential, ProviderTarget
 from donatello.providers.errors import (
@@ -185,18 +186,6 @@ async def offered_options(
             continue
         options[_name(model)] = (_sizes(offer), _qualities(offer))
     return options
-
-
-def cannot_run(model: ModelProvider, config: ProviderConfig | None) -> str | None:
-    """Why no call to this model can succeed whatever the moment (not a passing outage), or None: no
-    adapter, made unavailable with a reason (until an administrator changes it), or no credential."""
-    if model.provider_name not in PROVIDER_NAMES:
-        return f"no adapter speaks to {model.provider_name}"
-    if model.unavailable_reason is not None:
-        return model.unavailable_reason
-    if model.provider_name in NEEDS_CREDENTIAL and (config is None or config.credential is None):
-        return "no credentials are configured for it"
-    return None
 
 
 async def _eligible(

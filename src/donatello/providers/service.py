@@ -22,6 +22,7 @@ from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.models.providers import TOKEN_PRICE_COLUMNS
 from donatello.providers import repository
+from donatello.providers.adapters import cannot_run
 from donatello.providers.availability import Availability
 from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
 from donatello.providers.schemas import (
@@ -33,7 +34,6 @@ from donatello.providers.schemas import (
     TokenPrices,
     TokenPricesRead,
 )
-from donatello.providers.selection import cannot_run
 from donatello.tenancy import Permission, Principal
 
 #: configuration keys that look like credentials; those belong in Key Vault
