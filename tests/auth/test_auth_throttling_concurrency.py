@@ -1,8 +1,9 @@
-"""Many wrong credentials at once from one address: each attempt is charged before its credential is
-looked at, so however many arrive together, exactly ``limit`` are checked (401) and the rest are refused
-unchecked (429) — no overshoot, with the in-process limiter and with the shared Redis one alike — while a
-good credential from another address still gets in. Runs the application on real connections with real
-commits, in a database of its own (the burst's audit record is committed and the audit log is append-only)."""
+"""Many wrong credentials at once from one address: one API process checks at most ``IN_FLIGHT`` of them at
+a time, each after reading the address's failure window, so however many arrive together at most
+``limit + IN_FLIGHT - 1`` are checked (401) and the rest are refused unchecked (429) — with the in-process
+limiter and with the shared Redis one alike — while a good credential from another address still gets in.
+Runs the application on real connections with real commits, in a database of its own (the burst's audit
+record is committed and the audit log is append-only)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from donatello.auth.throttle import IN_FLIGHT
 from donatello.config import Settings
 from donatello.core import migrations
 from donatello.core.database import create_engine
@@ -99,5 +101,8 @@ async def test_parallel_wrong_keys_from_one_address_are_checked_at_most_limit_ti
         answers = await asyncio.gather(*(attacker.get("/v1/me", headers=header) for header in wrong))
         from_elsewhere = await honest.get("/v1/me", headers=good)
 
-    assert Counter(answer.status_code for answer in answers) == {401: LIMIT, 429: PARALLEL - LIMIT}
+    statuses = Counter(answer.status_code for answer in answers)
+    assert set(statuses) == {401, 429}
+    assert LIMIT <= statuses[401] <= LIMIT + IN_FLIGHT - 1  # the stated overshoot for one API process
+    assert statuses[429] == PARALLEL - statuses[401]
     assert from_elsewhere.status_code == 200
