@@ -227,3 +227,20 @@ async def test_a_failover_limiter_refunds_where_it_charged(redis_url: str) -> No
         await gone.aclose()
     finally:
         await client.aclose()
+
+
+async def test_a_peek_charges_nothing_and_agrees_with_the_next_hit(limiter: RateLimiter) -> None:
+    check = Check(key("auth-failures"), 3, 60)
+    for _ in range(10):
+        assert (await limiter.peek(check, now=T0)).allowed
+    for offset in (0, 1, 2):
+        assert (await limiter.hit_all([check], now=T0 + offset)).allowed
+
+    looked = await limiter.peek(check, now=T0 + 10)
+    hit = await limiter.hit_all([check], now=T0 + 10)
+    assert (looked.allowed, hit.allowed) == (False, False)
+    assert looked.retry_after_seconds == pytest.approx(hit.retry_after_seconds) == pytest.approx(50)
+    # As the oldest failure ages out of the window, the address may try again (and a peek still charged nothing).
+    assert (await limiter.peek(check, now=T0 + 60)).allowed
+    assert (await limiter.hit_all([check], now=T0 + 60)).allowed
+    assert not (await limiter.peek(check, now=T0 + 60.5)).allowed

@@ -46,17 +46,16 @@ async def _principal(
         raise Unauthenticated("Send an access token as 'Authorization: Bearer <token>'")
     token = credentials.credentials
     is_key = token.startswith(api_keys.PREFIX)
-    attempt = await _attempt(
-        request, session, throttle.Surface.API_KEY if is_key else throttle.Surface.BEARER
+    resources = resources_of(request)
+    principal = await throttle.checked(
+        session,
+        resources.rate_limiter,
+        resources.settings,
+        request.client.host if request.client else None,
+        throttle.Surface.API_KEY if is_key else throttle.Surface.BEARER,
+        lambda: _authenticated(request, session, token, is_key),
+        refusal=Unauthenticated,
     )
-    try:
-        principal = await _authenticated(request, session, token, is_key)
-    except Unauthenticated:
-        raise  # a refused credential stays counted against the address
-    except BaseException:
-        await attempt.forgive()  # not the credential's fault (the database restarting, say)
-        raise
-    await attempt.forgive()
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
@@ -73,13 +72,6 @@ async def _authenticated(request: Request, session: DbSession, token: str, is_ke
             session, claims.user_id, claims.organization_id, live_session=claims.session_id
         )
     return await _entra_principal(request, session, token)
-
-
-async def _attempt(request: Request, session: DbSession, surface: throttle.Surface) -> throttle.Attempt:
-    """Charge this authentication attempt to the client's address (429 while it has failed too often)."""
-    resources = resources_of(request)
-    address = request.client.host if request.client else None
-    return await throttle.attempt(session, resources.rate_limiter, resources.settings, address, surface)
 
 
 def _signer(request: Request) -> TokenSigner:

@@ -4,17 +4,23 @@ wait — its next attempts get 429 with Retry-After before any credential is che
 paying — and the burst is recorded once in the audit log (``auth.throttled``: address and surface, never
 the credential). Other addresses, the honest client's among them, are not affected.
 
-Counted on the shared rate limiter (Redis when configured): every attempt is charged up front against the
-address's failure window and given back unless its credential was refused (a good credential, or an
-outage such as the database restarting, costs nothing), so only refusals stay counted and a full window
-refuses without a second look.
+Counted on the shared rate limiter (Redis when configured): before a credential is checked, one read says
+whether the address's failure window is full; only a refused credential is charged, so a good one costs
+that read and nothing more (no charge to give back; an outage such as the database restarting costs
+nothing either). Parallel guesses are what a read alone would let through, so each API process checks at
+most ``IN_FLIGHT`` credentials from one address at a time (the others wait their turn, then read again):
+however many arrive together, at most ``auth_failure_limit + IN_FLIGHT * processes - 1`` are checked in a
+window.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +28,7 @@ from donatello import audit
 from donatello.config import Settings
 from donatello.core.database import set_platform_scope
 from donatello.core.errors import DomainError
-from donatello.ratelimit import Check, Decision, RateLimiter
+from donatello.ratelimit import Check, RateLimiter
 from donatello.ratelimit.limiter import KEY_PREFIX
 
 
@@ -51,18 +57,34 @@ class AuthenticationThrottled(DomainError):
         return {"Retry-After": str(self.retry_after)}
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One authentication attempt from ``address``, charged against its failure window."""
+T = TypeVar("T")
 
-    limiter: RateLimiter
-    check: Check
-    decision: Decision
+#: Credentials from one address that one API process checks at a time (see the module's docstring).
+IN_FLIGHT = 4
 
-    async def forgive(self) -> None:
-        """The attempt did not fail on its credential (it was good, or the database was down): what it
-        charged is given back."""
-        await self.limiter.refund([self.check], self.decision)
+
+class _InFlight:
+    """Per-address semaphores of this process, dropped when no request holds or awaits them."""
+
+    def __init__(self) -> None:
+        self._gates: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def turn(self, address: str) -> AsyncIterator[None]:
+        gate, users = self._gates.get(address) or (asyncio.Semaphore(IN_FLIGHT), 0)
+        self._gates[address] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self._gates[address]
+            if users == 1:
+                del self._gates[address]
+            else:
+                self._gates[address] = (gate, users - 1)
+
+
+_in_flight = _InFlight()
 
 
 def _key(settings: Settings, address: str, name: str) -> str:
@@ -70,18 +92,30 @@ def _key(settings: Settings, address: str, name: str) -> str:
     return f"{KEY_PREFIX}{{{tag}}}:{name}:{address}"
 
 
-async def attempt(
-    session: AsyncSession, limiter: RateLimiter, settings: Settings, address: str | None, surface: Surface
-) -> Attempt:
-    """Charge an attempt from ``address``; when its failure window is full, refuse with 429 (recording
-    the burst in the audit log once per window)."""
+async def checked(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    settings: Settings,
+    address: str | None,
+    surface: Surface,
+    authenticate: Callable[[], Awaitable[T]],
+    refusal: type[BaseException],
+) -> T:
+    """``authenticate()`` unless ``address`` has failed too often (429, the burst recorded once per
+    window); a ``refusal`` it raises is charged to the address. Nothing else is counted."""
+    client = address or "unknown"
     window = settings.auth_failure_window_seconds
-    check = Check(_key(settings, address or "unknown", "auth-failures"), settings.auth_failure_limit, window)
-    decision = await limiter.hit_all([check])
-    if not decision.allowed:
-        await _record_burst(session, limiter, settings, address, surface)
-        raise AuthenticationThrottled(decision.retry_after_seconds)
-    return Attempt(limiter, check, decision)
+    check = Check(_key(settings, client, "auth-failures"), settings.auth_failure_limit, window)
+    async with _in_flight.turn(client):
+        decision = await limiter.peek(check)
+        if not decision.allowed:
+            await _record_burst(session, limiter, settings, address, surface)
+            raise AuthenticationThrottled(decision.retry_after_seconds)
+        try:
+            return await authenticate()
+        except refusal:
+            await limiter.hit_all([check])  # a full window refuses the charge: it is counted already
+            raise
 
 
 async def _record_burst(

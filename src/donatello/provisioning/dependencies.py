@@ -35,18 +35,15 @@ async def _caller(
         raise UnauthorizedException(detail="Send the provisioning token as 'Authorization: Bearer dsp_…'")
     resources = resources_of(request)
     address = request.client.host if request.client else None
-    attempt = await throttle.attempt(
-        session, resources.rate_limiter, resources.settings, address, throttle.Surface.SCIM
+    return await throttle.checked(
+        session,
+        resources.rate_limiter,
+        resources.settings,
+        address,
+        throttle.Surface.SCIM,
+        lambda: service.authenticate(session, credentials.credentials),
+        refusal=UnauthorizedException,
     )
-    try:
-        caller = await service.authenticate(session, credentials.credentials)
-    except UnauthorizedException:
-        raise  # a refused token stays counted against the address
-    except BaseException:
-        await attempt.forgive()  # not the token's fault (the database restarting, say)
-        raise
-    await attempt.forgive()
-    return caller
 
 
 def _base(request: Request) -> str:

@@ -34,6 +34,11 @@ class FailoverLimiter:
 
         return await self._fallback.call(shared, local)
 
+    async def peek(self, check: Check, *, now: float | None = None) -> Decision:
+        return await self._fallback.call(
+            lambda: self._shared.peek(check, now=now), lambda: self._local.peek(check, now=now)
+        )
+
     async def refund(self, checks: Sequence[Check], decision: Decision) -> None:
         """Refund where the charge was made; if Redis has gone away since, the charge simply ages out."""
         if not isinstance(decision.receipt, tuple):

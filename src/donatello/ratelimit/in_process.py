@@ -102,6 +102,18 @@ class InProcessLimiter:
                     del window.admissions[position]
                     window.total -= check.cost
 
+    async def peek(self, check: Check, *, now: float | None = None) -> Decision:
+        at = time.time() if now is None else float(now)
+        async with self._lock:
+            window = self._windows.get(check.key)
+            if window is None:
+                return Decision(True, check.limit, check.limit - check.cost, 0.0, check)
+            window.prune(at)
+            if window.total + check.cost > check.limit:
+                wait = window.wait_for(check.cost, check.limit, at)
+                return Decision(False, check.limit, max(0, check.limit - window.total), wait, check)
+            return Decision(True, check.limit, check.limit - window.total - check.cost, 0.0, check)
+
     def _window(self, check: Check, now: float) -> _Window:
         window = self._windows.get(check.key)
         if window is None:

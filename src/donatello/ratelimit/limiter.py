@@ -72,5 +72,9 @@ class RateLimiter(Protocol):
         """Give back what an allowed ``hit_all(checks)`` charged: the request was then not admitted."""
         ...
 
+    async def peek(self, check: Check, *, now: float | None = None) -> Decision:
+        """Whether ``check`` would be admitted now, charging nothing (a read: one round trip on Redis)."""
+        ...
+
 
 ALLOWED_WITHOUT_CHECKS = Decision(allowed=True, limit=0, remaining=0, retry_after_seconds=0.0)

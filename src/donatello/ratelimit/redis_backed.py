@@ -79,11 +79,34 @@ end
 return {1, tightest, tightest_remaining, 0}
 """
 
+# A read of one key: KEYS[1]; ARGV: now in ms ("" = server clock), limit, window in ms, cost. Writes nothing
+# (what has aged out is skipped, not pruned). Returns {allowed, remaining, retry ms}.
+PEEK = """
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local limit, window, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local horizon = '(' .. string.format('%d', now - window)
+local count = redis.call('ZCOUNT', KEYS[1], horizon, '+inf')
+if count + cost <= limit then
+  return {1, limit - count - cost, 0}
+end
+if cost > limit then
+  return {0, math.max(0, limit - count), window}
+end
+local excess = count + cost - limit
+local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], horizon, '+inf', 'WITHSCORES', 'LIMIT', excess - 1, 1)
+return {0, math.max(0, limit - count), tonumber(oldest[2]) + window - now}
+"""
+
 
 class RedisLimiter:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(SLIDING_WINDOW_ALL)
+        self._peek = redis.register_script(PEEK)
 
     async def hit(
         self, key: str, *, limit: int, window_seconds: int, cost: int = 1, now: float | None = None
@@ -118,3 +141,9 @@ class RedisLimiter:
         for index, check in enumerate(checks, start=1):
             pipe.zrem(check.key, *(f"{decision.receipt}:{index}:{unit}" for unit in range(1, check.cost + 1)))
         await pipe.execute()
+
+    async def peek(self, check: Check, *, now: float | None = None) -> Decision:
+        args: list[str | int] = ["" if now is None else round(now * 1000), check.limit]
+        args += [check.window_seconds * 1000, check.cost]
+        allowed, remaining, wait_ms = await self._peek(keys=[check.key], args=args)
+        return Decision(bool(allowed), check.limit, int(remaining), int(wait_ms) / 1000, check)
