@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import Select, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from donatello.models import (
     Reconciliation,
     ReconciliationLine,
     ReconciliationRow,
+    User,
 )
 from donatello.tenancy import Principal, scope
 
@@ -214,3 +215,13 @@ async def beat(session: AsyncSession, reconciliation_id: uuid.UUID, now: datetim
         .where(Reconciliation.id == reconciliation_id, Reconciliation.status == "running")
         .values(heartbeat_at=now)
     )
+
+
+async def emails(
+    session: AsyncSession, principal: Principal, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Who requested each import (the principal's organization's people only)."""
+    if not user_ids:
+        return {}
+    stmt: Select[Any] = select(User.id, User.email).where(User.id.in_(list(user_ids)))
+    return {user_id: email for user_id, email in await session.execute(scope(stmt, principal, User))}
