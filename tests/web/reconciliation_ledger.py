@@ -69,9 +69,11 @@ def charge_ledger(owner_url: str, app_role: str, timezone: str) -> list[Charge]:
                             )
                             session.add(generation)
                             await session.flush()
-                            await settlement.settle(
-                                session, generation.id, quote, at=at + timedelta(seconds=2)
-                            )
+                            done = at + timedelta(seconds=2)
+                            await settlement.settle(session, generation.id, quote, at=done)
+                            # finished here, so the live server's worker has nothing to run
+                            generation.status, generation.completed_at = "completed", done
+                            generation.image_url = f"seeded/{generation.id}.png"
                             charges.append(Charge(day, model, at, UNIT))
         finally:
             await engine.dispose()

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -223,5 +223,5 @@ async def emails(
     """Who requested each import (the principal's organization's people only)."""
     if not user_ids:
         return {}
-    stmt: Select[Any] = select(User.id, User.email).where(User.id.in_(list(user_ids)))
-    return {user_id: email for user_id, email in await session.execute(scope(stmt, principal, User))}
+    stmt = scope(select(User).where(User.id.in_(list(user_ids))), principal, User)
+    return {user.id: user.email for user in (await session.execute(stmt)).scalars()}
