@@ -183,6 +183,42 @@ def test_an_unreadable_file_is_the_form_again_and_a_plain_post_is_redirected(
     ]
 
 
+def test_a_large_file_is_queued_and_its_place_in_the_list_turns_into_the_result(
+    world: World,
+    live_server: LiveServer,
+    web_database: str,
+    sign_in: Callable[..., Page],
+    page_errors: list[str],
+    tmp_path: Path,
+) -> None:
+    settings = live_server.settings
+    charges = charge_ledger(web_database, settings.database_app_role, settings.default_timezone)
+    _map_meters(live_server, web_database)
+    changed_day = days(settings.default_timezone)[2]
+    bill = focus_csv(charges, tmp_path / "large.csv", extra={(changed_day, "gpt-image-1-mini"): Decimal("2")})
+    inline = settings.reconciliation_inline_max_bytes
+    settings.reconciliation_inline_max_bytes = 1024  # this file is "large": the worker compares it
+    try:
+        page = sign_in(World.acme("finance"), "/reconciliations")
+        page.get_by_label("Cost file").set_input_files(bill)
+        page.get_by_role("button", name="Upload and compare").click()
+        expect(page).to_have_url(re.compile(r"/reconciliations\?queued=[0-9a-f-]{36}$"))
+        expect(page.get_by_role("status")).to_contain_text("compared in the background")
+        listed = page.get_by_test_id("reconciliation")
+        expect(listed).to_have_count(1)
+        # the list reloads itself while the import waits or runs, until the worker is done
+        expect(listed).to_have_attribute("data-status", "done", timeout=30_000)
+        expect(listed).to_contain_text("1 flagged")
+    finally:
+        settings.reconciliation_inline_max_bytes = inline
+    listed.get_by_role("link").click()
+    flagged = page.locator("[data-testid=compared-row][data-flagged=true]")
+    expect(flagged).to_have_count(1)
+    expect(flagged).to_have_attribute("data-day", changed_day.isoformat())
+    expect(flagged).to_have_attribute("data-model", "azure-openai/gpt-image-1-mini")
+    assert page_errors == []
+
+
 def _globex_finance(web_database: str, globex_id: uuid.UUID) -> EntraUser:
     async def run() -> None:
         engine = create_engine(web_database, app_role=None, pool_size=1)

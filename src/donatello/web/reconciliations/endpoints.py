@@ -23,8 +23,8 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Reconciler = Annotated[Viewer, Depends(requiring(Permission.RECONCILIATIONS_MANAGE))]
 Reconciling = Annotated[Viewer, Depends(requiring(Permission.RECONCILIATIONS_MANAGE, changes_state=True))]
 FORMATS = {
-    "focus": "FOCUS 1.x export (CSV or Parquet), e.g. Azure Cost Management",
-    "generic": "Generic CSV (date, model, cost, currency, quantity)",
+    "focus": "FOCUS 1.x (CSV or Parquet)",
+    "generic": "Generic CSV",
 }
 PAGE_SIZE = 20
 #: What a left-out provider line's status means, and what to do about it.
