@@ -26,6 +26,12 @@ from tests.web.test_admin_stories import _api
 from tests.web.world import GLOBEX_TID, World, _run
 
 RESULT_URL = re.compile(r"/reconciliations/[0-9a-f-]{36}$")
+WATCH_PROGRESS = """() => {
+  const status = document.querySelector("[data-upload-status]");
+  const bar = document.getElementById("upload-bar");
+  new MutationObserver(() => window.reportUpload(`${status.textContent} (${bar.value})`))
+    .observe(status, {childList: true, characterData: true, subtree: true});
+}"""
 
 
 def _map_meters(live_server: LiveServer, web_database: str) -> None:
@@ -74,8 +80,12 @@ def test_finance_uploads_a_focus_file_and_sees_exactly_the_changed_day_flagged(
 
     page.get_by_label("Cost file").set_input_files(bill)
     page.get_by_label("Format").select_option("focus")
+    shown: list[str] = []  # what the upload's status line and progress bar say, as they change
+    page.expose_function("reportUpload", lambda text: shown.append(text))
+    page.evaluate(WATCH_PROGRESS)
     page.get_by_role("button", name="Upload and compare").click()
     expect(page).to_have_url(RESULT_URL)
+    assert shown[0] == "0 % sent (0)" and shown[-1] == "Sent; comparing… (100)", shown
 
     rows = page.get_by_test_id("compared-row")
     expect(rows).to_have_count(len(days(settings.default_timezone)) * len(MODELS))
@@ -169,6 +179,19 @@ def test_an_unreadable_file_is_the_form_again_and_a_plain_post_is_redirected(
             "/reconciliations", data=fields, files={"file": ("good.csv", good.read_bytes(), "text/csv")}
         )
         assert again.headers["location"] == accepted.headers["location"]  # the same file: the same result
+        settings = live_server.settings
+        largest = settings.reconciliation_max_upload_bytes
+        settings.reconciliation_max_upload_bytes = 64  # the route's own limit, to the byte
+        try:
+            too_large = client.post(
+                "/reconciliations", data=fields, files={"file": ("good.csv", good.read_bytes(), "text/csv")}
+            )
+        finally:
+            settings.reconciliation_max_upload_bytes = largest
+        assert too_large.status_code == 413 and too_large.headers["content-type"].startswith("text/html")
+        assert (
+            "cost files are accepted up to 64 bytes" in too_large.text and 'value="2031-04"' in too_large.text
+        )
         forged = client.post(
             "/reconciliations",
             data={**fields, "csrf_token": "forged"},

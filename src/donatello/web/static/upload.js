@@ -45,7 +45,11 @@
         if (!progress.lengthComputable) { return; }
         var percent = Math.floor((progress.loaded / progress.total) * 100);
         bar.value = percent;
-        status.textContent = percent < 100 ? percent + " % sent" : "Sent; comparing…";
+        if (percent < 100) { status.textContent = percent + " % sent"; }
+      });
+      request.upload.addEventListener("load", function () {
+        bar.value = 100;
+        status.textContent = "Sent; comparing…";
       });
       request.addEventListener("load", function () {
         if (request.status < 400) { window.location.assign(request.responseURL); return; }
