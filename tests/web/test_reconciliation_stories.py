@@ -198,6 +198,13 @@ def test_an_unreadable_file_is_the_form_again_and_a_plain_post_is_redirected(
             files={"file": ("good.csv", good.read_bytes(), "text/csv")},
         )
         assert forged.status_code == 403
+        elsewhere = client.post(
+            "/reconciliations",
+            data=fields,
+            files={"file": ("good.csv", good.read_bytes(), "text/csv")},
+            headers={"Origin": "https://attacker.example"},
+        )
+        assert elsewhere.status_code == 403 and "sent from another site" in elsewhere.text
     page.goto(live_server.url + "/reconciliations")
     expect(page.get_by_test_id("reconciliation")).to_have_count(1)  # nothing of the refused ones kept
     # the browser logs the refused upload's status; no script failed
