@@ -30,7 +30,7 @@ PAGE_SIZE = 20
 #: What a left-out provider line's status means, and what to do about it.
 LEFT_OUT = {
     "unmapped": "No model is mapped to this name: map its meter (or resource/meter) to the model it "
-    "bills in the reconciliation settings, then upload the file again.",
+    "bills in the reconciliation settings (PUT /v1/reconciliation-settings), then upload the file again.",
     "no-rate": "No exchange rate into AUD on or before this day: load the rate (fx_rates), then upload "
     "the file again.",
     "outside-period": "Outside the chosen period: upload again with a period that includes this day.",
