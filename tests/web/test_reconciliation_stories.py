@@ -284,6 +284,22 @@ def test_only_finance_and_admins_reach_reconciliations_and_another_tenants_is_no
     finance.get_by_role("button", name="Upload and compare").click()
     expect(finance).to_have_url(RESULT_URL)
     theirs = finance.url
+    with _browser_client(live_server, finance) as client:  # twenty more, each a different file
+        for n in range(1, 21):
+            line = f"2031-04-{n:02d},azure-openai/gpt-image-1.5,1.30,AUD\n"
+            answer = client.post(
+                "/reconciliations",
+                data={"csrf_token": _csrf(finance), "provider": "azure-openai", "format": "generic"},
+                files={"file": (f"bill-{n}.csv", "date,model,cost,currency\n" + line, "text/csv")},
+            )
+            assert answer.status_code == 303, answer.text
+    finance.goto(live_server.url + "/reconciliations")
+    listed = finance.get_by_test_id("reconciliation")
+    expect(listed).to_have_count(20)
+    expect(listed.first).to_contain_text("bill-20.csv")  # newest first
+    finance.get_by_role("link", name="Older reconciliations").click()
+    expect(listed).to_have_count(1)
+    expect(listed).to_contain_text("bill.csv")
 
     # Signed in after finance's upload: in the harness's single-process Chromium, an earlier context's
     # XMLHttpRequest was seen sending the session cookie of a context opened after it.
