@@ -27,7 +27,10 @@ MAX_BODY_BYTES = 1_048_576
 #: Routes that take a file larger than that, each with the setting that names its largest file: their body
 #: may be that file plus ``FORM_OVERHEAD_BYTES`` (the multipart boundaries, part headers and small fields;
 #: the route itself refuses a file over its maximum to the byte).
-LARGE_UPLOADS = {("POST", "/v1/reconciliations"): "reconciliation_max_upload_bytes"}
+LARGE_UPLOADS = {
+    ("POST", "/v1/reconciliations"): "reconciliation_max_upload_bytes",
+    ("POST", "/reconciliations"): "reconciliation_max_upload_bytes",  # the same upload from its page
+}
 FORM_OVERHEAD_BYTES = 64 * 1024
 
 

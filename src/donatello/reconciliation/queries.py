@@ -79,6 +79,14 @@ async def listing(
     return page_of(found, limit, key=lambda row: [row.created_at.isoformat(), row.id])
 
 
+async def requesters(
+    session: AsyncSession, principal: Principal, reconciliations: list[Reconciliation]
+) -> dict[uuid.UUID, str]:
+    """The e-mail of whoever requested each reconciliation (one left by the CLI has none)."""
+    ids = sorted({r.requested_by for r in reconciliations if r.requested_by is not None})
+    return await repository.emails(session, principal, ids)
+
+
 async def rows(
     session: AsyncSession,
     reconciliation: Reconciliation,

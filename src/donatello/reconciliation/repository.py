@@ -20,6 +20,7 @@ from donatello.models import (
     Reconciliation,
     ReconciliationLine,
     ReconciliationRow,
+    User,
 )
 from donatello.tenancy import Principal, scope
 
@@ -214,3 +215,13 @@ async def beat(session: AsyncSession, reconciliation_id: uuid.UUID, now: datetim
         .where(Reconciliation.id == reconciliation_id, Reconciliation.status == "running")
         .values(heartbeat_at=now)
     )
+
+
+async def emails(
+    session: AsyncSession, principal: Principal, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Who requested each import (the principal's organization's people only)."""
+    if not user_ids:
+        return {}
+    stmt = scope(select(User).where(User.id.in_(list(user_ids))), principal, User)
+    return {user.id: user.email for user in (await session.execute(stmt)).scalars()}

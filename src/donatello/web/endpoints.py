@@ -15,6 +15,7 @@ from donatello.web.keys.endpoints import router as keys_router
 from donatello.web.models.endpoints import router as models_router
 from donatello.web.organization.endpoints import router as organization_router
 from donatello.web.people.endpoints import router as people_router
+from donatello.web.reconciliations.endpoints import router as reconciliations_router
 from donatello.web.signin.endpoints import router as signin_router
 from donatello.web.usage.endpoints import router as usage_router
 from donatello.web.webhooks.endpoints import router as webhooks_router
@@ -27,6 +28,7 @@ router.include_router(usage_router)
 router.include_router(dashboard_router)
 router.include_router(budget_requests_router)
 router.include_router(exports_router)
+router.include_router(reconciliations_router)
 router.include_router(models_router)
 router.include_router(audit_router)
 router.include_router(departments_router)

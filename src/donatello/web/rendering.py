@@ -40,6 +40,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Budgets", "/reports", Permission.REPORTS_READ),
     NavItem("Budget requests", "/budget-requests", Permission.BUDGETS_MANAGE),
     NavItem("Exports", "/exports", Permission.EXPORTS_READ),
+    NavItem("Reconciliations", "/reconciliations", Permission.RECONCILIATIONS_MANAGE),
     NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
     NavItem("People", "/people", Permission.USERS_READ),
     NavItem("Organization", "/organization", Permission.ORGANIZATION_SETTINGS),
