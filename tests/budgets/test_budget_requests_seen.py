@@ -77,6 +77,9 @@ async def test_names_and_use_stay_inside_the_tenant(db: AsyncSession) -> None:
     asked = await _cap_request(db, member, "0.50")
     stranger = await factories.user(db, await factories.organization(db), role="org_admin")
 
+    assert await increase_requests.waiting(db, principal_of(admin)) == 1
+    assert await increase_requests.waiting(db, principal_of(stranger)) == 0  # another tenant's queue
+    assert await increase_requests.waiting(db, principal_of(member)) == 0  # not a decider
     assert await increase_requests.people(db, principal_of(stranger), {member.id}) == {}
     assert (await increase_requests.mine(db, principal_of(stranger), None, 10)).items == []
     assert await increase_requests.requester_use(db, principal_of(admin), asked, at=NOV_10) == Decimal("0.04")

@@ -141,6 +141,7 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     admin_user = await factories.colleague(db, here.member, role="org_admin", same_department=False)
     admin, admin_csrf = await _as(local_app, db, admin_user, "/budget-requests")
     queue = _text(await admin.get("/budget-requests"))
+    assert "Budget requests 1 waiting" in queue  # the navigation's count
     name = here.member.display_name
     assert f"{name} asks A$0.50 for their own cap in" in queue
     assert f"Cap of {name} · this period only" in queue
@@ -162,6 +163,7 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     )
     assert decided.status_code == 303, decided.text
 
+    assert "waiting-count" not in (await admin.get("/budget-requests")).text  # none left to decide
     answered = _text(await member.get("/my-requests"))
     assert "Approved A$0.30 of A$0.50" in answered
     assert f"{admin_user.display_name} Half now; ask again" in answered

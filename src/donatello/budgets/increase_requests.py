@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
@@ -242,6 +242,14 @@ async def requester_use(
     at = at or utcnow()
     account = await open_for_read(session, department.id, at)
     return await repository.user_usage(session, department.id, request.requested_by, account.period, at)
+
+
+async def waiting(session: AsyncSession, principal: Principal) -> int:
+    """How many requests wait for a decision in the principal's organization (0 for non-deciders)."""
+    if not principal.can(Permission.BUDGETS_MANAGE):
+        return 0
+    stmt = scope(select(func.count(BudgetIncreaseRequest.id)), principal, BudgetIncreaseRequest)
+    return int((await session.execute(stmt.where(BudgetIncreaseRequest.status == "open"))).scalar_one())
 
 
 async def expire_lapsed(session: AsyncSession, at: datetime, *, batch: int = 200) -> int:
