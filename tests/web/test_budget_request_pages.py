@@ -129,7 +129,8 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     )
     assert asked.status_code == 303, asked.text
     waiting = _text(await member.get("/my-requests?asked=true"))
-    assert f"Your cap in {here.department.code}, this period A$0.50 Waiting for a decision" in waiting
+    assert f"A$0.50 for your cap in {here.department.code}, this period" in waiting
+    assert "Status Waiting for a decision" in waiting
 
     again = await member.post(  # one open request at a time: said on the form, not a 500
         "/my-requests",
@@ -166,15 +167,16 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     assert "waiting-count" not in (await admin.get("/budget-requests")).text  # none left to decide
     answered = _text(await member.get("/my-requests"))
     assert "Approved A$0.30 of A$0.50" in answered
-    assert f"{admin_user.display_name} Half now; ask again" in answered
+    assert f"Decided by {admin_user.display_name}" in answered
+    assert "Their reason Half now; ask again" in answered
     assert (await _generate(member, here, csrf)).status_code == 303  # the raised cap admits it
 
     manager_user = await factories.colleague(db, here.member, role="dept_manager")
     manager, _ = await _as(local_app, db, manager_user, f"/reports/{here.department.id}")
     dashboard = await manager.get(f"/reports/{here.department.id}")
     seen = _text(dashboard)
-    assert f"{name} " in seen and "Their own cap, this period A$0.50 Approved A$0.30" in seen
-    assert "Half now; ask again" in seen
+    assert f"{name} asked A$0.50 for their own cap, this period" in seen
+    assert f"approved A$0.30 by {admin_user.display_name} — “Half now; ask again”" in seen
     assert ">Request more budget</button>" in dashboard.text  # the manager's own form stays
     for http in (member, admin, manager):
         await http.aclose()
