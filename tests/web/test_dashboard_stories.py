@@ -256,7 +256,9 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     page_errors.clear()  # the console's notes of the two refusals just made on purpose
 
     admin = sign_in(World.acme("org_admin"), "/budget-requests")
-    request = admin.get_by_role("article").filter(has_text="Marketing (MKTG) asks A$150.00")
+    request = admin.get_by_role("article").filter(
+        has_text="Dept Manager asks A$150.00 for the budget in Marketing (MKTG)"
+    )
     request.get_by_label("Approve (A$)").fill("100")
     request.get_by_label("Reason").fill("Half now, the rest next month")
     looks_right(admin, "budget-requests")
