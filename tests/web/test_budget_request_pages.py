@@ -147,7 +147,7 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     assert f"{name} asks A$0.50 for their own cap in" in queue
     assert f"Cap of {name} · this period only" in queue
     assert f"{here.department.code} budget A$100.00 Spent A$0.00 Held A$0.05" in queue
-    assert f"{name} this period A$0.05" in queue
+    assert f"{name} spent or holds this period A$0.05" in queue
     request_id = re.search(
         r'action="/budget-requests/([0-9a-f-]+)/decision"', (await admin.get("/budget-requests")).text
     )

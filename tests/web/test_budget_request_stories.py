@@ -70,7 +70,7 @@ def test_a_capped_user_asks_from_the_refusal_and_the_admin_grants_part_of_it(
     expect(request.get_by_test_id("request-kind")).to_contain_text("Cap of Standard User")
     context = request.get_by_test_id("request-context")
     expect(context).to_contain_text("MKTG budget")
-    expect(context).to_contain_text("Standard User this period")
+    expect(context).to_contain_text("Standard User spent or holds this period")
     request.get_by_label("Approve (A$)").fill("0.30")
     request.get_by_label("Reason").fill("Part now; ask again mid-month")
     looks_right(admin, "budget-requests-context")

@@ -31,8 +31,8 @@ def explain(error: DomainError) -> Explanation:
             "Not enough budget left",
             f"{error.extensions.get('department', 'Your department')} has {_money(error, 'available_aud')} "
             f"left this month; this request needs {_money(error, 'quote_aud')}.",
-            "Ask for fewer images, a smaller size, standard quality or a cheaper model — or ask your "
-            "organization's admins for more budget (they decide requests).",
+            "Ask for fewer images, a smaller size, standard quality or a cheaper model — or ask for more: "
+            "your organization's admins decide, and the answer appears in My requests.",
         )
     if kind == "user-cap-exceeded":
         cap, used = (Decimal(str(error.extensions.get(key, "0"))) for key in ("cap_aud", "used_aud"))
@@ -44,8 +44,8 @@ def explain(error: DomainError) -> Explanation:
             f"Your cap in {error.extensions.get('department', 'your department')} is {price(cap)} this month "
             f"and {price(used)} of it is used or held, so {price(left)} is left; this request needs "
             f"{_money(error, 'quote_aud')}.",
-            "Ask for fewer or cheaper images, or ask your organization's admins to raise your cap "
-            "(they decide requests).",
+            "Ask for fewer or cheaper images, or ask for more: your organization's admins decide, and "
+            "the answer appears in My requests.",
         )
     if kind == "rate-limited":
         wait = int(error.extensions.get("retry_after_seconds") or 1)
