@@ -20,11 +20,12 @@ from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.tenancy import Permission, scoped_get
-from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
+from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Asking = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE, changes_state=True))]
+Asker = Annotated[Viewer, Depends(requiring(Permission.BUDGET_REQUESTS_CREATE))]
+Asking = Annotated[Viewer, Depends(requiring(Permission.BUDGET_REQUESTS_CREATE, changes_state=True))]
 
 #: what a person reads next to a field the request model refused
 FIELD_HINTS = {
@@ -37,7 +38,7 @@ FIELD_HINTS = {
 
 @router.get("/my-requests", response_class=HTMLResponse)
 async def my_requests(
-    request: Request, viewer: SignedIn, session: DbSession, asked: bool = False
+    request: Request, viewer: Asker, session: DbSession, asked: bool = False
 ) -> HTMLResponse:
     return await _page(request, viewer, session, asked=asked)
 
