@@ -74,7 +74,8 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     here = await _capped_world(db, tokens)
     member, csrf = await _as(local_app, db, here.member, "/")
     quote = _text(await member.get("/"))
-    assert "You may still spend A$0.05 (what is left of your monthly cap)" in quote
+    assert "You may still spend A$0.05 (what is left of your monthly cap, until" in quote
+    assert "Marketing has" not in quote and "has A$" not in quote  # the department's figure would mislead
 
     assert (await _generate(member, here, csrf)).status_code == 303  # holds the whole cap
     refused = await _generate(member, here, csrf)
