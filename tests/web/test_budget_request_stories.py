@@ -83,7 +83,7 @@ def test_a_capped_user_asks_from_the_refusal_and_the_admin_grants_part_of_it(
     expect(answer).to_contain_text("Part now; ask again mid-month")
     looks_right(user, "my-requests")
     user.get_by_role("navigation", name="Main").get_by_role("link", name="My usage").click()
-    expect(user.get_by_test_id("may-spend")).to_have_text("A$0.27")  # the cap 0.05 + 0.30, less 0.08
+    expect(user.get_by_test_id("may-spend")).to_have_text("A$0.31")  # the cap 0.05 + 0.30, less the 0.04 used
     looks_right(user, "usage-cap")
     user.get_by_role("navigation", name="Main").get_by_role("link", name="Generate").click()
     _generate(user, 4)
