@@ -181,3 +181,38 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     assert ">Request more budget</button>" in dashboard.text  # the manager's own form stays
     for http in (member, admin, manager):
         await http.aclose()
+
+
+async def test_a_budget_refusal_asks_for_the_departments_budget(
+    local_app: FastAPI, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    here = await world(db, tokens, budget="0.12", role="standard_user")  # the model: A$0.05 an image
+    member, csrf = await _as(local_app, db, here.member, "/")
+    refused = await member.post(
+        "/generate",
+        data={"prompt": "kites", "model": f"local/{here.local.model_name}", "n": "4", "csrf_token": csrf},
+        headers={"Origin": ORIGIN},
+    )
+    assert refused.status_code == 402
+    assert "Ask for A$0.08 more" in _text(refused)
+    refusal_id = re.search(r'name="refusal_id" value="([^"]+)"', refused.text)
+    assert refusal_id and 'name="amount_aud" value="0.08"' in refused.text
+
+    empty_reason = await member.post(
+        "/my-requests",
+        data={"refusal_id": refusal_id.group(1), "amount_aud": "0.08", "reason": " ", "csrf_token": csrf},
+        headers={"Origin": ORIGIN},
+    )
+    assert empty_reason.status_code == 422
+    assert 'id="ask-reason-error">Say why you need it' in empty_reason.text
+    assert 'value="0.08"' in empty_reason.text
+
+    asked = await member.post(
+        "/my-requests",
+        data={"refusal_id": refusal_id.group(1), "amount_aud": "0.08", "reason": "kites", "csrf_token": csrf},
+        headers={"Origin": ORIGIN},
+    )
+    assert asked.status_code == 303
+    mine = _text(await member.get("/my-requests"))
+    assert f"A$0.08 for the department's budget in {here.department.code}, this period" in mine
+    await member.aclose()
