@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from donatello.web.audit_log.endpoints import router as audit_router
 from donatello.web.budget_requests.endpoints import router as budget_requests_router
-from donatello.web.budget_requests.mine import router as my_requests_router
 from donatello.web.dashboard.endpoints import router as dashboard_router
 from donatello.web.departments.endpoints import router as departments_router
 from donatello.web.exports.endpoints import router as exports_router
@@ -14,6 +13,7 @@ from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.keys.endpoints import router as keys_router
 from donatello.web.models.endpoints import router as models_router
+from donatello.web.my_requests.endpoints import router as my_requests_router
 from donatello.web.organization.endpoints import router as organization_router
 from donatello.web.people.endpoints import router as people_router
 from donatello.web.signin.endpoints import router as signin_router
