@@ -105,3 +105,36 @@ async def test_another_tenants_request_and_department_are_not_found(
     )
 
     assert (decided.status_code, listed.status_code, poked.status_code) == (404, 404, 404)
+
+
+async def test_the_asker_reads_their_own_requests_and_the_answer(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    poor = await gw.world(db, tokens, budget="0.05", role="standard_user")
+    admin = await factories.colleague(db, poor.member, role="org_admin", same_department=False)
+    colleague = await factories.colleague(db, poor.member, role="standard_user")
+    stranger = await gw.world(db, tokens, budget="1.00", role="standard_user")
+    await client.post("/v1/generations", json={"prompt": PROMPT}, headers=poor.headers)
+    problem = (await client.post("/v1/generations", json={"prompt": PROMPT}, headers=poor.headers)).json()
+    asked = await client.post(
+        problem["request_more_budget"],
+        json={"amount_aud": "0.50", "reason": "pitch", "refusal_id": problem["refusal_id"]},
+        headers=poor.headers,
+    )
+    request_id = asked.json()["id"]
+    decision = {"decision": "declined", "reason": "Not this month"}
+    await client.post(
+        f"/v1/budget-requests/{request_id}/decision", json=decision, headers=bearer_for(tokens, admin)
+    )
+
+    mine = (await client.get("/v1/budget-requests/mine", headers=poor.headers)).json()["items"]
+    assert [(item["id"], item["status"], item["decision_reason"]) for item in mine] == [
+        (request_id, "declined", "Not this month")
+    ]
+    assert mine[0]["decided_by"] == str(admin.id)
+    for other in (bearer_for(tokens, colleague), stranger.headers):  # nobody else's, no other tenant's
+        assert (await client.get("/v1/budget-requests/mine", headers=other)).json()["items"] == []
+    finance = await factories.colleague(db, poor.member, role="finance", same_department=False)
+    assert (
+        await client.get("/v1/budget-requests/mine", headers=bearer_for(tokens, finance))
+    ).status_code == 403

@@ -138,7 +138,8 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     page.get_by_label("Reason").fill("Campaign launch in the last week")
     page.get_by_role("button", name="Request more budget").click()
     expect(page.get_by_role("status")).to_contain_text("Your request for more budget was sent")
-    expect(page.get_by_test_id("open-request")).to_contain_text("A$150.00")
+    expect(page.get_by_test_id("department-request")).to_contain_text("A$150.00")
+    expect(page.get_by_role("button", name="Request more budget")).to_be_visible()  # still usable
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
     expect(page.locator("tr[data-model='local/pillow-sketch']")).to_contain_text("A$0.01")
@@ -255,7 +256,9 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     page_errors.clear()  # the console's notes of the two refusals just made on purpose
 
     admin = sign_in(World.acme("org_admin"), "/budget-requests")
-    request = admin.get_by_role("article").filter(has_text="Marketing (MKTG) asks A$150.00")
+    request = admin.get_by_role("article").filter(
+        has_text="Dept Manager asks A$150.00 for the budget in Marketing (MKTG)"
+    )
     request.get_by_label("Approve (A$)").fill("100")
     request.get_by_label("Reason").fill("Half now, the rest next month")
     looks_right(admin, "budget-requests")

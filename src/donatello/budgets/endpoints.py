@@ -166,6 +166,21 @@ async def budget_request_queue(
     return await increase_requests.queue(session, principal, status, cursor, limit)
 
 
+@router.get(
+    "/budget-requests/mine",
+    response_model=Page[IncreaseRequestRead],
+    responses=problem_responses(Forbidden, ValidationFailed),
+)
+async def my_budget_requests(
+    principal: CanAskForBudget,
+    session: DbSession,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[IncreaseRequestRead]:
+    """One's own requests in every department, newest first, with what was decided, by whom and why."""
+    return await increase_requests.mine(session, principal, cursor, limit)
+
+
 @router.post(
     "/budget-requests/{request_id}/decision",
     response_model=IncreaseRequestRead,

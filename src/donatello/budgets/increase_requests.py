@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
@@ -37,7 +37,7 @@ from donatello.core.database import add_unless_taken
 from donatello.core.errors import Forbidden, NotFound
 from donatello.core.money import BUDGET_COLUMN, within
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.models import BudgetIncreaseRequest, Department
+from donatello.models import BudgetIncreaseRequest, Department, User
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
 from donatello.tenancy.scope import scope, scoped_get
@@ -208,6 +208,48 @@ async def queue(
         raise Forbidden("The queue of budget requests is for org admins")
     stmt = scope(select(BudgetIncreaseRequest), principal, BudgetIncreaseRequest)
     return await _page(session, stmt, status, cursor, limit)
+
+
+async def mine(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> Page[IncreaseRequestRead]:
+    """The principal's own requests in any department of theirs, newest first, decided or not."""
+    stmt = scope(select(BudgetIncreaseRequest), principal, BudgetIncreaseRequest).where(
+        BudgetIncreaseRequest.requested_by == principal.user_id
+    )
+    return await _page(session, stmt, None, cursor, limit)
+
+
+async def people(
+    session: AsyncSession, principal: Principal, user_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Who asked or decided, by name (their e-mail when they have none), within the principal's scope:
+    a page says "Ana asked", never an id."""
+    if not user_ids:
+        return {}
+    stmt = scope(select(User).where(User.id.in_(user_ids)), principal, User)
+    return {user.id: user.display_name or user.email for user in (await session.execute(stmt)).scalars()}
+
+
+async def requester_use(
+    session: AsyncSession, principal: Principal, request: IncreaseRequestRead, *, at: datetime | None = None
+) -> Decimal:
+    """What the request's asker has spent and holds in its department this period: the context an admin
+    decides a request in (a cap request's "whose cap" in money)."""
+    if not principal.can(Permission.BUDGETS_MANAGE):
+        raise Forbidden("The context of budget requests is for org admins")
+    department = await scoped_get(session, principal, Department, request.department_id)
+    at = at or utcnow()
+    account = await open_for_read(session, department.id, at)
+    return await repository.user_usage(session, department.id, request.requested_by, account.period, at)
+
+
+async def waiting(session: AsyncSession, principal: Principal) -> int:
+    """How many requests wait for a decision in the principal's organization (0 for non-deciders)."""
+    if not principal.can(Permission.BUDGETS_MANAGE):
+        return 0
+    stmt = scope(select(func.count(BudgetIncreaseRequest.id)), principal, BudgetIncreaseRequest)
+    return int((await session.execute(stmt.where(BudgetIncreaseRequest.status == "open"))).scalar_one())
 
 
 async def expire_lapsed(session: AsyncSession, at: datetime, *, batch: int = 200) -> int:

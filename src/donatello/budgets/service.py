@@ -69,6 +69,14 @@ class RequesterView:
     available_aud: Decimal
     enforcement_mode: str
     period_end: date
+    cap_left_aud: Decimal | None = None  # their own cap's remainder (cap + their top-ups - used), if capped
+
+    @property
+    def may_spend_aud(self) -> Decimal:
+        """What this person may still spend: the lesser of their cap's remainder and the department's."""
+        if self.cap_left_aud is None:
+            return self.available_aud
+        return max(min(self.cap_left_aud, self.available_aud), Decimal(0))
 
 
 async def available_to_requester(
@@ -82,12 +90,18 @@ async def available_to_requester(
         account = await open_for_read(session, department.id, at or utcnow())
     except BudgetNotConfigured:
         return None
+    cap_left = None
+    if (cap := account.budget.per_user_monthly_cap_aud) is not None:
+        user, period = principal.user_id, account.period
+        cap += await repository.user_cap_top_ups(session, department.id, user, period)
+        cap_left = cap - await repository.user_usage(session, department.id, user, period, at or utcnow())
     return RequesterView(
         department_code=department.code,
         department_name=department.name,
         available_aud=account.available,
         enforcement_mode=account.budget.enforcement_mode,
         period_end=account.period.end,
+        cap_left_aud=cap_left,
     )
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from donatello.budgets import increase_requests
 from donatello.config import Settings
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope
@@ -47,6 +48,7 @@ class Viewer:
     principal: Principal
     session: browser.BrowserSession
     timezone: str  # the organization's: dates and budget periods are shown in it
+    waiting_requests: int = 0  # budget requests waiting for this viewer's decision (the navigation's count)
 
     @property
     def csrf_token(self) -> str:
@@ -182,7 +184,12 @@ async def _viewer(request: Request, session: DbSession) -> Viewer:
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
-    viewer = Viewer(principal, resumed, await timezone_of(session, principal.organization_id))
+    viewer = Viewer(
+        principal,
+        resumed,
+        await timezone_of(session, principal.organization_id),
+        await increase_requests.waiting(session, principal),
+    )
     request.state.viewer = viewer
     return viewer
 

@@ -13,6 +13,7 @@ from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.keys.endpoints import router as keys_router
 from donatello.web.models.endpoints import router as models_router
+from donatello.web.my_requests.endpoints import router as my_requests_router
 from donatello.web.organization.endpoints import router as organization_router
 from donatello.web.people.endpoints import router as people_router
 from donatello.web.reconciliations.endpoints import router as reconciliations_router
@@ -27,6 +28,7 @@ router.include_router(gallery_router)
 router.include_router(usage_router)
 router.include_router(dashboard_router)
 router.include_router(budget_requests_router)
+router.include_router(my_requests_router)
 router.include_router(exports_router)
 router.include_router(reconciliations_router)
 router.include_router(models_router)

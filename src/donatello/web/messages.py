@@ -31,14 +31,21 @@ def explain(error: DomainError) -> Explanation:
             "Not enough budget left",
             f"{error.extensions.get('department', 'Your department')} has {_money(error, 'available_aud')} "
             f"left this month; this request needs {_money(error, 'quote_aud')}.",
-            "Ask for fewer images, a smaller size, standard quality or a cheaper model — or ask your "
-            "department manager to raise the budget.",
+            "Ask for fewer images, a smaller size, standard quality or a cheaper model — or ask for more: "
+            "your organization's admins decide, and the answer appears in My requests.",
         )
     if kind == "user-cap-exceeded":
+        cap, used = (Decimal(str(error.extensions.get(key, "0"))) for key in ("cap_aud", "used_aud"))
+        left = max(cap - used, Decimal(0))
         return Explanation(
-            "Your monthly cap is reached",
-            error.detail,
-            "Ask for fewer or cheaper images, or ask your department manager to raise your cap.",
+            "Your monthly cap is reached"
+            if left <= 0
+            else f"Your monthly cap has {price(left)} left, less than this request needs",
+            f"Your cap in {error.extensions.get('department', 'your department')} is {price(cap)} this month "
+            f"and {price(used)} of it is used or held, so {price(left)} is left; this request needs "
+            f"{_money(error, 'quote_aud')}.",
+            "Ask for fewer or cheaper images, or ask for more: your organization's admins decide, and "
+            "the answer appears in My requests.",
         )
     if kind == "rate-limited":
         wait = int(error.extensions.get("retry_after_seconds") or 1)

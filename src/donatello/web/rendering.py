@@ -36,6 +36,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Generate", "/", Permission.GENERATIONS_CREATE),
     NavItem("Gallery", "/gallery"),
     NavItem("My usage", "/usage"),
+    NavItem("My requests", "/my-requests", Permission.BUDGET_REQUESTS_CREATE),
     NavItem("Models", "/models"),
     NavItem("Budgets", "/reports", Permission.REPORTS_READ),
     NavItem("Budget requests", "/budget-requests", Permission.BUDGETS_MANAGE),

@@ -16,6 +16,7 @@ from donatello.core.errors import ValidationFailed
 from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
+from donatello.reports import service as reports
 from donatello.tenancy import Permission, scoped_get
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
@@ -38,6 +39,18 @@ async def queue(
             departments[item.department_id] = await scoped_get(
                 session, principal, Department, item.department_id
             )
+    # The context each open request is decided in: its department's period so far and its asker's use.
+    standing = {
+        id_: (
+            await reports.current_status(session, principal, id_),
+            await reports.burn_down(session, principal, id_, None),
+        )
+        for id_ in {item.department_id for item in waiting.items}
+    }
+    used = {
+        item.id: await increase_requests.requester_use(session, principal, item) for item in waiting.items
+    }
+    people = {item.requested_by for item in [*waiting.items, *recent.items]}
     return page(
         request,
         "budget_requests.html",
@@ -45,6 +58,9 @@ async def queue(
         waiting=waiting.items,
         recent=[item for item in recent.items if item.status != "open"],
         departments=departments,
+        standing=standing,
+        used=used,
+        names=await increase_requests.people(session, principal, people),
         decided=next((item for item in recent.items if item.id == decided), None),
     )
 

@@ -79,7 +79,10 @@ async def dashboard(
     settings = None
     if manages and current.budget_aud is not None:
         settings = await budget_service.status(session, principal, department.id)
-    open_requests = await increase_requests.for_department(session, principal, department.id, "open", None, 5)
+    requests = await increase_requests.for_department(session, principal, department.id, None, None, 10)
+    people = {item.requested_by for item in requests.items} | {
+        item.decided_by for item in requests.items if item.decided_by
+    }
     return page(
         request,
         "dashboard.html",
@@ -97,7 +100,8 @@ async def dashboard(
         budget_settings=settings,
         administers=principal.can(Permission.BUDGETS_MANAGE),
         saved=saved,
-        open_requests=open_requests.items,
+        requests=requests.items,
+        names=await increase_requests.people(session, principal, people),
         asked=asked,
     )
 

@@ -86,6 +86,20 @@ def _explain(error: DomainError) -> messages.Explanation:
     return messages.explain(error)
 
 
+def _ask_from(error: DomainError | None) -> dict[str, str] | None:
+    """A budget or cap refusal lets its person ask for what they were short of, quoting the refusal."""
+    if error is None or error.type not in {"budget-exceeded", "user-cap-exceeded"}:
+        return None
+    refusal_id = error.extensions.get("refusal_id")
+    if not refusal_id:
+        return None
+    return {
+        "refusal_id": str(refusal_id),
+        "amount_aud": str(error.extensions.get("shortfall_aud", "")),
+        "reason": "",
+    }
+
+
 def _size_label(size: str) -> str:
     return "Auto (the model decides)" if size == "auto" else size.replace("x", " \u00d7 ")
 
@@ -147,6 +161,7 @@ async def _generate_page(
     *,
     status: int = 200,
     problem: messages.Explanation | None = None,
+    refused: DomainError | None = None,
     generation: Any = None,
 ) -> HTMLResponse:
     size, quality, n = values["size"], values["quality"], int(values["n"])
@@ -170,6 +185,8 @@ async def _generate_page(
         quote=await _quote(request, session, viewer, values["model"], size, quality, n, bound),
         budget=await budgets.available_to_requester(session, viewer.principal),
         problem=problem,
+        ask=_ask_from(refused),
+        problems={},
         generation=generation,
         idempotency_key=secrets.token_urlsafe(16),
     )
@@ -247,7 +264,7 @@ async def generate(
     except DomainError as error:
         await (attempt.commit() if error.keeps_transaction else attempt.rollback())
         return await _generate_page(
-            request, session, viewer, values, status=error.status, problem=_explain(error)
+            request, session, viewer, values, status=error.status, problem=_explain(error), refused=error
         )
     await attempt.commit()
     return RedirectResponse(f"/?generation={generation.id}#progress", status_code=303)
