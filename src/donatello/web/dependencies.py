@@ -20,6 +20,7 @@ from donatello.core import request_context
 from donatello.core.database import set_platform_scope
 from donatello.core.errors import DomainError, Forbidden
 from donatello.dependencies import DbSession, resources_of
+from donatello.notifications import service as notifications
 from donatello.reports.service import timezone_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission, Principal
@@ -47,6 +48,7 @@ class Viewer:
     principal: Principal
     session: browser.BrowserSession
     timezone: str  # the organization's: dates and budget periods are shown in it
+    unread_notifications: int = 0  # the bell's count
 
     @property
     def csrf_token(self) -> str:
@@ -182,7 +184,12 @@ async def _viewer(request: Request, session: DbSession) -> Viewer:
     if principal.is_platform_admin:
         await set_platform_scope(session)
     request_context.identify(principal.organization_id, principal.user_id)
-    viewer = Viewer(principal, resumed, await timezone_of(session, principal.organization_id))
+    viewer = Viewer(
+        principal,
+        resumed,
+        await timezone_of(session, principal.organization_id),
+        await notifications.unread_count(session, principal),
+    )
     request.state.viewer = viewer
     return viewer
 
