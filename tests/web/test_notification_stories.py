@@ -68,11 +68,36 @@ def test_a_manager_hears_the_decision_in_the_bell_the_inbox_and_by_email(
     expect(told).to_contain_text("A$0.30 of A$0.50 approved")
     expect(told).to_contain_text(REASON)
     looks_right(page, "notifications-unread")
+    notification = (told.get_attribute("id") or "").removeprefix("n-")
+
+    # Someone else's notification is not found to them; the owner's form without its token is refused.
+    admin_page = sign_in(World.acme("org_admin"), "/notifications")
+    expect(admin_page.get_by_test_id("notifications")).not_to_contain_text("A$0.30 of A$0.50 approved")
+    admin_token = admin_page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    someone_elses = admin_page.request.post(
+        f"{live_server.url}/notifications/{notification}/read",
+        form={"csrf_token": admin_token},
+        headers={"Origin": live_server.url},
+    )
+    no_token = page.request.post(
+        f"{live_server.url}/notifications/{notification}/read", form={}, headers={"Origin": live_server.url}
+    )
+    assert (someone_elses.status, no_token.status) == (404, 403)
+    page.reload()
+    expect(page.get_by_test_id("unread")).to_have_text("1 unread")
+    page_errors.clear()  # the console's notes of the refusals made on purpose
 
     told.get_by_role("button", name="Mark read").click()
     expect(page.get_by_test_id("unread")).to_have_count(0)
     expect(page.get_by_role("heading", name="All read")).to_be_visible()
     looks_right(page, "notifications-read")
+
+    decided = page.get_by_label("your request for more budget was decided")
+    decided.uncheck()
+    page.get_by_role("button", name="Save e-mail choices").click()
+    expect(page.get_by_role("status")).to_have_text("Your e-mail choices are saved.")
+    expect(decided).not_to_be_checked()
+    expect(page.get_by_label("your generation failed or was refused by the safety system")).to_be_checked()
 
     page.goto(f"{live_server.url}/usage")  # the bell is on every page, and now shows no count
     expect(page.get_by_test_id("bell")).to_be_visible()
