@@ -92,9 +92,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_notifications_user_created", "notifications", ["user_id", "created_at"], unique=False)
     op.create_index("uq_notifications_event", "notifications", ["user_id", "event_id", "kind"], unique=True)
+    # Scalar subqueries: the tenant is read once per query, not once per row.
     visible = (
-        "(current_setting('app.platform_scope', true) = 'on' "
-        "OR organization_id = nullif(current_setting('app.organization_id', true), '')::uuid)"
+        "((SELECT current_setting('app.platform_scope', true)) = 'on' "
+        "OR organization_id = (SELECT nullif(current_setting('app.organization_id', true), '')::uuid))"
     )
     op.execute("ALTER TABLE notifications ENABLE ROW LEVEL SECURITY")
     op.execute(
