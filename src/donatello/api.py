@@ -10,6 +10,7 @@ from donatello.budgets.endpoints import router as budgets_router
 from donatello.departments.endpoints import router as departments_router
 from donatello.exports.endpoints import router as exports_router
 from donatello.generations.endpoints import router as generations_router
+from donatello.notifications.endpoints import router as notifications_router
 from donatello.organizations.endpoints import router as organizations_router
 from donatello.providers.endpoints import router as providers_router
 from donatello.provisioning.endpoints import admin_router as provisioning_router
@@ -41,4 +42,5 @@ api_router.include_router(exports_router)
 api_router.include_router(reconciliations_router)
 api_router.include_router(reconciliation_settings_router)
 api_router.include_router(webhooks_router)
+api_router.include_router(notifications_router)
 api_router.include_router(provisioning_router)

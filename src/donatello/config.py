@@ -198,6 +198,20 @@ class Settings(BaseSettings):
     webhooks_disable_after_failures: PositiveInt = 20  # failed attempts in a row disable the webhook
     webhooks_batch_size: PositiveInt = 50
     webhooks_poll_seconds: float = 1.0
+    # Notifications (``notifications`` package): in-app, and e-mail through SMTP. No host: mail is written
+    # as .eml files to ``mail_outbox_dir`` (the embedded default).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "DonatelloAI <no-reply@donatello.invalid>"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 10.0
+    notifications_email_retries: int = Field(default=8, ge=0, le=20)  # after the first attempt
+    notifications_backoff_base_seconds: float = 30.0  # doubles per failed attempt, with jitter
+    notifications_backoff_max_seconds: float = 6 * 3600.0
+    notifications_batch_size: PositiveInt = 50
+    notifications_poll_seconds: float = 1.0
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -247,6 +261,11 @@ class Settings(BaseSettings):
     @property
     def key_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def mail_outbox_dir(self) -> Path:
+        """Where e-mail goes as .eml files when no SMTP host is configured."""
+        return self.data_dir / "mail"
 
 
 def mounted_secret(variable: str) -> SecretStr | None:

@@ -21,6 +21,7 @@ from donatello.config import Settings
 from donatello.core.jobs import JobContext
 from donatello.exports import tasks as export_tasks
 from donatello.generations import processing
+from donatello.notifications import tasks as notification_tasks
 from donatello.providers import health as model_health
 from donatello.reconciliation import tasks as reconciliation_tasks
 from donatello.resources import Resources, open_resources
@@ -41,6 +42,7 @@ JOBS: dict[str, Job] = {
     "model-health": lambda context, res: model_health.run(context, res.model_credentials),
     "retention": lambda context, res: retention.job(context, res.image_store),
     "webhooks": lambda context, res: webhook_tasks.run(context, res.sealer),
+    "notifications": lambda context, _: notification_tasks.run(context),
     "exports": lambda context, res: export_tasks.run(context, res.image_store),
     "reconciliations": lambda context, res: reconciliation_tasks.run(context, res.image_store),
 }

@@ -128,6 +128,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         Generation,
         GenerationBatch,
         GenerationMetadata,
+        Notification,
         ProvisioningToken,
         Reconciliation,
         ReconciliationLine,
@@ -330,6 +331,16 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         db.add(part)
         rows.append(part)
     rows.append(reconciliation)
+    told = Notification(
+        organization_id=org.id,
+        user_id=member.id,
+        event_id=uuid.uuid4(),
+        kind="export_ready",
+        title="Your cost export is ready",
+        body="ready",
+    )
+    db.add(told)
+    rows.append(told)
     await db.flush()
     ids: dict[str, uuid.UUID | int] = {
         "departments": dept.id,

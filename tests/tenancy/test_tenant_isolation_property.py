@@ -25,6 +25,7 @@ from donatello.models import (
     ExportJob,
     Generation,
     GenerationBatch,
+    Notification,
     Organization,
     Reconciliation,
     User,
@@ -134,6 +135,17 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     db.add(reconciliation)
     await db.flush()
     ids["reconciliations"] = [str(reconciliation.id)]
+    told = Notification(
+        organization_id=org.id,
+        user_id=members[0].id,
+        event_id=uuid.uuid4(),
+        kind="export_ready",
+        title="Your cost export is ready",
+        body="ready",
+    )
+    db.add(told)
+    await db.flush()
+    ids["notifications"] = [str(told.id)]
     hook = Webhook(
         organization_id=org.id,
         user_id=members[0].id,
@@ -336,6 +348,7 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
         "reconciliations",
         None,
     ),
+    ("POST", "/v1/me/notifications/{notification_id}/read"): ("notification_id", "notifications", None),
     ("GET", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),
     ("PATCH", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", {"is_active": False}),
     ("DELETE", "/v1/webhooks/{webhook_id}"): ("webhook_id", "webhooks", None),

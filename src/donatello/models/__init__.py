@@ -16,6 +16,7 @@ from donatello.models.budgets import (
 from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
+from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
 from donatello.models.providers import CatalogueVersion, FxRate, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
@@ -46,6 +47,8 @@ __all__ = [
     "GenerationBatch",
     "GenerationMetadata",
     "ModelProvider",
+    "Notification",
+    "NotificationFanoutState",
     "Organization",
     "ProviderConfig",
     "ProvisioningToken",

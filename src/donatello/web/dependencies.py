@@ -21,6 +21,7 @@ from donatello.core import request_context
 from donatello.core.database import set_platform_scope
 from donatello.core.errors import DomainError, Forbidden
 from donatello.dependencies import DbSession, resources_of
+from donatello.notifications import service as notifications
 from donatello.reports.service import timezone_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission, Principal
@@ -49,6 +50,7 @@ class Viewer:
     session: browser.BrowserSession
     timezone: str  # the organization's: dates and budget periods are shown in it
     waiting_requests: int = 0  # budget requests waiting for this viewer's decision (the navigation's count)
+    unread_notifications: int = 0  # the bell's count
 
     @property
     def csrf_token(self) -> str:
@@ -189,6 +191,7 @@ async def _viewer(request: Request, session: DbSession) -> Viewer:
         resumed,
         await timezone_of(session, principal.organization_id),
         await increase_requests.waiting(session, principal),
+        await notifications.unread_count(session, principal),
     )
     request.state.viewer = viewer
     return viewer

@@ -14,6 +14,7 @@ from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.keys.endpoints import router as keys_router
 from donatello.web.models.endpoints import router as models_router
 from donatello.web.my_requests.endpoints import router as my_requests_router
+from donatello.web.notifications.endpoints import router as notifications_router
 from donatello.web.organization.endpoints import router as organization_router
 from donatello.web.people.endpoints import router as people_router
 from donatello.web.reconciliations.endpoints import router as reconciliations_router
@@ -38,3 +39,4 @@ router.include_router(people_router)
 router.include_router(organization_router)
 router.include_router(keys_router)
 router.include_router(webhooks_router)
+router.include_router(notifications_router)

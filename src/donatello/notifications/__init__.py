@@ -1,0 +1,1 @@
+"""Notifications: what people are told, in the app and by e-mail, derived from the audit outbox."""

@@ -1,0 +1,81 @@
+"""A real SMTP server on loopback (``aiosmtpd``) that requires AUTH, as Microsoft 365 and Azure
+Communication Services do, and keeps every message it accepted for the test to read."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.support.ports import free_port
+
+USERNAME = "donatello@contoso.example"
+PASSWORD = "smtp-secret-Zq8"
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        body = self.message.get_body(("plain",))
+        return body.get_content() if body is not None else ""
+
+
+@dataclass
+class _Handler:
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted for delivery"
+
+
+def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USERNAME.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = _Handler()
+        self._controller: Controller | None = None
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def start(self) -> SmtpServer:
+        self._controller = self._make()
+        self._controller.start()
+        return self
+
+    def _make(self) -> Controller:
+        return Controller(
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=_authenticate,
+            auth_required=True,
+            auth_require_tls=False,  # loopback only; production settings use STARTTLS
+        )
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
