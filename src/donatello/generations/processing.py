@@ -36,6 +36,7 @@ from donatello.core.jobs import JobContext
 from donatello.generations import repository
 from donatello.generations.admission import prompt_context
 from donatello.generations.asking import end_user_id, in_admitted_words
+from donatello.generations.in_flight import keep_in_flight
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
 from donatello.generations.safety import content_filter, refusal_message
@@ -62,6 +63,9 @@ from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
+#: what ``claim`` returns when it failed a job for good (too many attempts): work done, nothing to process
+GAVE_UP = object()
+
 
 @dataclass
 class Processor:
@@ -82,17 +86,37 @@ class Processor:
 
     async def run_once(self) -> bool:
         """Claim and process one job; False when there was nothing to do."""
+        claimed = await self.claim()
+        if claimed is None:
+            return False
+        if isinstance(claimed, Job):
+            await self._process(claimed)
+        return True
+
+    async def claim(self) -> Job | object | None:
+        """Claim the next job in its own short transaction (``GAVE_UP`` when the claim failed a job
+        that had used up its attempts); None when nothing is runnable."""
         now = utcnow()
         async with transaction(self.sessions, platform=True) as session:
             row = await repository.claim_next(session, self.name, now, self.settings.generation_lease)
             if row is None:
-                return False
+                return None
             job = Job.of(row)
             if job.attempts > self.settings.generation_max_attempts:
                 await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
-                return True
-        await self._process(job)
-        return True
+                return GAVE_UP
+        return job
+
+    async def serve(self, context: JobContext) -> None:
+        """Keep up to ``generation_concurrency`` jobs in flight until told to stop, then let them finish."""
+        await keep_in_flight(
+            self.claim,
+            self._process,
+            context,
+            kind=Job,
+            most=self.settings.generation_concurrency,
+            idle=self.settings.worker_poll_seconds,
+        )
 
     async def _process(self, job: Job) -> None:
         started = time.monotonic()
@@ -360,15 +384,15 @@ def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.Aud
 async def run(
     context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None, keys: CredentialSource
 ) -> None:
-    """The worker job: ``generation_workers`` processors claiming until told to stop."""
+    """The worker job: up to ``generation_concurrency`` jobs in flight until told to stop."""
     settings = context.settings
-    availability = availability_for(redis)
-    async with httpx.AsyncClient(trust_env=False) as http:
-
-        async def loop() -> None:
-            processor = Processor(
-                context.sessions, settings, sealer, store, http, availability, credentials=keys
-            )
-            await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
-
-        await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))
+    # One provider connection per job in flight, at most (httpx's default pool is 100).
+    limits = httpx.Limits(
+        max_connections=settings.generation_concurrency,
+        max_keepalive_connections=settings.generation_concurrency,
+    )
+    async with httpx.AsyncClient(trust_env=False, limits=limits) as http:
+        processor = Processor(
+            context.sessions, settings, sealer, store, http, availability_for(redis), credentials=keys
+        )
+        await processor.serve(context)
