@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -33,9 +32,8 @@ from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
-from donatello.generations import repository
-from donatello.generations.admission import prompt_context
-from donatello.generations.asking import end_user_id, in_admitted_words
+from donatello.generations import pacing, repository
+from donatello.generations.asking import asked_of, in_admitted_words
 from donatello.generations.in_flight import keep_in_flight
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
@@ -63,8 +61,13 @@ from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
-#: what ``claim`` returns when it failed a job for good (too many attempts): work done, nothing to process
+#: what ``claim`` returns when it did work but has no job to process: it failed one for good (too many
+#: attempts), or undid a claim whose model's quota another worker filled first
 GAVE_UP = object()
+
+
+class _NoRoom(Exception):
+    pass
 
 
 @dataclass
@@ -96,16 +99,22 @@ class Processor:
     async def claim(self) -> Job | object | None:
         """Claim the next job in its own short transaction (``GAVE_UP`` when the claim failed a job
         that had used up its attempts); None when nothing is runnable."""
-        now = utcnow()
-        async with transaction(self.sessions, platform=True) as session:
-            row = await repository.claim_next(session, self.name, now, self.settings.generation_lease)
-            if row is None:
-                return None
-            job = Job.of(row)
-            if job.attempts > self.settings.generation_max_attempts:
-                await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
-                return GAVE_UP
-        return job
+        now, window = utcnow(), self.settings.generation_quota_window_seconds
+        with contextlib.suppress(_NoRoom):
+            async with transaction(self.sessions, platform=True) as session:
+                row = await repository.claim_next(
+                    session, self.name, now, self.settings.generation_lease, window
+                )
+                if row is None:
+                    return None
+                job = Job.of(row)
+                if job.attempts > self.settings.generation_max_attempts:
+                    await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
+                    return GAVE_UP
+                if not await pacing.take_call(session, job, now, window):
+                    raise _NoRoom  # another worker took the model's last call: the claim is undone
+                return job
+        return GAVE_UP
 
     async def serve(self, context: JobContext) -> None:
         """Keep up to ``generation_concurrency`` jobs in flight until told to stop, then let them finish."""
@@ -124,9 +133,11 @@ class Processor:
         try:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
             if (outcome := self.kept.kept(job.id)) is None:
-                request = await self._request(job)
+                request = await asked_of(job, self.sealer)
                 options = await self._candidates(job, request)
                 request, options = in_admitted_words(request, options)
+                async with transaction(self.sessions, platform=True) as session:
+                    await pacing.stamp_call(session, job.id, utcnow())
                 work = asyncio.create_task(
                     generate_with_fallback(
                         options,
@@ -168,21 +179,6 @@ class Processor:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-
-    async def _request(self, job: Job) -> ImageRequest:
-        secret = json.loads(
-            await self.sealer.open(job.prompt_envelope, context=prompt_context(job.organization_id, job.id))
-        )
-        return ImageRequest(
-            prompt=secret["prompt"],
-            negative_prompt=secret["negative_prompt"],
-            size=job.size,
-            quality=job.quality,
-            style=job.details.get("style"),
-            n=job.n,
-            seed=job.details.get("seed"),
-            end_user=end_user_id(job.organization_id, job.user_id),
-        )
 
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved,

@@ -17,6 +17,7 @@ from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.organizations import Organization
+from donatello.models.pacing import ModelCall, QueueTurn
 from donatello.models.providers import CatalogueVersion, FxRate, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
 from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
@@ -45,10 +46,12 @@ __all__ = [
     "Generation",
     "GenerationBatch",
     "GenerationMetadata",
+    "ModelCall",
     "ModelProvider",
     "Organization",
     "ProviderConfig",
     "ProvisioningToken",
+    "QueueTurn",
     "Reconciliation",
     "ReconciliationLine",
     "ReconciliationRow",
