@@ -82,8 +82,13 @@ async def take_call(session: AsyncSession, job: Job, now: datetime, window_secon
     return True
 
 
+#: A request reaches the provider within this of its stamp (commit and a busy event loop included): the
+#: stamp is that much late, so the provider never sees more than the quota in a window of its own.
+ARRIVAL_ALLOWANCE = timedelta(seconds=0.25)
+
+
 async def stamp_call(session: AsyncSession, generation_id: uuid.UUID, now: datetime) -> None:
-    """Move the job's latest call to ``now``, just before it is sent: the time between a claim and its
+    """Move the job's latest call to just after ``now``, as it is sent: the time between a claim and its
     request (prompt unsealed, candidates read) varies, and the provider counts requests as they arrive."""
     latest = (
         select(ModelCall.id)
@@ -92,7 +97,8 @@ async def stamp_call(session: AsyncSession, generation_id: uuid.UUID, now: datet
         .limit(1)
         .scalar_subquery()
     )
-    await session.execute(update(ModelCall).where(ModelCall.id == latest).values(called_at=now))
+    stamp = now + ARRIVAL_ALLOWANCE
+    await session.execute(update(ModelCall).where(ModelCall.id == latest).values(called_at=stamp))
 
 
 async def queued_ahead(session: AsyncSession, provider: str, model: str) -> int:
