@@ -207,6 +207,7 @@ async def test_a_refused_request_uses_up_no_allowance(
         )
         assert refused.status_code == 429, refused.text
         assert refused.json()["scope"] == "provider"
+        assert refused.headers["retry-after"] == "30"  # its one-minute wait, less the 30 s allowed
     admitted = [
         await client.post(
             "/v1/generations", json=ask(f"local/{world.local.model_name}", 4), headers=world.headers
