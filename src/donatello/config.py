@@ -155,7 +155,14 @@ class Settings(BaseSettings):
     reservation_hold_seconds: int = 900  # a budget hold lapses this long after it was last renewed
     generation_lease_seconds: int = 60  # a worker renews its lease every third of this
     generation_max_attempts: int = 3  # claims of one job (crashed workers included) before it fails
-    generation_workers: int = 2  # concurrent jobs per worker process
+    # Jobs in flight per worker process. Provider calls are I/O-bound (10-60 s each) and hold no
+    # database connection while they wait, so one process keeps many going at once.
+    generation_concurrency: PositiveInt = 64
+    # A model's rate_limit_per_minute is kept over this rolling window (its share of the quota in any
+    # window this long), by every worker process together: claims wait for room, nobody is refused for it.
+    generation_quota_window_seconds: float = Field(default=60.0, gt=0)
+    # Admission refuses (429 with Retry-After) only when a model's queue would make the wait longer.
+    generation_max_queue_wait_seconds: float = Field(default=900.0, gt=0)
     worker_poll_seconds: float = 0.5
 
     # Cost exports estimated above either bound run as a background job writing to storage (202 + job id).

@@ -124,7 +124,13 @@ async def test_cancelling_while_the_worker_runs_discards_the_result_and_charges_
 
     accepted = (await client.post("/v1/generations", json={"prompt": PROMPT}, headers=world.headers)).json()
     worker = await gw.worker(app, db, http)
-    claimed = await repository.claim_next(db, worker.name, utcnow(), app.state.settings.generation_lease)
+    claimed = await repository.claim_next(
+        db,
+        worker.name,
+        utcnow(),
+        app.state.settings.generation_lease,
+        app.state.settings.generation_quota_window_seconds,
+    )
     assert claimed is not None and str(claimed.id) == accepted["id"]
     job = Job.of(claimed)
 

@@ -182,10 +182,17 @@ async def test_over_the_limit_a_client_gets_429_problem_json_with_retry_after(li
 
 
 async def test_a_refused_request_uses_up_no_allowance(
-    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    tokens: TokenSigner,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue #12: with a provider limit of 1 a minute, requests for 2 images were refused by the provider
-    limit but still charged to the user, who was then refused though nothing was ever generated."""
+    limit but still charged to the user, who was then refused though nothing was ever generated. (A model's
+    quota now queues requests; it refuses only past the longest wait allowed, here 30 s: one call at 1 a
+    minute waits longer.)"""
+    monkeypatch.setattr(settings, "generation_max_queue_wait_seconds", 30)
     world = await generation_world.world(db, tokens, role="standard_user")  # 10 images a minute
     slow = await provider_rows.model(db, "local", name=f"slow-{uuid.uuid4().hex[:6]}", price="0.0500")
     db.add(ProviderConfig(provider_id=slow.id, max_retries=0, rate_limit_per_minute=1))
@@ -200,6 +207,7 @@ async def test_a_refused_request_uses_up_no_allowance(
         )
         assert refused.status_code == 429, refused.text
         assert refused.json()["scope"] == "provider"
+        assert refused.headers["retry-after"] == "30"  # its one-minute wait, less the 30 s allowed
     admitted = [
         await client.post(
             "/v1/generations", json=ask(f"local/{world.local.model_name}", 4), headers=world.headers

@@ -101,6 +101,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     json: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived, to count calls per window
 
 
 def png(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (8, 8)) -> bytes:
@@ -359,6 +360,8 @@ class AzureOpenAIStub:
         self.token_issuers: list[Container[str]] = []  # tokens a loopback identity endpoint issued
         self.deployments: dict[str, str] = dict(DEPLOYMENTS)
         self.anonymous_accepted = False
+        self.in_flight = 0  # accepted calls being answered now
+        self.most_in_flight = 0  # the most at once since the last reset
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.app = Starlette(
@@ -407,6 +410,7 @@ class AzureOpenAIStub:
         self.token_issuers = []
         self.deployments = dict(DEPLOYMENTS)
         self.anonymous_accepted = False
+        self.most_in_flight = 0
 
     async def _generate(self, request: Request) -> Response:
         raw = await request.body()
@@ -445,6 +449,14 @@ class AzureOpenAIStub:
         if (refused := rules.refusal(family, payload)) is not None:
             return JSONResponse(refused, status_code=400)
         reply = self.script.pop(0) if self.script else success_b64()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(reply, payload, family)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, reply: Reply, payload: Any, family: str) -> Response:
         if reply.delay_seconds:
             await asyncio.sleep(reply.delay_seconds)
         if reply.raw is not None:

@@ -1,8 +1,8 @@
 """Admitting a generation: one short transaction from request to 202.
 
-principal -> MFA -> model -> quote -> prompt sealed -> rate limits charged -> budget hold + generation
-row + audit event (one statement when the request plainly fits the budget) -> commit. The provider is
-never called here; the worker picks the row up.
+principal -> MFA -> model -> quote -> prompt sealed -> the model's queue short enough -> rate limits
+charged -> budget hold + generation row + audit event (one statement when the request plainly fits the
+budget) -> commit. The provider is never called here; the worker picks the row up.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from donatello.budgets.errors import NoDepartment
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
-from donatello.generations import repository
+from donatello.generations import pacing, repository
 from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
 from donatello.generations.schemas import BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
 from donatello.pricing.service import input_text_bound
 from donatello.providers import Availability, Candidate, candidates
-from donatello.ratelimit import Check, LimitScope, RateLimiter, charged, checks_for
+from donatello.ratelimit import Check, RateLimited, RateLimiter, charged, checks_for
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
@@ -186,7 +186,8 @@ async def _admit(
         secret = json.dumps({"prompt": body.prompt, "negative_prompt": body.negative_prompt})
         sealed = await admission.sealer.seal(secret, context=prompt_context(row.organization_id, row.id))
         row.prompt_encrypted, row.prompt_key_id = sealed.envelope, sealed.key_id
-    checks = _rate_limits(principal, bodies, choices, admission.settings)
+    await _within_queue_bound(session, bodies, choices, admission.settings)
+    checks = _rate_limits(principal, bodies, admission.settings)
     # The allowances are charged before the budget row is locked, and given back if the budget then
     # refuses (or anything else fails): between the lock and the commit nothing waits on Redis.
     async with charged(admission.limiter, checks):
@@ -275,27 +276,29 @@ def _requested_events(principal: Principal, rows: Sequence[Generation]) -> list[
     ]
 
 
-def _rate_limits(
-    principal: Principal, bodies: Sequence[GenerationCreate], choices: Sequence[Candidate], settings: Settings
-) -> list[Check]:
-    """Every allowance the request is charged against — user, organization and each chosen provider —
-    checked in one all-or-nothing step."""
+def _rate_limits(principal: Principal, bodies: Sequence[GenerationCreate], settings: Settings) -> list[Check]:
+    """The allowances the request is charged against — the user's and the organization's — checked in one
+    all-or-nothing step. A model's own quota is not one of them: it paces the worker's calls (``pacing``)."""
     images = sum(body.n for body in bodies)
-    limits = checks_for(
+    return checks_for(
         principal, provider=None, provider_limit_per_minute=None, settings=settings, images=images
     )
+
+
+async def _within_queue_bound(
+    session: AsyncSession,
+    bodies: Sequence[GenerationCreate],
+    choices: Sequence[Candidate],
+    settings: Settings,
+) -> None:
+    """Queue behind a model's quota rather than refuse — unless the wait for the last of these calls (one
+    per generation) would pass ``generation_max_queue_wait_seconds``: then 429, retry when it would not."""
     for choice in {c.name: c for c in choices}.values():
-        if choice.target.rate_limit_per_minute:
-            wanted = sum(b.n for b, c in zip(bodies, choices, strict=True) if c.name == choice.name)
-            limits += [
-                check
-                for check in checks_for(
-                    principal,
-                    provider=choice.provider,
-                    provider_limit_per_minute=choice.target.rate_limit_per_minute,
-                    settings=settings,
-                    images=wanted,
-                )
-                if check.scope is LimitScope.PROVIDER
-            ]
-    return limits
+        per_minute = choice.target.rate_limit_per_minute
+        if not per_minute:
+            continue
+        wanted = sum(1 for c in choices if c.name == choice.name)
+        ahead = await pacing.queued_ahead(session, choice.provider, choice.model)
+        wait = (ahead + wanted) * 60 / per_minute
+        if wait > settings.generation_max_queue_wait_seconds:
+            raise RateLimited("provider", per_minute, 60, wait - settings.generation_max_queue_wait_seconds)

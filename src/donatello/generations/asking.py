@@ -15,11 +15,32 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 
+from donatello.generations.admission import prompt_context
+from donatello.generations.job import Job
 from donatello.providers import Candidate, ImageRequest
 from donatello.providers.families import family_of
+from donatello.sealing import PromptSealer
+
+
+async def asked_of(job: Job, sealer: PromptSealer) -> ImageRequest:
+    """The request a job makes, its prompt unsealed only now, in the worker."""
+    secret = json.loads(
+        await sealer.open(job.prompt_envelope, context=prompt_context(job.organization_id, job.id))
+    )
+    return ImageRequest(
+        prompt=secret["prompt"],
+        negative_prompt=secret["negative_prompt"],
+        size=job.size,
+        quality=job.quality,
+        style=job.details.get("style"),
+        n=job.n,
+        seed=job.details.get("seed"),
+        end_user=end_user_id(job.organization_id, job.user_id),
+    )
 
 
 def end_user_id(organization_id: uuid.UUID, user_id: uuid.UUID) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -33,9 +32,9 @@ from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
-from donatello.generations import repository
-from donatello.generations.admission import prompt_context
-from donatello.generations.asking import end_user_id, in_admitted_words
+from donatello.generations import pacing, repository
+from donatello.generations.asking import asked_of, in_admitted_words
+from donatello.generations.in_flight import keep_in_flight
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
 from donatello.generations.queries import charge_basis
@@ -63,6 +62,14 @@ from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
+#: what ``claim`` returns when it did work but has no job to process: it failed one for good (too many
+#: attempts), or undid a claim whose model's quota another worker filled first
+GAVE_UP = object()
+
+
+class _NoRoom(Exception):
+    pass
+
 
 @dataclass
 class Processor:
@@ -83,17 +90,43 @@ class Processor:
 
     async def run_once(self) -> bool:
         """Claim and process one job; False when there was nothing to do."""
-        now = utcnow()
-        async with transaction(self.sessions, platform=True) as session:
-            row = await repository.claim_next(session, self.name, now, self.settings.generation_lease)
-            if row is None:
-                return False
-            job = Job.of(row)
-            if job.attempts > self.settings.generation_max_attempts:
-                await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
-                return True
-        await self._process(job)
+        claimed = await self.claim()
+        if claimed is None:
+            return False
+        if isinstance(claimed, Job):
+            await self._process(claimed)
         return True
+
+    async def claim(self) -> Job | object | None:
+        """Claim the next job in its own short transaction (``GAVE_UP`` when the claim failed a job
+        that had used up its attempts); None when nothing is runnable."""
+        now, window = utcnow(), self.settings.generation_quota_window_seconds
+        with contextlib.suppress(_NoRoom):
+            async with transaction(self.sessions, platform=True) as session:
+                row = await repository.claim_next(
+                    session, self.name, now, self.settings.generation_lease, window
+                )
+                if row is None:
+                    return None
+                job = Job.of(row)
+                if job.attempts > self.settings.generation_max_attempts:
+                    await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
+                    return GAVE_UP
+                if not await pacing.take_call(session, job, now, window):
+                    raise _NoRoom  # another worker took the model's last call: the claim is undone
+                return job
+        return GAVE_UP
+
+    async def serve(self, context: JobContext) -> None:
+        """Keep up to ``generation_concurrency`` jobs in flight until told to stop, then let them finish."""
+        await keep_in_flight(
+            self.claim,
+            self._process,
+            context,
+            kind=Job,
+            most=self.settings.generation_concurrency,
+            idle=self.settings.worker_poll_seconds,
+        )
 
     async def _process(self, job: Job) -> None:
         started = time.monotonic()
@@ -101,9 +134,11 @@ class Processor:
         try:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
             if (outcome := self.kept.kept(job.id)) is None:
-                request = await self._request(job)
+                request = await asked_of(job, self.sealer)
                 options = await self._candidates(job, request)
                 request, options = in_admitted_words(request, options)
+                async with transaction(self.sessions, platform=True) as session:
+                    await pacing.stamp_call(session, job.id, utcnow())
                 work = asyncio.create_task(
                     generate_with_fallback(
                         options,
@@ -145,21 +180,6 @@ class Processor:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-
-    async def _request(self, job: Job) -> ImageRequest:
-        secret = json.loads(
-            await self.sealer.open(job.prompt_envelope, context=prompt_context(job.organization_id, job.id))
-        )
-        return ImageRequest(
-            prompt=secret["prompt"],
-            negative_prompt=secret["negative_prompt"],
-            size=job.size,
-            quality=job.quality,
-            style=job.details.get("style"),
-            n=job.n,
-            seed=job.details.get("seed"),
-            end_user=end_user_id(job.organization_id, job.user_id),
-        )
 
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved,
@@ -362,15 +382,15 @@ def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.Aud
 async def run(
     context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None, keys: CredentialSource
 ) -> None:
-    """The worker job: ``generation_workers`` processors claiming until told to stop."""
+    """The worker job: up to ``generation_concurrency`` jobs in flight until told to stop."""
     settings = context.settings
-    availability = availability_for(redis)
-    async with httpx.AsyncClient(trust_env=False) as http:
-
-        async def loop() -> None:
-            processor = Processor(
-                context.sessions, settings, sealer, store, http, availability, credentials=keys
-            )
-            await context.repeat(processor.run_once, idle=settings.worker_poll_seconds, what="generation job")
-
-        await asyncio.gather(*(loop() for _ in range(settings.generation_workers)))
+    # One provider connection per job in flight, at most (httpx's default pool is 100).
+    limits = httpx.Limits(
+        max_connections=settings.generation_concurrency,
+        max_keepalive_connections=settings.generation_concurrency,
+    )
+    async with httpx.AsyncClient(trust_env=False, limits=limits) as http:
+        processor = Processor(
+            context.sessions, settings, sealer, store, http, availability_for(redis), credentials=keys
+        )
+        await processor.serve(context)

@@ -11,10 +11,13 @@ from typing import Any
 
 from sqlalchemy import CTE, and_, func, inspect, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from donatello.core import bulk
 from donatello.core.money import to_ledger_precision
+from donatello.generations import pacing
 from donatello.models import (
     AuditOutbox,
     CostEvent,
@@ -22,6 +25,7 @@ from donatello.models import (
     GenerationBatch,
     GenerationMetadata,
     Organization,
+    QueueTurn,
 )
 
 
@@ -209,20 +213,33 @@ async def usage(
 
 
 async def claim_next(
-    session: AsyncSession, worker: str, now: datetime, lease: timedelta
+    session: AsyncSession, worker: str, now: datetime, lease: timedelta, quota_window_seconds: float
 ) -> Generation | None:
-    """Take the most urgent runnable job: pending and due, or processing with a lapsed lease (its worker
-    died). Priority first, then first come first served; SKIP LOCKED lets workers claim in parallel."""
-    runnable = or_(
-        and_(Generation.status == "pending", Generation.next_attempt_at <= now),
-        and_(Generation.status == "processing", Generation.lease_expires_at < now),
+    """Take the most urgent runnable job whose model has room in its quota (``pacing``): pending and
+    due, or processing with a lapsed lease (its worker died). Priority first; within a priority the
+    department served longest ago, then its person served longest ago, then first come first served
+    (``take_turn`` records each claim's turn); SKIP LOCKED lets workers claim in parallel."""
+    runnable = and_(
+        or_(
+            and_(Generation.status == "pending", Generation.next_attempt_at <= now),
+            and_(Generation.status == "processing", Generation.lease_expires_at < now),
+        ),
+        pacing.model_has_room(now, quota_window_seconds),
     )
+    department_turn, user_turn = aliased(QueueTurn), aliased(QueueTurn)
     candidate = (
         select(Generation.id)
+        .outerjoin(department_turn, department_turn.subject_id == Generation.department_id)
+        .outerjoin(user_turn, user_turn.subject_id == Generation.user_id)
         .where(runnable)
-        .order_by(Generation.priority, Generation.created_at)
+        .order_by(
+            Generation.priority,
+            department_turn.served_at.asc().nulls_first(),
+            user_turn.served_at.asc().nulls_first(),
+            Generation.created_at,
+        )
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Generation, skip_locked=True)
         .scalar_subquery()
     )
     stmt = (
@@ -239,7 +256,23 @@ async def claim_next(
         .returning(Generation)
         .execution_options(populate_existing=True)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    claimed = (await session.execute(stmt)).scalar_one_or_none()
+    if claimed is not None:
+        await take_turn(session, claimed, now)
+    return claimed
+
+
+async def take_turn(session: AsyncSession, generation: Generation, now: datetime) -> None:
+    """The claimed job's department and person were served now: the others go before them next."""
+    turns = [{"subject_id": generation.department_id, "served_at": now}]
+    turns.append({"subject_id": generation.user_id, "served_at": now})
+    stmt = pg_insert(QueueTurn).values(turns)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[QueueTurn.subject_id],
+            set_={"served_at": func.greatest(QueueTurn.served_at, stmt.excluded.served_at)},
+        )
+    )
 
 
 async def renew_lease(session: AsyncSession, generation_id: uuid.UUID, worker: str, until: datetime) -> bool:
