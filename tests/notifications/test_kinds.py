@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from donatello import audit
 from donatello.budgets import alerts
 from donatello.models import DepartmentBudget
+from donatello.notifications import kinds
 from tests.notifications.test_notifications import department, drain, notifications_of
 from tests.support import factories
 from tests.support.ledger import principal_of
@@ -75,6 +76,32 @@ async def test_a_refused_generation_tells_its_owner_without_the_prompt(
     assert refused.link == f"/gallery/{generation_id}"
     assert told["export_ready"].title == "Your cost export is ready"
     assert "2026-11-01" in told["export_ready"].body and told["export_ready"].link == "/exports"
+
+
+def test_a_decision_on_a_cap_request_names_the_cap_and_one_on_the_budget_names_the_department() -> None:
+    """The subjects the budget requests record: ``user_cap`` and ``department``."""
+
+    def decided(subject: str) -> kinds.Message | None:
+        document = {
+            "event_type": "budget.increase_decided",
+            "metadata": {
+                "subject": subject,
+                "status": "approved",
+                "amount_aud": "0.50",
+                "approved_amount_aud": "0.30",
+                "requested_by": str(uuid.uuid4()),
+                "reason": "Part now",
+            },
+        }
+        return kinds.message(document, "Marketing")
+
+    cap, budget = decided("user_cap"), decided("department")
+    assert cap is not None and budget is not None
+    assert (
+        cap.body
+        == "Your request for A$0.50 more on your cap was approved: A$0.30 of A$0.50. Reason: Part now"
+    )
+    assert budget.body.startswith("Your request for A$0.50 more on Marketing's budget was approved")
 
 
 async def _budget_id(db: AsyncSession, department_id: uuid.UUID | None) -> uuid.UUID:

@@ -1,5 +1,6 @@
-"""Browser tests: a live server (uvicorn in a thread, its in-process worker on) over its own committed
-database, emptied and re-seeded before each test, driven by headless Chromium through Playwright.
+"""Browser tests: a live server (uvicorn in a thread, its in-process worker on, sending e-mail through a
+loopback SMTP server) over its own committed database, emptied and re-seeded before each test, driven by
+headless Chromium through Playwright.
 
 They cannot share the other tests' rolled-back transaction: the server and the worker commit for real.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from pydantic import SecretStr
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -26,6 +28,7 @@ from donatello.core import migrations
 from donatello.main import create_app
 from tests.support.idp import EntraUser, IdentityProvider
 from tests.support.ports import free_port
+from tests.support.smtp_server import PASSWORD, USERNAME, Received, SmtpServer
 from tests.support.webhook_receiver import Receiver
 from tests.web import world as worlds
 from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
@@ -80,8 +83,29 @@ def webhook_receiver(workdir: Path) -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="package")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback (aiosmtpd, AUTH required) the live server's worker sends e-mail
+    through; it keeps every message it accepted, for a story to read."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def mail_to(smtp: SmtpServer, address: str, subject: str, *, after: int = 0, wait: float = 30) -> Received:
+    """The first message to ``address`` with ``subject`` among those the SMTP server accepted after the
+    first ``after`` (the worker sends within seconds of the commit, so this waits up to ``wait``)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for received in list(smtp.received)[after:]:
+            if address in received.recipients and received.message["Subject"] == subject:
+                return received
+        time.sleep(0.2)
+    raise AssertionError(f"no e-mail to {address} titled {subject!r} reached the SMTP server")
+
+
+@pytest.fixture(scope="package")
 def live_server(
-    settings: Settings, web_database: str, workdir: Path, webhook_receiver: Receiver
+    settings: Settings, web_database: str, workdir: Path, webhook_receiver: Receiver, smtp_server: SmtpServer
 ) -> Iterator[LiveServer]:
     configured = settings.model_copy(
         update={
@@ -96,6 +120,14 @@ def live_server(
             "webhooks_allow_private_targets": True,
             "webhooks_ca_bundle": webhook_receiver.ca_bundle,
             "webhooks_poll_seconds": 0.1,
+            "notifications_poll_seconds": 0.2,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "smtp_username": USERNAME,
+            "smtp_password": SecretStr(PASSWORD),
+            "smtp_starttls": False,  # loopback; production settings use STARTTLS
+            "smtp_from": "DonatelloAI <notifications@contoso.example>",
+            "smtp_timeout_seconds": 5.0,
         }
     )
     server = LiveServer(configured).start()

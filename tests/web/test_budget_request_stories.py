@@ -1,16 +1,19 @@
 """Asking for more in a real browser: a standard user refused by their cap asks from the refusal card,
-the org admin decides it with the context in front of them, the user reads the answer in "My requests"
-and their next request is admitted; the manager's dashboard names the asker and keeps its own form."""
+the org admin decides it with the context in front of them, the user is told (the bell, the inbox and an
+e-mail through the loopback SMTP server) and reads the answer in "My requests", and their next request is
+admitted; the manager's dashboard names the asker and keeps its own form."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
-from tests.web.conftest import LiveServer, looks_right
+from tests.support.smtp_server import SmtpServer
+from tests.web.conftest import LiveServer, looks_right, mail_to
 from tests.web.world import World, user_ids
 
 
@@ -34,13 +37,24 @@ def _generate(page: Page, images: int) -> None:
     page.get_by_role("button", name="Generate").click()
 
 
+def _told(page: Page) -> None:
+    """Open the inbox from the bell, reloading until the worker has fanned the committed decision out."""
+    page.get_by_test_id("bell").click()
+    deadline = time.monotonic() + 30
+    while not page.get_by_test_id("unread").count() and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+        page.reload()
+
+
 def test_a_capped_user_asks_from_the_refusal_and_the_admin_grants_part_of_it(
     world: World,
     live_server: LiveServer,
     web_database: str,
     sign_in: Callable[..., Page],
     page_errors: list[str],
+    smtp_server: SmtpServer,
 ) -> None:
+    mail_before = len(smtp_server.received)
     mktg = _cap_marketing(live_server, web_database, "0.05")
 
     user = sign_in(World.acme("standard_user"))
@@ -76,6 +90,22 @@ def test_a_capped_user_asks_from_the_refusal_and_the_admin_grants_part_of_it(
     looks_right(admin, "budget-requests-context")
     request.get_by_role("button", name="Approve").click()
     expect(admin.get_by_test_id("decided")).to_contain_text("approved A$0.30 of A$0.50")
+
+    _told(user)
+    expect(user.get_by_test_id("bell").get_by_test_id("unread")).to_have_text("1 unread")
+    told = user.get_by_test_id("notifications").locator("li[data-kind='budget_request_decided']")
+    expect(told).to_have_count(1)
+    expect(told).to_contain_text("A$0.30 of A$0.50 approved")
+    expect(told).to_contain_text("Your request for A$0.50 more on your cap was approved: A$0.30 of A$0.50.")
+    expect(told).to_contain_text("Reason: Part now; ask again mid-month")
+    looks_right(user, "notifications-cap-decided")
+    mail = mail_to(smtp_server, "standard_user@acme.com.au", "A$0.30 of A$0.50 approved", after=mail_before)
+    assert mail.message["To"] == "standard_user@acme.com.au"
+    assert "approved: A$0.30 of A$0.50" in mail.text, mail.text
+    assert "Reason: Part now; ask again mid-month" in mail.text, mail.text
+    _told(admin)  # the admin was told of the request too, as a person's cap rather than the department's
+    waiting = admin.get_by_test_id("notifications").locator("li[data-kind='budget_request_waiting']")
+    expect(waiting).to_contain_text("asked for A$0.50 more on a person's cap in Marketing")
 
     user.get_by_role("navigation", name="Main").get_by_role("link", name="My requests").click()
     answer = user.get_by_test_id("my-request")

@@ -59,7 +59,7 @@ def message(document: dict[str, Any], department_name: str | None) -> Message | 
     if event_type == "budget.increase_decided":
         return _decided(meta, department)
     if event_type == "budget.increase_requested":
-        whose = "a person's cap" if meta.get("subject") == "user" else "the department's budget"
+        whose = "a person's cap" if meta.get("subject") == "user_cap" else "the department's budget"
         return Message(
             "budget_request_waiting",
             f"{department} asks for {money(meta.get('amount_aud'))} more",
@@ -95,7 +95,7 @@ def message(document: dict[str, Any], department_name: str | None) -> Message | 
 def _decided(meta: dict[str, Any], department: str) -> Message:
     asked = money(meta.get("amount_aud"))
     reason = meta.get("reason") or "No reason was given."
-    what = "your cap" if meta.get("subject") == "user" else f"{department}'s budget"
+    what = "your cap" if meta.get("subject") == "user_cap" else f"{department}'s budget"
     if meta.get("status") == "approved":
         granted = meta.get("approved_amount_aud")
         partly = _decimal(granted) < _decimal(meta.get("amount_aud"))
