@@ -33,6 +33,7 @@ from donatello.models import (
     AuditOutbox,
     Department,
     Generation,
+    Notification,
     Organization,
     User,
     UserPreference,
@@ -207,6 +208,32 @@ class DeletePreference(Example):
         )
         await given.db.flush()
         return Call(path={"key": "theme"})
+
+
+async def _unread_notification(given: Given) -> Notification:
+    user = given.caller.user
+    notification = Notification(
+        organization_id=user.organization_id,
+        user_id=user.id,
+        event_id=uuid.uuid4(),
+        kind="budget_request_decided",
+        title="A$0.30 of A$0.50 approved",
+        body="Your request was approved.",
+    )
+    given.db.add(notification)
+    await given.db.flush()
+    return notification
+
+
+class ReadNotification(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(path={"notification_id": (await _unread_notification(given)).id})
+
+
+class ReadAllNotifications(Example):
+    async def prepare(self, given: Given) -> Call:
+        await _unread_notification(given)
+        return Call()
 
 
 class PromoteUser(Example):
@@ -462,6 +489,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/auth/sessions/revoke-all"): RevokeAllSessions(("session.revoked_all",), SIGNED_IN),
     ("put", "/v1/me/preferences/{key}"): SetPreference(("user.preference_set",), STAFF),
     ("delete", "/v1/me/preferences/{key}"): DeletePreference(("user.preference_deleted",), STAFF),
+    ("post", "/v1/me/notifications/{notification_id}/read"): ReadNotification(("notification.read",), STAFF),
+    ("post", "/v1/me/notifications/read-all"): ReadAllNotifications(("notification.read_all",), STAFF),
     ("patch", "/v1/users/{user_id}"): PromoteUser(("user.role_changed",), ADMIN),
     ("post", "/v1/users"): AddUserAhead(("user.created",), ADMIN),
     ("post", "/v1/provisioning/token"): Example(("provisioning_token.issued",), ADMIN),

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello import audit
 from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound
 from donatello.core.pagination import decode_time_cursor, page_of
@@ -42,11 +43,29 @@ async def mark_read(session: AsyncSession, principal: Principal, notification_id
     if notification.read_at is None:
         notification.read_at = utcnow()
         await session.flush()
+        await audit.record_event(
+            session,
+            "notification.read",
+            resource=("notification", notification.id),
+            organization_id=principal.organization_id,
+            actor=principal,
+            details={"kind": notification.kind},
+        )
     return notification
 
 
 async def mark_all_read(session: AsyncSession, principal: Principal) -> int:
-    return await repository.mark_all_read(session, principal, utcnow())
+    """Mark every unread one of the caller's read; the audit event says how many."""
+    marked = await repository.mark_all_read(session, principal, utcnow())
+    await audit.record_event(
+        session,
+        "notification.read_all",
+        resource=("user", principal.user_id),
+        organization_id=principal.organization_id,
+        actor=principal,
+        details={"marked": marked},
+    )
+    return marked
 
 
 async def email_choices(session: AsyncSession, principal: Principal) -> list[EmailChoice]:
