@@ -169,7 +169,7 @@ def azurite_connection_string() -> Iterator[str]:
     """Connection string of an Azurite Blob service (in memory, loopback, a port the OS chose).
 
     ``--skipApiVersionCheck``: azure-storage-blob 12.31 speaks a newer service version than Azurite 3.35
-    knows (DESIGN.md §7). Azurite prints its address once it listens; we wait for that line.
+    knows. Azurite prints its address once it listens; we wait for that line.
     """
     if not AZURITE_BLOB.exists():
         raise RuntimeError(f"{AZURITE_BLOB} is missing: run `npm ci` (make test does)")

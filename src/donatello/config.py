@@ -181,7 +181,7 @@ class Settings(BaseSettings):
     # machine's, or a container's CPU quota).
     workers: PositiveInt | None = None
 
-    # Retention (``donatello.retention``, seed 004's schedule): run by the worker's ``retention`` job once
+    # Retention (``donatello.retention``, the documented schedule): run by the worker's ``retention`` job once
     # every ``retention_interval_hours`` (one runner at a time), or by hand (`donatello retention run`).
     retention_session_days: PositiveInt = 30  # expired sign-in sessions are deleted this long after expiry
     retention_webhook_delivery_days: PositiveInt = 30  # finished webhook deliveries are kept this long

@@ -66,7 +66,7 @@ async def test_while_the_database_is_unreachable_requests_get_503_with_retry_aft
 def test_after_a_500_the_same_keep_alive_connection_serves_the_next_request(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue #12: the exception reached the server after the 500 was sent, which then reset the
+    """The exception reached the server after the 500 was sent, which then reset the
     connection; and the server's own log line about it carried no request id."""
     app = create_app(settings)
 

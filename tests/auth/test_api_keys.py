@@ -158,7 +158,7 @@ async def test_an_org_admin_sees_and_revokes_staff_keys_but_staff_do_not_see_eac
 async def test_an_admins_key_for_generating_reads_no_audit_log_and_no_keys(
     client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
-    """Issue #12: an org admin's key scoped to generations:create read the audit log and the keys, and
+    """An org admin's key scoped to generations:create read the audit log and the keys, and
     revoked the owner's other key."""
     org = await factories.organization(db)
     admin = await factories.user(db, org, role="org_admin")

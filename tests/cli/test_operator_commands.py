@@ -124,7 +124,7 @@ def _postgres_processes_of(data_dir: Path) -> list[int]:
 
 
 def test_sigterm_stops_serve_and_the_embedded_postgres_with_it(installation: ServeProcess) -> None:
-    """Issue #12: on SIGTERM (systemd, Docker, CI) serve exited but left PostgreSQL running."""
+    """On SIGTERM (systemd, Docker, CI) serve exited but left PostgreSQL running."""
     server = installation.start()
     data_dir = server.data_dir
     assert _postgres_processes_of(data_dir), "the embedded PostgreSQL runs while serve does"

@@ -1,4 +1,4 @@
-"""DESIGN.md §3 as executable rules over the whole package (new packages are covered automatically).
+"""The import rules of docs/architecture.md as executable rules over the whole package (new packages are covered automatically).
 
 * core knows no domain; models depend only on core;
 * only ``endpoints`` and ``dependencies`` modules (and the app's edge: main, api, dependencies) import
@@ -167,7 +167,7 @@ def test_reports_only_read_and_exports_are_their_own_package() -> None:
 
 
 def test_no_module_is_over_400_lines() -> None:
-    """A file over ~400 lines is asking to be split by use case (STYLE.md)."""
+    """A file over ~400 lines is asking to be split by use case."""
     root = Path(donatello.__file__).parent
     long = {
         str(p.relative_to(root)): n

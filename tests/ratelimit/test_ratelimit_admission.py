@@ -188,7 +188,7 @@ async def test_a_refused_request_uses_up_no_allowance(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Issue #12: with a provider limit of 1 a minute, requests for 2 images were refused by the provider
+    """With a provider limit of 1 a minute, requests for 2 images were refused by the provider
     limit but still charged to the user, who was then refused though nothing was ever generated. (A model's
     quota now queues requests; it refuses only past the longest wait allowed, here 30 s: one call at 1 a
     minute waits longer.)"""

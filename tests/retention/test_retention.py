@@ -1,5 +1,5 @@
 """Retention on data with known ages, against real PostgreSQL and Blob Storage (Azurite): exactly the
-rows and blobs seed 004's schedule names are archived, tiered and deleted — and a second run changes
+rows and blobs the documented schedule names are archived, tiered and deleted — and a second run changes
 nothing."""
 
 from __future__ import annotations

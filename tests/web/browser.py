@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "build" / "screenshots"
-# DESIGN.md §7: one process, no sandbox (root in a container), no GPU; nothing fetched in the background.
+# One process, no sandbox (root in a container), no GPU; nothing fetched in the background.
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -43,7 +43,7 @@ def scim_issue_token(
         raise typer.Exit(1) from None
 
 
-retention_app = typer.Typer(no_args_is_help=True, help="Data retention (seed 004's schedule).")
+retention_app = typer.Typer(no_args_is_help=True, help="Data retention (the documented schedule).")
 app.add_typer(retention_app, name="retention")
 
 

@@ -12,7 +12,7 @@ from donatello.models.base import Base, created_at, organization_fk, tenant_tabl
 
 
 class GenerationBatch(Base):
-    """A batch request (new table, seed 002's batches): its generations carry ``batch_id``.
+    """A batch request (new table): its generations carry ``batch_id``.
 
     The whole batch's quote is reserved in one transaction, all or nothing; progress (total, pending,
     processing, completed, failed, cancelled) is counted from its generations, so it can never drift.

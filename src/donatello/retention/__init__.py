@@ -1,4 +1,4 @@
-"""Retention: seed 004's schedule for sessions, generations and their blobs (see ``tasks``)."""
+"""Retention: the documented schedule for sessions, generations and their blobs (see ``tasks``)."""
 
 from donatello.retention.tasks import RetentionReport, job, run, run_exclusive
 

@@ -1,4 +1,4 @@
-"""Retention (seed 004's schedule), run daily by the worker's ``retention`` job or by hand.
+"""Retention (the documented schedule), run daily by the worker's ``retention`` job or by hand.
 
 * sign-in sessions are deleted ``retention_session_days`` (30) after they expired;
 * finished generations older than ``retention_archive_days`` (90) are archived: soft-deleted (the seed's

@@ -1,4 +1,4 @@
-"""Prompt encryption at rest (issue 5, item 3): envelopes sealed with AES-256-GCM under per-record data keys,
+"""Prompt encryption at rest: envelopes sealed with AES-256-GCM under per-record data keys,
 wrapped by a key-encryption key from the configured key provider (local files or Azure Key Vault)."""
 
 from donatello.sealing.envelope import looks_sealed

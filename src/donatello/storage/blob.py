@@ -28,7 +28,7 @@ from donatello.storage.store import (
     check_tier,
 )
 
-#: The newest service version Azurite 3.35 accepts (DESIGN.md §7); azure-storage-blob 12.31 defaults to a
+#: The newest service version Azurite 3.35 accepts; azure-storage-blob 12.31 defaults to a
 #: newer one. Production may set ``DONATELLO_BLOB_API_VERSION`` to anything the SDK supports.
 DEFAULT_API_VERSION = "2025-11-05"
 
