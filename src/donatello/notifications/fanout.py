@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from donatello.audit import cursor
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.notifications import kinds, repository
@@ -41,30 +42,18 @@ async def pass_once(sessions: async_sessionmaker[AsyncSession], batch_size: int 
 
 
 async def fan_out(session: AsyncSession, batch_size: int) -> Progress:
-    oldest_running = await repository.oldest_running_xid(session)  # before this transaction takes an id
+    oldest_running = await cursor.oldest_running_xid(session)
     if not await repository.try_lock_fanout(session):
         return Progress(0, read=False)
     state = await repository.fanout_state(session)
-    if (
-        state.checkpoint_outbox_id is not None
-        and state.checkpoint_xmax is not None
-        and oldest_running >= state.checkpoint_xmax
-    ):
-        state.settled_outbox_id = max(state.settled_outbox_id, state.checkpoint_outbox_id)
-        state.checkpoint_outbox_id = state.checkpoint_xmax = None
-    high = await repository.outbox_high_water(session, state.scanned_outbox_id, batch_size)
-    scanned = max(state.scanned_outbox_id, high or 0)
+    settled, scanned = await cursor.window(session, state, oldest_running, batch_size)
     added = 0
-    if scanned > state.settled_outbox_id:
+    if scanned > settled:
         now = utcnow()
-        found = await repository.sources(session, state.settled_outbox_id, scanned, sorted(kinds.SOURCES))
+        found = await repository.sources(session, settled, scanned, sorted(kinds.SOURCES))
         rows = [row for source in found for row in await _notifications(session, source, now)]
         added = await repository.insert_notifications(session, rows)
-    if state.checkpoint_outbox_id is None and scanned > state.settled_outbox_id:
-        state.checkpoint_outbox_id = scanned
-        state.checkpoint_xmax = await repository.next_xid(session)
-    read = scanned > state.scanned_outbox_id
-    state.scanned_outbox_id = scanned
+    read = await cursor.advance(session, state, scanned)
     await session.flush()
     if added:
         log.info("notifications created", extra={"notifications": added})

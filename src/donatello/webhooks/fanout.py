@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from donatello.audit import cursor
 from donatello.core.database import transaction
 from donatello.tenancy import GRANTS, Permission
 from donatello.webhooks import catalogue, repository
@@ -56,31 +57,16 @@ async def pass_once(sessions: async_sessionmaker[AsyncSession], batch_size: int 
 
 
 async def fan_out(session: AsyncSession, batch_size: int) -> Progress:
-    # Read before this transaction takes an id of its own (the lock below writes).
-    oldest_running = await repository.oldest_running_xid(session)
+    oldest_running = await cursor.oldest_running_xid(session)
     if not await repository.try_lock_fanout(session):
         return Progress(0, read=False)
     state = await repository.fanout_state(session)
-    if (
-        state.checkpoint_outbox_id is not None
-        and state.checkpoint_xmax is not None
-        and oldest_running >= state.checkpoint_xmax
-    ):
-        state.settled_outbox_id = max(state.settled_outbox_id, state.checkpoint_outbox_id)
-        state.checkpoint_outbox_id = state.checkpoint_xmax = None
-    high = await repository.outbox_high_water(session, state.scanned_outbox_id, batch_size)
-    scanned = max(state.scanned_outbox_id, high or 0)
+    settled, scanned = await cursor.window(session, state, oldest_running, batch_size)
     added = 0
-    if scanned > state.settled_outbox_id:
-        found = await repository.candidates(
-            session, state.settled_outbox_id, scanned, sorted(catalogue.SOURCES)
-        )
+    if scanned > settled:
+        found = await repository.candidates(session, settled, scanned, sorted(catalogue.SOURCES))
         added = await repository.insert_deliveries(session, [row for c in found for row in _deliveries(c)])
-    if state.checkpoint_outbox_id is None and scanned > state.settled_outbox_id:
-        state.checkpoint_outbox_id = scanned
-        state.checkpoint_xmax = await repository.next_xid(session)
-    read = scanned > state.scanned_outbox_id
-    state.scanned_outbox_id = scanned
+    read = await cursor.advance(session, state, scanned)
     await session.flush()
     if added:
         log.info("webhook deliveries queued", extra={"deliveries": added})

@@ -117,20 +117,6 @@ async def try_lock_fanout(session: AsyncSession) -> bool:
     return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FANOUT_LOCK}))
 
 
-async def oldest_running_xid(session: AsyncSession) -> int:
-    """``pg_snapshot_xmin`` now: every transaction with a lower id has ended."""
-    return int(
-        await session.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0
-    )
-
-
-async def next_xid(session: AsyncSession) -> int:
-    """``pg_snapshot_xmax`` now: every transaction running or to come has at least this id."""
-    return int(
-        await session.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")) or 0
-    )
-
-
 async def fanout_state(session: AsyncSession) -> WebhookFanoutState:
     stmt = select(WebhookFanoutState).where(WebhookFanoutState.id == 1).with_for_update()
     state = (await session.execute(stmt)).scalar_one_or_none()
@@ -139,17 +125,6 @@ async def fanout_state(session: AsyncSession) -> WebhookFanoutState:
         session.add(state)
         await session.flush()
     return state
-
-
-async def outbox_high_water(session: AsyncSession, after_id: int, batch: int) -> int | None:
-    """The highest visible outbox id among the next ``batch`` ids after ``after_id``."""
-    value = await session.scalar(
-        text(
-            "SELECT max(id) FROM (SELECT id FROM audit_outbox WHERE id > :after ORDER BY id LIMIT :batch) s"
-        ),
-        {"after": after_id, "batch": batch},
-    )
-    return int(value) if value is not None else None
 
 
 @dataclass(frozen=True)
