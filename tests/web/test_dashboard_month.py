@@ -1,5 +1,5 @@
 """A month of real spend on the dashboard: the burn-down climbs day by day towards the budget, its
-points and forecasts are the report API's, and the page is the README's screenshot (docs/)."""
+points and forecasts are the report API's, and the page is the screenshot in docs/web.md."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from tests.support.webhook_receiver import HOSTNAME, Receiver
 PUBLIC_ADDRESS = "93.184.215.14"
 
 
-# --- The reference implementation of the README's verification recipe ------------------------------------
+# --- The reference implementation of the verification recipe of docs/webhooks.md ------------------------------------
 
 
 def verify(secret: str, header: str, body: bytes) -> bool:

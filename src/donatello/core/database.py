@@ -75,7 +75,7 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    # expire_on_commit=False: responses are serialised after the edge commits (see core.transaction).
+    # expire_on_commit=False: responses are serialised after the edge commits (``unit_of_work`` below).
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 

@@ -1,7 +1,7 @@
 """Caps on free-form JSON values that clients store (preferences, settings, provider configuration).
 
 A value is measured as compact UTF-8 JSON; over its cap it is a 422 naming the field. The caps are
-documented in README ("Limits").
+documented in docs/api.md ("What the API refuses").
 """
 
 from __future__ import annotations

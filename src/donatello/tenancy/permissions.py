@@ -1,4 +1,4 @@
-"""Roles, permissions and the RBAC matrix in one place: which role may do what (README "Roles and
+"""Roles, permissions and the RBAC matrix in one place: which role may do what (docs/api.md "Roles and
 permissions" is the same table). ``principal.py`` builds on it; nothing here imports back.
 
 Actions on oneself (profile, own sessions, own preferences) need no permission: every signed-in user

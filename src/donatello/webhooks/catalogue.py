@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-#: Subscribable event types (README "Webhooks" lists the same).
+#: Subscribable event types (docs/webhooks.md lists the same).
 EVENT_TYPES: dict[str, str] = {
     "generation.completed": "a generation finished and was charged",
     "generation.failed": "a generation failed (its budget hold was released)",

@@ -1,4 +1,4 @@
-"""The signature scheme (README "Webhooks"): ``Donatello-Signature: t=<unix seconds>,v1=<hex>`` where
+"""The signature scheme (docs/webhooks.md): ``Donatello-Signature: t=<unix seconds>,v1=<hex>`` where
 ``hex = HMAC-SHA256(key=secret as UTF-8, message=f"{t}.{body}")`` over the exact body bytes sent."""
 
 from __future__ import annotations
