@@ -65,7 +65,7 @@ async def test_nova_canvas_registered_through_the_api_makes_stored_images_charge
     bedrock: BedrockStub,
 ) -> None:
     world = await gw.world(db, tokens)
-    model, admin = await register_nova_canvas(client, db, tokens, bedrock)
+    model, _ = await register_nova_canvas(client, db, tokens, bedrock)
     assert model["config"]["credential_kind"] == "aws-keys" and "BEDROCK" not in str(model)
 
     done = await generate(
