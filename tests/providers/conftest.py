@@ -13,6 +13,7 @@ from tests.support.bedrock_stub import (
     SECRET_VARIABLE,
     BedrockStub,
 )
+from tests.support.vertex_stub import KEY_VARIABLE, VertexStub
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,22 @@ def bedrock(bedrock_server: BedrockStub, monkeypatch: pytest.MonkeyPatch) -> Bed
     monkeypatch.setenv(KEY_ID_VARIABLE, ACCESS_KEY_ID)
     monkeypatch.setenv(SECRET_VARIABLE, SECRET_ACCESS_KEY)
     return bedrock_server
+
+
+@pytest.fixture(scope="session")
+def vertex_server() -> Iterator[VertexStub]:
+    stub = VertexStub()
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture
+def vertex(vertex_server: VertexStub, monkeypatch: pytest.MonkeyPatch) -> VertexStub:
+    """Vertex AI and Google's token endpoint with an empty script and a new service account whose key file
+    is mounted in ``vertex_stub.KEY_VARIABLE`` (``vertex_stub.CREDENTIAL``)."""
+    vertex_server.reset()
+    monkeypatch.setenv(KEY_VARIABLE, vertex_server.key_file())
+    return vertex_server

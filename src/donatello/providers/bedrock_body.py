@@ -25,7 +25,6 @@ from donatello.providers.errors import ProviderMisconfigured, ProviderRejected
 from donatello.providers.families import ASPECT_RATIOS, NOVA_CANVAS, STABILITY, Family, family_of
 
 NOVA_MAX_PROMPT = 1024
-NOVA_MAX_SEED = 858_993_459
 NOVA_STYLES = (
     "3D_ANIMATED_FAMILY_FILM",
     "DESIGN_SKETCH",
@@ -78,6 +77,8 @@ def body(target: ProviderTarget, request: ImageRequest, count: int) -> dict[str,
     kind = family(target)
     if request.size not in kind.sizes:
         raise ProviderRejected(f"{kind.name} offers sizes {', '.join(kind.sizes)}, not {request.size}")
+    if (refused := kind.refuses(request.negative_prompt, request.seed)) is not None:
+        raise ProviderRejected(f"{kind.name} {refused[1]}")
     quality = kind.quality(request.quality)
     if quality not in kind.qualities:
         raise ProviderRejected(f"{kind.name} offers qualities {', '.join(kind.qualities)}, not {quality}")
@@ -91,8 +92,6 @@ def _nova(config: dict[str, object], request: ImageRequest, count: int, quality:
         raise ProviderRejected(f"Nova Canvas takes prompts of up to {NOVA_MAX_PROMPT} characters")
     if request.negative_prompt and len(request.negative_prompt) > NOVA_MAX_PROMPT:
         raise ProviderRejected(f"Nova Canvas takes negative prompts of up to {NOVA_MAX_PROMPT} characters")
-    if request.seed is not None and request.seed > NOVA_MAX_SEED:
-        raise ProviderRejected(f"Nova Canvas takes seeds from 0 to {NOVA_MAX_SEED}")
     width, height = (int(part) for part in request.size.split("x"))
     text: dict[str, object] = {"text": request.prompt}
     if request.negative_prompt:

@@ -31,6 +31,10 @@ class Family:
     quality_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: (size, quality) -> output image tokens one image is documented to take; empty when not token-metered
     output_tokens: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+    #: False where the vendor has no negative prompt and the adapter does not word one in: refused (422)
+    takes_negative_prompt: bool = True
+    #: the largest seed the vendor takes, when smaller than the public API's (2**31 - 1)
+    max_seed: int | None = None
 
     def quality(self, requested: str) -> str:
         """The family's word for a requested quality (``hd`` -> ``high`` on gpt-image)."""
@@ -42,6 +46,14 @@ class Family:
     @property
     def token_metered(self) -> bool:
         return bool(self.output_tokens)
+
+    def refuses(self, negative_prompt: str | None, seed: int | None) -> tuple[str, str] | None:
+        """(option, why) of the first request option the vendor cannot take, or None."""
+        if negative_prompt and not self.takes_negative_prompt:
+            return "negative_prompt", "takes no negative prompt; say what to avoid in the prompt itself"
+        if seed is not None and self.max_seed is not None and seed > self.max_seed:
+            return "seed", f"takes seeds from 0 to {self.max_seed}"
+        return None
 
 
 # OpenAI's image-generation guide documents gpt-image's output tokens by size and quality (the same table
@@ -104,6 +116,7 @@ NOVA_CANVAS = Family(
     qualities=("standard", "premium"),
     max_images_per_call=5,
     quality_aliases=MappingProxyType({"hd": "premium", "high": "premium"}),
+    max_seed=858_993_459,
 )
 # Stability models on Bedrock (SD3.5 Large, Stable Image Core/Ultra): one image per call at an aspect
 # ratio, no quality setting, a native negative prompt and seed.
@@ -121,9 +134,8 @@ GEMINI_IMAGE = Family(
     qualities=("standard",),
     max_images_per_call=1,
     output_tokens=MappingProxyType({(size, "standard"): 1290 for size in ASPECT_RATIOS}),
+    takes_negative_prompt=False,
 )
-#: families with no negative prompt of their own; a request with one is refused (422), never reworded
-NO_NEGATIVE_PROMPT = frozenset({GEMINI_IMAGE.name})
 
 FAMILIES: Mapping[str, Family] = MappingProxyType(
     {f.name: f for f in (GPT_IMAGE, DALL_E_3, LOCAL, NOVA_CANVAS, STABILITY, GEMINI_IMAGE)}

@@ -67,8 +67,8 @@ def body(target: ProviderTarget, request: ImageRequest) -> dict[str, object]:
         )
     if not GEMINI_IMAGE.accepts_quality(request.quality):
         raise ProviderRejected(f"gemini-image offers quality {', '.join(GEMINI_IMAGE.qualities)} only")
-    if request.negative_prompt:
-        raise ProviderRejected("Gemini image models take no negative prompt")
+    if (refused := GEMINI_IMAGE.refuses(request.negative_prompt, request.seed)) is not None:
+        raise ProviderRejected(f"{GEMINI_IMAGE.name} {refused[1]}")
     config: dict[str, object] = {
         "responseModalities": ["IMAGE"],
         "imageConfig": {"aspectRatio": ASPECT_RATIOS[request.size]},
