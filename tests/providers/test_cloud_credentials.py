@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -172,3 +173,18 @@ async def test_each_cloud_credential_is_stored_and_only_its_kind_is_shown(
         True,
     )
     assert all(str(value) not in response.text for key, value in credential.items() if key != "kind")
+
+
+async def test_many_jobs_starting_at_once_get_one_google_token(
+    http: httpx.AsyncClient, settings: Settings, vertex: VertexStub
+) -> None:
+    source = mc.credentials(settings)
+    credential = {"kind": "google-service-account", "variable": "VERTEX_TEST_SERVICE_ACCOUNT_KEY"}
+    try:
+        bearers = await asyncio.gather(*(source.resolve(dict(credential)) for _ in range(25)))
+        headers = await asyncio.gather(*(bearer.headers() for bearer in bearers))
+    finally:
+        await source.aclose()
+
+    assert len(vertex.grants) == 1  # one JWT grant for all 25, the token shared
+    assert len({h["Authorization"] for h in headers}) == 1 and len({id(b) for b in bearers}) == 1

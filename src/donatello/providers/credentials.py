@@ -104,6 +104,7 @@ class ModelCredentials:
         self._secrets: dict[str, tuple[float, str]] = {}  # secret URL -> (good until, value)
         self._reading = asyncio.Lock()  # a cold cache under load reads Key Vault once per secret
         self._google: dict[str, clouds.GoogleToken] = {}  # key file content (or "default") -> its token
+        self._finding_google = asyncio.Lock()
 
     async def resolve(self, configured: dict[str, Any]) -> ProviderCredential:
         """What calls to the model send, ready to use; ``CredentialUnavailable`` when it cannot be had."""
@@ -146,15 +147,16 @@ class ModelCredentials:
             key = await self._secret(credential.secret)
         else:
             key = self._mounted(str(credential.variable))
-        if (token := self._google.get(key)) is None:
-            if isinstance(credential, GoogleDefaultCredential):
-                token = clouds.GoogleToken(await clouds.application_default(), kind="google-default")
-            else:
-                where = f"the environment variable {credential.variable}"
-                if credential.secret is not None:
-                    where = f"the Key Vault secret {key_vault_secret(credential.secret)[1]}"
-                token = clouds.GoogleToken(clouds.service_account_key(key, where))
-            self._google[key] = token
+        async with self._finding_google:  # jobs starting together share one holder, hence one token
+            if (token := self._google.get(key)) is None:
+                if isinstance(credential, GoogleDefaultCredential):
+                    token = clouds.GoogleToken(await clouds.application_default(), kind="google-default")
+                else:
+                    where = f"the environment variable {credential.variable}"
+                    if credential.secret is not None:
+                        where = f"the Key Vault secret {key_vault_secret(credential.secret)[1]}"
+                    token = clouds.GoogleToken(clouds.service_account_key(key, where))
+                self._google[key] = token
         await token.checked()
         return token
 
