@@ -5,6 +5,7 @@ vendor's refusals read the way the product needs them."""
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,9 @@ def ask(**changes: Any) -> ImageRequest:
 
 
 async def test_a_service_account_token_the_body_and_the_image_token_bill(
-    http: httpx.AsyncClient, settings: Settings, vertex: VertexStub
+    http: httpx.AsyncClient, settings: Settings, vertex: VertexStub, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     result = await VertexGeminiProvider(http).generate(
         await target(settings, vertex), ask(size="1536x1024", seed=77, n=2)
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,10 @@ from google.oauth2 import service_account
 from donatello.providers.errors import CredentialUnavailable, ProviderUnavailable
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+# botocore's signer logs the canonical request it signs at DEBUG, a session token among its headers:
+# whatever the platform's log level, that logger never says more than INFO.
+logging.getLogger("botocore.auth").setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
