@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from tests.support import factories
 from tests.support import generation_world as gw
-from tests.support.bedrock_stub import CREDENTIAL, SECRET_VARIABLE, BedrockStub, prompt_blocked
+from tests.support.bedrock_stub import CREDENTIAL, SECRET_VARIABLE, BedrockStub, prompt_blocked, throttled
 from tests.support.signin import bearer_for
 
 
 async def register_nova_canvas(
-    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, stub: BedrockStub
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, stub: BedrockStub, retries: int = 0
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Nova Canvas as a super admin registers it: AUD 0.0600 per image, keys from the environment."""
     org = await factories.organization(db)
@@ -37,7 +37,7 @@ async def register_nova_canvas(
             "priority": 1,
             "timeout_seconds": 10,
             "config": {
-                "max_retries": 0,
+                "max_retries": retries,
                 "configuration": {"model_id": "amazon.nova-canvas-v1:0", "region": stub.region},
                 "credential": CREDENTIAL,
             },
@@ -141,3 +141,28 @@ async def test_a_secret_bedrock_refuses_makes_the_model_unavailable_with_the_rea
     )
     assert refused.status_code == 503 and refused.json()["type"].endswith("/model-cannot-run")
     assert len(bedrock.requests) == 1
+
+
+async def test_a_throttled_call_is_tried_again_and_the_images_are_charged_once(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    db: AsyncSession,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    bedrock: BedrockStub,
+) -> None:
+    world = await gw.world(db, tokens)
+    model, _ = await register_nova_canvas(client, db, tokens, bedrock, retries=2)
+    bedrock.reply(throttled(retry_after="1"))
+
+    done = await generate(
+        client,
+        world,
+        await gw.worker(app, db, http),
+        prompt="harbour",
+        model=f"aws-bedrock/{model['model_name']}",
+    )
+
+    assert done["status"] == "completed" and len(done["image_urls"]) == 1
+    assert len(bedrock.requests) == 2  # throttled, then made
+    assert done["cost_aud"] == "0.0600" and len(await gw.charges(db, world.department)) == 1

@@ -19,7 +19,14 @@ from donatello.models import FxRate
 from tests.support import factories
 from tests.support import generation_world as gw
 from tests.support.signin import bearer_for
-from tests.support.vertex_stub import CREDENTIAL, LOCATION, PROJECT, VertexStub, prompt_blocked
+from tests.support.vertex_stub import (
+    CREDENTIAL,
+    LOCATION,
+    PROJECT,
+    VertexStub,
+    prompt_blocked,
+    resource_exhausted,
+)
 
 RATE = Decimal("1.52000000")  # AUD per USD
 #: Gemini 2.5 Flash Image's list prices per million tokens (USD)
@@ -29,7 +36,12 @@ NAME = f"google-vertex/{MODEL}"
 
 
 async def register_gemini(
-    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, stub: VertexStub, priority: int = 1
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    tokens: TokenSigner,
+    stub: VertexStub,
+    priority: int = 1,
+    retries: int = 0,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     db.add(FxRate(base_currency="USD", rate=RATE, source="RBA", effective_date=date(2026, 11, 2)))
     org = await factories.organization(db)
@@ -47,7 +59,7 @@ async def register_gemini(
             "priority": priority,
             "timeout_seconds": 10,
             "config": {
-                "max_retries": 0,
+                "max_retries": retries,
                 "configuration": {"project": PROJECT, "location": LOCATION},
                 "credential": CREDENTIAL,
             },
@@ -175,3 +187,24 @@ async def test_a_service_account_google_no_longer_knows_makes_the_model_unavaila
         "/v1/generations", json={"prompt": "again", "model": NAME}, headers=world.headers
     )
     assert refused.status_code == 503 and refused.json()["type"].endswith("/model-cannot-run")
+
+
+async def test_resource_exhausted_is_tried_again_and_only_the_call_that_made_the_image_is_charged(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    db: AsyncSession,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    vertex: VertexStub,
+) -> None:
+    world = await gw.world(db, tokens)
+    await register_gemini(client, db, tokens, vertex, retries=2)
+    vertex.reply(resource_exhausted())
+
+    done = await generate(
+        client, world, await gw.worker(app, db, http), prompt="a lyrebird on a fence post", model=NAME
+    )
+
+    assert done["status"] == "completed" and len(vertex.requests) == 2
+    assert done["usage"]["output_image_tokens"] == 1290 and done["cost_aud"] == "0.0588"
+    assert len(vertex.grants) == 1  # the token outlived the retry
