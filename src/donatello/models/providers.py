@@ -162,8 +162,9 @@ class ProviderConfig(Base):
         JSONB,
         comment=(
             'How calls prove who they are, never the secret itself: {"kind": "key-vault", "secret": '
-            '<secret URL>}, {"kind": "managed-identity", "scope", "client_id"} or {"kind": "environment", '
-            '"variable": <name>}'
+            '<secret URL>}, {"kind": "managed-identity", "scope", "client_id"}, {"kind": "environment", '
+            '"variable": <name>}, {"kind": "aws-keys", variables or "secret"}, {"kind": '
+            '"google-service-account", "variable" or "secret"} or {"kind": "google-default"}'
         ),
     )
     max_retries: Mapped[int] = mapped_column(
@@ -179,7 +180,8 @@ class ProviderConfig(Base):
     __table_args__ = (
         CheckConstraint("max_retries >= 0", name="max_retries_nonneg"),
         CheckConstraint(
-            "credential IS NULL OR credential->>'kind' IN ('key-vault', 'managed-identity', 'environment')",
+            "credential IS NULL OR credential->>'kind' IN ('key-vault', 'managed-identity', 'environment', "
+            "'aws-keys', 'google-service-account', 'google-default')",
             name="credential_kind",
         ),
         CheckConstraint("rate_limit_per_minute > 0", name="rate_limit_positive"),

@@ -7,14 +7,16 @@ import httpx
 
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers.azure_openai import AzureOpenAIProvider
+from donatello.providers.bedrock import BedrockProvider
 from donatello.providers.contract import ImageProvider
 from donatello.providers.errors import ProviderRejected
 from donatello.providers.local import LocalProvider
+from donatello.providers.vertex import VertexGeminiProvider
 
 #: providers an adapter speaks to; a model of any other provider is listed but never chosen
-PROVIDER_NAMES = frozenset({"local", "azure-openai"})
+PROVIDER_NAMES = frozenset({"local", "azure-openai", "aws-bedrock", "google-vertex"})
 #: providers no call reaches without a credential (``provider_configs.credential``)
-NEEDS_CREDENTIAL = frozenset({"azure-openai"})
+NEEDS_CREDENTIAL = frozenset({"azure-openai", "aws-bedrock", "google-vertex"})
 
 
 def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider:
@@ -22,6 +24,10 @@ def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider
         return LocalProvider()
     if provider_name == "azure-openai":
         return AzureOpenAIProvider(http)
+    if provider_name == "aws-bedrock":
+        return BedrockProvider(http)
+    if provider_name == "google-vertex":
+        return VertexGeminiProvider(http)
     raise ProviderRejected(f"no adapter for provider {provider_name!r}")
 
 

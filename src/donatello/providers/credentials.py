@@ -10,6 +10,9 @@ just before the call. Nothing here is stored, returned or logged.
   before every call, which is free while the cached token is good.
 * ``environment``: a key the platform mounts as an environment variable (``config.mounted_secret``),
   sent as ``api-key``.
+* ``aws-keys``, ``google-service-account``, ``google-default``: the other clouds' credentials
+  (:mod:`donatello.providers.cloud_credentials`), their secrets read from environment variables or Key
+  Vault the same way; a service account's token is obtained here first, as a managed identity's is.
 
 The way is decided by configuration, never by trying one and falling back to another. A credential that
 cannot be obtained raises ``CredentialUnavailable``: the caller makes no call and the model unavailable.
@@ -36,11 +39,15 @@ from azure.keyvault.secrets.aio import SecretClient
 from pydantic import ValidationError
 
 from donatello.config import Settings, mounted_secret
+from donatello.providers import cloud_credentials as clouds
 from donatello.providers.contract import ApiKeyHeader, ProviderCredential
 from donatello.providers.errors import CredentialUnavailable, ProviderUnavailable
 from donatello.providers.schemas import (
     CREDENTIAL,
+    AwsKeysCredential,
     EnvironmentCredential,
+    GoogleDefaultCredential,
+    GoogleServiceAccountCredential,
     KeyVaultCredential,
     ManagedIdentityCredential,
     key_vault_secret,
@@ -96,6 +103,8 @@ class ModelCredentials:
         self._vaults: dict[str, SecretClient] = {}
         self._secrets: dict[str, tuple[float, str]] = {}  # secret URL -> (good until, value)
         self._reading = asyncio.Lock()  # a cold cache under load reads Key Vault once per secret
+        self._google: dict[str, clouds.GoogleToken] = {}  # key file content (or "default") -> its token
+        self._finding_google = asyncio.Lock()
 
     async def resolve(self, configured: dict[str, Any]) -> ProviderCredential:
         """What calls to the model send, ready to use; ``CredentialUnavailable`` when it cannot be had."""
@@ -108,8 +117,48 @@ class ModelCredentials:
         if isinstance(credential, KeyVaultCredential):
             return ApiKeyHeader(await self._secret(credential.secret), kind="key-vault")
         if isinstance(credential, EnvironmentCredential):
-            return ApiKeyHeader(self._mounted(credential), kind="environment")
+            return ApiKeyHeader(self._mounted(credential.variable), kind="environment")
+        if isinstance(credential, AwsKeysCredential):
+            return await self._aws_keys(credential)
+        if isinstance(credential, GoogleServiceAccountCredential | GoogleDefaultCredential):
+            return await self._google_token(credential)
         return await self._token(credential)
+
+    async def _aws_keys(self, credential: AwsKeysCredential) -> clouds.AwsKeys:
+        if credential.secret is not None:
+            where = f"the Key Vault secret {key_vault_secret(credential.secret)[1]}"
+            return clouds.aws_keys_from_json(await self._secret(credential.secret), where)
+        assert credential.access_key_id_variable and credential.secret_access_key_variable
+        token = credential.session_token_variable
+        return clouds.AwsKeys(
+            self._mounted(credential.access_key_id_variable),
+            self._mounted(credential.secret_access_key_variable),
+            self._mounted(token) if token else None,
+        )
+
+    async def _google_token(
+        self, credential: GoogleServiceAccountCredential | GoogleDefaultCredential
+    ) -> clouds.GoogleToken:
+        """One token holder per key (a rotated key is a new one); its token obtained now, so a model
+        whose key is refused is never called."""
+        if isinstance(credential, GoogleDefaultCredential):
+            key = "default"
+        elif credential.secret is not None:
+            key = await self._secret(credential.secret)
+        else:
+            key = self._mounted(str(credential.variable))
+        async with self._finding_google:  # jobs starting together share one holder, hence one token
+            if (token := self._google.get(key)) is None:
+                if isinstance(credential, GoogleDefaultCredential):
+                    token = clouds.GoogleToken(await clouds.application_default(), kind="google-default")
+                else:
+                    where = f"the environment variable {credential.variable}"
+                    if credential.secret is not None:
+                        where = f"the Key Vault secret {key_vault_secret(credential.secret)[1]}"
+                    token = clouds.GoogleToken(clouds.service_account_key(key, where))
+                self._google[key] = token
+        await token.checked()
+        return token
 
     async def aclose(self) -> None:
         for client in self._vaults.values():
@@ -119,6 +168,7 @@ class ModelCredentials:
         self._vaults.clear()
         self._identities.clear()
         self._bearers.clear()
+        self._google.clear()
 
     def _identity(self, client_id: str | None) -> DefaultAzureCredential:
         """One credential per identity for the whole process: its token cache is shared by every call."""
@@ -137,12 +187,12 @@ class ModelCredentials:
         await bearer.checked()  # obtained now (and cached), so a model without a token is never called
         return bearer
 
-    def _mounted(self, credential: EnvironmentCredential) -> str:
-        value = mounted_secret(credential.variable)
+    def _mounted(self, variable: str) -> str:
+        value = mounted_secret(variable)
         if value is None:
             raise CredentialUnavailable(
-                f"the environment variable {credential.variable} holding its key is not set",
-                f"environment variable {credential.variable} is unset or empty in this process",
+                f"the environment variable {variable} holding its key is not set",
+                f"environment variable {variable} is unset or empty in this process",
             )
         return value.get_secret_value()
 

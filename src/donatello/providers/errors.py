@@ -144,6 +144,16 @@ class UnsupportedOption(ValidationFailed):
         )
 
 
+class OptionNotOffered(ValidationFailed):
+    """The vendor has no such option (a negative prompt) or not this value (a seed beyond its range)."""
+
+    type = "unsupported-option"
+    title = "The model does not support this option"
+
+    def __init__(self, detail: str, option: str) -> None:
+        super().__init__(detail, field=option)
+
+
 class ModelUnavailable(ServiceUnavailable):
     type = "model-unavailable"
     title = "The model is temporarily unavailable"

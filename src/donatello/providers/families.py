@@ -2,7 +2,9 @@
 
 A model row names its family in ``configuration.family`` (``gpt-image`` for gpt-image-1-mini, 1.5 and 2;
 ``dall-e-3`` for deployments that still answer); without one the provider decides (``local`` renders with
-Pillow, ``azure-openai`` defaults to ``gpt-image``, the family customers deploy today). The family decides
+Pillow, ``azure-openai`` defaults to ``gpt-image``, the family customers deploy today, ``google-vertex`` to
+``gemini-image``, and ``aws-bedrock`` reads it from ``configuration.model_id``: ``amazon.nova-canvas-*`` is
+``nova-canvas``, ``stability.*`` is ``stability``). The family decides
 the request body an adapter sends, the sizes and qualities the public API may ask of the model, how many
 images one call may return, and — for token-metered families — the documented output tokens per image,
 from which the most a request can cost (its budget hold) is worked out.
@@ -29,6 +31,10 @@ class Family:
     quality_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: (size, quality) -> output image tokens one image is documented to take; empty when not token-metered
     output_tokens: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+    #: False where the vendor has no negative prompt and the adapter does not word one in: refused (422)
+    takes_negative_prompt: bool = True
+    #: the largest seed the vendor takes, when smaller than the public API's (2**31 - 1)
+    max_seed: int | None = None
 
     def quality(self, requested: str) -> str:
         """The family's word for a requested quality (``hd`` -> ``high`` on gpt-image)."""
@@ -40,6 +46,14 @@ class Family:
     @property
     def token_metered(self) -> bool:
         return bool(self.output_tokens)
+
+    def refuses(self, negative_prompt: str | None, seed: int | None) -> tuple[str, str] | None:
+        """(option, why) of the first request option the vendor cannot take, or None."""
+        if negative_prompt and not self.takes_negative_prompt:
+            return "negative_prompt", "takes no negative prompt; say what to avoid in the prompt itself"
+        if seed is not None and self.max_seed is not None and seed > self.max_seed:
+            return "seed", f"takes seeds from 0 to {self.max_seed}"
+        return None
 
 
 # OpenAI's image-generation guide documents gpt-image's output tokens by size and quality (the same table
@@ -89,9 +103,49 @@ LOCAL = Family(
     max_images_per_call=10,
 )
 
-FAMILIES: Mapping[str, Family] = MappingProxyType({f.name: f for f in (GPT_IMAGE, DALL_E_3, LOCAL)})
+#: sizes the aspect-ratio vendors (Stability, Gemini) take, as the ratio they are asked for; the vendor
+#: picks the pixels at that ratio (1792x1024 is asked as the nearest ratio both offer, 16:9)
+ASPECT_RATIOS: Mapping[str, str] = MappingProxyType(
+    {"1024x1024": "1:1", "1536x1024": "3:2", "1024x1536": "2:3", "1792x1024": "16:9", "1024x1792": "9:16"}
+)
+# Amazon Nova Canvas (Bedrock): width and height of 320-4096 px in steps of 16, one to five images per
+# call, quality standard or premium (the public hd/high), a native negative prompt and seed.
+NOVA_CANVAS = Family(
+    name="nova-canvas",
+    sizes=("512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792"),
+    qualities=("standard", "premium"),
+    max_images_per_call=5,
+    quality_aliases=MappingProxyType({"hd": "premium", "high": "premium"}),
+    max_seed=858_993_459,
+)
+# Stability models on Bedrock (SD3.5 Large, Stable Image Core/Ultra): one image per call at an aspect
+# ratio, no quality setting, a native negative prompt and seed.
+STABILITY = Family(
+    name="stability",
+    sizes=tuple(ASPECT_RATIOS),
+    qualities=("standard",),
+    max_images_per_call=1,
+)
+# Gemini image models on Vertex AI: one image per call at an aspect ratio, metered in image tokens — the
+# pricing page documents 1290 output tokens per image up to 1024x1024 px (and each ratio's equivalent).
+GEMINI_IMAGE = Family(
+    name="gemini-image",
+    sizes=tuple(ASPECT_RATIOS),
+    qualities=("standard",),
+    max_images_per_call=1,
+    output_tokens=MappingProxyType({(size, "standard"): 1290 for size in ASPECT_RATIOS}),
+    takes_negative_prompt=False,
+)
+
+FAMILIES: Mapping[str, Family] = MappingProxyType(
+    {f.name: f for f in (GPT_IMAGE, DALL_E_3, LOCAL, NOVA_CANVAS, STABILITY, GEMINI_IMAGE)}
+)
 #: the family of a provider's models when their configuration names none
-DEFAULT_FAMILY: Mapping[str, Family] = MappingProxyType({"local": LOCAL, "azure-openai": GPT_IMAGE})
+DEFAULT_FAMILY: Mapping[str, Family] = MappingProxyType(
+    {"local": LOCAL, "azure-openai": GPT_IMAGE, "google-vertex": GEMINI_IMAGE}
+)
+#: Bedrock model ids by prefix -> their family, when the configuration names none
+BEDROCK_MODEL_FAMILIES = (("amazon.nova-canvas", NOVA_CANVAS), ("stability.", STABILITY))
 
 
 def family_of(provider_name: str, configuration: Mapping[str, object]) -> Family | None:
@@ -99,4 +153,8 @@ def family_of(provider_name: str, configuration: Mapping[str, object]) -> Family
     named = configuration.get("family")
     if isinstance(named, str):
         return FAMILIES.get(named)
+    model_id = configuration.get("model_id")
+    if provider_name == "aws-bedrock" and isinstance(model_id, str):
+        bare = model_id.split(".", 1)[1] if model_id.startswith(("us.", "eu.", "apac.")) else model_id
+        return next((family for prefix, family in BEDROCK_MODEL_FAMILIES if bare.startswith(prefix)), None)
     return DEFAULT_FAMILY.get(provider_name)

@@ -103,10 +103,87 @@ class EnvironmentCredential(BaseModel):
         return value
 
 
-Credential = Annotated[
-    KeyVaultCredential | ManagedIdentityCredential | EnvironmentCredential, Field(discriminator="kind")
+def _variable_name(value: str | None) -> str | None:
+    return None if value is None else EnvironmentCredential._variable(value)
+
+
+def _secret_url(value: str | None) -> str | None:
+    if value is not None:
+        key_vault_secret(value)
+    return value
+
+
+class AwsKeysCredential(BaseModel):
+    """An AWS access key pair that signs each call (SigV4): from environment variables, or from one Key
+    Vault secret holding ``{"access_key_id", "secret_access_key"[, "session_token"]}`` as JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["aws-keys"]
+    access_key_id_variable: str | None = Field(
+        default=None, max_length=128, examples=["BEDROCK_ACCESS_KEY_ID"]
+    )
+    secret_access_key_variable: str | None = Field(default=None, max_length=128)
+    session_token_variable: str | None = Field(default=None, max_length=128)
+    secret: str | None = Field(default=None, max_length=500, description="A Key Vault secret URL")
+
+    _variables = field_validator(
+        "access_key_id_variable", "secret_access_key_variable", "session_token_variable"
+    )(_variable_name)
+    _secret = field_validator("secret")(_secret_url)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        pair = (self.access_key_id_variable, self.secret_access_key_variable)
+        if self.secret is not None and (any(pair) or self.session_token_variable):
+            raise ValueError("give either secret or the key variables, not both")
+        if self.secret is None and not all(pair):
+            raise ValueError("give secret, or both access_key_id_variable and secret_access_key_variable")
+        return self
+
+
+class GoogleServiceAccountCredential(BaseModel):
+    """A Google service-account key (its JSON file's content) in an environment variable or a Key Vault
+    secret; calls send the OAuth token it is granted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["google-service-account"]
+    variable: str | None = Field(default=None, max_length=128, examples=["VERTEX_SERVICE_ACCOUNT_KEY"])
+    secret: str | None = Field(default=None, max_length=500, description="A Key Vault secret URL")
+
+    _variable = field_validator("variable")(_variable_name)
+    _secret = field_validator("secret")(_secret_url)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.variable is None) == (self.secret is None):
+            raise ValueError("give exactly one of variable and secret")
+        return self
+
+
+class GoogleDefaultCredential(BaseModel):
+    """No key stored: Google's application default credentials (workload identity federation, the
+    metadata server, or the key file ``GOOGLE_APPLICATION_CREDENTIALS`` names)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["google-default"]
+
+
+AnyCredential = (
+    KeyVaultCredential
+    | ManagedIdentityCredential
+    | EnvironmentCredential
+    | AwsKeysCredential
+    | GoogleServiceAccountCredential
+    | GoogleDefaultCredential
+)
+Credential = Annotated[AnyCredential, Field(discriminator="kind")]
+CREDENTIAL = TypeAdapter[AnyCredential](Credential)
+CredentialKind = Literal[
+    "key-vault", "managed-identity", "environment", "aws-keys", "google-service-account", "google-default"
 ]
-CREDENTIAL = TypeAdapter[KeyVaultCredential | ManagedIdentityCredential | EnvironmentCredential](Credential)
 
 
 def key_vault_secret(url: str) -> tuple[str, str, str | None]:
@@ -219,7 +296,7 @@ class ProviderConfigRead(BaseModel):
     rate_limit_per_minute: int | None
     configuration: dict[str, Any]
     has_credential: bool = Field(description="Whether a credential is configured (never the secret)")
-    credential_kind: Literal["key-vault", "managed-identity", "environment"] | None = Field(
+    credential_kind: CredentialKind | None = Field(
         description="Where the credential comes from; its details are never returned"
     )
 
