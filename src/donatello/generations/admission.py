@@ -28,6 +28,7 @@ from donatello.generations.schemas import BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
 from donatello.pricing.service import input_text_bound
 from donatello.providers import Availability, Candidate, candidates
+from donatello.providers.negative_prompts import for_negative_prompt
 from donatello.ratelimit import Check, RateLimited, RateLimiter, charged, checks_for
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
@@ -146,7 +147,7 @@ async def _admit(
             availability=admission.availability,
             input_bound=input_text_bound(body.prompt, body.negative_prompt),
         )
-        choices.append(offered[0])
+        choices.append(for_negative_prompt(offered, body.negative_prompt, named=body.model != "auto"))
 
     now = utcnow()
     rows = [

@@ -9,12 +9,14 @@ from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers.azure_openai import AzureOpenAIProvider
 from donatello.providers.contract import ImageProvider
 from donatello.providers.errors import ProviderRejected
+from donatello.providers.flux_foundry import FluxFoundryProvider
 from donatello.providers.local import LocalProvider
+from donatello.providers.openai_images import OpenAIProvider
 
 #: providers an adapter speaks to; a model of any other provider is listed but never chosen
-PROVIDER_NAMES = frozenset({"local", "azure-openai"})
+PROVIDER_NAMES = frozenset({"local", "azure-openai", "openai", "azure-foundry"})
 #: providers no call reaches without a credential (``provider_configs.credential``)
-NEEDS_CREDENTIAL = frozenset({"azure-openai"})
+NEEDS_CREDENTIAL = frozenset({"azure-openai", "openai", "azure-foundry"})
 
 
 def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider:
@@ -22,6 +24,10 @@ def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider
         return LocalProvider()
     if provider_name == "azure-openai":
         return AzureOpenAIProvider(http)
+    if provider_name == "openai":
+        return OpenAIProvider(http)
+    if provider_name == "azure-foundry":
+        return FluxFoundryProvider(http)
     raise ProviderRejected(f"no adapter for provider {provider_name!r}")
 
 
