@@ -43,7 +43,13 @@ class GenerationCreate(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=151, description='"auto" or "provider/model"')] = (
         "auto"
     )
-    size: Size | FreeSize = "1024x1024"
+    size: Annotated[
+        Size | FreeSize,
+        Field(
+            description="One of the listed sizes or, for a model with free sizes (FLUX.2), any WIDTHxHEIGHT "
+            "in multiples of 16 within the model's bounds"
+        ),
+    ] = "1024x1024"
     quality: Quality = "standard"
     style: Style | None = None
     n: Annotated[int, Field(ge=1, le=4)] = 1
