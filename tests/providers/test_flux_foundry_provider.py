@@ -19,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.models import ModelProvider, User
+from donatello.providers.contract import ApiKeyHeader, ImageRequest, ProviderTarget
+from donatello.providers.errors import ContentFiltered, ProviderMisconfigured, ProviderRejected
+from donatello.providers.flux_foundry import FluxFoundryProvider
 from tests.support import factories, provider_rows
 from tests.support import generation_world as gw
-from tests.support.flux_foundry_stub import STUB_KEY, FluxFoundryStub, request_moderated
+from tests.support.flux_foundry_stub import STUB_KEY, FluxFoundryStub, content_moderated, request_moderated
 from tests.support.signin import bearer_for
 
 PROMPT = "A red fox in an autumn forest, photograph"
@@ -275,3 +278,56 @@ async def test_flux_kontext_answers_on_foundrys_images_route_without_a_seed(
     assert (done["status"], done["cost_aud"]) == ("completed", "0.0800")
     [url] = done["image_urls"]
     assert Image.open(BytesIO((await gw.fetch(client, url)).content)).size == (1024, 1024)
+
+
+def _target(foundry: FluxFoundryStub, model: str = "FLUX.2-pro", **configuration: object) -> ProviderTarget:
+    return ProviderTarget(
+        provider="azure-foundry",
+        model=model,
+        endpoint=foundry.base_url,
+        timeout_seconds=5,
+        max_retries=0,
+        configuration=dict(configuration),
+        credential=ApiKeyHeader(STUB_KEY, kind="key-vault"),
+    )
+
+
+def _asking(size: str = "1024x1024", negative: str | None = None) -> ImageRequest:
+    return ImageRequest(PROMPT, negative, size, "standard", None, 1, 5)
+
+
+async def test_an_image_flux_moderates_after_making_it_is_an_output_refusal(
+    http: httpx.AsyncClient, foundry: FluxFoundryStub
+) -> None:
+    foundry.reply(content_moderated("Violence"))
+
+    with pytest.raises(ContentFiltered) as raised:
+        await FluxFoundryProvider(http).generate(_target(foundry), _asking())
+
+    assert (raised.value.stage, raised.value.categories, raised.value.is_nsfw) == (
+        "output",
+        ["violence"],
+        True,
+    )
+    assert "generated image" in raised.value.reason
+
+
+async def test_a_parameter_the_deployment_refuses_is_a_misconfiguration_named_by_the_vendors_422(
+    http: httpx.AsyncClient, foundry: FluxFoundryStub
+) -> None:
+    with pytest.raises(ProviderMisconfigured) as raised:  # steps is FLUX.2-flex's, not pro's
+        await FluxFoundryProvider(http).generate(_target(foundry, steps=20), _asking())
+
+    assert raised.value.status_code == 422 and raised.value.reason == "steps: Extra inputs are not permitted"
+    assert len(foundry.requests) == 1
+
+
+async def test_what_flux_cannot_do_is_refused_before_any_call(
+    http: httpx.AsyncClient, foundry: FluxFoundryStub
+) -> None:
+    provider = FluxFoundryProvider(http)
+    for request in (_asking("2064x1024"), _asking("1000x1008"), _asking(negative="blur")):
+        with pytest.raises(ProviderRejected):
+            await provider.generate(_target(foundry), request)
+
+    assert foundry.requests == []

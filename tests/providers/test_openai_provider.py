@@ -4,6 +4,7 @@ the model unavailable with a reason — all against the strict loopback stub of 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.models import User
 from donatello.providers.contract import ApiKeyHeader, ImageRequest, ProviderTarget
-from donatello.providers.errors import ProviderRateLimited
+from donatello.providers.errors import ProviderMisconfigured, ProviderRateLimited
 from donatello.providers.openai_images import OpenAIProvider
 from tests.support import factories, provider_rows
 from tests.support import generation_world as gw
@@ -211,14 +212,7 @@ async def test_a_rate_limited_call_is_retryable_after_the_wait_openai_names(
     http: httpx.AsyncClient, openai_stub: OpenAIImagesStub
 ) -> None:
     openai_stub.reply(rate_limited(retry_after="7"))
-    target = ProviderTarget(
-        provider="openai",
-        model="gpt-image-1.5",
-        endpoint=openai_stub.base_url,
-        timeout_seconds=5,
-        max_retries=0,
-        credential=ApiKeyHeader(STUB_KEY, kind="environment"),
-    )
+    target = _target(openai_stub)
     request = ImageRequest(PROMPT, None, "1024x1024", "low", None, 1, None)
 
     with pytest.raises(ProviderRateLimited) as raised:
@@ -228,3 +222,36 @@ async def test_a_rate_limited_call_is_retryable_after_the_wait_openai_names(
     assert raised.value.status_code == 429
     result = await OpenAIProvider(http).generate(target, request)  # the next call goes through
     assert len(result.images) == 1 and result.usage is not None and result.usage.output_image_tokens == 272
+
+
+async def test_a_managed_identity_or_an_unknown_model_is_a_misconfiguration_the_vendor_names(
+    http: httpx.AsyncClient, openai_stub: OpenAIImagesStub
+) -> None:
+    request = ImageRequest(PROMPT, None, "1024x1024", "low", None, 1, None)
+    entra = dataclasses.replace(_target(openai_stub), credential=_EntraToken())
+    with pytest.raises(ProviderMisconfigured) as no_key:
+        await OpenAIProvider(http).generate(entra, request)
+    assert "not an Entra token" in no_key.value.reason and openai_stub.requests == []
+
+    unknown = dataclasses.replace(_target(openai_stub), configuration={"model": "gpt-image-9"})
+    with pytest.raises(ProviderMisconfigured) as missing:
+        await OpenAIProvider(http).generate(unknown, request)
+    assert missing.value.status_code == 404 and "model_not_found" in missing.value.reason
+
+
+class _EntraToken:
+    kind = "managed-identity"
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": "Bearer an-entra-token"}
+
+
+def _target(stub: OpenAIImagesStub) -> ProviderTarget:
+    return ProviderTarget(
+        provider="openai",
+        model="gpt-image-1.5",
+        endpoint=stub.base_url,
+        timeout_seconds=5,
+        max_retries=0,
+        credential=ApiKeyHeader(STUB_KEY, kind="environment"),
+    )

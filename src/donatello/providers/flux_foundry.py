@@ -13,8 +13,11 @@ unavailable, 429 with ``Retry-After`` is retried), and as Black Forest Labs word
 
 * a moderated request — ``status`` ``Request Moderated`` (the prompt) or ``Content Moderated`` (the image),
   reasons in ``details["Moderation Reasons"]`` — in a 200 or an error body, is a final safety refusal;
-* a 422 validation error (``{"detail": [{"loc": [...], "msg": ...}]}``) is a rejected request, its
-  messages kept as the reason (they name parameters, never the prompt).
+* a 422 validation error (``{"detail": [{"loc": [...], "msg": ...}]}``) names parameters, never the
+  prompt's text. The request was checked against the family before the call, so a parameter refused is
+  one the model's configuration chose (``steps`` on a model that takes none, a deployment that is not
+  what its family says): the model is misconfigured until someone changes it. Only a refused prompt is a
+  rejected request.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarg
 from donatello.providers.errors import (
     ContentFiltered,
     ProviderError,
+    ProviderMisconfigured,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -106,8 +110,9 @@ def error_for(response: httpx.Response) -> ProviderError:
         body: dict[str, Any] = inner if isinstance(inner, dict) else payload
         if (refusal := moderated(body, response.status_code)) is not None:
             return refusal
-        if response.status_code == 422 and isinstance(payload.get("detail"), list):
-            return ProviderRejected(_validation(payload["detail"]), status_code=422)
+        if response.status_code == 422 and isinstance(detail := payload.get("detail"), list):
+            kind = ProviderRejected if _about_prompt(detail) else ProviderMisconfigured
+            return kind(_validation(detail), status_code=422)
     return azure_errors.error_for(response)
 
 
@@ -138,6 +143,10 @@ async def _headers(target: ProviderTarget) -> dict[str, str]:
     if key := sent.pop("api-key", None):
         sent["Authorization"] = f"Bearer {key}"
     return sent
+
+
+def _about_prompt(detail: list[object]) -> bool:
+    return all(isinstance(e, dict) and "prompt" in (e.get("loc") or []) for e in detail)
 
 
 def _validation(detail: list[object]) -> str:
