@@ -150,6 +150,9 @@ async def test_a_size_outside_flux_bounds_or_not_in_sixteens_is_refused_with_a_c
     client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, foundry: FluxFoundryStub
 ) -> None:
     world = await gw.world(db, tokens)
+    no_taker = await client.post(  # only the local model, which lists its sizes: nobody takes this one
+        "/v1/generations", json={"prompt": PROMPT, "size": "1216x832"}, headers=world.headers
+    )
     flux = await _flux(db, foundry)
     name = f"azure-foundry/{flux.model_name}"
 
@@ -165,6 +168,7 @@ async def test_a_size_outside_flux_bounds_or_not_in_sixteens_is_refused_with_a_c
         headers=world.headers,
     )
 
+    assert no_taker.status_code == 422 and no_taker.json()["type"].endswith("/size-not-offered")
     assert too_big.status_code == 422 and too_big.headers["content-type"] == "application/problem+json"
     assert too_big.json()["type"].endswith("/unsupported-option")
     assert "any WIDTHxHEIGHT in multiples of 16 from 64 to 2048" in too_big.json()["detail"]

@@ -4,7 +4,7 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -13,6 +13,7 @@ from donatello.core.money import Money
 # The union of what the model families offer (providers/families.py); whether the chosen model offers a
 # value is checked against that model when the request is admitted (422 ``unsupported-option``).
 Size = Literal["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"]
+LISTED_SIZES: tuple[str, ...] = get_args(Size)
 
 
 def _multiple_of_16(size: str) -> str:
