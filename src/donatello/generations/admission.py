@@ -28,7 +28,7 @@ from donatello.generations.schemas import LISTED_SIZES, BatchCreate, GenerationC
 from donatello.models import Generation, GenerationBatch
 from donatello.pricing.service import input_text_bound
 from donatello.providers import Availability, Candidate, candidates
-from donatello.providers.request_fit import for_negative_prompt, refuse_size_no_model_takes
+from donatello.providers.request_fit import for_negative_prompt, refuse_free_size_not_taken
 from donatello.ratelimit import Check, RateLimited, RateLimiter, charged, checks_for
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
@@ -136,7 +136,7 @@ async def _admit(
         )
     choices: list[Candidate] = []
     for body in bodies:
-        await refuse_size_no_model_takes(session, body.model, body.size, LISTED_SIZES)
+        await refuse_free_size_not_taken(session, body.model, body.size, LISTED_SIZES)
         offered = await candidates(
             session,
             principal.department_id,

@@ -17,7 +17,7 @@ avoid (not even in words), so a request with a negative prompt is refused rather
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -43,7 +43,7 @@ class SizeBounds:
 
 class Sizes(tuple[str, ...]):
     """The sizes a model lists and, for a family with free sizes, any size within its bounds: ``in`` asks
-    both, and iterating names the listed sizes and then the bounds in words (what a refusal shows)."""
+    both; iterating gives the listed ones (what a form offers)."""
 
     bounds: SizeBounds | None
 
@@ -54,11 +54,6 @@ class Sizes(tuple[str, ...]):
 
     def __contains__(self, size: object) -> bool:
         return super().__contains__(size) or (self.bounds is not None and self.bounds.allows(size))
-
-    def __iter__(self) -> Iterator[str]:
-        yield from super().__iter__()
-        if self.bounds is not None:
-            yield self.bounds.describe()
 
 
 @dataclass(frozen=True)
