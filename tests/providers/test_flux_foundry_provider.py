@@ -18,12 +18,14 @@ from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.config import Settings
 from donatello.models import ModelProvider, User
 from donatello.providers.contract import ApiKeyHeader, ImageRequest, ProviderTarget
 from donatello.providers.errors import ContentFiltered, ProviderMisconfigured, ProviderRejected
 from donatello.providers.flux_foundry import FluxFoundryProvider
-from tests.support import factories, provider_rows
+from tests.support import factories, provider_rows, token_endpoint
 from tests.support import generation_world as gw
+from tests.support import model_credentials as mc
 from tests.support.flux_foundry_stub import STUB_KEY, FluxFoundryStub, content_moderated, request_moderated
 from tests.support.signin import bearer_for
 
@@ -66,8 +68,7 @@ async def _flux(
         priority=1,
         endpoint=foundry.base_url,
         max_retries=0,
-        credential=CREDENTIAL,
-        **options,
+        **{"credential": CREDENTIAL, **options},
     )
 
 
@@ -335,3 +336,33 @@ async def test_what_flux_cannot_do_is_refused_before_any_call(
             await provider.generate(_target(foundry), request)
 
     assert foundry.requests == []
+
+
+async def test_a_keyless_flux_model_sends_the_managed_identitys_entra_token(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    settings: Settings,
+    foundry: FluxFoundryStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = await gw.world(db, tokens)
+    flux = await _flux(db, foundry, credential={"kind": "managed-identity"})
+    async with token_endpoint.serving(monkeypatch) as identity:
+        foundry.trust_tokens_of(identity.resource_of)  # the identity's role on the Foundry resource
+        source = mc.credentials(settings)
+        try:
+            done = await _generate(
+                client,
+                world,
+                await mc.worker(app, db, http, source),
+                model=f"azure-foundry/{flux.model_name}",
+            )
+        finally:
+            await source.aclose()
+
+    [sent] = foundry.requests
+    assert identity.resource_of(sent.headers["authorization"]) == "https://cognitiveservices.azure.com"
+    assert done["status"] == "completed" and len(done["image_urls"]) == 1

@@ -3,7 +3,8 @@ images route of one Foundry resource, as strict as the service.
 
 Every request is checked, in this order, before anything scripted answers:
 
-1. auth: ``Authorization: Bearer <key or Entra token>`` or ``api-key: <key>``, the key in ``stub.keys`` —
+1. auth: ``Authorization: Bearer <key or Entra token>`` or ``api-key: <key>``, the key in ``stub.keys``
+   or the token one a trusted identity endpoint issued for Cognitive Services (``trust_tokens_of``) —
    otherwise Foundry's 401 ``{"error": {"code": "401", "message": "Access denied due to invalid
    subscription key ..."}}``;
 2. ``api-version=preview`` (400 ``BadRequest`` otherwise);
@@ -32,6 +33,7 @@ import base64
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,7 @@ STUB_KEY = "foundry-stub-key-0123456789"
 #: deployment name -> the model path of the BFL route it answers on ("" for the images route only)
 DEPLOYMENTS = {"FLUX.2-pro": "flux-2-pro", "FLUX.2-flex": "flux-2-flex", "FLUX.1-Kontext-pro": ""}
 MAX_PIXELS = 4 * 1024 * 1024
+COGNITIVE_SERVICES = "https://cognitiveservices.azure.com"
 BFL_PARAMETERS = {"model", "prompt", "width", "height", "seed", "safety_tolerance", "output_format", "n",
                   "num_images"}  # fmt: skip
 FLEX_PARAMETERS = {"guidance": (1.5, 10), "steps": (1, 50)}
@@ -94,6 +97,8 @@ class FluxFoundryStub:
     deployments: dict[str, str] = field(default_factory=lambda: dict(DEPLOYMENTS))
     script: list[Reply] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
+    #: each tells the resource a ``Bearer`` header's token was issued for (a loopback identity endpoint)
+    token_issuers: list[Callable[[str | None], str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         app = Starlette(
@@ -112,8 +117,13 @@ class FluxFoundryStub:
     def reply(self, *replies: Reply) -> None:
         self.script.extend(replies)
 
+    def trust_tokens_of(self, resource_of: Callable[[str | None], str | None]) -> None:
+        """Accept Entra tokens an identity endpoint issued for Cognitive Services (the role assignment)."""
+        self.token_issuers.append(resource_of)
+
     def reset(self) -> None:
         self.keys = {STUB_KEY}
+        self.token_issuers = []
         self.deployments = dict(DEPLOYMENTS)
         self.script.clear()
         self.requests.clear()
@@ -155,7 +165,8 @@ class FluxFoundryStub:
         self.requests.append(Recorded(request.url.path, dict(request.query_params), headers, body))
         bearer = headers.get("authorization", "")
         key = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else headers.get("api-key")
-        if key not in self.keys:
+        entra = any(issued(bearer) == COGNITIVE_SERVICES for issued in self.token_issuers)
+        if key not in self.keys and not entra:
             return body, JSONResponse(azure_rules.INVALID_KEY, status_code=401)
         if request.query_params.get("api-version") != "preview":
             refusal = {"error": {"code": "BadRequest", "message": "API version not supported"}}
