@@ -37,7 +37,6 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: what an OpenAI key looks like when an error message echoes part of it
 _ECHOED_KEY = re.compile(r"\bsk-[A-Za-z0-9_*\-.]*")
