@@ -206,7 +206,12 @@ async def test_the_api_document_lists_the_new_sizes_and_qualities(client: httpx.
     schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
     request = schemas["GenerationCreate"]["properties"]
 
-    assert {"1536x1024", "1024x1536", "auto", "1024x1024"} <= set(request["size"]["enum"])
+    listed, free = request["size"]["anyOf"]  # the listed sizes, and the free ones some models take
+    assert {"1536x1024", "1024x1536", "auto", "1024x1024"} <= set(listed["enum"])
+    assert (
+        free["pattern"] == "^[1-9][0-9]{1,3}x[1-9][0-9]{1,3}$"
+        and "multiples of 16" in request["size"]["description"]
+    )
     assert {"low", "medium", "high", "auto", "standard", "hd"} == set(request["quality"]["enum"])
     assert "content_filter" in schemas["GenerationRead"]["properties"]
 

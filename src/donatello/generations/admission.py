@@ -24,11 +24,12 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
 from donatello.generations import pacing, repository
 from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
-from donatello.generations.schemas import BatchCreate, GenerationCreate
+from donatello.generations.schemas import LISTED_SIZES, BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
 from donatello.pricing.service import input_text_bound
 from donatello.providers import Availability, Candidate, candidates
 from donatello.providers.options import first_accepting
+from donatello.providers.request_fit import refuse_free_size_not_taken
 from donatello.ratelimit import Check, RateLimited, RateLimiter, charged, checks_for
 from donatello.sealing import PromptSealer
 from donatello.tenancy import Principal
@@ -136,6 +137,7 @@ async def _admit(
         )
     choices: list[Candidate] = []
     for body in bodies:
+        await refuse_free_size_not_taken(session, body.model, body.size, LISTED_SIZES)
         offered = await candidates(
             session,
             principal.department_id,

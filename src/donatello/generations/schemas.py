@@ -4,15 +4,28 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from donatello.core.money import Money
 
 # The union of what the model families offer (providers/families.py); whether the chosen model offers a
 # value is checked against that model when the request is admitted (422 ``unsupported-option``).
 Size = Literal["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"]
+LISTED_SIZES: tuple[str, ...] = get_args(Size)
+
+
+def _multiple_of_16(size: str) -> str:
+    if any(int(side) % 16 for side in size.split("x")):
+        raise ValueError("a size other than the listed ones is WIDTHxHEIGHT in multiples of 16")
+    return size
+
+
+# Models with free sizes (FLUX.2) take any WIDTHxHEIGHT in multiples of 16 within their own bounds.
+FreeSize = Annotated[
+    str, StringConstraints(pattern=r"^[1-9][0-9]{1,3}x[1-9][0-9]{1,3}$"), AfterValidator(_multiple_of_16)
+]
 # gpt-image's own words, and the older ``standard``/``hd`` (``medium``/``high`` on gpt-image).
 Quality = Literal["standard", "hd", "low", "medium", "high", "auto"]
 Style = Literal["vivid", "natural"]
@@ -31,7 +44,13 @@ class GenerationCreate(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=151, description='"auto" or "provider/model"')] = (
         "auto"
     )
-    size: Size = "1024x1024"
+    size: Annotated[
+        Size | FreeSize,
+        Field(
+            description="One of the listed sizes or, for a model with free sizes (FLUX.2), any WIDTHxHEIGHT "
+            "in multiples of 16 within the model's bounds"
+        ),
+    ] = "1024x1024"
     quality: Quality = "standard"
     style: Style | None = None
     n: Annotated[int, Field(ge=1, le=4)] = 1

@@ -10,13 +10,17 @@ from donatello.providers.azure_openai import AzureOpenAIProvider
 from donatello.providers.bedrock import BedrockProvider
 from donatello.providers.contract import ImageProvider
 from donatello.providers.errors import ProviderRejected
+from donatello.providers.flux_foundry import FluxFoundryProvider
 from donatello.providers.local import LocalProvider
+from donatello.providers.openai_images import OpenAIProvider
 from donatello.providers.vertex import VertexGeminiProvider
 
 #: providers an adapter speaks to; a model of any other provider is listed but never chosen
-PROVIDER_NAMES = frozenset({"local", "azure-openai", "aws-bedrock", "google-vertex"})
+PROVIDER_NAMES = frozenset(
+    {"local", "azure-openai", "openai", "azure-foundry", "aws-bedrock", "google-vertex"}
+)
 #: providers no call reaches without a credential (``provider_configs.credential``)
-NEEDS_CREDENTIAL = frozenset({"azure-openai", "aws-bedrock", "google-vertex"})
+NEEDS_CREDENTIAL = frozenset({"azure-openai", "openai", "azure-foundry", "aws-bedrock", "google-vertex"})
 
 
 def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider:
@@ -24,6 +28,10 @@ def adapter_for(provider_name: str, *, http: httpx.AsyncClient) -> ImageProvider
         return LocalProvider()
     if provider_name == "azure-openai":
         return AzureOpenAIProvider(http)
+    if provider_name == "openai":
+        return OpenAIProvider(http)
+    if provider_name == "azure-foundry":
+        return FluxFoundryProvider(http)
     if provider_name == "aws-bedrock":
         return BedrockProvider(http)
     if provider_name == "google-vertex":

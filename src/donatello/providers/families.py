@@ -1,17 +1,20 @@
 """Model families: what each kind of image model accepts, and what it meters.
 
 A model row names its family in ``configuration.family`` (``gpt-image`` for gpt-image-1-mini, 1.5 and 2;
-``dall-e-3`` for deployments that still answer); without one the provider decides (``local`` renders with
-Pillow, ``azure-openai`` defaults to ``gpt-image``, the family customers deploy today, ``google-vertex`` to
-``gemini-image``, and ``aws-bedrock`` reads it from ``configuration.model_id``: ``amazon.nova-canvas-*`` is
-``nova-canvas``, ``stability.*`` is ``stability``). The family decides
+``dall-e-3`` for deployments that still answer; ``flux-2`` for FLUX.2-pro/flex and ``flux-kontext`` for
+FLUX.1-Kontext-pro on Azure AI Foundry); without one the provider decides (``local`` renders with Pillow,
+``azure-openai`` and ``openai`` default to ``gpt-image``, ``azure-foundry`` to ``flux-2``, ``google-vertex``
+to ``gemini-image``, and ``aws-bedrock`` reads it from ``configuration.model_id``: ``amazon.nova-canvas-*``
+is ``nova-canvas``, ``stability.*`` is ``stability``). The family decides
 the request body an adapter sends, the sizes and qualities the public API may ask of the model, how many
 images one call may return, and — for token-metered families — the documented output tokens per image,
 from which the most a request can cost (its budget hold) is worked out.
 
 The public API's older quality words stay valid: ``standard``/``hd`` mean ``medium``/``high`` on
 gpt-image (``quality_aliases``). A model's configuration may narrow its family's lists (``sizes``,
-``qualities``), never widen them.
+``qualities``), never widen them. A family with ``free_sizes`` (FLUX.2) also takes any ``WIDTHxHEIGHT``
+within its bounds besides the sizes it lists; one without ``negative_prompt`` has no way to say what to
+avoid (not even in words), so a request with a negative prompt is refused rather than sent without it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class SizeBounds:
+    """Sizes a model takes freely: both sides a multiple of ``step`` from ``smallest`` to ``largest``."""
+
+    step: int
+    smallest: int
+    largest: int
+
+    def allows(self, size: object) -> bool:
+        width, _, height = str(size).partition("x")
+        if not (width.isdigit() and height.isdigit()):
+            return False
+        sides = (int(width), int(height))
+        return all(side % self.step == 0 and self.smallest <= side <= self.largest for side in sides)
+
+    def describe(self) -> str:
+        return f"any WIDTHxHEIGHT in multiples of {self.step} from {self.smallest} to {self.largest}"
+
+
+class Sizes(tuple[str, ...]):
+    """The sizes a model lists and, for a family with free sizes, any size within its bounds: ``in`` asks
+    both; iterating gives the listed ones (what a form offers)."""
+
+    bounds: SizeBounds | None
+
+    def __new__(cls, listed: tuple[str, ...], bounds: SizeBounds | None = None) -> Sizes:
+        made = super().__new__(cls, listed)
+        made.bounds = bounds
+        return made
+
+    def __contains__(self, size: object) -> bool:
+        return super().__contains__(size) or (self.bounds is not None and self.bounds.allows(size))
 
 
 @dataclass(frozen=True)
@@ -35,6 +72,8 @@ class Family:
     takes_negative_prompt: bool = True
     #: the largest seed the vendor takes, when smaller than the public API's (2**31 - 1)
     max_seed: int | None = None
+    #: sizes taken besides ``sizes`` (any within these bounds); None: only the listed ones
+    free_sizes: SizeBounds | None = None
 
     def quality(self, requested: str) -> str:
         """The family's word for a requested quality (``hd`` -> ``high`` on gpt-image)."""
@@ -96,6 +135,24 @@ DALL_E_3 = Family(
     qualities=("standard", "hd"),
     max_images_per_call=1,
 )
+# FLUX.2 on Azure AI Foundry (Black Forest Labs route): one image per call, any size in multiples of 16 up
+# to 4 megapixels (2048x2048), a real seed, no negative prompt and no quality setting.
+FLUX_2 = Family(
+    name="flux-2",
+    sizes=("1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792", "512x512", "auto"),
+    qualities=("standard",),
+    max_images_per_call=1,
+    free_sizes=SizeBounds(step=16, smallest=64, largest=2048),
+    takes_negative_prompt=False,
+)
+# FLUX.1-Kontext-pro through Foundry's OpenAI-compatible images route: one image per call, at most 1 MP.
+FLUX_KONTEXT = Family(
+    name="flux-kontext",
+    sizes=("1024x1024", "512x512"),
+    qualities=("standard",),
+    max_images_per_call=1,
+    takes_negative_prompt=False,
+)
 LOCAL = Family(
     name="local",
     sizes=("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"),
@@ -138,11 +195,20 @@ GEMINI_IMAGE = Family(
 )
 
 FAMILIES: Mapping[str, Family] = MappingProxyType(
-    {f.name: f for f in (GPT_IMAGE, DALL_E_3, LOCAL, NOVA_CANVAS, STABILITY, GEMINI_IMAGE)}
+    {
+        f.name: f
+        for f in (GPT_IMAGE, DALL_E_3, FLUX_2, FLUX_KONTEXT, LOCAL, NOVA_CANVAS, STABILITY, GEMINI_IMAGE)
+    }
 )
 #: the family of a provider's models when their configuration names none
 DEFAULT_FAMILY: Mapping[str, Family] = MappingProxyType(
-    {"local": LOCAL, "azure-openai": GPT_IMAGE, "google-vertex": GEMINI_IMAGE}
+    {
+        "local": LOCAL,
+        "azure-openai": GPT_IMAGE,
+        "openai": GPT_IMAGE,
+        "azure-foundry": FLUX_2,
+        "google-vertex": GEMINI_IMAGE,
+    }
 )
 #: Bedrock model ids by prefix -> their family, when the configuration names none
 BEDROCK_MODEL_FAMILIES = (("amazon.nova-canvas", NOVA_CANVAS), ("stability.", STABILITY))

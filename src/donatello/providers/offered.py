@@ -7,7 +7,7 @@ listed in the family's words or the public aliases it maps (``hd`` is ``high`` o
 from __future__ import annotations
 
 from donatello.models import ModelProvider, ProviderConfig
-from donatello.providers.families import Family, family_of
+from donatello.providers.families import Family, Sizes, family_of
 
 
 def family(model: ModelProvider, config: ProviderConfig | None) -> Family | None:
@@ -15,12 +15,14 @@ def family(model: ModelProvider, config: ProviderConfig | None) -> Family | None
 
 
 def sizes(model: ModelProvider, config: ProviderConfig | None) -> tuple[str, ...]:
-    """The family's sizes, narrowed to those the configuration lists."""
+    """The family's sizes, narrowed to those the configuration lists; a family with free sizes takes any
+    within its bounds too, unless the configuration lists the sizes it may be asked."""
     offered_by = family(model, config)
     if offered_by is None:
         return ()
     listed = _listed(config, "sizes")
-    return tuple(size for size in offered_by.sizes if not listed or size in listed)
+    kept = tuple(size for size in offered_by.sizes if not listed or size in listed)
+    return Sizes(kept, None if listed else offered_by.free_sizes)
 
 
 def qualities(model: ModelProvider, config: ProviderConfig | None) -> tuple[str, ...]:
