@@ -1,7 +1,8 @@
-"""The writes of a budget hold: reservation rows inserted and the locked budget's reserved money raised in
-one statement (data-modifying CTEs) — on its own (``hold``), or carried by the caller's statement
-(``hold_ctes``) so the locked budget row waits on one round trip less, or decided and written by the
-caller's statement itself when the request plainly fits (``hold_if_within_budget``)."""
+"""The writes of a budget hold, as data-modifying CTEs the caller's statement carries (admission writes its
+generations and their audit rows in the same statement): after the budget decided under its lock
+(``hold_ctes``), or decided by the statement itself when the request plainly fits
+(``hold_if_within_budget``, the gate). ``Detour`` names each reason the gate steps aside; the decision
+(``reservations.decide``) handles every one of them by name."""
 
 from __future__ import annotations
 
@@ -9,42 +10,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import CTE, bindparam, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import CTE, ColumnElement, bindparam, exists, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from donatello.core import bulk
 from donatello.models import BudgetReservation, DepartmentBudget
-
-
-async def hold(
-    session: AsyncSession, budget: DepartmentBudget, holds: Sequence[dict[str, Any]], amount: Decimal
-) -> list[BudgetReservation]:
-    """Insert the holds and add ``amount`` to the (locked) budget's reserved money in one statement (a
-    data-modifying CTE) instead of a unit-of-work flush of each; the budget row in the session is kept
-    equal to what was written."""
-    if not holds:
-        return []
-    keys = tuple(holds[0])
-    parameters = {
-        **bulk.row_parameters(BudgetReservation, keys, holds),
-        "budget_id": budget.id,
-        "held": amount,
-    }
-    written = list((await session.scalars(_hold(keys, len(holds)), parameters)).all())
-    set_committed_value(budget, "reserved_aud", budget.reserved_aud + amount)
-    return written
-
-
-@lru_cache(maxsize=64)
-def _hold(keys: tuple[str, ...], count: int) -> Any:
-    written = (
-        bulk.insert_rows(BudgetReservation, keys, count).add_cte(_reserved()).returning(BudgetReservation)
-    )
-    return select(BudgetReservation).from_statement(written)  # the ORM loads the returned rows
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +33,15 @@ def _reserved() -> Any:
         .returning(DepartmentBudget.id)
         .cte("reserved")
     )
+
+
+class Detour(StrEnum):
+    """Why a request cannot be held by the gate alone: the budget has something to decide or to do."""
+
+    PERIOD_ENDED = "period_ended"  # the stored period is over: close it and start the current one
+    LAPSED_HOLDS = "lapsed_holds"  # holds have lapsed: expire them (and audit it) first
+    PER_USER_CAP = "per_user_cap"  # the user's own spend this period must be read and checked
+    OVER_BUDGET = "over_budget"  # refuse (hard) or admit flagged (soft, warn)
 
 
 def hold_ctes(
@@ -95,17 +78,18 @@ def hold_if_within_budget(
     period_start: date,
     at: datetime,
 ) -> tuple[CTE, tuple[Any, ...], dict[str, Any]]:
-    """The holds as CTEs for the caller's statement, written only when the budget has nothing to decide
-    but "it fits": its stored period is the current one (nothing to roll over), no hold has lapsed by
-    ``at`` (nothing to sweep), no per-user cap applies, and spent + reserved + ``amount`` stays within the
-    period's budget. The ``UPDATE`` that raises the reserved money checks all that on the row as
-    committed when its lock is granted (PostgreSQL re-reads a row it waited for), so concurrent holds
-    never pass the budget, and the row stays locked only from this statement to the commit.
+    """The holds as CTEs for the caller's statement, written only when no ``Detour`` applies — the budget has
+    nothing to decide but "it fits": its stored period is the current one (nothing to roll over), no hold
+    has lapsed by ``at`` (nothing to sweep), no per-user cap applies, and spent + reserved + ``amount``
+    stays within what the period may spend (``period_budget_aud``). The ``UPDATE`` that raises the reserved
+    money checks all that on the row as committed when its lock is granted (PostgreSQL re-reads a row it
+    waited for), so concurrent holds never pass the budget, and the row stays locked only from this
+    statement to the commit.
 
     Returns the gate — that ``UPDATE``'s CTE, one row when it held and none otherwise — for the caller's
     own rows to be written only through it (``bulk.insert_rows_if``), the CTEs and their parameters.
     Any other case (and a department without a budget) writes nothing: the caller decides the slow way
-    (``reservations.decide``), which refuses, flags, sweeps or rolls over exactly as before."""
+    (``reservations.decide``), which names the detours it took and handles each."""
     keys = tuple(holds[0])
     parameters = {
         **bulk.row_parameters(BudgetReservation, keys, holds),
@@ -127,26 +111,39 @@ def _gated(keys: tuple[str, ...], count: int) -> tuple[CTE, CTE]:
 
 @lru_cache(maxsize=1)
 def _within_budget() -> CTE:
-    department_id = bindparam("gate_department_id", type_=DepartmentBudget.department_id.type)
-    amount = bindparam("gate_amount", type_=DepartmentBudget.reserved_aud.type)
+    return (
+        update(DepartmentBudget)
+        .where(
+            DepartmentBudget.department_id == _department(),
+            *_no_detour().values(),
+        )
+        .values(reserved_aud=DepartmentBudget.reserved_aud + _amount())
+        .returning(DepartmentBudget.id)
+        .cte("within_budget")
+    )
+
+
+def _department() -> Any:
+    return bindparam("gate_department_id", type_=DepartmentBudget.department_id.type)
+
+
+def _amount() -> Any:
+    return bindparam("gate_amount", type_=DepartmentBudget.reserved_aud.type)
+
+
+def _no_detour() -> dict[Detour, ColumnElement[bool]]:
+    """The gate's conditions, one per ``Detour``: each holds when that reason does not apply."""
+    budget = DepartmentBudget
     lapsed = exists().where(
-        BudgetReservation.department_id == department_id,
+        BudgetReservation.department_id == _department(),
         BudgetReservation.status == "held",
         BudgetReservation.expires_at <= bindparam("gate_at", type_=BudgetReservation.expires_at.type),
     )
-    budget = DepartmentBudget
-    return (
-        update(budget)
-        .where(
-            budget.department_id == department_id,
-            budget.budget_period_start
-            >= bindparam("gate_period_start", type_=budget.budget_period_start.type),
-            budget.per_user_monthly_cap_aud.is_(None),
-            budget.current_spend_aud + budget.reserved_aud + amount
-            <= budget.monthly_budget_aud + budget.period_top_up_aud,
-            ~lapsed,
-        )
-        .values(reserved_aud=budget.reserved_aud + amount)
-        .returning(budget.id)
-        .cte("within_budget")
-    )
+    return {
+        Detour.PERIOD_ENDED: budget.budget_period_start
+        >= bindparam("gate_period_start", type_=budget.budget_period_start.type),
+        Detour.LAPSED_HOLDS: ~lapsed,
+        Detour.PER_USER_CAP: budget.per_user_monthly_cap_aud.is_(None),
+        Detour.OVER_BUDGET: budget.current_spend_aud + budget.reserved_aud + _amount()
+        <= budget.period_budget_aud,
+    }
