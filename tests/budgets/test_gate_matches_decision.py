@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.budgets import reservations
 from donatello.budgets.errors import BudgetExceeded, BudgetNotConfigured, UserCapExceeded
-from donatello.budgets.hold_writes import Detour
+from donatello.budgets.holds_repository import Detour
 from donatello.generations import repository as generations
 from donatello.models import BudgetReservation, DepartmentBudget, Generation, User
 from donatello.tenancy import Principal, Role

@@ -12,22 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CTE
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import hold_writes, repository
+from donatello.budgets import holds_repository, repository
 from donatello.budgets.account import Account, open_for_update
 from donatello.budgets.alerts import raise_alert
 from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
-from donatello.budgets.hold_writes import Detour
+from donatello.budgets.holds_repository import Detour
 from donatello.budgets.periods import organization_timezone, period_at
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.models import BudgetReservation, DepartmentBudget
 from donatello.tenancy import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy import CTE
 
 DEFAULT_HOLD = timedelta(minutes=15)
 
@@ -66,7 +68,7 @@ class PendingHold:
 
     def written(self) -> None:
         """Call once the caller's statement carrying ``ctes`` has run."""
-        hold_writes.held(self.budget, self.amount)
+        holds_repository.held(self.budget, self.amount)
 
 
 async def decide(
@@ -89,7 +91,7 @@ async def decide(
             session, decision.account, principal, decision.quote, holds, decision.over_budget
         )
     budget = decision.account.budget
-    ctes, parameters = hold_writes.hold_ctes(budget, rows, decision.quote)
+    ctes, parameters = holds_repository.hold_ctes(budget, rows, decision.quote)
     return PendingHold(
         hold=Hold(
             holds, budget.enforcement_mode, decision.flagged, decision.available_before, decision.detours
@@ -128,7 +130,7 @@ async def _decide(
     account sweeps them (and rolls an ended period over) before deciding.
 
     This is one of the rule's two bodies: most requests never reach it, because the gate
-    (``hold_writes.hold_if_within_budget``) holds them in SQL when no ``Detour`` applies. A new rule here
+    (``holds_repository.hold_if_within_budget``) holds them in SQL when no ``Detour`` applies. A new rule here
     (a frozen department, a per-model budget) must be a new ``Detour`` with its condition in the gate too,
     or it will not apply to most requests; the differential test fails until both agree."""
     if principal.department_id is None:
@@ -206,7 +208,7 @@ def hold_if_within_budget(
 ) -> GatedHold:
     """The hold ``decide`` would make when no ``Detour`` applies — the period is current, no hold has
     lapsed, no per-user cap applies and the quote fits what the period may spend — as CTEs the caller's
-    statement carries, with the gate its own rows go through (``hold_writes.hold_if_within_budget``).
+    statement carries, with the gate its own rows go through (``holds_repository.hold_if_within_budget``).
     When the statement writes nothing, the caller asks ``decide``: the same rules, the slow way."""
     if principal.department_id is None:
         raise NoDepartment()
@@ -215,7 +217,7 @@ def hold_if_within_budget(
         {**row, "id": uuid.uuid4()}
         for row in _hold_rows(principal, requests, period.start, at, hold_for, over_budget=False)
     ]
-    gate, ctes, parameters = hold_writes.hold_if_within_budget(
+    gate, ctes, parameters = holds_repository.hold_if_within_budget(
         rows,
         sum((request.amount_aud for request in requests), Decimal(0)),
         department_id=principal.department_id,
