@@ -86,6 +86,10 @@ class Admitted:
     holds: list[BudgetReservation]
 
     @property
+    def total_aud(self) -> Decimal:
+        return sum((hold.amount_aud for hold in self.holds), Decimal(0))
+
+    @property
     def flagged(self) -> bool:
         """Admitted past the budget or the user's cap (soft or warn)."""
         return self.generation.is_over_budget

@@ -158,7 +158,7 @@ async def _decide(
         raise UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal)
 
     flagged = over_budget or over_cap is not None
-    rows = _hold_rows(principal, requests, account.period.start, at, hold_for, over_budget=flagged)
+    rows = _hold_rows(principal, requests, account.period.start, at, hold_for, flagged=flagged)
     taken = frozenset(detour for detour, applies in detours.items() if applies)
     return _Decision(account, rows, quote, over_budget, flagged, account.available, taken)
 
@@ -170,7 +170,7 @@ def _hold_rows(
     at: datetime,
     hold_for: timedelta,
     *,
-    over_budget: bool,
+    flagged: bool,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -180,7 +180,7 @@ def _hold_rows(
             "generation_id": request.generation_id,
             "amount_aud": request.amount_aud,
             "status": "held",
-            "is_over_budget": over_budget,
+            "is_over_budget": flagged,  # the column's name predates per-user caps: it records "flagged"
             "period_start": period_start,
             "expires_at": at + hold_for,
             "created_at": at,
@@ -215,7 +215,7 @@ def hold_if_within_budget(
     period = period_at(at, organization_timezone({"timezone": principal.organization_timezone}))
     rows = [
         {**row, "id": uuid.uuid4()}
-        for row in _hold_rows(principal, requests, period.start, at, hold_for, over_budget=False)
+        for row in _hold_rows(principal, requests, period.start, at, hold_for, flagged=False)
     ]
     gate, ctes, parameters = holds_repository.hold_if_within_budget(
         rows,
