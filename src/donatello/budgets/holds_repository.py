@@ -21,20 +21,6 @@ from donatello.core import bulk
 from donatello.models import BudgetReservation, DepartmentBudget
 
 
-@lru_cache(maxsize=1)
-def _reserved() -> Any:
-    return (
-        update(DepartmentBudget)
-        .where(DepartmentBudget.id == bindparam("budget_id"))
-        .values(
-            reserved_aud=DepartmentBudget.reserved_aud
-            + bindparam("held", type_=DepartmentBudget.reserved_aud.type)
-        )
-        .returning(DepartmentBudget.id)
-        .cte("reserved")
-    )
-
-
 class Detour(StrEnum):
     """Why a request cannot be held by the gate alone: the budget has something to decide or to do."""
 
@@ -47,9 +33,10 @@ class Detour(StrEnum):
 def hold_ctes(
     budget: DepartmentBudget, holds: Sequence[dict[str, Any]], amount: Decimal
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``hold``'s writes as CTEs (and their parameters) for another statement to carry: the caller's write
-    and the hold then take one round trip while the budget row is locked. The caller keeps the budget
-    row in the session equal to what was written (``held``) once the statement has run."""
+    """The decided holds' writes as CTEs (and their parameters) for another statement to carry: the rows
+    inserted and the locked budget's reserved money raised, in one round trip with the caller's write.
+    The caller keeps the budget row in the session equal to what was written (``held``) once the
+    statement has run."""
     keys = tuple(holds[0])
     parameters = {
         **bulk.row_parameters(BudgetReservation, keys, holds),
@@ -57,6 +44,20 @@ def hold_ctes(
         "held": amount,
     }
     return _hold_ctes(keys, len(holds)), parameters
+
+
+@lru_cache(maxsize=1)
+def _reserved() -> Any:
+    return (
+        update(DepartmentBudget)
+        .where(DepartmentBudget.id == bindparam("budget_id"))
+        .values(
+            reserved_aud=DepartmentBudget.reserved_aud
+            + bindparam("held", type_=DepartmentBudget.reserved_aud.type)
+        )
+        .returning(DepartmentBudget.id)
+        .cte("reserved")
+    )
 
 
 @lru_cache(maxsize=64)
