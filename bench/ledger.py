@@ -3,7 +3,8 @@
 Baseline: hand-written SQL doing what the services do for one generation — transaction 1: lock the budget
 row, check, insert the hold, bump reserved, insert the generation; transaction 2: lock the budget row,
 lock the hold, mark it settled, insert the cost event, move reserved to spent. Measured: the same through
-`budgets.reservations.reserve` and `budgets.settlement.settle` (period roll-over and lapsed-hold checks,
+admission's hold (`generations.admission.hold_and_write`: the budget's gate, else its decision, with the
+generation and its audit row) and `budgets.settlement.settle` (period roll-over and lapsed-hold checks,
 per-user caps, audit events, threshold alerts included). Both run sequentially and with 8 concurrent
 clients on one department (the contended case: every request serialises on that budget row).
 """
@@ -22,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bench.tenants import bench_tenant
 from donatello.budgets import reservations, settlement
 from donatello.config import Settings
+from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, set_tenant, transaction
+from donatello.generations import admission
 from donatello.models import DepartmentBudget, Generation
 from donatello.pricing.service import Quote
 from donatello.tenancy import Principal
@@ -49,11 +52,14 @@ def _generation(principal: Principal, generation_id: uuid.UUID) -> Generation:
 
 
 async def _service_cycle(sessions: async_sessionmaker[AsyncSession], principal: Principal) -> None:
-    generation_id = uuid.uuid4()
+    generation_id, now = uuid.uuid4(), utcnow()
+    generation = _generation(principal, generation_id)
+    generation.reservation_aud, generation.created_at, generation.next_attempt_at = PRICE, now, now
     async with transaction(sessions) as session:
         await set_tenant(session, principal.organization_id)
-        await reservations.reserve(session, principal, [reservations.HoldRequest(generation_id, PRICE)])
-        session.add(_generation(principal, generation_id))
+        await admission.hold_and_write(
+            session, principal, [generation], at=now, hold_for=reservations.DEFAULT_HOLD
+        )
     async with transaction(sessions) as session:
         await set_tenant(session, principal.organization_id)
         await settlement.settle(session, generation_id, QUOTE)

@@ -15,7 +15,13 @@ from donatello.budgets import invariants, reservations, settlement
 from donatello.budgets.errors import BudgetExceeded
 from donatello.core.database import create_engine, set_tenant, transaction, unit_of_work
 from donatello.models import AuditOutbox, CostEvent, DepartmentBudget, User
-from tests.support.ledger import committed_tenant, flat_quote, pending_generation, principal_of
+from tests.support.ledger import (
+    admit_generation,
+    committed_tenant,
+    flat_quote,
+    pending_generation,
+    principal_of,
+)
 
 REQUESTS = 250
 PRICE = "0.08"
@@ -32,10 +38,7 @@ async def _reserve_one(sessions: async_sessionmaker[AsyncSession], member: User)
     try:
         async with sessions() as session, unit_of_work(session):
             await set_tenant(session, member.organization_id)
-            await reservations.reserve(
-                session, principal_of(member), [reservations.HoldRequest(generation.id, Decimal(PRICE))]
-            )
-            session.add(generation)
+            await admit_generation(session, principal_of(member), generation, Decimal(PRICE))
     except BudgetExceeded:
         return None
     return generation.id

@@ -6,16 +6,18 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from donatello.budgets import reservations, settlement
+from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.money import to_ledger_precision
-from donatello.models import Department, Generation, User
+from donatello.generations import admission
+from donatello.models import BudgetReservation, CostEvent, Department, Generation, User
 from donatello.pricing.service import Quote
 from donatello.tenancy import Principal, Role
 from tests.support import factories
@@ -76,23 +78,52 @@ def pending_generation(member: User, generation_id: uuid.UUID | None = None) -> 
     )
 
 
-async def admit(
-    session: AsyncSession, member: User, amount: str, *, at: datetime | None = None
-) -> reservations.Hold:
-    """Reserve for one new generation the way admission does (hold first, then the generation row)."""
-    generation = pending_generation(member)
-    admission = await reservations.reserve(
-        session, principal_of(member), [reservations.HoldRequest(generation.id, Decimal(amount))], at=at
+@dataclass(frozen=True)
+class Admitted:
+    """A generation admitted by admission's own path, and the budget holds written with it."""
+
+    generation: Generation
+    holds: list[BudgetReservation]
+
+    @property
+    def total_aud(self) -> Decimal:
+        return sum((hold.amount_aud for hold in self.holds), Decimal(0))
+
+    @property
+    def flagged(self) -> bool:
+        """Admitted past the budget or the user's cap (soft or warn)."""
+        return self.generation.is_over_budget
+
+
+async def admit(session: AsyncSession, member: User, amount: str, *, at: datetime | None = None) -> Admitted:
+    """Hold for one new generation the way admission does: the budget's gate, else its decision."""
+    return await admit_generation(
+        session, principal_of(member), pending_generation(member), Decimal(amount), at=at
     )
-    session.add(generation)
-    await session.flush()
-    return admission
+
+
+async def admit_generation(
+    session: AsyncSession,
+    principal: Principal,
+    generation: Generation,
+    amount: Decimal,
+    *,
+    at: datetime | None = None,
+    hold_for: timedelta = reservations.DEFAULT_HOLD,
+) -> Admitted:
+    """``generation`` (unsaved) admitted at ``amount`` through ``admission.hold_and_write`` — the path every
+    request takes after its quote; raises the budget's refusals as admission does."""
+    at = at or utcnow()
+    generation.reservation_aud, generation.created_at, generation.next_attempt_at = amount, at, at
+    [saved] = await admission.hold_and_write(session, principal, [generation], at=at, hold_for=hold_for)
+    stmt = select(BudgetReservation).where(BudgetReservation.generation_id == saved.id)
+    return Admitted(saved, list((await session.execute(stmt)).scalars()))
 
 
 async def settle(
-    session: AsyncSession, admission: reservations.Hold, amount: str, *, at: datetime | None = None
-):  # type: ignore[no-untyped-def]
-    return await settlement.settle(session, admission.holds[0].generation_id, flat_quote(amount), at=at)
+    session: AsyncSession, admitted: Admitted, amount: str, *, at: datetime | None = None
+) -> CostEvent:
+    return await settlement.settle(session, admitted.generation.id, flat_quote(amount), at=at)
 
 
 @dataclass

@@ -21,11 +21,11 @@ import pyarrow.parquet as pq
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.budgets import reservations, settlement
+from donatello.budgets import settlement
 from donatello.models import CostEvent, ModelProvider, Organization, User
 from donatello.pricing.service import Quote
 from tests.support import factories
-from tests.support.ledger import pending_generation, principal_of
+from tests.support.ledger import admit_generation, pending_generation, principal_of
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 DAYS = [date(2031, 4, 3) + timedelta(days=i) for i in range(6)]  # DST ends on the 6th
@@ -156,11 +156,7 @@ def _quote(
 async def _charge(db: AsyncSession, member: User, quote: Quote, at: datetime) -> CostEvent:
     generation = pending_generation(member)
     generation.model_provider, generation.model_name = quote.provider, quote.model
-    await reservations.reserve(
-        db, principal_of(member), [reservations.HoldRequest(generation.id, quote.total_aud)], at=at
-    )
-    db.add(generation)
-    await db.flush()
+    await admit_generation(db, principal_of(member), generation, quote.total_aud, at=at)
     return await settlement.settle(db, generation.id, quote, at=at + timedelta(seconds=2))
 
 

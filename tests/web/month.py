@@ -1,12 +1,11 @@
 """A realistic month of one department's spend for the dashboard: a few hundred generations on working
 days (a quieter weekend, a pace that picks up as the month goes on), a mix of models, sizes and image
-counts, admitted and charged through the real ledger (``reservations.reserve`` then ``settlement.settle``
+counts, admitted and charged through the real ledger (admission's own hold, then ``settlement.settle``
 at each one's own instant), committed in the live server's database."""
 
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,13 +13,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.budgets import reservations, settlement
+from donatello.budgets import settlement
 from donatello.budgets.periods import period_at
 from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, transaction
-from donatello.models import Department, DepartmentBudget, Generation, User
+from donatello.models import Department, DepartmentBudget, User
 from donatello.pricing.service import Quote
 from donatello.tenancy import Principal, Role
+from tests.support.ledger import admit_generation, pending_generation
 from tests.web.world import _run
 
 #: provider, model, size, quality, A$ per image, how often it is chosen
@@ -104,20 +104,9 @@ async def _charge(session: AsyncSession, rng: random.Random, member: User, at: d
         role=Role(member.role),
         email=member.email,
     )
-    generation_id = uuid.uuid4()
-    await reservations.reserve(
-        session, principal, [reservations.HoldRequest(generation_id, quote.total_aud)], at=at
-    )
-    session.add(
-        Generation(
-            id=generation_id,
-            organization_id=member.organization_id,
-            user_id=member.id,
-            department_id=member.department_id,
-            model_provider=provider,
-            model_name=model,
-            prompt_encrypted="sealed",
-        )
-    )
-    await session.flush()
+    generation = pending_generation(member)
+    generation.model_provider, generation.model_name = provider, model
+    generation_id = (
+        await admit_generation(session, principal, generation, quote.total_aud, at=at)
+    ).generation.id
     await settlement.settle(session, generation_id, quote, at=at + timedelta(seconds=rng.randrange(8, 40)))

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from donatello.budgets import reservations, settlement
+from donatello.budgets import settlement
 from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.demo import current_month
 from donatello.models import User
-from tests.support.ledger import flat_quote, pending_generation, principal_of
+from tests.support.ledger import admit_generation, flat_quote, pending_generation, principal_of
 from tests.support.reconciliation_world import FOCUS_COLUMNS
 from tests.web.world import _run
 
@@ -61,14 +61,11 @@ def charge_ledger(owner_url: str, app_role: str, timezone: str) -> list[Charge]:
                             quote = replace(flat_quote(str(UNIT)), provider="azure-openai", model=model)
                             generation = pending_generation(member)
                             generation.model_provider, generation.model_name = "azure-openai", model
-                            await reservations.reserve(
-                                session,
-                                principal_of(member),
-                                [reservations.HoldRequest(generation.id, quote.total_aud)],
-                                at=at,
-                            )
-                            session.add(generation)
-                            await session.flush()
+                            generation = (
+                                await admit_generation(
+                                    session, principal_of(member), generation, quote.total_aud, at=at
+                                )
+                            ).generation
                             done = at + timedelta(seconds=2)
                             await settlement.settle(session, generation.id, quote, at=done)
                             # finished here, so the live server's worker has nothing to run

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from donatello.audit import repository
 
 
 class Cursor(Protocol):
@@ -26,9 +27,7 @@ class Cursor(Protocol):
 async def oldest_running_xid(session: AsyncSession) -> int:
     """``pg_snapshot_xmin`` now: every transaction with a lower id has ended. Read it before the caller's
     transaction takes an id of its own."""
-    return int(
-        await session.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0
-    )
+    return await repository.snapshot_xmin(session)
 
 
 async def window(session: AsyncSession, cursor: Cursor, oldest_running: int, batch: int) -> tuple[int, int]:
@@ -40,22 +39,15 @@ async def window(session: AsyncSession, cursor: Cursor, oldest_running: int, bat
     ):
         cursor.settled_outbox_id = max(cursor.settled_outbox_id, cursor.checkpoint_outbox_id)
         cursor.checkpoint_outbox_id = cursor.checkpoint_xmax = None
-    high = await session.scalar(
-        text(
-            "SELECT max(id) FROM (SELECT id FROM audit_outbox WHERE id > :after ORDER BY id LIMIT :batch) s"
-        ),
-        {"after": cursor.scanned_outbox_id, "batch": batch},
-    )
-    return cursor.settled_outbox_id, max(cursor.scanned_outbox_id, int(high or 0))
+    high = await repository.last_id_of_next(session, cursor.scanned_outbox_id, batch)
+    return cursor.settled_outbox_id, max(cursor.scanned_outbox_id, high)
 
 
 async def advance(session: AsyncSession, cursor: Cursor, scanned: int) -> bool:
     """Record what was read (and a checkpoint for it); True when new rows were read."""
     if cursor.checkpoint_outbox_id is None and scanned > cursor.settled_outbox_id:
         cursor.checkpoint_outbox_id = scanned
-        cursor.checkpoint_xmax = int(
-            await session.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")) or 0
-        )
+        cursor.checkpoint_xmax = await repository.snapshot_xmax(session)
     read = scanned > cursor.scanned_outbox_id
     cursor.scanned_outbox_id = scanned
     return read

@@ -252,3 +252,28 @@ async def event_document(
     )
     found: dict[str, Any] | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def snapshot_xmin(session: AsyncSession) -> int:
+    """Every transaction with a lower id has ended."""
+    return int(
+        await session.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0
+    )
+
+
+async def snapshot_xmax(session: AsyncSession) -> int:
+    """No transaction with this id or a higher one had started when the snapshot was taken."""
+    return int(
+        await session.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")) or 0
+    )
+
+
+async def last_id_of_next(session: AsyncSession, after: int, batch: int) -> int:
+    """The highest outbox id among the next ``batch`` rows after ``after`` (0 when there are none)."""
+    high = await session.scalar(
+        text(
+            "SELECT max(id) FROM (SELECT id FROM audit_outbox WHERE id > :after ORDER BY id LIMIT :batch) s"
+        ),
+        {"after": after, "batch": batch},
+    )
+    return int(high or 0)

@@ -21,6 +21,30 @@ from donatello.budgets.periods import Period, month_starting, organization_timez
 from donatello.core import metrics
 from donatello.core.errors import NotFound
 from donatello.models import Department, DepartmentBudget
+from donatello.models.budgets import period_budget
+
+
+@dataclass(frozen=True)
+class PeriodBudget:
+    """What one period may spend, in its parts: the monthly amount and the top-ups approved for it alone."""
+
+    base: Decimal
+    top_up: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        return period_budget(self.base, self.top_up)
+
+
+def as_set_for(row: DepartmentBudget, period: Period) -> PeriodBudget | None:
+    """The budget row's figures for ``period`` (a period with no closed record): the stored period keeps its
+    top-ups; a later one (nothing written since the month turned) starts without any, as a roll-over
+    would leave it; an earlier one had no budget (periods close on the first write after them, quiet ones
+    included, so an earlier period without a record predates the budget)."""
+    if period.start < row.budget_period_start:
+        return None
+    top_up = row.period_top_up_aud if row.budget_period_start == period.start else Decimal(0)
+    return PeriodBudget(row.monthly_budget_aud, top_up)
 
 
 @dataclass
@@ -29,6 +53,8 @@ class Account:
     budget: DepartmentBudget
     period: Period
     overdue_held: Decimal = Decimal(0)  # lapsed holds not swept yet (read-only accounts)
+    rolled_over: bool = False  # opening it closed the stored period (writers)
+    swept: bool = False  # opening it expired lapsed holds (writers)
 
     @property
     def spent(self) -> Decimal:
@@ -52,7 +78,7 @@ async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: d
         raise BudgetNotConfigured(department_id)
     row, department, org_settings, lapsed = found
     period = period_at(at, organization_timezone(org_settings))
-    await _roll_over(session, row, period, at)
+    rolled_over = await _roll_over(session, row, period, at)
     expired = await repository.expire_overdue_holds(session, department_id, at) if lapsed else []
     if expired:
         metrics.reservations_expired(len(expired))
@@ -68,7 +94,7 @@ async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: d
                 details={"department_id": department_id, "amount_aud": hold.amount_aud},
             )
     await session.flush()
-    return Account(department=department, budget=row, period=period)
+    return Account(department, row, period, rolled_over=rolled_over, swept=bool(expired))
 
 
 async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Account:
@@ -80,8 +106,7 @@ async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: dat
     period = period_at(at, timezone)
     if row.budget_period_start < period.start:  # nobody has written since the month turned
         session.expunge(row)
-        row.current_spend_aud = row.period_top_up_aud = Decimal(0)
-        row.budget_period_start, row.budget_period_end = period.start, period.end
+        _start(row, period)
     overdue = await repository.overdue_held_amount(session, department_id, at)
     return Account(department=department, budget=row, period=period, overdue_held=overdue)
 
@@ -99,14 +124,14 @@ async def _department(session: AsyncSession, department_id: uuid.UUID) -> tuple[
     return department, organization_timezone(org_settings)
 
 
-async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Period, at: datetime) -> None:
+async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Period, at: datetime) -> bool:
     """Close the stored period (and any quiet months after it) when ``at`` is past its end.
 
     Holds stay held across the boundary: money reserved in one month and settled in the next is spent in
     the month the cost event is written, which is the month finance sees it in.
     """
     if row.budget_period_start >= current.start:
-        return
+        return False
     await repository.close_period(session, row, at)
     quiet = month_starting(row.budget_period_start, current.timezone).next()
     while quiet.start < current.start:
@@ -127,6 +152,13 @@ async def _roll_over(session: AsyncSession, row: DepartmentBudget, current: Peri
             "top_up_aud": row.period_top_up_aud,
         },
     )
-    row.current_spend_aud = row.period_top_up_aud = Decimal(0)
-    row.budget_period_start, row.budget_period_end = current.start, current.end
+    _start(row, current)
     row.last_reset_at = at
+    return True
+
+
+def _start(row: DepartmentBudget, period: Period) -> None:
+    """The row as ``period`` begins: nothing spent, and no top-up (top-ups end with their period), so
+    what it may spend (``period_budget_aud``) is the monthly amount until a top-up is approved."""
+    row.current_spend_aud = row.period_top_up_aud = Decimal(0)
+    row.budget_period_start, row.budget_period_end = period.start, period.end

@@ -19,11 +19,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import alerts, repository
+from donatello.budgets import alerts, repository, requests_repository
 from donatello.budgets.account import open_for_read, open_for_update
 from donatello.budgets.errors import (
     ApprovalAboveAsked,
@@ -37,10 +36,10 @@ from donatello.core.database import add_unless_taken
 from donatello.core.errors import Forbidden, NotFound
 from donatello.core.money import BUDGET_COLUMN, within
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.models import BudgetIncreaseRequest, Department, User
+from donatello.models import BudgetIncreaseRequest, Department
 from donatello.tenancy import Principal
 from donatello.tenancy.permissions import Permission
-from donatello.tenancy.scope import scope, scoped_get
+from donatello.tenancy.scope import scoped_get
 
 
 def manages(principal: Principal, department: Department) -> bool:
@@ -192,12 +191,20 @@ async def for_department(
     """A department's requests, newest first: all of them for whoever manages it or reads its reports,
     one's own for anyone else in it."""
     department = await scoped_get(session, principal, Department, department_id)
-    stmt = select(BudgetIncreaseRequest).where(BudgetIncreaseRequest.department_id == department.id)
+    requested_by = None
     if not (manages(principal, department) or _reads_reports(principal, department)):
         if principal.department_id != department.id:
             raise NotFound("department", department_id)
-        stmt = stmt.where(BudgetIncreaseRequest.requested_by == principal.user_id)
-    return await _page(session, stmt, status, cursor, limit)
+        requested_by = principal.user_id
+    return await _page(
+        session,
+        principal,
+        cursor,
+        limit,
+        department_id=department.id,
+        requested_by=requested_by,
+        status=status,
+    )
 
 
 async def queue(
@@ -206,18 +213,14 @@ async def queue(
     """The organization's requests for an admin to decide, newest first (``status=open`` for the queue)."""
     if not principal.can(Permission.BUDGETS_MANAGE):
         raise Forbidden("The queue of budget requests is for org admins")
-    stmt = scope(select(BudgetIncreaseRequest), principal, BudgetIncreaseRequest)
-    return await _page(session, stmt, status, cursor, limit)
+    return await _page(session, principal, cursor, limit, status=status)
 
 
 async def mine(
     session: AsyncSession, principal: Principal, cursor: str | None, limit: int
 ) -> Page[IncreaseRequestRead]:
     """The principal's own requests in any department of theirs, newest first, decided or not."""
-    stmt = scope(select(BudgetIncreaseRequest), principal, BudgetIncreaseRequest).where(
-        BudgetIncreaseRequest.requested_by == principal.user_id
-    )
-    return await _page(session, stmt, None, cursor, limit)
+    return await _page(session, principal, cursor, limit, requested_by=principal.user_id)
 
 
 async def people(
@@ -227,8 +230,7 @@ async def people(
     a page says "Ana asked", never an id."""
     if not user_ids:
         return {}
-    stmt = scope(select(User).where(User.id.in_(user_ids)), principal, User)
-    return {user.id: user.display_name or user.email for user in (await session.execute(stmt)).scalars()}
+    return await requests_repository.names(session, principal, user_ids)
 
 
 async def requester_use(
@@ -248,8 +250,7 @@ async def waiting(session: AsyncSession, principal: Principal) -> int:
     """How many requests wait for a decision in the principal's organization (0 for non-deciders)."""
     if not principal.can(Permission.BUDGETS_MANAGE):
         return 0
-    stmt = scope(select(func.count(BudgetIncreaseRequest.id)), principal, BudgetIncreaseRequest)
-    return int((await session.execute(stmt.where(BudgetIncreaseRequest.status == "open"))).scalar_one())
+    return await requests_repository.open_count(session, principal)
 
 
 async def expire_lapsed(session: AsyncSession, at: datetime, *, batch: int = 200) -> int:
@@ -303,16 +304,25 @@ def _reads_reports(principal: Principal, department: Department) -> bool:
 
 
 async def _page(
-    session: AsyncSession, stmt: Any, status: str | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    cursor: str | None,
+    limit: int,
+    *,
+    department_id: uuid.UUID | None = None,
+    requested_by: uuid.UUID | None = None,
+    status: str | None = None,
 ) -> Page[IncreaseRequestRead]:
-    if status is not None:
-        stmt = stmt.where(BudgetIncreaseRequest.status == status)
-    if (after := decode_cursor(cursor, 2)) is not None:
-        key = tuple_(BudgetIncreaseRequest.created_at, BudgetIncreaseRequest.id)
-        stmt = stmt.where(key < tuple_(datetime.fromisoformat(after[0]), uuid.UUID(after[1])))
-    newest_first = (BudgetIncreaseRequest.created_at.desc(), BudgetIncreaseRequest.id.desc())
-    stmt = stmt.order_by(*newest_first).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars())
+    after = decode_cursor(cursor, 2)
+    rows = await requests_repository.newest_first(
+        session,
+        principal,
+        department_id=department_id,
+        requested_by=requested_by,
+        status=status,
+        after=None if after is None else (datetime.fromisoformat(after[0]), uuid.UUID(after[1])),
+        limit=limit + 1,
+    )
     rows, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
     return Page(items=[IncreaseRequestRead.model_validate(row) for row in rows], next_cursor=next_cursor)
 

@@ -1,4 +1,9 @@
-"""Reserving budget before a generation runs, and giving it back when it does not."""
+"""Reserving budget before a generation runs, and giving it back when it does not.
+
+Admission holds in one of two ways, and only these: the gate (``hold_if_within_budget``: one conditional
+``UPDATE`` that holds when no ``Detour`` applies) and, when the gate writes nothing, the decision
+(``decide``: the same rule under the budget row's lock, every detour handled by name). A differential
+test (tests/budgets/test_gate_matches_decision.py) holds them to one rule."""
 
 from __future__ import annotations
 
@@ -7,21 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CTE
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.budgets import hold_writes, repository
+from donatello.budgets import holds_repository, repository
 from donatello.budgets.account import Account, open_for_update
 from donatello.budgets.alerts import raise_alert
 from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
+from donatello.budgets.holds_repository import Detour
 from donatello.budgets.periods import organization_timezone, period_at
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.models import BudgetReservation, DepartmentBudget
 from donatello.tenancy import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy import CTE
 
 DEFAULT_HOLD = timedelta(minutes=15)
 
@@ -34,41 +42,18 @@ class HoldRequest:
 
 @dataclass(frozen=True)
 class Hold:
-    """What ``reserve`` held: one reservation per generation, and how the budget decided."""
+    """What ``decide`` held: one reservation per generation, and how the budget decided. ``flagged``: admitted
+    past the budget or past the user's cap (soft or warn), as each hold's ``is_over_budget`` records."""
 
     holds: list[BudgetReservation]
     enforcement_mode: str
-    over_budget: bool
+    flagged: bool
     available_before_aud: Decimal
+    detours: frozenset[Detour]
 
     @property
     def total_aud(self) -> Decimal:
         return sum((hold.amount_aud for hold in self.holds), Decimal(0))
-
-
-async def reserve(
-    session: AsyncSession,
-    principal: Principal,
-    requests: Sequence[HoldRequest],
-    *,
-    at: datetime | None = None,
-    hold_for: timedelta = DEFAULT_HOLD,
-) -> Hold:
-    """Hold the quoted amounts on the principal's department budget, all or nothing.
-
-    hard: refuse when spent + reserved + quote > budget (the refusal is audited and nothing is held);
-    soft: admit past the budget, flag the holds over-budget, audit the pass-through;
-    warn: the same, and raise the period's "exceeded" alert once.
-    A per-user cap, when the department sets one, is enforced the same way on the user's own spend.
-    Lapsed holds never count: the account sweeps them before deciding.
-    """
-    decision = await _decide(session, principal, requests, at or utcnow(), hold_for)
-    holds = await hold_writes.hold(session, decision.account.budget, decision.rows, decision.quote)
-    if decision.flagged:
-        await _record_pass_through(
-            session, decision.account, principal, decision.quote, holds, decision.over_budget
-        )
-    return Hold(holds, decision.account.budget.enforcement_mode, decision.flagged, decision.available_before)
 
 
 @dataclass(frozen=True)
@@ -83,7 +68,7 @@ class PendingHold:
 
     def written(self) -> None:
         """Call once the caller's statement carrying ``ctes`` has run."""
-        hold_writes.held(self.budget, self.amount)
+        holds_repository.held(self.budget, self.amount)
 
 
 async def decide(
@@ -94,9 +79,10 @@ async def decide(
     at: datetime,
     hold_for: timedelta = DEFAULT_HOLD,
 ) -> PendingHold:
-    """``reserve``'s decision, same rules and refusals, with the writing left to the caller: the holds and
-    the budget's reserved money come back as CTEs for the caller's statement, so the locked budget row
-    waits on one round trip less. ``hold.holds`` are the rows to be written (with their ids)."""
+    """Hold the quoted amounts on the principal's department budget, all or nothing — the way taken when
+    the gate (``hold_if_within_budget``) wrote nothing. The rules are ``_decide``'s; the holds and the
+    budget's reserved money come back as CTEs for the caller's statement, so the locked budget row waits on
+    one round trip less. ``hold.holds`` are the rows to be written (with their ids)."""
     decision = await _decide(session, principal, requests, at, hold_for)
     rows = [{**row, "id": uuid.uuid4()} for row in decision.rows]
     holds = [BudgetReservation(**row) for row in rows]
@@ -105,9 +91,11 @@ async def decide(
             session, decision.account, principal, decision.quote, holds, decision.over_budget
         )
     budget = decision.account.budget
-    ctes, parameters = hold_writes.hold_ctes(budget, rows, decision.quote)
+    ctes, parameters = holds_repository.hold_ctes(budget, rows, decision.quote)
     return PendingHold(
-        hold=Hold(holds, budget.enforcement_mode, decision.flagged, decision.available_before),
+        hold=Hold(
+            holds, budget.enforcement_mode, decision.flagged, decision.available_before, decision.detours
+        ),
         ctes=ctes,
         parameters=parameters,
         budget=budget,
@@ -120,9 +108,10 @@ class _Decision:
     account: Account
     rows: list[dict[str, Any]]
     quote: Decimal
-    over_budget: bool
-    flagged: bool
+    over_budget: bool  # spent + reserved + quote passes what the period may spend
+    flagged: bool  # admitted past the budget or past the user's cap
     available_before: Decimal
+    detours: frozenset[Detour]  # why the gate would have stepped aside (empty: it would have held)
 
 
 async def _decide(
@@ -132,7 +121,18 @@ async def _decide(
     at: datetime,
     hold_for: timedelta,
 ) -> _Decision:
-    """Lock the budget, refuse (audited) or admit; the rows to hold when admitted."""
+    """Lock the budget, refuse (audited) or admit; the rows to hold when admitted.
+
+    hard: refuse when spent + reserved + quote passes what the period may spend (``period_budget_aud``;
+    the refusal is audited and nothing is held); soft: admit past it, flag the holds, audit the
+    pass-through; warn: the same, and raise the period's "exceeded" alert once. A per-user cap, when the
+    department sets one, is enforced the same way on the user's own spend. Lapsed holds never count: the
+    account sweeps them (and rolls an ended period over) before deciding.
+
+    This is one of the rule's two bodies: most requests never reach it, because the gate
+    (``holds_repository.hold_if_within_budget``) holds them in SQL when no ``Detour`` applies. A new rule here
+    (a frozen department, a per-model budget) must be a new ``Detour`` with its condition in the gate too,
+    or it will not apply to most requests; the differential test fails until both agree."""
     if principal.department_id is None:
         raise NoDepartment()
     quote = sum((request.amount_aud for request in requests), Decimal(0))
@@ -140,6 +140,12 @@ async def _decide(
     budget = account.budget
     over_budget = account.spent + account.reserved + quote > budget.period_budget_aud
     over_cap = await _over_user_cap(session, account, principal, quote, at)
+    detours = {
+        Detour.PERIOD_ENDED: account.rolled_over,
+        Detour.LAPSED_HOLDS: account.swept,
+        Detour.PER_USER_CAP: budget.per_user_monthly_cap_aud is not None,
+        Detour.OVER_BUDGET: over_budget,
+    }
 
     if budget.enforcement_mode == "hard" and (over_budget or over_cap is not None):
         refusal = await _record_refusal(session, account, principal, quote, over_budget)
@@ -152,8 +158,9 @@ async def _decide(
         raise UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal)
 
     flagged = over_budget or over_cap is not None
-    rows = _hold_rows(principal, requests, account.period.start, at, hold_for, over_budget=flagged)
-    return _Decision(account, rows, quote, over_budget, flagged, account.available)
+    rows = _hold_rows(principal, requests, account.period.start, at, hold_for, flagged=flagged)
+    taken = frozenset(detour for detour, applies in detours.items() if applies)
+    return _Decision(account, rows, quote, over_budget, flagged, account.available, taken)
 
 
 def _hold_rows(
@@ -163,7 +170,7 @@ def _hold_rows(
     at: datetime,
     hold_for: timedelta,
     *,
-    over_budget: bool,
+    flagged: bool,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -173,7 +180,7 @@ def _hold_rows(
             "generation_id": request.generation_id,
             "amount_aud": request.amount_aud,
             "status": "held",
-            "is_over_budget": over_budget,
+            "is_over_budget": flagged,  # the column's name predates per-user caps: it records "flagged"
             "period_start": period_start,
             "expires_at": at + hold_for,
             "created_at": at,
@@ -199,18 +206,18 @@ def hold_if_within_budget(
     at: datetime,
     hold_for: timedelta = DEFAULT_HOLD,
 ) -> GatedHold:
-    """The hold ``reserve`` would make when it has nothing to decide — the period is current, no hold
-    has lapsed, no per-user cap applies and the quote fits the budget — as CTEs the caller's statement
-    carries, with the gate its own rows go through (``hold_writes.hold_if_within_budget``). When the
-    statement writes nothing, the caller asks ``decide``: the same rules, the slow way."""
+    """The hold ``decide`` would make when no ``Detour`` applies — the period is current, no hold has
+    lapsed, no per-user cap applies and the quote fits what the period may spend — as CTEs the caller's
+    statement carries, with the gate its own rows go through (``holds_repository.hold_if_within_budget``).
+    When the statement writes nothing, the caller asks ``decide``: the same rules, the slow way."""
     if principal.department_id is None:
         raise NoDepartment()
     period = period_at(at, organization_timezone({"timezone": principal.organization_timezone}))
     rows = [
         {**row, "id": uuid.uuid4()}
-        for row in _hold_rows(principal, requests, period.start, at, hold_for, over_budget=False)
+        for row in _hold_rows(principal, requests, period.start, at, hold_for, flagged=False)
     ]
-    gate, ctes, parameters = hold_writes.hold_if_within_budget(
+    gate, ctes, parameters = holds_repository.hold_if_within_budget(
         rows,
         sum((request.amount_aud for request in requests), Decimal(0)),
         department_id=principal.department_id,

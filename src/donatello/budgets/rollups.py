@@ -10,26 +10,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.budgets import rollups_repository
 from donatello.budgets.periods import organization_timezone
-from donatello.models import CostDailyRollup, CostEvent, Organization
-
-_ADDITIVE = (
-    "charges_aud",
-    "refunds_aud",
-    "corrections_aud",
-    "estimated_aud",
-    "images",
-    "events",
-    "charge_count",
-    "over_budget_count",
-)
+from donatello.models import CostEvent
 
 
 def local_day(instant: datetime, timezone: str) -> date:
@@ -59,50 +46,7 @@ async def add(session: AsyncSession, event: CostEvent, timezone: str) -> None:
         "charge_count": 1 if charge else 0,
         "over_budget_count": 1 if charge and (event.details or {}).get("over_budget") else 0,
     }
-    table = cast(Table, CostDailyRollup.__table__)
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_cost_daily_rollups_key",
-        set_={
-            **{column: table.c[column] + stmt.excluded[column] for column in _ADDITIVE},
-            "department_code": stmt.excluded.department_code,
-            "department_name": stmt.excluded.department_name,
-            "user_email": stmt.excluded.user_email,
-        },
-    )
-    await session.execute(stmt)
-
-
-_REBUILD = text(
-    """
-    INSERT INTO cost_daily_rollups AS r (organization_id, department_id, user_id, provider, model, day,
-        department_code, department_name, user_email, charges_aud, refunds_aud, corrections_aud,
-        estimated_aud, images, events, charge_count, over_budget_count)
-    SELECT e.organization_id, e.department_id, e.user_id, e.model_provider, e.model_name,
-        (e.created_at AT TIME ZONE :tz)::date,
-        (array_agg(e.department_code ORDER BY e.created_at DESC))[1],
-        (array_agg(e.department_name ORDER BY e.created_at DESC))[1],
-        (array_agg(e.user_email ORDER BY e.created_at DESC))[1],
-        COALESCE(sum(e.actual_cost_aud) FILTER (WHERE e.kind = 'charge'), 0),
-        COALESCE(sum(e.actual_cost_aud) FILTER (WHERE e.kind = 'refund'), 0),
-        COALESCE(sum(e.actual_cost_aud) FILTER (WHERE e.kind = 'correction'), 0),
-        sum(e.estimated_cost_aud), sum(e.image_count), count(*),
-        count(*) FILTER (WHERE e.kind = 'charge'),
-        count(*) FILTER (WHERE e.kind = 'charge' AND e.metadata->>'over_budget' = 'true')
-    FROM cost_events e
-    WHERE e.organization_id = :org AND e.created_at >= :starts AND e.created_at < :ends
-    GROUP BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT ON CONSTRAINT uq_cost_daily_rollups_key DO UPDATE SET
-        charges_aud = r.charges_aud + excluded.charges_aud,
-        refunds_aud = r.refunds_aud + excluded.refunds_aud,
-        corrections_aud = r.corrections_aud + excluded.corrections_aud,
-        estimated_aud = r.estimated_aud + excluded.estimated_aud,
-        images = r.images + excluded.images,
-        events = r.events + excluded.events,
-        charge_count = r.charge_count + excluded.charge_count,
-        over_budget_count = r.over_budget_count + excluded.over_budget_count
-    """
-)
+    await rollups_repository.add_to_day(session, values)
 
 
 async def rebuild(
@@ -117,14 +61,9 @@ async def rebuild(
     zone = ZoneInfo(timezone)
     starts = datetime.combine(first_day, time.min, zone)
     ends = datetime.combine(last_day + timedelta(days=1), time.min, zone)
-    await session.execute(
-        text("DELETE FROM cost_daily_rollups WHERE organization_id = :org AND day BETWEEN :first AND :last"),
-        {"org": organization_id, "first": first_day, "last": last_day},
+    return await rollups_repository.rebuild_days(
+        session, organization_id, timezone, (first_day, last_day), (starts, ends)
     )
-    result = await session.execute(
-        _REBUILD, {"org": organization_id, "tz": timezone, "starts": starts, "ends": ends}
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def rebuild_range(
@@ -132,11 +71,8 @@ async def rebuild_range(
 ) -> dict[uuid.UUID, int]:
     """``rebuild`` for one organization (or every one, on a platform-scoped session), each in its own
     time zone. Returns rollup rows written per organization."""
-    stmt = select(Organization.id, Organization.settings).order_by(Organization.id)
-    if organization_id is not None:
-        stmt = stmt.where(Organization.id == organization_id)
     written: dict[uuid.UUID, int] = {}
-    for org_id, settings in (await session.execute(stmt)).all():
+    for org_id, settings in await rollups_repository.organizations(session, organization_id):
         timezone = organization_timezone(settings)
         written[org_id] = await rebuild(session, org_id, timezone, first_day, last_day)
     return written

@@ -21,6 +21,7 @@ from donatello.core.errors import Forbidden
 from donatello.core.money import BUDGET_COLUMN, SPEND_COLUMN, to_cents, to_ledger_precision, within
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import CostEvent, Department, DepartmentBudget
+from donatello.models.budgets import period_budget
 from donatello.tenancy import Principal, scoped_get
 from donatello.tenancy.permissions import Permission
 
@@ -195,7 +196,7 @@ async def _apply(
     }
     if "monthly_budget_aud" in changes:  # the period's budget is stored with its top-ups beside it
         within(
-            changes["monthly_budget_aud"]["to"] + account.budget.period_top_up_aud,
+            period_budget(changes["monthly_budget_aud"]["to"], account.budget.period_top_up_aud),
             BUDGET_COLUMN,
             field="monthly_budget_aud",
             what="The period's budget (monthly + this period's top-ups)",

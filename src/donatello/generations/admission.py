@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,17 +194,31 @@ async def _admit(
     # The allowances are charged before the budget row is locked, and given back if the budget then
     # refuses (or anything else fails): between the lock and the commit nothing waits on Redis.
     async with charged(admission.limiter, checks):
-        # A batch takes the slow way: its row must exist before its members, and a refusal commits
-        # (its audit event), which must not keep a batch row with nothing in it.
-        if batch is None and (
-            admitted := await _admit_within_budget(session, principal, rows, now, admission)
-        ):
-            return admitted
-        return await _admit_after_deciding(session, principal, rows, now, admission, batch)
+        return await hold_and_write(
+            session, principal, rows, at=now, hold_for=admission.settings.reservation_hold, batch=batch
+        )
+
+
+async def hold_and_write(
+    session: AsyncSession,
+    principal: Principal,
+    rows: list[Generation],
+    *,
+    at: datetime,
+    hold_for: timedelta,
+    batch: GenerationBatch | None = None,
+) -> list[Generation]:
+    """The budget hold and the new generations (with their audit rows), written together: through the
+    budget's gate when the request plainly fits, else after the budget decided under its lock."""
+    # A batch takes the slow way: its row must exist before its members, and a refusal commits
+    # (its audit event), which must not keep a batch row with nothing in it.
+    if batch is None and (admitted := await _admit_within_budget(session, principal, rows, at, hold_for)):
+        return admitted
+    return await _admit_after_deciding(session, principal, rows, at, hold_for, batch)
 
 
 async def _admit_within_budget(
-    session: AsyncSession, principal: Principal, rows: list[Generation], at: datetime, admission: Admission
+    session: AsyncSession, principal: Principal, rows: list[Generation], at: datetime, hold_for: timedelta
 ) -> list[Generation]:
     """The common case in one statement: the budget row is locked, checked and raised by the statement
     that writes the holds, the generations and their audit rows, so it stays locked only until the
@@ -213,7 +227,7 @@ async def _admit_within_budget(
         principal,
         [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
         at=at,
-        hold_for=admission.settings.reservation_hold,
+        hold_for=hold_for,
     )
     for row in rows:
         row.is_over_budget = False
@@ -228,7 +242,7 @@ async def _admit_after_deciding(
     principal: Principal,
     rows: list[Generation],
     at: datetime,
-    admission: Admission,
+    hold_for: timedelta,
     batch: GenerationBatch | None,
 ) -> list[Generation]:
     """Every other case: the budget decides under its row lock (refuses with its audit, flags a soft or
@@ -239,11 +253,11 @@ async def _admit_after_deciding(
         principal,
         [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
         at=at,
-        hold_for=admission.settings.reservation_hold,
+        hold_for=hold_for,
     )
     held = pending.hold
     for row in rows:
-        row.is_over_budget = held.over_budget
+        row.is_over_budget = held.flagged
         row.reservation_expires_at = held.holds[0].expires_at
     if batch is not None:
         await repository.add(session, batch)

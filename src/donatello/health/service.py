@@ -7,11 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from donatello.audit import service as audit
 from donatello.core.database import set_platform_scope
+from donatello.health import repository
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -50,8 +50,7 @@ async def _audit_lag(state: Any) -> dict[str, Any]:
 
 
 async def _database(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+    await repository.answers(engine)
 
 
 async def _timed(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:

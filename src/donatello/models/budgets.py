@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import (
@@ -24,6 +25,14 @@ from donatello.models.base import (
 
 ENFORCEMENT_MODES_CHECK = "enforcement_mode IN ('hard', 'soft', 'warn')"
 ENFORCEMENT_MODE_COMMENT = "hard: block, soft: allow+log, warn: alert+allow"
+
+
+def period_budget(monthly: Decimal, top_up: Decimal) -> Decimal:
+    """What a period may spend: its monthly amount plus the top-ups approved for that period alone.
+
+    The one spelling of the rule: plain ``+``, so it reads Decimals in Python and columns in SQL (the
+    ``period_budget_aud`` hybrids below, the admission gate's ``UPDATE``, the reports)."""
+    return monthly + top_up  # on the class, the hybrids pass columns: the same + builds the SQL
 
 
 class DepartmentBudget(Base):
@@ -104,10 +113,10 @@ class DepartmentBudget(Base):
         {"comment": "Monthly budget allocations and spend tracking"},
     )
 
-    @property
+    @hybrid_property
     def period_budget_aud(self) -> Decimal:
-        """What the current period may spend: the monthly amount plus this period's approved top-ups."""
-        return self.monthly_budget_aud + self.period_top_up_aud
+        """What the stored period may spend (``period_budget``); a column expression in SQL."""
+        return period_budget(self.monthly_budget_aud, self.period_top_up_aud)
 
 
 class DepartmentBudgetPeriod(Base):
@@ -153,6 +162,11 @@ class DepartmentBudgetPeriod(Base):
         CheckConstraint(ENFORCEMENT_MODES_CHECK, name="enforcement_mode"),
         {"comment": "Closed (historical) department budget periods"},
     )
+
+    @hybrid_property
+    def period_budget_aud(self) -> Decimal:
+        """What the closed period could spend (``period_budget``); a column expression in SQL."""
+        return period_budget(self.monthly_budget_aud, self.top_up_aud)
 
 
 class BudgetThresholdAlert(Base):

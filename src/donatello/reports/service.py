@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,7 @@ from donatello.budgets.periods import Period, month_starting, organization_timez
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
 from donatello.core.money import TEN_THOUSANDTH, to_cents
-from donatello.models import Department, DepartmentBudget
+from donatello.models import Department
 from donatello.organizations import service as organizations
 from donatello.reports import repository
 from donatello.reports.errors import InvalidRange
@@ -85,42 +84,21 @@ def _totals(row: Any | None) -> Totals:
     )
 
 
-@dataclass(frozen=True)
-class PeriodBudget:
-    base: Decimal  # the monthly amount
-    top_up: Decimal = ZERO  # approved for this period only
-
-    @property
-    def total(self) -> Decimal:
-        return self.base + self.top_up
-
-
-def _as_set_now(row: DepartmentBudget, period: Period) -> PeriodBudget | None:
-    """The budget row's figures for a period with no closed record: the period it stores, or a later one
-    (nothing written since the month turned). An earlier period had no budget: periods close, quiet ones
-    included, on the first write after them — so an earlier period without a record predates the budget
-    (the same periods ``GET /v1/departments/{id}/budget/periods`` lists, none invented)."""
-    if period.start < row.budget_period_start:
-        return None
-    top_up = row.period_top_up_aud if row.budget_period_start == period.start else ZERO
-    return PeriodBudget(row.monthly_budget_aud, top_up)
-
-
 async def _budgets_for(
     session: AsyncSession, departments: list[Department], period: Period, current: Period
-) -> dict[uuid.UUID, PeriodBudget]:
+) -> dict[uuid.UUID, account.PeriodBudget]:
     """The budget each department had in ``period``: the closed period's figures, else (current or no
     record) the budget as set now."""
     ids = [d.id for d in departments]
     closed = (
         await repository.closed_budgets(session, ids, period.start) if period.start < current.start else {}
     )
-    budgets: dict[uuid.UUID, PeriodBudget] = {}
+    budgets: dict[uuid.UUID, account.PeriodBudget] = {}
     for department in departments:
         if department.id in closed:
-            budgets[department.id] = PeriodBudget(*closed[department.id])
+            budgets[department.id] = account.PeriodBudget(*closed[department.id])
         elif (row := await account.stored_budget(session, department.id)) is not None and (
-            as_set := _as_set_now(row, period)
+            as_set := account.as_set_for(row, period)
         ) is not None:
             budgets[department.id] = as_set
     return budgets
@@ -150,7 +128,7 @@ def _summary(
     department: Department,
     period: Period,
     row: Any,
-    period_budget: PeriodBudget | None,
+    period_budget: account.PeriodBudget | None,
     decisions: tuple[int, int],
 ) -> PeriodSummary:
     figures = _totals(row)
@@ -333,9 +311,9 @@ async def comparison(
             department,
             each,
             totals.get(each.start),
-            PeriodBudget(*closed[each.start])
+            account.PeriodBudget(*closed[each.start])
             if each.start in closed
-            else (_as_set_now(now_budget, each) if now_budget is not None else None),
+            else (account.as_set_for(now_budget, each) if now_budget is not None else None),
             decisions.get((department.id, each.start), (0, 0)),
         )
         for each in periods

@@ -22,10 +22,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
 
 from donatello import audit
 from donatello.config import Settings
@@ -177,7 +179,7 @@ def _tiering(store: ImageStore, tier: Tier) -> Callable[[str], Awaitable[None]]:
     return move
 
 
-Write = Callable[[AsyncSession, list[Any], ColumnElement[bool]], Awaitable[int]]
+Write = Callable[[AsyncSession, list[Any], "ColumnElement[bool]"], Awaitable[int]]
 
 
 async def _each_batch(

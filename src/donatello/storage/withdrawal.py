@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.database import set_platform_scope
-from donatello.models import Generation
+from donatello.storage import repository
 from donatello.storage.names import generation_of
 
 
@@ -18,7 +17,4 @@ async def withdrawn(session: AsyncSession, name: str) -> bool:
     # The signed token is the capability (no principal, so no tenant): look across organizations for
     # this one row's flag, which the link already names.
     await set_platform_scope(session)
-    deleted = (
-        await session.execute(select(Generation.is_deleted).where(Generation.id == generation_id))
-    ).scalar_one_or_none()
-    return bool(deleted)
+    return await repository.generation_deleted(session, generation_id)
