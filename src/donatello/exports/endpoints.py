@@ -46,11 +46,16 @@ async def export_cost_events(
     from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD (local day) or ISO datetime")],
     to: Annotated[str, Query(description="YYYY-MM-DD (inclusive local day) or ISO datetime")],
     department_id: uuid.UUID | None = None,
-    format: Annotated[str, Query(description="csv, parquet, focus (FOCUS 1.2 Parquet) or focus-csv")] = "csv",
+    format: Annotated[str, Query(description="csv, parquet, focus (FOCUS Parquet) or focus-csv")] = "csv",
+    focus_version: Annotated[
+        str | None, Query(description="FOCUS version of a focus or focus-csv export: 1.2 (default) or 1.3")
+    ] = None,
 ) -> Response:
     """The ledger for a range, attribution as at spend time, streamed (large ranges run as a job)."""
     settings: Settings = resources_of(request).settings
-    plan = await service.request_export(session, principal, settings, from_, to, department_id, format)
+    plan = await service.request_export(
+        session, principal, settings, from_, to, department_id, format, focus_version
+    )
     if plan.job is not None:
         return JSONResponse(
             service.describe(plan.job, None).model_dump(mode="json"),

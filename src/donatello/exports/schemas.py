@@ -14,6 +14,7 @@ class ExportJobRead(BaseModel):
     id: uuid.UUID
     status: str
     format: str
+    focus_version: str | None  # the FOCUS version of a FOCUS export
     range_from: datetime
     range_to: datetime
     department_id: uuid.UUID | None
