@@ -114,13 +114,17 @@ class ExportRange:
     def filename(self) -> str:
         """``acme-corporation-cost-events-2026-11-01-2026-11-30.focus.parquet``: whose, which days, what."""
         organization = re.sub(r"[^a-z0-9]+", "-", self.organization_name.lower()).strip("-") or "organization"
-        suffix = SUFFIXES[self.format]
-        if (
-            self.format in FOCUS_FORMATS
-            and (self.focus_version or DEFAULT_FOCUS_VERSION) != DEFAULT_FOCUS_VERSION
-        ):
-            suffix = suffix.replace("focus", f"focus-{self.focus_version}", 1)
+        suffix = suffix_of(self.format, self.focus_version)
         return f"{organization}-cost-events-{self.first_day}-{self.last_day}.{suffix}"
+
+
+def suffix_of(export_format: str, focus_version: str | None) -> str:
+    """``csv``, ``parquet``, ``focus.parquet``, ``focus.csv``; a FOCUS version other than the default is
+    named (``focus-1.3.parquet``), so files of two versions never pass for each other."""
+    suffix = SUFFIXES[export_format]
+    if export_format in FOCUS_FORMATS and (focus_version or DEFAULT_FOCUS_VERSION) != DEFAULT_FOCUS_VERSION:
+        suffix = suffix.replace("focus", f"focus-{focus_version}", 1)
+    return suffix
 
 
 class _Chunks(io.RawIOBase):

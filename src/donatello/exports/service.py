@@ -60,7 +60,7 @@ async def range_for(
     """An organization's export range from the request's text (dates are local days, ``to`` inclusive)."""
     if export_format not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}", field="format")
-    focus_version = _focus_version(export_format, focus_version)
+    focus_version = focus_version_for(export_format, focus_version)
     organization = await organizations.find(session, organization_id)
     name, timezone = organization.name, organization_timezone(organization.settings)
     try:
@@ -78,7 +78,7 @@ async def range_for(
     )
 
 
-def _focus_version(export_format: str, asked: str | None) -> str | None:
+def focus_version_for(export_format: str, asked: str | None) -> str | None:
     """The FOCUS version to write: the one asked for (1.2 by default) for a FOCUS format, none otherwise."""
     if export_format not in FOCUS_FORMATS:
         if asked is not None:
