@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     export_inline_max_days: int = 400
     export_link_minutes: int = 15  # lifetime of a finished export's download link
     export_stale_seconds: PositiveInt = 300  # a running export silent this long is taken over
+    # Scheduled exports: the container they are dropped into (FinOps hubs ingest from "ingestion"; on the
+    # embedded default a folder of that name under data_dir/drops), how many days into a month the closed
+    # month is exported once more, and how often a failed run is tried before it waits for a person.
+    export_drop_container: str = Field(default="ingestion", pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+    export_month_close_days: int = Field(default=2, ge=0, le=27)
+    export_schedule_max_attempts: PositiveInt = 6
+    export_schedule_poll_seconds: float = Field(default=30.0, gt=0)  # planning and due runs, when idle
     export_progress_rows: int = 50_000  # a background export records rows_written this often
     # Provider cost files larger than this are reconciled by the `reconciliations` worker job (202).
     reconciliation_inline_max_bytes: int = 8 << 20

@@ -19,6 +19,7 @@ from donatello.audit import relay
 from donatello.budgets import tasks as budget_tasks
 from donatello.config import Settings
 from donatello.core.jobs import JobContext
+from donatello.exports import schedule_tasks as export_schedules
 from donatello.exports import tasks as export_tasks
 from donatello.generations import processing
 from donatello.notifications import tasks as notification_tasks
@@ -44,6 +45,7 @@ JOBS: dict[str, Job] = {
     "webhooks": lambda context, res: webhook_tasks.run(context, res.sealer),
     "notifications": lambda context, _: notification_tasks.run(context),
     "exports": lambda context, res: export_tasks.run(context, res.image_store),
+    "export-schedules": lambda context, _: export_schedules.run(context),  # its own drop store
     "reconciliations": lambda context, res: reconciliation_tasks.run(context, res.image_store),
 }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from donatello.models import (
     ApiKey,
     AuditOutbox,
     Department,
+    ExportSchedule,
     Generation,
     Notification,
     Organization,
@@ -455,6 +456,31 @@ class RedeliverFailed(OnWebhook):
         return Call(path={**call.path, "delivery_id": delivery.id})
 
 
+class CreateExportSchedule(Example):
+    async def prepare(self, given: Given) -> Call:
+        return Call(json={"name": "FinOps hub", "format": "focus", "daily_at": "02:00"})
+
+
+@dataclass(frozen=True)
+class OnExportSchedule(Example):
+    """Any call on an existing export schedule of the caller's organization (PATCH sends ``json``)."""
+
+    json: Any = None
+
+    async def prepare(self, given: Given) -> Call:
+        schedule = ExportSchedule(
+            organization_id=given.org.id,
+            name="Daily drop",
+            format="csv",
+            daily_at=time(2, 0),
+            daily=True,
+            month_to_date=False,
+        )
+        given.db.add(schedule)
+        await given.db.flush()
+        return Call(path={"schedule_id": schedule.id}, json=self.json)
+
+
 class ImportProviderBill(Example):
     async def prepare(self, given: Given) -> Call:
         bill = b"date,model,cost,currency\n2026-11-02,local/pillow-sketch,1.25,AUD\n"
@@ -526,6 +552,13 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("delete", "/v1/webhooks/{webhook_id}"): OnWebhook(("webhook.deleted",), POWER),
     ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): RedeliverFailed(
         ("webhook.redelivered",), POWER
+    ),
+    ("post", "/v1/export-schedules"): CreateExportSchedule(("export_schedule.created",), As("finance")),
+    ("patch", "/v1/export-schedules/{schedule_id}"): OnExportSchedule(
+        ("export_schedule.updated",), As("finance"), json={"enabled": False}
+    ),
+    ("delete", "/v1/export-schedules/{schedule_id}"): OnExportSchedule(
+        ("export_schedule.deleted",), As("finance")
     ),
     ("put", "/v1/reconciliation-settings"): SetReconciliationMapping(
         ("reconciliation.settings_changed",), As("finance")

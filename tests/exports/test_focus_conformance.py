@@ -136,6 +136,8 @@ async def test_both_focus_formats_pass_the_foundations_validator(
     org = world.orgs[0]
     # and a model priced in USD (billed in AUD), charged and partly refunded
     member, admin = await factories.colleague(db, world.members["finance"]), world.members["org_admin"]
+    member.cost_center = "CC-4410"  # its charges are tagged with the cost centre; the world's are not
+    await db.flush()
     at = datetime(2026, 4, 5, 3, tzinfo=UTC)  # 5 April: the day Sydney leaves daylight saving
     charge = await settlement.settle(
         db,

@@ -127,7 +127,8 @@ async def test_lists_page_by_start_index_and_count_and_entra_lookups_ignore_case
         f"d.{uuid.uuid4().hex[:6]}@{org.domain}", str(uuid.uuid4()), department="Unknown Dept"
     )
     created = await entra.post("/Users", with_department)
-    assert created.json()[ENTERPRISE] == {"department": "Unknown Dept"}  # kept as sent, mapped to nothing
+    # kept as sent, mapped to nothing
+    assert created.json()[ENTERPRISE] == {"department": "Unknown Dept", "employeeNumber": "42"}
 
 
 async def test_entra_membership_changes_in_both_of_its_forms_follow_the_role_mapping(

@@ -174,12 +174,14 @@ async def amendments_total(session: AsyncSession, charge_id: uuid.UUID) -> Decim
 
 async def attribution(
     session: AsyncSession, department_id: uuid.UUID, user_id: uuid.UUID
-) -> tuple[str, str, str]:
-    """Department code and name and the user's e-mail, as they are now (frozen into the cost event)."""
+) -> tuple[str, str, str, str | None]:
+    """Department code and name and the person's e-mail and cost centre, as they are now (frozen into
+    the cost event)."""
     department = select(Department.code, Department.name).where(Department.id == department_id)
     code, name = (await session.execute(department)).one()
-    email = (await session.execute(select(User.email).where(User.id == user_id))).scalar_one()
-    return code, name, email
+    person = select(User.email, User.cost_center).where(User.id == user_id)
+    email, cost_center = (await session.execute(person)).one()
+    return code, name, email, cost_center
 
 
 async def add_cost_event(session: AsyncSession, event: CostEvent) -> CostEvent:

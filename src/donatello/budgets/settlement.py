@@ -67,7 +67,7 @@ async def settle(
     if hold.status == "held":
         account.budget.reserved_aud -= hold.amount_aud
     hold.status, hold.closed_at = "settled", at
-    code, name, email = await repository.attribution(session, hold.department_id, hold.user_id)
+    code, name, email, cost_center = await repository.attribution(session, hold.department_id, hold.user_id)
     event = await repository.add_cost_event(
         session,
         CostEvent(
@@ -91,6 +91,7 @@ async def settle(
             department_code=code,
             department_name=name,
             user_email=email,
+            cost_center=cost_center,
             created_at=at,
             usage=bill.usage,
             details={
@@ -252,6 +253,7 @@ async def amend(
             department_code=charge.department_code,
             department_name=charge.department_name,
             user_email=charge.user_email,
+            cost_center=charge.cost_center,
             created_at=at,
             details={"reason": reason, "billing_period": account.period.start.isoformat()},
         ),

@@ -59,8 +59,12 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (replaced only once complete)")],
     department: Annotated[str | None, typer.Option("--department", help="One department's id")] = None,
     export_format: Annotated[
-        str, typer.Option("--format", help="csv, parquet, focus (FOCUS 1.2 Parquet) or focus-csv")
+        str, typer.Option("--format", help="csv, parquet, focus (FOCUS Parquet) or focus-csv")
     ] = "csv",
+    focus_version: Annotated[
+        str | None,
+        typer.Option("--focus-version", help="FOCUS version of a FOCUS export: 1.2 (default) or 1.3"),
+    ] = None,
 ) -> None:
     """Write an organization's cost events to a file, as GET /v1/cost-events/export does (streamed,
     audited with the platform as the actor), with a progress bar on stderr."""
@@ -79,7 +83,7 @@ def export(
         organization_id = await db.organization(org)
         async with transaction(db.sessions, platform=True) as session:
             rng, estimate = await service.operator_export(
-                session, organization_id, first, last, department_id, export_format
+                session, organization_id, first, last, department_id, export_format, focus_version
             )
         bar = ProgressBar(estimate)
 

@@ -14,10 +14,15 @@ from donatello.config import Settings
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from donatello.dependencies import DbSession, SnapshotRoute, resources_of
-from donatello.exports import files, service
+from donatello.exports import files, schedules, service
 from donatello.exports.dependencies import CanExportCosts, CanExportOrganizationCosts
 from donatello.exports.errors import UnknownFormat
-from donatello.exports.schemas import ExportJobRead
+from donatello.exports.schemas import (
+    ExportJobRead,
+    ExportScheduleChange,
+    ExportScheduleCreate,
+    ExportScheduleRead,
+)
 from donatello.models import ExportJob
 from donatello.openapi import problem_responses
 from donatello.reports.errors import InvalidRange
@@ -46,11 +51,16 @@ async def export_cost_events(
     from_: Annotated[str, Query(alias="from", description="YYYY-MM-DD (local day) or ISO datetime")],
     to: Annotated[str, Query(description="YYYY-MM-DD (inclusive local day) or ISO datetime")],
     department_id: uuid.UUID | None = None,
-    format: Annotated[str, Query(description="csv, parquet, focus (FOCUS 1.2 Parquet) or focus-csv")] = "csv",
+    format: Annotated[str, Query(description="csv, parquet, focus (FOCUS Parquet) or focus-csv")] = "csv",
+    focus_version: Annotated[
+        str | None, Query(description="FOCUS version of a focus or focus-csv export: 1.2 (default) or 1.3")
+    ] = None,
 ) -> Response:
     """The ledger for a range, attribution as at spend time, streamed (large ranges run as a job)."""
     settings: Settings = resources_of(request).settings
-    plan = await service.request_export(session, principal, settings, from_, to, department_id, format)
+    plan = await service.request_export(
+        session, principal, settings, from_, to, department_id, format, focus_version
+    )
     if plan.job is not None:
         return JSONResponse(
             service.describe(plan.job, None).model_dump(mode="json"),
@@ -102,3 +112,73 @@ async def export_status(
 ) -> ExportJobRead:
     """A background export's progress, and a short-lived download link once it is done."""
     return await _described(request, await service.find_job(session, principal, export_id))
+
+
+@router.post(
+    "/export-schedules",
+    response_model=ExportScheduleRead,
+    status_code=201,
+    responses=problem_responses(Unauthenticated, Forbidden, ValidationFailed),
+)
+async def create_export_schedule(
+    request: Request, body: ExportScheduleCreate, principal: CanExportCosts, session: DbSession
+) -> ExportScheduleRead:
+    """Drop a cost export into storage every day at a local time, in the FinOps hubs layout: the
+    previous day's file and/or the month to date, and the closed month again after it ends (audited)."""
+    return await schedules.create(session, principal, body, resources_of(request).settings)
+
+
+@router.get(
+    "/export-schedules",
+    response_model=list[ExportScheduleRead],
+    responses=problem_responses(Unauthenticated, Forbidden),
+)
+async def list_export_schedules(
+    request: Request, principal: CanExportCosts, session: DbSession
+) -> list[ExportScheduleRead]:
+    """The organization's export schedules, each with its latest runs (status, path, failures)."""
+    return await schedules.listed(session, principal, resources_of(request).settings)
+
+
+@router.get(
+    "/export-schedules/{schedule_id}",
+    response_model=ExportScheduleRead,
+    responses=problem_responses(Unauthenticated, Forbidden, NotFound),
+)
+async def export_schedule(
+    request: Request, schedule_id: uuid.UUID, principal: CanExportCosts, session: DbSession
+) -> ExportScheduleRead:
+    """One schedule and its latest runs: what was written where, and what failed and why."""
+    found = await schedules.find(session, principal, schedule_id)
+    return await schedules.describe(session, found, resources_of(request).settings)
+
+
+@router.patch(
+    "/export-schedules/{schedule_id}",
+    response_model=ExportScheduleRead,
+    responses=problem_responses(Unauthenticated, Forbidden, NotFound, ValidationFailed),
+)
+async def change_export_schedule(
+    request: Request,
+    schedule_id: uuid.UUID,
+    body: ExportScheduleChange,
+    principal: CanExportCosts,
+    session: DbSession,
+) -> ExportScheduleRead:
+    """Pause or resume a schedule (audited)."""
+    return await schedules.set_enabled(
+        session, principal, schedule_id, body.enabled, resources_of(request).settings
+    )
+
+
+@router.delete(
+    "/export-schedules/{schedule_id}",
+    status_code=204,
+    responses=problem_responses(Unauthenticated, Forbidden, NotFound),
+)
+async def delete_export_schedule(
+    schedule_id: uuid.UUID, principal: CanExportCosts, session: DbSession
+) -> Response:
+    """Stop and forget a schedule (audited); files already written stay in storage."""
+    await schedules.delete(session, principal, schedule_id)
+    return Response(status_code=204)

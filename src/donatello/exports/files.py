@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.database import transaction
 from donatello.exports import repository
-from donatello.exports.layouts import FOCUS, LEDGER, Layout
+from donatello.exports.layouts import DEFAULT_FOCUS_VERSION, FOCUS_VERSIONS, LEDGER, Layout
 
 FORMATS = ("csv", "parquet", "focus", "focus-csv")
+FOCUS_FORMATS = ("focus", "focus-csv")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "focus-csv": "text/csv; charset=utf-8",
@@ -89,6 +90,8 @@ class ExportRange:
     ends: datetime
     department_id: uuid.UUID | None
     format: str
+    #: The FOCUS version of a FOCUS export (None: the ledger formats)
+    focus_version: str | None = None
 
     @property
     def first_day(self) -> date:
@@ -100,7 +103,9 @@ class ExportRange:
 
     @property
     def layout(self) -> Layout:
-        return FOCUS if self.format in ("focus", "focus-csv") else LEDGER
+        if self.format in FOCUS_FORMATS:
+            return FOCUS_VERSIONS[self.focus_version or DEFAULT_FOCUS_VERSION]
+        return LEDGER
 
     @property
     def parquet(self) -> bool:
@@ -109,7 +114,17 @@ class ExportRange:
     def filename(self) -> str:
         """``acme-corporation-cost-events-2026-11-01-2026-11-30.focus.parquet``: whose, which days, what."""
         organization = re.sub(r"[^a-z0-9]+", "-", self.organization_name.lower()).strip("-") or "organization"
-        return f"{organization}-cost-events-{self.first_day}-{self.last_day}.{SUFFIXES[self.format]}"
+        suffix = suffix_of(self.format, self.focus_version)
+        return f"{organization}-cost-events-{self.first_day}-{self.last_day}.{suffix}"
+
+
+def suffix_of(export_format: str, focus_version: str | None) -> str:
+    """``csv``, ``parquet``, ``focus.parquet``, ``focus.csv``; a FOCUS version other than the default is
+    named (``focus-1.3.parquet``), so files of two versions never pass for each other."""
+    suffix = SUFFIXES[export_format]
+    if export_format in FOCUS_FORMATS and (focus_version or DEFAULT_FOCUS_VERSION) != DEFAULT_FOCUS_VERSION:
+        suffix = suffix.replace("focus", f"focus-{focus_version}", 1)
+    return suffix
 
 
 class _Chunks(io.RawIOBase):

@@ -89,6 +89,7 @@ LEDGER = Layout(
         Column("department_name", pa.string(), "e.department_name"),
         Column("user_id", pa.string(), "e.user_id", ours=True),
         Column("user_email", pa.string(), "e.user_email"),
+        Column("cost_center", pa.string(), "e.cost_center"),
         Column("provider", pa.string(), "e.model_provider"),
         Column("model", pa.string(), "e.model_name"),
         Column("size", pa.string(), "e.size"),
@@ -218,8 +219,10 @@ FOCUS = Layout(
         Column(
             "Tags",
             pa.string(),
-            # JSON with sorted keys, built by concatenation (to_json escapes; a jsonb per row costs 3x)
-            "'{\"department_code\": ' || to_json(e.department_code) || ', \"kind\": ' || to_json(e.kind)"
+            # JSON with sorted keys, built by concatenation (to_json escapes; a jsonb per row costs 3x);
+            # costCenter only when the person had one at spend time (a tag's value is never null)
+            "'{' || coalesce('\"costCenter\": ' || to_json(e.cost_center) || ', ', '')"
+            " || '\"department_code\": ' || to_json(e.department_code) || ', \"kind\": ' || to_json(e.kind)"
             " || ', \"user_email\": ' || to_json(e.user_email) || '}'",
             ours=True,
         ),
@@ -230,6 +233,7 @@ FOCUS = Layout(
         Column("x_DepartmentCode", pa.string(), "e.department_code"),
         Column("x_UserId", pa.string(), "e.user_id", ours=True),
         Column("x_UserEmail", pa.string(), "e.user_email"),
+        Column("x_CostCenter", pa.string(), "e.cost_center"),
         Column("x_EstimatedCost", MONEY, "e.estimated_cost_aud"),
         Column("x_PricingCurrencyAmount", MONEY, "e.pricing_amount"),
         Column("x_FxRate", RATE, "e.fx_rate"),
@@ -243,3 +247,40 @@ FOCUS = Layout(
         Column("x_ProviderUsage", pa.string(), _RAW_USAGE),
     )
 )
+
+#: Who hosts each provider's models (FOCUS 1.3 ``HostProviderName``): the cloud or vendor running
+#: inference. A provider not listed is its own host.
+HOSTS = {
+    "azure-openai": "Microsoft",
+    "azure-foundry": "Microsoft",
+    "openai": "OpenAI",
+    "aws-bedrock": "Amazon Web Services",
+    "google-vertex": "Google Cloud",
+    "local": PLATFORM,
+}
+_HOST = (
+    "CASE e.model_provider "
+    + " ".join(f"WHEN '{provider}' THEN '{host}'" for provider, host in HOSTS.items())
+    + " ELSE e.model_provider END"
+)
+
+
+def _focus_1_3() -> Layout:
+    """FOCUS 1.3: the 1.2 columns plus ``ServiceProviderName`` (who made the service available for
+    purchase: the platform, which issues the chargeback) and ``HostProviderName`` (who runs the model).
+    ``ProviderName`` and ``PublisherName`` are deprecated in 1.3 but still required, so they stay. The
+    allocation and contract columns are conditional and do not apply: nothing here is split or
+    committed."""
+    added = (
+        Column("HostProviderName", pa.string(), _HOST),
+        Column("ServiceProviderName", pa.string(), f"'{PLATFORM}'", ours=True),
+    )
+    standard = [column for column in FOCUS.columns if not column.name.startswith("x_")]
+    extensions = [column for column in FOCUS.columns if column.name.startswith("x_")]
+    return Layout(tuple(sorted(standard + list(added), key=lambda column: column.name)) + tuple(extensions))
+
+
+FOCUS_1_3 = _focus_1_3()
+#: The FOCUS versions an export can be written in; 1.2 is the default until Azure's exports move.
+FOCUS_VERSIONS = {"1.2": FOCUS, "1.3": FOCUS_1_3}
+DEFAULT_FOCUS_VERSION = "1.2"

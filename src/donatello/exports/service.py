@@ -19,7 +19,8 @@ from donatello.core.money import to_cents
 from donatello.core.pagination import decode_cursor, page_of
 from donatello.exports import repository
 from donatello.exports.errors import UnknownFormat
-from donatello.exports.files import FORMATS, ExportRange
+from donatello.exports.files import FOCUS_FORMATS, FORMATS, ExportRange
+from donatello.exports.layouts import DEFAULT_FOCUS_VERSION, FOCUS_VERSIONS
 from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
 from donatello.organizations import service as organizations
@@ -40,8 +41,11 @@ async def resolve_range(
     ends: str,
     department_id: uuid.UUID | None,
     export_format: str,
+    focus_version: str | None = None,
 ) -> ExportRange:
-    return await range_for(session, principal.organization_id, starts, ends, department_id, export_format)
+    return await range_for(
+        session, principal.organization_id, starts, ends, department_id, export_format, focus_version
+    )
 
 
 async def range_for(
@@ -51,10 +55,12 @@ async def range_for(
     ends: str,
     department_id: uuid.UUID | None,
     export_format: str,
+    focus_version: str | None = None,
 ) -> ExportRange:
     """An organization's export range from the request's text (dates are local days, ``to`` inclusive)."""
     if export_format not in FORMATS:
         raise UnknownFormat(f"format must be one of {', '.join(FORMATS)}", field="format")
+    focus_version = focus_version_for(export_format, focus_version)
     organization = await organizations.find(session, organization_id)
     name, timezone = organization.name, organization_timezone(organization.settings)
     try:
@@ -67,7 +73,25 @@ async def range_for(
         and await repository.department(session, organization_id, department_id) is None
     ):
         raise NotFound("department", department_id)
-    return ExportRange(organization_id, name, timezone, begin, finish, department_id, export_format)
+    return ExportRange(
+        organization_id, name, timezone, begin, finish, department_id, export_format, focus_version
+    )
+
+
+def focus_version_for(export_format: str, asked: str | None) -> str | None:
+    """The FOCUS version to write: the one asked for (1.2 by default) for a FOCUS format, none otherwise."""
+    if export_format not in FOCUS_FORMATS:
+        if asked is not None:
+            raise UnknownFormat(
+                "focus_version applies only to the focus and focus-csv formats", field="focus_version"
+            )
+        return None
+    version = asked or DEFAULT_FOCUS_VERSION
+    if version not in FOCUS_VERSIONS:
+        raise UnknownFormat(
+            f"focus_version must be one of {', '.join(FOCUS_VERSIONS)}", field="focus_version"
+        )
+    return version
 
 
 async def operator_export(
@@ -77,10 +101,11 @@ async def operator_export(
     ends: str,
     department_id: uuid.UUID | None,
     export_format: str,
+    focus_version: str | None = None,
 ) -> tuple[ExportRange, int]:
     """An export run by an operator (``donatello export``): its range and estimated rows, audited as the
     API's, with the platform as the actor."""
-    rng = await range_for(session, organization_id, starts, ends, department_id, export_format)
+    rng = await range_for(session, organization_id, starts, ends, department_id, export_format, focus_version)
     estimate = await repository.estimated_rows(
         session, rng.organization_id, rng.first_day, rng.last_day, rng.department_id
     )
@@ -95,6 +120,7 @@ async def operator_export(
             "to": rng.ends,
             "department_id": rng.department_id,
             "format": rng.format,
+            "focus_version": rng.focus_version,
             "rows_estimate": estimate,
             "via": "cli",
         },
@@ -124,6 +150,7 @@ async def claim_job(session: AsyncSession, *, stale_after: timedelta) -> tuple[E
         job.range_to,
         job.department_id,
         job.format,
+        job.focus_version,
     )
     return job, rng
 
@@ -185,9 +212,10 @@ async def request_export(
     ends: str,
     department_id: uuid.UUID | None,
     export_format: str,
+    focus_version: str | None = None,
 ) -> ExportPlan:
     """Audit the export and decide how it runs: inline when the range is small enough, else as a job."""
-    rng = await resolve_range(session, principal, starts, ends, department_id, export_format)
+    rng = await resolve_range(session, principal, starts, ends, department_id, export_format, focus_version)
     estimate = await repository.estimated_rows(
         session, rng.organization_id, rng.first_day, rng.last_day, department_id
     )
@@ -203,6 +231,7 @@ async def request_export(
                 range_from=rng.starts,
                 range_to=rng.ends,
                 format=export_format,
+                focus_version=rng.focus_version,
                 rows_estimate=estimate,
             ),
         )
@@ -219,6 +248,7 @@ async def request_export(
             "to": rng.ends,
             "department_id": department_id,
             "format": export_format,
+            "focus_version": rng.focus_version,
             "rows_estimate": estimate,
         },
     )
@@ -251,6 +281,7 @@ def describe(job: ExportJob, download_url: str | None) -> ExportJobRead:
         id=job.id,
         status=job.status,
         format=job.format,
+        focus_version=job.focus_version,
         range_from=job.range_from,
         range_to=job.range_to,
         department_id=job.department_id,

@@ -15,6 +15,7 @@ from donatello.models.budgets import (
 )
 from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
+from donatello.models.export_schedules import ExportSchedule, ExportScheduleRun
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
@@ -43,6 +44,8 @@ __all__ = [
     "DepartmentBudget",
     "DepartmentBudgetPeriod",
     "ExportJob",
+    "ExportSchedule",
+    "ExportScheduleRun",
     "FxRate",
     "Generation",
     "GenerationBatch",

@@ -35,8 +35,8 @@ class CostEvent(Base):
       provider invoices.
     * ``pricing_currency``, ``pricing_amount``, ``fx_rate``, ``fx_rate_source``, ``fx_rate_date``: the
       provider's price and the rate used to convert it to AUD, so an AUD amount can be audited.
-    * ``department_code``, ``department_name``, ``user_email``: attribution frozen at spend time, so
-      reports do not change when a department is renamed or a user moves.
+    * ``department_code``, ``department_name``, ``user_email``, ``cost_center``: attribution frozen at
+      spend time, so reports do not change when a department is renamed or a person moves.
     * ``currency`` NOT NULL with CHECK = 'AUD' (seed: nullable default 'AUD'): all ``*_aud`` amounts are
       AUD; a different value would be a bug. ``metadata`` (attribute ``details``, since ``metadata`` is
       reserved by SQLAlchemy) NOT NULL default ``{}``.
@@ -93,6 +93,9 @@ class CostEvent(Base):
     )
     user_email: Mapped[str] = mapped_column(
         String(255), comment="User e-mail at spend time (frozen attribution)"
+    )
+    cost_center: Mapped[str | None] = mapped_column(
+        String(100), comment="The person's cost centre at spend time (frozen attribution)"
     )
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
     created_at: Mapped[datetime] = created_at()

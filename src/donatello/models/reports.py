@@ -75,6 +75,7 @@ class ExportJob(Base):
     range_from: Mapped[datetime]
     range_to: Mapped[datetime]
     format: Mapped[str] = mapped_column(String(20))
+    focus_version: Mapped[str | None] = mapped_column(String(5), comment="FOCUS version of a FOCUS export")
     status: Mapped[str] = mapped_column(String(20), server_default=text("'queued'"))
     rows_estimate: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     rows_written: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
@@ -89,6 +90,11 @@ class ExportJob(Base):
     __table_args__ = (
         CheckConstraint(f"format IN ({', '.join(repr(f) for f in EXPORT_FORMATS)})", name="format"),
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in EXPORT_JOB_STATES)})", name="status"),
+        CheckConstraint(
+            "(focus_version IS NULL) = (format NOT IN ('focus', 'focus-csv'))"
+            " AND (focus_version IS NULL OR focus_version IN ('1.2', '1.3'))",
+            name="focus_version",
+        ),
         Index("ix_export_jobs_queued", "created_at", postgresql_where=text("status = 'queued'")),
         {"comment": "Background cost exports and their progress"},
     )

@@ -64,7 +64,8 @@ class User(Base):
       or SCIM created before its first sign-in (the sign-in claims it by e-mail). The seed's extra plain
       indexes on them are kept by name.
     * ``scim_profile``: what the identity provider said that the product does not act on (name parts,
-      e-mail addresses, the enterprise ``department`` as sent), returned unchanged on ``/scim/v2``.
+      e-mail addresses, the enterprise extension's attributes as sent), returned unchanged on ``/scim/v2``.
+    * ``cost_center``: the enterprise extension's ``costCenter`` (chargeback), frozen on each cost event.
     """
 
     __tablename__ = tenant_table("users")
@@ -95,6 +96,7 @@ class User(Base):
     scim_profile: Mapped[dict[str, Any]] = jsonb_object(
         "SCIM attributes kept as sent: {name, emails, department}"
     )
+    cost_center: Mapped[str | None] = mapped_column(String(100), comment="Cost centre (directory)")
     deleted_at: Mapped[datetime | None] = mapped_column(
         comment="Deleted by provisioning: kept for the ledger, invisible everywhere else"
     )

@@ -1,7 +1,8 @@
 """What ``/scim/v2`` serves, described once with scim2-models: the User (with the enterprise extension's
-``department``) and Group schemas narrowed to the attributes DonatelloAI keeps, the resource types and
-the service provider configuration. Parsing, PATCH, filters and serialization all run on these models,
-so an attribute is either kept and returned exactly, or not announced at all (and ignored when sent)."""
+``department``, ``costCenter``, ``division``, ``employeeNumber`` and ``manager``) and Group schemas narrowed
+to the attributes DonatelloAI keeps, the resource types and the service provider configuration. Parsing,
+PATCH, filters and serialization all run on these models, so an attribute is either kept and returned exactly,
+or not announced at all (and ignored when sent)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,15 @@ _USER: dict[str, set[str] | None] = {
     "emails": {"value", "type", "primary"},
     "groups": {"value", "$ref", "display"},
 }
-_ENTERPRISE: dict[str, set[str] | None] = {"department": None}
+_ENTERPRISE: dict[str, set[str] | None] = {
+    "department": None,
+    "costCenter": None,
+    "division": None,
+    "employeeNumber": None,
+    "manager": {"value", "displayName"},
+}
+#: The enterprise extension's attributes kept as sent (``manager`` is the manager's SCIM id and name).
+ENTERPRISE_ATTRIBUTES = tuple(_ENTERPRISE)
 _GROUP: dict[str, set[str] | None] = {"displayName": None, "members": {"value", "$ref", "type"}}
 
 
@@ -91,7 +100,7 @@ PROVIDER = ScimProvider(
         ResourceType.from_resource(_GroupModel),
     ],
     config=CONFIG,
-    # Entra's dialect: what it sends beyond what we keep (title, phoneNumbers, addresses, manager, ...) is
+    # Entra's dialect: what it sends beyond what we keep (title, phoneNumbers, addresses, ...) is
     # ignored, never a reason to fail a provisioning cycle; a remove lists its members in "value"; a
     # replace of emails[type eq "work"].value on a user without a work address creates that address.
     policy=ScimPolicy(

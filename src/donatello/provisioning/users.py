@@ -3,8 +3,9 @@
 ``userName`` is the sign-in e-mail, ``externalId`` the Entra object id (the sign-in matches it like the
 token's ``oid``), ``active`` false deprovisions at once (``users.administration.set_active``: sessions and
 API keys revoked, owned webhooks disabled, sign-in refused), DELETE hides the account for good. The
-enterprise extension's ``department`` is kept as sent and, when the organization's mapping (or a
-department code or name) recognises it, moves the user to that department.
+enterprise extension's attributes are kept as sent: ``department``, when the organization's mapping (or a
+department code or name) recognises it, moves the user to that department; ``costCenter`` becomes the
+person's cost centre, frozen on each of their cost events from then on (chargeback).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from donatello.core.errors import Conflict
 from donatello.models import ScimGroup, User
 from donatello.organizations import service as organizations
 from donatello.provisioning import protocol, repository
-from donatello.provisioning.resources import ENTERPRISE, UserResource
+from donatello.provisioning.resources import ENTERPRISE, ENTERPRISE_ATTRIBUTES, UserResource
 from donatello.provisioning.service import ScimCaller
 from donatello.tenancy import TENANT_CEILING, Role
 from donatello.users import administration
@@ -28,13 +29,16 @@ from donatello.users.errors import EmailDomainNotOwned
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 #: The columns the kept attributes are stored in (users.email, azure_ad_id, display_name).
 LENGTHS = {"userName": 255, "externalId": 255, "displayName": 255}
+#: Enterprise attributes' limits (``users.cost_center`` is 100; the rest are kept in the profile).
+ENTERPRISE_LENGTHS = {"costCenter": 100, "department": 255, "division": 255, "employeeNumber": 255}
 
 
 def resource(user: User, groups: list[ScimGroup], base: str) -> Any:
     """The SCIM representation of an account."""
     profile = user.scim_profile or {}
+    enterprise = {name: profile[name] for name in ENTERPRISE_ATTRIBUTES if profile.get(name)}
     document: dict[str, Any] = {
-        "schemas": [CORE, ENTERPRISE] if profile.get("department") else [CORE],
+        "schemas": [CORE, ENTERPRISE] if enterprise else [CORE],
         "id": str(user.id),
         "externalId": user.azure_ad_id,
         "userName": user.email,
@@ -54,18 +58,23 @@ def resource(user: User, groups: list[ScimGroup], base: str) -> Any:
             "location": f"{base}/Users/{user.id}",
         },
     }
-    if profile.get("department"):
-        document[ENTERPRISE] = {"department": profile["department"]}
+    if enterprise:
+        document[ENTERPRISE] = enterprise
     return UserResource.model_validate({k: v for k, v in document.items() if v is not None})
 
 
 def _profile(parsed: Any) -> dict[str, Any]:
-    """What we keep as sent: name parts, e-mail addresses, the enterprise department; and whether
-    ``active`` was left unassigned (removed, or omitted from a replacement), which counts as not active."""
+    """What we keep as sent: name parts, e-mail addresses, the enterprise extension's attributes; and
+    whether ``active`` was left unassigned (removed, or omitted from a replacement), which counts as not
+    active."""
     document = protocol.dump(parsed)
     profile: dict[str, Any] = {key: document[key] for key in ("name", "emails") if document.get(key)}
-    if department := (document.get(ENTERPRISE) or {}).get("department"):
-        profile["department"] = department
+    enterprise = document.get(ENTERPRISE) or {}
+    for name, limit in ENTERPRISE_LENGTHS.items():
+        value = enterprise.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidValueException(detail=f"{name} is longer than {limit} characters")
+    profile |= {name: enterprise[name] for name in ENTERPRISE_ATTRIBUTES if enterprise.get(name)}
     if parsed.active is None:
         profile["active_unassigned"] = True
     return profile
@@ -137,6 +146,7 @@ async def create(session: AsyncSession, caller: ScimCaller, base: str, payload: 
             external_id=parsed.external_id,
             active=parsed.active is not False,
             scim_profile={k: v for k, v in profile.items() if k != "active_unassigned"},
+            cost_center=profile.get("costCenter"),
         )
     except Conflict:
         raise UniquenessException(detail="userName or externalId is already in use") from None
@@ -182,6 +192,7 @@ async def _write(session: AsyncSession, caller: ScimCaller, user: User, parsed: 
         "azure_ad_id": parsed.external_id,
         "display_name": parsed.display_name,
         "scim_profile": profile,
+        "cost_center": profile.get("costCenter"),
     }
     if profile.get("department") != (user.scim_profile or {}).get("department"):
         department_id = await _department_id(session, caller, profile.get("department"))

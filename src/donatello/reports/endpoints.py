@@ -11,11 +11,12 @@ from donatello.budgets.errors import NotYourDepartment
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated
 from donatello.dependencies import DbSession, SnapshotRoute
 from donatello.openapi import problem_responses
-from donatello.reports import service, tables
+from donatello.reports import cost_centres, service, tables
 from donatello.reports.dependencies import CanReadOrganizationReports, CanReadReports
 from donatello.reports.errors import InvalidRange
 from donatello.reports.schemas import (
     BurnDown,
+    CostCentreSpend,
     CurrentStatus,
     OrganizationRollup,
     PeriodComparison,
@@ -110,4 +111,17 @@ async def organization_rollup(
 ) -> Response:
     """Every department side by side for a period, by utilization (org admins and finance)."""
     report = await service.organization_rollup(session, principal, period)
+    return _as(report, format)
+
+
+@router.get("/reports/cost-centres", response_model=CostCentreSpend, responses=ERRORS)
+async def spend_by_cost_centre(
+    principal: CanReadOrganizationReports,
+    session: DbSession,
+    period: PeriodParam = None,
+    format: TableFormat = "json",
+) -> Response:
+    """The organization's spend in a period by cost centre (the directory's ``costCenter`` at spend time;
+    key "" is spend by people without one), largest first (org admins and finance)."""
+    report = await cost_centres.spend_by_cost_centre(session, principal, period)
     return _as(report, format)

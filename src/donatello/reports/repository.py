@@ -1,10 +1,12 @@
-"""SQL for reports: they read ``cost_daily_rollups`` only (never a scan of ``cost_events``)."""
+"""SQL for reports: they read ``cost_daily_rollups`` (never a scan of ``cost_events``), except spend by
+cost centre, which the rollups do not key: it reads one organization's ledger for one period through
+``idx_cost_events_org_created_at``."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +18,7 @@ from donatello.models import (
     BudgetDecisionCount,
     BudgetIncreaseRequest,
     CostDailyRollup,
+    CostEvent,
     Department,
     DepartmentBudgetPeriod,
 )
@@ -185,3 +188,30 @@ async def top_ups_by_day(
         .group_by(day)
     )
     return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
+
+
+async def spend_by_cost_centre(
+    session: AsyncSession, organization_id: uuid.UUID, starts: datetime, ends: datetime
+) -> Sequence[Any]:
+    """An organization's cost events in ``[starts, ends)`` summed by the cost centre frozen on each."""
+    e = CostEvent
+    amount = func.coalesce(func.sum(e.actual_cost_aud), Decimal(0))
+
+    def of_kind(kind: str) -> Any:
+        return func.coalesce(func.sum(e.actual_cost_aud).filter(e.kind == kind), Decimal(0))
+
+    stmt = (
+        select(
+            e.cost_center,
+            amount.label("net"),
+            of_kind("charge").label("charges"),
+            of_kind("refund").label("refunds"),
+            of_kind("correction").label("corrections"),
+            func.coalesce(func.sum(e.image_count).filter(e.kind == "charge"), 0).label("images"),
+            func.count().label("events"),
+        )
+        .where(e.organization_id == organization_id, e.created_at >= starts, e.created_at < ends)
+        .group_by(e.cost_center)
+        .order_by(amount.desc(), e.cost_center.nulls_last())
+    )
+    return (await session.execute(stmt)).all()

@@ -87,6 +87,15 @@ class SpendTable(BaseModel):
     total_aud: Money
 
 
+class CostCentreSpend(BaseModel):
+    organization_id: uuid.UUID
+    organization_domain: str
+    period_start: date
+    period_end: date
+    rows: list[SpendRow]  # by net spend, largest first; key "" is spend without a cost centre
+    total_aud: Money
+
+
 class PeriodComparison(BaseModel):
     department_id: uuid.UUID
     department_code: str

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from donatello.core.spreadsheets import csv_row
 from donatello.reports.schemas import (
     BurnDown,
+    CostCentreSpend,
     CurrentStatus,
     OrganizationRollup,
     PeriodComparison,
@@ -68,6 +69,12 @@ def to_csv(report: BaseModel) -> str:
             ([r.key, r.label, r.net_aud, r.charges_aud, r.refunds_aud, r.corrections_aud, r.images, r.events]
              for r in report.rows),
         )  # fmt: skip
+    if isinstance(report, CostCentreSpend):
+        return _csv(
+            ["cost_center", "net_aud", "charges_aud", "refunds_aud", "corrections_aud", "images", "events"],
+            ([r.key, r.net_aud, r.charges_aud, r.refunds_aud, r.corrections_aud, r.images, r.events]
+             for r in report.rows),
+        )  # fmt: skip
     if isinstance(report, BurnDown):
         return _csv(
             ["day", "spent_aud", "cumulative_aud", "budget_line_aud"],
@@ -102,6 +109,8 @@ def filename(report: BaseModel) -> str:
         parts = [report.department_code, "periods", f"{len(report.periods)}-months-to", _newest(report)]
     elif isinstance(report, OrganizationRollup):
         parts = [report.organization_domain, "departments", month]
+    elif isinstance(report, CostCentreSpend):
+        parts = [report.organization_domain, "cost-centres", month]
     elif isinstance(report, PeriodSummary):
         parts = [report.department_code, "status", month]
     else:

@@ -4,7 +4,7 @@ The generation worker and the API use only what is exported here; ``Resources.im
 configured :class:`ImageStore` for the life of the process.
 """
 
-from donatello.storage.configured import image_store_from_settings, open_image_store
+from donatello.storage.configured import image_store_from_settings, open_drop_store, open_image_store
 from donatello.storage.errors import InvalidImageName, StoredImageMissing
 from donatello.storage.local import LocalImageStore
 from donatello.storage.names import blob_names
@@ -20,5 +20,6 @@ __all__ = [
     "blob_names",
     "image_store_from_settings",
     "make_thumbnail",
+    "open_drop_store",
     "open_image_store",
 ]

@@ -41,3 +41,27 @@ async def open_image_store(settings: Settings, *, public_base_url: str | None = 
             await store.close()
             raise
     return store
+
+
+async def open_drop_store(settings: Settings) -> ImageStore:
+    """Where scheduled exports are dropped: the ``export_drop_container`` of the Blob account when Blob is
+    configured (created if missing), else the folder ``data_dir/drops/<container>``."""
+    container = settings.export_drop_container
+    if settings.blob_connection_string is not None:
+        from donatello.storage.blob import BlobImageStore
+
+        store = BlobImageStore.from_connection_string(
+            settings.blob_connection_string.get_secret_value(),
+            container,
+            api_version=settings.blob_api_version or None,
+        )
+        try:
+            await store.ensure_container()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+    signer = FileLinkSigner(load_or_create_key(settings.key_dir / LINK_KEY_FILE))
+    return LocalImageStore(
+        settings.data_dir / "drops" / container, signer=signer, public_base_url=settings.public_url
+    )

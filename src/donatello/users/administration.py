@@ -71,6 +71,7 @@ async def create(
     external_id: str | None = None,
     active: bool = True,
     scim_profile: dict[str, Any] | None = None,
+    cost_center: str | None = None,
 ) -> User:
     """A new account before its first sign-in: the sign-in with this e-mail (or Entra object id
     ``external_id``) claims it instead of creating another. The e-mail is at one of the organization's
@@ -85,6 +86,7 @@ async def create(
         department_id=department_id,
         is_active=active,
         scim_profile=scim_profile or {},
+        cost_center=cost_center,
     )
     if not await repository.add(session, user):
         raise Conflict("Another account already uses this e-mail address or Entra object id", field="email")
