@@ -64,7 +64,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name=op.f("fk_export_schedules_created_by_users"), ondelete="SET NULL"
+            ["created_by"],
+            ["users.id"],
+            name=op.f("fk_export_schedules_created_by_users"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_export_schedules")),
         comment="Cost exports dropped into storage on a schedule (FinOps hubs layout)",
@@ -120,7 +123,10 @@ def upgrade() -> None:
         comment="Each file a schedule owes, and its outcome",
     )
     op.create_index(
-        op.f("ix_export_schedule_runs_organization_id"), "export_schedule_runs", ["organization_id"], unique=False
+        op.f("ix_export_schedule_runs_organization_id"),
+        "export_schedule_runs",
+        ["organization_id"],
+        unique=False,
     )
     op.create_index(
         "ix_export_schedule_runs_due",
