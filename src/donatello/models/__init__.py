@@ -18,7 +18,7 @@ from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
-from donatello.models.pacing import ModelCall, QueueTurn
+from donatello.models.pacing import ModelCall, ModelPace, QueueTurn
 from donatello.models.providers import CatalogueVersion, FxRate, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
 from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
@@ -48,6 +48,7 @@ __all__ = [
     "GenerationBatch",
     "GenerationMetadata",
     "ModelCall",
+    "ModelPace",
     "ModelProvider",
     "Notification",
     "NotificationFanoutState",
