@@ -37,6 +37,7 @@ from donatello.generations.asking import asked_of, in_admitted_words
 from donatello.generations.in_flight import keep_in_flight
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
+from donatello.generations.outcomes import outcome_event, safety_score
 from donatello.generations.queries import charge_basis
 from donatello.generations.safety import content_filter, refusal_message
 from donatello.generations.storing import ImagesNotStored, store_images
@@ -251,6 +252,7 @@ class Processor:
                 await self._discard(session, job, names)
                 return
             charge = await settlement.settle(session, job.id, chosen.quote, usage=usage, at=now)
+            await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result, now)
             finished.cost_aud = charge.actual_cost_aud
             finished.details = {**finished.details, "charge_basis": charge_basis(charge.details)}
             repository.add_metadata(
@@ -267,12 +269,12 @@ class Processor:
                         "n": job.n,
                         "style": job.details.get("style"),
                     },
-                    content_safety_score=_safety_score(outcome.result.safety),
+                    content_safety_score=safety_score(outcome.result.safety),
                 ),
             )
             await audit.record(
                 session,
-                _event(
+                outcome_event(
                     job,
                     "generation.completed",
                     "image_generated",
@@ -335,11 +337,11 @@ class Processor:
                     organization_id=job.organization_id,
                     generation_id=job.id,
                     selected_model_reason=job.details.get("selected_model_reason"),
-                    content_safety_score=_safety_score(refusal.safety),
+                    content_safety_score=safety_score(refusal.safety),
                 ),
             )
         refused = {"content_filter": content_filter(refusal)} if refusal else {}  # never the prompt
-        failed = _event(job, "generation.failed", "generation_failed", reason=reason[:500], **refused)
+        failed = outcome_event(job, "generation.failed", "generation_failed", reason=reason[:500], **refused)
         await audit.record(session, failed)
         metrics.generation_finished("failed", job.provider)
 
@@ -357,26 +359,6 @@ class Processor:
                 status="pending",
                 next_attempt_at=now + timedelta(seconds=2**job.attempts),
             )
-
-
-def _safety_score(safety: dict[str, object] | None) -> str | None:
-    if not safety:
-        return None
-    return str(safety.get("max_severity") or "")[:50] or None
-
-
-def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.AuditEvent:
-    status = "failure" if event_type == "generation.failed" else "success"
-    return audit.event(
-        event_type,
-        action=action,
-        resource=("generation", job.id),
-        organization_id=job.organization_id,
-        actor=audit.Actor(job.user_id),
-        status=status,
-        error=metadata.get("reason") if status == "failure" else None,
-        details=metadata,
-    )
 
 
 async def run(
