@@ -19,7 +19,7 @@ from donatello.generations.schemas import GenerationCreate
 from donatello.models import ModelProvider, ProviderConfig, User
 from donatello.providers import availability_for
 from tests.support import provider_rows
-from tests.support.azure_openai_stub import AzureOpenAIStub
+from tests.support.azure_openai_stub import DEFAULT_DEPLOYMENT, AzureOpenAIStub
 from tests.support.ledger import principal_of
 
 #: per million tokens, in AUD (no exchange rate to commit beside the model)
@@ -38,6 +38,8 @@ async def azure_model(
     *,
     per_minute: int | None = None,
     tokens_per_minute: int | None = None,
+    deployment: str = DEFAULT_DEPLOYMENT,
+    price: str = "0.0800",
 ) -> AsyncIterator[ModelProvider]:
     """An Azure deployment with the quotas given (none by default), committed (the catalogue is
     platform-wide) and removed afterwards. With a token quota it is priced per token (AUD), as the
@@ -46,13 +48,13 @@ async def azure_model(
     pricing = (
         {"pricing_unit": "token", **TOKEN_PRICES}
         if tokens_per_minute
-        else {"cost_per_image_aud": Decimal("0.0800")}
+        else {"cost_per_image_aud": Decimal(price)}
     )
     async with transaction(sessions, platform=True) as session:
         model = ModelProvider(
             provider_name="azure-openai",
             model_name=f"t-{uuid.uuid4().hex[:8]}",
-            api_endpoint=stub.endpoint(),
+            api_endpoint=stub.endpoint(deployment),
             timeout_seconds=60,
             **pricing,
         )

@@ -11,12 +11,15 @@ Tokens: a call counts its bound (``call_token_bound``: the documented output tok
 bound, what admission priced) while in flight, and what the provider reported once it answers
 (``answered``). A call fits when the window's tokens and its own stay within the window's share — or
 when the window holds no tokens at all, so a call larger than the share still goes, alone.
+
+A 429 from the provider at saturation cools the deployment down (``cool_down``, ``model_pacing``): no
+worker process claims or sends a call of it before the provider's Retry-After has passed, and the job
+that got the 429 waits in the queue for it rather than retrying on its own.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.generations.job import Job
 from donatello.models import Generation, ModelCall, ModelPace, ModelProvider, ProviderConfig
 from donatello.pricing.service import PER_TOKEN, Quote
-from donatello.providers import ImageResult
+from donatello.providers import ImageResult, ProviderError, ProviderRateLimited
 
 #: how much one finished call moves a model's seconds per call (an exponential moving average)
 CALL_TIME_WEIGHT = 0.2
@@ -188,18 +191,65 @@ async def answered(
 ARRIVAL_ALLOWANCE = timedelta(seconds=0.25)
 
 
-async def stamp_call(session: AsyncSession, generation_id: uuid.UUID, now: datetime) -> None:
+async def stamp_call(session: AsyncSession, job: Job, now: datetime) -> datetime | None:
     """Move the job's latest call to just after ``now``, as it is sent: the time between a claim and its
-    request (prompt unsealed, candidates read) varies, and the provider counts requests as they arrive."""
+    request (prompt unsealed, candidates read) varies, and the provider counts requests as they arrive.
+    If its model began cooling down since the claim, the call is not made: its place is given back and
+    the end of the cool-down returned."""
+    cooling = await session.scalar(
+        select(ModelPace.cool_down_until)
+        .join(ModelProvider, ModelProvider.id == ModelPace.provider_id)
+        .where(
+            ModelProvider.provider_name == job.provider,
+            ModelProvider.model_name == job.model,
+            ModelPace.cool_down_until > now,
+        )
+    )
+    if cooling is not None:
+        await session.execute(delete(ModelCall).where(ModelCall.generation_id == job.id))
+        return cooling
     latest = (
         select(ModelCall.id)
-        .where(ModelCall.generation_id == generation_id)
+        .where(ModelCall.generation_id == job.id)
         .order_by(ModelCall.called_at.desc())
         .limit(1)
         .scalar_subquery()
     )
     stamp = now + ARRIVAL_ALLOWANCE
     await session.execute(update(ModelCall).where(ModelCall.id == latest).values(called_at=stamp))
+    return None
+
+
+#: how long a deployment cools down after a 429 that did not say (Azure's always says)
+DEFAULT_COOL_DOWN_SECONDS = 10.0
+
+
+def cool_down_seconds(error: ProviderRateLimited) -> float:
+    return error.retry_after_seconds or DEFAULT_COOL_DOWN_SECONDS
+
+
+def wait_for_quota(last: ProviderError | None, bound: float, now: datetime) -> datetime | None:
+    """When every candidate failed and the last said 429 (to come back within the queue's ``bound``):
+    when the job may be tried again. None: it failed for another reason, or would wait too long."""
+    if not isinstance(last, ProviderRateLimited) or not last.retryable:
+        return None
+    wait = cool_down_seconds(last)
+    return now + timedelta(seconds=wait) if wait <= bound else None
+
+
+async def cool_down(session: AsyncSession, provider: str, model: str, until: datetime) -> None:
+    """The deployment answered 429: no worker process claims a call of it before ``until`` (a later
+    cool-down already set stands)."""
+    model_id = select(ModelProvider.id, literal(until)).where(
+        ModelProvider.provider_name == provider, ModelProvider.model_name == model
+    )
+    stmt = pg_insert(ModelPace).from_select(["provider_id", "cool_down_until"], model_id)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ModelPace.provider_id],
+            set_={"cool_down_until": func.greatest(ModelPace.cool_down_until, stmt.excluded.cool_down_until)},
+        )
+    )
 
 
 async def queued_ahead(session: AsyncSession, provider: str, model: str) -> int:

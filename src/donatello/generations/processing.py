@@ -52,6 +52,7 @@ from donatello.providers import (
     ModelCannotRun,
     Outcome,
     ProviderError,
+    ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
     availability_for,
@@ -139,7 +140,10 @@ class Processor:
                 options = await self._candidates(job, request)
                 request, options = in_admitted_words(request, options)
                 async with transaction(self.sessions, platform=True) as session:
-                    await pacing.stamp_call(session, job.id, utcnow())
+                    cooling = await pacing.stamp_call(session, job, utcnow())
+                if cooling is not None:  # its model got a 429 since the claim: not sent, back in line
+                    await self._defer(job, cooling)
+                    return
                 work = asyncio.create_task(
                     generate_with_fallback(
                         options,
@@ -148,6 +152,7 @@ class Processor:
                         sleep=self.sleep,
                         availability=self.availability,
                         on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
+                        on_rate_limited=self._cool_down,
                     )
                 )
                 done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
@@ -164,6 +169,10 @@ class Processor:
         except ContentFiltered as refusal:
             await self._finish_failed(job, refusal_message(refusal), refusal)
         except ProvidersExhausted as exhausted:
+            bound = self.settings.generation_max_queue_wait_seconds
+            if (until := pacing.wait_for_quota(exhausted.last, bound, utcnow())) is not None:
+                await self._defer(job, until)
+                return
             await self._finish_failed(
                 job, "every eligible model failed: " + "; ".join(exhausted.failures), None
             )
@@ -181,6 +190,16 @@ class Processor:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _cool_down(self, candidate: Candidate, error: ProviderRateLimited) -> None:
+        """A 429: no worker process calls the deployment again before its Retry-After has passed."""
+        until = utcnow() + timedelta(seconds=pacing.cool_down_seconds(error))
+        async with transaction(self.sessions, platform=True) as session:
+            await pacing.cool_down(session, candidate.provider, candidate.model, until)
+
+    async def _defer(self, job: Job, until: datetime) -> None:
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
+            await repository.defer(session, job.id, self.name, until)
 
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved,
