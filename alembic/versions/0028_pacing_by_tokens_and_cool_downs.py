@@ -7,7 +7,8 @@
   and how long its calls take lately (for estimated starts).
 * ``generation_queue()``: the waiting and running jobs of every organization, read by a request that
   estimates its place in line; a tenant's transaction cannot see other tenants' rows, and the function
-  returns only what ordering needs (no prompts, no money).
+  returns only what ordering needs (no prompts, no money); ``model_queue_length()`` counts a model's
+  waiting and running jobs for admission's bound on the wait.
 
 pacing by tokens and cool-downs
 
@@ -95,9 +96,21 @@ def upgrade() -> None:
         $$
         """
     )
+    # Admission's queue bound: the calls a model still owes, everyone's (one count, no joins).
+    op.execute(
+        """
+        CREATE FUNCTION model_queue_length(provider varchar, model varchar) RETURNS bigint
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+            SELECT count(*) FROM generations
+            WHERE model_provider = provider AND model_name = model
+              AND status IN ('pending', 'processing')
+        $$
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION model_queue_length(varchar, varchar)")
     op.execute("DROP FUNCTION generation_queue()")
     op.drop_table("model_pacing")
     op.drop_column("model_calls", "tokens")

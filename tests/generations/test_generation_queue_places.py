@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from donatello.core.clock import utcnow
+from donatello.core.database import create_sessionmaker
 from donatello.generations.job import Job
 from donatello.generations.processing import Processor
 from donatello.providers import availability_for
@@ -23,8 +24,10 @@ from tests.support.queued import ask, azure_model
 
 
 @pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The API over the app's own pool: it reads what the test committed, as any request would."""
+async def api(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over a pool of its own (not a test's transaction): it reads what the test committed, as
+    any request would."""
+    app.state.sessionmaker = create_sessionmaker(engine)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

@@ -33,7 +33,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -172,18 +171,35 @@ async def answered(
     if (usage := result.usage) is not None:
         values["tokens"] = usage.input_text_tokens + usage.input_image_tokens + usage.output_image_tokens
     await session.execute(update(ModelCall).where(ModelCall.generation_id == job.id).values(**values))
-    model_id = select(ModelProvider.id, literal(seconds)).where(
-        ModelProvider.provider_name == provider, ModelProvider.model_name == model
+    await _average_call_time(session, provider, model, seconds)
+
+
+async def _average_call_time(session: AsyncSession, provider: str, model: str, seconds: float) -> None:
+    """Move the model's seconds per call towards ``seconds``. Every call's answer would otherwise queue
+    on the one row: when another worker is updating it right now, this sample is skipped (an average)."""
+    model_id = (
+        select(ModelProvider.id)
+        .where(ModelProvider.provider_name == provider, ModelProvider.model_name == model)
+        .scalar_subquery()
     )
-    stmt = pg_insert(ModelPace).from_select(["provider_id", "seconds_per_call"], model_id)
-    latest = stmt.excluded.seconds_per_call
-    moving = ModelPace.seconds_per_call * (1 - CALL_TIME_WEIGHT) + latest * CALL_TIME_WEIGHT
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[ModelPace.provider_id],
-            set_={"seconds_per_call": func.coalesce(moving, latest)},
+    free = (
+        select(ModelPace.provider_id)
+        .where(ModelPace.provider_id == model_id)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    moving = ModelPace.seconds_per_call * (1 - CALL_TIME_WEIGHT) + seconds * CALL_TIME_WEIGHT
+    moved = await session.execute(
+        update(ModelPace)
+        .where(ModelPace.provider_id == free)
+        .values(seconds_per_call=func.coalesce(moving, seconds))
+        .returning(ModelPace.provider_id)
+    )
+    if moved.first() is None:  # its first call (or one being counted right now): nothing waits
+        first = pg_insert(ModelPace).from_select(
+            ["provider_id", "seconds_per_call"], select(model_id, literal(seconds))
         )
-    )
+        await session.execute(first.on_conflict_do_nothing(index_elements=[ModelPace.provider_id]))
 
 
 #: A request reaches the provider within this of its stamp (commit and a busy event loop included): the
@@ -253,12 +269,7 @@ async def cool_down(session: AsyncSession, provider: str, model: str, until: dat
 
 
 async def queued_ahead(session: AsyncSession, provider: str, model: str) -> int:
-    """Calls the model still owes: every organization's jobs for it waiting or in flight (read through
-    ``generation_queue()``: a tenant's transaction sees only its own rows)."""
-    count = await session.scalar(
-        text(
-            "SELECT count(*) FROM generation_queue() WHERE model_provider = :provider AND model_name = :model"
-        ),
-        {"provider": provider, "model": model},
-    )
+    """Calls the model still owes: every organization's jobs for it waiting or in flight (counted by
+    ``model_queue_length()``: a tenant's transaction sees only its own rows)."""
+    count = await session.scalar(select(func.model_queue_length(provider, model)))
     return int(count or 0)
