@@ -8,7 +8,7 @@ Two runs, each reported against its own ceiling (the quota, or the latency-bound
   10 each, then a latecomer asks for one picture. The model's quota is ``DONATELLO_BENCH_QUOTA`` calls a
   minute (600) over 10-second windows, latency ``DONATELLO_BENCH_LATENCY`` s (2). Figures: calls per minute
   against the quota while the queue is full, the latecomer's wait, Jain's fairness index of calls per
-  department over the first half of the calls (all departments still waiting), worker RSS and CPU.
+  department while every department still has jobs waiting, worker RSS and CPU.
 * **no quota** — ``DONATELLO_BENCH_GENERATIONS`` single images (500) from the same people, no quota: time
   to finish against the ideal ``ceil(N / concurrency) * latency``.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from tests.support.azure_openai_stub import AzureOpenAIStub, Call, Reply, success_b64
 
 from bench.tenants import bench_tenant
@@ -61,7 +61,7 @@ GENERATIONS = int(os.environ.get("DONATELLO_BENCH_GENERATIONS", "500"))
 #: the side of the image each answer carries: noise, so its PNG is as large as a real 1024 px image
 IMAGE_PX = int(os.environ.get("DONATELLO_BENCH_IMAGE_PX", "1024"))
 CONCURRENCY = int(os.environ.get("DONATELLO_BENCH_CONCURRENCY", "64"))
-WINDOW = 10.0
+WINDOW = float(os.environ.get("DONATELLO_BENCH_WINDOW", "10"))
 
 
 async def run(url: str, settings: Settings) -> None:
@@ -107,15 +107,19 @@ async def _flood(url, settings, resources, stub, people) -> None:  # type: ignor
     busiest = max(sum(1 for c in arrivals if t.at <= c.at < t.at + WINDOW) for t in arrivals)
     department_of = {f"{p.user_id}": p.department_id for p in people}
     by_prompt = {prompt: who for who, prompt in asks}
-    first_half = Counter(
-        department_of[f"{by_prompt[c.json['prompt']].user_id}"] for c in arrivals[: len(ids) // 2]
-    )
-    shares = [first_half.get(d, 0) for d in {p.department_id for p in people}]
+    # While every department still has jobs waiting: up to the calls of the department that asked least
+    # for each of them (after that, the others simply have nothing left to ask for).
+    departments = {p.department_id for p in people}
+    asked = Counter(department_of[f"{who.user_id}"] for who, _ in asks)
+    contended = len(departments) * min(asked[d] for d in departments)
+    served = Counter(department_of[f"{by_prompt[c.json['prompt']].user_id}"] for c in arrivals[:contended])
+    shares = [served.get(d, 0) for d in departments]
     jain = sum(shares) ** 2 / (len(shares) * sum(x * x for x in shares))
     lone_wait = await _wait(resources.sessionmaker, ids[-1])
     lone_call = next(i for i, c in enumerate(arrivals, 1) if c.json["prompt"] == "the latecomer")
     print(f"flood: {len(ids)} generations ({FLOOD} from one person first), quota {QUOTA}/min")
     print(f"  over {WINDOW:g} s windows, latency {LATENCY:g} s: finished in {elapsed:.1f} s")
+    print(f"  failed: {await _failures(resources.sessionmaker, ids)}")
     print(f"  calls per full window {used} of {per_window:g}: utilisation {utilisation:.1%}")
     print(f"  busiest rolling {WINDOW:g} s: {busiest} calls (allowed {per_window:g})")
     print(
@@ -123,7 +127,10 @@ async def _flood(url, settings, resources, stub, people) -> None:  # type: ignor
         f"{arrivals[lone_call - 1].at - start:.1f} s after the first; it started {lone_wait:.1f} s after it "
         "was queued (the worker's start-up included)"
     )
-    print(f"  Jain's index across {len(shares)} departments, first half of the calls: {jain:.3f} ({shares})")
+    print(
+        f"  Jain's index across {len(shares)} departments over the first {contended} calls (all of them "
+        f"still waiting): {jain:.3f} ({shares})"
+    )
     print(f"  worker peak RSS {rss_kb / 1024:.0f} MiB; CPU {cpu_s * 1000 / len(ids):.1f} ms per generation")
     print(f"  RSS per generation in flight: {per_call_kb:.0f} KiB (ramp to the most in flight)")
     stub.reset()
@@ -141,7 +148,9 @@ async def _no_quota(url, settings, resources, stub, people) -> None:  # type: ig
     ideal = math.ceil(GENERATIONS / CONCURRENCY) * LATENCY
     print(f"no quota: {GENERATIONS} generations, latency {LATENCY:g} s, {CONCURRENCY} in flight")
     print(f"  finished in {elapsed:.1f} s; {after_first:.1f} s from the first call (ideal {ideal:g} s)")
-    print(f"  most in flight at once: {stub.most_in_flight}")
+    print(
+        f"  most in flight at once: {stub.most_in_flight}; failed: {await _failures(resources.sessionmaker, ids)}"
+    )
     print(f"  worker peak RSS {rss_kb / 1024:.0f} MiB; CPU {cpu_s * 1000 / len(ids):.1f} ms per generation")
     print(f"  RSS per generation in flight: {per_call_kb:.0f} KiB (ramp to the most in flight)")
 
@@ -209,6 +218,18 @@ def _per_in_flight(samples: list[tuple[int, int]]) -> float:
     peak = max(range(len(samples)), key=lambda i: samples[i][0])
     (low_calls, low_rss), (high_calls, high_rss) = samples[0], samples[peak]
     return (high_rss - low_rss) / (high_calls - low_calls) if high_calls > low_calls else float("nan")
+
+
+async def _failures(sessions, ids) -> str:  # type: ignore[no-untyped-def]
+    """How many failed, and why (none, in a healthy run)."""
+    async with transaction(sessions, platform=True) as session:
+        rows = await session.execute(
+            select(Generation.error_message, func.count())
+            .where(Generation.id.in_(ids), Generation.status == "failed")
+            .group_by(Generation.error_message)
+        )
+        found = [f"{count} x {reason}" for reason, count in rows.all()]
+    return "; ".join(found) or "none"
 
 
 async def _done(sessions, ids) -> int:  # type: ignore[no-untyped-def]

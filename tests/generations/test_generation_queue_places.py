@@ -16,6 +16,7 @@ from donatello.core.clock import utcnow
 from donatello.core.database import create_sessionmaker
 from donatello.generations.job import Job
 from donatello.generations.processing import Processor
+from donatello.generations.waiting import ASSUMED_SECONDS_PER_CALL
 from donatello.providers import availability_for
 from donatello.providers.credentials import ModelCredentials
 from tests.support.azure_openai_stub import AzureOpenAIStub
@@ -108,3 +109,37 @@ async def _claim_one(app: FastAPI, sessions: async_sessionmaker) -> uuid.UUID:  
         job = await worker.claim()
     assert isinstance(job, Job)
     return job.id
+
+
+async def test_without_a_quota_the_estimate_follows_the_worker_slots(
+    app: FastAPI,
+    engine: AsyncEngine,
+    postgres_url: str,
+    azure_stub: AzureOpenAIStub,
+    api: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two jobs in flight per worker (the setting), no worker seen yet (one assumed), no call of the model
+    timed yet (``ASSUMED_SECONDS_PER_CALL`` each): two start now, then two a call later, then one more."""
+    monkeypatch.setattr(app.state.settings, "generation_concurrency", 2)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with (
+        azure_model(engine, postgres_url, azure_stub) as model,
+        committed_tenant(engine, postgres_url, budget="50.00", members=1) as tenant,
+    ):
+        [member] = tenant.members
+        ids = [await ask(app, sessions, member, model, f"tide {i}") for i in range(5)]
+        asked_at = utcnow()
+        token = app.state.token_signer.issue(member.id, member.organization_id)
+        views = [
+            (await api.get(f"/v1/generations/{i}", headers={"Authorization": f"Bearer {token}"})).json()
+            for i in ids
+        ]
+
+    assert [view["queue_position"] for view in views] == [1, 2, 3, 4, 5]
+    calls_later = [
+        round((datetime.fromisoformat(view["estimated_start_at"]) - asked_at).total_seconds())
+        / ASSUMED_SECONDS_PER_CALL
+        for view in views
+    ]
+    assert [round(later) for later in calls_later] == [0, 0, 1, 1, 2]

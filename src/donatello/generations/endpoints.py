@@ -66,7 +66,7 @@ async def request_generation(
 ) -> GenerationRead:
     """Accept a generation: priced, held against the department's budget, queued. Poll its URL."""
     generation = await admission.request(session, principal, body, idempotency_key, context)
-    return await queries.read_placed(session, generation, store, context.settings)
+    return await queries.read(generation, store)  # its place in line: on its URL (admission stays lean)
 
 
 @router.get(

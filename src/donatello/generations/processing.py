@@ -163,7 +163,7 @@ class Processor:
                     await self._abandon(job)
                     return
                 outcome = work.result()
-                self.kept.keep(job.id, outcome)
+                await asyncio.to_thread(self.kept.keep, job.id, outcome)  # megabytes to disk
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
         except ContentFiltered as refusal:
