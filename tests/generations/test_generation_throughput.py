@@ -3,29 +3,19 @@ paces the calls of every worker together instead of refusing people."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from donatello.config import Settings
-from donatello.core.database import create_engine, transaction
-from donatello.core.jobs import JobContext
-from donatello.generations.processing import Processor
-from donatello.models import Generation, ModelProvider
-from donatello.providers import availability_for
-from donatello.providers.credentials import ModelCredentials
+from donatello.core.database import create_engine
+from donatello.models import ModelProvider
 from tests.support.azure_openai_stub import AzureOpenAIStub, slow
 from tests.support.ledger import committed_tenant
 from tests.support.queued import ask as _ask
 from tests.support.queued import azure_model
+from tests.support.serving import serving_workers, until_completed
 
 PROVIDER_SECONDS = 10.0
 
@@ -52,8 +42,8 @@ async def test_one_worker_finishes_a_hundred_ten_second_generations_together(
         azure_stub.reply(*(slow(PROVIDER_SECONDS) for _ in ids))
 
         # one worker on the test engine's pool: 5 connections + 10 overflow
-        async with _workers(app, app.state.settings, [sessions]) as serving:
-            await _until_completed(sessions, ids, serving, within=60)
+        async with serving_workers(app, app.state.settings, [sessions]) as serving:
+            await until_completed(sessions, ids, serving, within=60)
 
     # 64 in flight at once (the default): two rounds of ten seconds, where one at a time would take 1000 s
     assert azure_stub.most_in_flight >= 50
@@ -80,8 +70,8 @@ async def test_two_workers_together_keep_to_a_model_s_quota_and_nobody_is_refuse
         azure_stub.reply(*(slow(0.3) for _ in ids))
 
         workers = [sessions, async_sessionmaker(other, expire_on_commit=False)]
-        async with _workers(app, settings, workers) as serving:
-            await _until_completed(sessions, ids, serving, within=60)
+        async with serving_workers(app, settings, workers) as serving:
+            await until_completed(sessions, ids, serving, within=60)
     await other.dispose()
 
     first_window = sorted(azure_stub.requests, key=lambda call: call.at)[:4]
@@ -91,56 +81,3 @@ async def test_two_workers_together_keep_to_a_model_s_quota_and_nobody_is_refuse
     assert len(arrivals) == 17 and busiest <= 4, [round(t - arrivals[0], 3) for t in arrivals]
     # and the quota is used, not wasted: 17 calls at 4 per 2 s take a little over 8 s
     assert arrivals[-1] - arrivals[0] < 12
-
-
-@asynccontextmanager
-async def _workers(
-    app: FastAPI,
-    settings: Settings,
-    pools: list[async_sessionmaker],  # type: ignore[type-arg]
-) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """One serving worker per connection pool (as separate processes would be), stopped afterwards."""
-    contexts = [JobContext(settings, sessions) for sessions in pools]
-    async with httpx.AsyncClient(trust_env=False) as http:
-        serving = [
-            asyncio.create_task(
-                Processor(
-                    context.sessions,
-                    settings,
-                    app.state.sealer,
-                    app.state.image_store,
-                    http,
-                    availability_for(None),
-                    credentials=ModelCredentials(settings),
-                ).serve(context)
-            )
-            for context in contexts
-        ]
-        try:
-            yield serving
-        finally:
-            for context in contexts:
-                context.stopping.set()
-            await asyncio.gather(*serving)
-
-
-async def _until_completed(
-    sessions: async_sessionmaker,  # type: ignore[type-arg]
-    ids: list[uuid.UUID],
-    serving: list[asyncio.Task[None]],
-    *,
-    within: float,
-) -> None:
-    started = time.monotonic()
-    while (completed := await _completed(sessions, ids)) < len(ids):
-        assert time.monotonic() - started < within, f"only {completed} of {len(ids)} completed in {within} s"
-        assert not any(task.done() for task in serving), "a worker stopped"
-        await asyncio.sleep(0.25)
-
-
-async def _completed(sessions: async_sessionmaker, ids: list[uuid.UUID]) -> int:  # type: ignore[type-arg]
-    async with transaction(sessions, platform=True) as session:
-        done = await session.scalar(
-            select(func.count()).where(Generation.id.in_(ids), Generation.status == "completed")
-        )
-    return int(done or 0)

@@ -145,6 +145,7 @@ async def test_configuration_is_replaced_audited_and_the_secret_reference_never_
         json={
             "max_retries": 4,
             "rate_limit_per_minute": 60,
+            "token_limit_per_minute": 250_000,
             "configuration": {"api_version": "2024-10-21", "auth": "api-key"},
             "credential": {
                 "kind": "key-vault",
@@ -159,6 +160,7 @@ async def test_configuration_is_replaced_audited_and_the_secret_reference_never_
         "provider_id": str(row.id),
         "max_retries": 4,
         "rate_limit_per_minute": 60,
+        "token_limit_per_minute": 250_000,
         "configuration": {"api_version": "2024-10-21", "auth": "api-key"},
         "has_credential": True,
         "credential_kind": "key-vault",

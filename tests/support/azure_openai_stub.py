@@ -351,6 +351,7 @@ def bad_gateway_html() -> Reply:
 class AzureOpenAIStub:
     def __init__(self) -> None:
         self.script: list[Reply] = []
+        self.scripts: dict[str, list[Reply]] = {}  # a deployment's own answers, before ``script``
         self.requests: list[Recorded] = []
         self.downloads: list[str] = []
         self.base_url = ""
@@ -400,8 +401,13 @@ class AzureOpenAIStub:
     def reply(self, *replies: Reply) -> None:
         self.script.extend(replies)
 
+    def reply_on(self, deployment: str, *replies: Reply) -> None:
+        """Answers for one deployment's calls only (the shared ``script`` answers the rest)."""
+        self.scripts.setdefault(deployment, []).extend(replies)
+
     def reset(self) -> None:
         self.script.clear()
+        self.scripts.clear()
         self.requests.clear()
         self.downloads.clear()
         self.api_key = STUB_API_KEY
@@ -448,7 +454,8 @@ class AzureOpenAIStub:
             return JSONResponse(rules.DEPLOYMENT_NOT_FOUND, status_code=404)
         if (refused := rules.refusal(family, payload)) is not None:
             return JSONResponse(refused, status_code=400)
-        reply = self.script.pop(0) if self.script else success_b64()
+        own = self.scripts.get(deployment)
+        reply = own.pop(0) if own else self.script.pop(0) if self.script else success_b64()
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:

@@ -19,24 +19,44 @@ from donatello.generations.schemas import GenerationCreate
 from donatello.models import ModelProvider, ProviderConfig, User
 from donatello.providers import availability_for
 from tests.support import provider_rows
-from tests.support.azure_openai_stub import AzureOpenAIStub
+from tests.support.azure_openai_stub import DEFAULT_DEPLOYMENT, AzureOpenAIStub
 from tests.support.ledger import principal_of
+
+#: per million tokens, in AUD (no exchange rate to commit beside the model)
+TOKEN_PRICES = {
+    "token_price_input_text": Decimal("7.60"),
+    "token_price_input_image": Decimal("12.16"),
+    "token_price_output_image": Decimal("48.64"),
+}
 
 
 @asynccontextmanager
 async def azure_model(
-    engine: AsyncEngine, postgres_url: str, stub: AzureOpenAIStub, *, per_minute: int | None = None
+    engine: AsyncEngine,
+    postgres_url: str,
+    stub: AzureOpenAIStub,
+    *,
+    per_minute: int | None = None,
+    tokens_per_minute: int | None = None,
+    deployment: str = DEFAULT_DEPLOYMENT,
+    price: str = "0.0800",
 ) -> AsyncIterator[ModelProvider]:
-    """An Azure deployment with the quota given (none by default), committed (the catalogue is
-    platform-wide) and removed afterwards."""
+    """An Azure deployment with the quotas given (none by default), committed (the catalogue is
+    platform-wide) and removed afterwards. With a token quota it is priced per token (AUD), as the
+    gpt-image deployments whose usage counts against it are."""
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+    pricing = (
+        {"pricing_unit": "token", **TOKEN_PRICES}
+        if tokens_per_minute
+        else {"cost_per_image_aud": Decimal(price)}
+    )
     async with transaction(sessions, platform=True) as session:
         model = ModelProvider(
             provider_name="azure-openai",
             model_name=f"t-{uuid.uuid4().hex[:8]}",
-            api_endpoint=stub.endpoint(),
-            cost_per_image_aud=Decimal("0.0800"),
+            api_endpoint=stub.endpoint(deployment),
             timeout_seconds=60,
+            **pricing,
         )
         session.add(model)
         await session.flush()
@@ -45,7 +65,8 @@ async def azure_model(
                 provider_id=model.id,
                 max_retries=0,
                 rate_limit_per_minute=per_minute,
-                configuration={},
+                token_limit_per_minute=tokens_per_minute,
+                configuration={"family": "gpt-image"} if tokens_per_minute else {},
                 credential=provider_rows.TEST_CREDENTIAL,
             )
         )

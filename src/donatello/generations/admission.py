@@ -177,6 +177,8 @@ async def _admit(
                 "selected_model_reason": choice.reason,
                 "requested_model": body.model,
                 "admitted_model": choice.name,
+                # what a call counts against a token quota until the provider reports its usage
+                **({"token_bound": bound} if (bound := pacing.call_token_bound(choice.quote)) else {}),
                 # Members of a batch share created_at: their place in the request orders them.
                 **({"position": position} if batch else {}),
             },

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from donatello.auth.dependencies import require
+from donatello.config import Settings
 from donatello.dependencies import resources_of
 from donatello.generations.admission import Admission
 from donatello.providers import availability_for
@@ -23,6 +24,11 @@ async def _admission(request: Request) -> Admission:
     )
 
 
+async def _settings(request: Request) -> Settings:
+    settings: Settings = resources_of(request).settings
+    return settings
+
+
 async def _store(request: Request) -> ImageStore:
     store: ImageStore = resources_of(request).image_store
     return store
@@ -35,6 +41,7 @@ async def _sealer(request: Request) -> PromptSealer:
 
 AdmissionContext = Annotated[Admission, Depends(_admission)]
 Images = Annotated[ImageStore, Depends(_store)]
+Configured = Annotated[Settings, Depends(_settings)]
 Sealer = Annotated[PromptSealer, Depends(_sealer)]
 IdempotencyKey = Annotated[
     str | None,

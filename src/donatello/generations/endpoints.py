@@ -15,6 +15,7 @@ from donatello.generations.dependencies import (
     AdmissionContext,
     CanActOnGenerations,
     CanReadGenerations,
+    Configured,
     IdempotencyKey,
     Images,
     Sealer,
@@ -65,7 +66,7 @@ async def request_generation(
 ) -> GenerationRead:
     """Accept a generation: priced, held against the department's budget, queued. Poll its URL."""
     generation = await admission.request(session, principal, body, idempotency_key, context)
-    return await queries.read(generation, store)
+    return await queries.read(generation, store)  # its place in line: on its URL (admission stays lean)
 
 
 @router.get(
@@ -77,6 +78,7 @@ async def list_generations(
     principal: CanReadGenerations,
     session: DbSession,
     store: Images,
+    settings: Configured,
     department_id: uuid.UUID | None = None,
     status: Status | None = None,
     model: Annotated[str | None, Query(max_length=151)] = None,
@@ -90,6 +92,7 @@ async def list_generations(
         session,
         principal,
         store,
+        settings=settings,
         department_id=department_id,
         status=status,
         model=model,
@@ -128,10 +131,16 @@ async def my_prompt_history(
     "/generations/{generation_id}", response_model=GenerationRead, responses=problem_responses(NotFound)
 )
 async def get_generation(
-    generation_id: uuid.UUID, principal: CanReadGenerations, session: DbSession, store: Images
+    generation_id: uuid.UUID,
+    principal: CanReadGenerations,
+    session: DbSession,
+    store: Images,
+    settings: Configured,
 ) -> GenerationRead:
-    """Status, image and thumbnail links (short-lived), cost and timings."""
-    return await queries.read(await queries.visible(session, principal, generation_id), store)
+    """Status, image and thumbnail links (short-lived), cost and timings; while it waits, its place in
+    the queue and an estimated start."""
+    generation = await queries.visible(session, principal, generation_id)
+    return await queries.read_placed(session, generation, store, settings)
 
 
 @router.get(

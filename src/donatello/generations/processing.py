@@ -37,6 +37,7 @@ from donatello.generations.asking import asked_of, in_admitted_words
 from donatello.generations.in_flight import keep_in_flight
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
+from donatello.generations.outcomes import outcome_event, safety_score
 from donatello.generations.queries import charge_basis
 from donatello.generations.safety import content_filter, refusal_message
 from donatello.generations.storing import ImagesNotStored, store_images
@@ -51,6 +52,7 @@ from donatello.providers import (
     ModelCannotRun,
     Outcome,
     ProviderError,
+    ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
     availability_for,
@@ -138,7 +140,10 @@ class Processor:
                 options = await self._candidates(job, request)
                 request, options = in_admitted_words(request, options)
                 async with transaction(self.sessions, platform=True) as session:
-                    await pacing.stamp_call(session, job.id, utcnow())
+                    cooling = await pacing.stamp_call(session, job, utcnow())
+                if cooling is not None:  # its model got a 429 since the claim: not sent, back in line
+                    await self._defer(job, cooling)
+                    return
                 work = asyncio.create_task(
                     generate_with_fallback(
                         options,
@@ -147,6 +152,7 @@ class Processor:
                         sleep=self.sleep,
                         availability=self.availability,
                         on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
+                        on_rate_limited=self._cool_down,
                     )
                 )
                 done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
@@ -157,12 +163,16 @@ class Processor:
                     await self._abandon(job)
                     return
                 outcome = work.result()
-                self.kept.keep(job.id, outcome)
+                await asyncio.to_thread(self.kept.keep, job.id, outcome)  # megabytes to disk
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
         except ContentFiltered as refusal:
             await self._finish_failed(job, refusal_message(refusal), refusal)
         except ProvidersExhausted as exhausted:
+            bound = self.settings.generation_max_queue_wait_seconds
+            if (until := pacing.wait_for_quota(exhausted.last, bound, utcnow())) is not None:
+                await self._defer(job, until)
+                return
             await self._finish_failed(
                 job, "every eligible model failed: " + "; ".join(exhausted.failures), None
             )
@@ -180,6 +190,16 @@ class Processor:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _cool_down(self, candidate: Candidate, error: ProviderRateLimited) -> None:
+        """A 429: no worker process calls the deployment again before its Retry-After has passed."""
+        until = utcnow() + timedelta(seconds=pacing.cool_down_seconds(error))
+        async with transaction(self.sessions, platform=True) as session:
+            await pacing.cool_down(session, candidate.provider, candidate.model, until)
+
+    async def _defer(self, job: Job, until: datetime) -> None:
+        async with transaction(self.sessions, tenant=job.organization_id) as session:
+            await repository.defer(session, job.id, self.name, until)
 
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved,
@@ -251,6 +271,7 @@ class Processor:
                 await self._discard(session, job, names)
                 return
             charge = await settlement.settle(session, job.id, chosen.quote, usage=usage, at=now)
+            await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result, now)
             finished.cost_aud = charge.actual_cost_aud
             finished.details = {**finished.details, "charge_basis": charge_basis(charge.details)}
             repository.add_metadata(
@@ -267,12 +288,12 @@ class Processor:
                         "n": job.n,
                         "style": job.details.get("style"),
                     },
-                    content_safety_score=_safety_score(outcome.result.safety),
+                    content_safety_score=safety_score(outcome.result.safety),
                 ),
             )
             await audit.record(
                 session,
-                _event(
+                outcome_event(
                     job,
                     "generation.completed",
                     "image_generated",
@@ -335,11 +356,11 @@ class Processor:
                     organization_id=job.organization_id,
                     generation_id=job.id,
                     selected_model_reason=job.details.get("selected_model_reason"),
-                    content_safety_score=_safety_score(refusal.safety),
+                    content_safety_score=safety_score(refusal.safety),
                 ),
             )
         refused = {"content_filter": content_filter(refusal)} if refusal else {}  # never the prompt
-        failed = _event(job, "generation.failed", "generation_failed", reason=reason[:500], **refused)
+        failed = outcome_event(job, "generation.failed", "generation_failed", reason=reason[:500], **refused)
         await audit.record(session, failed)
         metrics.generation_finished("failed", job.provider)
 
@@ -357,26 +378,6 @@ class Processor:
                 status="pending",
                 next_attempt_at=now + timedelta(seconds=2**job.attempts),
             )
-
-
-def _safety_score(safety: dict[str, object] | None) -> str | None:
-    if not safety:
-        return None
-    return str(safety.get("max_severity") or "")[:50] or None
-
-
-def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.AuditEvent:
-    status = "failure" if event_type == "generation.failed" else "success"
-    return audit.event(
-        event_type,
-        action=action,
-        resource=("generation", job.id),
-        organization_id=job.organization_id,
-        actor=audit.Actor(job.user_id),
-        status=status,
-        error=metadata.get("reason") if status == "failure" else None,
-        details=metadata,
-    )
 
 
 async def run(

@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.budgets.periods import BadBound, organization_timezone, query_range
+from donatello.config import Settings
+from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden, NotFound, ValidationFailed
 from donatello.core.money import to_cents
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.generations import repository
+from donatello.generations import repository, waiting
 from donatello.generations.admission import prompt_context
 from donatello.generations.schemas import (
     BatchRead,
@@ -27,6 +29,7 @@ from donatello.generations.schemas import (
     PromptRead,
     UsageStats,
 )
+from donatello.generations.waiting import Place
 from donatello.models import Generation, GenerationBatch
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore
@@ -53,7 +56,8 @@ async def visible(session: AsyncSession, principal: Principal, generation_id: uu
     return generation
 
 
-async def read(generation: Generation, store: ImageStore) -> GenerationRead:
+async def read(generation: Generation, store: ImageStore, place: Place | None = None) -> GenerationRead:
+    """What a generation looks like to its readers; ``place`` (``waiting.places``) while it waits."""
     images = list(generation.details.get("images", []))
     thumbnails = list(generation.details.get("thumbnails", []))
     details = generation.details
@@ -86,7 +90,17 @@ async def read(generation: Generation, store: ImageStore) -> GenerationRead:
         started_at=datetime.fromisoformat(started) if started else None,
         completed_at=generation.completed_at,
         generation_time_ms=generation.generation_time_ms,
+        queue_position=place.position if place else None,
+        estimated_start_at=place.estimated_start_at if place else None,
     )
+
+
+async def read_placed(
+    session: AsyncSession, generation: Generation, store: ImageStore, settings: Settings
+) -> GenerationRead:
+    """``read`` with its place in line while it waits."""
+    placed = await waiting.places(session, [generation], settings, utcnow())
+    return await read(generation, store, placed.get(generation.id))
 
 
 def charge_basis(charge_details: dict[str, Any]) -> ChargeBasis:
@@ -115,6 +129,7 @@ async def history(
     principal: Principal,
     store: ImageStore,
     *,
+    settings: Settings | None = None,
     department_id: uuid.UUID | None,
     status: str | None,
     model: str | None,
@@ -124,7 +139,7 @@ async def history(
     limit: int,
 ) -> Page[GenerationRead]:
     """Newest first. Everyone sees their own; ``department_id`` asks for a department's (managers of it,
-    org admins)."""
+    org admins). With ``settings``, waiting ones carry their place in line."""
     user_id: uuid.UUID | None = principal.user_id
     if department_id is not None:
         allowed = principal.can(Permission.GENERATIONS_READ_OTHERS) and principal.reaches_department(
@@ -148,7 +163,10 @@ async def history(
         limit=limit + 1,
     )
     kept, next_cursor = page_of(rows, limit, key=lambda row: [row.created_at.isoformat(), row.id])
-    return Page[GenerationRead](items=[await read(row, store) for row in kept], next_cursor=next_cursor)
+    # one read of the queue for the page, when its places are wanted (the API's list)
+    placed = await waiting.places(session, kept, settings, utcnow()) if settings else {}
+    items = [await read(row, store, placed.get(row.id)) for row in kept]
+    return Page[GenerationRead](items=items, next_cursor=next_cursor)
 
 
 async def prompt(

@@ -307,6 +307,19 @@ async def finish(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def defer(session: AsyncSession, generation_id: uuid.UUID, worker: str, until: datetime) -> None:
+    """Back to the queue until ``until`` (its model is cooling down): the claim does not count as an
+    attempt, since the provider was never asked or asked to wait."""
+    await finish(
+        session,
+        generation_id,
+        worker,
+        status="pending",
+        next_attempt_at=until,
+        attempts=Generation.attempts - 1,
+    )
+
+
 def add_metadata(session: AsyncSession, row: GenerationMetadata) -> None:
     session.add(row)
 

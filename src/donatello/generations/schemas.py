@@ -137,6 +137,19 @@ class GenerationRead(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     generation_time_ms: int | None
+    queue_position: int | None = Field(
+        default=None,
+        description="While pending: its place in the queue, 1 being the next claimed. The queue serves "
+        "priorities in order and, within one, departments in turn and people in turn within a department, "
+        "so a big batch queued earlier does not put a single request behind all of it. Null otherwise",
+    )
+    estimated_start_at: datetime | None = Field(
+        default=None,
+        description="While pending: when it should start, from its model's quota (calls per rolling "
+        "window already made and those ahead of it), the calls in flight and how long they take lately, "
+        "and any cool-down the provider asked for. An estimate that assumes nobody joins ahead; null "
+        "once running or finished",
+    )
 
 
 class BatchRead(BaseModel):

@@ -8,6 +8,7 @@ after a failure replaces rather than duplicates. A store still failing after ``S
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,7 +36,9 @@ async def store_images(
     for index, png in enumerate(images):
         image, thumbnail = blob_names(generation_id, created_at, index)
         await _put(store, image, png, "image/png", sleep)
-        await _put(store, thumbnail, make_thumbnail(png), "image/jpeg", sleep)
+        # decoding and scaling a full-size image is CPU work: off the event loop, which keeps the other
+        # jobs' calls going (Pillow lets go of the GIL while it works)
+        await _put(store, thumbnail, await asyncio.to_thread(make_thumbnail, png), "image/jpeg", sleep)
         names.append((image, thumbnail))
     return names
 

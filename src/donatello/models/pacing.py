@@ -29,10 +29,37 @@ class ModelCall(Base):
         server_default=text("now()"),
         comment="When the call was made: its claim, stamped again just before the request is sent",
     )
+    tokens: Mapped[int | None] = mapped_column(
+        comment="Tokens the call counts against a token quota: its bound while in flight, then what "
+        "the provider reported"
+    )
 
     __table_args__ = (
         Index("idx_model_calls_provider_called_at", "provider_id", "called_at"),
         {"comment": "Provider calls in the current quota window of each model deployment"},
+    )
+
+
+class ModelPace(Base):
+    """Pacing state of one model deployment that every worker process shares: a cool-down after the
+    provider answered 429 (no claim of the model before it ends), and how long its calls take lately."""
+
+    __tablename__ = "model_pacing"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_providers.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The model deployment",
+    )
+    cool_down_until: Mapped[datetime | None] = mapped_column(
+        comment="No call is claimed before this: the provider answered 429 and said when to return"
+    )
+    seconds_per_call: Mapped[float | None] = mapped_column(
+        comment="How long its calls take lately (a moving average), for estimated starts"
+    )
+
+    __table_args__ = (
+        {"comment": "Shared pacing state of each model deployment: cool-downs and recent call times"},
     )
 
 

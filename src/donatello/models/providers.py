@@ -173,6 +173,9 @@ class ProviderConfig(Base):
     rate_limit_per_minute: Mapped[int | None] = mapped_column(
         comment="Requests per minute allowed by the provider; NULL = unlimited"
     )
+    token_limit_per_minute: Mapped[int | None] = mapped_column(
+        comment="Tokens per minute allowed by the provider (token-priced models); NULL = unlimited"
+    )
     configuration: Mapped[dict[str, Any]] = jsonb_object("Provider-specific settings (JSON)")
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
@@ -185,6 +188,7 @@ class ProviderConfig(Base):
             name="credential_kind",
         ),
         CheckConstraint("rate_limit_per_minute > 0", name="rate_limit_positive"),
+        CheckConstraint("token_limit_per_minute > 0", name="token_limit_positive"),
         {"comment": "Runtime configuration of model providers"},
     )
 

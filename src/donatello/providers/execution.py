@@ -11,7 +11,9 @@ Rules:
   not waited for: the job falls back at once and the model is paused for as long as the provider said
   (Azure's daily quota says 86400 s), beside the short pause for repeated failures;
 * a content-filter refusal is final: no retry, no fallback (another model would be asked the same
-  prompt); a misconfigured model (401/403/404) is not retried and is reported to ``on_misconfigured``.
+  prompt); a misconfigured model (401/403/404) is not retried and is reported to ``on_misconfigured``;
+* with ``on_rate_limited`` (the worker, which paces calls), a retryable 429 is not retried here: it is
+  reported (the worker cools the deployment down for every process) and the next candidate is tried.
 
 No database transaction may be open around these calls.
 """
@@ -52,6 +54,8 @@ Sleep = Callable[[float], Awaitable[None]]
 OnRetry = Callable[[int, ProviderError, float], None]
 #: called when a candidate answers that it is misconfigured (401/403/404): the model is made unavailable
 OnMisconfigured = Callable[[Candidate, ProviderMisconfigured], Awaitable[None]]
+#: called when a candidate answers 429 (retryable): the caller slows the deployment down
+OnRateLimited = Callable[[Candidate, ProviderRateLimited], Awaitable[None]]
 
 
 def backoff_delay(retry: int, retry_after_seconds: float | None = None) -> float | None:
@@ -76,6 +80,7 @@ async def call_with_retries(
     *,
     sleep: Sleep = asyncio.sleep,
     on_retry: OnRetry | None = None,
+    retry_rate_limits: bool = True,
 ) -> ImageResult:
     """The adapter's result, one part at a time, retrying a part's retryable failures; the final error
     carries ``attempts`` (1 + the retries made for this request)."""
@@ -94,6 +99,8 @@ async def call_with_retries(
                 )
                 error.attempts = retries + 1
                 if not error.retryable or retries >= target.max_retries:
+                    raise
+                if isinstance(error, ProviderRateLimited) and not retry_rate_limits:
                     raise
                 delay = backoff_delay(retries + 1, error.retry_after_seconds)
                 if delay is None:
@@ -128,6 +135,7 @@ async def generate_with_fallback(
     sleep: Sleep = asyncio.sleep,
     availability: Availability | None = None,
     on_misconfigured: OnMisconfigured | None = None,
+    on_rate_limited: OnRateLimited | None = None,
 ) -> Outcome:
     """Try each candidate in order (with retries); the first success wins.
 
@@ -147,7 +155,12 @@ async def generate_with_fallback(
         try:
             adapter = adapter_for(candidate.provider, http=http)
             result = await call_with_retries(
-                adapter, candidate.target, request, sleep=sleep, on_retry=count_retry
+                adapter,
+                candidate.target,
+                request,
+                sleep=sleep,
+                on_retry=count_retry,
+                retry_rate_limits=on_rate_limited is None,
             )
         except ProviderError as error:
             if error.content_filtered:
@@ -158,6 +171,8 @@ async def generate_with_fallback(
                     await availability.pause(candidate.provider, candidate.model, wait)
             if isinstance(error, ProviderMisconfigured) and on_misconfigured is not None:
                 await on_misconfigured(candidate, error)
+            if isinstance(error, ProviderRateLimited) and error.retryable and on_rate_limited is not None:
+                await on_rate_limited(candidate, error)
             failures.append(f"{candidate.name}: {error.reason}")
             last = error
             continue

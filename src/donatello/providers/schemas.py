@@ -221,6 +221,12 @@ class ProviderConfigWrite(BaseModel):
 
     max_retries: int = Field(default=3, ge=0, le=10)
     rate_limit_per_minute: int | None = Field(default=None, gt=0, le=100_000)
+    token_limit_per_minute: int | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000_000,
+        description="Token-priced models: the deployment's tokens a minute",
+    )
     configuration: JsonSettings = Field(default_factory=dict)
     credential: Credential | None = None
 
@@ -294,6 +300,7 @@ class ProviderConfigRead(BaseModel):
     provider_id: uuid.UUID
     max_retries: int
     rate_limit_per_minute: int | None
+    token_limit_per_minute: int | None = None
     configuration: dict[str, Any]
     has_credential: bool = Field(description="Whether a credential is configured (never the secret)")
     credential_kind: CredentialKind | None = Field(

@@ -239,6 +239,7 @@ def _config_read(config: ProviderConfig) -> ProviderConfigRead:
         provider_id=config.provider_id,
         max_retries=config.max_retries,
         rate_limit_per_minute=config.rate_limit_per_minute,
+        token_limit_per_minute=config.token_limit_per_minute,
         configuration=config.configuration,
         has_credential=config.credential is not None,
         credential_kind=_credential_kind(config),
@@ -254,6 +255,7 @@ def _config_summary(config: ProviderConfig) -> dict[str, Any]:
     return {
         "max_retries": config.max_retries,
         "rate_limit_per_minute": config.rate_limit_per_minute,
+        "token_limit_per_minute": config.token_limit_per_minute,
         "configuration": config.configuration,
         "credential": _credential_kind(config),
     }

@@ -7,7 +7,7 @@ Later pages add their entries to ``NAVIGATION`` with the permission that shows t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,28 @@ def duration(milliseconds: int | None) -> str:
     return f"{milliseconds / 1000:.1f} s" if milliseconds >= 1000 else f"{milliseconds} ms"
 
 
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th … 11th, 12th, 13th … 21st."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number:,}{suffix}"
+
+
+def starts_in(instant: datetime | None) -> str:
+    """An estimated start in the words of someone waiting: rounded, never falsely precise."""
+    if instant is None:
+        return "start time unknown"
+    seconds = (instant - datetime.now(UTC)).total_seconds()
+    if seconds < 10:
+        return "starts any moment"
+    if seconds < 60:
+        return f"starts in about {max(10, round(seconds / 10) * 10)} seconds"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return f"starts in about {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(seconds / 3600)
+    return f"starts in about {hours} hour{'s' if hours != 1 else ''}"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -117,7 +139,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(aud=aud, price=price, when=when, day=day, duration=duration)
+    env.filters.update(
+        aud=aud, price=price, when=when, day=day, duration=duration, ordinal=ordinal, starts_in=starts_in
+    )
     env.globals.update(permissions=Permission)  # {% if viewer.can(permissions.X) %}
     return env
 

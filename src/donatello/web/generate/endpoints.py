@@ -203,8 +203,11 @@ async def generate_page(
     """Home. Someone who may not generate (finance) goes to the first page their role shows."""
     if not viewer.can(Permission.GENERATIONS_CREATE):
         return RedirectResponse(viewer.navigation[0].href if viewer.navigation else "/usage", status_code=303)
+    settings = resources_of(request).settings
     shown = (
-        await queries.read(await queries.visible(session, viewer.principal, generation), store)
+        await queries.read_placed(
+            session, await queries.visible(session, viewer.principal, generation), store, settings
+        )
         if generation
         else None
     )
@@ -316,6 +319,8 @@ async def model_options(
 async def progress_card(
     request: Request, generation_id: uuid.UUID, viewer: SignedIn, session: DbSession, store: Images
 ) -> HTMLResponse:
-    """The card the page polls: pending/processing, then the images, the failure or the cancellation."""
-    generation = await queries.read(await queries.visible(session, viewer.principal, generation_id), store)
+    """The card the page polls: its place in line and estimated start while pending, processing, then the
+    images, the failure or the cancellation."""
+    visible = await queries.visible(session, viewer.principal, generation_id)
+    generation = await queries.read_placed(session, visible, store, resources_of(request).settings)
     return page(request, "partials/generation_card.html", viewer=viewer, generation=generation, final=FINAL)
