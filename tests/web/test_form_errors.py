@@ -1,0 +1,53 @@
+"""Every form with a bad value, in a real browser: the refusal is the same form again (422), the message
+sits beside the field it concerns (``aria-invalid``, ``aria-describedby``), a summary at the top links to
+the field, and what was typed is still there — never a page that only says to check the form."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.web.conftest import looks_right
+from tests.web.world import World
+
+
+def sent(page: Page, button: Locator) -> int:
+    """Click a form's button; the status of the page it answered with."""
+    with page.expect_response(lambda response: response.request.method == "POST") as answer:
+        button.click()
+    page.wait_for_load_state()
+    return answer.value.status
+
+
+def refused_beside(field: Locator, message: str, typed: str) -> None:
+    """The field is marked invalid, described by a message saying ``message``, and still holds ``typed``."""
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value(typed)
+    described = (field.get_attribute("aria-describedby") or "").split()
+    errors = [field.page.locator(f"#{id_}") for id_ in described if id_.endswith("-error")]
+    assert errors, f"no error message describes the field {field}"
+    expect(errors[0]).to_contain_text(message)
+    field_id = field.get_attribute("id")
+    summary = field.page.get_by_test_id("error-summary").filter(has=field.page.locator(f'a[href="#{field_id}"]'))
+    expect(summary).to_be_visible()
+    expect(field.page.get_by_text("Check the form")).to_have_count(0)
+
+
+def test_an_admin_adding_a_department_with_a_code_in_use_keeps_what_they_typed(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    admin = sign_in(World.acme("org_admin"), "/departments")
+    add = admin.get_by_role("region", name="Add a department")
+    add.get_by_label("Name").fill("Marketing two")
+    add.get_by_label("Code").fill("mktg")
+    assert sent(admin, add.get_by_role("button", name="Add department")) == 422
+    refused_beside(add.get_by_label("Code"), "MKTG is already another department's code", "mktg")
+    expect(add.get_by_label("Name")).to_have_value("Marketing two")
+    looks_right(admin, "form-errors-departments")
+
+    add.get_by_label("Code").fill("MKTG2")
+    add.get_by_role("button", name="Add department").click()
+    expect(admin.get_by_role("status")).to_have_text("Added MKTG2.")
+    page_errors.clear()  # the refused post's 422 is noted by the console on purpose
