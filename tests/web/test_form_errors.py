@@ -51,3 +51,21 @@ def test_an_admin_adding_a_department_with_a_code_in_use_keeps_what_they_typed(
     add.get_by_role("button", name="Add department").click()
     expect(admin.get_by_role("status")).to_have_text("Added MKTG2.")
     page_errors.clear()  # the refused post's 422 is noted by the console on purpose
+
+
+def test_a_webhook_to_an_address_that_does_not_resolve_is_said_beside_the_address(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    power = sign_in(World.acme("power_user"), "/webhooks")
+    create = power.get_by_role("region", name="Add a webhook")
+    create.get_by_label("Address").fill("https://no-such-host.invalid/hooks")
+    create.get_by_label("generation.completed").check()
+    assert sent(power, create.get_by_role("button", name="Add webhook")) == 422
+    refused_beside(
+        create.get_by_label("Address"),
+        "No server could be found at no-such-host.invalid",
+        "https://no-such-host.invalid/hooks",
+    )
+    expect(create.get_by_label("generation.completed")).to_be_checked()
+    looks_right(power, "form-errors-webhooks")
+    page_errors.clear()

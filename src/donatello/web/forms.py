@@ -13,7 +13,7 @@ again, so it becomes the readable error page as before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ class FormState:
         fields: Mapping[str, str] | None = None,
         hints: Mapping[str, str] | None = None,
         types: Mapping[str, str] | None = None,
-        words: Mapping[str, str] | None = None,
+        words: Mapping[str, str | Callable[[DomainError], str]] | None = None,
     ) -> FormState:
         """This form again with ``error``'s problems beside their fields (422).
 
@@ -78,9 +78,9 @@ class FormState:
         if isinstance(error, ValidationError):
             errors = _schema_errors(error, fields or {}, hints or {})
         elif isinstance(error, DomainError) and error.status in FORM_STATUSES:
-            errors = {
-                _field_of(error, fields or {}, types or {}): (words or {}).get(error.type, error.detail)
-            }
+            said = (words or {}).get(error.type, error.detail)
+            message = said if isinstance(said, str) else said(error)
+            errors = {_field_of(error, fields or {}, types or {}): message}
         else:
             raise error
         return FormState(self.name, self.values, errors, 422)

@@ -145,3 +145,32 @@ def explain(error: DomainError) -> Explanation:
     return Explanation(
         error.title, error.detail, "Go back, change what the message names, and send it again."
     )
+
+
+def delivery_failure(error: str | None, status_code: int | None) -> str:
+    """A failed webhook delivery in a sentence; the technical detail is shown folded beside it."""
+    text = error or ""
+    if status_code is not None and status_code >= 400:
+        return f"The address answered with an error (HTTP {status_code})."
+    if text.startswith("refused:"):
+        return "The address may not be used: it does not resolve, or it points into a private network."
+    if text == "timed out" or "Timeout" in text.split(":")[0]:
+        return "The address did not answer in time."
+    if "SSL" in text or "certificate" in text.lower():
+        return "The address's HTTPS certificate was not accepted."
+    if text.startswith(("ConnectError", "RemoteProtocolError", "ReadError", "WriteError")):
+        return "The address could not be reached."
+    if text.startswith("internal error"):
+        return "The delivery could not be sent because of a fault on our side; it is tried again."
+    return "The delivery did not succeed."
+
+
+def unresolvable_target(error: DomainError) -> str:
+    """A webhook address refused before anything was sent, in words (the API says the same tersely)."""
+    if error.detail.endswith("does not resolve"):
+        host = error.detail.removesuffix(" does not resolve")
+        return f"No server could be found at {host}: check the address for typing mistakes."
+    if error.extensions.get("reason"):
+        pointing = error.detail.replace("resolves to", "points to")
+        return f"{pointing}, which webhooks may not reach: use a public address."
+    return "Give a full https:// address with a host name."
