@@ -30,7 +30,9 @@ def refused_beside(field: Locator, message: str, typed: str) -> None:
     assert errors, f"no error message describes the field {field}"
     expect(errors[0]).to_contain_text(message)
     field_id = field.get_attribute("id")
-    summary = field.page.get_by_test_id("error-summary").filter(has=field.page.locator(f'a[href="#{field_id}"]'))
+    summary = field.page.get_by_test_id("error-summary").filter(
+        has=field.page.locator(f'a[href="#{field_id}"]')
+    )
     expect(summary).to_be_visible()
     expect(field.page.get_by_text("Check the form")).to_have_count(0)
 
@@ -68,4 +70,53 @@ def test_a_webhook_to_an_address_that_does_not_resolve_is_said_beside_the_addres
     )
     expect(create.get_by_label("generation.completed")).to_be_checked()
     looks_right(power, "form-errors-webhooks")
+    page_errors.clear()
+
+
+def test_finance_exporting_a_reversed_range_keeps_the_days_and_choices(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    finance = sign_in(World.acme("finance"), "/exports")
+    finance.get_by_label("From").fill("2026-11-30")
+    finance.get_by_label("To (inclusive)").fill("2026-11-01")
+    finance.get_by_label("Format").select_option("focus-csv")
+    assert sent(finance, finance.get_by_role("button", name="Export")) == 422
+    refused_beside(
+        finance.get_by_label("From"), "The first day must be on or before the last day", "2026-11-30"
+    )
+    expect(finance.get_by_label("To (inclusive)")).to_have_value("2026-11-01")
+    expect(finance.get_by_label("Format")).to_have_value("focus-csv")
+    looks_right(finance, "form-errors-exports")
+    page_errors.clear()
+
+
+def test_budget_forms_say_what_is_wrong_beside_the_field(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    admin = sign_in(World.acme("org_admin"), "/reports?period=2026-13")
+    period = admin.get_by_label("Period (YYYY-MM)")
+    expect(period).to_have_value("2026-13")
+    expect(period).to_have_attribute("aria-invalid", "true")
+    expect(admin.get_by_text("months run 01 to 12")).to_be_visible()
+    expect(admin.get_by_test_id("departments")).to_be_visible()  # this month's figures, not a dead end
+    assert admin.goto(admin.url).status == 422
+
+    admin.get_by_role("link", name=re.compile("Marketing")).first.click()
+    settings = admin.get_by_role("region", name="Budget settings")
+    settings.get_by_label("Alert at (% used)").fill("50, 80, ninety")
+    settings.get_by_label("Monthly budget (A$)").fill("4,800")
+    assert sent(admin, settings.get_by_role("button", name="Save settings")) == 422
+    refused_beside(
+        settings.get_by_label("Alert at (% used)"), "whole percentages from 1 to 1000", "50, 80, ninety"
+    )
+    expect(settings.get_by_label("Monthly budget (A$)")).to_have_value("4,800")
+    looks_right(admin, "form-errors-budget-settings")
+
+    manager = sign_in(World.acme("dept_manager"), "/reports")
+    ask = manager.get_by_role("region", name=re.compile("more budget", re.I))
+    ask.get_by_label("Amount (A$)").fill("0")
+    ask.get_by_label("Reason").fill("Launch campaign")
+    assert sent(manager, ask.get_by_role("button", name="Request more budget")) == 422
+    refused_beside(ask.get_by_label("Amount (A$)"), "more than A$0", "0")
+    expect(ask.get_by_label("Reason")).to_have_value("Launch campaign")
     page_errors.clear()
