@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from tests.web.conftest import looks_right
 from tests.web.world import World
@@ -119,4 +121,59 @@ def test_budget_forms_say_what_is_wrong_beside_the_field(
     assert sent(manager, ask.get_by_role("button", name="Request more budget")) == 422
     refused_beside(ask.get_by_label("Amount (A$)"), "more than A$0", "0")
     expect(ask.get_by_label("Reason")).to_have_value("Launch campaign")
+    page_errors.clear()
+
+
+def _remove_budget(web_database: str, code: str) -> None:
+    engine = create_engine(web_database, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "DELETE FROM department_budgets WHERE department_id IN "
+                    "(SELECT id FROM departments WHERE code = :code)"
+                ),
+                {"code": code},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_the_generate_form_keeps_the_prompt_after_sending_and_beside_a_refusal(
+    world: World, web_database: str, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    power = sign_in(World.acme("power_user"))
+    prompt = power.get_by_label("Prompt", exact=True)
+    prompt.fill("   ")
+    assert sent(power, power.get_by_role("button", name="Generate", exact=True)) == 422
+    refused_beside(prompt, "Describe the image you want", "   ")
+
+    prompt.fill("A lighthouse at dusk, watercolour")
+    power.get_by_label("Negative prompt").fill("people")
+    power.get_by_label("Images").select_option("2")
+    power.get_by_role("button", name="Generate", exact=True).click()
+    power.wait_for_url(re.compile(r"generation="))
+    expect(power.get_by_label("Prompt", exact=True)).to_have_value("A lighthouse at dusk, watercolour")
+    expect(power.get_by_label("Negative prompt")).to_have_value("people")
+    expect(power.get_by_label("Images")).to_have_value("2")
+    page_errors.clear()
+
+
+def test_a_department_without_a_budget_is_named_before_and_after_sending(
+    world: World, web_database: str, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    _remove_budget(web_database, "MKTG")
+    staff = sign_in(World.acme("standard_user"))
+    expect(staff.get_by_test_id("no-budget")).to_contain_text(
+        "Marketing has no budget this month, so a request would be refused"
+    )
+    staff.get_by_label("Prompt", exact=True).fill("A quiet harbour")
+    staff.get_by_role("button", name="Generate", exact=True).click()
+    expect(staff.get_by_role("heading", name="Marketing has no budget this month")).to_be_visible()
+    expect(
+        staff.get_by_text("ask your organization's admins to set a budget for Marketing", exact=False)
+    ).to_be_visible()
+    assert re.search(r"Department [0-9a-f]{8}-", staff.content()) is None  # a name, never an id
+    expect(staff.get_by_label("Prompt", exact=True)).to_have_value("A quiet harbour")
+    looks_right(staff, "form-errors-generate-no-budget")
     page_errors.clear()

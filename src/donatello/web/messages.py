@@ -122,6 +122,8 @@ def explain(error: DomainError) -> Explanation:
             "Generations are charged to a department's budget, and your account has none.",
             "Ask your organization's administrator to add you to a department.",
         )
+    if kind == "budget-not-configured":
+        return no_budget(None)
     if kind in {"not-found"}:
         return Explanation(
             "Page not found",
@@ -174,3 +176,13 @@ def unresolvable_target(error: DomainError) -> str:
         pointing = error.detail.replace("resolves to", "points to")
         return f"{pointing}, which webhooks may not reach: use a public address."
     return "Give a full https:// address with a host name."
+
+
+def no_budget(department: str | None) -> Explanation:
+    """A department without a budget this month: nothing can be charged to it until an admin sets one."""
+    name = department or "Your department"
+    return Explanation(
+        f"{name} has no budget this month",
+        f"Images are charged to {name}'s monthly budget, and none is set, so nothing can be generated yet.",
+        f"Ask your organization's admins to set a budget for {name}; then generate again.",
+    )
