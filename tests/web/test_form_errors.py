@@ -177,3 +177,26 @@ def test_a_department_without_a_budget_is_named_before_and_after_sending(
     expect(staff.get_by_label("Prompt", exact=True)).to_have_value("A quiet harbour")
     looks_right(staff, "form-errors-generate-no-budget")
     page_errors.clear()
+
+
+def test_an_api_key_without_a_permission_or_with_a_bad_expiry_is_the_form_again(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    power = sign_in(World.acme("power_user"), "/api-keys")
+    create = power.get_by_role("region", name="Create a key")
+    expect(create.get_by_label("Generate images")).to_be_visible()  # a person's words, the id beside
+    create.get_by_label("Name").fill("CI pipeline")
+    assert sent(power, create.get_by_role("button", name="Create key")) == 422
+    permissions = create.get_by_role("group", name="Permissions")
+    expect(permissions).to_contain_text("Choose at least one permission for the key.")
+    expect(create.get_by_label("Name")).to_have_value("CI pipeline")
+    expect(power.get_by_test_id("error-summary").locator('a[href="#create-scopes"]')).to_be_visible()
+
+    create.get_by_label("Generate images").check()
+    create.get_by_label("Expires after (days)").fill("731")
+    create.get_by_label("Expires after (days)").evaluate("input => input.removeAttribute('max')")
+    assert sent(power, create.get_by_role("button", name="Create key")) == 422
+    refused_beside(create.get_by_label("Expires after (days)"), "from 1 to 730", "731")
+    expect(create.get_by_label("Generate images")).to_be_checked()
+    looks_right(power, "form-errors-api-keys")
+    page_errors.clear()
