@@ -200,3 +200,27 @@ def test_an_api_key_without_a_permission_or_with_a_bad_expiry_is_the_form_again(
     expect(create.get_by_label("Generate images")).to_be_checked()
     looks_right(power, "form-errors-api-keys")
     page_errors.clear()
+
+
+def test_a_model_price_or_multiplier_refused_is_that_models_form_again(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    operator = sign_in(World.platform(), "/models")
+    sketch = operator.locator("[data-edit-model='local/pillow-sketch']")
+    sketch.get_by_label("Per image (AUD)").fill("0.05")
+    sketch.get_by_label("Quality multipliers").fill("standard=1, hd=double")
+    assert sent(operator, sketch.get_by_role("button", name="Save pillow-sketch")) == 422
+    refused_beside(sketch.get_by_label("Quality multipliers"), "'hd=double' is not", "standard=1, hd=double")
+    expect(sketch.get_by_label("Per image (AUD)")).to_have_value("0.05")
+    looks_right(operator, "form-errors-models")
+
+    adding = operator.get_by_role("region", name="Add a model")
+    adding.get_by_label("Provider").fill("local")
+    adding.get_by_label("Model", exact=True).fill("pillow-poster")
+    adding.get_by_label("Per image (AUD)").fill("free")
+    adding.get_by_label("Endpoint").fill("local://pillow")
+    assert sent(operator, adding.get_by_role("button", name="Add model")) == 422
+    refused_beside(adding.get_by_label("Per image (AUD)"), "must be a number", "free")
+    expect(adding.get_by_label("Model", exact=True)).to_have_value("pillow-poster")
+    expect(adding.get_by_label("Endpoint")).to_have_value("local://pillow")
+    page_errors.clear()

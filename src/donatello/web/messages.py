@@ -49,7 +49,7 @@ ROLE_NAMES: dict[Role, str] = {
 
 def scope_label(permission: Permission) -> str:
     """An API key's scope as a person reads it: "Read budget reports"."""
-    ability = ABILITIES[permission]
+    ability = ABILITIES[permission].replace("their own", "your own")
     return ability[:1].upper() + ability[1:]
 
 
