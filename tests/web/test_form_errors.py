@@ -23,14 +23,19 @@ def sent(page: Page, button: Locator) -> int:
     return answer.value.status
 
 
+def message_of(field: Locator) -> Locator:
+    """The error message a field is described by."""
+    described = (field.get_attribute("aria-describedby") or "").split()
+    errors = [id_ for id_ in described if id_.endswith("-error")]
+    assert errors, f"no error message describes the field {field}"
+    return field.page.locator(f"#{errors[0]}")
+
+
 def refused_beside(field: Locator, message: str, typed: str) -> None:
     """The field is marked invalid, described by a message saying ``message``, and still holds ``typed``."""
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(field).to_have_value(typed)
-    described = (field.get_attribute("aria-describedby") or "").split()
-    errors = [field.page.locator(f"#{id_}") for id_ in described if id_.endswith("-error")]
-    assert errors, f"no error message describes the field {field}"
-    expect(errors[0]).to_contain_text(message)
+    expect(message_of(field)).to_contain_text(message)
     field_id = field.get_attribute("id")
     summary = field.page.get_by_test_id("error-summary").filter(
         has=field.page.locator(f'a[href="#{field_id}"]')
@@ -223,4 +228,64 @@ def test_a_model_price_or_multiplier_refused_is_that_models_form_again(
     refused_beside(adding.get_by_label("Per image (AUD)"), "must be a number", "free")
     expect(adding.get_by_label("Model", exact=True)).to_have_value("pillow-poster")
     expect(adding.get_by_label("Endpoint")).to_have_value("local://pillow")
+    page_errors.clear()
+
+
+def test_people_and_organization_settings_keep_the_choices_beside_a_refusal(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    admin = sign_in(World.acme("org_admin"), "/people")
+    row = admin.locator("li[data-email='standard_user@acme.com.au']")
+    department = row.get_by_label("Department of standard_user@acme.com.au")
+    # a department removed while the page was open: the option names one that is no longer there
+    department.evaluate(
+        "s => { s.options[1].value = '00000000-0000-4000-8000-000000000000'; s.selectedIndex = 1; }"
+    )
+    row.get_by_label("Role of standard_user@acme.com.au").select_option("power_user")
+    assert sent(admin, row.get_by_role("button", name="Save")) == 422
+    row = admin.locator("li[data-email='standard_user@acme.com.au']")
+    department = row.get_by_label("Department of standard_user@acme.com.au")
+    expect(department).to_have_attribute("aria-invalid", "true")
+    expect(message_of(department)).to_have_text(
+        "That department is no longer in the organization; choose another."
+    )
+    expect(row.get_by_label("Role of standard_user@acme.com.au")).to_have_value("power_user")
+    looks_right(admin, "form-errors-people")
+
+    admin.goto(admin.url.split("/people")[0] + "/organization")
+    admin.get_by_label("The token carries one of these").check()
+    admin.get_by_role("textbox", name="Authentication contexts").fill(" , ")
+    assert sent(admin, admin.get_by_role("button", name="Save MFA rule")) == 422
+    refused_beside(admin.get_by_role("textbox", name="Authentication contexts"), "at least one", " , ")
+    expect(admin.get_by_label("The token carries one of these")).to_be_checked()
+    page_errors.clear()
+
+
+def test_a_budget_decision_and_a_gallery_range_are_said_beside_their_fields(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    manager = sign_in(World.acme("dept_manager"), "/reports")
+    ask = manager.get_by_role("region", name=re.compile("more budget", re.I))
+    ask.get_by_label("Amount (A$)").fill("250")
+    ask.get_by_label("Reason").fill("Launch campaign")
+    ask.get_by_role("button", name="Request more budget").click()
+    expect(manager.get_by_role("status")).to_contain_text("was sent")
+
+    admin = sign_in(World.acme("org_admin"), "/budget-requests")
+    request = admin.locator("article.request").first
+    request.get_by_label("Approve (A$)").fill("400")
+    request.get_by_label("Reason").fill("Approved for the launch")
+    assert sent(admin, request.get_by_role("button", name="Approve")) == 422
+    request = admin.locator("article.request").first
+    refused_beside(request.get_by_label("Approve (A$)"), "more than", "400")
+    expect(request.get_by_label("Reason")).to_have_value("Approved for the launch")
+    looks_right(admin, "form-errors-budget-decision")
+
+    response = admin.goto(admin.url.split("/budget-requests")[0] + "/gallery?from=2026-12-05&to=2026-12-01")
+    assert response is not None and response.status == 422
+    start = admin.get_by_label("From")
+    expect(start).to_have_value("2026-12-05")
+    expect(start).to_have_attribute("aria-invalid", "true")
+    expect(admin.get_by_text("The From day is after the To day")).to_be_visible()
+    expect(admin.get_by_label("To")).to_have_value("2026-12-01")
     page_errors.clear()

@@ -17,10 +17,12 @@ from donatello.generations import lifecycle, queries
 from donatello.generations.dependencies import Images, Sealer
 from donatello.generations.schemas import Status
 from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 PAGE_SIZE = 12
+REVERSED = "The From day is after the To day: swap them. Showing every day until then."
 STATUSES: list[str] = ["pending", "processing", "completed", "failed", "cancelled"]
 
 
@@ -42,25 +44,37 @@ async def gallery(
         "from": created_from.isoformat() if created_from else "",
         "to": created_to.isoformat() if created_to else "",
     }
-    try:
-        found = await queries.history(
+    form = FormState("", filters)
+
+    async def listing(days: bool) -> Any:
+        return await queries.history(
             session,
             viewer.principal,
             store,
             department_id=None,
             status=status,
             model=model or None,
-            created_from=filters["from"] or None,  # local days of the organization, as in the API
-            created_to=filters["to"] or None,
+            # local days of the organization, as in the API
+            created_from=(filters["from"] or None) if days else None,
+            created_to=(filters["to"] or None) if days else None,
             cursor=cursor,
             limit=PAGE_SIZE,
         )
-    except ValidationFailed:  # a cursor from elsewhere: start from the newest
-        return RedirectResponse("/gallery", status_code=303)  # type: ignore[return-value]
-    active = {key: value for key, value in filters.items() if value}
+
+    try:
+        found = await listing(days=True)
+    except ValidationFailed as error:
+        if error.extensions.get("field") not in ("from", "to"):  # a cursor from elsewhere: the newest
+            return RedirectResponse("/gallery", status_code=303)  # type: ignore[return-value]
+        # a reversed range is said beside the days, which stay as typed; the list leaves them out
+        form = form.rejecting(error, words={ValidationFailed.type: REVERSED})
+        found = await listing(days=False)
+    active = {key: value for key, value in filters.items() if value and not form.error(key)}
     return page(
         request,
         "gallery.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         generations=found.items,
         filters=filters,
