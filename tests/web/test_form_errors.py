@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import create_engine, text
@@ -288,4 +289,23 @@ def test_a_budget_decision_and_a_gallery_range_are_said_beside_their_fields(
     expect(start).to_have_attribute("aria-invalid", "true")
     expect(admin.get_by_text("The From day is after the To day")).to_be_visible()
     expect(admin.get_by_label("To")).to_have_value("2026-12-01")
+    page_errors.clear()
+
+
+def test_a_reconciliation_period_that_is_not_a_month_is_said_beside_the_period(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str], tmp_path: Path
+) -> None:
+    bill = tmp_path / "bill.csv"
+    bill.write_text("date,model,cost,currency\n2031-04-03,azure-openai/gpt-image-1.5,1.25,AUD\n")
+    finance = sign_in(World.acme("finance"), "/reconciliations")
+    finance.get_by_label("Cost file").set_input_files(bill)
+    finance.get_by_label("Format").select_option("generic")
+    finance.get_by_label("Period (optional)").fill("2031-13")
+    finance.get_by_role("button", name="Upload and compare").click()  # sent by the page's script
+    period = finance.get_by_label("Period (optional)")
+    expect(period).to_have_attribute("aria-invalid", "true")
+    expect(message_of(period)).to_contain_text("period must be a month (YYYY-MM)")
+    expect(period).to_have_value("2031-13")
+    expect(finance.get_by_label("Format")).to_have_value("generic")
+    looks_right(finance, "form-errors-reconciliation")
     page_errors.clear()
