@@ -309,3 +309,14 @@ def test_a_reconciliation_period_that_is_not_a_month_is_said_beside_the_period(
     expect(finance.get_by_label("Format")).to_have_value("generic")
     looks_right(finance, "form-errors-reconciliation")
     page_errors.clear()
+
+
+def test_a_refused_page_says_who_may_use_it_in_plain_words(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    finance = sign_in(World.acme("finance"), "/reports")
+    response = finance.goto(finance.url.split("/reports")[0] + "/audit")
+    assert response is not None and response.status == 403
+    expect(finance.get_by_text("Only organization admins can read the audit log.")).to_be_visible()
+    assert "audit:read" not in finance.content() and "permission" not in finance.content()
+    page_errors.clear()
