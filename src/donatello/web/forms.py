@@ -55,6 +55,11 @@ class FormState:
     def invalid(self) -> bool:
         return bool(self.errors)
 
+    def focuses(self, name: str) -> bool:
+        """Whether ``name`` is the first field refused: the page opens with it focused (and scrolled to),
+        so the message beside it is what is read first, without any script."""
+        return next((field for field in self.errors if field != WHOLE_FORM), None) == name
+
     @property
     def whole_form_error(self) -> str | None:
         return self.errors.get(WHOLE_FORM)
