@@ -296,8 +296,9 @@ async def generate(
     except DomainError as error:
         await (attempt.commit() if error.keeps_transaction else attempt.rollback())
         if error.type == "unsupported-option":  # a form mistake: said beside the size or quality
-            form = FormState("", values).rejecting(error, words={error.type: _explain(error).message})
-            return await _generate_page(request, session, viewer, values, status=422, form=form)
+            said = _explain(error)  # its title heads the summary; its message sits beside the field
+            form = FormState("", values).rejecting(error, words={error.type: said.message})
+            return await _generate_page(request, session, viewer, values, status=422, form=form, problem=said)
         problem = _explain(error, await _department_name(session, viewer))
         return await _generate_page(
             request, session, viewer, values, status=error.status, problem=problem, refused=error
