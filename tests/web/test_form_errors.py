@@ -5,6 +5,7 @@ the field, and what was typed is still there — never a page that only says to 
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -319,4 +320,25 @@ def test_a_refused_page_says_who_may_use_it_in_plain_words(
     assert response is not None and response.status == 403
     expect(finance.get_by_text("Only organization admins can read the audit log.")).to_be_visible()
     assert "audit:read" not in finance.content() and "permission" not in finance.content()
+    page_errors.clear()
+
+
+def test_a_delivery_that_cannot_connect_is_summarised_with_the_detail_folded(
+    world: World, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on once this is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    power = sign_in(World.acme("power_user"), "/webhooks")
+    create = power.get_by_role("region", name="Add a webhook")
+    create.get_by_label("Address").fill(f"https://127.0.0.1:{port}/hooks")
+    create.get_by_label("generation.completed").check()
+    create.get_by_role("button", name="Add webhook").click()
+    power.get_by_role("button", name="Ping").click()
+    failure = power.get_by_test_id("delivery-failure").first
+    expect(failure).to_have_text("The address could not be reached.", timeout=20_000)
+    detail = power.locator("details.technical").first
+    detail.get_by_text("Technical detail").click()
+    expect(detail).to_contain_text("ConnectError")
+    looks_right(power, "webhook-unreachable")
     page_errors.clear()
