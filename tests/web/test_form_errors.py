@@ -131,6 +131,21 @@ def test_budget_forms_say_what_is_wrong_beside_the_field(
     page_errors.clear()
 
 
+def _budget_of(web_database: str, code: str, amount: str) -> None:
+    engine = create_engine(web_database, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE department_budgets SET monthly_budget_aud = :amount WHERE department_id IN "
+                    "(SELECT id FROM departments WHERE code = :code)"
+                ),
+                {"code": code, "amount": amount},
+            )
+    finally:
+        engine.dispose()
+
+
 def _remove_budget(web_database: str, code: str) -> None:
     engine = create_engine(web_database, poolclass=NullPool)
     try:
@@ -341,4 +356,25 @@ def test_a_delivery_that_cannot_connect_is_summarised_with_the_detail_folded(
     detail.get_by_text("Technical detail").click()
     expect(detail).to_contain_text("ConnectError")
     looks_right(power, "webhook-unreachable")
+    page_errors.clear()
+
+
+def test_staff_asking_for_more_from_a_refusal_keep_what_they_typed(
+    world: World, web_database: str, sign_in: Callable[..., Page], page_errors: list[str]
+) -> None:
+    _budget_of(web_database, "MKTG", "0.0001")  # a hard budget nothing fits in
+    staff = sign_in(World.acme("standard_user"))
+    staff.get_by_label("Prompt", exact=True).fill("A quiet harbour")
+    staff.get_by_role("button", name="Generate", exact=True).click()
+    expect(staff.get_by_role("heading", name="Not enough budget left")).to_be_visible()
+    amount = staff.get_by_label("Amount (A$)")
+    amount.fill("lots")
+    staff.get_by_label("Reason").fill("A client pitch tomorrow")
+    assert sent(staff, staff.get_by_role("button", name="Send the request")) == 422
+    amount = staff.get_by_label("Amount (A$)")
+    expect(amount).to_have_attribute("aria-invalid", "true")
+    expect(amount).to_have_value("lots")
+    expect(message_of(amount)).to_contain_text("Give an amount in dollars and cents")
+    expect(staff.get_by_label("Reason")).to_have_value("A client pitch tomorrow")
+    looks_right(staff, "form-errors-my-request")
     page_errors.clear()
