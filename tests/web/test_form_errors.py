@@ -305,6 +305,11 @@ def test_a_budget_decision_and_a_gallery_range_are_said_beside_their_fields(
     expect(start).to_have_attribute("aria-invalid", "true")
     expect(admin.get_by_text("The From day is after the To day")).to_be_visible()
     expect(admin.get_by_label("To")).to_have_value("2026-12-01")
+    response = admin.goto(admin.url.split("/gallery")[0] + "/gallery?from=yesterday")
+    assert response is not None and response.status == 422
+    expect(message_of(admin.get_by_label("From"))).to_have_text(
+        "Give the day as a date (YYYY-MM-DD). Showing every day instead."
+    )
     page_errors.clear()
 
 
