@@ -57,7 +57,9 @@ def test_administrators_read_why_a_model_is_unavailable_and_staff_only_that_it_i
         looks_right(admin, f"models-unavailable-{role.replace('_', '-')}")
 
     staff = sign_in(World.acme("power_user"), "/models")
-    expect(staff.locator(f"tr[data-model='{MODEL}'] [data-testid=state]")).to_have_text("not available now")
+    expect(staff.locator(f"tr[data-model='{MODEL}'] [data-testid=state]")).to_have_text(
+        "not available now; Automatic uses the other models"
+    )
     expect(staff.get_by_text("DeploymentNotFound")).to_have_count(0)
     expect(staff.get_by_role("button", name="Try gpt-image-east again")).to_have_count(0)
 

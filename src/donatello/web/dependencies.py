@@ -27,6 +27,7 @@ from donatello.sessions import browser
 from donatello.tenancy import Permission, Principal
 from donatello.users import service as users
 from donatello.web import messages, rendering, security
+from donatello.web.forms import FormState
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def lifetimes(settings: Settings) -> browser.Lifetimes:
 def page(
     request: Request, template: str, *, status: int = 200, viewer: Viewer | None = None, **context: Any
 ) -> HTMLResponse:
-    """Render a page (or a fragment) with what every template may use."""
+    """Render a page (or a fragment) with what every template may use; ``form``: a form shown again with
+    its problems (blank unless given)."""
+    context.setdefault("form", FormState())
     body = rendering.render(template, request=request, viewer=viewer, path=request.url.path, **context)
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -236,7 +239,7 @@ def requiring(permission: Permission, *, changes_state: bool = False) -> Callabl
 
     def check(viewer: Viewer) -> Viewer:
         if not viewer.can(permission):
-            raise Forbidden(f"This needs the permission {permission.value}")
+            raise Forbidden(messages.needs(permission), permission=permission.value)
         return viewer
 
     async def reading(viewer: SignedIn) -> Viewer:

@@ -8,7 +8,60 @@ from decimal import Decimal
 
 from donatello.core.clock import utcnow
 from donatello.core.errors import DomainError
+from donatello.tenancy import GRANTS, Permission, Role
 from donatello.web.rendering import price
+
+#: what each permission lets a person do, in their words (403 pages, API-key scopes)
+ABILITIES: dict[Permission, str] = {
+    Permission.ORGANIZATIONS_MANAGE: "manage organizations",
+    Permission.ORGANIZATION_SETTINGS: "change the organization's settings",
+    Permission.PROVIDERS_MANAGE: "change models and their prices",
+    Permission.PROVIDERS_READ_CONFIG: "see paused models and how models are configured",
+    Permission.DEPARTMENTS_MANAGE: "add and change departments",
+    Permission.USERS_MANAGE: "change people's roles, departments and access",
+    Permission.USERS_READ: "see the people list",
+    Permission.BUDGETS_MANAGE: "set budgets and decide requests for more",
+    Permission.BUDGET_ALERTS_MANAGE: "change budget alerts and per-person caps",
+    Permission.BUDGET_REQUESTS_CREATE: "ask for more budget",
+    Permission.API_KEYS_MANAGE: "manage everyone's API keys",
+    Permission.API_KEYS_OWN: "create and revoke their own API keys",
+    Permission.AUDIT_READ: "read the audit log",
+    Permission.REPORTS_READ: "read budget reports",
+    Permission.EXPORTS_READ: "export costs",
+    Permission.RECONCILIATIONS_MANAGE: "reconcile provider bills",
+    Permission.GENERATIONS_READ_OTHERS: "see other people's images",
+    Permission.GENERATIONS_MANAGE_OTHERS: "cancel and delete other people's images",
+    Permission.GENERATIONS_CREATE: "generate images",
+    Permission.GENERATIONS_BATCH: "send batches of generations",
+    Permission.GENERATIONS_HD: "generate HD and high-quality images",
+    Permission.WEBHOOKS_MANAGE: "manage the organization's webhooks",
+    Permission.WEBHOOKS_OWN: "register their own webhooks",
+}
+ROLE_NAMES: dict[Role, str] = {
+    Role.STANDARD_USER: "staff",
+    Role.POWER_USER: "power users",
+    Role.DEPT_MANAGER: "department managers",
+    Role.FINANCE: "finance",
+    Role.ORG_ADMIN: "organization admins",
+    Role.SUPER_ADMIN: "platform admins",
+}
+
+
+def scope_label(permission: Permission) -> str:
+    """An API key's scope as a person reads it: "Read budget reports"."""
+    ability = ABILITIES[permission].replace("their own", "your own")
+    return ability[:1].upper() + ability[1:]
+
+
+def needs(permission: Permission) -> str:
+    """Who may do what a page does: "Only finance, department managers and organization admins can read
+    budget reports." (platform admins may do everything, so they are named only when alone)."""
+    roles = [role for role in Role if permission in GRANTS[role]]
+    named = [ROLE_NAMES[role] for role in roles if role is not Role.SUPER_ADMIN] or [
+        ROLE_NAMES[Role.SUPER_ADMIN]
+    ]
+    who = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    return f"Only {who} can {ABILITIES[permission]}."
 
 
 @dataclass(frozen=True)
@@ -69,6 +122,8 @@ def explain(error: DomainError) -> Explanation:
             "Generations are charged to a department's budget, and your account has none.",
             "Ask your organization's administrator to add you to a department.",
         )
+    if kind == "budget-not-configured":
+        return no_budget(None)
     if kind in {"not-found"}:
         return Explanation(
             "Page not found",
@@ -82,7 +137,52 @@ def explain(error: DomainError) -> Explanation:
             "If you meant to do this, open DonatelloAI yourself and use its own page.",
         )
     if error.status == 403:
-        return Explanation("Not allowed", error.detail, "Ask your organization's administrator for access.")
+        return Explanation(
+            "Not allowed",
+            error.detail,
+            "If your work needs it, ask your organization's administrator to change your role.",
+        )
     if error.status in (401,):
         return Explanation("Please sign in again", error.detail, "Sign in, then try again.")
-    return Explanation(error.title, error.detail, "Check the form and try again.")
+    return Explanation(
+        error.title, error.detail, "Go back, change what the message names, and send it again."
+    )
+
+
+def delivery_failure(error: str | None, status_code: int | None) -> str:
+    """A failed webhook delivery in a sentence; the technical detail is shown folded beside it."""
+    text = error or ""
+    if status_code is not None and status_code >= 400:
+        return f"The address answered with an error (HTTP {status_code})."
+    if text.startswith("refused:"):
+        return "The address may not be used: it does not resolve, or it points into a private network."
+    if text == "timed out" or "Timeout" in text.split(":")[0]:
+        return "The address did not answer in time."
+    if "SSL" in text or "certificate" in text.lower():
+        return "The address's HTTPS certificate was not accepted."
+    if text.startswith(("ConnectError", "RemoteProtocolError", "ReadError", "WriteError")):
+        return "The address could not be reached."
+    if text.startswith("internal error"):
+        return "The delivery could not be sent because of a fault on our side; it is tried again."
+    return "The delivery did not succeed."
+
+
+def unresolvable_target(error: DomainError) -> str:
+    """A webhook address refused before anything was sent, in words (the API says the same tersely)."""
+    if error.detail.endswith("does not resolve"):
+        host = error.detail.removesuffix(" does not resolve")
+        return f"No server could be found at {host}: check the address for typing mistakes."
+    if error.extensions.get("reason"):
+        pointing = error.detail.replace("resolves to", "points to")
+        return f"{pointing}, which webhooks may not reach: use a public address."
+    return "Give a full https:// address with a host name."
+
+
+def no_budget(department: str | None) -> Explanation:
+    """A department without a budget this month: nothing can be charged to it until an admin sets one."""
+    name = department or "Your department"
+    return Explanation(
+        f"{name} has no budget this month",
+        f"Images are charged to {name}'s monthly budget, and none is set, so nothing can be generated yet.",
+        f"Ask your organization's admins to set a budget for {name}; then generate again.",
+    )

@@ -12,13 +12,14 @@ from pydantic import ValidationError
 
 from donatello.budgets import increase_requests
 from donatello.budgets.schemas import IncreaseDecision
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError
 from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service as reports
 from donatello.tenancy import Permission, scoped_get
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -26,11 +27,30 @@ Admin = Annotated[Viewer, Depends(requiring(Permission.BUDGETS_MANAGE))]
 Deciding = Annotated[Viewer, Depends(requiring(Permission.BUDGETS_MANAGE, changes_state=True))]
 
 
+#: what a valid value looks like, beside the field the decision model refused
+HINTS = {
+    "amount_aud": "Give the amount to approve in dollars and cents, more than A$0 and at most"
+    f" A${BUDGET_COLUMN.maximum:,} (empty approves what was asked).",
+    "reason": "Say why (at most 2,000 characters): the person who asked reads it.",
+}
+
+
 @router.get("/budget-requests", response_class=HTMLResponse)
 async def queue(
     request: Request, viewer: Admin, session: DbSession, decided: uuid.UUID | None = None
 ) -> HTMLResponse:
+    return await _queue(request, viewer, session, decided)
+
+
+async def _queue(
+    request: Request,
+    viewer: Viewer,
+    session: DbSession,
+    decided: uuid.UUID | None = None,
+    form: FormState | None = None,
+) -> HTMLResponse:
     principal = viewer.principal
+    form = form or FormState()
     waiting = await increase_requests.queue(session, principal, "open", None, 50)
     recent = await increase_requests.queue(session, principal, None, None, 10)
     departments: dict[uuid.UUID, Department] = {}
@@ -54,6 +74,8 @@ async def queue(
     return page(
         request,
         "budget_requests.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         waiting=waiting.items,
         recent=[item for item in recent.items if item.status != "open"],
@@ -67,23 +89,23 @@ async def queue(
 
 @router.post("/budget-requests/{request_id}/decision", response_model=None)
 async def decide(
+    request: Request,
     request_id: uuid.UUID,
     viewer: Deciding,
     session: DbSession,
     decision: Annotated[Literal["approved", "declined"], Form()],
     amount_aud: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
-) -> RedirectResponse:
-    amount = amount_aud.strip().removeprefix("A$") if decision == "approved" else ""
+) -> HTMLResponse | RedirectResponse:
+    """A decision refused (no reason, an amount above the one asked) is that request's form again."""
+    amount = amount_aud.strip().removeprefix("A$").replace(",", "") if decision == "approved" else ""
+    form = FormState(f"decide-{request_id}", {"amount_aud": amount_aud, "reason": reason})
     try:
         body = IncreaseDecision.model_validate(
             {"decision": decision, "amount_aud": amount or None, "reason": reason.strip()}
         )
-    except ValidationError as error:
-        fields = ", ".join(str(e["loc"][-1]).replace("_aud", "") for e in error.errors())
-        raise ValidationFailed(
-            f"Check the decision's {fields}: an amount in dollars (at most A${BUDGET_COLUMN.maximum:,})"
-            " and a reason."
-        ) from None
-    decided = await increase_requests.decide(session, viewer.principal, request_id, body)
+        async with session.begin_nested():
+            decided = await increase_requests.decide(session, viewer.principal, request_id, body)
+    except (ValidationError, DomainError) as error:
+        return await _queue(request, viewer, session, form=form.rejecting(error, hints=HINTS))
     return RedirectResponse(f"/budget-requests?decided={decided.id}", status_code=303)

@@ -17,14 +17,16 @@ from donatello.budgets import service as budget_service
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.schemas import BudgetChange, BudgetSet, IncreaseRequestCreate
 from donatello.core.clock import utcnow
-from donatello.core.errors import Forbidden, NotFound, ValidationFailed
+from donatello.core.errors import DomainError, Forbidden, NotFound
 from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service, tables
+from donatello.reports.errors import InvalidRange
 from donatello.tenancy import Permission
 from donatello.web.dashboard.chart import burn_down_chart
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -53,8 +55,15 @@ async def reports_home(
         if principal.department_id is None:
             raise NotFound("department")
         return RedirectResponse(f"/reports/{principal.department_id}", status_code=303)
-    rollup = await service.organization_rollup(session, principal, period)
-    return page(request, "overview.html", viewer=viewer, rollup=rollup, period=period)
+    form = FormState("period", {"period": period})
+    try:
+        rollup = await service.organization_rollup(session, principal, period)
+    except InvalidRange as error:  # a month that is not one (2026-13): the current one, and why
+        form, period = form.rejecting(error, words={InvalidRange.type: PERIOD_WORDS}), None
+        rollup = await service.organization_rollup(session, principal, None)
+    return page(
+        request, "overview.html", status=form.status, viewer=viewer, rollup=rollup, period=period, form=form
+    )
 
 
 @router.get("/reports/{department_id}", response_class=HTMLResponse)
@@ -67,10 +76,32 @@ async def dashboard(
     asked: bool = False,
     saved: bool = False,
 ) -> HTMLResponse:
+    return await _dashboard(request, viewer, session, department_id, period, asked=asked, saved=saved)
+
+
+async def _dashboard(
+    request: Request,
+    viewer: Viewer,
+    session: DbSession,
+    department_id: uuid.UUID,
+    period: str | None,
+    *,
+    asked: bool = False,
+    saved: bool = False,
+    form: FormState | None = None,
+) -> HTMLResponse:
     principal = viewer.principal
+    form = form or FormState()
     department = await _department(session, viewer, department_id)
     current = await service.current_status(session, principal, department.id)
-    burn_down = await service.burn_down(session, principal, department.id, period)
+    try:
+        burn_down = await service.burn_down(session, principal, department.id, period)
+    except InvalidRange as error:  # a month that is not one (2026-13): the current one, and why
+        form = FormState("period", {"period": period}).rejecting(
+            error, words={InvalidRange.type: PERIOD_WORDS}
+        )
+        period = None
+        burn_down = await service.burn_down(session, principal, department.id, period)
     spend = {
         group: await service.spend_table(session, principal, department.id, group, period) for group in TABLES
     }
@@ -86,6 +117,8 @@ async def dashboard(
     return page(
         request,
         "dashboard.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         department=department,
         current=current,
@@ -132,6 +165,7 @@ async def table_csv(
 
 @router.post("/reports/{department_id}/budget-requests", response_model=None)
 async def ask_for_more(
+    request: Request,
     department_id: uuid.UUID,
     viewer: Asker,
     session: DbSession,
@@ -141,17 +175,16 @@ async def ask_for_more(
 ) -> Response:
     """A manager asks for more budget for their department (the API's ``increase_requests.ask``)."""
     department = await _department(session, viewer, department_id)
+    form = FormState("ask", {"amount_aud": amount_aud, "reason": reason, "scope": scope})
     try:
         body = IncreaseRequestCreate.model_validate(
-            {"amount_aud": amount_aud.strip().removeprefix("A$"), "reason": reason.strip(), "scope": scope}
+            {"amount_aud": _amount(amount_aud), "reason": reason.strip(), "scope": scope}
         )
-    except ValidationError as error:
-        fields = ", ".join(str(e["loc"][-1]).replace("_aud", "") for e in error.errors())
-        raise ValidationFailed(
-            f"Check the {fields}: give an amount in dollars (at most A${BUDGET_COLUMN.maximum:,})"
-            " and a reason."
-        ) from None
-    await increase_requests.ask(session, viewer.principal, department.id, body)
+        async with session.begin_nested():
+            await increase_requests.ask(session, viewer.principal, department.id, body)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(error, hints=ASK_HINTS)
+        return await _dashboard(request, viewer, session, department.id, None, form=rejected)
     return RedirectResponse(f"/reports/{department.id}?asked=true", status_code=303)
 
 
@@ -160,6 +193,7 @@ Settler = Annotated[Viewer, Depends(requiring(Permission.BUDGET_ALERTS_MANAGE, c
 
 @router.post("/reports/{department_id}/budget", response_model=None)
 async def change_budget(
+    request: Request,
     department_id: uuid.UUID,
     viewer: Settler,
     session: DbSession,
@@ -180,20 +214,45 @@ async def change_budget(
     if enforcement_mode is not None:
         fields["enforcement_mode"] = enforcement_mode
     current = await service.current_status(session, viewer.principal, department.id)
+    typed = {
+        "alert_thresholds": alert_thresholds,
+        "per_user_monthly_cap_aud": per_user_monthly_cap_aud,
+        "monthly_budget_aud": monthly_budget_aud,
+        "enforcement_mode": enforcement_mode,
+    }
     try:
-        if current.enforcement_mode is None:  # no budget yet: creating one is an org admin's (as PUT)
-            if not viewer.can(Permission.BUDGETS_MANAGE):
-                raise Forbidden("Only an org admin sets a department's budget")
-            body = BudgetSet.model_validate(fields)
-            await budget_service.set_budget(session, viewer.principal, department.id, body)
-        else:
-            change = BudgetChange.model_validate(fields)
-            await budget_service.change_budget(session, viewer.principal, department.id, change)
-    except ValidationError as error:
-        names = ", ".join(str(e["loc"][0]).replace("_aud", "").replace("_", " ") for e in error.errors())
-        raise ValidationFailed(f"Check the {names}: amounts in dollars, thresholds as 50, 80, 100.") from None
+        async with session.begin_nested():
+            if current.enforcement_mode is None:  # no budget yet: creating one is an org admin's (as PUT)
+                if not viewer.can(Permission.BUDGETS_MANAGE):
+                    raise Forbidden("Only organization admins can set a department's first budget.")
+                body = BudgetSet.model_validate(fields)
+                await budget_service.set_budget(session, viewer.principal, department.id, body)
+            else:
+                change = BudgetChange.model_validate(fields)
+                await budget_service.change_budget(session, viewer.principal, department.id, change)
+    except (ValidationError, DomainError) as error:
+        rejected = FormState("budget", typed).rejecting(error, hints=BUDGET_HINTS)
+        return await _dashboard(request, viewer, session, department.id, None, form=rejected)
     return RedirectResponse(f"/reports/{department.id}?saved=true", status_code=303)
 
 
 def _amount(text: str) -> str:
     return text.strip().removeprefix("A$").replace(",", "")
+
+
+PERIOD_WORDS = (
+    "Give a month as year and month, e.g. 2026-11 (months run 01 to 12); showing this month instead."
+)
+#: what a valid value looks like, beside the field the schema refused
+ASK_HINTS = {
+    "amount_aud": "Give an amount in dollars and cents, more than A$0 and at most"
+    f" A${BUDGET_COLUMN.maximum:,}.",
+    "reason": "Say why the department needs it (at most 2,000 characters).",
+    "scope": "Choose this period only or every month.",
+}
+BUDGET_HINTS = {
+    "monthly_budget_aud": f"Give the budget in dollars and cents, at most A${BUDGET_COLUMN.maximum:,}.",
+    "enforcement_mode": "Choose hard, soft or warn.",
+    "alert_thresholds": "List whole percentages from 1 to 1000, separated by commas, e.g. 50, 80, 100.",
+    "per_user_monthly_cap_aud": "Give the cap in dollars and cents, or leave it empty for no cap.",
+}

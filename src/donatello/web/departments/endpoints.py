@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError
 from donatello.departments import service as departments
 from donatello.departments.schemas import DepartmentCreate, DepartmentUpdate
 from donatello.dependencies import DbSession
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -24,10 +25,26 @@ Admin = Annotated[Viewer, Depends(requiring(Permission.DEPARTMENTS_MANAGE))]
 Changing = Annotated[Viewer, Depends(requiring(Permission.DEPARTMENTS_MANAGE, changes_state=True))]
 
 
-def _invalid(error: ValidationError) -> ValidationFailed:
-    fields = ", ".join(str(e["loc"][-1]) for e in error.errors())
-    return ValidationFailed(
-        f"Check the {fields}: a name, and a code of capital letters, digits, - or _ (e.g. MKTG)."
+#: what a valid value looks like, said beside the field the schema refused
+HINTS = {
+    "name": "Give the department a name (at most 255 characters).",
+    "code": "Use capital letters, digits, - or _ for the code, starting with a letter or digit (e.g. MKTG).",
+}
+
+
+async def _page(
+    request: Request, viewer: Viewer, session: DbSession, *, done: str = "", form: FormState | None = None
+) -> HTMLResponse:
+    listed = await departments.list_departments(session, viewer.principal, None, 200)
+    form = form or FormState()
+    return page(
+        request,
+        "departments.html",
+        status=form.status,
+        viewer=viewer,
+        departments=listed.items,
+        done=done,
+        form=form,
     )
 
 
@@ -35,40 +52,55 @@ def _invalid(error: ValidationError) -> ValidationFailed:
 async def department_list(
     request: Request, viewer: Admin, session: DbSession, done: str = ""
 ) -> HTMLResponse:
-    listed = await departments.list_departments(session, viewer.principal, None, 200)
-    return page(request, "departments.html", viewer=viewer, departments=listed.items, done=done[:100])
+    return await _page(request, viewer, session, done=done[:100])
 
 
 @router.post("/departments", response_model=None)
 async def add_department(
+    request: Request,
     viewer: Changing,
     session: DbSession,
     name: Annotated[str, Form(max_length=255)] = "",
     code: Annotated[str, Form(max_length=50)] = "",
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
+    """A refused department (a code already in use, a code of the wrong shape) is the form again."""
+    form = FormState("add", {"name": name, "code": code})
     try:
         body = DepartmentCreate(name=name.strip(), code=code.strip().upper())
-    except ValidationError as error:
-        raise _invalid(error) from None
-    department = await departments.create(session, viewer.principal, body)
+        async with session.begin_nested():
+            department = await departments.create(session, viewer.principal, body)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(
+            error,
+            hints=HINTS,
+            types={"department-code-taken": "code"},
+            words={
+                "department-code-taken": f"{code.strip().upper()} is already another department's code; "
+                "choose another."
+            },
+        )
+        return await _page(request, viewer, session, form=rejected)
     return RedirectResponse(f"/departments?done=Added+{department.code}", status_code=303)
 
 
 @router.post("/departments/{department_id}", response_model=None)
 async def change_department(
+    request: Request,
     department_id: uuid.UUID,
     viewer: Changing,
     session: DbSession,
     action: Annotated[Literal["rename", "deactivate", "reactivate"], Form()],
     name: Annotated[str, Form(max_length=255)] = "",
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
+    form = FormState(f"rename-{department_id}", {"name": name})
     try:
         if action == "rename":
             body = DepartmentUpdate(name=name.strip())
         else:
             body = DepartmentUpdate(is_active=action == "reactivate")
-    except ValidationError as error:
-        raise _invalid(error) from None
-    department = await departments.update(session, viewer.principal, department_id, body)
+        async with session.begin_nested():
+            department = await departments.update(session, viewer.principal, department_id, body)
+    except (ValidationError, DomainError) as error:
+        return await _page(request, viewer, session, form=form.rejecting(error, hints=HINTS))
     verb = {"rename": "Renamed", "deactivate": "Deactivated", "reactivate": "Reactivated"}[action]
     return RedirectResponse(f"/departments?done={verb}+{department.code}", status_code=303)

@@ -14,14 +14,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from donatello.config import Settings
 from donatello.core.clock import utcnow
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError, ValidationFailed
 from donatello.departments import service as departments
 from donatello.dependencies import DbSession, resources_of
 from donatello.exports import files, service
 from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
+from donatello.reports.errors import InvalidRange
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring, settings_of
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -44,10 +46,25 @@ async def _described(request: Request, settings: Settings, job: ExportJob) -> Ex
     return service.describe(job, url)
 
 
+REVERSED = "The first day must be on or before the last day: swap them, or choose another range."
+
+
 @router.get("/exports", response_class=HTMLResponse)
 async def export_page(
     request: Request, viewer: Exporter, session: DbSession, queued: uuid.UUID | None = None
 ) -> HTMLResponse:
+    return await _page(request, viewer, session, queued=queued)
+
+
+async def _page(
+    request: Request,
+    viewer: Viewer,
+    session: DbSession,
+    *,
+    queued: uuid.UUID | None = None,
+    form: FormState | None = None,
+) -> HTMLResponse:
+    form = form or FormState()
     settings = settings_of(request)
     jobs, _ = await service.list_jobs(session, viewer.principal, None, 20)
     today = utcnow().astimezone(ZoneInfo(viewer.timezone)).date()
@@ -55,6 +72,8 @@ async def export_page(
     return page(
         request,
         "exports.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         jobs=[await _described(request, settings, job) for job in jobs],
         departments=listed.items,
@@ -86,13 +105,19 @@ async def export(
     export_format: Annotated[Literal["csv", "parquet", "focus", "focus-csv"], Form(alias="format")] = "csv",
     department: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
+    form = FormState("", {"from": starts, "to": ends, "format": export_format, "department": department})
     try:
-        department_id = uuid.UUID(department) if department else None
-    except ValueError:
-        raise ValidationFailed("Choose a department from the list.", field="department") from None
-    plan = await service.request_export(
-        session, viewer.principal, settings_of(request), starts, ends, department_id, export_format
-    )
+        try:
+            department_id = uuid.UUID(department) if department else None
+        except ValueError:
+            raise ValidationFailed("Choose a department from the list.", field="department") from None
+        async with session.begin_nested():
+            plan = await service.request_export(
+                session, viewer.principal, settings_of(request), starts, ends, department_id, export_format
+            )
+    except DomainError as error:
+        rejected = form.rejecting(error, words={InvalidRange.type: _range_words})
+        return await _page(request, viewer, session, form=rejected)
     if plan.job is not None:
         return RedirectResponse(f"/exports?queued={plan.job.id}", status_code=303)
     # The download streams in a transaction of its own, after this request's (with the audit) commits.
@@ -104,3 +129,10 @@ async def export(
             "Cache-Control": "no-store",
         },
     )
+
+
+def _range_words(error: DomainError) -> str:
+    """A reversed range is said as one; a day that is not a date, as the API says it."""
+    if "before" in error.detail:
+        return REVERSED
+    return f"Give the {'first' if error.extensions.get('field') == 'from' else 'last'} day as a date."

@@ -4,23 +4,24 @@ with cancel and delete (the API's own lifecycle service)."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError, ValidationFailed
 from donatello.dependencies import DbSession
 from donatello.generations import lifecycle, queries
 from donatello.generations.dependencies import Images, Sealer
 from donatello.generations.schemas import Status
 from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 PAGE_SIZE = 12
+REVERSED = "The From day is after the To day: swap them. Showing every day instead."
 STATUSES: list[str] = ["pending", "processing", "completed", "failed", "cancelled"]
 
 
@@ -32,35 +33,47 @@ async def gallery(
     store: Images,
     status: Status | None = None,
     model: Annotated[str | None, Query(max_length=151)] = None,
-    created_from: Annotated[date | None, Query(alias="from")] = None,
-    created_to: Annotated[date | None, Query(alias="to")] = None,
+    created_from: Annotated[str, Query(alias="from", max_length=32)] = "",
+    created_to: Annotated[str, Query(alias="to", max_length=32)] = "",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> HTMLResponse:
     filters: dict[str, Any] = {
         "status": status or "",
         "model": model or "",
-        "from": created_from.isoformat() if created_from else "",
-        "to": created_to.isoformat() if created_to else "",
+        "from": created_from.strip(),
+        "to": created_to.strip(),
     }
-    try:
-        found = await queries.history(
+    form = FormState("", filters)
+
+    async def listing(days: bool) -> Any:
+        return await queries.history(
             session,
             viewer.principal,
             store,
             department_id=None,
             status=status,
             model=model or None,
-            created_from=filters["from"] or None,  # local days of the organization, as in the API
-            created_to=filters["to"] or None,
+            # local days of the organization, as in the API
+            created_from=(filters["from"] or None) if days else None,
+            created_to=(filters["to"] or None) if days else None,
             cursor=cursor,
             limit=PAGE_SIZE,
         )
-    except ValidationFailed:  # a cursor from elsewhere: start from the newest
-        return RedirectResponse("/gallery", status_code=303)  # type: ignore[return-value]
-    active = {key: value for key, value in filters.items() if value}
+
+    try:
+        found = await listing(days=True)
+    except ValidationFailed as error:
+        if error.extensions.get("field") not in ("from", "to"):  # a cursor from elsewhere: the newest
+            return RedirectResponse("/gallery", status_code=303)  # type: ignore[return-value]
+        # a reversed range is said beside the days, which stay as typed; the list leaves them out
+        form = form.rejecting(error, words={ValidationFailed.type: _days_words})
+        found = await listing(days=False)
+    active = {key: value for key, value in filters.items() if value and not form.error(key)}
     return page(
         request,
         "gallery.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         generations=found.items,
         filters=filters,
@@ -112,3 +125,10 @@ async def cancel(generation_id: uuid.UUID, viewer: Checked, session: DbSession) 
 async def delete(generation_id: uuid.UUID, viewer: Checked, session: DbSession) -> RedirectResponse:
     await lifecycle.delete(session, viewer.principal, generation_id)
     return RedirectResponse("/gallery", status_code=303)
+
+
+def _days_words(error: DomainError) -> str:
+    """A reversed range, or a day that is not one, in words; the list leaves the days out meanwhile."""
+    if "before" in error.detail:
+        return REVERSED
+    return "Give the day as a date (YYYY-MM-DD). Showing every day instead."

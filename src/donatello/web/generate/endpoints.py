@@ -16,15 +16,17 @@ from donatello.budgets import service as budgets
 from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession, resources_of
 from donatello.generations import admission, queries
-from donatello.generations.dependencies import AdmissionContext, Images
+from donatello.generations.dependencies import AdmissionContext, Images, Sealer
 from donatello.generations.schemas import GenerationCreate, Quality, Size
+from donatello.models import Department
 from donatello.pricing.service import bound_of_bytes, input_text_bound
 from donatello.providers import candidates, priced_offers
 from donatello.providers.availability import availability_for
 from donatello.providers.selection import offered_options
-from donatello.tenancy import Permission
+from donatello.tenancy import Permission, scoped_get
 from donatello.web import messages
 from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -37,6 +39,12 @@ QUALITY_LABELS = {
     "auto": "Auto (the model decides)",
     "standard": "Standard",
     "hd": "HD",
+}
+#: what a valid value looks like, beside the field the request model refused
+HINTS = {
+    "prompt": "Describe the image you want (at most 4,000 characters).",
+    "negative_prompt": "Keep the negative prompt to 2,000 characters at most.",
+    "model": "Choose a model from the list, or Automatic.",
 }
 HIGH_QUALITIES = {"hd", "high"}  # for those allowed HD generations
 FINAL = {"completed", "failed", "cancelled"}
@@ -69,8 +77,11 @@ async def _choices(request: Request, session: DbSession) -> dict[str, tuple[list
     return choices
 
 
-def _explain(error: DomainError) -> messages.Explanation:
-    """A size or quality the chosen model does not offer is a form mistake, said as one."""
+def _explain(error: DomainError, department: str | None = None) -> messages.Explanation:
+    """A size or quality the chosen model does not offer is a form mistake, said as one; a department
+    without a budget is named, with who can set one."""
+    if error.type == "budget-not-configured":
+        return messages.no_budget(department)
     if error.type == "unsupported-option":
         option = str(error.extensions.get("field", "option"))
         offered = [
@@ -129,7 +140,8 @@ async def _quote(
             input_bound=input_bound,
         )
     except DomainError as error:
-        return {"error": _explain(error).message if error.status != 404 else error.detail}
+        department = await _department_name(session, viewer)
+        return {"error": _explain(error, department).message if error.status != 404 else error.detail}
     first = offered[0]
     return {
         "error": None,
@@ -138,6 +150,13 @@ async def _quote(
         "total": first.quote.total_aud,
         "maximum": first.quote.is_maximum,
     }
+
+
+async def _department_name(session: DbSession, viewer: Viewer) -> str | None:
+    department_id = viewer.principal.department_id
+    if department_id is None:
+        return None
+    return (await scoped_get(session, viewer.principal, Department, department_id)).name
 
 
 def _form_values(**values: Any) -> dict[str, Any]:
@@ -163,6 +182,7 @@ async def _generate_page(
     problem: messages.Explanation | None = None,
     refused: DomainError | None = None,
     generation: Any = None,
+    form: FormState | None = None,
 ) -> HTMLResponse:
     size, quality, n = values["size"], values["quality"], int(values["n"])
     bound = input_text_bound(values["prompt"], values["negative_prompt"])
@@ -184,9 +204,11 @@ async def _generate_page(
         offers=await _options(request, session, size, quality, n, bound),
         quote=await _quote(request, session, viewer, values["model"], size, quality, n, bound),
         budget=await budgets.available_to_requester(session, viewer.principal),
+        department=await _department_name(session, viewer),
         problem=problem,
         ask=_ask_from(refused),
         problems={},
+        form=form or FormState("", values),
         generation=generation,
         idempotency_key=secrets.token_urlsafe(16),
     )
@@ -198,20 +220,31 @@ async def generate_page(
     viewer: SignedIn,
     session: DbSession,
     store: Images,
+    sealer: Sealer,
     generation: uuid.UUID | None = None,
 ) -> Response:
-    """Home. Someone who may not generate (finance) goes to the first page their role shows."""
+    """Home. Someone who may not generate (finance) goes to the first page their role shows. After
+    sending, the form holds what was sent (prompt included, for its owner), so trying a variation does
+    not mean typing it again."""
     if not viewer.can(Permission.GENERATIONS_CREATE):
         return RedirectResponse(viewer.navigation[0].href if viewer.navigation else "/usage", status_code=303)
-    settings = resources_of(request).settings
-    shown = (
-        await queries.read_placed(
-            session, await queries.visible(session, viewer.principal, generation), store, settings
+    if generation is None:
+        return await _generate_page(request, session, viewer, _form_values())
+    row = await queries.visible(session, viewer.principal, generation)
+    shown = await queries.read_placed(session, row, store, resources_of(request).settings)
+    values = _form_values()
+    if row.user_id == viewer.principal.user_id:  # never someone else's prompt (reading it is audited)
+        sent = await queries.prompt(session, viewer.principal, sealer, row.id)
+        values = _form_values(
+            prompt=sent.prompt,
+            negative_prompt=sent.negative_prompt,
+            model=shown.requested_model,
+            size=shown.size,
+            quality=shown.quality,
+            n=shown.n,
+            style=row.details.get("style"),
         )
-        if generation
-        else None
-    )
-    return await _generate_page(request, session, viewer, _form_values(), generation=shown)
+    return await _generate_page(request, session, viewer, values, generation=shown)
 
 
 @router.post("/generate", response_model=None)
@@ -249,13 +282,9 @@ async def generate(
             n=n,
             style=style or None,
         )
-    except ValidationError:
-        problem = messages.Explanation(
-            "The request is incomplete",
-            "Describe the image you want in the prompt.",
-            "Write a prompt, then Generate.",
-        )
-        return await _generate_page(request, session, viewer, values, status=422, problem=problem)
+    except ValidationError as error:
+        form = FormState("", values).rejecting(error, hints=HINTS)
+        return await _generate_page(request, session, viewer, values, status=422, form=form)
     # A savepoint around admission: a refusal that is itself a fact (an audited hard-budget refusal)
     # is kept, anything else it wrote is undone, and the form is shown again with the reason.
     attempt = await session.begin_nested()
@@ -266,8 +295,13 @@ async def generate(
         )
     except DomainError as error:
         await (attempt.commit() if error.keeps_transaction else attempt.rollback())
+        if error.type == "unsupported-option":  # a form mistake: said beside the size or quality
+            said = _explain(error)  # its title heads the summary; its message sits beside the field
+            form = FormState("", values).rejecting(error, words={error.type: said.message})
+            return await _generate_page(request, session, viewer, values, status=422, form=form, problem=said)
+        problem = _explain(error, await _department_name(session, viewer))
         return await _generate_page(
-            request, session, viewer, values, status=error.status, problem=_explain(error), refused=error
+            request, session, viewer, values, status=error.status, problem=problem, refused=error
         )
     await attempt.commit()
     return RedirectResponse(f"/?generation={generation.id}#progress", status_code=303)
@@ -292,6 +326,7 @@ async def quote_fragment(
         viewer=viewer,
         quote=await _quote(request, session, viewer, model, size, quality, n, bound),
         budget=await budgets.available_to_requester(session, viewer.principal),
+        department=await _department_name(session, viewer),
     )
 
 

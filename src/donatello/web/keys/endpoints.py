@@ -12,16 +12,19 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 
 from donatello.api_keys import service as keys
 from donatello.api_keys.schemas import ApiKeyCreate
 from donatello.core.clock import utcnow
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError, ValidationFailed
 from donatello.core.pagination import MAX_LIMIT
 from donatello.dependencies import DbSession, resources_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission
+from donatello.web import messages
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -30,14 +33,25 @@ Creating = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN, changes_
 
 
 NOTICE = "api-key"
+#: what a valid value looks like, beside the field the request model refused
+HINTS = {
+    "name": "Give the key a name (at most 100 characters), e.g. CI pipeline.",
+    "scopes": "Choose at least one permission for the key.",
+    "days": "Give a whole number of days from 1 to 730, or leave it empty for a key that never expires.",
+}
 
 
 async def _page(
-    request: Request, viewer: Viewer, session: DbSession, created: uuid.UUID | None = None, **extra: Any
+    request: Request,
+    viewer: Viewer,
+    session: DbSession,
+    created: uuid.UUID | None = None,
+    status: int = 200,
+    **extra: Any,
 ) -> HTMLResponse:
     # One page of the newest keys is every key a person holds in practice (the API pages further).
     own = (await keys.list_keys(session, viewer.principal, viewer.principal.user_id, None, MAX_LIMIT)).items
-    scopes = [p.value for p in Permission if viewer.can(p)]
+    scopes = [(p.value, messages.scope_label(p)) for p in Permission if viewer.can(p)]
     made = next((key for key in own if key.id == created), None)
     secret = None
     if made is not None:
@@ -45,7 +59,16 @@ async def _page(
             session, resources_of(request).sealer, viewer.session, NOTICE, made.id
         )
     return page(
-        request, "api_keys.html", viewer=viewer, keys=own, scopes=scopes, created=made, secret=secret, **extra
+        request,
+        "api_keys.html",
+        status=status,
+        viewer=viewer,
+        keys=own,
+        scopes=scopes,
+        labels={p.value: messages.scope_label(p) for p in Permission},
+        created=made,
+        secret=secret,
+        **extra,
     )
 
 
@@ -64,23 +87,36 @@ async def create_key(
     session: DbSession,
     name: Annotated[str, Form(max_length=100)] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
-    days: Annotated[int | None, Form(ge=1, le=730)] = None,
-) -> RedirectResponse:
+    days: Annotated[str, Form(max_length=10)] = "",
+) -> HTMLResponse | RedirectResponse:
+    form = FormState("create", {"name": name, "scopes": scopes or [], "days": days})
     try:
         body = ApiKeyCreate.model_validate(
             {
                 "name": name.strip(),
                 "scopes": scopes or [],
-                "expires_at": utcnow() + timedelta(days=days) if days else None,
+                "expires_at": utcnow() + timedelta(days=_days(days)) if days.strip() else None,
             }
         )
-    except ValueError:
-        raise ValidationFailed("Give the key a name and at least one permission.") from None
-    created = await keys.create(session, viewer.principal, body)
+        async with session.begin_nested():
+            created = await keys.create(session, viewer.principal, body)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(error, fields={"expires_at": "days"}, hints=HINTS)
+        return await _page(request, viewer, session, form=rejected, status=rejected.status, revoked="")
     await browser.leave_notice(
         session, resources_of(request).sealer, viewer.session, NOTICE, created.id, created.key
     )
     return RedirectResponse(f"/api-keys?created={created.id}", status_code=303)
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text.strip())
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 730:
+        raise ValidationFailed(HINTS["days"], field="days")
+    return days
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=None)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError, ValidationFailed
 from donatello.core.pagination import MAX_LIMIT
 from donatello.dependencies import DbSession, resources_of
 from donatello.providers import service as providers
@@ -24,27 +24,54 @@ from donatello.providers.availability import availability_for
 from donatello.providers.schemas import ProviderCreate, ProviderRead, ProviderUpdate
 from donatello.tenancy import Permission
 from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 Changing = Annotated[Viewer, Depends(requiring(Permission.PROVIDERS_MANAGE, changes_state=True))]
 Text = Annotated[str, Form(max_length=500)]
-Schema = TypeVar("Schema", ProviderCreate, ProviderUpdate)
 _PAIR = re.compile(r"^\s*([^=\s]+)\s*=\s*([0-9.]+)\s*$")
+#: the API's field (and this page's own checks) -> the form's
+FIELDS = {
+    "size multipliers": "sizes",
+    "quality multipliers": "qualities",
+    "size_multipliers": "sizes",
+    "quality_multipliers": "qualities",
+    "cost_per_image_aud": "price",
+    "cost_per_image": "price",
+    "api_endpoint": "endpoint",
+}
+HINTS = {
+    "price": "Give the price of one image as a number more than 0, e.g. 0.04.",
+    "sizes": "Write the size multipliers as size=factor, e.g. 1024x1024=1, 1792x1024=2.",
+    "qualities": "Write the quality multipliers as quality=factor, e.g. standard=1, hd=2.",
+    "provider_name": "Give the provider in lower case, e.g. azure-openai.",
+    "model_name": "Give the model's name, e.g. gpt-image-1.5.",
+    "endpoint": "Give the model's https:// address.",
+}
 
 
 @router.get("/models", response_class=HTMLResponse)
 async def models(request: Request, viewer: SignedIn, session: DbSession, done: str = "") -> HTMLResponse:
+    return await _page(request, viewer, session, done=done[:200])
+
+
+async def _page(
+    request: Request, viewer: Viewer, session: DbSession, *, done: str = "", form: FormState | None = None
+) -> HTMLResponse:
     listed = await providers.list_providers(
         session, viewer.principal, availability_for(resources_of(request).redis), None, MAX_LIMIT
     )
+    form = form or FormState()
     return page(
         request,
         "models.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         models=listed.items,
         editing=viewer.can(Permission.PROVIDERS_MANAGE),
-        done=done[:200],
+        done=done,
     )
 
 
@@ -57,19 +84,25 @@ async def change_prices(
     price: Text = "",
     sizes: Text = "",
     qualities: Text = "",
-) -> RedirectResponse:
-    """Price per image (in the model's pricing currency) and the size and quality multipliers."""
+) -> HTMLResponse | RedirectResponse:
+    """Price per image (in the model's pricing currency) and the size and quality multipliers; a value
+    refused is that model's form again, as typed."""
     availability = availability_for(resources_of(request).redis)
     current = await providers.get(session, viewer.principal, availability, provider_id)
-    changes: dict[str, object] = {
-        "size_multipliers": _multipliers(sizes, "size multipliers"),
-        "quality_multipliers": _multipliers(qualities, "quality multipliers"),
-    }
-    if current.pricing_unit == "image":  # token prices are set through the API
-        amount = _decimal(price, "price")
-        changes["cost_per_image_aud" if current.pricing_currency == "AUD" else "cost_per_image"] = amount
-    body = _valid(ProviderUpdate, changes)
-    changed = await providers.update(session, viewer.principal, availability, provider_id, body)
+    form = FormState(f"model-{provider_id}", {"price": price, "sizes": sizes, "qualities": qualities})
+    try:
+        changes: dict[str, object] = {
+            "size_multipliers": _multipliers(sizes, "size multipliers"),
+            "quality_multipliers": _multipliers(qualities, "quality multipliers"),
+        }
+        if current.pricing_unit == "image":  # token prices are set through the API
+            amount = _decimal(price, "price")
+            changes["cost_per_image_aud" if current.pricing_currency == "AUD" else "cost_per_image"] = amount
+        body = ProviderUpdate.model_validate(changes)
+        async with session.begin_nested():
+            changed = await providers.update(session, viewer.principal, availability, provider_id, body)
+    except (ValidationError, DomainError) as error:
+        return await _page(request, viewer, session, form=form.rejecting(error, fields=FIELDS, hints=HINTS))
     return _done(f"Saved the prices of {_name(changed)}")
 
 
@@ -101,22 +134,34 @@ async def add_model(
     price: Text = "",
     sizes: Text = "",
     qualities: Text = "",
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
     """A new model priced in AUD (foreign-priced models and runtime configuration: the API)."""
-    body = _valid(
-        ProviderCreate,
-        {
-            "provider_name": provider_name.strip(),
-            "model_name": model_name.strip(),
-            "api_endpoint": endpoint.strip(),
-            "cost_per_image_aud": _decimal(price, "price"),
-            "size_multipliers": _multipliers(sizes, "size multipliers"),
-            "quality_multipliers": _multipliers(qualities, "quality multipliers"),
-        },
-    )
-    added = await providers.create(
-        session, viewer.principal, availability_for(resources_of(request).redis), body
-    )
+    typed = {
+        "provider_name": provider_name,
+        "model_name": model_name,
+        "endpoint": endpoint,
+        "price": price,
+        "sizes": sizes,
+        "qualities": qualities,
+    }
+    try:
+        body = ProviderCreate.model_validate(
+            {
+                "provider_name": provider_name.strip(),
+                "model_name": model_name.strip(),
+                "api_endpoint": endpoint.strip(),
+                "cost_per_image_aud": _decimal(price, "price"),
+                "size_multipliers": _multipliers(sizes, "size multipliers"),
+                "quality_multipliers": _multipliers(qualities, "quality multipliers"),
+            }
+        )
+        async with session.begin_nested():
+            added = await providers.create(
+                session, viewer.principal, availability_for(resources_of(request).redis), body
+            )
+    except (ValidationError, DomainError) as error:
+        rejected = FormState("add", typed).rejecting(error, fields=FIELDS, hints=HINTS)
+        return await _page(request, viewer, session, form=rejected)
     return _done(f"Added {_name(added)}")
 
 
@@ -141,14 +186,9 @@ def _multipliers(text: str, what: str) -> dict[str, str]:
     for part in filter(str.strip, re.split(r"[,\n]", text)):
         matched = _PAIR.match(part)
         if matched is None:
-            raise ValidationFailed(f"Write the {what} as name=factor, e.g. hd=2, one per comma.", field=what)
+            raise ValidationFailed(
+                f"Write the {what} as name=factor, e.g. hd=2, separated by commas; {part.strip()!r} is not.",
+                field=what,
+            )
         pairs[matched[1]] = matched[2]
     return pairs
-
-
-def _valid(schema: type[Schema], values: dict[str, object]) -> Schema:
-    try:
-        return schema.model_validate(values)
-    except ValidationError as error:
-        fields = ", ".join(sorted({str(e["loc"][0]).replace("_", " ") for e in error.errors()}))
-        raise ValidationFailed(f"Some values are not valid: {fields}.") from None

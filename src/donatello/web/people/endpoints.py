@@ -13,19 +13,25 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError, ValidationFailed
 from donatello.departments import service as departments
 from donatello.dependencies import DbSession
 from donatello.tenancy import RANK, Permission, Role
 from donatello.users import service as users
 from donatello.users.schemas import UserFilters, UserUpdate
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 Reader = Annotated[Viewer, Depends(requiring(Permission.USERS_READ))]
 Manager = Annotated[Viewer, Depends(requiring(Permission.USERS_MANAGE, changes_state=True))]
 PAGE = 25
+FIELDS = {"department_id": "department", "is_active": "active"}
+HINTS = {
+    "role": "Choose a role from the list.",
+    "department": "Choose a department from the list.",
+}
 
 
 @router.get("/people", response_class=HTMLResponse)
@@ -38,10 +44,26 @@ async def people(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     done: Annotated[str, Query(max_length=300)] = "",
 ) -> HTMLResponse:
+    return await _page(request, viewer, session, search, role, cursor, done=done)
+
+
+async def _page(
+    request: Request,
+    viewer: Viewer,
+    session: DbSession,
+    search: str = "",
+    role: str = "",
+    cursor: str | None = None,
+    *,
+    done: str = "",
+    form: FormState | None = None,
+) -> HTMLResponse:
+    form = form or FormState()
     try:
         filters = UserFilters(email_contains=search.strip() or None, role=role or None)
-    except ValidationError:
-        raise ValidationFailed("Choose a role from the list.", field="role") from None
+    except ValidationError as error:  # a role that is not one: everyone, and why
+        form = FormState("filters", {"search": search, "role": role}).rejecting(error, hints=HINTS)
+        filters, role = UserFilters(email_contains=search.strip() or None), ""
     found = await users.list_users(session, viewer.principal, filters, cursor, PAGE)
     manages = viewer.can(Permission.USERS_MANAGE)
     listed = await departments.list_departments(session, viewer.principal, None, 200) if manages else None
@@ -49,6 +71,8 @@ async def people(
     return page(
         request,
         "people.html",
+        status=form.status,
+        form=form,
         viewer=viewer,
         found=found,
         manages=manages,
@@ -65,19 +89,32 @@ async def people(
 
 @router.post("/people/{user_id}", response_model=None)
 async def change_person(
+    request: Request,
     user_id: uuid.UUID,
     viewer: Manager,
     session: DbSession,
     role: Annotated[str, Form(max_length=20)],
     department: Annotated[str, Form(max_length=36)] = "",
     active: Annotated[str, Form(max_length=5)] = "",
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
+    """A change refused (a department that is no longer there) is that person's form again, as chosen."""
     values: dict[str, object] = {"department_id": department or None}
     if user_id != viewer.principal.user_id:  # one's own role and access are not one's to change
         values |= {"role": role, "is_active": active == "on"}
+    form = FormState(f"person-{user_id}", {"role": role, "department": department, "active": active == "on"})
     try:
         body = UserUpdate.model_validate(values)
-    except ValidationError:
-        raise ValidationFailed("Choose a role and a department from the lists.") from None
-    user = await users.update(session, viewer.principal, user_id, body)
+        async with session.begin_nested():
+            user = await users.update(session, viewer.principal, user_id, body)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(
+            error, fields=FIELDS, hints=HINTS, words={ValidationFailed.type: _department_gone}
+        )
+        return await _page(request, viewer, session, form=rejected)
     return RedirectResponse(f"/people?done={quote('Saved ' + user.email)}", status_code=303)
+
+
+def _department_gone(error: DomainError) -> str:
+    if error.extensions.get("field") == "department_id":
+        return "That department is no longer in the organization; choose another."
+    return error.detail

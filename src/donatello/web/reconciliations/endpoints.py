@@ -17,6 +17,7 @@ from donatello.reconciliation import queries, service, tables
 from donatello.reconciliation.errors import FileTooLarge, InvalidReconciliation, UnreadableFile
 from donatello.tenancy import Permission
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring, settings_of
+from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -47,6 +48,7 @@ async def _list_page(
     chosen: dict[str, str] | None = None,
     problem: str | None = None,
     queued: uuid.UUID | None = None,
+    form: FormState | None = None,
 ) -> HTMLResponse:
     settings = settings_of(request)
     found, next_cursor = await queries.listing(session, viewer.principal, cursor, PAGE_SIZE)
@@ -61,6 +63,7 @@ async def _list_page(
         formats=FORMATS,
         chosen=chosen or {"provider": "azure-openai", "format": "focus", "period": ""},
         problem=problem,
+        form=form or FormState(),
         queued=queued,
         settings=await queries.current_settings(session, viewer.principal),
         inline_max_bytes=settings.reconciliation_inline_max_bytes,
@@ -110,8 +113,10 @@ async def upload(
                 period or None,
             )
     except (UnreadableFile, InvalidReconciliation, FileTooLarge) as error:
+        # the file's problem is the form's note; a period, provider or format is also said beside it
+        form = FormState("", chosen).rejecting(error) if error.extensions.get("field") else None
         return await _list_page(
-            request, viewer, session, status=error.status, chosen=chosen, problem=error.detail
+            request, viewer, session, status=error.status, chosen=chosen, problem=error.detail, form=form
         )
     if reconciliation.status in ("queued", "running"):
         return RedirectResponse(f"/reconciliations?queued={reconciliation.id}", status_code=303)

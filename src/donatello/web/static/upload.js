@@ -24,6 +24,23 @@
     form.parentNode.insertBefore(note, form);
   }
 
+  // The answer's form marks a field it refused (aria-invalid and the message beside it): mark the same
+  // field here, so the message sits beside it whether or not this script sent the form.
+  function markFields(form, answer) {
+    form.querySelectorAll(".field-error").forEach(function (old) { old.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+      field.removeAttribute("aria-invalid");
+    });
+    answer.querySelectorAll("form[data-upload] [aria-invalid=true]").forEach(function (refused) {
+      var field = form.elements[refused.name];
+      var message = answer.getElementById(refused.id + "-error");
+      if (!field || !message) { return; }
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", refused.getAttribute("aria-describedby"));
+      field.insertAdjacentElement("afterend", document.importNode(message, true));
+    });
+  }
+
   function upload(form) {
     var box = form.querySelector("[data-upload-progress]");
     var bar = box.querySelector("progress");
@@ -59,6 +76,7 @@
         var note = null;
         if (type.indexOf("text/html") === 0) {
           var answer = new DOMParser().parseFromString(request.responseText, "text/html");
+          markFields(form, answer);
           note = answer.querySelector("[data-testid=upload-problem]");
           if (note) { note = document.importNode(note, true); }
           else {

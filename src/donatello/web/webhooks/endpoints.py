@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession, resources_of
 from donatello.sessions import browser
 from donatello.tenancy import Permission
+from donatello.web import messages
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
+from donatello.web.forms import FormState
 from donatello.webhooks import service as webhooks
 from donatello.webhooks.catalogue import EVENT_TYPES
 from donatello.webhooks.dependencies import OutboundDeps
@@ -37,19 +39,42 @@ PAGE_SIZE = 20
 RECENT_DELIVERIES = 20
 
 
+#: the API's field -> the form's, and what a valid value looks like
+FIELDS = {"webhook_url": "url", "event_types": "events"}
+HINTS = {
+    "url": "Give an https:// address with a host name (no user name, password or #fragment).",
+    "events": "Choose at least one event to send.",
+}
+
+
 @router.get("/webhooks", response_class=HTMLResponse)
 async def webhook_list(
     request: Request, viewer: Owner, session: DbSession, cursor: str | None = None, done: str = ""
 ) -> HTMLResponse:
+    return await _list_page(request, viewer, session, cursor=cursor, done=done[:200])
+
+
+async def _list_page(
+    request: Request,
+    viewer: Viewer,
+    session: DbSession,
+    *,
+    cursor: str | None = None,
+    done: str = "",
+    form: FormState | None = None,
+) -> HTMLResponse:
     listed = await webhooks.list_webhooks(session, viewer.principal, None, cursor, PAGE_SIZE)
+    form = form or FormState()
     return page(
         request,
         "webhooks.html",
+        status=form.status,
         viewer=viewer,
         webhooks=listed,
         event_types=EVENT_TYPES,
         first_page=cursor is None,
-        done=done[:200],
+        done=done,
+        form=form,
     )
 
 
@@ -61,12 +86,21 @@ async def register(
     outbound: OutboundDeps,
     url: Annotated[str, Form(max_length=2048)] = "",
     events: Annotated[list[str] | None, Form()] = None,
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
+    """A refused address (one that does not resolve, or not https) is the form again, as typed."""
+    form = FormState("create", {"url": url, "events": events or []})
     try:
         body = WebhookCreate(webhook_url=url.strip(), event_types=events or [])
-    except ValidationError as error:
-        raise ValidationFailed(_explain(error)) from None
-    created = await webhooks.create(session, viewer.principal, body, outbound)
+        async with session.begin_nested():
+            created = await webhooks.create(session, viewer.principal, body, outbound)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(
+            error,
+            fields=FIELDS,
+            hints=HINTS,
+            words={"webhook-target-not-allowed": messages.unresolvable_target},
+        )
+        return await _list_page(request, viewer, session, form=rejected)
     await browser.leave_notice(
         session, resources_of(request).sealer, viewer.session, NOTICE, created.id, created.secret
     )
@@ -93,6 +127,7 @@ async def webhook_page(
         host=urlsplit(webhook.webhook_url).hostname,
         secret=secret,
         deliveries=deliveries.items,
+        delivery_failure=messages.delivery_failure,
         done=done[:200],
     )
 
@@ -111,6 +146,7 @@ async def delivery_table(
         viewer=viewer,
         webhook_id=webhook_id,
         deliveries=deliveries.items,
+        delivery_failure=messages.delivery_failure,
     )
 
 
@@ -163,10 +199,3 @@ async def delete(webhook_id: uuid.UUID, viewer: Changing, session: DbSession) ->
 
 def _back(webhook_id: uuid.UUID, done: str) -> RedirectResponse:
     return RedirectResponse(f"/webhooks/{webhook_id}?done={quote(done)}", status_code=303)
-
-
-def _explain(error: ValidationError) -> str:
-    fields = {str(e["loc"][0]) for e in error.errors()}
-    if "webhook_url" in fields:
-        return "Give an https:// address with a host name (no user name, password or #fragment)."
-    return "Choose at least one event to send."
