@@ -16,6 +16,7 @@ from donatello.models.budgets import (
 from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
 from donatello.models.generations import Generation, GenerationMetadata
+from donatello.models.health import ModelCallOutcome, ModelCircuit
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
 from donatello.models.pacing import ModelCall, QueueTurn
@@ -48,6 +49,8 @@ __all__ = [
     "GenerationBatch",
     "GenerationMetadata",
     "ModelCall",
+    "ModelCallOutcome",
+    "ModelCircuit",
     "ModelProvider",
     "Notification",
     "NotificationFanoutState",
