@@ -95,6 +95,12 @@ def upgrade() -> None:
         ),
         sa.Column("opened_at", sa.TIMESTAMP(timezone=True), nullable=True, comment="When it last opened"),
         sa.Column(
+            "trial_after",
+            sa.TIMESTAMP(timezone=True),
+            nullable=True,
+            comment="When an open circuit lets one trial call through",
+        ),
+        sa.Column(
             "trial_started_at",
             sa.TIMESTAMP(timezone=True),
             nullable=True,

@@ -31,6 +31,9 @@ class ModelCircuit(Base):
         server_default=text("0"), comment="Failed calls in a row since the last success"
     )
     opened_at: Mapped[datetime | None] = mapped_column(comment="When it last opened")
+    trial_after: Mapped[datetime | None] = mapped_column(
+        comment="When an open circuit lets one trial call through"
+    )
     trial_started_at: Mapped[datetime | None] = mapped_column(
         comment="When the half-open trial call was granted"
     )

@@ -14,6 +14,9 @@ Rules:
 * fallbacks are the other eligible models whose per-image price is no higher than the choice's (the
   budget was reserved at the choice's price), in priority order.
 
+A department's ``require_processing_in``, a model's retirement date, an open circuit and a breached
+SLA narrow and order the choice too (``providers.conditions``).
+
 Models that cannot run (no adapter, no credential where the provider needs one, or made unavailable
 with a reason — see :func:`adapters.cannot_run`, which the catalogue's ``available`` uses too), with no
 configured exchange rate, or paused by the availability cache are not eligible; asking for one by name is
@@ -42,6 +45,7 @@ from donatello.pricing.service import Quote, quote
 from donatello.providers import offered, repository
 from donatello.providers.adapters import PROVIDER_NAMES, cannot_run
 from donatello.providers.availability import Availability, availability_for
+from donatello.providers.conditions import Conditions, conditions
 from donatello.providers.contract import ProviderCredential, ProviderTarget
 from donatello.providers.errors import (
     AmbiguousModel,
@@ -78,6 +82,7 @@ class Candidate:
     target: ProviderTarget
     quote: Quote
     reason: str
+    processing_country: str | None = None  # where the model's deployment runs inference
 
     @property
     def name(self) -> str:
@@ -108,6 +113,7 @@ async def candidates(
     ``on`` the date whose exchange rates price the request (today by default)."""
     availability = availability or availability_for(None)
     pricing = _Pricing(input_bound, on)
+    rules = await conditions(session, principal_department_id)
     offers = [
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
@@ -117,6 +123,7 @@ async def candidates(
         chosen = _named(offers, requested)
         if (why := cannot_run(*chosen)) is not None:
             raise ModelCannotRun(_name(chosen[0]), why)
+        rules.check_named(*chosen)
         _check_supports(chosen, size, quality)
         if (
             paused := await availability.paused_for(chosen[0].provider_name, chosen[0].model_name)
@@ -126,9 +133,14 @@ async def candidates(
         if max_unit_price_aud is not None and chosen_quote.unit_price_aud > max_unit_price_aud:
             raise NoModelAvailable(size, quality)
         first, reason = (chosen, chosen_quote), "requested"
-        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud, pricing)
+        priced = await _eligible(
+            session, offers, size, quality, n, rules, availability, max_unit_price_aud, pricing
+        )
     else:
-        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud, pricing)
+        priced = await _eligible(
+            session, offers, size, quality, n, rules, availability, max_unit_price_aud, pricing
+        )
+        priced = rules.ordered(priced)
         if not priced:
             raise NoModelAvailable(size, quality)
         first, reason = await _auto(session, priced, principal_department_id, user_id)
@@ -166,8 +178,10 @@ async def priced_offers(
     offers = [
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
-    available = availability or availability_for(None)
-    priced = await _eligible(session, offers, size, quality, n, available, None, _Pricing(input_bound, None))
+    available, rules = availability or availability_for(None), await conditions(session, None)
+    priced = await _eligible(
+        session, offers, size, quality, n, rules, available, None, _Pricing(input_bound, None)
+    )
     return [(_name(offer[0]), offered_quote) for offer, offered_quote in priced]
 
 
@@ -176,11 +190,11 @@ async def offered_options(
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """``provider/model`` -> (sizes, qualities) of every model that could run now (active, runnable, not
     paused), whatever the size and quality asked: what a form may offer once a model is chosen."""
-    availability = availability or availability_for(None)
+    availability, rules = availability or availability_for(None), await conditions(session, None)
     options: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for offer in await repository.offered(session):
         model = offer[0]
-        if cannot_run(*offer) is not None:
+        if cannot_run(*offer) is not None or not rules.allows(model):
             continue
         if await availability.paused_for(model.provider_name, model.model_name) is not None:
             continue
@@ -194,15 +208,17 @@ async def _eligible(
     size: str,
     quality: str,
     n: int,
+    rules: Conditions,
     availability: Availability,
     max_unit_price_aud: Decimal | None,
     pricing: _Pricing,
 ) -> list[tuple[Offer, Quote]]:
-    """Offers that support the request, are not paused, can be priced and fit the price limit."""
+    """Offers that support the request, may serve it (``rules``), are not paused, can be priced and fit
+    the price limit."""
     eligible: list[tuple[Offer, Quote]] = []
     for offer in offers:
         model = offer[0]
-        if cannot_run(*offer) is not None:
+        if cannot_run(*offer) is not None or not rules.allows(model):
             continue
         if not _offers(offer, size, quality):
             continue
@@ -364,7 +380,9 @@ async def _candidate(
         credential=credential,
         rate_limit_per_minute=config.rate_limit_per_minute if config is not None else None,
     )
-    return Candidate(model.provider_name, model.model_name, target, offered_quote, reason)
+    return Candidate(
+        model.provider_name, model.model_name, target, offered_quote, reason, model.processing_country
+    )
 
 
 def _name(model: ModelProvider) -> str:
