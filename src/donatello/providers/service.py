@@ -128,6 +128,11 @@ async def update(
             or field in {"cost_per_image", "sla_percentage", *NULLABLE, *TOKEN_PRICE_COLUMNS}
         )
     }
+    config = await repository.config_for(session, model.id)
+    country = (
+        changes["processing_country"]["to"] if "processing_country" in changes else model.processing_country
+    )
+    residency.check_placement(country, config.configuration if config else {})
     if (cleared := _clear_unavailable(model)) is not None:
         changes["unavailable_reason"] = {"from": cleared, "to": None}
     if changes:
@@ -136,8 +141,6 @@ async def update(
                 setattr(model, field, change["to"])
         if "retires_on" in changes:  # a new date is warned of afresh
             model.retirement_warned_days = None
-        config = await repository.config_for(session, model.id)
-        residency.check_placement(model.processing_country, config.configuration if config else {})
         _check_pricing(model)
         await repository.save(session, model)
         await audit.record_event(
@@ -153,7 +156,6 @@ async def update(
                 "changes": _auditable(changes),
             },
         )
-    config = await repository.config_for(session, model.id)
     return await _read(model, config, availability, True, await standings(session))
 
 
