@@ -5,7 +5,8 @@
 * ``departments.require_processing_in``: a department's data-residency rule;
 * ``generations.processed_in`` / ``cost_events.processed_in``: where a generation's inference ran;
 * ``model_circuits``: each model's circuit breaker, shared by every worker process;
-* ``model_call_outcomes``: recent calls of each model (success, latency) for its rolling health.
+* ``model_call_outcomes``: recent calls of each model (success, latency) for its rolling health;
+* the notification kind ``provider_retiring``.
 
 models watched and where they process
 
@@ -24,6 +25,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 COUNTRY = "'^[A-Z]{2}$'"
+KINDS_BEFORE = (
+    "budget_request_decided",
+    "budget_request_waiting",
+    "budget_threshold_crossed",
+    "export_ready",
+    "generation_failed",
+)
+KINDS = (*KINDS_BEFORE, "provider_retiring")
+
+
+def _kinds(kinds: tuple[str, ...]) -> str:
+    return "kind IN (" + ", ".join(f"'{kind}'" for kind in kinds) + ")"
 
 
 def upgrade() -> None:
@@ -138,9 +151,14 @@ def upgrade() -> None:
     op.create_index(
         "idx_model_call_outcomes_provider_finished", "model_call_outcomes", ["provider_id", "finished_at"]
     )
+    op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
+    op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", _kinds(KINDS))
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM notifications WHERE kind = 'provider_retiring'")
+    op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
+    op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", _kinds(KINDS_BEFORE))
     op.drop_index("idx_model_call_outcomes_provider_finished", table_name="model_call_outcomes")
     op.drop_table("model_call_outcomes")
     op.drop_table("model_circuits")

@@ -57,7 +57,7 @@ async def warn(session: AsyncSession, platform_organization_id: uuid.UUID, today
     """Record ``provider.retiring`` for each active model entering a warning window it was not yet warned
     in (once each: the row's update is the claim); how many warnings were recorded."""
     sent = 0
-    for days in WARN_DAYS:
+    for days in sorted(WARN_DAYS):  # nearest first: a model first seen 5 days ahead is warned once
         stmt = (
             update(ModelProvider)
             .where(
