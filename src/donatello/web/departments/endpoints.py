@@ -1,11 +1,12 @@
-"""Departments for org admins: add one, rename one, deactivate or reactivate it — through the API's
-``departments.service`` (codes unique per organization, every change audited). A department's budget is
-set on its dashboard."""
+"""Departments for org admins: add one, rename one, deactivate or reactivate it, require its generations
+to be processed in one country — through the API's ``departments.service`` (codes unique per
+organization, every change audited). A department's budget is set on its dashboard."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -59,16 +60,29 @@ async def change_department(
     department_id: uuid.UUID,
     viewer: Changing,
     session: DbSession,
-    action: Annotated[Literal["rename", "deactivate", "reactivate"], Form()],
+    action: Annotated[Literal["rename", "deactivate", "reactivate", "residency"], Form()],
     name: Annotated[str, Form(max_length=255)] = "",
+    country: Annotated[str, Form(max_length=20)] = "",
 ) -> RedirectResponse:
     try:
         if action == "rename":
             body = DepartmentUpdate(name=name.strip())
+        elif action == "residency":  # empty: anywhere
+            body = DepartmentUpdate(require_processing_in=country.strip().upper() or None)
         else:
             body = DepartmentUpdate(is_active=action == "reactivate")
     except ValidationError as error:
+        if action == "residency":
+            raise ValidationFailed(
+                "Give the country as its two-letter ISO code (e.g. AU), or leave it empty for anywhere.",
+                field="require_processing_in",
+            ) from None
         raise _invalid(error) from None
     department = await departments.update(session, viewer.principal, department_id, body)
-    verb = {"rename": "Renamed", "deactivate": "Deactivated", "reactivate": "Reactivated"}[action]
-    return RedirectResponse(f"/departments?done={verb}+{department.code}", status_code=303)
+    verb = {
+        "rename": "Renamed",
+        "deactivate": "Deactivated",
+        "reactivate": "Reactivated",
+        "residency": "Saved the processing country of",
+    }[action]
+    return RedirectResponse(f"/departments?done={quote_plus(f'{verb} {department.code}')}", status_code=303)
