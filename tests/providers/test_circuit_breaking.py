@@ -114,6 +114,7 @@ async def test_five_failed_calls_open_the_circuit_and_one_good_trial_call_closes
         "/v1/generations", json={"prompt": "a lyrebird", "model": name}, headers=world.headers
     )
     assert refused.status_code == 503 and refused.json()["type"].endswith("/model-unavailable")
+    assert "circuit is open after 5 failed calls in a row" in refused.json()["detail"]
     assert int(refused.headers["retry-after"]) >= 1
     elsewhere = await generate(client, world, "auto", worker)
     assert elsewhere["status"] == "completed" and elsewhere["model"] == f"local/{world.local.model_name}"
@@ -202,3 +203,39 @@ async def test_of_many_workers_asking_at_once_exactly_one_gets_the_trial_call(
     assert await circuits.admit(provider, model) is False  # the trial is under way
     await circuits.succeeded(provider, model, 0.4)
     assert all(await asyncio.gather(*(circuits.admit(provider, model) for _ in range(4))))
+
+
+async def test_jobs_admitted_before_the_circuit_opened_make_no_further_call(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
+) -> None:
+    world = await gw.world(db, tokens)
+    azure = await failing_model(db, azure_stub)
+    worker = await watched_worker(app, db, http)
+    azure_stub.reply(*[server_error(500) for _ in range(7)])
+    admitted = []
+    for _ in range(7):  # all admitted while the circuit is closed
+        accepted = await client.post(
+            "/v1/generations",
+            json={"prompt": "a lyrebird", "model": f"azure-openai/{azure.model_name}"},
+            headers=world.headers,
+        )
+        assert accepted.status_code == 202, accepted.text
+        admitted.append(accepted.json()["id"])
+
+    while await worker.run_once():
+        pass
+
+    assert len(azure_stub.requests) == 5  # the sixth and seventh found the circuit open
+    done = [(await client.get(f"/v1/generations/{i}", headers=world.headers)).json() for i in admitted]
+    assert [g["status"] for g in done] == ["failed"] * 7
+    assert all("circuit" not in g["error_message"] for g in done[:5])
+    name = f"azure-openai/{azure.model_name}"
+    assert [g["error_message"] for g in done[5:]] == [
+        f"{name} cannot run: its circuit is open after 5 failed calls in a row; choose another model"
+    ] * 2
+    assert all(g["cost_aud"] == "0.0000" for g in done)

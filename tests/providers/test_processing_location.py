@@ -238,3 +238,25 @@ async def test_a_model_records_where_it_processes_through_the_providers_api(
         headers=bearer_for(tokens, admin),
     )
     assert bad.status_code == 422
+
+
+async def test_a_job_admitted_before_the_rule_is_not_processed_elsewhere_once_it_is_set(
+    client: httpx.AsyncClient, db: AsyncSession, app: FastAPI, http: httpx.AsyncClient, tokens: TokenSigner
+) -> None:
+    world, us, _ = await two_models(db, tokens)
+    accepted = await client.post(
+        "/v1/generations",
+        json={"prompt": "a platypus at dawn", "model": f"local/{us.model_name}"},
+        headers=world.headers,
+    )
+    assert accepted.status_code == 202
+    await require(client, tokens, await org_admin_of(db, world), world, "AU")
+
+    assert await (await gw.worker(app, db, http)).run_once()
+
+    done = (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
+    assert done["status"] == "failed" and done["cost_aud"] == "0.0000" and done["processed_in"] is None
+    assert done["error_message"] == (
+        f"local/{us.model_name} cannot run: it processes in US and the department requires AU; "
+        "choose another model"
+    )

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
+from donatello.providers.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,15 @@ class CircuitState:
     def blocks(self, now: datetime) -> bool:
         """No call may be made now: open and not yet due a trial, or a trial under way."""
         return self.trial_in(now) > 0
+
+
+class CircuitOpen(ModelUnavailable):
+    """A request naming a model whose circuit is open: 503 with ``Retry-After`` (the trial's time)."""
+
+    def __init__(self, model: str, failures: int, retry_after_seconds: float) -> None:
+        super().__init__(model, retry_after_seconds)
+        self.reason = f"its circuit is open after {failures} failed calls in a row"
+        self.detail = f"{model}: {self.reason}; try again later or choose another model"
 
 
 class Circuits:

@@ -22,10 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.core.clock import utcnow
 from donatello.models import Department, ModelProvider, ProviderConfig
 from donatello.providers import residency, retirement
-from donatello.providers.errors import ModelUnavailable
+from donatello.providers.circuit import CircuitOpen
+from donatello.providers.residency import ProcessingLocationRequired
+from donatello.providers.retirement import ModelRetired
 from donatello.providers.standing import UNKNOWN, Standing, standings
 
 Item = TypeVar("Item")
+#: why a request naming a model may not have it now (each with a short ``reason``)
+Refusal = ModelRetired | ProcessingLocationRequired | CircuitOpen
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,21 @@ class Conditions:
             and not self._of(model).circuit.blocks(self.now)
         )
 
-    def check_named(self, model: ModelProvider, config: ProviderConfig | None) -> None:
-        """Refuse a request naming a model it may not have: retired (422, the replacement suggested),
-        processing elsewhere than the department requires (422 naming the rule), circuit open (503)."""
-        retirement.check(model, config, self.today)
-        residency.check(model, self.required_country)
+    def refusal(self, model: ModelProvider, config: ProviderConfig | None) -> Refusal | None:
+        """Why a request naming the model may not have it, if it may not: retired (422, the replacement
+        suggested), processing elsewhere than the department requires (422 naming the rule), circuit open
+        (503)."""
+        try:
+            retirement.check(model, config, self.today)
+            residency.check(model, self.required_country)
+        except (ModelRetired, ProcessingLocationRequired) as error:
+            return error
         circuit = self._of(model).circuit
         if circuit.blocks(self.now):
             name = f"{model.provider_name}/{model.model_name}"
-            raise ModelUnavailable(name, max(1, math.ceil(circuit.trial_in(self.now))))
+            wait = max(1, math.ceil(circuit.trial_in(self.now)))
+            return CircuitOpen(name, circuit.consecutive_failures, wait)
+        return None
 
     def ordered(
         self, priced: list[tuple[tuple[ModelProvider, ProviderConfig | None], Item]]

@@ -76,6 +76,7 @@ class ProcessingLocationRequired(ValidationFailed):
             model=model,
             processes_in=processes_in,
         )
+        self.reason = f"it processes {where} and the department requires {required}"
 
 
 def serves(model: ModelProvider, required: str | None) -> bool:

@@ -35,6 +35,7 @@ class ModelRetired(ValidationFailed):
             retired_on=retired_on.isoformat(),
             replaced_by=replaced_by,
         )
+        self.reason = f"it was retired on {retired_on.isoformat()}"
 
 
 def retired(model: ModelProvider, today: date) -> bool:

@@ -23,9 +23,11 @@ configured exchange rate, or paused by the availability cache are not eligible; 
 refused.
 The reason string goes to ``generation_metadata.selected_model_reason``.
 
-Given ``credentials`` (the worker, just before calling), each candidate's credential is obtained first: a
-candidate whose credential cannot be had is dropped (``on_unobtainable`` hears of it, so the model is made
-unavailable) and never called; when none is left, ``ModelCannotRun`` says why the first could not run.
+Given ``credentials`` (the worker, just before calling), an admitted model since retired, excluded by the
+department's rule or with its circuit open is not called: its fallbacks are. Each candidate's credential is
+obtained first: a candidate whose credential cannot be had is dropped (``on_unobtainable`` hears of it, so
+the model is made unavailable) and never called; when none is left, ``ModelCannotRun`` says why the first
+could not run.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from donatello.pricing.service import Quote, quote
 from donatello.providers import offered, repository
 from donatello.providers.adapters import PROVIDER_NAMES, cannot_run
 from donatello.providers.availability import Availability, availability_for
-from donatello.providers.conditions import Conditions, conditions
+from donatello.providers.conditions import Conditions, Refusal, conditions
 from donatello.providers.contract import ProviderCredential, ProviderTarget
 from donatello.providers.errors import (
     AmbiguousModel,
@@ -118,12 +120,13 @@ async def candidates(
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
     priced: list[tuple[Offer, Quote]] = []
-
+    refused: Refusal | None = None  # why the named model may not be had now
     if requested != AUTO:
         chosen = _named(offers, requested)
         if (why := cannot_run(*chosen)) is not None:
             raise ModelCannotRun(_name(chosen[0]), why)
-        rules.check_named(*chosen)
+        if (refused := rules.refusal(*chosen)) is not None and credentials is None:
+            raise refused  # the worker (credentials given) goes to the fallbacks instead
         _check_supports(chosen, size, quality)
         if (
             paused := await availability.paused_for(chosen[0].provider_name, chosen[0].model_name)
@@ -153,13 +156,16 @@ async def candidates(
     ]
     ready: list[Candidate] = []
     refusals: list[tuple[str, CredentialUnavailable]] = []
-    for offer, offered_quote, why in [(*first, reason), *[(o, q, "fallback") for o, q in fallbacks]]:
+    tried = [(*first, reason), *[(o, q, "fallback") for o, q in fallbacks]][1 if refused else 0 :]
+    for offer, offered_quote, why in tried:
         try:
             ready.append(await _candidate(offer, offered_quote, why, credentials))
         except CredentialUnavailable as error:
             refusals.append((_name(offer[0]), error))
             if on_unobtainable is not None:
                 on_unobtainable(offer[0].provider_name, offer[0].model_name, error)
+    if not ready and refused is not None and not refusals:
+        raise ModelCannotRun(_name(first[0][0]), refused.reason)
     if not ready:
         raise ModelCannotRun(refusals[0][0], refusals[0][1].reason)
     return ready
