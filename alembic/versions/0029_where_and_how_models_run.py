@@ -6,7 +6,9 @@
 * ``generations.processed_in`` / ``cost_events.processed_in``: where a generation's inference ran;
 * ``model_circuits``: each model's circuit breaker, shared by every worker process;
 * ``model_call_outcomes``: recent calls of each model (success, latency) for its rolling health;
-* the notification kind ``provider_retiring``.
+* the notification kind ``provider_retiring``;
+* a circuit's change of state and a department's new rule move the catalogue's version (selection caches
+  both with the catalogue).
 
 models watched and where they process
 
@@ -153,9 +155,26 @@ def upgrade() -> None:
     )
     op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
     op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", _kinds(KINDS))
+    # Selection caches circuits and departments' rules with the catalogue: a change of either moves the
+    # catalogue's version (a circuit's failure count alone does not).
+    for table, column, quiet in (
+        ("model_circuits", "state", "NEW.state = 'closed'"),
+        ("departments", "require_processing_in", "NEW.require_processing_in IS NULL"),
+    ):
+        op.execute(
+            f"CREATE TRIGGER {table}_{column}_bumps_catalogue_version AFTER UPDATE ON {table} FOR EACH ROW "
+            f"WHEN (OLD.{column} IS DISTINCT FROM NEW.{column}) EXECUTE FUNCTION bump_catalogue_version()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_{column}_set_bumps_catalogue_version AFTER INSERT ON {table} FOR EACH ROW "
+            f"WHEN (NOT ({quiet})) EXECUTE FUNCTION bump_catalogue_version()"
+        )
 
 
 def downgrade() -> None:
+    for table, column in (("model_circuits", "state"), ("departments", "require_processing_in")):
+        op.execute(f"DROP TRIGGER {table}_{column}_set_bumps_catalogue_version ON {table}")
+        op.execute(f"DROP TRIGGER {table}_{column}_bumps_catalogue_version ON {table}")
     op.execute("DELETE FROM notifications WHERE kind = 'provider_retiring'")
     op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
     op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", _kinds(KINDS_BEFORE))

@@ -5,7 +5,9 @@
 * its circuit (``providers.circuit``): open, no call — a request naming it is refused with 503;
 * its ``sla_percentage``: a model in breach (``providers.standing``) comes after the others in ``auto``.
 
-Read once per selection: the department's rule and every model's standing.
+The department's rule and the circuits are cached with the catalogue (a new rule or a circuit's change of
+state moves its version), so an admission reads nothing more when warm; the recent calls behind an SLA
+are read only when ``auto`` orders models that have one.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core import catalogue
 from donatello.core.clock import utcnow
 from donatello.models import Department, ModelProvider, ProviderConfig
 from donatello.providers import residency, retirement
-from donatello.providers.circuit import CircuitOpen
+from donatello.providers.circuit import CircuitOpen, CircuitState
 from donatello.providers.residency import ProcessingLocationRequired
 from donatello.providers.retirement import ModelRetired
-from donatello.providers.standing import UNKNOWN, Standing, standings
+from donatello.providers.standing import circuits, standings
 
 Item = TypeVar("Item")
+Priced = list[tuple[tuple[ModelProvider, ProviderConfig | None], Item]]
 #: why a request naming a model may not have it now (each with a short ``reason``)
 Refusal = ModelRetired | ProcessingLocationRequired | CircuitOpen
 
@@ -37,14 +41,14 @@ class Conditions:
     required_country: str | None
     today: date
     now: datetime
-    standing: dict[uuid.UUID, Standing]
+    circuits: dict[uuid.UUID, CircuitState]
 
     def allows(self, model: ModelProvider) -> bool:
         """Whether ``auto`` (and fallback) may choose the model."""
         return (
             residency.serves(model, self.required_country)
             and not retirement.retired(model, self.today)
-            and not self._of(model).circuit.blocks(self.now)
+            and not self._blocked(model)
         )
 
     def refusal(self, model: ModelProvider, config: ProviderConfig | None) -> Refusal | None:
@@ -56,30 +60,40 @@ class Conditions:
             residency.check(model, self.required_country)
         except (ModelRetired, ProcessingLocationRequired) as error:
             return error
-        circuit = self._of(model).circuit
-        if circuit.blocks(self.now):
+        circuit = self.circuits.get(model.id)
+        if circuit is not None and circuit.blocks(self.now):
             name = f"{model.provider_name}/{model.model_name}"
             wait = max(1, math.ceil(circuit.trial_in(self.now)))
             return CircuitOpen(name, circuit.consecutive_failures, wait)
         return None
 
-    def ordered(
-        self, priced: list[tuple[tuple[ModelProvider, ProviderConfig | None], Item]]
-    ) -> list[tuple[tuple[ModelProvider, ProviderConfig | None], Item]]:
+    async def ordered(self, session: AsyncSession, priced: Priced[Item]) -> Priced[Item]:
         """The same models, those breaching their SLA after the others (each group keeps its order)."""
-        breaching = [self._of(offer[0]).breaches(offer[0].sla_percentage) for offer, _ in priced]
-        return [item for item, late in zip(priced, breaching, strict=True) if not late] + [
-            item for item, late in zip(priced, breaching, strict=True) if late
+        if all(offer[0].sla_percentage is None for offer, _ in priced):
+            return priced
+        health = await standings(session, self.now)
+        late = [
+            offer[0].id in health and health[offer[0].id].breaches(offer[0].sla_percentage)
+            for offer, _ in priced
+        ]
+        return [item for item, behind in zip(priced, late, strict=True) if not behind] + [
+            item for item, behind in zip(priced, late, strict=True) if behind
         ]
 
-    def _of(self, model: ModelProvider) -> Standing:
-        return self.standing.get(model.id, UNKNOWN)
+    def _blocked(self, model: ModelProvider) -> bool:
+        circuit = self.circuits.get(model.id)
+        return circuit is not None and circuit.blocks(self.now)
 
 
 async def conditions(session: AsyncSession, department_id: uuid.UUID | None) -> Conditions:
     now = utcnow()
-    required = None
-    if department_id is not None:
+    required = await _required_country(session, department_id) if department_id is not None else None
+    return Conditions(required, now.date(), now, await circuits(session))
+
+
+async def _required_country(session: AsyncSession, department_id: uuid.UUID) -> str | None:
+    async def load() -> str | None:
         stmt = select(Department.require_processing_in).where(Department.id == department_id)
-        required = (await session.execute(stmt)).scalar_one_or_none()
-    return Conditions(required, now.date(), now, await standings(session, now))
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    return await catalogue.cached(session, ("require_processing_in", department_id), load)

@@ -143,7 +143,7 @@ async def candidates(
         priced = await _eligible(
             session, offers, size, quality, n, rules, availability, max_unit_price_aud, pricing
         )
-        priced = rules.ordered(priced)
+        priced = await rules.ordered(session, priced)
         if not priced:
             raise NoModelAvailable(size, quality)
         first, reason = await _auto(session, priced, principal_department_id, user_id)

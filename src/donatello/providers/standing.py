@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.core import catalogue
 from donatello.core.clock import utcnow
 from donatello.providers.circuit import HEALTH_WINDOW, CircuitState
 
@@ -35,6 +36,10 @@ GROUP BY provider_id
 _CIRCUITS = text(
     "SELECT provider_id, state, consecutive_failures, opened_at, trial_after, trial_started_at"
     " FROM model_circuits"
+)
+_NOT_CLOSED = text(
+    "SELECT provider_id, state, consecutive_failures, opened_at, trial_after, trial_started_at"
+    " FROM model_circuits WHERE state <> 'closed'"
 )
 
 CLOSED = CircuitState("closed", 0, None, None, None)
@@ -64,6 +69,20 @@ class Standing:
 
 
 UNKNOWN = Standing(0, 0, None, None, CLOSED)
+
+
+async def circuits(session: AsyncSession) -> dict[uuid.UUID, CircuitState]:
+    """The circuits that are not closed (cached with the catalogue: a change of state moves its version)."""
+
+    async def load() -> dict[uuid.UUID, CircuitState]:
+        return {
+            row.provider_id: CircuitState(
+                row.state, row.consecutive_failures, row.opened_at, row.trial_after, row.trial_started_at
+            )
+            for row in (await session.execute(_NOT_CLOSED)).all()
+        }
+
+    return await catalogue.cached(session, "circuits", load)
 
 
 async def standings(session: AsyncSession, now: datetime | None = None) -> dict[uuid.UUID, Standing]:
