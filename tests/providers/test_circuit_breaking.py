@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ from donatello.auth.tokens import TokenSigner
 from donatello.core.database import transaction
 from donatello.generations.processing import Processor
 from donatello.models import ModelProvider, User
-from donatello.providers import InProcessAvailability
+from donatello.providers import InProcessAvailability, circuit
 from donatello.providers.availability import Watched
 from donatello.providers.circuit import Circuits
 from tests.support import factories, provider_rows
@@ -28,7 +29,13 @@ from tests.support import generation_world as gw
 from tests.support.azure_openai_stub import AzureOpenAIStub, server_error
 from tests.support.signin import bearer_for
 
-OPEN_SECONDS = 0.4
+OPEN_SECONDS = 30.0
+
+
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the circuits' clock forward instead of waiting (the trial is due ``OPEN_SECONDS`` after)."""
+    real = circuit.clock
+    monkeypatch.setattr(circuit, "clock", lambda: real() + timedelta(seconds=seconds))
 
 
 @pytest.fixture
@@ -90,6 +97,7 @@ async def test_five_failed_calls_open_the_circuit_and_one_good_trial_call_closes
     tokens: TokenSigner,
     azure_stub: AzureOpenAIStub,
     super_admin: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = await gw.world(db, tokens)
     azure = await failing_model(db, azure_stub)
@@ -120,7 +128,7 @@ async def test_five_failed_calls_open_the_circuit_and_one_good_trial_call_closes
     assert elsewhere["status"] == "completed" and elsewhere["model"] == f"local/{world.local.model_name}"
     assert len(azure_stub.requests) == 5
 
-    await asyncio.sleep(OPEN_SECONDS + 0.1)  # the stub has healed: its script is empty, it answers 200
+    later(monkeypatch, OPEN_SECONDS + 1)  # the stub has healed: its script is empty, it answers 200
     trial = await generate(client, world, name, worker)
 
     assert trial["status"] == "completed", trial
@@ -147,6 +155,7 @@ async def test_a_failed_trial_opens_the_circuit_again(
     tokens: TokenSigner,
     azure_stub: AzureOpenAIStub,
     super_admin: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = await gw.world(db, tokens)
     azure = await failing_model(db, azure_stub)
@@ -156,7 +165,7 @@ async def test_a_failed_trial_opens_the_circuit_again(
     for _ in range(5):
         await generate(client, world, name, worker)
 
-    await asyncio.sleep(OPEN_SECONDS + 0.1)
+    later(monkeypatch, OPEN_SECONDS + 1)
     trial = await generate(client, world, name, worker)
 
     assert trial["status"] == "failed" and len(azure_stub.requests) == 6
@@ -187,16 +196,16 @@ async def committed_model(engine: AsyncEngine, postgres_url: str) -> AsyncIterat
 
 
 async def test_of_many_workers_asking_at_once_exactly_one_gets_the_trial_call(
-    engine: AsyncEngine, committed_model: ModelProvider
+    engine: AsyncEngine, committed_model: ModelProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    circuits = Circuits(sessions, failures_to_open=5, open_seconds=0.2)
+    circuits = Circuits(sessions, failures_to_open=5, open_seconds=OPEN_SECONDS)
     provider, model = committed_model.provider_name, committed_model.model_name
     for _ in range(5):
         await circuits.failed(provider, model, 0.5)
     assert await circuits.admit(provider, model) is False  # open, not yet due a trial
 
-    await asyncio.sleep(0.3)
+    later(monkeypatch, OPEN_SECONDS + 1)
     admitted = await asyncio.gather(*(circuits.admit(provider, model) for _ in range(12)))
 
     assert admitted.count(True) == 1

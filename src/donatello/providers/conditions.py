@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
-from donatello.core.clock import utcnow
 from donatello.models import Department, ModelProvider, ProviderConfig
+from donatello.providers import circuit as circuit_breaking
 from donatello.providers import residency, retirement
 from donatello.providers.circuit import CircuitOpen, CircuitState
 from donatello.providers.residency import ProcessingLocationRequired
@@ -86,7 +86,7 @@ class Conditions:
 
 
 async def conditions(session: AsyncSession, department_id: uuid.UUID | None) -> Conditions:
-    now = utcnow()
+    now = circuit_breaking.clock()
     required = await _required_country(session, department_id) if department_id is not None else None
     return Conditions(required, now.date(), now, await circuits(session))
 

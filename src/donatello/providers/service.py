@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
-from donatello.core.clock import utcnow
 from donatello.core.errors import NotFound, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.models.providers import TOKEN_PRICE_COLUMNS
+from donatello.providers import circuit as circuit_breaking
 from donatello.providers import repository, residency, retirement
 from donatello.providers.adapters import cannot_run
 from donatello.providers.availability import Availability
@@ -218,10 +218,10 @@ async def _unavailable_reason(
         return "switched off by an administrator"
     if (why := cannot_run(model, config)) is not None:
         return why
-    if retirement.retired(model, utcnow().date()):
+    if retirement.retired(model, circuit_breaking.clock().date()):
         assert model.retires_on is not None
         return f"retired on {model.retires_on.isoformat()}"
-    if standing.circuit.blocks(utcnow()):
+    if standing.circuit.blocks(circuit_breaking.clock()):
         failures = standing.circuit.consecutive_failures
         return f"its circuit is open after {failures} failed calls in a row; a trial call will test it"
     paused = await availability.paused_for(model.provider_name, model.model_name)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
-from donatello.core.clock import utcnow
+from donatello.providers import circuit as circuit_breaking
 from donatello.providers.circuit import HEALTH_WINDOW, CircuitState
 
 SLA_MIN_CALLS = 10
@@ -87,7 +87,7 @@ async def circuits(session: AsyncSession) -> dict[uuid.UUID, CircuitState]:
 
 async def standings(session: AsyncSession, now: datetime | None = None) -> dict[uuid.UUID, Standing]:
     """Every model with a circuit or a recent call (models missing here: no calls, circuit closed)."""
-    now = now or utcnow()
+    now = now or circuit_breaking.clock()
     circuits = {
         row.provider_id: CircuitState(
             row.state, row.consecutive_failures, row.opened_at, row.trial_after, row.trial_started_at
