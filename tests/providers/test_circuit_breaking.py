@@ -26,7 +26,7 @@ from donatello.providers.availability import Watched
 from donatello.providers.circuit import Circuits
 from tests.support import factories, provider_rows
 from tests.support import generation_world as gw
-from tests.support.azure_openai_stub import AzureOpenAIStub, server_error
+from tests.support.azure_openai_stub import AzureOpenAIStub, content_filter, server_error
 from tests.support.signin import bearer_for
 
 OPEN_SECONDS = 30.0
@@ -248,3 +248,30 @@ async def test_jobs_admitted_before_the_circuit_opened_make_no_further_call(
         f"{name} cannot run: its circuit is open after 5 failed calls in a row; choose another model"
     ] * 2
     assert all(g["cost_aud"] == "0.0000" for g in done)
+
+
+async def test_a_trial_the_model_answers_with_a_safety_refusal_still_closes_the_circuit(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    tokens: TokenSigner,
+    azure_stub: AzureOpenAIStub,
+    super_admin: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = await gw.world(db, tokens)
+    azure = await failing_model(db, azure_stub)
+    name = f"azure-openai/{azure.model_name}"
+    worker = await watched_worker(app, db, http)
+    azure_stub.reply(*[server_error(500) for _ in range(5)], content_filter())
+    for _ in range(5):
+        await generate(client, world, name, worker)
+
+    later(monkeypatch, OPEN_SECONDS + 1)
+    refused = await generate(client, world, name, worker)
+
+    assert refused["status"] == "failed" and refused["content_filter"] is not None
+    assert len(azure_stub.requests) == 6
+    circuit_shown = (await shown(client, tokens, super_admin, azure))["health"]["circuit"]
+    assert (circuit_shown["state"], circuit_shown["consecutive_failures"]) == ("closed", 0)

@@ -160,6 +160,11 @@ async def generate_with_fallback(
                 adapter, candidate.target, request, sleep=sleep, on_retry=count_retry
             )
         except ProviderError as error:
+            if not isinstance(
+                error, (*OUTAGES, ProviderMisconfigured)
+            ):  # it answered: it is up (a trial too)
+                seconds = time.perf_counter() - started
+                await availability.record_success(candidate.provider, candidate.model, seconds)
             if error.content_filtered:
                 raise
             if isinstance(error, OUTAGES):  # counted even when the provider said not to retry the call
