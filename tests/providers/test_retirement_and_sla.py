@@ -22,7 +22,7 @@ from donatello.models import (
     WebhookDelivery,
 )
 from donatello.notifications import fanout as notification_fanout
-from donatello.providers import candidates, retirement
+from donatello.providers import candidates, health, retirement
 from donatello.providers.circuit import Circuits
 from donatello.webhooks import fanout as webhook_fanout
 from donatello.webhooks import service as webhooks
@@ -185,3 +185,20 @@ async def test_a_model_first_seen_inside_the_last_week_gets_only_the_7_day_warni
         await db.execute(select(ModelProvider.retirement_warned_days).where(ModelProvider.id == row.id))
     ).scalar_one()
     assert refreshed == 7
+
+
+async def test_the_model_health_job_warns_in_the_platform_organization(db: AsyncSession) -> None:
+    platform = await platform_organization(db)
+    row = await model(db, priority=5, retires_on=TODAY + timedelta(days=30))
+
+    assert await health.warn_of_retirements(sessions_in(await db.connection())) >= 1
+
+    assert await warnings_of(db, row) == [30]
+    [event] = [
+        e
+        for e in (
+            await db.execute(select(AuditOutbox).where(AuditOutbox.event_type == "provider.retiring"))
+        ).scalars()
+        if e.payload["resource_id"] == str(row.id)
+    ]
+    assert event.organization_id == platform.id
