@@ -23,15 +23,15 @@ def _failing_australian_model(web_database: str) -> None:
             model_id = connection.execute(
                 text(
                     "INSERT INTO model_providers (provider_name, model_name, api_endpoint, cost_per_image_aud, "
-                    "priority, processing_country, sla_percentage) VALUES ('azure-openai', 'gpt-image-aue', "
-                    "'https://aue.openai.azure.com/openai/deployments/gpt-image', 0.0700, 5, 'AU', 99) "
+                    "priority, processing_country, sla_percentage, retires_on) VALUES ('azure-openai', 'gpt-image-aue', "
+                    "'https://aue.openai.azure.com/openai/deployments/gpt-image', 0.0700, 5, 'AU', 99, '2027-03-31') "
                     "RETURNING id"
                 )
             ).scalar_one()
             connection.execute(
                 text(
                     "INSERT INTO provider_configs (provider_id, configuration, credential) VALUES (:id, "
-                    """'{"region": "australiaeast", "deployment_type": "Standard"}'::jsonb, """
+                    """'{"region": "australiaeast", "deployment_type": "Standard", "replaced_by": "azure-openai/gpt-image-2"}'::jsonb, """
                     """'{"kind": "environment", "variable": "AOAI_AUE_KEY"}'::jsonb)"""
                 ),
                 {"id": model_id},
@@ -67,6 +67,7 @@ def test_everyone_sees_a_failing_models_open_circuit_its_health_and_where_it_pro
         viewer = sign_in(who, "/models")
         row = viewer.locator(f"tr[data-model='{MODEL}']")
         expect(row.get_by_test_id("processed-in")).to_have_text("AUaustraliaeast, Standard")
+        expect(row.get_by_test_id("retires")).to_have_text("retires 2027-03-31; use azure-openai/gpt-image-2")
         health = row.get_by_test_id("health")
         expect(health).to_contain_text("58.33 % of 12 calls succeeded")
         expect(health).to_contain_text("p50 1800 ms, p95 2070 ms")
