@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     provider_identity_retries: int = Field(default=2, ge=0, le=10)
     # A model made unavailable for its credential has it tried again this often (the model-health job).
     provider_health_check_seconds: float = Field(default=300.0, gt=0)
+    # A model's circuit opens after this many failed calls in a row, and lets a trial call through after
+    # this many seconds (providers.circuit).
+    provider_circuit_failures: int = Field(default=5, ge=1, le=100)
+    provider_circuit_open_seconds: float = Field(default=30.0, gt=0)
 
     default_timezone: str = "Australia/Sydney"
 

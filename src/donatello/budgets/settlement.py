@@ -45,6 +45,7 @@ async def settle(
     actual_aud: Decimal | None = None,
     usage: Metered | None = None,
     at: datetime | None = None,
+    processed_in: str | None = None,
 ) -> CostEvent:
     """Charge a finished generation exactly once: one cost event (estimated = the hold, actual = what it
     cost: the quote, or for a token-priced model its ``usage`` capped at the hold), the hold released,
@@ -94,6 +95,7 @@ async def settle(
             cost_center=cost_center,
             created_at=at,
             usage=bill.usage,
+            processed_in=processed_in,
             details={
                 "billing_period": account.period.start.isoformat(),
                 "over_budget": hold.is_over_budget,
@@ -250,6 +252,7 @@ async def amend(
             fx_rate=charge.fx_rate,
             fx_rate_source=charge.fx_rate_source,
             fx_rate_date=charge.fx_rate_date,
+            processed_in=charge.processed_in,
             department_code=charge.department_code,
             department_name=charge.department_name,
             user_email=charge.user_email,

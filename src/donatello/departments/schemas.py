@@ -2,13 +2,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from donatello.core.json_values import Settings as JsonSettings
 
 DepartmentCode = str
+#: ISO 3166-1 alpha-2, upper case
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+REQUIRE_PROCESSING_IN = (
+    "ISO 3166-1 alpha-2 country (e.g. AU) every generation of the department must be processed in: model "
+    '"auto" chooses only models whose processing_country it is, and naming another model is refused '
+    "(422). null: anywhere. Org admins only; audited."
+)
 
 
 class DepartmentCreate(BaseModel):
@@ -19,6 +26,7 @@ class DepartmentCreate(BaseModel):
         min_length=1, max_length=50, pattern=r"^[A-Z0-9][A-Z0-9_-]*$", description="e.g. MKTG, ENGG, SALES"
     )
     settings: JsonSettings = Field(default_factory=dict)
+    require_processing_in: Country | None = Field(default=None, description=REQUIRE_PROCESSING_IN)
 
 
 class DepartmentUpdate(BaseModel):
@@ -27,6 +35,9 @@ class DepartmentUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     is_active: bool | None = None
     settings: JsonSettings | None = None
+    require_processing_in: Country | None = Field(
+        default=None, description=REQUIRE_PROCESSING_IN + " Send null to lift the rule."
+    )
 
 
 class DepartmentRead(BaseModel):
@@ -38,5 +49,6 @@ class DepartmentRead(BaseModel):
     code: str
     is_active: bool
     settings: dict[str, Any]
+    require_processing_in: str | None = Field(description=REQUIRE_PROCESSING_IN)
     created_at: datetime
     updated_at: datetime

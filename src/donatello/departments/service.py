@@ -31,7 +31,11 @@ async def get(session: AsyncSession, principal: Principal, department_id: uuid.U
 async def create(session: AsyncSession, principal: Principal, body: DepartmentCreate) -> Department:
     """An org admin adds a department to their own organization; codes are unique per organization."""
     department = Department(
-        organization_id=principal.organization_id, name=body.name, code=body.code, settings=body.settings
+        organization_id=principal.organization_id,
+        name=body.name,
+        code=body.code,
+        settings=body.settings,
+        require_processing_in=body.require_processing_in,
     )
     if not await repository.add(session, department):
         raise DepartmentCodeTaken(body.code)
@@ -42,7 +46,11 @@ async def create(session: AsyncSession, principal: Principal, body: DepartmentCr
         resource=("department", department.id),
         organization_id=principal.organization_id,
         actor=principal,
-        details={"code": department.code, "name": department.name},
+        details={
+            "code": department.code,
+            "name": department.name,
+            "require_processing_in": department.require_processing_in,
+        },
     )
     return department
 
@@ -50,11 +58,17 @@ async def create(session: AsyncSession, principal: Principal, body: DepartmentCr
 async def update(
     session: AsyncSession, principal: Principal, department_id: uuid.UUID, body: DepartmentUpdate
 ) -> Department:
-    """Rename, (de)activate or reconfigure a department; the audit event lists what changed."""
+    """Rename, (de)activate or reconfigure a department, or set or lift where its generations must be
+    processed (``require_processing_in``: null lifts it); the audit event lists what changed."""
     department = await repository.get(session, principal, department_id)
+    wanted = {
+        field: value
+        for field, value in body.model_dump(exclude_unset=True).items()
+        if value is not None or field == "require_processing_in"
+    }
     changes = {
         field: {"from": getattr(department, field), "to": value}
-        for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items()
+        for field, value in wanted.items()
         if getattr(department, field) != value
     }
     if not changes:

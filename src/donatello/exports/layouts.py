@@ -109,6 +109,7 @@ LEDGER = Layout(
         Column("input_image_tokens", TOKENS, _INPUT_IMAGE_TOKENS),
         Column("output_image_tokens", TOKENS, _OUTPUT_IMAGE_TOKENS),
         Column("provider_usage", pa.string(), _RAW_USAGE),
+        Column("processed_in", pa.string(), "e.processed_in", ours=True),
     )
 )
 
@@ -245,6 +246,8 @@ FOCUS = Layout(
         Column("x_InputImageTokens", TOKENS, _INPUT_IMAGE_TOKENS),
         Column("x_OutputImageTokens", TOKENS, _OUTPUT_IMAGE_TOKENS),
         Column("x_ProviderUsage", pa.string(), _RAW_USAGE),
+        # Where inference ran (ISO 3166-1 alpha-2), not a provider region: so not FOCUS's RegionId.
+        Column("x_ProcessedIn", pa.string(), "e.processed_in", ours=True),
     )
 )
 

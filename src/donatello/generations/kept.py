@@ -89,6 +89,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "is_nsfw": result.is_nsfw,
         "latency_ms": result.latency_ms,
         "usage": dataclasses.asdict(result.usage) if result.usage else None,
+        "processed_in": outcome.processed_in,
     }
 
 
@@ -116,6 +117,7 @@ def _outcome(record: dict[str, Any], images: list[bytes]) -> Outcome:
             is_nsfw=record["is_nsfw"],
             latency_ms=record["latency_ms"],
             usage=TokenUsage(**usage) if usage else None,
+            processed_in=record.get("processed_in"),
         ),
         retries=record["retries"],
         fallback_from=_candidate(record["fallback_from"]) if record["fallback_from"] else None,

@@ -55,9 +55,9 @@ from donatello.providers import (
     ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
-    availability_for,
     candidates,
     generate_with_fallback,
+    watched,
 )
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore
@@ -257,6 +257,7 @@ class Processor:
                 usage=settlement.usage_record(usage) if usage is not None else None,
                 generation_time_ms=elapsed_ms,
                 is_nsfw=outcome.result.is_nsfw,
+                processed_in=outcome.processed_in,
                 details={
                     **job.details,
                     "images": [image for image, _ in names],
@@ -270,7 +271,9 @@ class Processor:
             if finished is None:
                 await self._discard(session, job, names)
                 return
-            charge = await settlement.settle(session, job.id, chosen.quote, usage=usage, at=now)
+            charge = await settlement.settle(
+                session, job.id, chosen.quote, usage=usage, at=now, processed_in=outcome.processed_in
+            )
             await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result, now)
             finished.cost_aud = charge.actual_cost_aud
             finished.details = {**finished.details, "charge_basis": charge_basis(charge.details)}
@@ -301,6 +304,7 @@ class Processor:
                     fallback_from=outcome.fallback_from.name if outcome.fallback_from else None,
                     cost_aud=charge.actual_cost_aud,
                     generation_time_ms=elapsed_ms,
+                    processed_in=outcome.processed_in,
                     department_id=job.department_id,
                 ),
             )
@@ -384,14 +388,12 @@ async def run(
     context: JobContext, store: ImageStore, sealer: PromptSealer, redis: Redis | None, keys: CredentialSource
 ) -> None:
     """The worker job: up to ``generation_concurrency`` jobs in flight until told to stop."""
-    settings = context.settings
+    settings, available = context.settings, watched(redis, context.sessions, context.settings)
     # One provider connection per job in flight, at most (httpx's default pool is 100).
     limits = httpx.Limits(
         max_connections=settings.generation_concurrency,
         max_keepalive_connections=settings.generation_concurrency,
     )
     async with httpx.AsyncClient(trust_env=False, limits=limits) as http:
-        processor = Processor(
-            context.sessions, settings, sealer, store, http, availability_for(redis), credentials=keys
-        )
+        processor = Processor(context.sessions, settings, sealer, store, http, available, credentials=keys)
         await processor.serve(context)

@@ -86,6 +86,7 @@ async def read(generation: Generation, store: ImageStore, place: Place | None = 
         content_filter=details.get("content_filter"),
         usage=_metered(generation.usage),
         charge_basis=details.get("charge_basis"),
+        processed_in=generation.processed_in,
         created_at=generation.created_at,
         started_at=datetime.fromisoformat(started) if started else None,
         completed_at=generation.completed_at,

@@ -133,6 +133,12 @@ class GenerationRead(BaseModel):
         "more than the hold: the hold was charged); hold-usage-missing (a token-priced answer without "
         "usage: the hold, the most the request could cost, was charged). Null until charged"
     )
+    processed_in: str | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 country where the model processed the request (the provider's own "
+        "region header where it sends one, else the model's processing_country); null: not known — the "
+        "model may process anywhere — or not yet made",
+    )
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

@@ -17,6 +17,7 @@ from donatello.models.cost_events import CostEvent
 from donatello.models.departments import Department
 from donatello.models.export_schedules import ExportSchedule, ExportScheduleRun
 from donatello.models.generations import Generation, GenerationMetadata
+from donatello.models.health import ModelCallOutcome, ModelCircuit
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
 from donatello.models.pacing import ModelCall, ModelPace, QueueTurn
@@ -51,6 +52,8 @@ __all__ = [
     "GenerationBatch",
     "GenerationMetadata",
     "ModelCall",
+    "ModelCallOutcome",
+    "ModelCircuit",
     "ModelPace",
     "ModelProvider",
     "Notification",

@@ -98,6 +98,9 @@ class CostEvent(Base):
         String(100), comment="The person's cost centre at spend time (frozen attribution)"
     )
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
+    processed_in: Mapped[str | None] = mapped_column(
+        String(2), comment="ISO 3166-1 alpha-2 country where inference ran; NULL = not known (anywhere)"
+    )
     created_at: Mapped[datetime] = created_at()
     details: Mapped[dict[str, Any]] = mapped_column(
         "metadata",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from donatello.models.base import (
@@ -24,7 +24,8 @@ class Department(Base):
     """Organizational department for budget allocation and user grouping.
 
     Deviations from the seed: ``is_active`` is NOT NULL (seed: nullable with default true) and
-    ``settings`` is NOT NULL (default ``{}``), so no row is in an undefined state.
+    ``settings`` is NOT NULL (default ``{}``), so no row is in an undefined state. Added
+    ``require_processing_in``: the country its generations' inference must run in.
     """
 
     __tablename__ = tenant_table("departments")
@@ -39,9 +40,13 @@ class Department(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     settings: Mapped[dict[str, Any]] = jsonb_object("JSON: {default_model, quality_preference, cost_weight}")
+    require_processing_in: Mapped[str | None] = mapped_column(
+        String(2), comment="ISO 3166-1 alpha-2 country its generations must be processed in; NULL = anywhere"
+    )
 
     __table_args__ = (
         UniqueConstraint("organization_id", "code", name="uq_dept_org_code"),
+        CheckConstraint("require_processing_in ~ '^[A-Z]{2}$'", name="require_processing_in"),
         Index("idx_departments_organization_id", "organization_id"),
         Index("idx_departments_code", "code"),
         Index("idx_departments_is_active", "is_active", postgresql_where=text("is_active = true")),

@@ -121,6 +121,9 @@ class Generation(Base):
     is_nsfw: Mapped[bool] = mapped_column(server_default=text("false"))
     is_deleted: Mapped[bool] = mapped_column(server_default=text("false"))
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), comment=USAGE_COMMENT)
+    processed_in: Mapped[str | None] = mapped_column(
+        String(2), comment="ISO 3166-1 alpha-2 country where inference ran; NULL = not known (anywhere)"
+    )
     created_at: Mapped[datetime] = created_at()
     completed_at: Mapped[datetime | None] = mapped_column()
     deleted_at: Mapped[datetime | None] = mapped_column()

@@ -16,6 +16,7 @@ NOTIFICATION_KINDS = (
     "budget_threshold_crossed",
     "export_ready",
     "generation_failed",
+    "provider_retiring",
 )
 EMAIL_STATUSES = ("none", "pending", "sent", "failed")
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Numeric,
+    SmallInteger,
     String,
     UniqueConstraint,
     text,
@@ -53,6 +54,8 @@ class ModelProvider(Base):
     * added ``unavailable_reason`` / ``unavailable_since`` / ``last_error``: a model whose credential
       cannot be obtained, or whose provider answered 401/403/404, is not chosen again until an
       administrator changes it (a CHECK keeps the reason and its time together).
+    * added ``processing_country`` (where inference runs; NULL: anywhere) and ``retires_on`` with
+      ``retirement_warned_days`` (the retirement warnings already sent).
     """
 
     __tablename__ = "model_providers"
@@ -108,11 +111,20 @@ class ModelProvider(Base):
     last_error: Mapped[str | None] = mapped_column(
         String(2000), comment="The provider's or the credential's last error (never a secret)"
     )
+    processing_country: Mapped[str | None] = mapped_column(
+        String(2),
+        comment="ISO 3166-1 alpha-2 country where inference runs; NULL = anywhere (e.g. a Global deployment)",
+    )
+    retires_on: Mapped[date | None] = mapped_column(comment="The day the model is retired; NULL = none")
+    retirement_warned_days: Mapped[int | None] = mapped_column(
+        SmallInteger, comment="Days before retires_on of the last retirement warning sent (30, then 7)"
+    )
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
     __table_args__ = (
         UniqueConstraint("provider_name", "model_name", name="uq_provider_model"),
+        CheckConstraint("processing_country ~ '^[A-Z]{2}$'", name="processing_country"),
         CheckConstraint(
             "(unavailable_reason IS NULL) = (unavailable_since IS NULL)", name="unavailable_since_with_reason"
         ),

@@ -17,6 +17,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "budget_threshold_crossed": ("Your department's spend crossed an alert threshold", False),
     "export_ready": ("Your cost export is ready", False),
     "generation_failed": ("Your generation failed or was refused by the safety system", True),
+    "provider_retiring": ("A model is about to be retired (platform administrators)", True),
 }
 
 #: Audit event types the fan-out reads.
@@ -27,6 +28,7 @@ SOURCES: frozenset[str] = frozenset(
         "budget.threshold_crossed",
         "cost_events.export_completed",
         "generation.failed",
+        "provider.retiring",
     }
 )
 
@@ -89,7 +91,25 @@ def message(document: dict[str, Any], department_name: str | None) -> Message | 
         )
     if event_type == "generation.failed":
         return _failed(document, meta)
+    if event_type == "provider.retiring":
+        return _retiring(meta)
     return None
+
+
+def _retiring(meta: dict[str, Any]) -> Message:
+    """To the platform's administrators (the event is recorded in the platform organization)."""
+    model = f"{meta.get('provider')}/{meta.get('model')}"
+    instead = (
+        f"Its replacement: {meta['replaced_by']}." if meta.get("replaced_by") else "It names no replacement."
+    )
+    return Message(
+        "provider_retiring",
+        f"{model} retires on {meta.get('retires_on')}",
+        f"{model} retires on {meta.get('retires_on')}, in {meta.get('days_left')} days. From that day model "
+        f"auto stops choosing it and requests naming it are refused. {instead}",
+        "/models",
+        Audience(deciders=True),
+    )
 
 
 def _decided(meta: dict[str, Any], department: str) -> Message:

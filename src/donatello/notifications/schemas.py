@@ -12,7 +12,7 @@ class NotificationRead(BaseModel):
     id: uuid.UUID
     kind: str = Field(
         description="budget_request_decided, budget_request_waiting, budget_threshold_crossed, "
-        "export_ready or generation_failed"
+        "export_ready, generation_failed or provider_retiring"
     )
     title: str
     body: str

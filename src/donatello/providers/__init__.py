@@ -7,6 +7,7 @@ from donatello.providers.availability import (
     InProcessAvailability,
     RedisAvailability,
     availability_for,
+    watched,
 )
 from donatello.providers.contract import (
     ApiKeyHeader,
@@ -64,4 +65,5 @@ __all__ = [
     "candidates",
     "generate_with_fallback",
     "priced_offers",
+    "watched",
 ]

@@ -6,6 +6,10 @@ clears the count. A provider that says how long to stay away (a ``Retry-After`` 
 waits, e.g. Azure's daily quota: 86400 s) pauses the model for that long through ``pause``; a pause is
 only ever lengthened, never cut short. With Redis the state is shared by every API process and worker
 and expires by TTL; without it each process keeps its own.
+
+``Watched`` (the worker's) puts the circuit breaker, kept in PostgreSQL (``providers.circuit``), in
+place of that short pause: the worker asks it before each call (``admit``) and tells it each call's
+outcome and latency.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from donatello.config import Settings
 from donatello.core.fallback import RedisFallback
+from donatello.providers.circuit import Circuits
 
 FAILURE_THRESHOLD = 3
 FAILURE_WINDOW_SECONDS = 60
@@ -49,11 +57,15 @@ class Availability(Protocol):
         """Seconds until the model may be used again, or None when it is available."""
         ...
 
-    async def record_failure(self, provider: str, model: str) -> bool:
-        """Count a failure; True when this one paused the model."""
+    async def record_failure(self, provider: str, model: str, seconds: float | None = None) -> bool:
+        """Count a failed call (``seconds``: how long it took); True when this one paused the model."""
         ...
 
-    async def record_success(self, provider: str, model: str) -> None: ...
+    async def record_success(self, provider: str, model: str, seconds: float | None = None) -> None: ...
+
+    async def admit(self, provider: str, model: str) -> bool:
+        """Whether a call may be made to the model now (a circuit breaker may say no)."""
+        ...
 
     async def pause(self, provider: str, model: str, seconds: float) -> None:
         """Keep the model out of selection for ``seconds`` (or longer, if it is already paused longer)."""
@@ -81,7 +93,7 @@ class InProcessAvailability:
         remaining = until - self._clock() if until is not None else 0.0
         return remaining if remaining > 0 else None
 
-    async def record_failure(self, provider: str, model: str) -> bool:
+    async def record_failure(self, provider: str, model: str, seconds: float | None = None) -> bool:
         key, now = _key(provider, model), self._clock()
         recent = [at for at in self._failures.get(key, []) if now - at < self._window] + [now]
         if len(recent) >= self._threshold:
@@ -91,8 +103,11 @@ class InProcessAvailability:
         self._failures[key] = recent
         return False
 
-    async def record_success(self, provider: str, model: str) -> None:
+    async def record_success(self, provider: str, model: str, seconds: float | None = None) -> None:
         self._failures.pop(_key(provider, model), None)
+
+    async def admit(self, provider: str, model: str) -> bool:
+        return True
 
     async def pause(self, provider: str, model: str, seconds: float) -> None:
         key = _key(provider, model)
@@ -120,7 +135,7 @@ class RedisAvailability:
         ttl_ms = int(await self._redis.pttl(self._paused_key(provider, model)))
         return ttl_ms / 1000 if ttl_ms > 0 else None
 
-    async def record_failure(self, provider: str, model: str) -> bool:
+    async def record_failure(self, provider: str, model: str, seconds: float | None = None) -> bool:
         paused = await self._redis.eval(
             _RECORD_FAILURE,
             2,
@@ -132,8 +147,11 @@ class RedisAvailability:
         )
         return bool(int(paused))
 
-    async def record_success(self, provider: str, model: str) -> None:
+    async def record_success(self, provider: str, model: str, seconds: float | None = None) -> None:
         await self._redis.delete(self._failures_key(provider, model))
+
+    async def admit(self, provider: str, model: str) -> bool:
+        return True
 
     async def pause(self, provider: str, model: str, seconds: float) -> None:
         milliseconds = max(1, math.ceil(seconds * 1000))
@@ -159,13 +177,13 @@ class FailoverAvailability:
             lambda: self._shared.paused_for(provider, model), lambda: self._local.paused_for(provider, model)
         )
 
-    async def record_failure(self, provider: str, model: str) -> bool:
+    async def record_failure(self, provider: str, model: str, seconds: float | None = None) -> bool:
         return await self._fallback.call(
             lambda: self._shared.record_failure(provider, model),
             lambda: self._local.record_failure(provider, model),
         )
 
-    async def record_success(self, provider: str, model: str) -> None:
+    async def record_success(self, provider: str, model: str, seconds: float | None = None) -> None:
         await self._fallback.call(
             lambda: self._shared.record_success(provider, model),
             lambda: self._local.record_success(provider, model),
@@ -176,6 +194,9 @@ class FailoverAvailability:
             lambda: self._shared.pause(provider, model, seconds),
             lambda: self._local.pause(provider, model, seconds),
         )
+
+    async def admit(self, provider: str, model: str) -> bool:
+        return True
 
 
 _in_process = InProcessAvailability()
@@ -193,5 +214,40 @@ def availability_for(redis: Any | None) -> Availability:
     return found
 
 
+def watched(redis: Any | None, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> Watched:
+    """The worker's availability: ``availability_for(redis)`` with the models' circuit breakers."""
+    circuits = Circuits(
+        sessions,
+        failures_to_open=settings.provider_circuit_failures,
+        open_seconds=settings.provider_circuit_open_seconds,
+    )
+    return Watched(availability_for(redis), circuits)
+
+
 def _key(provider: str, model: str) -> str:
     return f"{provider}/{model}"
+
+
+class Watched:
+    """The worker's availability: the cache's pauses (a provider's long ``Retry-After``), with the model's
+    circuit breaker in place of the cache's short pause after a few failures."""
+
+    def __init__(self, cache: Availability, circuits: Circuits) -> None:
+        self._cache = cache
+        self.circuits = circuits
+
+    async def paused_for(self, provider: str, model: str) -> float | None:
+        return await self._cache.paused_for(provider, model)
+
+    async def record_failure(self, provider: str, model: str, seconds: float | None = None) -> bool:
+        return await self.circuits.failed(provider, model, seconds or 0.0)
+
+    async def record_success(self, provider: str, model: str, seconds: float | None = None) -> None:
+        await self.circuits.succeeded(provider, model, seconds or 0.0)
+        await self._cache.record_success(provider, model)
+
+    async def pause(self, provider: str, model: str, seconds: float) -> None:
+        await self._cache.pause(provider, model, seconds)
+
+    async def admit(self, provider: str, model: str) -> bool:
+        return await self.circuits.admit(provider, model)

@@ -28,6 +28,7 @@ from donatello.providers import azure_body, azure_errors, safety
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget, TokenUsage
 from donatello.providers.errors import ProviderTimeout, ProviderUnavailable
 from donatello.providers.families import GPT_IMAGE
+from donatello.providers.residency import country_of_region
 
 CATALOGUE_DEFAULT_TIMEOUT_SECONDS = 60.0
 GPT_IMAGE_DEFAULT_TIMEOUT_SECONDS = 180.0
@@ -49,7 +50,7 @@ class AzureOpenAIProvider:
         started = time.perf_counter()
         per_call = azure_body.family(target).max_images_per_call
         images: list[bytes] = []
-        revised: str | None = None
+        revised = region = None
         summaries: list[dict[str, object]] = []
         usages: list[dict[str, Any]] = []
         remaining, calls = request.n, 0
@@ -62,6 +63,7 @@ class AzureOpenAIProvider:
                 summaries.append(_item_safety(item))
             if isinstance(payload.get("usage"), dict):
                 usages.append(payload["usage"])
+            region = payload["region"] or region
             remaining, calls = remaining - count, calls + 1
         merged = safety.merge(summaries)
         return ImageResult(
@@ -71,6 +73,7 @@ class AzureOpenAIProvider:
             is_nsfw=bool(merged and merged.get("is_nsfw")),
             latency_ms=int((time.perf_counter() - started) * 1000),
             usage=token_usage(usages, calls),
+            processed_in=country_of_region(region),  # Azure names the region that served: x-ms-region
         )
 
     async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> dict[str, Any]:
@@ -105,7 +108,7 @@ class AzureOpenAIProvider:
         items = [item if isinstance(item, dict) else {} for item in data]
         if (refusal := azure_errors.output_refusal(items)) is not None:
             raise refusal
-        return {"data": items, "usage": payload.get("usage")}
+        return {"data": items, "usage": payload.get("usage"), "region": response.headers.get("x-ms-region")}
 
     async def _image(self, target: ProviderTarget, item: dict[str, Any]) -> bytes:
         if encoded := item.get("b64_json"):

@@ -65,6 +65,8 @@ class ImageResult:
     is_nsfw: bool
     latency_ms: int
     usage: TokenUsage | None = None  # None from providers that do not meter tokens
+    #: ISO 3166-1 alpha-2 country the provider says it processed the request in (a region header)
+    processed_in: str | None = None
 
 
 @dataclass(frozen=True)

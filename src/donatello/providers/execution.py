@@ -10,6 +10,7 @@ Rules:
 * a provider's ``Retry-After`` is honoured; one asking for longer than ``MAX_RETRY_AFTER_SECONDS`` is
   not waited for: the job falls back at once and the model is paused for as long as the provider said
   (Azure's daily quota says 86400 s), beside the short pause for repeated failures;
+* a model whose circuit is open (``providers.circuit``) is not called: the next candidate is;
 * a content-filter refusal is final: no retry, no fallback (another model would be asked the same
   prompt); a misconfigured model (401/403/404) is not retried and is reported to ``on_misconfigured``;
 * with ``on_rate_limited`` (the worker, which paces calls), a retryable 429 is not retried here: it is
@@ -126,6 +127,11 @@ class Outcome:
     fallback_from: Candidate | None  # the first choice, when a fallback produced the images
     failures: list[str]  # "provider/model: reason" of each candidate that failed before
 
+    @property
+    def processed_in(self) -> str | None:
+        """Where inference ran: the provider's own word (a region header), else the model's country."""
+        return self.result.processed_in or self.candidate.processing_country
+
 
 async def generate_with_fallback(
     candidates: Sequence[Candidate],
@@ -152,6 +158,10 @@ async def generate_with_fallback(
         retries += 1
 
     for candidate in candidates:
+        if not await availability.admit(candidate.provider, candidate.model):
+            failures.append(f"{candidate.name}: its circuit is open after repeated failures")
+            continue
+        started = time.perf_counter()
         try:
             adapter = adapter_for(candidate.provider, http=http)
             result = await call_with_retries(
@@ -163,10 +173,17 @@ async def generate_with_fallback(
                 retry_rate_limits=on_rate_limited is None,
             )
         except ProviderError as error:
+            if not isinstance(
+                error, (*OUTAGES, ProviderMisconfigured)
+            ):  # it answered: it is up (a trial too)
+                seconds = time.perf_counter() - started
+                await availability.record_success(candidate.provider, candidate.model, seconds)
             if error.content_filtered:
                 raise
             if isinstance(error, OUTAGES):  # counted even when the provider said not to retry the call
-                await availability.record_failure(candidate.provider, candidate.model)
+                await availability.record_failure(
+                    candidate.provider, candidate.model, time.perf_counter() - started
+                )
                 if (wait := error.retry_after_seconds) is not None and wait > MAX_RETRY_AFTER_SECONDS:
                     await availability.pause(candidate.provider, candidate.model, wait)
             if isinstance(error, ProviderMisconfigured) and on_misconfigured is not None:
@@ -176,7 +193,7 @@ async def generate_with_fallback(
             failures.append(f"{candidate.name}: {error.reason}")
             last = error
             continue
-        await availability.record_success(candidate.provider, candidate.model)
+        await availability.record_success(candidate.provider, candidate.model, time.perf_counter() - started)
         fallback_from = candidates[0] if candidate is not candidates[0] else None
         return Outcome(candidate, result, retries, fallback_from, failures)
     raise ProvidersExhausted(failures, last)

@@ -35,6 +35,7 @@ def join(results: list[ImageResult]) -> ImageResult:
         is_nsfw=any(r.is_nsfw for r in results),
         latency_ms=sum(r.latency_ms for r in results),
         usage=_usage([r.usage for r in results]),
+        processed_in=next((r.processed_in for r in results if r.processed_in), None),
     )
 
 

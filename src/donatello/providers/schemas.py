@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -27,6 +27,16 @@ Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
 TokenPriceValue = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
 PricingUnit = Literal["image", "token"]
 Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^(https?|local)://\S+$")]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+PROCESSING_COUNTRY = (
+    "ISO 3166-1 alpha-2 country where the deployment processes prompts (e.g. AU for an Azure Standard "
+    "deployment in australiaeast); null: anywhere (Global and Data Zone deployments). The configuration "
+    "records the region and deployment type (configuration.region, configuration.deployment_type)"
+)
+RETIRES_ON = (
+    "The day the model is retired: from then on model auto never chooses it and naming it is refused (422) "
+    "suggesting configuration.replaced_by; platform administrators are warned 30 and 7 days before"
+)
 
 
 #: Key Vault's DNS suffix in each Azure cloud (public, China, US Government, Germany)
@@ -270,6 +280,8 @@ class ProviderCreate(BaseModel):
     sla_percentage: float | None = Field(default=None, ge=0, le=100)
     timeout_seconds: int = Field(default=60, gt=0, le=600)
     is_active: bool = True
+    processing_country: Country | None = Field(default=None, description=PROCESSING_COUNTRY)
+    retires_on: date | None = Field(default=None, description=RETIRES_ON)
     config: ProviderConfigWrite | None = None
 
     @model_validator(mode="after")
@@ -294,6 +306,32 @@ class ProviderUpdate(BaseModel):
     quality_multipliers: dict[QualityKey, Multiplier] | None = None
     sla_percentage: float | None = Field(default=None, ge=0, le=100)
     timeout_seconds: int | None = Field(default=None, gt=0, le=600)
+    processing_country: Country | None = Field(default=None, description=PROCESSING_COUNTRY)
+    retires_on: date | None = Field(default=None, description=RETIRES_ON)
+
+
+class CircuitRead(BaseModel):
+    state: Literal["closed", "open", "half_open"] = Field(
+        description="closed: calls flow; open: no call is made until a trial is due (after 5 failed calls in "
+        "a row); half_open: one trial call is under way — its success closes the circuit"
+    )
+    consecutive_failures: int
+    opened_at: datetime | None
+    trial_after: datetime | None = Field(description="When an open circuit lets one trial call through")
+
+
+class HealthRead(BaseModel):
+    """The model's calls over the last hour (a call is one request to it, its retries included)."""
+
+    calls: int
+    success_rate: float | None = Field(description="Percent of the calls that succeeded; null without calls")
+    latency_p50_ms: int | None = Field(description="Median latency of the successful calls")
+    latency_p95_ms: int | None = Field(description="95th percentile latency of the successful calls")
+    sla_breached: bool = Field(
+        description="The success rate over at least 10 calls is below sla_percentage: model auto tries the "
+        "model after those that are not in breach"
+    )
+    circuit: CircuitRead
 
 
 class ProviderConfigRead(BaseModel):
@@ -317,7 +355,8 @@ class ProviderRead(BaseModel):
         description=(
             "False when the model cannot serve a request now: inactive, missing the credential its "
             "provider needs, made unavailable (its credential could not be obtained, or the provider "
-            'answered 401/403/404), or paused after repeated failures. model "auto" never chooses it.'
+            "answered 401/403/404), paused, its circuit open after repeated failures, or retired. "
+            'model "auto" never chooses it.'
         )
     )
     unavailable_reason: str | None = Field(
@@ -344,6 +383,17 @@ class ProviderRead(BaseModel):
     quality_multipliers: dict[str, Any]
     sla_percentage: float | None
     timeout_seconds: int
+    processing_country: str | None = Field(description=PROCESSING_COUNTRY)
+    region: str | None = Field(description="The deployment's region (configuration.region)")
+    deployment_type: str | None = Field(
+        description="The deployment type (configuration.deployment_type), e.g. Standard, DataZoneStandard, "
+        "GlobalStandard"
+    )
+    retires_on: date | None = Field(description=RETIRES_ON)
+    replaced_by: str | None = Field(
+        description="The model to use once it is retired (configuration.replaced_by)"
+    )
+    health: HealthRead
     created_at: datetime
     updated_at: datetime
     config: ProviderConfigRead | None = Field(

@@ -14,15 +14,20 @@ Rules:
 * fallbacks are the other eligible models whose per-image price is no higher than the choice's (the
   budget was reserved at the choice's price), in priority order.
 
+A department's ``require_processing_in``, a model's retirement date, an open circuit and a breached
+SLA narrow and order the choice too (``providers.conditions``).
+
 Models that cannot run (no adapter, no credential where the provider needs one, or made unavailable
 with a reason — see :func:`adapters.cannot_run`, which the catalogue's ``available`` uses too), with no
 configured exchange rate, or paused by the availability cache are not eligible; asking for one by name is
 refused.
 The reason string goes to ``generation_metadata.selected_model_reason``.
 
-Given ``credentials`` (the worker, just before calling), each candidate's credential is obtained first: a
-candidate whose credential cannot be had is dropped (``on_unobtainable`` hears of it, so the model is made
-unavailable) and never called; when none is left, ``ModelCannotRun`` says why the first could not run.
+Given ``credentials`` (the worker, just before calling), an admitted model since retired, excluded by the
+department's rule or with its circuit open is not called: its fallbacks are. Each candidate's credential is
+obtained first: a candidate whose credential cannot be had is dropped (``on_unobtainable`` hears of it, so
+the model is made unavailable) and never called; when none is left, ``ModelCannotRun`` says why the first
+could not run.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from donatello.pricing.service import Quote, quote
 from donatello.providers import offered, repository
 from donatello.providers.adapters import PROVIDER_NAMES, cannot_run
 from donatello.providers.availability import Availability, availability_for
+from donatello.providers.conditions import Conditions, Refusal, conditions
 from donatello.providers.contract import ProviderCredential, ProviderTarget
 from donatello.providers.errors import (
     AmbiguousModel,
@@ -78,6 +84,7 @@ class Candidate:
     target: ProviderTarget
     quote: Quote
     reason: str
+    processing_country: str | None = None  # where the model's deployment runs inference
 
     @property
     def name(self) -> str:
@@ -108,15 +115,18 @@ async def candidates(
     ``on`` the date whose exchange rates price the request (today by default)."""
     availability = availability or availability_for(None)
     pricing = _Pricing(input_bound, on)
+    rules = await conditions(session, principal_department_id)
     offers = [
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
     priced: list[tuple[Offer, Quote]] = []
-
+    refused: Refusal | None = None  # why the named model may not be had now
     if requested != AUTO:
         chosen = _named(offers, requested)
         if (why := cannot_run(*chosen)) is not None:
             raise ModelCannotRun(_name(chosen[0]), why)
+        if (refused := rules.refusal(*chosen)) is not None and credentials is None:
+            raise refused  # the worker (credentials given) goes to the fallbacks instead
         _check_supports(chosen, size, quality)
         if (
             paused := await availability.paused_for(chosen[0].provider_name, chosen[0].model_name)
@@ -126,9 +136,14 @@ async def candidates(
         if max_unit_price_aud is not None and chosen_quote.unit_price_aud > max_unit_price_aud:
             raise NoModelAvailable(size, quality)
         first, reason = (chosen, chosen_quote), "requested"
-        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud, pricing)
+        priced = await _eligible(
+            session, offers, size, quality, n, rules, availability, max_unit_price_aud, pricing
+        )
     else:
-        priced = await _eligible(session, offers, size, quality, n, availability, max_unit_price_aud, pricing)
+        priced = await _eligible(
+            session, offers, size, quality, n, rules, availability, max_unit_price_aud, pricing
+        )
+        priced = await rules.ordered(session, priced)
         if not priced:
             raise NoModelAvailable(size, quality)
         first, reason = await _auto(session, priced, principal_department_id, user_id)
@@ -141,13 +156,16 @@ async def candidates(
     ]
     ready: list[Candidate] = []
     refusals: list[tuple[str, CredentialUnavailable]] = []
-    for offer, offered_quote, why in [(*first, reason), *[(o, q, "fallback") for o, q in fallbacks]]:
+    tried = [(*first, reason), *[(o, q, "fallback") for o, q in fallbacks]][1 if refused else 0 :]
+    for offer, offered_quote, why in tried:
         try:
             ready.append(await _candidate(offer, offered_quote, why, credentials))
         except CredentialUnavailable as error:
             refusals.append((_name(offer[0]), error))
             if on_unobtainable is not None:
                 on_unobtainable(offer[0].provider_name, offer[0].model_name, error)
+    if not ready and refused is not None and not refusals:
+        raise ModelCannotRun(_name(first[0][0]), refused.reason)
     if not ready:
         raise ModelCannotRun(refusals[0][0], refusals[0][1].reason)
     return ready
@@ -166,8 +184,10 @@ async def priced_offers(
     offers = [
         offer for offer in await repository.offered(session) if offer[0].provider_name in PROVIDER_NAMES
     ]
-    available = availability or availability_for(None)
-    priced = await _eligible(session, offers, size, quality, n, available, None, _Pricing(input_bound, None))
+    available, rules = availability or availability_for(None), await conditions(session, None)
+    priced = await _eligible(
+        session, offers, size, quality, n, rules, available, None, _Pricing(input_bound, None)
+    )
     return [(_name(offer[0]), offered_quote) for offer, offered_quote in priced]
 
 
@@ -176,11 +196,11 @@ async def offered_options(
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """``provider/model`` -> (sizes, qualities) of every model that could run now (active, runnable, not
     paused), whatever the size and quality asked: what a form may offer once a model is chosen."""
-    availability = availability or availability_for(None)
+    availability, rules = availability or availability_for(None), await conditions(session, None)
     options: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for offer in await repository.offered(session):
         model = offer[0]
-        if cannot_run(*offer) is not None:
+        if cannot_run(*offer) is not None or not rules.allows(model):
             continue
         if await availability.paused_for(model.provider_name, model.model_name) is not None:
             continue
@@ -194,15 +214,17 @@ async def _eligible(
     size: str,
     quality: str,
     n: int,
+    rules: Conditions,
     availability: Availability,
     max_unit_price_aud: Decimal | None,
     pricing: _Pricing,
 ) -> list[tuple[Offer, Quote]]:
-    """Offers that support the request, are not paused, can be priced and fit the price limit."""
+    """Offers that support the request, may serve it (``rules``), are not paused, can be priced and fit
+    the price limit."""
     eligible: list[tuple[Offer, Quote]] = []
     for offer in offers:
         model = offer[0]
-        if cannot_run(*offer) is not None:
+        if cannot_run(*offer) is not None or not rules.allows(model):
             continue
         if not _offers(offer, size, quality):
             continue
@@ -364,7 +386,9 @@ async def _candidate(
         credential=credential,
         rate_limit_per_minute=config.rate_limit_per_minute if config is not None else None,
     )
-    return Candidate(model.provider_name, model.model_name, target, offered_quote, reason)
+    return Candidate(
+        model.provider_name, model.model_name, target, offered_quote, reason, model.processing_country
+    )
 
 
 def _name(model: ModelProvider) -> str:

@@ -21,11 +21,14 @@ from donatello.core.errors import NotFound, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import ModelProvider, ProviderConfig
 from donatello.models.providers import TOKEN_PRICE_COLUMNS
-from donatello.providers import repository
+from donatello.providers import circuit as circuit_breaking
+from donatello.providers import repository, residency, retirement
 from donatello.providers.adapters import cannot_run
 from donatello.providers.availability import Availability
 from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
 from donatello.providers.schemas import (
+    CircuitRead,
+    HealthRead,
     ProviderConfigRead,
     ProviderConfigWrite,
     ProviderCreate,
@@ -34,10 +37,13 @@ from donatello.providers.schemas import (
     TokenPrices,
     TokenPricesRead,
 )
+from donatello.providers.standing import UNKNOWN, Standing, standings
 from donatello.tenancy import Permission, Principal
 
 #: configuration keys that look like credentials; those belong in Key Vault
 SECRET_WORDS = ("key", "secret", "password", "token", "credential")
+#: fields a PATCH may set to null
+NULLABLE = ("processing_country", "retires_on")
 
 
 async def list_providers(
@@ -48,7 +54,8 @@ async def list_providers(
         session, include_inactive=admin, after=decode_cursor(cursor, 2), limit=limit + 1
     )
     kept, next_cursor = page_of(rows, limit, key=lambda row: [row[0].provider_name, row[0].model_name])
-    items = [await _read(model, config, availability, admin) for model, config in kept]
+    health = await standings(session)
+    items = [await _read(model, config, availability, admin, health) for model, config in kept]
     return Page[ProviderRead](items=items, next_cursor=next_cursor)
 
 
@@ -57,7 +64,8 @@ async def get(
 ) -> ProviderRead:
     admin = _is_admin(principal)
     model = await _visible(session, provider_id, admin)
-    return await _read(model, await repository.config_for(session, model.id), availability, admin)
+    config = await repository.config_for(session, model.id)
+    return await _read(model, config, availability, admin, await standings(session))
 
 
 async def create(
@@ -66,6 +74,7 @@ async def create(
     """A super admin registers a model; provider/model pairs are unique."""
     if body.config is not None:
         _refuse_secrets(body.config.configuration)
+        residency.check_placement(body.processing_country, body.config.configuration)
     values = body.model_dump(exclude={"config", "size_multipliers", "quality_multipliers", "token_prices"})
     values |= _token_columns(body.token_prices)
     model = ModelProvider(
@@ -89,7 +98,7 @@ async def create(
         actor=principal,
         details={"provider": model.provider_name, "model": model.model_name, "values": _auditable(values)},
     )
-    return await _read(model, config, availability, admin=True)
+    return await _read(model, config, availability, True, {})
 
 
 async def update(
@@ -114,14 +123,24 @@ async def update(
         field: {"from": getattr(model, field), "to": value}
         for field, value in wanted.items()
         if getattr(model, field) != value
-        and (value is not None or field in {"cost_per_image", "sla_percentage", *TOKEN_PRICE_COLUMNS})
+        and (
+            value is not None
+            or field in {"cost_per_image", "sla_percentage", *NULLABLE, *TOKEN_PRICE_COLUMNS}
+        )
     }
+    config = await repository.config_for(session, model.id)
+    country = (
+        changes["processing_country"]["to"] if "processing_country" in changes else model.processing_country
+    )
+    residency.check_placement(country, config.configuration if config else {})
     if (cleared := _clear_unavailable(model)) is not None:
         changes["unavailable_reason"] = {"from": cleared, "to": None}
     if changes:
         for field, change in changes.items():
             if field != "unavailable_reason":
                 setattr(model, field, change["to"])
+        if "retires_on" in changes:  # a new date is warned of afresh
+            model.retirement_warned_days = None
         _check_pricing(model)
         await repository.save(session, model)
         await audit.record_event(
@@ -137,7 +156,7 @@ async def update(
                 "changes": _auditable(changes),
             },
         )
-    return await _read(model, await repository.config_for(session, model.id), availability, admin=True)
+    return await _read(model, config, availability, True, await standings(session))
 
 
 async def configure(
@@ -147,6 +166,7 @@ async def configure(
     unavailable model is available again."""
     model = await _visible(session, provider_id, admin=True)
     _refuse_secrets(body.configuration)
+    residency.check_placement(model.processing_country, body.configuration)
     config = await repository.config_for(session, model.id) or ProviderConfig(provider_id=model.id)
     before, credential_before = _config_summary(config), config.credential
     for field, value in body.model_dump(mode="json").items():
@@ -192,12 +212,18 @@ def _clear_unavailable(model: ModelProvider) -> str | None:
 
 
 async def _unavailable_reason(
-    model: ModelProvider, config: ProviderConfig | None, availability: Availability
+    model: ModelProvider, config: ProviderConfig | None, availability: Availability, standing: Standing
 ) -> str | None:
     if not model.is_active:
         return "switched off by an administrator"
     if (why := cannot_run(model, config)) is not None:
         return why
+    if retirement.retired(model, circuit_breaking.clock().date()):
+        assert model.retires_on is not None
+        return f"retired on {model.retires_on.isoformat()}"
+    if standing.circuit.blocks(circuit_breaking.clock()):
+        failures = standing.circuit.consecutive_failures
+        return f"its circuit is open after {failures} failed calls in a row; a trial call will test it"
     paused = await availability.paused_for(model.provider_name, model.model_name)
     if paused is not None:
         return f"paused for {math.ceil(paused)} s after repeated failures"
@@ -205,9 +231,15 @@ async def _unavailable_reason(
 
 
 async def _read(
-    model: ModelProvider, config: ProviderConfig | None, availability: Availability, admin: bool
+    model: ModelProvider,
+    config: ProviderConfig | None,
+    availability: Availability,
+    admin: bool,
+    health: dict[uuid.UUID, Standing],
 ) -> ProviderRead:
-    why = await _unavailable_reason(model, config, availability)
+    standing = health.get(model.id, UNKNOWN)
+    why = await _unavailable_reason(model, config, availability, standing)
+    region, deployment_type = residency.placement(config.configuration if config is not None else {})
     return ProviderRead(
         id=model.id,
         provider_name=model.provider_name,
@@ -228,9 +260,32 @@ async def _read(
         quality_multipliers=model.quality_multipliers,
         sla_percentage=model.sla_percentage,
         timeout_seconds=model.timeout_seconds,
+        processing_country=model.processing_country,
+        region=region,
+        deployment_type=deployment_type,
+        retires_on=model.retires_on,
+        replaced_by=retirement.replacement(config),
+        health=_health_read(model, standing),
         created_at=model.created_at,
         updated_at=model.updated_at,
         config=_config_read(config) if admin and config is not None else None,
+    )
+
+
+def _health_read(model: ModelProvider, standing: Standing) -> HealthRead:
+    circuit = standing.circuit
+    return HealthRead(
+        calls=standing.calls,
+        success_rate=standing.success_rate,
+        latency_p50_ms=standing.latency_p50_ms,
+        latency_p95_ms=standing.latency_p95_ms,
+        sla_breached=standing.breaches(model.sla_percentage),
+        circuit=CircuitRead(
+            state=circuit.state,
+            consecutive_failures=circuit.consecutive_failures,
+            opened_at=circuit.opened_at,
+            trial_after=circuit.trial_after,
+        ),
     )
 
 

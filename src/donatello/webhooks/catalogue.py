@@ -23,6 +23,8 @@ EVENT_TYPES: dict[str, str] = {
     "budget.increase_decided": "a request for more budget was approved (in full or in part) or declined",
     "provider.unavailable": "a model cannot run until an administrator changes it (its credential could "
     "not be obtained, or the provider answered 401/403/404); the reason says why",
+    "provider.retiring": "a model retires in 30 or 7 days (once each, to the platform organization's "
+    "webhooks); the metadata names its retirement date and replacement",
 }
 
 #: Not subscribable: sent to one webhook on request (``POST /v1/webhooks/{id}/ping``).
@@ -39,6 +41,7 @@ SOURCES: frozenset[str] = frozenset(
         "budget.increase_requested",
         "budget.increase_decided",
         "provider.unavailable",
+        "provider.retiring",
     }
 )
 

@@ -1,11 +1,12 @@
-"""Departments for org admins: add one, rename one, deactivate or reactivate it — through the API's
-``departments.service`` (codes unique per organization, every change audited). A department's budget is
-set on its dashboard."""
+"""Departments for org admins: add one, rename one, deactivate or reactivate it, require its generations
+to be processed in one country — through the API's ``departments.service`` (codes unique per
+organization, every change audited). A department's budget is set on its dashboard."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -25,6 +26,7 @@ Admin = Annotated[Viewer, Depends(requiring(Permission.DEPARTMENTS_MANAGE))]
 Changing = Annotated[Viewer, Depends(requiring(Permission.DEPARTMENTS_MANAGE, changes_state=True))]
 
 
+COUNTRY_HINT = "Give the country as its two-letter ISO code (e.g. AU), or leave it empty for anywhere."
 #: what a valid value looks like, said beside the field the schema refused
 HINTS = {
     "name": "Give the department a name (at most 255 characters).",
@@ -89,18 +91,32 @@ async def change_department(
     department_id: uuid.UUID,
     viewer: Changing,
     session: DbSession,
-    action: Annotated[Literal["rename", "deactivate", "reactivate"], Form()],
+    action: Annotated[Literal["rename", "deactivate", "reactivate", "residency"], Form()],
     name: Annotated[str, Form(max_length=255)] = "",
+    country: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse | RedirectResponse:
-    form = FormState(f"rename-{department_id}", {"name": name})
+    form = FormState(
+        f"{'residency' if action == 'residency' else 'rename'}-{department_id}",
+        {"name": name, "country": country},
+    )
     try:
         if action == "rename":
             body = DepartmentUpdate(name=name.strip())
+        elif action == "residency":  # empty: anywhere
+            body = DepartmentUpdate(require_processing_in=country.strip().upper() or None)
         else:
             body = DepartmentUpdate(is_active=action == "reactivate")
         async with session.begin_nested():
             department = await departments.update(session, viewer.principal, department_id, body)
     except (ValidationError, DomainError) as error:
-        return await _page(request, viewer, session, form=form.rejecting(error, hints=HINTS))
-    verb = {"rename": "Renamed", "deactivate": "Deactivated", "reactivate": "Reactivated"}[action]
-    return RedirectResponse(f"/departments?done={verb}+{department.code}", status_code=303)
+        rejected = form.rejecting(
+            error, hints={**HINTS, "country": COUNTRY_HINT}, fields={"require_processing_in": "country"}
+        )
+        return await _page(request, viewer, session, form=rejected)
+    verb = {
+        "rename": "Renamed",
+        "deactivate": "Deactivated",
+        "reactivate": "Reactivated",
+        "residency": "Saved the processing country of",
+    }[action]
+    return RedirectResponse(f"/departments?done={quote_plus(f'{verb} {department.code}')}", status_code=303)
