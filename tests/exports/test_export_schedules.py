@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -88,7 +88,10 @@ async def test_a_daily_schedule_drops_its_files_in_the_hubs_layout_once_per_run_
 
     settings = app.state.settings
     sessions = sessions_in(await db.connection())
-    now = [utcnow() + timedelta(days=1)]  # the run day after today's charge: today is "yesterday"
+    zone = ZoneInfo(schedule["timezone"])
+    local_day = utcnow().astimezone(zone).date()  # the charge's day (it was made just now)
+    # Noon of the next day, whatever the time of day the test runs: the charge's day is "yesterday".
+    now = [datetime.combine(local_day + timedelta(days=1), time(12, 0), zone).astimezone(UTC)]
     async with sessions() as session, session.begin():
         assert await schedules.plan_due(session, settings, now=now[0]) == 2
     async with sessions() as session, session.begin():
@@ -119,7 +122,6 @@ async def test_a_daily_schedule_drops_its_files_in_the_hubs_layout_once_per_run_
 
         shown = (await client.get(f"/v1/export-schedules/{schedule['id']}", headers=headers)).json()
         assert sorted(run["status"] for run in shown["runs"]) == ["done", "done"]
-        local_day = utcnow().astimezone(ZoneInfo(shown["timezone"])).date()
         scope = f"donatello/{world.org.domain}/finops-hub"
         daily = f"Costs-daily/{local_day:%Y/%m/%d}/{scope}/costs.focus-1.3.parquet"
         monthly = f"Costs/{local_day:%Y/%m}/{scope}/costs.focus-1.3.parquet"

@@ -155,13 +155,17 @@ async def test_a_throttled_call_is_tried_again_and_the_images_are_charged_once(
     model, _ = await register_nova_canvas(client, db, tokens, bedrock, retries=2)
     bedrock.reply(throttled(retry_after="1"))
 
-    done = await generate(
-        client,
-        world,
-        await gw.worker(app, db, http),
-        prompt="harbour",
-        model=f"aws-bedrock/{model['model_name']}",
+    world.local.is_active = False  # no fallback: the job waits for this deployment
+    await db.flush()
+    worker = await gw.worker(app, db, http)
+    waiting = await generate(
+        client, world, worker, prompt="harbour", model=f"aws-bedrock/{model['model_name']}"
     )
+    # Throttled: the deployment cools down for every worker and the job waits in the queue.
+    assert waiting["status"] == "pending" and len(bedrock.requests) == 1
+    await gw.let_cool_down_pass(db)
+    assert await worker.run_once()
+    done = (await client.get(f"/v1/generations/{waiting['id']}", headers=world.headers)).json()
 
     assert done["status"] == "completed" and len(done["image_urls"]) == 1
     assert len(bedrock.requests) == 2  # throttled, then made

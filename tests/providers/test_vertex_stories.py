@@ -201,9 +201,15 @@ async def test_resource_exhausted_is_tried_again_and_only_the_call_that_made_the
     await register_gemini(client, db, tokens, vertex, retries=2)
     vertex.reply(resource_exhausted())
 
-    done = await generate(
-        client, world, await gw.worker(app, db, http), prompt="a lyrebird on a fence post", model=NAME
-    )
+    world.local.is_active = False  # no fallback: the job waits for this deployment
+    await db.flush()
+    worker = await gw.worker(app, db, http)
+    waiting = await generate(client, world, worker, prompt="a lyrebird on a fence post", model=NAME)
+    # Exhausted: the deployment cools down for every worker and the job waits in the queue.
+    assert waiting["status"] == "pending" and len(vertex.requests) == 1
+    await gw.let_cool_down_pass(db)
+    assert await worker.run_once()
+    done = (await client.get(f"/v1/generations/{waiting['id']}", headers=world.headers)).json()
 
     assert done["status"] == "completed" and len(vertex.requests) == 2
     assert done["usage"]["output_image_tokens"] == 1290 and done["cost_aud"] == "0.0588"

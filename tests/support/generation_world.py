@@ -111,3 +111,16 @@ async def count_generations(db: AsyncSession, org: Organization) -> int:
     from donatello.models import Generation
 
     return int(await db.scalar(select(func.count()).where(Generation.organization_id == org.id)) or 0)
+
+
+async def let_cool_down_pass(db: AsyncSession) -> None:
+    """Time passes past every provider's Retry-After: the cooling deployments and the jobs waiting on
+    them are due now (what the clock would do, without the test sleeping through it)."""
+    from sqlalchemy import update
+
+    from donatello.core.clock import utcnow
+    from donatello.models import Generation, ModelPace
+
+    now = utcnow()
+    await db.execute(update(ModelPace).values(cool_down_until=now))
+    await db.execute(update(Generation).where(Generation.status == "pending").values(next_attempt_at=now))

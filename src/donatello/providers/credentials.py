@@ -41,8 +41,7 @@ from pydantic import ValidationError
 from donatello.config import Settings, mounted_secret
 from donatello.providers import cloud_credentials as clouds
 from donatello.providers.contract import ApiKeyHeader, ProviderCredential
-from donatello.providers.errors import CredentialUnavailable, ProviderUnavailable
-from donatello.providers.schemas import (
+from donatello.providers.credential_schemas import (
     CREDENTIAL,
     AwsKeysCredential,
     EnvironmentCredential,
@@ -52,6 +51,7 @@ from donatello.providers.schemas import (
     ManagedIdentityCredential,
     key_vault_secret,
 )
+from donatello.providers.errors import CredentialUnavailable, ProviderUnavailable
 
 
 @dataclass(frozen=True)
