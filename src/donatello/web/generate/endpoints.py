@@ -193,6 +193,7 @@ async def _generate_page(
 
 
 @router.get("/", response_model=None)
+@router.get("/generate", response_model=None)
 async def generate_page(
     request: Request,
     viewer: SignedIn,
@@ -200,9 +201,15 @@ async def generate_page(
     store: Images,
     generation: uuid.UUID | None = None,
 ) -> Response:
-    """Home. Someone who may not generate (finance) goes to the first page their role shows."""
-    if not viewer.can(Permission.GENERATIONS_CREATE):
-        return RedirectResponse(viewer.navigation[0].href if viewer.navigation else "/usage", status_code=303)
+    """Generate; ``/`` is also everyone's home, so a role whose own page is another one (a manager's
+    dashboard, finance's budgets) goes there — unless it is a generation of theirs to follow."""
+    home = viewer.home.href
+    if not viewer.can(Permission.GENERATIONS_CREATE) or (
+        request.url.path == "/" and generation is None and home != "/generate"
+    ):
+        return RedirectResponse(home, status_code=303)
+    if viewer.principal.department_id is None:
+        return page(request, "generate_unavailable.html", viewer=viewer)
     shown = (
         await queries.read(await queries.visible(session, viewer.principal, generation), store)
         if generation
