@@ -83,7 +83,7 @@ NAVIGATION: tuple[NavGroup, ...] = (
             NavItem("Budgets", "/reports", Permission.REPORTS_READ),
             NavItem("Requests", "/budget-requests", Permission.BUDGETS_MANAGE),
             NavItem("Exports", "/exports", Permission.EXPORTS_READ),
-            NavItem("Reconciliation", "/reconciliations", Permission.RECONCILIATIONS_MANAGE),
+            NavItem("Reconciliations", "/reconciliations", Permission.RECONCILIATIONS_MANAGE),
         ),
     ),
     NavGroup(
@@ -104,7 +104,7 @@ NAVIGATION: tuple[NavGroup, ...] = (
 
 def navigation(principal: Principal) -> list[NavGroup]:
     """The groups of entries ``principal`` can use, empty groups left out. The last group is the Admin
-    menu for those who administer something, "More" for the rest (models, their own keys)."""
+    menu for those who administer the organization, "More" for the rest (models, their own keys)."""
     groups = []
     for group in NAVIGATION:
         items = tuple(item for item in group.items if item.visible_to(principal))
@@ -113,7 +113,7 @@ def navigation(principal: Principal) -> list[NavGroup]:
         label = group.label
         if group.menu and not principal.can(Permission.DEPARTMENTS_MANAGE):
             label = "More"
-        groups.append(NavGroup(label, items, group.menu))
+        groups.append(NavGroup(label, items, menu=group.menu and len(items) > 1))  # no menu of one
     return groups
 
 
