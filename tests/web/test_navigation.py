@@ -4,13 +4,34 @@ success, warning or problem by a sign as well as a colour."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from sqlalchemy import text
 
+from donatello.core.database import create_engine
+from tests.support.idp import EntraUser
 from tests.web.conftest import LiveServer, screenshot
-from tests.web.world import World
+from tests.web.world import World, _run, department_id
+
+
+def _put_in_department(owner_url: str, email: str, organization: uuid.UUID, code: str) -> None:
+    department = department_id(owner_url, code, organization)
+
+    async def run() -> None:
+        engine = create_engine(owner_url, app_role=None, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("UPDATE users SET department_id = :department WHERE email = :email"),
+                    {"department": department, "email": email},
+                )
+        finally:
+            await engine.dispose()
+
+    _run(run)
 
 
 @pytest.fixture
@@ -112,3 +133,34 @@ def _looks(notice: Locator) -> dict[str, str]:
         """n => ({background: getComputedStyle(n).backgroundColor,
                   sign: getComputedStyle(n, '::before').content})"""
     )
+
+
+@pytest.mark.parametrize("who", [World.acme("org_admin"), World.platform()], ids=["org admin", "super admin"])
+def test_an_admin_without_a_department_is_told_why_there_is_no_generate_form(
+    world: World, live_server: LiveServer, sign_in: Callable[..., Page], who: EntraUser
+) -> None:
+    admin = sign_in(who, "/generate")
+    expect(admin.get_by_role("heading", name="You cannot generate images from this account")).to_be_visible()
+    expect(admin.get_by_label("Prompt")).to_have_count(0)
+    expect(admin.get_by_role("link", name="Budgets").last).to_be_visible()  # somewhere to go instead
+    expect(admin.locator("nav[aria-label=Main] a[href='/generate']")).to_have_count(0)
+    screenshot(admin, "generate-unavailable")
+
+
+def test_an_org_admin_in_a_department_generates_and_the_header_still_fits_one_row(
+    world: World, live_server: LiveServer, web_database: str, sign_in: Callable[..., Page]
+) -> None:
+    _put_in_department(web_database, "org_admin@acme.com.au", world.acme_id, "MKTG")
+    admin = sign_in(World.acme("org_admin"))
+    nav = admin.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Generate")).to_be_visible()
+    expect(nav.get_by_role("link", name="My requests")).to_be_visible()
+    entries = nav.locator("a:visible, summary").evaluate_all(
+        "items => items.map(e => Math.round(e.getBoundingClientRect().top))"
+    )
+    assert max(entries) - min(entries) <= 2, entries  # one row at 1280 px
+    header = admin.locator("header.top").bounding_box()
+    assert header is not None and header["height"] < 64
+    admin.goto(live_server.url + "/generate")
+    expect(admin.get_by_label("Prompt", exact=True)).to_be_visible()
+    screenshot(admin, "nav-org-admin-with-department")
