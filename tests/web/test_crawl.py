@@ -109,6 +109,14 @@ def _check_page(page: Page, crawl: Crawl, path: str, label: str) -> None:
         crawl.problems.append(f"{path}: the navigation marks {marked} as the current page, not {under}")
 
 
+def _generate(page: Page, origin: str) -> None:
+    page.goto(origin + "/generate")
+    page.get_by_label("Prompt", exact=True).fill("a lighthouse at dusk")
+    page.get_by_label("Model").select_option("local/pillow-sketch")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_role("img", name=re.compile(r"^Generated image 1"))).to_be_visible(timeout=30_000)
+
+
 def crawl_as(page: Page, origin: str, label: str) -> Crawl:
     crawl = Crawl(origin)
     queue = [urlsplit(page.url).path]
@@ -159,10 +167,15 @@ def test_each_role_lands_on_its_own_page_and_meets_no_wrong_door(
     screenshot(page, f"crawl-{role.name.replace(' ', '-')}-home")
     page.set_viewport_size({"width": 1280, "height": 900})
 
+    if role.name in GENERATORS:  # one image of theirs, so its page, the gallery's tile and spend are walked
+        _generate(page, live_server.url)
+        page.goto(live_server.url + "/")
     crawl = crawl_as(page, live_server.url, role.name)
 
     assert crawl.problems == [], "\n".join(crawl.problems)
     assert len(crawl.opened_shapes) >= 4, crawl.opened_shapes  # it did walk the app
+    if role.name in GENERATORS:
+        assert "/gallery/<id>" in crawl.opened_shapes, crawl.opened_shapes
     generates = role.name in GENERATORS
     assert any(link.startswith("/generate") for link in crawl.seen_links) == generates
     assert page_errors == []
