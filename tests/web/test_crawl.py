@@ -89,7 +89,7 @@ def _header_is_one_row(page: Page) -> None:
     assert max(tops) - min(tops) <= 6, f"header items on more than one line on {page.url}: {tops}"
 
 
-def _check_page(page: Page, crawl: Crawl, path: str, label: str) -> None:
+def _check_page(page: Page, crawl: Crawl, path: str) -> None:
     """axe at both widths; at 1280 px the header is one row and the navigation marks this page."""
     for width, height in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
@@ -130,7 +130,7 @@ def crawl_as(page: Page, origin: str, label: str) -> Crawl:
             continue
         if page.locator("header.top").count() == 0:
             continue  # not one of our pages (the API reference)
-        _check_page(page, crawl, path, label)
+        _check_page(page, crawl, path)
         for link in _links(page, origin):
             if link in crawl.seen_links or len(crawl.seen_links) >= MOST_LINKS:
                 continue

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from donatello.core.database import create_engine
 from tests.support.idp import EntraUser
-from tests.web.conftest import LiveServer, screenshot
+from tests.web.conftest import LiveServer, axe_violations, screenshot
 from tests.web.world import World, _run, department_id
 
 
@@ -65,6 +65,7 @@ def test_an_org_admin_opens_the_admin_menu_from_the_keyboard_and_sees_where_they
     menu.focus()
     admin.keyboard.press("Enter")
     expect(organization).to_be_visible()
+    assert axe_violations(admin) == []  # the open menu too
     screenshot(admin, "nav-admin-menu-open")
     admin.keyboard.press("Escape")  # closes it, and the focus stays on its button
     expect(organization).to_be_hidden()
@@ -101,6 +102,7 @@ def test_on_a_phone_the_navigation_is_behind_one_menu_that_opens_without_script(
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     nav.locator("summary", has_text="Admin").click()
     expect(nav.get_by_role("link", name="People", exact=True)).to_be_visible()
+    assert axe_violations(page) == []  # the open menu too
     screenshot(page, "nav-phone-open")
     nav.get_by_role("link", name="People", exact=True).click()
     expect(page).to_have_url(local_server.url + "/people")
