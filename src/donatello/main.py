@@ -217,7 +217,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _on_scim(request):
             return scim_error(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
         if web_security.is_web_path(request.url.path):
-            return http_error_page(request, exc.status_code)  # a person's address: a page, not JSON
+            return await http_error_page(request, exc.status_code)  # a person's address: a page, not JSON
         kind, title = HTTP_PROBLEMS.get(exc.status_code, (f"http-{exc.status_code}", str(exc.detail)))
         body = {
             "type": PROBLEM_BASE + kind,

@@ -15,6 +15,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
+from tests.support.navigation import nav_link
 from tests.support.webhook_receiver import Receiver
 from tests.web.conftest import LiveServer, looks_right, screenshot
 from tests.web.world import World, user_ids
@@ -160,7 +161,7 @@ def test_a_power_user_keeps_their_own_webhooks_and_never_reaches_anyone_elses(
 
     # A power user (webhooks:own) sees their own webhooks only; the admin's is not found, nor changed.
     power = sign_in(World.acme("power_user"), "/")
-    power.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+    nav_link(power, "Webhooks").click()
     expect(power.get_by_role("heading", name="Your webhooks")).to_be_visible()
     expect(power.get_by_text("No webhooks yet.")).to_be_visible()
     looks_right(power, "webhooks-own")

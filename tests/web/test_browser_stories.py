@@ -11,6 +11,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from donatello.auth.tokens import token_signer
 from tests.support.idp import IdentityProvider
+from tests.support.navigation import nav_link
 from tests.web.conftest import LiveServer, axe_violations, screenshot
 from tests.web.world import World, user_ids
 
@@ -114,7 +115,7 @@ def test_every_page_reads_at_phone_width(
     page.get_by_role("link", name="local/pillow-sketch").click()
     _check(page, "generation")
     for name, link, path in (("gallery", "Gallery", "/gallery"), ("usage", "My usage", "/usage")):
-        page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+        nav_link(page, link).click()
         expect(page).to_have_url(re.compile(path + "$"))
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, name  # no sideways scrolling
         _check(page, name)

@@ -143,7 +143,7 @@ async def test_a_capped_person_asks_from_the_refusal_and_hears_the_answer(
     admin_user = await factories.colleague(db, here.member, role="org_admin", same_department=False)
     admin, admin_csrf = await _as(local_app, db, admin_user, "/budget-requests")
     queue = _text(await admin.get("/budget-requests"))
-    assert "Budget requests 1 waiting" in queue  # the navigation's count
+    assert "Requests 1 waiting" in queue  # the navigation's count
     name = here.member.display_name
     assert f"{name} asks A$0.50 for their own cap in" in queue
     assert f"Cap of {name} · this period only" in queue

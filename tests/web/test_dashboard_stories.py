@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
+from tests.support.navigation import nav_link
 from tests.web.conftest import LiveServer, looks_right
 from tests.web.world import World, department_id, user_ids
 
@@ -130,7 +131,7 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
         page.get_by_role("link", name="By person (CSV)").click()
     assert download.value.suggested_filename.startswith("MKTG-spend-by-user-")
     assert Path(download.value.path()).read_text(encoding="utf-8") == user_csv
-    expect(page.get_by_role("link", name="Budget requests")).to_have_count(0)
+    expect(page.get_by_role("link", name="Requests", exact=True)).to_have_count(0)
 
     looks_right(page, "dashboard")
 
@@ -141,7 +142,7 @@ def test_a_manager_reads_their_dashboard_as_the_api_reports_it_and_asks_for_more
     expect(page.get_by_test_id("department-request")).to_contain_text("A$150.00")
     expect(page.get_by_role("button", name="Request more budget")).to_be_visible()  # still usable
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    nav_link(page, "Models").click()
     expect(page.locator("tr[data-model='local/pillow-sketch']")).to_contain_text("A$0.01")
     looks_right(page, "models")
     assert page_errors == []
@@ -216,7 +217,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
         .evaluate_all("rows => rows.map(r => r.dataset.department)")
     )
     assert sorted(codes) == ["ENGG", "MKTG", "SALES"]
-    expect(finance.get_by_role("link", name="Budget requests")).to_have_count(0)
+    expect(finance.get_by_role("link", name="Requests", exact=True)).to_have_count(0)
     looks_right(finance, "overview")
     finance.get_by_role("link", name=re.compile("^Marketing")).click()
     expect(finance.get_by_role("heading", name="Marketing (MKTG) budget")).to_be_visible()
@@ -286,7 +287,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     with _api(live_server, web_database, "org_admin") as api:
         changes = api.get("/v1/audit-events", params={"event_type": "budget.changed"}).json()["items"]
     assert [c["user_email"] for c in changes] == ["org_admin@acme.com.au"]
-    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Departments").click()
+    nav_link(admin, "Departments").click()
     admin.get_by_label("Name", exact=True).fill("Design Studio")
     admin.get_by_label("Code").fill("dstu")
     admin.get_by_role("button", name="Add department").click()
@@ -299,7 +300,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     admin.locator("li[data-code=DSTU]").get_by_role("button", name="Deactivate").click()
     expect(admin.locator("li[data-code=DSTU]")).to_contain_text("inactive")
     looks_right(admin, "departments")
-    admin.get_by_role("navigation", name="Main").get_by_role("link", name="People").click()
+    nav_link(admin, "People").click()
     admin.get_by_label("Email contains").fill("standard_user")
     admin.get_by_role("button", name="Find").click()
     role = admin.get_by_label("Role of standard_user@acme.com.au")
@@ -309,7 +310,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     expect(admin.get_by_role("status")).to_have_text("Saved standard_user@acme.com.au.")
     expect(admin.get_by_label("Role of standard_user@acme.com.au")).to_have_value("power_user")
     looks_right(admin, "people")
-    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    nav_link(admin, "Audit log").click()
     admin.get_by_label("Event type").fill("budget.changed")
     admin.get_by_role("button", name="Filter").click()
     expect(admin.locator("tr[data-event-type='budget.changed']")).to_have_count(1)

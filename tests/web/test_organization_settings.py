@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
+from tests.support.navigation import nav_link
 from tests.web.conftest import looks_right
 from tests.web.world import World
 
@@ -17,7 +18,7 @@ def test_an_org_admin_reads_the_domains_and_sets_the_mfa_rule_by_keyboard(
     world: World, sign_in: Callable[..., Page], page_errors: list[str]
 ) -> None:
     admin = sign_in(World.acme("org_admin"), "/people")
-    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Organization").click()
+    nav_link(admin, "Organization").click()
     expect(admin.get_by_role("heading", name="Acme Corporation")).to_be_visible()
     expect(admin.get_by_text("acme.com.au (primary)")).to_be_visible()
     expect(admin.get_by_test_id("mfa-standing")).to_contain_text("Your current sign-in did not meet the rule")

@@ -294,7 +294,7 @@ async def test_someone_who_may_not_generate_is_refused_even_with_a_valid_form(
     tenant = await world(db, tokens, role="finance")
     await _sign_in(browser, tenant.member)
     home = await browser.get("/")
-    assert home.status_code == 303 and home.headers["location"] == "/gallery"
+    assert home.status_code == 303 and home.headers["location"] == "/reports"  # their budgets
     usage = await browser.get("/usage")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', usage.text)
     assert csrf

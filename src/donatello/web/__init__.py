@@ -7,6 +7,7 @@ Adding a page (web app part 2 builds its dashboards this way):
 * ``viewer: SignedIn`` to read, ``viewer: Checked`` for anything that changes state (Origin + CSRF), or
   ``Depends(requiring(Permission.X))`` for a role-gated page; then ``page(request, "x.html", viewer=viewer,
   ...)`` with a template that extends ``base.html`` and posts forms with ``viewer.csrf_token``;
-* a ``NavItem`` in ``rendering.NAVIGATION`` with the permission that shows it; money through ``| aud``,
+* a ``NavItem`` in a group of ``rendering.NAVIGATION`` with the permission that shows it (a page links
+  only to what ``viewer.offers``); money through ``| aud``,
   instants through ``| when`` (the organization's time zone).
 """

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from donatello.budgets import increase_requests
 from donatello.config import Settings
 from donatello.core import request_context
-from donatello.core.database import set_platform_scope
+from donatello.core.database import set_platform_scope, unit_of_work
 from donatello.core.errors import DomainError, Forbidden
 from donatello.dependencies import DbSession, resources_of
 from donatello.notifications import service as notifications
@@ -58,11 +58,20 @@ class Viewer:
         return self.session.csrf_token
 
     @property
-    def navigation(self) -> list[rendering.NavItem]:
+    def navigation(self) -> list[rendering.NavGroup]:
         return rendering.navigation(self.principal)
+
+    @property
+    def home(self) -> rendering.NavItem:
+        """This role's own first page (where ``/`` leads and error pages point back to)."""
+        return rendering.landing(self.principal)
 
     def can(self, permission: Permission) -> bool:
         return self.principal.can(permission)
+
+    def offers(self, href: str) -> bool:
+        """Whether the navigation offers this page to the viewer (a page links only to those)."""
+        return any(item.href == href for group in self.navigation for item in group.items)
 
 
 def settings_of(request: Request) -> Settings:
@@ -92,33 +101,50 @@ def error_page(request: Request, error: DomainError, viewer: Viewer | None = Non
     return response
 
 
-def not_found_page(request: Request) -> HTMLResponse:
+def not_found_page(request: Request, viewer: Viewer | None = None) -> HTMLResponse:
     return page(
         request,
         "error.html",
         status=404,
+        viewer=viewer,
         explanation=messages.Explanation(
             "Page not found",
             "There is nothing here, or it is not yours to see.",
-            "Go back to the gallery or the generate page.",
+            "Use the menu to find your way, or go back to your home page.",
         ),
     )
 
 
-def http_error_page(request: Request, status: int) -> HTMLResponse:
-    """A framework-level refusal of a page address (no route, wrong method) as a page."""
+async def http_error_page(request: Request, status: int) -> HTMLResponse:
+    """A framework-level refusal of a page address (no route, wrong method) as a page, with the
+    navigation when someone is signed in (no route ran, so the viewer is looked up here)."""
+    viewer = await _viewer_if_signed_in(request)
     if status == 404:
-        return not_found_page(request)
+        return not_found_page(request, viewer)
     return page(
         request,
         "error.html",
         status=status,
+        viewer=viewer,
         explanation=messages.Explanation(
             "This address does not work that way",
             "The page cannot be used like this (for example, a form address opened as a link).",
-            "Go back to the generate page or the gallery.",
+            "Use the menu to find your way, or go back to your home page.",
         ),
     )
+
+
+async def _viewer_if_signed_in(request: Request) -> Viewer | None:
+    if getattr(request.state, "viewer", None) is not None:
+        return request.state.viewer  # type: ignore[no-any-return]
+    settings = settings_of(request)
+    if not request.cookies.get(security.session_cookie_name(settings)):
+        return None
+    try:
+        async with resources_of(request).sessionmaker() as session, unit_of_work(session):
+            return await _viewer(request, session)
+    except DomainError:  # signed out, or the session ended: the page without navigation
+        return None
 
 
 def _sign_in_redirect(request: Request) -> Response:
@@ -155,7 +181,7 @@ class WebRoute(APIRoute):
                 )
             except HTTPException as error:
                 if error.status_code == 404:
-                    return not_found_page(request)
+                    return not_found_page(request, getattr(request.state, "viewer", None))
                 raise
             except Exception:
                 log.exception("page failed", extra={"path": request.url.path})

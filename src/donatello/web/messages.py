@@ -128,7 +128,7 @@ def explain(error: DomainError) -> Explanation:
         return Explanation(
             "Page not found",
             "There is nothing here, or it is not yours to see.",
-            "Go back to the gallery or the generate page.",
+            "Use the menu to find your way, or go back to your home page.",
         )
     if kind == "cross-site-request":
         return Explanation(

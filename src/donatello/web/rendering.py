@@ -1,11 +1,13 @@
 """Templates: one Jinja2 environment, the filters every page shares and the navigation by role.
 
 Money is formatted in one place (``{{ amount | aud }}``); dates in one place (``{{ instant | when }}``).
-Later pages add their entries to ``NAVIGATION`` with the permission that shows them.
+Later pages add their entries to a group of ``NAVIGATION`` with the permission that shows them; each
+role's first page is ``landing``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,37 +24,112 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
+def _in_a_department(principal: Principal) -> bool:
+    return principal.department_id is not None
+
+
+def _sees_images(principal: Principal) -> bool:
+    return principal.can(Permission.GENERATIONS_CREATE) or principal.can(Permission.GENERATIONS_READ_OTHERS)
+
+
 @dataclass(frozen=True)
 class NavItem:
     label: str
     href: str
     permission: Permission | None = None  # None: everyone signed in
+    #: a further condition: Generate needs a department to charge (an org admin may have none)
+    also: Callable[[Principal], bool] | None = None
+    #: other addresses of the same page (Generate is also the home page of those who generate)
+    aliases: tuple[str, ...] = ()
 
     def visible_to(self, principal: Principal) -> bool:
-        return self.permission is None or principal.can(self.permission)
+        if self.permission is not None and not principal.can(self.permission):
+            return False
+        return self.also is None or self.also(principal)
+
+    def is_current(self, path: str) -> bool:
+        """This entry's page, or a page under it (``/reports/<department>`` is under Budgets)."""
+        return any(path == href or path.startswith(href + "/") for href in (self.href, *self.aliases))
 
 
-NAVIGATION: list[NavItem] = [
-    NavItem("Generate", "/", Permission.GENERATIONS_CREATE),
-    NavItem("Gallery", "/gallery"),
-    NavItem("My usage", "/usage"),
-    NavItem("My requests", "/my-requests", Permission.BUDGET_REQUESTS_CREATE),
-    NavItem("Models", "/models"),
-    NavItem("Budgets", "/reports", Permission.REPORTS_READ),
-    NavItem("Budget requests", "/budget-requests", Permission.BUDGETS_MANAGE),
-    NavItem("Exports", "/exports", Permission.EXPORTS_READ),
-    NavItem("Reconciliations", "/reconciliations", Permission.RECONCILIATIONS_MANAGE),
-    NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
-    NavItem("People", "/people", Permission.USERS_READ),
-    NavItem("Organization", "/organization", Permission.ORGANIZATION_SETTINGS),
-    NavItem("Audit log", "/audit", Permission.AUDIT_READ),
-    NavItem("API keys", "/api-keys", Permission.API_KEYS_OWN),
-    NavItem("Webhooks", "/webhooks", Permission.WEBHOOKS_OWN),
-]
+@dataclass(frozen=True)
+class NavGroup:
+    """Entries that belong together; a ``menu`` group is one disclosure button (Admin ▾)."""
+
+    label: str
+    items: tuple[NavItem, ...]
+    menu: bool = False
+
+    def is_current(self, path: str) -> bool:
+        return any(item.is_current(path) for item in self.items)
 
 
-def navigation(principal: Principal) -> list[NavItem]:
-    return [item for item in NAVIGATION if item.visible_to(principal)]
+GENERATE = NavItem(
+    "Generate", "/generate", Permission.GENERATIONS_CREATE, also=_in_a_department, aliases=("/",)
+)
+NAVIGATION: tuple[NavGroup, ...] = (
+    NavGroup(
+        "Images",
+        (
+            GENERATE,
+            NavItem("Gallery", "/gallery", also=_sees_images),
+            NavItem("My usage", "/usage", Permission.GENERATIONS_CREATE),
+            NavItem("My requests", "/my-requests", Permission.BUDGET_REQUESTS_CREATE, also=_in_a_department),
+        ),
+    ),
+    NavGroup(
+        "Money",
+        (
+            NavItem("Budgets", "/reports", Permission.REPORTS_READ),
+            NavItem("Requests", "/budget-requests", Permission.BUDGETS_MANAGE),
+            NavItem("Exports", "/exports", Permission.EXPORTS_READ),
+            NavItem("Reconciliations", "/reconciliations", Permission.RECONCILIATIONS_MANAGE),
+        ),
+    ),
+    NavGroup(
+        "Admin",
+        (
+            NavItem("Models", "/models"),
+            NavItem("Departments", "/departments", Permission.DEPARTMENTS_MANAGE),
+            NavItem("People", "/people", Permission.USERS_READ),
+            NavItem("Organization", "/organization", Permission.ORGANIZATION_SETTINGS),
+            NavItem("Audit log", "/audit", Permission.AUDIT_READ),
+            NavItem("API keys", "/api-keys", Permission.API_KEYS_OWN),
+            NavItem("Webhooks", "/webhooks", Permission.WEBHOOKS_OWN),
+        ),
+        menu=True,
+    ),
+)
+
+
+def navigation(principal: Principal) -> list[NavGroup]:
+    """The groups of entries ``principal`` can use, empty groups left out. The last group is the Admin
+    menu for those who administer the organization, "More" for the rest (models, their own keys)."""
+    groups = []
+    for group in NAVIGATION:
+        items = tuple(item for item in group.items if item.visible_to(principal))
+        if not items:
+            continue
+        label = group.label
+        if group.menu and not principal.can(Permission.DEPARTMENTS_MANAGE):
+            label = "More"
+        groups.append(NavGroup(label, items, menu=group.menu and len(items) > 1))  # no menu of one
+    return groups
+
+
+def landing(principal: Principal) -> NavItem:
+    """Each role's own useful first page: staff generate; a manager sees their department's budget
+    (``/reports`` goes straight to it); finance and administrators the organization's budgets overview;
+    anyone else their gallery."""
+    if principal.can(Permission.REPORTS_READ) and (
+        principal.reaches_every_department or principal.department_id is not None
+    ):
+        return NavItem("Budgets", "/reports")
+    if GENERATE.visible_to(principal):
+        return GENERATE
+    if principal.can(Permission.GENERATIONS_CREATE):
+        return NavItem("Generate", "/generate")  # explains why there is no form, and what to do
+    return NavItem("Models", "/models")
 
 
 CENT = Decimal("0.01")

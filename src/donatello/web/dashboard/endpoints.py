@@ -54,7 +54,8 @@ async def reports_home(
     if not principal.reaches_every_department:
         if principal.department_id is None:
             raise NotFound("department")
-        return RedirectResponse(f"/reports/{principal.department_id}", status_code=303)
+        chosen = f"?period={period}" if period else ""  # the month they asked for, not this one
+        return RedirectResponse(f"/reports/{principal.department_id}{chosen}", status_code=303)
     form = FormState("period", {"period": period})
     try:
         rollup = await service.organization_rollup(session, principal, period)

@@ -215,6 +215,7 @@ async def _generate_page(
 
 
 @router.get("/", response_model=None)
+@router.get("/generate", response_model=None)
 async def generate_page(
     request: Request,
     viewer: SignedIn,
@@ -223,11 +224,17 @@ async def generate_page(
     sealer: Sealer,
     generation: uuid.UUID | None = None,
 ) -> Response:
-    """Home. Someone who may not generate (finance) goes to the first page their role shows. After
+    """Generate; ``/`` is also everyone's home, so a role whose own page is another one (a manager's
+    dashboard, finance's budgets) goes there — unless it is a generation of theirs to follow. After
     sending, the form holds what was sent (prompt included, for its owner), so trying a variation does
     not mean typing it again."""
-    if not viewer.can(Permission.GENERATIONS_CREATE):
-        return RedirectResponse(viewer.navigation[0].href if viewer.navigation else "/usage", status_code=303)
+    home = viewer.home.href
+    if not viewer.can(Permission.GENERATIONS_CREATE) or (
+        request.url.path == "/" and generation is None and home != "/generate"
+    ):
+        return RedirectResponse(home, status_code=303)
+    if viewer.principal.department_id is None:
+        return page(request, "generate_unavailable.html", viewer=viewer)
     if generation is None:
         return await _generate_page(request, session, viewer, _form_values())
     row = await queries.visible(session, viewer.principal, generation)

@@ -4,7 +4,8 @@
 //   data-qualities); the server refuses anything else with a readable error when this script is off;
 // - a generation card polls its own fragment until the generation ends;
 // - forms marked data-confirm ask first;
-// - tables marked data-sortable sort by a column when its heading is pressed (cells' data-value first).
+// - tables marked data-sortable sort by a column when its heading is pressed (cells' data-value first);
+// - the header's menus (disclosures that work without it) close on Escape and on a click elsewhere.
 "use strict";
 (function () {
   function fragment(url) {
@@ -127,6 +128,22 @@
       });
     });
   }
+
+  function closeMenus(except) {
+    document.querySelectorAll(".top details[open]").forEach(function (menu) {
+      if (!menu.contains(except)) { menu.open = false; }
+    });
+  }
+
+  document.addEventListener("click", function (event) { closeMenus(event.target); });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    // the innermost open menu around the focus closes, and its button keeps the focus
+    var open = document.activeElement && document.activeElement.closest(".top details[open]");
+    if (!open) { closeMenus(null); return; }
+    open.open = false;
+    open.querySelector("summary").focus();
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("table[data-sortable]").forEach(sortable);
