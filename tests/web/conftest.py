@@ -3,6 +3,8 @@ loopback SMTP server) over its own committed database, emptied and re-seeded bef
 headless Chromium through Playwright.
 
 They cannot share the other tests' rolled-back transaction: the server and the worker commit for real.
+The servers are session fixtures (one set per pytest-xdist worker), not package ones: a worker runs web
+tests between others, and a narrower scope would start them again each time it came back.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tests.web import world as worlds
 from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def web_database(postgres_url: str) -> str:
     """A database of its own in the test cluster, migrated to head."""
     name = f"donatello_web_{uuid.uuid4().hex[:8]}"
@@ -72,7 +74,7 @@ class LiveServer:
         self._thread.join(timeout=30)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def webhook_receiver(workdir: Path) -> Iterator[Receiver]:
     """A loopback HTTPS receiver the live server's worker delivers to. Its certificate names 127.0.0.1:
     the worker resolves names with the system resolver, which knows no test names."""
@@ -82,7 +84,7 @@ def webhook_receiver(workdir: Path) -> Iterator[Receiver]:
     receiver.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback (aiosmtpd, AUTH required) the live server's worker sends e-mail
     through; it keeps every message it accepted, for a story to read."""
@@ -103,7 +105,7 @@ def mail_to(smtp: SmtpServer, address: str, subject: str, *, after: int = 0, wai
     raise AssertionError(f"no e-mail to {address} titled {subject!r} reached the SMTP server")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def live_server(
     settings: Settings, web_database: str, workdir: Path, webhook_receiver: Receiver, smtp_server: SmtpServer
 ) -> Iterator[LiveServer]:
@@ -135,7 +137,7 @@ def live_server(
     server.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def local_server(live_server: LiveServer) -> Iterator[LiveServer]:
     """What `make run` serves: no Entra ID, loopback, so local sign-in. Same database as ``live_server``
     (whose worker runs the generations of both)."""
