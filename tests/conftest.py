@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -49,6 +50,14 @@ from tests.support.idp import IdentityProvider
 from tests.support.savepoints import sessions_in
 
 APP_ROLE = "donatello_app"
+
+# Hypothesis: in CI (CI=true) every run tries the same examples, so a red build can be reproduced and a
+# green one is not luck; elsewhere each run explores new ones and replays past failures (.hypothesis/).
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile("dev")
+hypothesis.settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,9 @@ class ServeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.workers = workers  # server processes (`--workers`); above 1 the jobs get a process of their own
 
-    def start(self, seconds: float = 90) -> ServeProcess:
+    def start(self, seconds: float = 300) -> ServeProcess:
+        """Started, migrated, seeded and answering ``/health/ready``. ``seconds`` only bounds a hang: on a
+        machine busy with other work (the suite's own workers among it) a start can take a minute."""
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import looks_right
+from tests.support.browser import looks_right
 from tests.web.world import World
 
 
