@@ -25,7 +25,8 @@ PYTEST_JOBS = $(if $(filter 1,$(JOBS)),,-n $(JOBS))
 
 help:
 	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000 (open http://127.0.0.1:8000/)"
-	@echo "make test   install, lint, type-check, check import rules, run the tests"
+	@echo "make test   install, lint, type-check, check import rules, run the tests (one process per core)"
+	@echo "make test-fast  the tests without a browser, live servers or fuzzers (the inner loop)"
 	@echo "make bench  run the benchmarks"
 	@echo "make focus-validator  build .venv-focus/ (the FOCUS conformance checker make test runs)"
 	@echo "make lint   ruff, mypy and import-linter only"
@@ -68,6 +69,10 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED) $(NODE_INSTALLED) $(FOCUS_INSTALLED) lint
 	$(BIN)/pytest $(PYTEST_JOBS)
+
+# The inner loop: no browser, no live servers or processes, no fuzzers (markers set in tests/conftest.py).
+test-fast: $(INSTALLED) $(NODE_INSTALLED)
+	$(BIN)/pytest $(PYTEST_JOBS) -m "not browser and not slow"
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench

@@ -32,10 +32,7 @@ import hypothesis
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.pool import NullPool
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
@@ -43,13 +40,13 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
-from tests.support import workers
+from tests.support import database, workers
 from tests.support.azure_openai_stub import AzureOpenAIStub
 from tests.support.cosmos_emulator import KEY, CosmosEmulator
 from tests.support.idp import IdentityProvider
 from tests.support.savepoints import sessions_in
 
-APP_ROLE = "donatello_app"
+APP_ROLE = database.APP_ROLE
 
 # Hypothesis: in CI (CI=true) every run tries the same examples, so a red build can be reproduced and a
 # green one is not luck; elsewhere each run explores new ones and replays past failures (.hypothesis/).
@@ -58,6 +55,31 @@ hypothesis.settings.register_profile("dev")
 hypothesis.settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 )
+
+
+# --- Markers: `make test-fast` leaves out `browser` and `slow` --------------------------------------------
+# They follow from what a test uses, so a new test is marked without anyone remembering to.
+
+#: Fixtures through which a test drives Chromium, or talks to a server over real sockets.
+BROWSER_FIXTURES = frozenset({"playwright"})
+LIVE_FIXTURES = frozenset({"live_server", "local_server"})
+#: Names a test module imports to start a real server or process of ours.
+LIVE_HELPERS = frozenset({"ServeProcess", "LiveServer", "DONATELLO"})
+#: Names of the fuzzers' libraries.
+FUZZERS = frozenset({"schemathesis", "scim2_tester"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = getattr(item, "module", None)
+        imported = set(vars(module)) if module is not None else set()
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & (BROWSER_FIXTURES | LIVE_FIXTURES) or imported & LIVE_HELPERS:
+            item.add_marker(pytest.mark.live)
+        if item.get_closest_marker("live") or imported & FUZZERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +93,7 @@ def workdir() -> Iterator[Path]:
 def postgres_url(workdir: Path) -> Iterator[str]:
     """Superuser/owner URL of a migrated database."""
     if shared := os.environ.get("DONATELLO_TEST_DATABASE_URL"):
-        url = _database_of_this_worker(shared)
+        url = database.of_this_worker(shared)
         # The migrations create a cluster-wide role: workers migrating their databases take turns.
         with workers.machine_lock("migrate"):
             migrations.upgrade(url)
@@ -84,20 +106,6 @@ def postgres_url(workdir: Path) -> Iterator[str]:
         yield url
     finally:
         embedded.stop()
-
-
-def _database_of_this_worker(url: str) -> str:
-    """Under pytest-xdist, a fresh database ``<name>_<worker>`` beside the one ``url`` names."""
-    if not workers.distributed():
-        return url
-    given = make_url(url)
-    name = f"{given.database}_{workers.name()}"
-    owner = create_sync_engine(given, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with owner.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    owner.dispose()
-    return given.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -54,12 +54,15 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"serve exited early:\n{self.log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                # A generous timeout: on a busy machine the readiness checks themselves take seconds.
+                if httpx.get(f"{self.url}/health/ready", timeout=30).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
+        log = self.log.read_text()
+        self.stop()  # never left running behind a failed test: nothing else would stop it
+        raise AssertionError(f"serve did not become ready:\n{log}")
 
     def log_entries(self) -> list[dict[str, Any]]:
         """The JSON log lines written so far (each names the process that wrote it: ``pid``)."""

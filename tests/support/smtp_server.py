@@ -12,7 +12,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import SecretStr
 
+from donatello.config import Settings
 from tests.support.ports import free_port
 
 USERNAME = "donatello@contoso.example"
@@ -92,3 +94,17 @@ def mail_to(smtp: SmtpServer, address: str, subject: str, *, after: int = 0, wai
                 return received
         time.sleep(0.2)
     raise AssertionError(f"no e-mail to {address} titled {subject!r} reached the SMTP server")
+
+
+def smtp_settings(settings: Settings, server: SmtpServer) -> Settings:
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": server.port,
+            "smtp_username": USERNAME,
+            "smtp_password": SecretStr(PASSWORD),
+            "smtp_starttls": False,
+            "smtp_from": "DonatelloAI <notifications@contoso.example>",
+            "smtp_timeout_seconds": 5.0,
+        }
+    )
