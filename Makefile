@@ -65,6 +65,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench alembic
 	$(BIN)/ruff format --check src tests bench alembic
 	$(BIN)/mypy
+	$(BIN)/mypy tests
 	$(BIN)/lint-imports
 
 test: $(INSTALLED) $(NODE_INSTALLED) $(FOCUS_INSTALLED) lint

@@ -118,7 +118,7 @@ def idp(workdir: Path) -> Iterator[IdentityProvider]:
 
 @pytest.fixture(scope="session")
 def settings(workdir: Path, postgres_url: str, idp: IdentityProvider) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         data_dir=workdir / "data",
         database_url=postgres_url,

