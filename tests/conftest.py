@@ -67,6 +67,17 @@ LIVE_FIXTURES = frozenset({"live_server", "local_server"})
 LIVE_HELPERS = frozenset({"ServeProcess", "LiveServer", "DONATELLO"})
 #: Names of the fuzzers' libraries.
 FUZZERS = frozenset({"schemathesis", "scim2_tester"})
+#: Slow for what they do, with nothing to tell it by: each took tens of seconds in a full run (walking
+#: every operation, a million-row export, an external checker, concurrency soaks, a cluster of its own).
+SLOW = (
+    "tests/tenancy/test_permission_walk.py",
+    "tests/exports/test_focus_conformance.py",
+    "tests/exports/test_export_jobs.py::test_progress_moves_while_a_large_export_runs",
+    "tests/generations/test_generation_throughput.py",
+    "tests/generations/test_admission_concurrency.py",
+    "tests/budgets/test_budget_concurrency.py",
+    "tests/core/test_embedded_postgres.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -78,7 +89,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if fixtures & (BROWSER_FIXTURES | LIVE_FIXTURES) or imported & LIVE_HELPERS:
             item.add_marker(pytest.mark.live)
-        if item.get_closest_marker("live") or imported & FUZZERS:
+        property_based = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        live = item.get_closest_marker("live") is not None
+        if live or imported & FUZZERS or property_based or item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
 
 
