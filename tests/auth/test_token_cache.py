@@ -3,7 +3,6 @@ memory must never let an expired, altered or foreign token through."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 
@@ -13,18 +12,45 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from donatello.auth import tokens as token_module
 from donatello.auth.tokens import TokenSigner
 from donatello.core.errors import Unauthenticated
+from tests.support.clock import WHOLE_SECOND, Clock
 
 
 def test_a_remembered_token_is_refused_once_it_expires() -> None:
-    signer = TokenSigner(Ed25519PrivateKey.generate())
+    clock = Clock(WHOLE_SECOND)
+    signer = TokenSigner(Ed25519PrivateKey.generate(), clock=clock)
     user, org = uuid.uuid4(), uuid.uuid4()
     token = signer.issue(user, org, lifetime=timedelta(seconds=1))
     assert signer.verify(token).user_id == user
-    assert signer.verify(token).user_id == user  # from memory
+    clock.advance(0.999)
+    assert signer.verify(token).user_id == user  # from memory, in its last millisecond
+    assert token in signer._verified
 
-    time.sleep(max(0.0, signer._verified[token][1] - time.time()) + 0.05)
+    clock.advance(0.001)  # exp: no longer valid, from memory or otherwise
     with pytest.raises(Unauthenticated, match="expired"):
         signer.verify(token)
+    assert token not in signer._verified
+    with pytest.raises(Unauthenticated, match="expired"):
+        signer.verify(token)
+
+
+def test_a_token_is_not_valid_before_it_was_issued() -> None:
+    clock = Clock(WHOLE_SECOND)
+    signer = TokenSigner(Ed25519PrivateKey.generate(), clock=clock)
+    token = signer.issue(uuid.uuid4(), uuid.uuid4())
+    clock.advance(-1)
+    with pytest.raises(Unauthenticated, match="not valid"):
+        signer.verify(token)
+
+
+def test_a_sealed_statement_expires_by_the_signers_clock() -> None:
+    clock = Clock(WHOLE_SECOND)
+    signer = TokenSigner(Ed25519PrivateKey.generate(), clock=clock)
+    sealed = signer.seal({"state": "s1"}, audience="sign-in", lifetime=timedelta(minutes=10))
+    clock.advance(599.999)
+    assert signer.unseal(sealed, audience="sign-in") == {"state": "s1"}
+    assert signer.unseal(sealed, audience="elsewhere") is None
+    clock.advance(0.001)
+    assert signer.unseal(sealed, audience="sign-in") is None
 
 
 def test_an_altered_or_foreign_token_is_never_answered_from_memory() -> None:

@@ -36,7 +36,7 @@ from donatello.models import User
 from donatello.pricing import service as pricing
 from donatello.providers import TokenUsage, candidates
 from tests.pricing.token_world import NEGATIVE, PROMPT, token_priced_model
-from tests.support import factories
+from tests.support import factories, workers
 from tests.support.ledger import admit, principal_of, usd_quote
 from tests.support.reports_world import build
 
@@ -103,8 +103,9 @@ class Verdict:
 @pytest.fixture(scope="session")
 def focus_checker() -> Path:
     """The checker's executable, its environment built first when missing (as ``make test`` does)."""
-    if not CHECKER.exists():
-        subprocess.run(["make", "--no-print-directory", "focus-validator"], cwd=ROOT, check=True)
+    with workers.machine_lock("focus-validator"):  # pytest-xdist workers must not build it twice at once
+        if not CHECKER.exists():
+            subprocess.run(["make", "--no-print-directory", "focus-validator"], cwd=ROOT, check=True)
     return CHECKER
 
 

@@ -48,7 +48,7 @@ async def _run(
     )
     assert accepted.status_code == 202, accepted.text
     assert await (await gw.worker(app, db, http)).run_once()
-    return (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()  # type: ignore[no-any-return]
+    return (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
 
 
 async def test_a_timeout_is_retried_then_the_fallback_succeeds_and_is_recorded(

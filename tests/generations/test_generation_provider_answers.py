@@ -53,7 +53,7 @@ async def _generate(
     assert accepted.status_code == 202, accepted.text
     assert await (await gw.worker(app, db, http)).run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 @pytest.mark.parametrize(

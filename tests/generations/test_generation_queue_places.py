@@ -61,7 +61,7 @@ async def test_a_lone_request_behind_someone_s_forty_is_second_in_line_and_start
                 f"/v1/generations/{generation_id}", headers={"Authorization": f"Bearer {token}"}
             )
             assert answer.status_code == 200, answer.text
-            return answer.json()  # type: ignore[no-any-return]
+            return answer.json()
 
         lone_view = await read(1, single)
         first, second, last = await read(0, flood[0]), await read(0, flood[1]), await read(0, flood[39])

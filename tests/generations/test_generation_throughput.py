@@ -43,7 +43,8 @@ async def test_one_worker_finishes_a_hundred_ten_second_generations_together(
 
         # one worker on the test engine's pool: 5 connections + 10 overflow
         async with serving_workers(app, app.state.settings, [sessions]) as serving:
-            await until_completed(sessions, ids, serving, within=60)
+            # only a bound on the wait (a busy machine is slow): the claim is how many were in flight
+            await until_completed(sessions, ids, serving, within=300)
 
     # 64 in flight at once (the default): two rounds of ten seconds, where one at a time would take 1000 s
     assert azure_stub.most_in_flight >= 50

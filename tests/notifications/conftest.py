@@ -1,26 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.config import Settings
-from donatello.core.clock import utcnow
-from tests.support.smtp_server import PASSWORD, USERNAME, SmtpServer
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
+from tests.support.smtp_server import SmtpServer, smtp_settings
 
 
 @pytest.fixture
@@ -28,20 +14,6 @@ def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
-
-
-def smtp_settings(settings: Settings, server: SmtpServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": server.port,
-            "smtp_username": USERNAME,
-            "smtp_password": SecretStr(PASSWORD),
-            "smtp_starttls": False,
-            "smtp_from": "DonatelloAI <notifications@contoso.example>",
-            "smtp_timeout_seconds": 5.0,
-        }
-    )
 
 
 @pytest.fixture

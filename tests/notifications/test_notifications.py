@@ -17,10 +17,10 @@ from donatello.config import Settings
 from donatello.models import Notification, User
 from donatello.notifications import fanout, service
 from donatello.notifications.delivery import Mailer
-from tests.notifications.conftest import Clock, smtp_settings
 from tests.support import factories
+from tests.support.clock import Clock
 from tests.support.ledger import principal_of
-from tests.support.smtp_server import PASSWORD, SmtpServer
+from tests.support.smtp_server import PASSWORD, SmtpServer, smtp_settings
 
 # The loopback server takes AUTH without TLS (aiosmtpd warns); production settings use STARTTLS.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

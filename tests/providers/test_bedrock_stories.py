@@ -53,7 +53,7 @@ async def generate(client: httpx.AsyncClient, world: gw.World, worker: Any, **bo
     assert accepted.status_code == 202, accepted.text
     assert await worker.run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 async def test_nova_canvas_registered_through_the_api_makes_stored_images_charged_at_its_price(

@@ -90,8 +90,8 @@ async def test_a_price_change_is_charged_by_the_next_admission(
 
     await _set(engine, model, is_active=False)
     paused = await client.post("/v1/generations", json=body, headers=headers)
-    assert paused.status_code in (404, 422), paused.text  # no longer offered
-    assert "generation" not in paused.json().get("type", "")
+    assert paused.status_code == 422, paused.text  # no longer offered: no active model has that name
+    assert paused.json()["type"] == "https://donatello.ai/problems/unknown-model"
 
 
 async def test_a_change_that_rolls_back_is_never_served_to_anyone(

@@ -78,7 +78,7 @@ async def generate(
     assert accepted.status_code == 202, accepted.text
     assert await worker.run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 async def shown(
@@ -86,7 +86,7 @@ async def shown(
 ) -> dict[str, Any]:
     response = await client.get(f"/v1/providers/{model.id}", headers=bearer_for(tokens, admin))
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 async def test_five_failed_calls_open_the_circuit_and_one_good_trial_call_closes_it(

@@ -79,7 +79,7 @@ async def _generate(
     assert accepted.status_code == 202, accepted.text
     assert await worker.run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 async def test_flux_2_pro_registered_through_the_api_makes_a_free_size_with_its_seed_charged_per_image(

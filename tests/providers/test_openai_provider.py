@@ -59,7 +59,7 @@ async def _generate(client: httpx.AsyncClient, world: gw.World, worker: object, 
     assert accepted.status_code == 202, accepted.text
     assert await worker.run_once()  # type: ignore[attr-defined]
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 async def test_a_model_registered_through_the_api_generates_stores_and_is_charged_from_openais_usage(

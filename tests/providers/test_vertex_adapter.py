@@ -93,9 +93,8 @@ async def test_a_service_account_token_the_body_and_the_image_token_bill(
     assert [Image.open(io.BytesIO(image)).size for image in result.images] == [(1248, 832)] * 2
     assert result.usage is not None
     assert (result.usage.input_text_tokens, result.usage.output_image_tokens) == (2 * 9, 2 * 1290)
-    assert result.usage.raw["calls"][0]["candidatesTokensDetails"] == [
-        {"modality": "IMAGE", "tokenCount": 1290}
-    ]
+    calls: Any = result.usage.raw["calls"]
+    assert calls[0]["candidatesTokensDetails"] == [{"modality": "IMAGE", "tokenCount": 1290}]
 
 
 async def test_a_negative_prompt_is_refused_before_any_call(

@@ -75,7 +75,7 @@ async def generate(client: httpx.AsyncClient, world: gw.World, worker: Any, **bo
     assert accepted.status_code == 202, accepted.text
     assert await worker.run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 async def test_gemini_registered_through_the_api_is_charged_its_image_tokens(

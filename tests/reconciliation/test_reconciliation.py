@@ -324,6 +324,27 @@ async def test_finance_sets_the_mapping_and_the_next_import_uses_it(
     assert denied.status_code == 403
 
 
+async def _until_another_transaction_waits_for_a_lock(owner_url: str) -> None:
+    """Returns once a transaction of this database is blocked on a lock; fails if none ever is."""
+    owner = create_async_engine(owner_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            async with owner.connect() as connection:
+                waiting = await connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the second upload never waited for the first one's insert")
+    finally:
+        await owner.dispose()
+
+
 async def test_two_uploads_of_one_file_at_once_make_one_reconciliation(
     engine: AsyncEngine, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -339,7 +360,8 @@ async def test_two_uploads_of_one_file_at_once_make_one_reconciliation(
             found, created = await service.submit(
                 session, organization_id, None, upload, "generic", config, queued=True
             )
-            await asyncio.sleep(0.2)  # keep the first insert uncommitted while the second arrives
+            if created:  # keep it uncommitted until the other upload is blocked behind its insert
+                await _until_another_transaction_waits_for_a_lock(postgres_url)
             return str(found.id), created
 
     try:

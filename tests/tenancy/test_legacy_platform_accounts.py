@@ -16,7 +16,7 @@ from donatello.config import Settings
 from donatello.core import migrations
 from donatello.core.database import create_engine
 from donatello.main import create_app
-from tests.conftest import APP_ROLE
+from tests.support.database import APP_ROLE
 from tests.support.legacy_platform import LegacyWorld, legacy_database
 
 

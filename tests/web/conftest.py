@@ -3,20 +3,18 @@ loopback SMTP server) over its own committed database, emptied and re-seeded bef
 headless Chromium through Playwright.
 
 They cannot share the other tests' rolled-back transaction: the server and the worker commit for real.
+The servers are session fixtures (one set per pytest-xdist worker), not package ones: a worker runs web
+tests between others, and a narrower scope would start them again each time it came back.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from pydantic import SecretStr
 from sqlalchemy import create_engine
@@ -25,16 +23,16 @@ from sqlalchemy.pool import NullPool
 
 from donatello.config import Settings
 from donatello.core import migrations
-from donatello.main import create_app
+from tests.support.browser import LAUNCH_ARGS, chromium_executable
 from tests.support.idp import EntraUser, IdentityProvider
+from tests.support.live_server import LiveServer
 from tests.support.ports import free_port
-from tests.support.smtp_server import PASSWORD, USERNAME, Received, SmtpServer
+from tests.support.smtp_server import PASSWORD, USERNAME, SmtpServer
 from tests.support.webhook_receiver import Receiver
 from tests.web import world as worlds
-from tests.web.browser import AXE, LAUNCH_ARGS, SCREENSHOTS, chromium_executable
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def web_database(postgres_url: str) -> str:
     """A database of its own in the test cluster, migrated to head."""
     name = f"donatello_web_{uuid.uuid4().hex[:8]}"
@@ -48,31 +46,7 @@ def web_database(postgres_url: str) -> str:
     return url
 
 
-class LiveServer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.url = f"http://{settings.host}:{settings.port}"
-        config = uvicorn.Config(
-            create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="live-server", daemon=True)
-
-    def start(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-
-
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def webhook_receiver(workdir: Path) -> Iterator[Receiver]:
     """A loopback HTTPS receiver the live server's worker delivers to. Its certificate names 127.0.0.1:
     the worker resolves names with the system resolver, which knows no test names."""
@@ -82,7 +56,7 @@ def webhook_receiver(workdir: Path) -> Iterator[Receiver]:
     receiver.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback (aiosmtpd, AUTH required) the live server's worker sends e-mail
     through; it keeps every message it accepted, for a story to read."""
@@ -91,19 +65,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def mail_to(smtp: SmtpServer, address: str, subject: str, *, after: int = 0, wait: float = 30) -> Received:
-    """The first message to ``address`` with ``subject`` among those the SMTP server accepted after the
-    first ``after`` (the worker sends within seconds of the commit, so this waits up to ``wait``)."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        for received in list(smtp.received)[after:]:
-            if address in received.recipients and received.message["Subject"] == subject:
-                return received
-        time.sleep(0.2)
-    raise AssertionError(f"no e-mail to {address} titled {subject!r} reached the SMTP server")
-
-
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def live_server(
     settings: Settings, web_database: str, workdir: Path, webhook_receiver: Receiver, smtp_server: SmtpServer
 ) -> Iterator[LiveServer]:
@@ -130,12 +92,12 @@ def live_server(
             "smtp_timeout_seconds": 5.0,
         }
     )
-    server = LiveServer(configured).start()
+    server = LiveServer.of(configured).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def local_server(live_server: LiveServer) -> Iterator[LiveServer]:
     """What `make run` serves: no Entra ID, loopback, so local sign-in. Same database as ``live_server``
     (whose worker runs the generations of both)."""
@@ -148,7 +110,7 @@ def local_server(live_server: LiveServer) -> Iterator[LiveServer]:
             "in_process_worker": False,
         }
     )
-    server = LiveServer(configured).start()
+    server = LiveServer.of(configured).start()
     yield server
     server.stop()
 
@@ -220,37 +182,3 @@ def sign_in(
         return page
 
     return go
-
-
-def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the current page. Evaluated through the DevTools
-    protocol, so the page's CSP (no inline script) does not block it and need not be loosened."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    results = page.evaluate("async () => await window.axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-def screenshot(page: Page, name: str) -> None:
-    width = page.viewport_size["width"] if page.viewport_size else 0
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
-
-
-def looks_right(page: Page, name: str) -> None:
-    """At 1280 and 390 px: no serious or critical axe violations, nothing wider than the screen (tables
-    included: none scrolls sideways inside its panel), and a screenshot to look at."""
-    for width, height in ((1280, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        assert axe_violations(page) == [], f"{name} at {width} px"
-        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} at {width} px"
-        sideways = page.locator(".scroll").evaluate_all(
-            "rs => rs.filter(r => r.scrollWidth > r.clientWidth).map(r => r.getAttribute('aria-labelledby'))"
-        )
-        assert sideways == [], f"tables of {name} scroll sideways at {width} px: {sideways}"
-        screenshot(page, name)
-    page.set_viewport_size({"width": 1280, "height": 900})

@@ -8,27 +8,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-import httpx
 from playwright.sync_api import Page, expect
 
-from donatello.auth.tokens import token_signer
+from tests.support.browser import looks_right, screenshot
+from tests.support.live_server import LiveServer
 from tests.support.navigation import nav_link
 from tests.support.webhook_receiver import Receiver
-from tests.web.conftest import LiveServer, looks_right, screenshot
-from tests.web.world import World, user_ids
-
-
-@contextmanager
-def _api(
-    live_server: LiveServer, web_database: str, role: str, domain: str = "acme.com.au"
-) -> Iterator[httpx.Client]:
-    user_id, org_id = user_ids(web_database, f"{role}@{domain}")
-    bearer = {"Authorization": f"Bearer {token_signer(live_server.settings).issue(user_id, org_id)}"}
-    with httpx.Client(base_url=live_server.url, headers=bearer, trust_env=False, timeout=30) as client:
-        yield client
+from tests.web.world import World, api_as
 
 
 def _reached_by_tab(page: Page, presses: int = 80) -> set[str]:
@@ -114,7 +102,7 @@ def test_an_org_admin_adds_a_webhook_sees_its_secret_once_pings_it_and_rotates_i
     page.get_by_role("button", name="Enable deliveries").click()
     expect(page.get_by_test_id("webhook-state")).to_have_text("sending")
 
-    with _api(live_server, web_database, "org_admin") as api:
+    with api_as(live_server, web_database, "org_admin") as api:
         [registered] = api.get("/v1/webhooks").json()["items"]
         assert registered["webhook_url"] == webhook_receiver.url()
         audited = [
@@ -144,7 +132,7 @@ def test_a_power_user_keeps_their_own_webhooks_and_never_reaches_anyone_elses(
     sign_in: Callable[..., Page],
     page_errors: list[str],
 ) -> None:
-    with _api(live_server, web_database, "org_admin") as admin:
+    with api_as(live_server, web_database, "org_admin") as admin:
         made = admin.post(
             "/v1/webhooks", json={"webhook_url": webhook_receiver.url(), "event_types": ["budget.exceeded"]}
         )
@@ -185,7 +173,7 @@ def test_a_power_user_keeps_their_own_webhooks_and_never_reaches_anyone_elses(
     expect(power.locator("[data-webhook]").first).to_have_attribute(
         "data-webhook", webhook_receiver.url("/mine")
     )
-    with _api(live_server, web_database, "org_admin") as admin:
+    with api_as(live_server, web_database, "org_admin") as admin:
         mine = admin.get("/v1/webhooks").json()["items"]
         assert {w["webhook_url"] for w in mine} == {webhook_receiver.url(), webhook_receiver.url("/mine")}
         changed = admin.get("/v1/audit-events", params={"resource_id": webhook}).json()["items"]
@@ -203,13 +191,13 @@ def test_a_power_user_keeps_their_own_webhooks_and_never_reaches_anyone_elses(
         headers={"Origin": "https://evil.example"},
     )
     assert (no_token.status, cross_site.status) == (403, 403)
-    with _api(live_server, web_database, "org_admin") as admin:
+    with api_as(live_server, web_database, "org_admin") as admin:
         audited = admin.get("/v1/audit-events", params={"event_type": "webhook.secret_rotated"}).json()
     assert audited["items"] == []
     page_errors.clear()  # the console's notes of the refusals made on purpose
 
     # Twenty a page, newest first.
-    with _api(live_server, web_database, "org_admin") as admin:
+    with api_as(live_server, web_database, "org_admin") as admin:
         for n in range(20):
             more = {"webhook_url": webhook_receiver.url(f"/hook/{n}"), "event_types": ["budget.exceeded"]}
             assert admin.post("/v1/webhooks", json=more).status_code == 201
@@ -277,7 +265,7 @@ def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_
     assert admin.locator("form[action^='/models']").count() == 0
     looks_right(admin, "models-org-admin")
     token = admin.locator("input[name=csrf_token]").first.get_attribute("value") or ""
-    with _api(live_server, web_database, "org_admin") as api:
+    with api_as(live_server, web_database, "org_admin") as api:
         sketch_id = next(
             p["id"] for p in api.get("/v1/providers").json()["items"] if p["model_name"] == "pillow-sketch"
         )
@@ -298,7 +286,7 @@ def test_a_super_admin_changes_a_price_that_the_generate_page_quotes_and_no_one_
             True,
         )
         assert "y" not in after
-    with _api(live_server, web_database, "super_admin", "donatello.example") as platform:
+    with api_as(live_server, web_database, "super_admin", "donatello.example") as platform:
         changes = platform.get("/v1/audit-events", params={"event_type": "provider.updated"}).json()["items"]
     assert {c["user_email"] for c in changes} == {"super_admin@donatello.example"}
     assert len(changes) == 2  # the price, the pause; nothing from the forged posts

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import httpx
 from playwright.sync_api import BrowserContext, expect
 
-from tests.web.conftest import LiveServer, screenshot
+from tests.support.browser import screenshot
+from tests.support.live_server import LiveServer
 
 WATCH_VIOLATIONS = """
 window.__cspViolations = [];

@@ -10,9 +10,10 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
 from donatello.auth.tokens import token_signer
+from tests.support.browser import axe_violations, screenshot
 from tests.support.idp import IdentityProvider
+from tests.support.live_server import LiveServer
 from tests.support.navigation import nav_link
-from tests.web.conftest import LiveServer, axe_violations, screenshot
 from tests.web.world import World, user_ids
 
 IMAGE_LOADED = "img => img.complete && img.naturalWidth > 0"

@@ -12,8 +12,9 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
-from tests.support.smtp_server import SmtpServer
-from tests.web.conftest import LiveServer, looks_right, mail_to
+from tests.support.browser import looks_right
+from tests.support.live_server import LiveServer
+from tests.support.smtp_server import SmtpServer, mail_to
 from tests.web.world import World, user_ids
 
 

@@ -15,8 +15,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from donatello.core.clock import utcnow
+from tests.support.browser import axe_violations, screenshot
 from tests.support.idp import EntraUser
-from tests.web.conftest import LiveServer, axe_violations, screenshot
+from tests.support.live_server import LiveServer
 from tests.web.world import World
 
 WIDTHS = ((1280, 900), (390, 844))

@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
+from tests.support.browser import looks_right
+from tests.support.live_server import LiveServer
 from tests.support.navigation import nav_link
-from tests.web.conftest import LiveServer, looks_right
 from tests.web.world import World, department_id, user_ids
 
 

@@ -9,7 +9,8 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from donatello.auth.tokens import token_signer
-from tests.web.conftest import LiveServer, looks_right
+from tests.support.browser import looks_right
+from tests.support.live_server import LiveServer
 from tests.web.world import World, user_ids
 
 

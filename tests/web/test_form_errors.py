@@ -13,7 +13,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.web.conftest import looks_right
+from tests.support.browser import looks_right
 from tests.web.world import World
 
 
@@ -108,7 +108,8 @@ def test_budget_forms_say_what_is_wrong_beside_the_field(
     expect(period).to_have_attribute("aria-invalid", "true")
     expect(admin.get_by_text("months run 01 to 12")).to_be_visible()
     expect(admin.get_by_test_id("departments")).to_be_visible()  # this month's figures, not a dead end
-    assert admin.goto(admin.url).status == 422
+    reloaded = admin.goto(admin.url)
+    assert reloaded is not None and reloaded.status == 422
 
     admin.get_by_role("link", name=re.compile("Marketing")).first.click()
     settings = admin.get_by_role("region", name="Budget settings")

@@ -14,7 +14,8 @@ from donatello.core.clock import utcnow
 from donatello.core.database import create_engine
 from donatello.generations.admission import prompt_context
 from donatello.sealing import sealer_from_settings
-from tests.web.conftest import LiveServer, looks_right
+from tests.support.browser import looks_right
+from tests.support.live_server import LiveServer
 from tests.web.world import World, _run, department_id, user_ids
 
 SQUARE_SKETCH = "local/square-sketch"

@@ -12,8 +12,9 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy import text
 
 from donatello.core.database import create_engine
+from tests.support.browser import axe_violations, screenshot
 from tests.support.idp import EntraUser
-from tests.web.conftest import LiveServer, axe_violations, screenshot
+from tests.support.live_server import LiveServer
 from tests.web.world import World, _run, department_id
 
 
@@ -134,7 +135,7 @@ def test_a_success_notice_is_green_with_a_tick_and_a_warning_amber_with_a_sign(
 
 
 def _looks(notice: Locator) -> dict[str, str]:
-    return notice.evaluate(  # type: ignore[no-any-return]
+    return notice.evaluate(
         """n => ({background: getComputedStyle(n).backgroundColor,
                   sign: getComputedStyle(n, '::before').content})"""
     )

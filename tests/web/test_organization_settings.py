@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
+from tests.support.browser import looks_right
 from tests.support.navigation import nav_link
-from tests.web.conftest import looks_right
 from tests.web.world import World
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from donatello.core.database import create_engine
-from tests.web.conftest import looks_right
+from tests.support.browser import looks_right
 from tests.web.world import World, _run, department_id, user_ids
 
 BUSY_MODEL = "local/busy-sketch"

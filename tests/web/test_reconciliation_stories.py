@@ -19,11 +19,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from donatello.core.database import create_engine
+from tests.support.browser import looks_right
 from tests.support.idp import EntraUser
-from tests.web.conftest import LiveServer, looks_right
+from tests.support.live_server import LiveServer
 from tests.web.reconciliation_ledger import MODELS, RESOURCE, charge_ledger, days, focus_csv, meter
-from tests.web.test_admin_stories import _api
-from tests.web.world import GLOBEX_TID, World, _run
+from tests.web.world import GLOBEX_TID, World, _run, api_as
 
 RESULT_URL = re.compile(r"/reconciliations/[0-9a-f-]{36}$")
 WATCH_PROGRESS = """() => {
@@ -35,7 +35,7 @@ WATCH_PROGRESS = """() => {
 
 
 def _map_meters(live_server: LiveServer, web_database: str) -> None:
-    with _api(live_server, web_database, "finance") as api:
+    with api_as(live_server, web_database, "finance") as api:
         mappings = {f"{RESOURCE}/{meter(model)}": f"azure-openai/{model}" for model in MODELS}
         answer = api.put("/v1/reconciliation-settings", json={"mappings": mappings})
         assert answer.status_code == 200, answer.text

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.web.conftest import looks_right
+from tests.support.browser import looks_right
 from tests.web.world import World
 
 MODEL = "azure-openai/gpt-image-east"

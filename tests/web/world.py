@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import httpx
 from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from donatello import demo
+from donatello.auth.tokens import token_signer
 from donatello.budgets.periods import period_at
 from donatello.core.clock import utcnow
 from donatello.core.database import create_engine, create_sessionmaker, transaction
 from donatello.models import Department, DepartmentBudget, Organization, User
 from tests.support.idp import EntraUser
+from tests.support.live_server import LiveServer
 
 T = TypeVar("T")
 
@@ -197,3 +201,14 @@ def department_id(owner_url: str, code: str, organization_id: uuid.UUID) -> uuid
             await engine.dispose()
 
     return _run(run)
+
+
+@contextmanager
+def api_as(
+    live_server: LiveServer, owner_url: str, role: str, domain: str = "acme.com.au"
+) -> Iterator[httpx.Client]:
+    """An API client of the live server with a bearer token of ``role@domain``."""
+    user_id, org_id = user_ids(owner_url, f"{role}@{domain}")
+    bearer = {"Authorization": f"Bearer {token_signer(live_server.settings).issue(user_id, org_id)}"}
+    with httpx.Client(base_url=live_server.url, headers=bearer, trust_env=False, timeout=30) as client:
+        yield client

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello import audit
 from donatello.config import Settings
-from donatello.core.clock import utcnow
 from donatello.core.metrics import REGISTRY
 from donatello.models import AuditOutbox, User, Webhook, WebhookDelivery
 from donatello.sealing import PromptSealer
@@ -30,6 +29,7 @@ from donatello.webhooks import fanout, repository, service
 from donatello.webhooks.delivery import Deliverer, http_client
 from donatello.webhooks.schemas import WebhookCreate, WebhookWithSecret
 from tests.support import factories
+from tests.support.clock import Clock
 from tests.support.ledger import principal_of
 from tests.support.webhook_receiver import HOSTNAME, Receiver
 
@@ -48,17 +48,6 @@ def verify(secret: str, header: str, body: bytes) -> bool:
 
 
 # --- Fixtures ----------------------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 class Dns:

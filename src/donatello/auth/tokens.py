@@ -8,10 +8,10 @@ each request, so a deactivation or role change takes effect at once.
 from __future__ import annotations
 
 import math
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -37,7 +37,14 @@ class AccessClaims:
 
 
 class TokenSigner:
-    def __init__(self, key: Ed25519PrivateKey, lifetime: timedelta = ACCESS_TOKEN_LIFETIME) -> None:
+    def __init__(
+        self,
+        key: Ed25519PrivateKey,
+        lifetime: timedelta = ACCESS_TOKEN_LIFETIME,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.clock = clock  # when tokens are issued and until when they are accepted
         self._key = key
         self._public = key.public_key()
         self._lifetime = min(lifetime, ACCESS_TOKEN_LIFETIME)
@@ -55,7 +62,7 @@ class TokenSigner:
         lifetime: timedelta | None = None,
     ) -> str:
         """An access token; ``lifetime`` may shorten (never lengthen) the 15-minute maximum."""
-        now = utcnow()
+        now = self.clock()
         lifetime = min(lifetime, self._lifetime) if lifetime else self._lifetime
         claims = {
             "iss": ISSUER,
@@ -78,15 +85,15 @@ class TokenSigner:
 
     def seal(self, payload: dict[str, Any], *, audience: str, lifetime: timedelta) -> str:
         """Sign a short-lived statement for ``audience`` (e.g. the sign-in flow kept in a cookie)."""
-        now = utcnow()
+        now = self.clock()
         claims = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + lifetime, "data": payload}
         return jwt.encode(claims, self._key, algorithm="EdDSA")
 
     def unseal(self, token: str, *, audience: str) -> dict[str, Any] | None:
         """The payload ``seal`` signed for ``audience``, or None when it is forged, altered or expired."""
         try:
-            claims = jwt.decode(token, self._public, algorithms=["EdDSA"], audience=audience, issuer=ISSUER)
-        except jwt.InvalidTokenError:
+            claims = self._decode(token, audience=audience, required=["exp", "iat", "aud", "iss"])
+        except (jwt.InvalidTokenError, ValueError, TypeError):
             return None
         data = claims.get("data")
         return data if isinstance(data, dict) else None
@@ -104,23 +111,14 @@ class TokenSigner:
         remembered = self._verified.get(token)
         if remembered is not None:
             claims, expires = remembered
-            if time.time() < expires:  # PyJWT's own rule without leeway: valid while now < exp
+            if self.clock().timestamp() < expires:  # as ``_decode``: valid while now < exp
                 return claims
             self._verified.pop(token, None)
         return self._verify(token)
 
     def _verify(self, token: str) -> AccessClaims:
         try:
-            claims = jwt.decode(
-                token,
-                self._public,
-                algorithms=["EdDSA"],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                # No leeway: we signed it with our own clock, so --ttl 1s means one second. (Entra's
-                # tokens, from another clock, get entra_leeway_seconds.)
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-            )
+            claims = self._decode(token, audience=AUDIENCE, required=["exp", "iat", "sub", "aud", "iss"])
             verified = AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 organization_id=uuid.UUID(claims["org"]),
@@ -132,6 +130,26 @@ class TokenSigner:
             raise Unauthenticated("The access token has expired; refresh it") from exc
         except (jwt.InvalidTokenError, KeyError, ValueError, TypeError) as exc:
             raise Unauthenticated("The access token is not valid") from exc
+
+    def _decode(self, token: str, *, audience: str, required: list[str]) -> dict[str, Any]:
+        """PyJWT checks the signature, algorithm, audience, issuer and required claims; the times are
+        checked here against this signer's clock, with PyJWT's rules and no leeway: we signed with our
+        own clock, so --ttl 1s means one second. (Entra's tokens, from another clock, get
+        entra_leeway_seconds.)"""
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            self._public,
+            algorithms=["EdDSA"],
+            audience=audience,
+            issuer=ISSUER,
+            options={"require": required, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+        now = self.clock().timestamp()
+        if not now < float(claims["exp"]):
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        if any(now < float(claims[name]) for name in ("nbf", "iat") if name in claims):
+            raise jwt.ImmatureSignatureError("The token is not yet valid")
+        return claims
 
     def _remember(self, token: str, claims: AccessClaims, expires: float) -> None:
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:

@@ -70,6 +70,9 @@ def serve_processes(settings: Settings, workers: int) -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
+            # A server process that does not answer uvicorn's ping in time is killed and replaced; a fresh
+            # one on a busy machine can take longer than the default 5 s just to import the app.
+            timeout_worker_healthcheck=30,
         )
     finally:
         if jobs:
