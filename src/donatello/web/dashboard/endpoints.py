@@ -23,7 +23,7 @@ from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service, tables
 from donatello.tenancy import Permission
-from donatello.web.dashboard.chart import burn_down_chart
+from donatello.web.dashboard.chart import PHONE, burn_down_chart
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -91,6 +91,7 @@ async def dashboard(
         current=current,
         burn_down=burn_down,
         chart=burn_down_chart(burn_down),
+        phone_chart=burn_down_chart(burn_down, PHONE),
         spend=spend,
         history=history,
         period=period,
