@@ -276,6 +276,7 @@ class Processor:
                     job,
                     "generation.completed",
                     "image_generated",
+                    user_email=charge.user_email,
                     model_used=chosen.name,
                     fallback_from=outcome.fallback_from.name if outcome.fallback_from else None,
                     cost_aud=charge.actual_cost_aud,
@@ -372,7 +373,7 @@ def _event(job: Job, event_type: str, action: str, **metadata: Any) -> audit.Aud
         action=action,
         resource=("generation", job.id),
         organization_id=job.organization_id,
-        actor=audit.Actor(job.user_id),
+        actor=audit.Actor(job.user_id, metadata.pop("user_email", None)),  # whose work it did, by name
         status=status,
         error=metadata.get("reason") if status == "failure" else None,
         details=metadata,

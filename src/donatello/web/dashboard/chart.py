@@ -28,7 +28,7 @@ class Frame:
 
 
 WIDE = Frame(width=640, height=260, left=66, right=16, top=14, bottom=30)
-PHONE = Frame(width=360, height=280, left=52, right=10, top=14, bottom=30)
+PHONE = Frame(width=360, height=280, left=58, right=10, top=14, bottom=30)
 
 
 @dataclass(frozen=True)
