@@ -256,7 +256,7 @@ async def spend_table(
         found = await repository.spend_by(
             session, department.id, period.start, period.end, [R.provider, R.model]
         )
-        rows = [_row(f"{r.provider}/{r.model}", f"{r.provider} {r.model}", r) for r in found]
+        rows = [_row(f"{r.provider}/{r.model}", f"{r.provider}/{r.model}", r) for r in found]
     else:
         found = await repository.spend_by(session, department.id, period.start, period.end, [R.day])
         rows = [_row(r.day.isoformat(), r.day.isoformat(), r) for r in found]

@@ -56,27 +56,34 @@ def navigation(principal: Principal) -> list[NavItem]:
 
 
 CENT = Decimal("0.01")
+#: How each pricing currency is written; AUD, the currency of every budget and charge, is A$.
+SYMBOLS = {"AUD": "A$", "USD": "US$", "EUR": "€", "GBP": "£"}
 
 
-def aud(amount: Decimal | str | int | None) -> str:
-    """A total as people read money: A$1,234.50, to the cent (half up). The ledger keeps four places;
-    a budget, a spend or a forecast shown as A$66.9669 reads like a fault, so totals show cents."""
-    if amount is None:
-        return "—"
-    value = Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    return f"{sign}A${abs(value):,.2f}"
+def aud(amount: Decimal | str | int | None, exact: bool = False, currency: str = "AUD") -> str:
+    """Every amount of money on every page, one way (``{{ amount | aud }}``):
 
-
-def price(amount: Decimal | str | int | None) -> str:
-    """A price or one request's cost, exact: cents always, and the ledger's 4 places when it has them
-    (A$0.0531 an image) — rounding a price would misstate it."""
+    * a total (a budget, a spend, a forecast) to the cent, half up: A$1,234.50 — the ledger keeps four
+      places, and A$66.9669 on a budget reads like a fault;
+    * ``exact``: a price or one request's cost as it is, cents at least and no trailing zeros past them:
+      A$0.0531, A$0.015, A$0.05 — rounding a price would misstate it.
+    """
     if amount is None:
         return "—"
     value = Decimal(str(amount))
-    places = 2 if value == value.quantize(CENT) else 4
+    if exact:
+        exponent = value.normalize().as_tuple().exponent
+        places = max(2, -exponent) if isinstance(exponent, int) else 2
+    else:
+        value, places = value.quantize(CENT, rounding=ROUND_HALF_UP), 2
     sign = "-" if value < 0 else ""
-    return f"{sign}A${abs(value):,.{places}f}"
+    symbol = SYMBOLS.get(currency, f"{currency} ")
+    return f"{sign}{symbol}{abs(value):,.{places}f}"
+
+
+def price(amount: Decimal | str | int | None) -> str:
+    """A price or one request's cost, exact (``aud`` with ``exact``), for messages written in Python."""
+    return aud(amount, exact=True)
 
 
 @pass_context
@@ -117,7 +124,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(aud=aud, price=price, when=when, day=day, duration=duration)
+    env.filters.update(aud=aud, when=when, day=day, duration=duration)
     env.globals.update(permissions=Permission)  # {% if viewer.can(permissions.X) %}
     return env
 
