@@ -48,10 +48,6 @@ def series(report: BurnDown) -> list[SeriesRow]:
         day = report.period_start + timedelta(days=offset)
         known = report.days[offset] if offset < len(report.days) else None
         ahead = offset - len(report.days) + 1  # 0 on the last day so far, then 1, 2, ... to the end
-
-        def towards(end: Decimal, ahead: int = ahead) -> Decimal | None:
-            return _towards(start, end, ahead, remaining)
-
         rows.append(
             SeriesRow(
                 day=day,

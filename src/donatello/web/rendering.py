@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from donatello.core.money import written
 from donatello.tenancy import Permission, Principal
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,30 +56,10 @@ def navigation(principal: Principal) -> list[NavItem]:
     return [item for item in NAVIGATION if item.visible_to(principal)]
 
 
-CENT = Decimal("0.01")
-#: How each pricing currency is written; AUD, the currency of every budget and charge, is A$.
-SYMBOLS = {"AUD": "A$", "USD": "US$", "EUR": "€", "GBP": "£"}
-
-
 def aud(amount: Decimal | str | int | None, exact: bool = False, currency: str = "AUD") -> str:
-    """Every amount of money on every page, one way (``{{ amount | aud }}``):
-
-    * a total (a budget, a spend, a forecast) to the cent, half up: A$1,234.50 — the ledger keeps four
-      places, and A$66.9669 on a budget reads like a fault;
-    * ``exact``: a price or one request's cost as it is, cents at least and no trailing zeros past them:
-      A$0.0531, A$0.015, A$0.05 — rounding a price would misstate it.
-    """
-    if amount is None:
-        return "—"
-    value = Decimal(str(amount))
-    if exact:
-        exponent = value.normalize().as_tuple().exponent
-        places = max(2, -exponent) if isinstance(exponent, int) else 2
-    else:
-        value, places = value.quantize(CENT, rounding=ROUND_HALF_UP), 2
-    sign = "-" if value < 0 else ""
-    symbol = SYMBOLS.get(currency, f"{currency} ")
-    return f"{sign}{symbol}{abs(value):,.{places}f}"
+    """Every amount of money on every page, one way (``{{ amount | aud }}``, ``core.money.written``):
+    totals to the cent (A$1,234.50); ``exact``: a price or one request's cost as it is (A$0.0531)."""
+    return "—" if amount is None else written(amount, exact=exact, currency=currency)
 
 
 def price(amount: Decimal | str | int | None) -> str:
