@@ -99,4 +99,6 @@ def test_the_audit_log_names_people_links_resources_and_picks_event_types(
     looks_right(page, "audit-log")
     page.get_by_role("link", name="department budget").first.click()
     expect(page).to_have_url(f"{live_server.url}/reports/{mktg}")
+    opened = page.goto(live_server.url + completed["href"])  # the generation's page opens for its auditor
+    assert opened is not None and opened.status == 200
     assert page_errors == []
