@@ -71,6 +71,7 @@ def test_the_axis_runs_in_round_steps_to_just_above_the_largest_figure() -> None
     assert nice_ticks(Decimal("3500.00"))[-1] == Decimal(4000)
     assert nice_ticks(Decimal("80.00")) == [Decimal(n) for n in (0, 20, 40, 60, 80)]
     assert nice_ticks(Decimal(0))[-1] == Decimal(1)
+    assert nice_ticks(Decimal("0.0004")) == [Decimal(0), Decimal("0.01")]  # never a step finer than a cent
     report = _report().model_copy(
         update={"forecast_straight_line_aud": Decimal("0.18"), "forecast_trailing_7_day_aud": Decimal("0.18")}
     )

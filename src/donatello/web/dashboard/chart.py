@@ -14,6 +14,7 @@ from donatello.reports.burn_down_series import SeriesRow, series
 from donatello.reports.schemas import BurnDown
 
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 LABEL_GAP = 14  # the forecasts' end labels sit at least this far apart, so both stay readable
 
 
@@ -113,7 +114,7 @@ def nice_ticks(highest: Decimal, most: int = 5) -> list[Decimal]:
     smallest that needs at most ``most`` intervals (A$0.18 -> 0, 0.05 ... 0.20; A$3,500 -> 0, 1k ... 4k)."""
     if highest <= 0:
         return [Decimal(k) / 4 for k in range(5)]
-    magnitude = Decimal(1).scaleb((highest / most).adjusted())
+    magnitude = max(Decimal(1).scaleb((highest / most).adjusted()), CENT)  # a label shows cents at most
     for factor in (1, 2, 5, 10, 20):
         step = magnitude * factor
         intervals = int((highest / step).to_integral_value(rounding=ROUND_CEILING))
