@@ -3,13 +3,16 @@ forecasts end at the period's last day, and every point keeps the exact figure i
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
 from donatello.reports.schemas import BurnDown, BurnDownDay
-from donatello.web.dashboard.chart import burn_down_chart
+from donatello.reports.tables import to_csv
+from donatello.web.dashboard.chart import PHONE, burn_down_chart, nice_ticks
 
 
 def _report() -> BurnDown:
@@ -61,3 +64,40 @@ def test_a_top_up_steps_the_budget_line_up_on_its_day_and_points_keep_their_figu
     assert chart.straight_end.x == chart.plot_right
     assert chart.ticks[-1].amount >= Decimal("3500.00") and chart.ticks[-1].label == "A$4k"
     assert all(chart.plot_bottom >= p.y >= 0 for p in chart.points)
+
+
+def test_the_axis_runs_in_round_steps_to_just_above_the_largest_figure() -> None:
+    assert nice_ticks(Decimal("0.18")) == [Decimal(n) / 100 for n in (0, 5, 10, 15, 20)]
+    assert nice_ticks(Decimal("3500.00"))[-1] == Decimal(4000)
+    assert nice_ticks(Decimal("80.00")) == [Decimal(n) for n in (0, 20, 40, 60, 80)]
+    assert nice_ticks(Decimal(0))[-1] == Decimal(1)
+    assert nice_ticks(Decimal("0.0004")) == [Decimal(0), Decimal("0.01")]  # never a step finer than a cent
+    report = _report().model_copy(
+        update={"forecast_straight_line_aud": Decimal("0.18"), "forecast_trailing_7_day_aud": Decimal("0.18")}
+    )
+    report.days[:] = [
+        d.model_copy(update={"cumulative_aud": Decimal("0.06"), "budget_aud": None}) for d in report.days
+    ]
+    labels = [tick.label for tick in burn_down_chart(report).ticks]
+    assert labels == ["A$0", "A$0.05", "A$0.10", "A$0.15", "A$0.20"]
+
+
+def test_overlapping_forecasts_stay_apart_and_the_phone_drawing_is_tall() -> None:
+    report = _report()  # both forecasts end at the same figure
+    chart = burn_down_chart(report)
+    assert chart.straight_end == chart.trailing_end
+    first, second = chart.labels
+    assert abs(first.y - second.y) >= 14 and {first.text, second.text} == {"straight line", "7-day pace"}
+    phone = burn_down_chart(report, PHONE)
+    assert phone.height / phone.width * 350 >= 220  # at 350 px across (a 390 px phone), 220 px tall
+
+
+def test_every_drawn_line_carries_the_csv_series_it_draws() -> None:
+    report = _report()
+    chart = burn_down_chart(report)
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    for line in chart.lines:
+        drawn = dict(pair.split("=") for pair in line.figures.split())
+        assert drawn == {r["day"]: r[line.series] for r in rows if r[line.series]}, line.series
+    corners = re.findall(r"[ML]([\d.]+),", chart.straight.path)
+    assert len(corners) == 21  # from the 10th to the 30th, a point a day

@@ -399,11 +399,11 @@ async def test_the_demo_s_gpt_image_models_read_not_configured_and_priced_by_tok
     page = (await browser.get("/models")).text
 
     for name, prices in (
-        ("gpt-image-1-mini", "output image 8, input text 2, input image 2.5"),
-        ("gpt-image-1.5", "output image 32, input text 5, input image 8"),
-        ("gpt-image-2", "output image 30, input text 5, input image 8"),
+        ("gpt-image-1-mini", "output image US$8.00, input text US$2.00, input image US$2.50"),
+        ("gpt-image-1.5", "output image US$32.00, input text US$5.00, input image US$8.00"),
+        ("gpt-image-2", "output image US$30.00, input text US$5.00, input image US$8.00"),
     ):
         row = re.search(rf'<tr data-model="azure-openai/{re.escape(name)}">.*?</tr>', page, re.S)
         assert row, name
         assert 'data-testid="state">not configured</td>' in row.group(0)
-        assert f'by tokens <span class="detail">(USD per million: {prices})</span>' in row.group(0)
+        assert f'by tokens <span class="detail">(per million tokens: {prices})</span>' in row.group(0)

@@ -47,7 +47,7 @@ def test_a_token_priced_model_shows_its_token_prices_and_quotes_up_to_its_most(
     operator = sign_in(World.platform(), "/models")
     row = operator.locator("tr[data-model='local/pillow-tokens']")
     expect(row.get_by_test_id("token-prices")).to_have_text(
-        "by tokens (AUD per million: output image 48.64, input text 7.6, input image 12.16)"
+        "by tokens (per million tokens: output image A$48.64, input text A$7.60, input image A$12.16)"
     )
     editor = operator.locator("[data-edit-model='local/pillow-tokens']")
     expect(editor.get_by_label("Per image (AUD)")).to_have_count(0)  # token prices are set through the API

@@ -277,3 +277,27 @@ async def last_id_of_next(session: AsyncSession, after: int, batch: int) -> int:
         {"after": after, "batch": batch},
     )
     return int(high or 0)
+
+
+async def events_about(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    event_types: Sequence[str],
+    resource_ids: Sequence[str],
+    since: datetime,
+    until: datetime,
+) -> list[AuditOutbox]:
+    """An organization's events of ``event_types`` about ``resource_ids`` in ``[since, until)``, oldest
+    first (``idx_audit_outbox_org_created`` bounds the scan to the range)."""
+    stmt = (
+        select(AuditOutbox)
+        .where(
+            AuditOutbox.organization_id == organization_id,
+            AuditOutbox.created_at >= since,
+            AuditOutbox.created_at < until,
+            AuditOutbox.event_type.in_(event_types),
+            AuditOutbox.payload["resource_id"].astext.in_(resource_ids),
+        )
+        .order_by(AuditOutbox.created_at, AuditOutbox.id)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -62,6 +62,22 @@ async def refusal(session: AsyncSession, event_id: uuid.UUID) -> dict[str, Any] 
     return await repository.event_document(session, event_id, "budget.request_refused")
 
 
+async def history(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    event_types: tuple[str, ...],
+    resource_ids: list[uuid.UUID],
+    since: datetime,
+    until: datetime,
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """(instant, document) of a resource's events of ``event_types`` in ``[since, until)``, oldest first:
+    the recorded history of a change that keeps no history table of its own (a budget's amount)."""
+    rows = await repository.events_about(
+        session, organization_id, event_types, [str(r) for r in resource_ids], since, until
+    )
+    return [(row.created_at, row.payload) for row in rows]
+
+
 async def list_events(
     session: AsyncSession,
     store: AuditStore | None,

@@ -7,6 +7,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, ClassVar
 
 from donatello.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from donatello.core.money import written
 
 if TYPE_CHECKING:
     from donatello.models import Department
@@ -41,8 +42,8 @@ class BudgetExceeded(DomainError):
     ) -> None:
         available = budget - spent - reserved
         super().__init__(
-            f"{department.code} has {available} AUD available of {budget} AUD this period; "
-            f"this request needs {quote} AUD",
+            f"{department.code} has {written(available, exact=True)} available of {written(budget)} this "
+            f"period; this request needs {written(quote, exact=True)}",
             department=department.code,
             budget_aud=str(budget),
             spent_aud=str(spent),
@@ -65,8 +66,8 @@ class UserCapExceeded(DomainError):
         self, department: Department, cap: Decimal, used: Decimal, quote: Decimal, refusal_id: uuid.UUID
     ) -> None:
         super().__init__(
-            f"Your cap in {department.code} is {cap} AUD this period and {used} AUD is used or held; "
-            f"this request needs {quote} AUD",
+            f"Your cap in {department.code} is {written(cap)} this period and {written(used, exact=True)} is "
+            f"used or held; this request needs {written(quote, exact=True)}",
             department=department.code,
             cap_aud=str(cap),
             used_aud=str(used),
@@ -122,7 +123,7 @@ class IncreaseRequestOpen(Conflict):
 
     def __init__(self, request_id: object, amount: Decimal) -> None:
         super().__init__(
-            f"Request {request_id} for {amount} AUD is still open; wait for its decision before asking again",
+            f"Your request for {written(amount)} is still open; wait for its decision before asking again",
             open_request_id=str(request_id),
             amount_aud=str(amount),
         )

@@ -34,7 +34,7 @@ from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate, I
 from donatello.core.clock import utcnow
 from donatello.core.database import add_unless_taken
 from donatello.core.errors import Forbidden, NotFound
-from donatello.core.money import BUDGET_COLUMN, within
+from donatello.core.money import BUDGET_COLUMN, within, written
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import BudgetIncreaseRequest, Department
 from donatello.tenancy import Principal
@@ -119,7 +119,7 @@ async def decide(
     granted = body.amount_aud if body.amount_aud is not None else request.amount_aud
     if body.decision == "approved" and granted > request.amount_aud:
         raise ApprovalAboveAsked(
-            f"{granted} AUD is more than the {request.amount_aud} AUD asked for", field="amount_aud"
+            f"{written(granted)} is more than the {written(request.amount_aud)} asked for", field="amount_aud"
         )
     # The budget row first (the one lock order every budget writer keeps), then the request.
     account = await open_for_update(session, request.department_id, at)

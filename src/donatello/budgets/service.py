@@ -134,26 +134,30 @@ async def set_budget(
         found = await repository.department_with_org_settings(session, department.id)
         assert found is not None
         period = period_at(at, organization_timezone(found[1]))
-        session.add(
-            DepartmentBudget(
-                organization_id=department.organization_id,
-                department_id=department.id,
-                monthly_budget_aud=body.monthly_budget_aud,
-                enforcement_mode=body.enforcement_mode,
-                alert_thresholds=body.alert_thresholds,
-                per_user_monthly_cap_aud=body.per_user_monthly_cap_aud,
-                budget_period_start=period.start,
-                budget_period_end=period.end,
-            )
+        row = DepartmentBudget(
+            organization_id=department.organization_id,
+            department_id=department.id,
+            monthly_budget_aud=body.monthly_budget_aud,
+            enforcement_mode=body.enforcement_mode,
+            alert_thresholds=body.alert_thresholds,
+            per_user_monthly_cap_aud=body.per_user_monthly_cap_aud,
+            budget_period_start=period.start,
+            budget_period_end=period.end,
         )
+        session.add(row)
         await session.flush()
         await audit.record_event(
             session,
             "budget.created",
-            resource=("department_budget", department.id),
+            resource=("department_budget", row.id),
             organization_id=department.organization_id,
             actor=principal,
-            details={"department_code": department.code, "changes": body.model_dump()},
+            details={
+                "department_id": department.id,
+                "department_code": department.code,
+                "changes": body.model_dump(),
+            },
+            at=at,
         )
         return await status(session, principal, department.id, at=at)
     return await _apply(session, principal, department, body.model_dump(), at)
@@ -209,10 +213,11 @@ async def _apply(
         await audit.record_event(
             session,
             kind,
-            resource=("department_budget", department.id),
+            resource=("department_budget", account.budget.id),  # one id for a budget's whole history
             organization_id=department.organization_id,
             actor=principal,
-            details={"department_code": department.code, "changes": changes},
+            details={"department_id": department.id, "department_code": department.code, "changes": changes},
+            at=at,
         )
     if changes.keys() & {"monthly_budget_aud", "alert_thresholds"}:
         await alerts.reconcile(session, account.budget, at=at)

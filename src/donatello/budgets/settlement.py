@@ -29,7 +29,7 @@ from donatello.budgets.alerts import raise_crossed
 from donatello.budgets.errors import InvalidAdjustment, ReservationNotFound
 from donatello.core import metrics
 from donatello.core.clock import utcnow
-from donatello.core.money import to_ledger_precision
+from donatello.core.money import to_ledger_precision, written
 from donatello.models import BudgetReservation, CostEvent
 from donatello.pricing.service import Metered, Quote, charge_for_usage
 from donatello.tenancy import Principal, scoped_get
@@ -229,7 +229,8 @@ async def amend(
     remaining = charge.actual_cost_aud + await repository.amendments_total(session, charge.id)
     if remaining + signed < 0:
         raise InvalidAdjustment(
-            f"The charge has {remaining} AUD left to refund; {abs(signed)} AUD is more than that",
+            f"The charge has {written(remaining, exact=True)} left to refund; "
+            f"{written(abs(signed), exact=True)} is more than that",
             remaining_aud=str(remaining),
         )
     event = await repository.add_cost_event(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import PlainSerializer
@@ -22,6 +22,29 @@ def to_cents(amount: Decimal) -> Decimal:
 def to_ledger_precision(amount: Decimal) -> Decimal:
     """Prices and cost events: four decimal places (the ledger's NUMERIC scale)."""
     return amount.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN)
+
+
+#: How each currency is written for people; AUD, the currency of every budget and charge, is A$.
+SYMBOLS = {"AUD": "A$", "USD": "US$", "EUR": "€", "GBP": "£"}
+
+
+def written(amount: Decimal | str | int, *, exact: bool = False, currency: str = "AUD") -> str:
+    """Money as people read it, the one way pages and messages write it:
+
+    * a total (a budget, a spend, a forecast) to the cent, half up as a statement rounds: A$1,234.50 —
+      the ledger keeps four places, and A$66.9669 on a budget reads like a fault;
+    * ``exact``: a price or one request's cost as it is, cents at least and no trailing zeros past them
+      (A$0.0531, A$0.015, A$0.05) — rounding a price would misstate it.
+    """
+    value = Decimal(str(amount))
+    places = 2
+    if exact:
+        exponent = value.normalize().as_tuple().exponent
+        places = max(2, -exponent) if isinstance(exponent, int) else 2
+    else:
+        value = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{SYMBOLS.get(currency, f'{currency} ')}{abs(value):,.{places}f}"
 
 
 def hold_at_ledger_precision(amount: Decimal) -> Decimal:
@@ -65,7 +88,8 @@ def within(amount: Decimal, column: MoneyColumn, *, field: str, what: str) -> De
     """``amount`` if ``column`` can hold it, else ``AmountTooLarge`` naming the field and the maximum."""
     if amount > column.maximum:
         raise AmountTooLarge(
-            f"{what} would be {amount} AUD; the most this service holds is {column.maximum} AUD",
+            f"{what} would be {written(amount, exact=True)}; the most this service holds is "
+            f"{written(column.maximum)}",
             field=field,
             maximum_aud=str(column.maximum),
         )

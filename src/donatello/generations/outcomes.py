@@ -21,7 +21,7 @@ def outcome_event(job: Job, event_type: str, action: str, **metadata: Any) -> au
         action=action,
         resource=("generation", job.id),
         organization_id=job.organization_id,
-        actor=audit.Actor(job.user_id),
+        actor=audit.Actor(job.user_id, metadata.pop("user_email", None)),  # whose work it did, by name
         status=status,
         error=metadata.get("reason") if status == "failure" else None,
         details=metadata,

@@ -300,6 +300,7 @@ class Processor:
                     job,
                     "generation.completed",
                     "image_generated",
+                    user_email=charge.user_email,
                     model_used=chosen.name,
                     fallback_from=outcome.fallback_from.name if outcome.fallback_from else None,
                     cost_aud=charge.actual_cost_aud,

@@ -171,23 +171,24 @@ async def closed_budgets_between(
     return {row[0]: (row[1], row[2]) for row in (await session.execute(stmt)).all()}
 
 
-async def top_ups_by_day(
-    session: AsyncSession, department_id: uuid.UUID, period_start: date, timezone: str
-) -> dict[date, Decimal]:
-    """Top-ups approved for the period, by the local day they were approved on."""
+async def budget_raises_by_day(
+    session: AsyncSession, department_id: uuid.UUID, starts: datetime, ends: datetime, timezone: str
+) -> list[tuple[date, Decimal]]:
+    """Approved raises of the department's budget decided in ``[starts, ends)`` (top-ups for the period
+    and permanent raises alike), summed by the local day they were approved on."""
     day = func.date(func.timezone(timezone, BudgetIncreaseRequest.decided_at)).label("day")
     stmt = (
         select(day, func.sum(BudgetIncreaseRequest.approved_amount_aud))
         .where(
             BudgetIncreaseRequest.department_id == department_id,
-            BudgetIncreaseRequest.period_start == period_start,
+            BudgetIncreaseRequest.decided_at >= starts,
+            BudgetIncreaseRequest.decided_at < ends,
             BudgetIncreaseRequest.subject == "department",
-            BudgetIncreaseRequest.scope == "this_period",
             BudgetIncreaseRequest.status == "approved",
         )
         .group_by(day)
     )
-    return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
 async def spend_by_cost_centre(

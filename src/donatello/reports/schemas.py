@@ -46,8 +46,12 @@ class BurnDownDay(BaseModel):
     day: date
     spent_aud: Money
     cumulative_aud: Money
-    budget_aud: Money | None = Field(description="The period's budget as of this day: top-ups show as steps")
-    budget_line_aud: Money | None
+    budget_aud: Money | None = Field(
+        description="The period's budget as of this day: a change or a top-up steps it on the day it was made"
+    )
+    budget_line_aud: Money | None = Field(
+        description="An even pace to the period's end: this day's share of the budget as of this day"
+    )
 
 
 class BurnDown(BaseModel):

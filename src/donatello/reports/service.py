@@ -22,7 +22,7 @@ from donatello.core.errors import Forbidden
 from donatello.core.money import TEN_THOUSANDTH, to_cents
 from donatello.models import Department
 from donatello.organizations import service as organizations
-from donatello.reports import repository
+from donatello.reports import budget_line, repository
 from donatello.reports.errors import InvalidRange
 from donatello.reports.repository import R
 from donatello.reports.schemas import (
@@ -192,18 +192,16 @@ async def burn_down(
     budgets = await _budgets_for(session, [department], period, period_at(now, timezone))
     period_budget = budgets.get(department.id)
     budget = period_budget.total if period_budget else None
-    # Top-ups raise the budget from the day they were approved: steps in the budget line.
-    steps = await repository.top_ups_by_day(session, department.id, period.start, timezone)
+    # Changes and raises step the line on the day they were made; earlier days keep their amount.
+    as_of_days = await budget_line.budget_by_day(session, department, period, period_budget, last)
     total_days = (period.end - period.start).days + 1
     elapsed = (last - period.start).days + 1
     days: list[BurnDownDay] = []
     cumulative = ZERO
-    as_of = period_budget.total - sum(steps.values(), ZERO) if period_budget else None
-    for offset in range(elapsed):
+    for offset, as_of in enumerate(as_of_days):
         day = period.start + timedelta(days=offset)
         spent = daily.get(day, ZERO)
         cumulative += spent
-        as_of = as_of + steps.get(day, ZERO) if as_of is not None else None
         line = (as_of * (offset + 1) / total_days).quantize(TEN_THOUSANDTH) if as_of is not None else None
         days.append(
             BurnDownDay(
@@ -258,7 +256,7 @@ async def spend_table(
         found = await repository.spend_by(
             session, department.id, period.start, period.end, [R.provider, R.model]
         )
-        rows = [_row(f"{r.provider}/{r.model}", f"{r.provider} {r.model}", r) for r in found]
+        rows = [_row(f"{r.provider}/{r.model}", f"{r.provider}/{r.model}", r) for r in found]
     else:
         found = await repository.spend_by(session, department.id, period.start, period.end, [R.day])
         rows = [_row(r.day.isoformat(), r.day.isoformat(), r) for r in found]

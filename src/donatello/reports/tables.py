@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel
 
 from donatello.core.spreadsheets import csv_row
+from donatello.reports import burn_down_series
 from donatello.reports.schemas import (
     BurnDown,
     CostCentreSpend,
@@ -76,10 +77,7 @@ def to_csv(report: BaseModel) -> str:
              for r in report.rows),
         )  # fmt: skip
     if isinstance(report, BurnDown):
-        return _csv(
-            ["day", "spent_aud", "cumulative_aud", "budget_line_aud"],
-            ([d.day, d.spent_aud, d.cumulative_aud, d.budget_line_aud] for d in report.days),
-        )
+        return _csv(burn_down_series.COLUMNS, (row.cells() for row in burn_down_series.series(report)))
     if isinstance(report, OrganizationRollup):
         return _csv(_SUMMARY, (_summary_row(s) for s in report.departments))
     if isinstance(report, PeriodComparison):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from donatello.core.money import written
 from donatello.tenancy import Permission, Principal
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -132,28 +133,15 @@ def landing(principal: Principal) -> NavItem:
     return NavItem("Models", "/models")
 
 
-CENT = Decimal("0.01")
-
-
-def aud(amount: Decimal | str | int | None) -> str:
-    """A total as people read money: A$1,234.50, to the cent (half up). The ledger keeps four places;
-    a budget, a spend or a forecast shown as A$66.9669 reads like a fault, so totals show cents."""
-    if amount is None:
-        return "—"
-    value = Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    return f"{sign}A${abs(value):,.2f}"
+def aud(amount: Decimal | str | int | None, exact: bool = False, currency: str = "AUD") -> str:
+    """Every amount of money on every page, one way (``{{ amount | aud }}``, ``core.money.written``):
+    totals to the cent (A$1,234.50); ``exact``: a price or one request's cost as it is (A$0.0531)."""
+    return "—" if amount is None else written(amount, exact=exact, currency=currency)
 
 
 def price(amount: Decimal | str | int | None) -> str:
-    """A price or one request's cost, exact: cents always, and the ledger's 4 places when it has them
-    (A$0.0531 an image) — rounding a price would misstate it."""
-    if amount is None:
-        return "—"
-    value = Decimal(str(amount))
-    places = 2 if value == value.quantize(CENT) else 4
-    sign = "-" if value < 0 else ""
-    return f"{sign}A${abs(value):,.{places}f}"
+    """A price or one request's cost, exact (``aud`` with ``exact``), for messages written in Python."""
+    return aud(amount, exact=True)
 
 
 @pass_context
@@ -216,9 +204,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(
-        aud=aud, price=price, when=when, day=day, duration=duration, ordinal=ordinal, starts_in=starts_in
-    )
+    env.filters.update(aud=aud, when=when, day=day, duration=duration, ordinal=ordinal, starts_in=starts_in)
     env.globals.update(permissions=Permission)  # {% if viewer.can(permissions.X) %}
     return env
 

@@ -13,13 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from donatello.audit import service as audit
+from donatello.audit.catalogue import EVENT_TYPES
 from donatello.audit.dependencies import Store
 from donatello.audit.schemas import AuditFilters
-from donatello.core.errors import ValidationFailed
+from donatello.core.errors import NotFound, ValidationFailed
 from donatello.dependencies import DbSession
 from donatello.tenancy import Permission
 from donatello.users import service as users
 from donatello.users.schemas import UserFilters
+from donatello.web.audit_log import labels
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -69,6 +71,12 @@ async def audit_log(
     )
     events = await audit.list_events(session, store, viewer.principal, filters, cursor, PAGE)
     people = await users.list_users(session, viewer.principal, UserFilters(), None, 200)
+    emails = {person.id: person.email for person in people.items}
+    for missing in labels.person_ids(events.items) - emails.keys():
+        try:
+            emails[missing] = (await users.get(session, viewer.principal, missing)).email
+        except NotFound:
+            continue  # no longer in the organization: named as such
     verification = await audit.verify(session, store, viewer.principal.organization_id) if verify else None
     chosen = {
         "user": user,
@@ -84,6 +92,9 @@ async def audit_log(
         viewer=viewer,
         events=events,
         people=people.items,
+        actors={event.id: labels.actor(event, emails) for event in events.items},
+        links={event.id: labels.resource_href(event, emails) for event in events.items},
+        event_types=EVENT_TYPES,
         chosen=chosen,
         kept={key: value for key, value in chosen.items() if value},
         verification=verification,

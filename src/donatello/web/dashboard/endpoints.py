@@ -24,7 +24,7 @@ from donatello.models import Department
 from donatello.reports import service, tables
 from donatello.reports.errors import InvalidRange
 from donatello.tenancy import Permission
-from donatello.web.dashboard.chart import burn_down_chart
+from donatello.web.dashboard.chart import PHONE, burn_down_chart
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
@@ -125,6 +125,7 @@ async def _dashboard(
         current=current,
         burn_down=burn_down,
         chart=burn_down_chart(burn_down),
+        phone_chart=burn_down_chart(burn_down, PHONE),
         spend=spend,
         history=history,
         period=period,
