@@ -23,7 +23,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 T = TypeVar("T")
 
-TABLES = frozenset({"model_providers", "provider_configs", "fx_rates"})
+TABLES = frozenset({"model_providers", "provider_configs", "fx_rates", "model_prices"})
 _VERSION = "catalogue_version"
 _entries: dict[Hashable, tuple[int, Any]] = {}
 

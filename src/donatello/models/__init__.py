@@ -20,7 +20,7 @@ from donatello.models.generations import Generation, GenerationMetadata
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
 from donatello.models.pacing import ModelCall, QueueTurn
-from donatello.models.providers import CatalogueVersion, FxRate, ModelProvider, ProviderConfig
+from donatello.models.providers import CatalogueVersion, FxRate, ModelPrice, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
 from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
 from donatello.models.reports import CostDailyRollup, ExportJob
@@ -51,6 +51,7 @@ __all__ = [
     "GenerationBatch",
     "GenerationMetadata",
     "ModelCall",
+    "ModelPrice",
     "ModelProvider",
     "Notification",
     "NotificationFanoutState",

@@ -4,7 +4,8 @@
 models and their prices; org admins also see inactive ones, the runtime configuration (never a
 credential's details) and why a model is unavailable; only super admins change anything, and every change
 is audited. A super admin's change (``PUT /config`` or ``PATCH``) makes a model that was made unavailable
-(``providers.unavailable``) available again.
+(``providers.unavailable``) available again. A model's price is shown as the version in effect now, and a
+price change through ``PATCH`` is a new version effective now (``providers.prices``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.core.errors import NotFound, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.models import ModelProvider, ProviderConfig
+from donatello.models import ModelPrice, ModelProvider, ProviderConfig
 from donatello.models.providers import TOKEN_PRICE_COLUMNS
-from donatello.providers import repository
+from donatello.providers import prices, repository
 from donatello.providers.adapters import cannot_run
 from donatello.providers.availability import Availability
 from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
+from donatello.providers.price_schemas import PriceHistory, PriceSchedule, PriceVersionRead
 from donatello.providers.schemas import (
     ProviderConfigRead,
     ProviderConfigWrite,
@@ -48,7 +50,8 @@ async def list_providers(
         session, include_inactive=admin, after=decode_cursor(cursor, 2), limit=limit + 1
     )
     kept, next_cursor = page_of(rows, limit, key=lambda row: [row[0].provider_name, row[0].model_name])
-    items = [await _read(model, config, availability, admin) for model, config in kept]
+    priced = await prices.in_effect_now(session, [model for model, _ in kept])
+    items = [await _read(model, config, availability, admin, priced.get(model.id)) for model, config in kept]
     return Page[ProviderRead](items=items, next_cursor=next_cursor)
 
 
@@ -57,7 +60,24 @@ async def get(
 ) -> ProviderRead:
     admin = _is_admin(principal)
     model = await _visible(session, provider_id, admin)
-    return await _read(model, await repository.config_for(session, model.id), availability, admin)
+    config = await repository.config_for(session, model.id)
+    return await _read(model, config, availability, admin, await _price_now(session, model))
+
+
+async def price_history(session: AsyncSession, principal: Principal, provider_id: uuid.UUID) -> PriceHistory:
+    """The versions of a visible model's price; who set each is for administrators only."""
+    admin = _is_admin(principal)
+    found = await prices.history(session, await _visible(session, provider_id, admin))
+    if not admin:
+        found.items = [item.model_copy(update={"scheduled_by": None}) for item in found.items]
+    return found
+
+
+async def schedule_price(
+    session: AsyncSession, principal: Principal, provider_id: uuid.UUID, body: PriceSchedule
+) -> PriceVersionRead:
+    """A super admin schedules a model's next price (``providers.prices``)."""
+    return await prices.schedule(session, principal, await _visible(session, provider_id, admin=True), body)
 
 
 async def create(
@@ -102,6 +122,7 @@ async def update(
     """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field.
     Any change by an administrator makes an unavailable model available again."""
     model = await _visible(session, provider_id, admin=True)
+    now_priced = await prices.price_now(session, model)
     wanted = body.model_dump(exclude_unset=True, exclude={"token_prices"})
     if body.token_prices is not None:
         wanted |= _token_columns(body.token_prices)
@@ -110,12 +131,19 @@ async def update(
     for field in ("size_multipliers", "quality_multipliers"):
         if wanted.get(field) is not None:
             wanted[field] = _json_multipliers(wanted[field])
+    current = {field: now_priced.get(field, getattr(model, field)) for field in wanted}
     changes = {
-        field: {"from": getattr(model, field), "to": value}
+        field: {"from": current[field], "to": value}
         for field, value in wanted.items()
-        if getattr(model, field) != value
+        if current[field] != value
         and (value is not None or field in {"cost_per_image", "sla_percentage", *TOKEN_PRICE_COLUMNS})
     }
+    repriced = any(field in prices.PRICE_COLUMNS for field in changes)
+    if repriced:
+        if any(field in changes for field in ("pricing_unit", "pricing_currency")):
+            await prices.refuse_unit_change_while_scheduled(session, model)
+        for field, value in now_priced.items():  # the change is made to the price in effect
+            setattr(model, field, value)
     if (cleared := _clear_unavailable(model)) is not None:
         changes["unavailable_reason"] = {"from": cleared, "to": None}
     if changes:
@@ -124,6 +152,8 @@ async def update(
                 setattr(model, field, change["to"])
         _check_pricing(model)
         await repository.save(session, model)
+        if repriced:
+            await prices.record_change(session, principal, model)
         await audit.record_event(
             session,
             "provider.updated",
@@ -137,7 +167,8 @@ async def update(
                 "changes": _auditable(changes),
             },
         )
-    return await _read(model, await repository.config_for(session, model.id), availability, admin=True)
+    config = await repository.config_for(session, model.id)
+    return await _read(model, config, availability, True, await _price_now(session, model))
 
 
 async def configure(
@@ -204,10 +235,20 @@ async def _unavailable_reason(
     return None
 
 
+async def _price_now(session: AsyncSession, model: ModelProvider) -> ModelPrice | None:
+    return (await prices.in_effect_now(session, [model])).get(model.id)
+
+
 async def _read(
-    model: ModelProvider, config: ProviderConfig | None, availability: Availability, admin: bool
+    model: ModelProvider,
+    config: ProviderConfig | None,
+    availability: Availability,
+    admin: bool,
+    price: ModelPrice | None = None,
 ) -> ProviderRead:
+    """The model as readers see it, priced by ``price`` (the version in effect now) when given."""
     why = await _unavailable_reason(model, config, availability)
+    priced: ModelPrice | ModelProvider = price if price is not None else model
     return ProviderRead(
         id=model.id,
         provider_name=model.provider_name,
@@ -218,11 +259,11 @@ async def _read(
         unavailable_since=model.unavailable_since if admin else None,
         last_error=model.last_error if admin else None,
         api_endpoint=model.api_endpoint,
-        cost_per_image_aud=model.cost_per_image_aud,
-        pricing_currency=model.pricing_currency,
-        cost_per_image=model.cost_per_image,
-        pricing_unit=model.pricing_unit,
-        token_prices=_token_prices_read(model),
+        cost_per_image_aud=priced.cost_per_image_aud,
+        pricing_currency=priced.pricing_currency,
+        cost_per_image=priced.cost_per_image,
+        pricing_unit=priced.pricing_unit,
+        token_prices=_token_prices_read(priced),
         priority=model.priority,
         size_multipliers=model.size_multipliers,
         quality_multipliers=model.quality_multipliers,
@@ -267,7 +308,7 @@ def _token_columns(prices: TokenPrices | None) -> dict[str, Decimal | None]:
     }
 
 
-def _token_prices_read(model: ModelProvider) -> TokenPricesRead | None:
+def _token_prices_read(model: ModelPrice | ModelProvider) -> TokenPricesRead | None:
     text, image, output = (getattr(model, column) for column in TOKEN_PRICE_COLUMNS)
     if model.pricing_unit != "token" or text is None or image is None or output is None:
         return None
