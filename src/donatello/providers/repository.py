@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
@@ -142,7 +142,7 @@ async def prices_in_effect(
         select(ModelPrice)
         .where(ModelPrice.provider_id.in_(provider_ids), ModelPrice.effective_from <= at)
         .order_by(ModelPrice.provider_id, ModelPrice.effective_from.desc())
-        .distinct(ModelPrice.provider_id)
+        .ext(distinct_on(ModelPrice.provider_id))
     )
     return {row.provider_id: row for row in (await session.execute(stmt)).scalars()}
 
