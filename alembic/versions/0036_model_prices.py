@@ -2,9 +2,9 @@
 
 * ``model_prices``: one row per price version (unit, currency, per-image or per-token prices, who set it),
   unique per model and instant; the price in effect at an instant is the newest version from before it.
-* A row trigger on ``model_providers`` adds a version effective at the transaction's start whenever a
+* A row trigger on ``model_providers`` adds a version effective from the moment of the write whenever a
   model is inserted or its price columns change (an administrator's price change is a new version
-  effective now; a second change in the same transaction replaces that version, which nobody has seen).
+  effective now), naming the user the transaction set in ``donatello.price_set_by`` (if any).
 * Each existing model gets its current price as its first version, effective from its creation.
 * ``model_prices`` moves the catalogue's version like the other catalogue tables.
 
@@ -117,9 +117,10 @@ def upgrade() -> None:
             IF TG_OP = 'UPDATE' AND ({old_values}) IS NOT DISTINCT FROM ({new_values}) THEN
                 RETURN NULL;
             END IF;
-            INSERT INTO model_prices (provider_id, effective_from, {columns})
-            VALUES (NEW.id, now(), {new_values})
-            ON CONFLICT (provider_id, effective_from) DO UPDATE SET {replaced}, scheduled_by = NULL;
+            INSERT INTO model_prices (provider_id, effective_from, {columns}, scheduled_by)
+            VALUES (NEW.id, clock_timestamp(), {new_values},
+                    nullif(current_setting('donatello.price_set_by', true), '')::uuid)
+            ON CONFLICT (provider_id, effective_from) DO UPDATE SET {replaced};
             RETURN NULL;
         END $$
         """  # noqa: S608 (our column names)

@@ -238,10 +238,11 @@ class ModelPrice(Base):
     """One version of a model's price (new table, platform-wide): the price from ``effective_from`` until
     the next version's ``effective_from``. A version is self-contained (unit, currency and prices), so a
     quote needs nothing else of the price. Every model has one from its creation: a trigger adds a
-    version effective at the writing transaction's start whenever a model is inserted or its price
-    columns change (so a ``PATCH`` is "a new version effective now"); ``POST /prices`` schedules one
-    ahead. A version that has taken effect is never changed (the application refuses; see
-    ``providers.prices``)."""
+    version effective from the moment of the write whenever a model is inserted or its price columns
+    change (so a ``PATCH`` is "a new version effective now"; the transaction's
+    ``donatello.price_set_by`` setting names who set it); ``POST /prices`` schedules one ahead. A
+    version that has taken effect is never changed (the application refuses; see ``providers.prices``).
+    """
 
     __tablename__ = "model_prices"
 

@@ -53,7 +53,7 @@ class PriceScheduledAhead(Conflict):
             + ", ".join(scheduled)
             + " in the model's current unit and currency; its unit or currency cannot change before they"
             " take effect",
-            provider_id=provider_id,
+            provider_id=str(provider_id),
             scheduled=scheduled,
         )
 
@@ -128,11 +128,18 @@ async def refuse_unit_change_while_scheduled(session: AsyncSession, model: Model
         raise PriceScheduledAhead(model.id, [v.effective_from.isoformat() for v in ahead])
 
 
-async def record_change(session: AsyncSession, principal: Principal, model: ModelProvider) -> None:
-    """The model's new price (already flushed) as the version effective now, set by ``principal``."""
+async def set_by(session: AsyncSession, principal: Principal) -> None:
+    """The price versions this transaction writes name ``principal`` (before a price change's flush)."""
+    await repository.price_set_by(session, principal.user_id)
+
+
+async def record_unwritten_change(session: AsyncSession, principal: Principal, model: ModelProvider) -> None:
+    """The model's price as a version effective now, when its row did not change (a price set back to
+    what the row still held after a scheduled price took effect): the database's trigger then wrote
+    none."""
     values = {column: getattr(model, column) for column in PRICE_COLUMNS}
     await repository.put_price(
-        session, {"provider_id": model.id, **values, "scheduled_by": principal.user_id}, now=True
+        session, {"provider_id": model.id, **values, "scheduled_by": principal.user_id}
     )
 
 

@@ -147,11 +147,10 @@ async def prices_in_effect(
     return {row.provider_id: row for row in (await session.execute(stmt)).scalars()}
 
 
-async def put_price(session: AsyncSession, values: dict[str, Any], *, now: bool = False) -> ModelPrice:
-    """Write the version at its ``effective_from`` (or, ``now``, at the transaction's start), replacing a
-    version at that very instant: callers only ever replace one that has not taken effect (a scheduled
-    one, or the version this transaction's own price change made)."""
-    row = {**values, "effective_from": func.now()} if now else values
+async def put_price(session: AsyncSession, values: dict[str, Any]) -> ModelPrice:
+    """Write the version at its ``effective_from`` (default: this moment), replacing a version at that
+    very instant: callers only ever replace one that has not taken effect (a scheduled one)."""
+    row = values if "effective_from" in values else {**values, "effective_from": func.clock_timestamp()}
     written = insert(ModelPrice).values(**row)
     stmt = written.on_conflict_do_update(
         constraint="uq_model_prices_provider_from",
@@ -161,3 +160,11 @@ async def put_price(session: AsyncSession, values: dict[str, Any], *, now: bool 
         await session.execute(stmt, execution_options={"populate_existing": True})
     ).scalar_one()
     return version
+
+
+async def price_set_by(session: AsyncSession, user_id: uuid.UUID | None) -> None:
+    """Name who sets prices in this transaction: the version the database records for a model's price
+    change (a trigger on ``model_providers``) says so."""
+    await session.execute(
+        select(func.set_config("donatello.price_set_by", str(user_id) if user_id else "", True))
+    )

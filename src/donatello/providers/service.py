@@ -139,9 +139,11 @@ async def update(
         and (value is not None or field in {"cost_per_image", "sla_percentage", *TOKEN_PRICE_COLUMNS})
     }
     repriced = any(field in prices.PRICE_COLUMNS for field in changes)
+    row_prices = {field: getattr(model, field) for field in prices.PRICE_COLUMNS}
     if repriced:
         if any(field in changes for field in ("pricing_unit", "pricing_currency")):
             await prices.refuse_unit_change_while_scheduled(session, model)
+        await prices.set_by(session, principal)
         for field, value in now_priced.items():  # the change is made to the price in effect
             setattr(model, field, value)
     if (cleared := _clear_unavailable(model)) is not None:
@@ -152,8 +154,8 @@ async def update(
                 setattr(model, field, change["to"])
         _check_pricing(model)
         await repository.save(session, model)
-        if repriced:
-            await prices.record_change(session, principal, model)
+        if repriced and all(getattr(model, field) == row_prices[field] for field in row_prices):
+            await prices.record_unwritten_change(session, principal, model)
         await audit.record_event(
             session,
             "provider.updated",
