@@ -6,6 +6,7 @@
   model is inserted or its price columns change (an administrator's price change is a new version
   effective now), naming the user the transaction set in ``donatello.price_set_by`` (if any).
 * Each existing model gets its current price as its first version, effective from its creation.
+* A version that has taken effect keeps its price and instant (a trigger refuses the update).
 * ``model_prices`` moves the catalogue's version like the other catalogue tables.
 
 model prices
@@ -129,6 +130,28 @@ def upgrade() -> None:
         f"CREATE TRIGGER model_providers_record_price AFTER INSERT OR UPDATE OF {columns} "
         "ON model_providers FOR EACH ROW EXECUTE FUNCTION record_model_price()"
     )
+    # The database keeps the past too: a version that has taken effect keeps its price and instant (only
+    # who set it may be forgotten, when that user is deleted).
+    kept = ", ".join(("provider_id", "effective_from", *PRICE_COLUMNS))
+    old_kept = ", ".join(f"OLD.{c}" for c in kept.split(", "))
+    new_kept = ", ".join(f"NEW.{c}" for c in kept.split(", "))
+    op.execute(
+        f"""
+        CREATE FUNCTION keep_past_model_prices() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.effective_from <= clock_timestamp()
+               AND ({old_kept}) IS DISTINCT FROM ({new_kept}) THEN
+                RAISE EXCEPTION 'a price that has taken effect is never changed'
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER model_prices_keep_the_past BEFORE UPDATE ON model_prices "
+        "FOR EACH ROW EXECUTE FUNCTION keep_past_model_prices()"
+    )
     op.execute(
         "CREATE TRIGGER model_prices_bump_catalogue_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
         "ON model_prices FOR EACH STATEMENT EXECUTE FUNCTION bump_catalogue_version()"
@@ -136,6 +159,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER model_prices_keep_the_past ON model_prices")
+    op.execute("DROP FUNCTION keep_past_model_prices()")
     op.execute("DROP TRIGGER model_prices_bump_catalogue_version ON model_prices")
     op.execute("DROP TRIGGER model_providers_record_price ON model_providers")
     op.execute("DROP FUNCTION record_model_price()")

@@ -10,7 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
@@ -266,3 +268,18 @@ async def test_a_token_priced_model_is_scheduled_in_token_prices_and_its_currenc
     assert moved.status_code == 409, moved.text
     assert moved.json()["type"].endswith("price-scheduled-ahead")
     assert (await client.get(f"/v1/providers/{model_id}", headers=admin)).json()["pricing_currency"] == "USD"
+
+
+async def test_the_database_refuses_to_change_a_price_that_has_taken_effect(db: AsyncSession) -> None:
+    model = await provider_rows.model(db, "local", price="0.0500")
+    [version] = (await db.execute(select(ModelPrice).where(ModelPrice.provider_id == model.id))).scalars()
+
+    with pytest.raises(IntegrityError, match="never changed"):
+        async with db.begin_nested():
+            await db.execute(
+                update(ModelPrice)
+                .where(ModelPrice.id == version.id)
+                .values(cost_per_image_aud=Decimal("0.0100"))
+            )
+    await db.refresh(version)
+    assert version.cost_per_image_aud == Decimal("0.0500")
