@@ -283,3 +283,33 @@ async def test_the_database_refuses_to_change_a_price_that_has_taken_effect(db: 
             )
     await db.refresh(version)
     assert version.cost_per_image_aud == Decimal("0.0500")
+
+
+async def test_setting_back_the_price_a_scheduled_one_replaced_is_a_new_version_too(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    team = await people(db)
+    admin = bearer_for(tokens, team["super_admin"])
+    model = await provider_rows.model(db, "local", price="0.0500")  # the model's row keeps 0.0500
+    soon = utcnow() + timedelta(seconds=1)
+    scheduled = await client.post(
+        f"/v1/providers/{model.id}/prices",
+        json={"cost_per_image_aud": "0.0650", "effective_from": soon.isoformat()},
+        headers=admin,
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    await asyncio.sleep((soon - utcnow()).total_seconds() + 0.05)
+
+    back = await client.patch(
+        f"/v1/providers/{model.id}", json={"cost_per_image_aud": "0.0500"}, headers=admin
+    )
+
+    assert back.status_code == 200, back.text
+    listed = await versions(client, admin, model.id)
+    assert [(v["cost_per_image_aud"], v["current"]) for v in listed] == [
+        ("0.0500", False),
+        ("0.0650", False),
+        ("0.0500", True),
+    ]
+    assert listed[2]["scheduled_by"] == str(team["super_admin"].id)
+    assert await price_now(db, model.model_name) == (Decimal("0.0500"), listed[2]["id"])
