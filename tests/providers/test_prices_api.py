@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
 from donatello.core.clock import utcnow
-from donatello.models import AuditOutbox, ModelPrice, User
+from donatello.models import AuditOutbox, FxRate, ModelPrice, User
 from donatello.pricing.service import quote
 from tests.support import factories, provider_rows
 from tests.support.signin import bearer_for
@@ -313,3 +313,41 @@ async def test_setting_back_the_price_a_scheduled_one_replaced_is_a_new_version_
     ]
     assert listed[2]["scheduled_by"] == str(team["super_admin"].id)
     assert await price_now(db, model.model_name) == (Decimal("0.0500"), listed[2]["id"])
+
+
+async def test_a_model_priced_in_another_currency_is_scheduled_in_it_and_quoted_at_the_days_rate(
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
+) -> None:
+    team = await people(db)
+    admin = bearer_for(tokens, team["super_admin"])
+    model = await provider_rows.model(db, "local", price="0.0600")
+    # XTS is ISO 4217's code for testing: no other rate of it exists
+    model.pricing_currency, model.cost_per_image = "XTS", Decimal("0.0400")
+    db.add(
+        FxRate(base_currency="XTS", rate=Decimal("1.50000000"), source="RBA", effective_date=utcnow().date())
+    )
+    await db.flush()
+    soon = utcnow() + timedelta(seconds=1)
+    refused = await client.post(
+        f"/v1/providers/{model.id}/prices",
+        json={"cost_per_image_aud": "0.0900", "effective_from": soon.isoformat()},
+        headers=admin,
+    )
+    assert refused.status_code == 422 and refused.json()["field"] == "cost_per_image"
+    scheduled = await client.post(
+        f"/v1/providers/{model.id}/prices",
+        json={"cost_per_image": "0.0500", "effective_from": soon.isoformat()},
+        headers=admin,
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    assert (await price_now(db, model.model_name))[0] == Decimal("0.0600")  # 0.04 XTS at 1.5
+    await asyncio.sleep((soon - utcnow()).total_seconds() + 0.05)
+
+    assert await price_now(db, model.model_name) == (Decimal("0.0750"), scheduled.json()["id"])
+    shown = (await client.get(f"/v1/providers/{model.id}", headers=admin)).json()
+    assert (shown["cost_per_image"], shown["pricing_currency"]) == ("0.0500", "XTS")
+    patched = await client.patch(
+        f"/v1/providers/{model.id}", json={"cost_per_image": "0.0300"}, headers=admin
+    )
+    assert patched.status_code == 200, patched.text
+    assert (await price_now(db, model.model_name))[0] == Decimal("0.0450")

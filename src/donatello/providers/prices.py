@@ -118,7 +118,12 @@ async def price_now(session: AsyncSession, model: ModelProvider) -> dict[str, An
     price a quote uses."""
     current = (await repository.prices_in_effect(session, [model.id], utcnow())).get(model.id)
     source = current if current is not None else model
-    return {column: getattr(source, column) for column in PRICE_COLUMNS}
+    values = {column: getattr(source, column) for column in PRICE_COLUMNS}
+    if values["pricing_unit"] == "image" and values["cost_per_image_aud"] is None:
+        # a price scheduled in another currency has no AUD figure (the day's rate converts it): the
+        # row keeps its AUD equivalent, which a model priced per image must have
+        values["cost_per_image_aud"] = model.cost_per_image_aud
+    return values
 
 
 async def refuse_unit_change_while_scheduled(session: AsyncSession, model: ModelProvider) -> None:
