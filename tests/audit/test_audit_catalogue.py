@@ -351,6 +351,15 @@ class RepriceProvider(Example):
         return Call(path={"provider_id": model.id}, json={"cost_per_image_aud": "0.0300"})
 
 
+class SchedulePrice(Example):
+    async def prepare(self, given: Given) -> Call:
+        model = await provider_rows.model(given.db, "local")
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        return Call(
+            path={"provider_id": model.id}, json={"cost_per_image_aud": "0.0300", "effective_from": tomorrow}
+        )
+
+
 class ConfigureProvider(Example):
     async def prepare(self, given: Given) -> Call:
         model = await provider_rows.model(given.db, "local")
@@ -537,6 +546,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/v1/providers"): CreateProvider(("provider.created",), PLATFORM),
     ("patch", "/v1/providers/{provider_id}"): RepriceProvider(("provider.updated",), PLATFORM),
     ("put", "/v1/providers/{provider_id}/config"): ConfigureProvider(("provider.configured",), PLATFORM),
+    ("post", "/v1/providers/{provider_id}/prices"): SchedulePrice(("provider.price_scheduled",), PLATFORM),
     ("post", "/v1/generations"): RequestGeneration(("generation.requested",), POWER),
     ("post", "/v1/generation-batches"): RequestBatch(
         ("generation.requested", "generation.requested", "generation.batch_requested"), POWER

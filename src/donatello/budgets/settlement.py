@@ -101,6 +101,8 @@ async def settle(
                 "over_budget": hold.is_over_budget,
                 # the list price exports show per image (token-priced: the quoted maximum's share)
                 "unit_price_aud": str(to_ledger_precision(quote.unit_price_aud)),
+                # the model_prices version that priced it (NULL in quotes kept before versions existed)
+                "price_version_id": quote.price_version_id,
                 **bill.details,
             },
         ),

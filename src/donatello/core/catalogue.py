@@ -23,7 +23,9 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 T = TypeVar("T")
 
-TABLES = frozenset({"model_providers", "provider_configs", "fx_rates", "model_circuits", "departments"})
+TABLES = frozenset(
+    {"model_providers", "provider_configs", "fx_rates", "model_circuits", "departments", "model_prices"}
+)
 _VERSION = "catalogue_version"
 _entries: dict[Hashable, tuple[int, Any]] = {}
 

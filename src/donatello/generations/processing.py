@@ -203,7 +203,7 @@ class Processor:
 
     async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
         """The admitted model first, then fallbacks priced no higher per image than what was reserved,
-        priced as admission priced them: the same prompt bound, the rates of the day it was admitted."""
+        priced as admission priced them: the same prompt bound, price version and day's rates."""
         async with (
             UnavailableModels(self.sessions, job.organization_id) as unavailable,
             transaction(self.sessions, tenant=job.organization_id) as session,
@@ -219,7 +219,7 @@ class Processor:
                 user_id=job.user_id,
                 availability=self.availability,
                 input_bound=input_text_bound(request.prompt, request.negative_prompt),
-                on=job.created_at.astimezone(UTC).date(),
+                on=job.created_at.astimezone(UTC),  # the price version and rates of the admission
                 credentials=self.credentials,
                 on_unobtainable=unavailable.unobtainable,
             )

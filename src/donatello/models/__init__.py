@@ -21,7 +21,7 @@ from donatello.models.health import ModelCallOutcome, ModelCircuit
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
 from donatello.models.pacing import ModelCall, ModelPace, QueueTurn
-from donatello.models.providers import CatalogueVersion, FxRate, ModelProvider, ProviderConfig
+from donatello.models.providers import CatalogueVersion, FxRate, ModelPrice, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
 from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
 from donatello.models.reports import CostDailyRollup, ExportJob
@@ -55,6 +55,7 @@ __all__ = [
     "ModelCallOutcome",
     "ModelCircuit",
     "ModelPace",
+    "ModelPrice",
     "ModelProvider",
     "Notification",
     "NotificationFanoutState",

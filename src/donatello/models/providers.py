@@ -233,7 +233,7 @@ class FxRate(Base):
     )
 
 
-__all__ = ["FxRate", "ModelProvider", "ProviderConfig"]
+__all__ = ["CatalogueVersion", "FxRate", "ModelPrice", "ModelProvider", "ProviderConfig"]
 
 
 class CatalogueVersion(Base):
@@ -248,3 +248,53 @@ class CatalogueVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelPrice(Base):
+    """One version of a model's price (new table, platform-wide): the price from ``effective_from`` until
+    the next version's ``effective_from``. A version is self-contained (unit, currency and prices), so a
+    quote needs nothing else of the price. Every model has one from its creation: a trigger adds a
+    version effective from the moment of the write whenever a model is inserted or its price columns
+    change (so a ``PATCH`` is "a new version effective now"; the transaction's
+    ``donatello.price_set_by`` setting names who set it); ``POST /prices`` schedules one ahead. A
+    version that has taken effect is never changed (the application refuses; see ``providers.prices``).
+    """
+
+    __tablename__ = "model_prices"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_providers.id", ondelete="CASCADE"), comment="The model_providers row priced"
+    )
+    effective_from: Mapped[datetime] = mapped_column(comment="The instant this price takes effect")
+    pricing_unit: Mapped[str] = mapped_column(String(10), comment="image or token, as on model_providers")
+    pricing_currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency of the prices")
+    cost_per_image_aud: Mapped[Decimal | None] = mapped_column(Money4, comment="AUD per image (AUD models)")
+    cost_per_image: Mapped[Decimal | None] = mapped_column(
+        Money4, comment="Price per image in pricing_currency (image-priced models)"
+    )
+    token_price_input_text: Mapped[Decimal | None] = mapped_column(TokenPrice)
+    token_price_input_image: Mapped[Decimal | None] = mapped_column(TokenPrice)
+    token_price_output_image: Mapped[Decimal | None] = mapped_column(TokenPrice)
+    scheduled_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"),
+        comment="Who set this price (NULL: created with the model, or written outside the API)",
+    )
+    created_at: Mapped[datetime] = created_at()
+
+    __table_args__ = (
+        UniqueConstraint("provider_id", "effective_from", name="uq_model_prices_provider_from"),
+        CheckConstraint("pricing_unit IN ('image', 'token')", name="pricing_unit"),
+        CheckConstraint("pricing_currency ~ '^[A-Z]{3}$'", name="pricing_currency"),
+        CheckConstraint(
+            f"(pricing_unit = 'token' AND {_TOKEN_PRICES_SET}) OR (pricing_unit = 'image'"
+            f" AND {_TOKEN_PRICES_NULL} AND (cost_per_image_aud IS NOT NULL OR cost_per_image IS NOT NULL))",
+            name="prices_given",
+        ),
+        CheckConstraint(
+            "cost_per_image_aud >= 0 AND cost_per_image >= 0 AND "
+            + " AND ".join(f"{column} >= 0" for column in TOKEN_PRICE_COLUMNS),
+            name="prices_nonneg",
+        ),
+        {"comment": "Versions of each model's price, by the instant they take effect"},
+    )

@@ -21,6 +21,10 @@ currency), where the quote is the most the request can cost:
   (``core.money.hold_at_ledger_precision``): a hold never falls short of the charge it stands for. The
   per-image price shown is that maximum's share of one image.
 
+Every price comes from the model's price version in effect at the quote's instant (``pricing.versions``:
+admission prices at its own time, the worker re-prices at the generation's admission instant); the quote
+names that version (``price_version_id``), and the charge keeps it.
+
 A token-priced charge (``charge_for_usage``) is the response's metered usage at the same prices and the
 rate the quote used, rounded once (half-even), and never more than the hold.
 """
@@ -28,7 +32,7 @@ rate the quote used, rounded once (half-even), and never more than the hold.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -36,9 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core.clock import utcnow
 from donatello.core.money import hold_at_ledger_precision, to_ledger_precision
-from donatello.models import ModelProvider
+from donatello.models import ModelPrice, ModelProvider
 from donatello.pricing import repository
 from donatello.pricing.errors import NoExchangeRate, NoTokenAllowance, UnknownModel
+from donatello.pricing.versions import in_effect
 
 AUD = "AUD"
 PER_IMAGE, PER_TOKEN = "image", "token"
@@ -85,6 +90,7 @@ class Quote:
     token_prices: TokenPrices | None = None  # set when priced per token
     output_tokens_per_image: int | None = None  # the family's documented output tokens (token-priced)
     input_text_tokens_bound: int | None = None  # the prompt's bound the quote used (token-priced)
+    price_version_id: str | None = None  # the model_prices version that priced it
 
     @property
     def is_maximum(self) -> bool:
@@ -110,20 +116,26 @@ async def quote(
     quality: str,
     images: int,
     *,
-    on: date | None = None,
+    on: date | datetime | None = None,
     input_bound: int | None = None,
     output_tokens: int | None = None,
 ) -> Quote:
     """The request's quote. For a token-priced model: ``output_tokens`` are the documented output tokens
     of one image at this size and quality (refused without them: nothing would bound the cost), and
-    ``input_bound`` is ``input_text_bound`` of the prompt (without one, the longest prompt the API takes)."""
-    offered = await repository.active_model(session, provider, model)
-    if offered is None:
+    ``input_bound`` is ``input_text_bound`` of the prompt (without one, the longest prompt the API takes).
+    ``on`` is the admission instant (the price version in effect then, the rates of its UTC day), or a
+    day (its rates, and the price in effect now); by default now."""
+    model_row = await repository.active_model(session, provider, model)
+    if model_row is None:
         raise UnknownModel(provider, model)
+    at = on if isinstance(on, datetime) else utcnow()
+    rates_on = at.astimezone(UTC).date() if isinstance(on, datetime) else on or at.date()
+    version = in_effect(await repository.price_versions(session, model_row.id), at)
+    offered: ModelPrice | ModelProvider = version or model_row  # every model has a version (a trigger)
     if offered.pricing_currency == AUD:
         rate, source, rate_date = Decimal(1), None, None
     else:
-        rate_row = await repository.latest_rate(session, offered.pricing_currency, on or utcnow().date())
+        rate_row = await repository.latest_rate(session, offered.pricing_currency, rates_on)
         if rate_row is None:
             raise NoExchangeRate(offered.pricing_currency)
         rate, source, rate_date = rate_row.rate, rate_row.source, rate_row.effective_date
@@ -140,12 +152,15 @@ async def quote(
         fx_rate=rate,
         fx_rate_source=source,
         fx_rate_date=rate_date,
+        price_version_id=str(version.id) if version is not None else None,
     )
     if offered.pricing_unit == PER_TOKEN:
         if output_tokens is None:
             raise NoTokenAllowance(provider, model, size, quality)
         return _token_quote(priced, _token_prices(offered), output_tokens, _bound(input_bound))
-    factor = _multiplier(offered.size_multipliers, size) * _multiplier(offered.quality_multipliers, quality)
+    factor = _multiplier(model_row.size_multipliers, size) * _multiplier(
+        model_row.quality_multipliers, quality
+    )
     foreign_unit = _image_price(offered) * factor
     unit_aud = to_ledger_precision(foreign_unit * rate)
     return replace(
@@ -207,13 +222,13 @@ def _token_quote(priced: Quote, prices: TokenPrices, tokens_per_image: int, boun
     )
 
 
-def _token_prices(offered: ModelProvider) -> TokenPrices:
+def _token_prices(offered: ModelPrice | ModelProvider) -> TokenPrices:
     text, image, output = (
         offered.token_price_input_text,
         offered.token_price_input_image,
         offered.token_price_output_image,
     )
-    # guaranteed by ck_model_providers_token_prices_given
+    # guaranteed by ck_model_providers_token_prices_given / ck_model_prices_prices_given
     assert text is not None and image is not None and output is not None
     return TokenPrices(text, image, output)
 
@@ -222,9 +237,9 @@ def _bound(input_bound: int | None) -> int:
     return UNKNOWN_PROMPT_BOUND if input_bound is None else max(0, input_bound)
 
 
-def _image_price(offered: ModelProvider) -> Decimal:
+def _image_price(offered: ModelPrice | ModelProvider) -> Decimal:
     price = offered.cost_per_image_aud if offered.pricing_currency == AUD else offered.cost_per_image
-    # guaranteed by ck_model_providers_image_price_given / ck_model_providers_foreign_price_given
+    # guaranteed by ck_model_providers_*_price_given; a version is checked by providers.prices
     assert price is not None
     return price
 

@@ -12,6 +12,8 @@ from donatello.openapi import problem_responses
 from donatello.providers import service
 from donatello.providers.dependencies import CanManageProviders, CanReadProviders, ModelAvailability
 from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
+from donatello.providers.price_schemas import PriceHistory, PriceSchedule, PriceVersionRead
+from donatello.providers.prices import PriceScheduledAhead
 from donatello.providers.schemas import (
     ProviderConfigRead,
     ProviderConfigWrite,
@@ -58,7 +60,7 @@ async def create_provider(
 @router.patch(
     "/{provider_id}",
     response_model=ProviderRead,
-    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed, PriceScheduledAhead),
 )
 async def update_provider(
     provider_id: uuid.UUID,
@@ -79,3 +81,22 @@ async def configure_provider(
     provider_id: uuid.UUID, body: ProviderConfigWrite, principal: CanManageProviders, session: DbSession
 ) -> ProviderConfigRead:
     return await service.configure(session, principal, provider_id, body)
+
+
+@router.get("/{provider_id}/prices", response_model=PriceHistory, responses=problem_responses(NotFound))
+async def price_history(
+    provider_id: uuid.UUID, principal: CanReadProviders, session: DbSession
+) -> PriceHistory:
+    return await service.price_history(session, principal, provider_id)
+
+
+@router.post(
+    "/{provider_id}/prices",
+    status_code=201,
+    response_model=PriceVersionRead,
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+)
+async def schedule_price(
+    provider_id: uuid.UUID, body: PriceSchedule, principal: CanManageProviders, session: DbSession
+) -> PriceVersionRead:
+    return await service.schedule_price(session, principal, provider_id, body)

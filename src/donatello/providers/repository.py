@@ -4,12 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
 from donatello.core.database import add_unless_taken
-from donatello.models import Department, ModelProvider, ProviderConfig, UserPreference
+from donatello.models import Department, ModelPrice, ModelProvider, ProviderConfig, UserPreference
 
 
 async def offered(session: AsyncSession) -> list[tuple[ModelProvider, ProviderConfig | None]]:
@@ -125,3 +126,45 @@ async def mark_available(session: AsyncSession, model_id: uuid.UUID, since: date
         .execution_options(synchronize_session=False)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def price_versions(session: AsyncSession, provider_id: uuid.UUID) -> list[ModelPrice]:
+    """The model's price versions, oldest first."""
+    stmt = select(ModelPrice).where(ModelPrice.provider_id == provider_id).order_by(ModelPrice.effective_from)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def prices_in_effect(
+    session: AsyncSession, provider_ids: list[uuid.UUID], at: datetime
+) -> dict[uuid.UUID, ModelPrice]:
+    """The version in effect at ``at`` of each model that has one begun by then."""
+    stmt = (
+        select(ModelPrice)
+        .where(ModelPrice.provider_id.in_(provider_ids), ModelPrice.effective_from <= at)
+        .order_by(ModelPrice.provider_id, ModelPrice.effective_from.desc())
+        .ext(distinct_on(ModelPrice.provider_id))
+    )
+    return {row.provider_id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def put_price(session: AsyncSession, values: dict[str, Any]) -> ModelPrice:
+    """Write the version at its ``effective_from`` (default: this moment), replacing a version at that
+    very instant: callers only ever replace one that has not taken effect (a scheduled one)."""
+    row = values if "effective_from" in values else {**values, "effective_from": func.clock_timestamp()}
+    written = insert(ModelPrice).values(**row)
+    stmt = written.on_conflict_do_update(
+        constraint="uq_model_prices_provider_from",
+        set_={key: written.excluded[key] for key in row if key not in ("provider_id", "effective_from")},
+    ).returning(ModelPrice)
+    version: ModelPrice = (
+        await session.execute(stmt, execution_options={"populate_existing": True})
+    ).scalar_one()
+    return version
+
+
+async def price_set_by(session: AsyncSession, user_id: uuid.UUID | None) -> None:
+    """Name who sets prices in this transaction: the version the database records for a model's price
+    change (a trigger on ``model_providers``) says so."""
+    await session.execute(
+        select(func.set_config("donatello.price_set_by", str(user_id) if user_id else "", True))
+    )

@@ -4,7 +4,8 @@
 models and their prices; org admins also see inactive ones, the runtime configuration (never a
 credential's details) and why a model is unavailable; only super admins change anything, and every change
 is audited. A super admin's change (``PUT /config`` or ``PATCH``) makes a model that was made unavailable
-(``providers.unavailable``) available again.
+(``providers.unavailable``) available again. A model's price is shown as the version in effect now, and a
+price change through ``PATCH`` is a new version effective now (``providers.prices``).
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello import audit
 from donatello.core.errors import NotFound, ValidationFailed
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.models import ModelProvider, ProviderConfig
+from donatello.models import ModelPrice, ModelProvider, ProviderConfig
 from donatello.models.providers import TOKEN_PRICE_COLUMNS
 from donatello.providers import circuit as circuit_breaking
-from donatello.providers import repository, residency, retirement
+from donatello.providers import prices, reads, repository, residency, retirement
 from donatello.providers.adapters import cannot_run
 from donatello.providers.availability import Availability
 from donatello.providers.errors import ProviderModelExists, SecretInConfiguration
+from donatello.providers.price_schemas import PriceHistory, PriceSchedule, PriceVersionRead
 from donatello.providers.schemas import (
-    CircuitRead,
-    HealthRead,
     ProviderConfigRead,
     ProviderConfigWrite,
     ProviderCreate,
@@ -55,7 +55,11 @@ async def list_providers(
     )
     kept, next_cursor = page_of(rows, limit, key=lambda row: [row[0].provider_name, row[0].model_name])
     health = await standings(session)
-    items = [await _read(model, config, availability, admin, health) for model, config in kept]
+    priced = await prices.in_effect_now(session, [model for model, _ in kept])
+    items = [
+        await _read(model, config, availability, admin, health, priced.get(model.id))
+        for model, config in kept
+    ]
     return Page[ProviderRead](items=items, next_cursor=next_cursor)
 
 
@@ -65,7 +69,25 @@ async def get(
     admin = _is_admin(principal)
     model = await _visible(session, provider_id, admin)
     config = await repository.config_for(session, model.id)
-    return await _read(model, config, availability, admin, await standings(session))
+    return await _read(
+        model, config, availability, admin, await standings(session), await _price_now(session, model)
+    )
+
+
+async def price_history(session: AsyncSession, principal: Principal, provider_id: uuid.UUID) -> PriceHistory:
+    """The versions of a visible model's price; who set each is for administrators only."""
+    admin = _is_admin(principal)
+    found = await prices.history(session, await _visible(session, provider_id, admin))
+    if not admin:
+        found.items = [item.model_copy(update={"scheduled_by": None}) for item in found.items]
+    return found
+
+
+async def schedule_price(
+    session: AsyncSession, principal: Principal, provider_id: uuid.UUID, body: PriceSchedule
+) -> PriceVersionRead:
+    """A super admin schedules a model's next price (``providers.prices``)."""
+    return await prices.schedule(session, principal, await _visible(session, provider_id, admin=True), body)
 
 
 async def create(
@@ -111,6 +133,7 @@ async def update(
     """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field.
     Any change by an administrator makes an unavailable model available again."""
     model = await _visible(session, provider_id, admin=True)
+    now_priced = await prices.price_now(session, model)
     wanted = body.model_dump(exclude_unset=True, exclude={"token_prices"})
     if body.token_prices is not None:
         wanted |= _token_columns(body.token_prices)
@@ -119,10 +142,11 @@ async def update(
     for field in ("size_multipliers", "quality_multipliers"):
         if wanted.get(field) is not None:
             wanted[field] = _json_multipliers(wanted[field])
+    current = {field: now_priced.get(field, getattr(model, field)) for field in wanted}
     changes = {
-        field: {"from": getattr(model, field), "to": value}
+        field: {"from": current[field], "to": value}
         for field, value in wanted.items()
-        if getattr(model, field) != value
+        if current[field] != value
         and (
             value is not None
             or field in {"cost_per_image", "sla_percentage", *NULLABLE, *TOKEN_PRICE_COLUMNS}
@@ -133,6 +157,14 @@ async def update(
         changes["processing_country"]["to"] if "processing_country" in changes else model.processing_country
     )
     residency.check_placement(country, config.configuration if config else {})
+    repriced = any(field in prices.PRICE_COLUMNS for field in changes)
+    row_prices = {field: getattr(model, field) for field in prices.PRICE_COLUMNS}
+    if repriced:
+        if any(field in changes for field in ("pricing_unit", "pricing_currency")):
+            await prices.refuse_unit_change_while_scheduled(session, model)
+        await prices.set_by(session, principal)
+        for field, value in now_priced.items():  # the change is made to the price in effect
+            setattr(model, field, value)
     if (cleared := _clear_unavailable(model)) is not None:
         changes["unavailable_reason"] = {"from": cleared, "to": None}
     if changes:
@@ -143,6 +175,8 @@ async def update(
             model.retirement_warned_days = None
         _check_pricing(model)
         await repository.save(session, model)
+        if repriced and all(getattr(model, field) == row_prices[field] for field in row_prices):
+            await prices.record_unwritten_change(session, principal, model)
         await audit.record_event(
             session,
             "provider.updated",
@@ -156,7 +190,9 @@ async def update(
                 "changes": _auditable(changes),
             },
         )
-    return await _read(model, config, availability, True, await standings(session))
+    return await _read(
+        model, config, availability, True, await standings(session), await _price_now(session, model)
+    )
 
 
 async def configure(
@@ -168,11 +204,11 @@ async def configure(
     _refuse_secrets(body.configuration)
     residency.check_placement(model.processing_country, body.configuration)
     config = await repository.config_for(session, model.id) or ProviderConfig(provider_id=model.id)
-    before, credential_before = _config_summary(config), config.credential
+    before, credential_before = reads.config_summary(config), config.credential
     for field, value in body.model_dump(mode="json").items():
         setattr(config, field, value)
     await repository.save(session, config)
-    after = _config_summary(config)
+    after = reads.config_summary(config)
     changes = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
     if credential_before != config.credential:  # another secret of the same kind is a change too
         changes["credential"] = {"from": before["credential"], "to": after["credential"]}
@@ -189,7 +225,7 @@ async def configure(
             actor=principal,
             details={"provider": model.provider_name, "model": model.model_name, "changes": changes},
         )
-    return _config_read(config)
+    return reads.config_read(config)
 
 
 def _is_admin(principal: Principal) -> bool:
@@ -230,16 +266,23 @@ async def _unavailable_reason(
     return None
 
 
+async def _price_now(session: AsyncSession, model: ModelProvider) -> ModelPrice | None:
+    return (await prices.in_effect_now(session, [model])).get(model.id)
+
+
 async def _read(
     model: ModelProvider,
     config: ProviderConfig | None,
     availability: Availability,
     admin: bool,
     health: dict[uuid.UUID, Standing],
+    price: ModelPrice | None = None,
 ) -> ProviderRead:
+    """The model as readers see it, priced by ``price`` (the version in effect now) when given."""
     standing = health.get(model.id, UNKNOWN)
     why = await _unavailable_reason(model, config, availability, standing)
     region, deployment_type = residency.placement(config.configuration if config is not None else {})
+    priced: ModelPrice | ModelProvider = price if price is not None else model
     return ProviderRead(
         id=model.id,
         provider_name=model.provider_name,
@@ -250,11 +293,11 @@ async def _read(
         unavailable_since=model.unavailable_since if admin else None,
         last_error=model.last_error if admin else None,
         api_endpoint=model.api_endpoint,
-        cost_per_image_aud=model.cost_per_image_aud,
-        pricing_currency=model.pricing_currency,
-        cost_per_image=model.cost_per_image,
-        pricing_unit=model.pricing_unit,
-        token_prices=_token_prices_read(model),
+        cost_per_image_aud=priced.cost_per_image_aud,
+        pricing_currency=priced.pricing_currency,
+        cost_per_image=priced.cost_per_image,
+        pricing_unit=priced.pricing_unit,
+        token_prices=_token_prices_read(priced),
         priority=model.priority,
         size_multipliers=model.size_multipliers,
         quality_multipliers=model.quality_multipliers,
@@ -265,55 +308,11 @@ async def _read(
         deployment_type=deployment_type,
         retires_on=model.retires_on,
         replaced_by=retirement.replacement(config),
-        health=_health_read(model, standing),
+        health=reads.health_read(model, standing),
         created_at=model.created_at,
         updated_at=model.updated_at,
-        config=_config_read(config) if admin and config is not None else None,
+        config=reads.config_read(config) if admin and config is not None else None,
     )
-
-
-def _health_read(model: ModelProvider, standing: Standing) -> HealthRead:
-    circuit = standing.circuit
-    return HealthRead(
-        calls=standing.calls,
-        success_rate=standing.success_rate,
-        latency_p50_ms=standing.latency_p50_ms,
-        latency_p95_ms=standing.latency_p95_ms,
-        sla_breached=standing.breaches(model.sla_percentage),
-        circuit=CircuitRead(
-            state=circuit.state,
-            consecutive_failures=circuit.consecutive_failures,
-            opened_at=circuit.opened_at,
-            trial_after=circuit.trial_after,
-        ),
-    )
-
-
-def _config_read(config: ProviderConfig) -> ProviderConfigRead:
-    return ProviderConfigRead(
-        provider_id=config.provider_id,
-        max_retries=config.max_retries,
-        rate_limit_per_minute=config.rate_limit_per_minute,
-        token_limit_per_minute=config.token_limit_per_minute,
-        configuration=config.configuration,
-        has_credential=config.credential is not None,
-        credential_kind=_credential_kind(config),
-    )
-
-
-def _credential_kind(config: ProviderConfig) -> Any:
-    return config.credential.get("kind") if config.credential is not None else None
-
-
-def _config_summary(config: ProviderConfig) -> dict[str, Any]:
-    """What the audit log may say about a configuration: of the credential, only its kind."""
-    return {
-        "max_retries": config.max_retries,
-        "rate_limit_per_minute": config.rate_limit_per_minute,
-        "token_limit_per_minute": config.token_limit_per_minute,
-        "configuration": config.configuration,
-        "credential": _credential_kind(config),
-    }
 
 
 def _token_columns(prices: TokenPrices | None) -> dict[str, Decimal | None]:
@@ -324,7 +323,7 @@ def _token_columns(prices: TokenPrices | None) -> dict[str, Decimal | None]:
     }
 
 
-def _token_prices_read(model: ModelProvider) -> TokenPricesRead | None:
+def _token_prices_read(model: ModelPrice | ModelProvider) -> TokenPricesRead | None:
     text, image, output = (getattr(model, column) for column in TOKEN_PRICE_COLUMNS)
     if model.pricing_unit != "token" or text is None or image is None or output is None:
         return None
