@@ -24,6 +24,7 @@ class Load:
         self.unavailable: list[httpx.Response] = []
         self.unavailable_at: list[float] = []
         self.admitted_at: list[float] = []
+        self.admitted_ids: list[str] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._client) for _ in range(clients)]
@@ -42,6 +43,7 @@ class Load:
                     self.statuses[response.status_code] += 1
                     if response.status_code == 202:
                         self.admitted_at.append(time.monotonic())
+                        self.admitted_ids.append(response.json()["id"])
                     if response.status_code == 503:
                         self.unavailable.append(response)
                         self.unavailable_at.append(time.monotonic())
