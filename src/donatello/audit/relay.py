@@ -241,8 +241,9 @@ async def run(context: JobContext) -> None:
             async with open_store(settings) as store:
                 await _relay_until_stopped(context, store)
             return
-        except Exception:
-            log.exception("audit store unreachable; retrying")
+        except Exception as error:
+            if not failures:  # once per outage, with its cause; the retries are quiet
+                log.error("audit store unreachable; retrying", exc_info=error)
             failures += 1
             await context.sleep(_pause(settings, failures))
 
