@@ -141,7 +141,7 @@ resource databaseUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: keyVault
   name: 'donatello-database-url'
   properties: {
-    value: 'postgresql+psycopg://${appDatabaseLogin}:${uriComponent(appDatabasePassword)}@${postgres.outputs.host}:5432/${databaseName}?sslmode=require'
+    value: 'postgresql+psycopg://${appDatabaseLogin}:${uriComponent(appDatabasePassword)}@${postgres.outputs.host}:5432/${databaseName}?sslmode=require&target_session_attrs=read-write&connect_timeout=5&keepalives_idle=30&keepalives_interval=10&keepalives_count=3'
   }
   dependsOn: [
     vault

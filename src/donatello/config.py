@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     audit_relay_horizon_seconds: float = 0.5
     # One Cosmos write is retried (429/5xx/network, exponential back-off) for at most this long.
     audit_relay_retry_seconds: float = 30.0
+    # While the audit store is away events wait in the outbox; beyond this many undelivered events new
+    # generations are refused (503) until the relay catches up (0: no bound). Each process reads the
+    # backlog at most once per ``audit_outbox_check_seconds`` (see audit.backlog).
+    audit_outbox_max_backlog: int = 1_000_000
+    audit_outbox_check_seconds: float = 1.0
 
     blob_connection_string: SecretStr | None = None
     blob_container: str = "generations"

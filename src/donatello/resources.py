@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.audit import cosmos as audit_store
+from donatello.audit.backlog import BacklogGate
 from donatello.audit.cosmos import AuditStore
 from donatello.auth.entra import EntraVerifier
 from donatello.auth.tokens import TokenSigner, token_signer
@@ -41,6 +42,7 @@ class Resources:
     image_store: ImageStore
     sealer: PromptSealer
     audit_store: AuditStore | None  # None: the outbox table is the audit store
+    audit_backlog: BacklogGate  # refuses new generations while the outbox is over its bound
     token_signer: TokenSigner
     entra_verifier: EntraVerifier | None  # None: Entra is not configured
     entra_sign_in: EntraSignIn | None
@@ -80,15 +82,19 @@ async def open_resources(
         stack.push_async_callback(sealer.aclose)
         credentials = ModelCredentials(settings)
         stack.push_async_callback(credentials.aclose)
+        sessions = create_sessionmaker(engine)
         yield Resources(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessions,
             redis=redis,
             rate_limiter=limiter_from_settings(settings, redis),
             image_store=images,
             sealer=sealer,
             audit_store=store,
+            audit_backlog=BacklogGate(
+                sessions, settings.audit_outbox_max_backlog, settings.audit_outbox_check_seconds
+            ),
             token_signer=token_signer(settings),
             entra_verifier=EntraVerifier(settings) if settings.entra_configured else None,
             entra_sign_in=EntraSignIn(settings) if settings.entra_configured else None,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from donatello.config import Settings
 from donatello.core.database import create_engine
 from donatello.main import create_app
+from tests.support.cosmos_emulator import KEY
+from tests.support.ports import free_port
 
 
 async def _get(app: FastAPI, path: str) -> httpx.Response:
@@ -93,3 +96,21 @@ async def test_the_api_docs_work_without_internet(client: httpx.AsyncClient) -> 
     assert "SwaggerUIBundle" in (await client.get("/docs/assets/swagger-ui-bundle.js")).text
     assert (await client.get("/docs/assets/..%2Fpyproject.toml")).status_code == 404
     assert (await client.get("/redoc")).status_code == 404  # ReDoc only came from a CDN
+
+
+async def test_with_the_audit_store_unreachable_the_api_starts_degraded_but_ready(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    nowhere = settings.model_copy(
+        update={"cosmos_endpoint": f"https://127.0.0.1:{free_port()}", "cosmos_key": SecretStr(KEY)}
+    )
+    ready = await _get(create_app(nowhere, engine=engine), "/health/ready")
+    assert ready.status_code == 200  # events wait in the outbox meanwhile (bounded: audit.backlog)
+    body = ready.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["cosmos"] | {"error": None} == {
+        "status": "degraded",
+        "error": None,
+        "effect": "audit events wait in the outbox",
+    }
+    assert body["checks"]["audit_relay"]["max_backlog"] == settings.audit_outbox_max_backlog

@@ -205,12 +205,25 @@ def _client(settings: Settings) -> CosmosClient:
 
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[AuditStore]:
-    """The configured audit container (it must exist: ``donatello audit init`` provisions it)."""
-    async with _client(settings) as client:
+    """The configured audit container (it must exist: ``donatello audit init`` provisions it).
+
+    A store that cannot be reached does not stop the process from starting (the API serves, degraded,
+    and the outbox keeps the events): the client sets itself up on its first request that gets through.
+    A store that answers with a refusal (a wrong key, say) does stop it."""
+    client = _client(settings)
+    try:
+        try:
+            await client.__aenter__()
+        except Exception as error:
+            if not _retryable(error)[0]:
+                raise
+            log.warning("audit store unreachable at start; events wait in the outbox", exc_info=error)
         container: ContainerProxy = client.get_database_client(settings.cosmos_database).get_container_client(
             settings.cosmos_container
         )
         yield AuditStore(container, RetryPolicy(budget_seconds=settings.audit_relay_retry_seconds))
+    finally:
+        await client.close()
 
 
 async def provision(settings: Settings) -> str:

@@ -241,13 +241,18 @@ async def run(context: JobContext) -> None:
             async with open_store(settings) as store:
                 await _relay_until_stopped(context, store)
             return
-        except Exception:
-            log.exception("audit store unreachable; retrying")
+        except Exception as error:
+            if not failures:  # once per outage, with its cause; the retries are quiet
+                log.error("audit store unreachable; retrying", exc_info=error)
             failures += 1
             await context.sleep(_pause(settings, failures))
 
 
 async def _relay_until_stopped(context: JobContext, store: AuditStore | None) -> None:
+    """Pass after pass: at once while there is work, after the poll interval when there is none. While the
+    store is away (every write retried for ``audit_relay_retry_seconds``, back-off capped at 2 s or as
+    long as a 429 asks) passes fail, and the pause between them doubles up to ``MAX_PAUSE_SECONDS``: the
+    relay finds a store that came back within seconds, and meanwhile the outbox keeps every event."""
     settings = context.settings
     relay = Relay(
         context.sessions,
@@ -257,7 +262,21 @@ async def _relay_until_stopped(context: JobContext, store: AuditStore | None) ->
         horizon_seconds=settings.audit_relay_horizon_seconds,
         write_concurrency=settings.audit_relay_write_concurrency,
     )
-    await context.repeat(relay.pass_once, idle=settings.audit_relay_poll_seconds, what="audit relay pass")
+    failures = 0
+    while not context.stopping.is_set():
+        try:
+            worked = await relay.pass_once()
+        except Exception as error:
+            if not failures:  # once per outage, not once per pass
+                log.error("audit relay pass failed; events wait in the outbox", exc_info=error)
+            failures += 1
+            worked = 0
+        else:
+            if failures:
+                log.info("audit relay delivering again", extra={"failed_passes": failures})
+            failures = 0
+        if not worked:
+            await context.sleep(_pause(settings, failures))
 
 
 def _by_partition(documents: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -281,6 +300,12 @@ def _resealed(row: AuditOutbox) -> tuple[int, dict[str, Any]]:
     return row.id, document
 
 
+#: The longest pause between failing passes (or attempts to open the store): how late, at most, the relay
+#: notices that the store is back.
+MAX_PAUSE_SECONDS = 5.0
+
+
 def _pause(settings: Settings, failures: int) -> float:
-    """Poll interval when idle; doubling (up to 64x) while passes fail."""
-    return float(settings.audit_relay_poll_seconds * min(2**failures, 64))
+    """Poll interval when idle; doubling (up to ``MAX_PAUSE_SECONDS``) while passes fail."""
+    poll = float(settings.audit_relay_poll_seconds)
+    return min(poll * 2.0 ** min(failures, 16), max(MAX_PAUSE_SECONDS, poll))

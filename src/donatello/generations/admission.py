@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
+from donatello.audit.backlog import BacklogGate
 from donatello.budgets import reservations
 from donatello.budgets.errors import NoDepartment
 from donatello.config import Settings
@@ -47,6 +48,7 @@ class Admission:
     sealer: PromptSealer
     limiter: RateLimiter
     availability: Availability
+    audit_backlog: BacklogGate | None = None  # None: no bound on the audit outbox
 
 
 def prompt_context(organization_id: uuid.UUID, generation_id: uuid.UUID) -> str:
@@ -129,6 +131,8 @@ async def _admit(
 ) -> list[Generation]:
     if principal.department_id is None:
         raise NoDepartment()
+    if admission.audit_backlog is not None:
+        await admission.audit_backlog.admit()
     if any(body.quality in HIGH_QUALITIES for body in bodies) and not principal.can(
         Permission.GENERATIONS_HD
     ):

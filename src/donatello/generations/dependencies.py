@@ -21,6 +21,7 @@ async def _admission(request: Request) -> Admission:
         sealer=state.sealer,
         limiter=state.rate_limiter,
         availability=availability_for(state.redis),
+        audit_backlog=state.audit_backlog,
     )
 
 

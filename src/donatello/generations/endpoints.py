@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from donatello.audit.backlog import AuditBacklogFull
 from donatello.auth.dependencies import CanGenerate
 from donatello.budgets.errors import BudgetExceeded, BudgetNotConfigured, NoDepartment, UserCapExceeded
 from donatello.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -52,6 +53,7 @@ ADMISSION_ERRORS = problem_responses(
     RateLimited,
     IdempotencyKeyReused,
     ValidationFailed,
+    AuditBacklogFull,
 )
 
 

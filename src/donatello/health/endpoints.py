@@ -21,9 +21,10 @@ async def live() -> dict[str, str]:
 
 @router.get("/ready", responses={503: {"description": "A required dependency is not reachable"}})
 async def ready(request: Request) -> JSONResponse:
-    """Every configured dependency answers (database always; Redis and Cosmos when configured)."""
+    """Every configured dependency answers (database always; Redis and Cosmos when configured). Redis or
+    the audit store away, or the audit relay behind, is ``degraded``: still ready, admission goes on."""
     checks: dict[str, Any] = await service.check_dependencies(resources_of(request))
     healthy = service.ready(checks)
     return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503
+        {"status": service.overall(checks), "checks": checks}, status_code=200 if healthy else 503
     )

@@ -14,6 +14,8 @@ from donatello.core.database import set_platform_scope
 from donatello.health import repository
 
 CHECK_TIMEOUT_SECONDS = 2.0
+#: The relay ships within a second or two when the store answers: older events mean it is away or slow.
+AUDIT_LAG_DEGRADED_SECONDS = 30.0
 
 
 async def check_dependencies(state: Any) -> dict[str, dict[str, Any]]:
@@ -31,22 +33,40 @@ async def check_dependencies(state: Any) -> dict[str, dict[str, Any]]:
     if report.get("redis", {}).get("status") == "down":
         # Serving goes on without Redis (core.fallback): degraded, not unready.
         report["redis"] |= {"status": "degraded", "effect": "rate limits counted per process"}
+    if report.get("cosmos", {}).get("status") == "down":
+        # Serving goes on without the audit store: events wait in the outbox (audit.backlog bounds it).
+        report["cosmos"] |= {"status": "degraded", "effect": "audit events wait in the outbox"}
     return report
 
 
 def ready(report: dict[str, dict[str, Any]]) -> bool:
-    """Ready when every dependency answers; a degraded one (Redis) still serves."""
+    """Ready when every dependency answers; a degraded one (Redis, the audit store) still serves."""
     return all(check["status"] in ("ok", "degraded") for check in report.values())
 
 
+def overall(report: dict[str, dict[str, Any]]) -> str:
+    if not ready(report):
+        return "unavailable"
+    return "degraded" if any(check["status"] == "degraded" for check in report.values()) else "ok"
+
+
 async def _audit_lag(state: Any) -> dict[str, Any]:
-    """Relay lag as details; it does not make the API unready (the outbox keeps every event)."""
+    """The relay's backlog and the age of its oldest event. It never makes the API unready (the outbox
+    keeps every event): degraded once events wait longer than ``AUDIT_LAG_DEGRADED_SECONDS``, and it
+    says when the backlog has reached the bound beyond which new generations are refused."""
+    limit = state.settings.audit_outbox_max_backlog
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), state.sessionmaker() as session, session.begin():
             await set_platform_scope(session)
-            return {"status": "ok", **await audit.lag(session)}
+            lag = await audit.lag(session)
     except Exception as exc:
         return {"status": "down", "error": type(exc).__name__}
+    report: dict[str, Any] = {"status": "ok", **lag, "max_backlog": limit or None}
+    if limit and lag["undelivered"] >= limit:
+        report |= {"status": "degraded", "effect": "new generations refused until the relay catches up"}
+    elif (lag["oldest_undelivered_age_s"] or 0) > AUDIT_LAG_DEGRADED_SECONDS:
+        report |= {"status": "degraded", "effect": "audit events wait in the outbox"}
+    return report
 
 
 async def _database(engine: AsyncEngine) -> None:
