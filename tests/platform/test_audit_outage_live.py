@@ -110,7 +110,7 @@ def test_with_cosmos_away_admission_goes_on_up_to_the_bound_and_the_relay_catche
     print(  # noqa: T201 - the drill's figures, shown with -s
         f"\naudit outage drill: {OUTAGE_SECONDS:.0f} s away, {dict(load.statuses)}; {admitted_during} admitted "
         f"while away; backlog peak {backlog_peak} (bound {MAX_BACKLOG}); caught up in {caught_up_s:.1f} s: "
-        f"{delivered_since / max(caught_up_s, 0.1):.0f} events/s delivered; admission resumed "
+        f"{int(str(delivered_since)) / max(caught_up_s, 0.1):.0f} events/s delivered; admission resumed "
         f"{caught_up_s + resumed_s:.1f} s after the store came back"
     )
 

