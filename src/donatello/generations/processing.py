@@ -41,6 +41,7 @@ from donatello.generations.kept import KeptResults
 from donatello.generations.outcomes import outcome_event, safety_score
 from donatello.generations.queries import charge_basis
 from donatello.generations.safety import content_filter, refusal_message
+from donatello.generations.saving import save_later
 from donatello.generations.storing import ImagesNotStored, store_images
 from donatello.models import GenerationMetadata
 from donatello.providers import (
@@ -181,9 +182,12 @@ class Processor:
             await self._finish_failed(job, error.reason, None)
         except ModelCannotRun as error:  # its credentials were removed since admission: final
             await self._finish_failed(job, error.detail, None)
-        except ImagesNotStored:  # its answer is kept: the next attempt stores it without a provider call
+        except ImagesNotStored:  # its answer is kept: a later claim stores it without a provider call
             log.warning("image store failing; job queued again", extra={"generation_id": str(job.id)})
-            await self._retry_later(job)
+            if self.kept.has(job.id):
+                await save_later(self.sessions, self.settings, job, self.name, utcnow())
+            else:  # the disk refused to keep it too: an ordinary retry, which asks the provider again
+                await self._retry_later(job)
         except Exception:
             log.exception("generation job crashed; it will be retried", extra={"generation_id": str(job.id)})
             await self._retry_later(job)
