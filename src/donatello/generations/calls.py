@@ -8,9 +8,9 @@ A worker that loses its lease mid-call stops waiting and marks its call ``abando
 too. The generation itself is charged once (one cost event per generation): a possibly-billed call is
 what explains a provider's invoice counting more calls than our cost events.
 
-None of the providers we call takes an idempotency key for image generation (Azure OpenAI and OpenAI
-document none; the OpenAI SDK sends one only where the API honours it), so a retried call is a new,
-separately billed call: recording it is what we can do.
+No idempotency key is sent: Azure OpenAI and OpenAI document none for image generation (the OpenAI
+SDK sends none to it), and we found none for the other image APIs we call; a call made again is a new,
+separately billed call, so recording it is what we can do.
 """
 
 from __future__ import annotations
