@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
+from donatello.generations import calls_repository
 from donatello.generations.job import Job
 from donatello.models import ProviderCall
 from donatello.providers import ContentFiltered, Outcome, ProviderError
@@ -31,11 +31,7 @@ from donatello.providers import ContentFiltered, Outcome, ProviderError
 async def reclaimed(session: AsyncSession, job: Job) -> None:
     """A claim: any call of an earlier attempt still without an outcome was lost with its worker."""
     if job.attempts > 1:
-        await session.execute(
-            update(ProviderCall)
-            .where(ProviderCall.generation_id == job.id, ProviderCall.outcome.is_(None))
-            .values(outcome="lost", possibly_billed=True, finished_at=utcnow())
-        )
+        await calls_repository.mark_unanswered_lost(session, job.id, utcnow())
 
 
 async def sent(session: AsyncSession, job: Job) -> uuid.UUID:
@@ -47,9 +43,7 @@ async def sent(session: AsyncSession, job: Job) -> uuid.UUID:
         model=f"{job.provider}/{job.model}",
         started_at=utcnow(),
     )
-    session.add(call)
-    await session.flush()
-    return call.id
+    return await calls_repository.add(session, call)
 
 
 async def outcome_of(
@@ -94,14 +88,9 @@ async def _record(
     if model is not None:
         values["model"] = model
     async with transaction(sessions, tenant=job.organization_id) as session:
-        await session.execute(update(ProviderCall).where(ProviderCall.id == call_id).values(**values))
+        await calls_repository.set_outcome(session, call_id, **values)
 
 
 async def of_generation(session: AsyncSession, generation_id: uuid.UUID) -> list[ProviderCall]:
     """The generation's calls, oldest first (the caller has already checked who may see it)."""
-    rows = await session.scalars(
-        select(ProviderCall)
-        .where(ProviderCall.generation_id == generation_id)
-        .order_by(ProviderCall.started_at, ProviderCall.id)
-    )
-    return list(rows)
+    return await calls_repository.of_generation(session, generation_id)
