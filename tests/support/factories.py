@@ -129,6 +129,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         GenerationBatch,
         GenerationMetadata,
         Notification,
+        ProviderCall,
         ProvisioningToken,
         Reconciliation,
         ReconciliationLine,
@@ -197,6 +198,9 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
             budget_aud=Decimal("1000.00"),
         ),
         GenerationMetadata(organization_id=org.id, generation_id=generation.id),
+        ProviderCall(
+            organization_id=org.id, generation_id=generation.id, attempt=1, model="local/pillow-sketch"
+        ),
         BudgetDecisionCount(
             organization_id=org.id, department_id=dept.id, period_start=date(2026, 11, 1), refused=1
         ),
