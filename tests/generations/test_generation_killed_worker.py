@@ -22,6 +22,7 @@ from donatello.models import BudgetReservation, CostEvent, Generation, ModelProv
 from tests.support.azure_openai_stub import AzureOpenAIStub, slow
 from tests.support.ledger import committed_tenant
 from tests.support.queued import ask, azure_model
+from tests.support.serving import serving_workers
 from tests.support.worker_process import generation_worker
 
 LEASE_SECONDS = 3
@@ -65,10 +66,10 @@ async def test_a_worker_killed_mid_call_costs_one_charge_and_leaves_the_lost_cal
     async with committed_tenant(engine, postgres_url, budget="50.00") as tenant:
         member = tenant.members[0]
         generation_id = await ask(app, sessions, member, model, "a lighthouse at dusk")
-        azure_stub.reply(slow(120), slow(0.2))  # the first answer would come long after the kill
+        azure_stub.reply(slow(30), slow(0.2))  # the first answer would come long after the kill
 
-        async def in_flight() -> bool:
-            return azure_stub.in_flight == 1
+        async def in_flight() -> bool:  # the request arrived; its answer is 30 s away
+            return len(azure_stub.requests) == 1
 
         async def hold() -> str | None:
             async with transaction(sessions, platform=True) as session:
@@ -121,3 +122,44 @@ async def test_a_worker_killed_mid_call_costs_one_charge_and_leaves_the_lost_cal
     assert held == "settled"
     assert [r.problems for r in reports if r.department_id == tenant.department.id] == [[]]
     assert audit.broken is None and audit.checked >= 2  # requested, completed: chained, unbroken
+
+
+async def test_a_call_cancelled_mid_flight_is_abandoned_possibly_billed_and_nothing_is_charged(
+    app: FastAPI,
+    engine: AsyncEngine,
+    postgres_url: str,
+    azure_stub: AzureOpenAIStub,
+    model: ModelProvider,
+    api: httpx.AsyncClient,
+) -> None:
+    settings = app.state.settings.model_copy(update={"generation_lease_seconds": LEASE_SECONDS})
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with committed_tenant(engine, postgres_url, budget="50.00") as tenant:
+        member = tenant.members[0]
+        generation_id = await ask(app, sessions, member, model, "a lighthouse at dawn")
+        azure_stub.reply(slow(30))
+        headers = {
+            "Authorization": f"Bearer {app.state.token_signer.issue(member.id, member.organization_id)}"
+        }
+
+        async def in_flight() -> bool:  # the request arrived; its answer is 30 s away
+            return len(azure_stub.requests) == 1
+
+        async def abandoned() -> bool:
+            shown = (await api.get(f"/v1/generations/{generation_id}", headers=headers)).json()
+            return [c["outcome"] for c in shown["provider_calls"]] == ["abandoned"]
+
+        async with serving_workers(app, settings, [sessions]):
+            await _until(in_flight, "called")
+            cancelled = await api.post(f"/v1/generations/{generation_id}/cancel", headers=headers)
+            assert cancelled.status_code == 200, cancelled.text
+            await _until(abandoned, "abandoned by its worker")  # it notices at its next lease renewal
+        shown = (await api.get(f"/v1/generations/{generation_id}", headers=headers)).json()
+        async with transaction(sessions, platform=True) as session:
+            charges = await session.scalar(
+                select(func.count()).where(CostEvent.generation_id == generation_id)
+            )
+
+    assert shown["status"] == "cancelled" and shown["cost_aud"] == "0.0000"
+    assert [(c["outcome"], c["possibly_billed"]) for c in shown["provider_calls"]] == [("abandoned", True)]
+    assert charges == 0
