@@ -5,7 +5,10 @@ images, settle — or fail and release. Several workers (and processes) run this
 * a worker that dies stops renewing; once the lease lapses another worker reclaims the job (stuck-job
   detection), up to ``generation_max_attempts`` claims, then it fails and its hold is released;
 * every outcome is written with a conditional update ("still processing, still mine"), so a cancelled
-  or reclaimed job's late result is discarded, and settlement is exactly-once per generation anyway.
+  or reclaimed job's late result is discarded, and settlement is exactly-once per generation anyway;
+* every provider call is recorded before it is sent (``generations.calls``): one lost with a killed
+  worker stays on record, possibly billed; an answer whose images cannot be stored is kept and saved
+  later (``generations.saving``), never asked for again.
 """
 
 from __future__ import annotations
