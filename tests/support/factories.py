@@ -112,7 +112,7 @@ async def budget(
 
 async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UUID | int]:
     """One row in every tenant-owned table for ``org``; returns each table's row id."""
-    from datetime import timedelta
+    from datetime import time, timedelta
 
     from donatello.models import (
         ApiKey,
@@ -125,10 +125,13 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         CostEvent,
         DepartmentBudgetPeriod,
         ExportJob,
+        ExportSchedule,
+        ExportScheduleRun,
         Generation,
         GenerationBatch,
         GenerationMetadata,
         Notification,
+        ProviderCall,
         ProvisioningToken,
         Reconciliation,
         ReconciliationLine,
@@ -197,6 +200,9 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
             budget_aud=Decimal("1000.00"),
         ),
         GenerationMetadata(organization_id=org.id, generation_id=generation.id),
+        ProviderCall(
+            organization_id=org.id, generation_id=generation.id, attempt=1, model="local/pillow-sketch"
+        ),
         BudgetDecisionCount(
             organization_id=org.id, department_id=dept.id, period_start=date(2026, 11, 1), refused=1
         ),
@@ -289,9 +295,27 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         reason="campaign",
         period_start=spend.budget_period_start,
     )
-    db.add_all([membership, scim_token, ask])
+    schedule = ExportSchedule(
+        organization_id=org.id,
+        name="daily",
+        format="csv",
+        daily_at=time(2, 0),
+        daily=True,
+        month_to_date=False,
+    )
+    db.add_all([membership, scim_token, ask, schedule])
     await db.flush()
-    rows.extend([delivery, group, membership, scim_token, ask])
+    run = ExportScheduleRun(
+        organization_id=org.id,
+        schedule_id=schedule.id,
+        kind="daily",
+        range_from=now - timedelta(days=1),
+        range_to=now,
+        next_attempt_at=now,
+    )
+    db.add(run)
+    await db.flush()
+    rows.extend([delivery, group, membership, scim_token, ask, schedule, run])
     reconciliation = Reconciliation(
         organization_id=org.id,
         requested_by=member.id,

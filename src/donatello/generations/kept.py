@@ -68,6 +68,10 @@ class KeptResults:
             log.warning("a kept provider answer is unreadable", extra={"generation_id": str(generation_id)})
             return None
 
+    def has(self, generation_id: uuid.UUID) -> bool:
+        """Whether an answer is kept (completely: its outcome is written last)."""
+        return (self._folder(generation_id) / OUTCOME).is_file()
+
     def discard(self, generation_id: uuid.UUID) -> None:
         with contextlib.suppress(OSError):
             shutil.rmtree(self._folder(generation_id))

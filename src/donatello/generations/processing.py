@@ -5,7 +5,10 @@ images, settle — or fail and release. Several workers (and processes) run this
 * a worker that dies stops renewing; once the lease lapses another worker reclaims the job (stuck-job
   detection), up to ``generation_max_attempts`` claims, then it fails and its hold is released;
 * every outcome is written with a conditional update ("still processing, still mine"), so a cancelled
-  or reclaimed job's late result is discarded, and settlement is exactly-once per generation anyway.
+  or reclaimed job's late result is discarded, and settlement is exactly-once per generation anyway;
+* every provider call is recorded before it is sent (``generations.calls``): one lost with a killed
+  worker stays on record, possibly billed; an answer whose images cannot be stored is kept and saved
+  later (``generations.saving``), never asked for again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,30 +35,29 @@ from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
-from donatello.generations import pacing, repository
+from donatello.generations import calls, pacing, repository
 from donatello.generations.asking import asked_of, in_admitted_words
+from donatello.generations.fallbacks import fallbacks
 from donatello.generations.in_flight import keep_in_flight
 from donatello.generations.job import Job
 from donatello.generations.kept import KeptResults
 from donatello.generations.outcomes import outcome_event, safety_score
 from donatello.generations.queries import charge_basis
 from donatello.generations.safety import content_filter, refusal_message
+from donatello.generations.saving import save_later
 from donatello.generations.storing import ImagesNotStored, store_images
 from donatello.models import GenerationMetadata
-from donatello.pricing.service import input_text_bound
 from donatello.providers import (
     Availability,
     Candidate,
     ContentFiltered,
     CredentialSource,
-    ImageRequest,
     ModelCannotRun,
     Outcome,
     ProviderError,
     ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
-    candidates,
     generate_with_fallback,
     watched,
 )
@@ -116,6 +118,7 @@ class Processor:
                     return GAVE_UP
                 if not await pacing.take_call(session, job, now, window):
                     raise _NoRoom  # another worker took the model's last call: the claim is undone
+                await calls.reclaimed(session, job)  # an earlier attempt's call without an answer: lost
                 return job
         return GAVE_UP
 
@@ -137,10 +140,11 @@ class Processor:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
             if (outcome := self.kept.kept(job.id)) is None:
                 request = await asked_of(job, self.sealer)
-                options = await self._candidates(job, request)
+                options = await fallbacks(self.sessions, job, request, self.availability, self.credentials)
                 request, options = in_admitted_words(request, options)
                 async with transaction(self.sessions, platform=True) as session:
-                    cooling = await pacing.stamp_call(session, job, utcnow())
+                    if (cooling := await pacing.stamp_call(session, job, utcnow())) is None:
+                        call = await calls.sent(session, job)  # committed before the request is sent
                 if cooling is not None:  # its model got a 429 since the claim: not sent, back in line
                     await self._defer(job, cooling)
                     return
@@ -160,9 +164,10 @@ class Processor:
                     work.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await work
+                    await calls.abandoned(self.sessions, job, call)
                     await self._abandon(job)
                     return
-                outcome = work.result()
+                outcome = await calls.outcome_of(self.sessions, job, call, work)
                 await asyncio.to_thread(self.kept.keep, job.id, outcome)  # megabytes to disk
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
@@ -180,9 +185,12 @@ class Processor:
             await self._finish_failed(job, error.reason, None)
         except ModelCannotRun as error:  # its credentials were removed since admission: final
             await self._finish_failed(job, error.detail, None)
-        except ImagesNotStored:  # its answer is kept: the next attempt stores it without a provider call
+        except ImagesNotStored:  # its answer is kept: a later claim stores it without a provider call
             log.warning("image store failing; job queued again", extra={"generation_id": str(job.id)})
-            await self._retry_later(job)
+            if self.kept.has(job.id):
+                await save_later(self.sessions, self.settings, job, self.name, utcnow())
+            else:  # the disk refused to keep it too: an ordinary retry, which asks the provider again
+                await self._retry_later(job)
         except Exception:
             log.exception("generation job crashed; it will be retried", extra={"generation_id": str(job.id)})
             await self._retry_later(job)
@@ -200,29 +208,6 @@ class Processor:
     async def _defer(self, job: Job, until: datetime) -> None:
         async with transaction(self.sessions, tenant=job.organization_id) as session:
             await repository.defer(session, job.id, self.name, until)
-
-    async def _candidates(self, job: Job, request: ImageRequest) -> list[Candidate]:
-        """The admitted model first, then fallbacks priced no higher per image than what was reserved,
-        priced as admission priced them: the same prompt bound, price version and day's rates."""
-        async with (
-            UnavailableModels(self.sessions, job.organization_id) as unavailable,
-            transaction(self.sessions, tenant=job.organization_id) as session,
-        ):
-            return await candidates(
-                session,
-                job.department_id,
-                f"{job.provider}/{job.model}",
-                job.size,
-                job.quality,
-                job.n,
-                max_unit_price_aud=job.reserved_aud / job.n,
-                user_id=job.user_id,
-                availability=self.availability,
-                input_bound=input_text_bound(request.prompt, request.negative_prompt),
-                on=job.created_at.astimezone(UTC),  # the price version and rates of the admission
-                credentials=self.credentials,
-                on_unobtainable=unavailable.unobtainable,
-            )
 
     async def _heartbeat(self, job: Job) -> None:
         """Renew the lease (and the budget hold) every third of the lease; return when it is lost."""

@@ -18,7 +18,7 @@ from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden, NotFound, ValidationFailed
 from donatello.core.money import to_cents
 from donatello.core.pagination import Page, decode_cursor, page_of
-from donatello.generations import repository, waiting
+from donatello.generations import calls, repository, waiting
 from donatello.generations.admission import prompt_context
 from donatello.generations.schemas import (
     BatchRead,
@@ -27,6 +27,7 @@ from donatello.generations.schemas import (
     MeteredUsageRead,
     PromptHistoryItem,
     PromptRead,
+    ProviderCallRead,
     UsageStats,
 )
 from donatello.generations.waiting import Place
@@ -99,9 +100,14 @@ async def read(generation: Generation, store: ImageStore, place: Place | None = 
 async def read_placed(
     session: AsyncSession, generation: Generation, store: ImageStore, settings: Settings
 ) -> GenerationRead:
-    """``read`` with its place in line while it waits."""
+    """``read`` with its place in line while it waits, and the provider calls made for it."""
     placed = await waiting.places(session, [generation], settings, utcnow())
-    return await read(generation, store, placed.get(generation.id))
+    shown = await read(generation, store, placed.get(generation.id))
+    recorded = await calls.of_generation(session, generation.id)
+    made = [ProviderCallRead.model_validate(call, from_attributes=True) for call in recorded]
+    unfinished = generation.status in ("pending", "processing")
+    saving = unfinished and any(call.outcome == "answered" for call in made)
+    return shown.model_copy(update={"provider_calls": made, "saving": saving})
 
 
 def charge_basis(charge_details: dict[str, Any]) -> ChargeBasis:

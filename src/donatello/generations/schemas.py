@@ -87,6 +87,21 @@ class MeteredUsageRead(BaseModel):
     output_image_tokens: int = Field(description="Image tokens the provider billed for the images it made")
 
 
+class ProviderCallRead(BaseModel):
+    """One call to a provider made for the generation (the reconciliation of an invoice counts them)."""
+
+    started_at: datetime = Field(description="When it was sent")
+    model: str = Field(description="provider/model called (the one that answered, when a fallback did)")
+    outcome: str | None = Field(
+        description="answered, refused, failed; lost (the worker died mid-call) or abandoned (the worker "
+        "lost its lease mid-call); null while in flight"
+    )
+    possibly_billed: bool = Field(
+        description="Sent, and no answer recorded: the provider may have billed it though no image came "
+        "of it. The generation itself is charged once, whatever its calls"
+    )
+
+
 class GenerationRead(BaseModel):
     id: uuid.UUID
     status: Status
@@ -148,6 +163,16 @@ class GenerationRead(BaseModel):
         description="While pending: its place in the queue, 1 being the next claimed. The queue serves "
         "priorities in order and, within one, departments in turn and people in turn within a department, "
         "so a big batch queued earlier does not put a single request behind all of it. Null otherwise",
+    )
+    saving: bool = Field(
+        default=False,
+        description="The provider has answered and its images are being stored (retried while the image "
+        "store fails, never asking the provider again)",
+    )
+    provider_calls: list[ProviderCallRead] = Field(
+        default_factory=list,
+        description="Every call made to a provider for it, oldest first (on a single generation's read; "
+        "empty in lists)",
     )
     estimated_start_at: datetime | None = Field(
         default=None,

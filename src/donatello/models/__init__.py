@@ -21,6 +21,7 @@ from donatello.models.health import ModelCallOutcome, ModelCircuit
 from donatello.models.notifications import Notification, NotificationFanoutState
 from donatello.models.organizations import Organization
 from donatello.models.pacing import ModelCall, ModelPace, QueueTurn
+from donatello.models.provider_calls import ProviderCall
 from donatello.models.providers import CatalogueVersion, FxRate, ModelPrice, ModelProvider, ProviderConfig
 from donatello.models.provisioning import ProvisioningToken, ScimGroup, ScimGroupMember
 from donatello.models.reconciliations import Reconciliation, ReconciliationLine, ReconciliationRow
@@ -60,6 +61,7 @@ __all__ = [
     "Notification",
     "NotificationFanoutState",
     "Organization",
+    "ProviderCall",
     "ProviderConfig",
     "ProvisioningToken",
     "QueueTurn",

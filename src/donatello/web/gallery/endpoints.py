@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from donatello.core.errors import DomainError, ValidationFailed
-from donatello.dependencies import DbSession
+from donatello.dependencies import DbSession, resources_of
 from donatello.generations import lifecycle, queries
 from donatello.generations.dependencies import Images, Sealer
 from donatello.generations.schemas import Status
@@ -104,7 +104,7 @@ async def generation_detail(
         request,
         "generation.html",
         viewer=viewer,
-        generation=await queries.read(row, store),
+        generation=await queries.read_placed(session, row, store, resources_of(request).settings),
         prompt=prompt,
         own=own,
         requested_model=details.get("requested_model"),
