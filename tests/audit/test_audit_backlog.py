@@ -11,7 +11,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.audit.backlog import BacklogGate, undelivered_up_to
+from donatello.audit.backlog import BacklogGate
+from donatello.audit.repository import undelivered_up_to
 from donatello.auth.tokens import TokenSigner
 from tests.support import generation_world as gw
 from tests.support.audit_helpers import record_events, relay_in_test

@@ -20,12 +20,11 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from donatello.audit.repository import backlog_at_bound
 from donatello.core.database import transaction
 from donatello.core.errors import ServiceUnavailable
-from donatello.models import AuditOutbox
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +49,6 @@ class AuditBacklogFull(ServiceUnavailable):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
-
-
-async def undelivered_up_to(session: AsyncSession, limit: int) -> int:
-    """Undelivered events, counted no further than ``limit`` (the cost stays bounded however far the
-    relay is behind)."""
-    waiting = select(AuditOutbox.id).where(AuditOutbox.delivered_at.is_(None)).limit(limit).subquery()
-    return int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
-
-
-async def backlog_at_bound(session: AsyncSession, limit: int) -> int | None:
-    """The undelivered events when they number ``limit`` or more; None when fewer.
-
-    Two index lookups usually decide it: no more events can be waiting than there are ids from the
-    oldest undelivered one to the newest. Only when that span reaches the bound — the store has been
-    away a while — are they counted (capped: ~135 ms for a million on two busy cores, once a second)."""
-    oldest = select(func.min(AuditOutbox.id)).where(AuditOutbox.delivered_at.is_(None)).scalar_subquery()
-    newest = select(func.max(AuditOutbox.id)).scalar_subquery()
-    first, last = (await session.execute(select(oldest, newest))).one()
-    if first is None or last - first + 1 < limit:
-        return None
-    waiting = await undelivered_up_to(session, limit)
-    return waiting if waiting >= limit else None
 
 
 @dataclass

@@ -301,3 +301,25 @@ async def events_about(
         .order_by(AuditOutbox.created_at, AuditOutbox.id)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def undelivered_up_to(session: AsyncSession, limit: int) -> int:
+    """Undelivered events, counted no further than ``limit`` (the cost stays bounded however far the
+    relay is behind)."""
+    waiting = select(AuditOutbox.id).where(AuditOutbox.delivered_at.is_(None)).limit(limit).subquery()
+    return int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
+
+
+async def backlog_at_bound(session: AsyncSession, limit: int) -> int | None:
+    """The undelivered events when they number ``limit`` or more; None when fewer.
+
+    Two index lookups usually decide it: no more events can be waiting than there are ids from the
+    oldest undelivered one to the newest. Only when that span reaches the bound — the store has been
+    away a while — are they counted (capped: ~135 ms for a million on two busy cores, once a second)."""
+    oldest = select(func.min(AuditOutbox.id)).where(AuditOutbox.delivered_at.is_(None)).scalar_subquery()
+    newest = select(func.max(AuditOutbox.id)).scalar_subquery()
+    first, last = (await session.execute(select(oldest, newest))).one()
+    if first is None or last - first + 1 < limit:
+        return None
+    waiting = await undelivered_up_to(session, limit)
+    return waiting if waiting >= limit else None
