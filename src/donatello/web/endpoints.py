@@ -12,6 +12,7 @@ from donatello.web.exports.endpoints import router as exports_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.keys.endpoints import router as keys_router
+from donatello.web.keys.organization import router as organization_keys_router
 from donatello.web.models.endpoints import router as models_router
 from donatello.web.my_requests.endpoints import router as my_requests_router
 from donatello.web.notifications.endpoints import router as notifications_router
@@ -38,5 +39,6 @@ router.include_router(departments_router)
 router.include_router(people_router)
 router.include_router(organization_router)
 router.include_router(keys_router)
+router.include_router(organization_keys_router)
 router.include_router(webhooks_router)
 router.include_router(notifications_router)
