@@ -285,5 +285,6 @@ async def emails(
     a record outlives its owner's account)."""
     if not user_ids:
         return {}
-    stmt = scope(select(User.id, User.email), principal, User).where(User.id.in_(user_ids))
+    columns: Any = select(User.id, User.email)
+    stmt = scope(columns, principal, User).where(User.id.in_(user_ids))
     return {row.id: row.email for row in await session.execute(stmt)}
