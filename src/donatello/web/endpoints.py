@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from donatello.web.audit_log.endpoints import router as audit_router
 from donatello.web.budget_requests.endpoints import router as budget_requests_router
 from donatello.web.dashboard.endpoints import router as dashboard_router
+from donatello.web.dashboard.overview_csv import router as overview_csv_router
 from donatello.web.departments.endpoints import router as departments_router
 from donatello.web.exports.endpoints import router as exports_router
 from donatello.web.gallery.endpoints import router as gallery_router
@@ -29,6 +30,7 @@ router.include_router(generate_router)
 router.include_router(gallery_router)
 router.include_router(usage_router)
 router.include_router(dashboard_router)
+router.include_router(overview_csv_router)
 router.include_router(budget_requests_router)
 router.include_router(my_requests_router)
 router.include_router(exports_router)
