@@ -89,6 +89,7 @@ class MeteredUsageRead(BaseModel):
 
 class GenerationRead(BaseModel):
     id: uuid.UUID
+    user_id: uuid.UUID = Field(description="Who asked for it (a department's list shows who made what)")
     status: Status
     model_provider: str
     model_name: str

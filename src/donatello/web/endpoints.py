@@ -10,6 +10,7 @@ from donatello.web.dashboard.endpoints import router as dashboard_router
 from donatello.web.dashboard.overview_csv import router as overview_csv_router
 from donatello.web.departments.endpoints import router as departments_router
 from donatello.web.exports.endpoints import router as exports_router
+from donatello.web.gallery.department import router as department_gallery_router
 from donatello.web.gallery.endpoints import router as gallery_router
 from donatello.web.generate.endpoints import router as generate_router
 from donatello.web.keys.endpoints import router as keys_router
@@ -28,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(signin_router)
 router.include_router(generate_router)
 router.include_router(gallery_router)
+router.include_router(department_gallery_router)
 router.include_router(usage_router)
 router.include_router(dashboard_router)
 router.include_router(overview_csv_router)
