@@ -34,5 +34,7 @@ async def test_people_are_found_by_part_of_their_name_or_email_within_reach(
     assert await found(admin, "robin EX") == {str(robin.id)}  # the name, any case
     assert await found(admin, "ROB") == {str(robin.id), str(robyn.id)}  # never another organization's
     assert await found(admin, robin.email.split("@")[0].upper()) == {str(robin.id)}  # the e-mail
-    assert await found(admin, "100%") == {str(robyn.id)}  # % is a character, not a wildcard
+    assert await found(admin, "100%") == {str(robyn.id)}
+    assert await found(admin, "rob%ex") == set()  # % is a character, not a wildcard
+    assert await found(admin, "rob_n ex") == set()  # nor is _
     assert await found(manager, "rob") == {str(robin.id)}  # a manager: their department only
