@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Response
 
 from tests.support import workers
 
@@ -89,3 +89,9 @@ def looks_right(page: Page, name: str) -> None:
         assert sideways == [], f"tables of {name} scroll sideways at {width} px: {sideways}"
         screenshot(page, name)
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def status_of(response: Response | None) -> int:
+    """The HTTP status a navigation ended with (Playwright gives None only for same-document moves)."""
+    assert response is not None, "the navigation made no request"
+    return response.status

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import httpx
@@ -23,6 +23,7 @@ from donatello.models import (
     Department,
     DepartmentBudget,
     ExportJob,
+    ExportSchedule,
     Generation,
     GenerationBatch,
     Notification,
@@ -121,6 +122,17 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
     db.add(export)
     await db.flush()
     ids["exports"] = [str(export.id)]
+    schedule = ExportSchedule(
+        organization_id=org.id,
+        name="drop",
+        format="csv",
+        daily_at=time(2, 0),
+        daily=True,
+        month_to_date=False,
+    )
+    db.add(schedule)
+    await db.flush()
+    ids["export_schedules"] = [str(schedule.id)]
     reconciliation = Reconciliation(
         organization_id=org.id,
         requested_by=members[0].id,
@@ -337,6 +349,9 @@ CROSS_TENANT: dict[tuple[str, str], tuple[str, str, object]] = {
     ("GET", "/v1/reports/departments/{department_id}/spend/{group}"): ("department_id", "departments", None),
     ("GET", "/v1/reports/departments/{department_id}/periods"): ("department_id", "departments", None),
     ("GET", "/v1/exports/{export_id}"): ("export_id", "exports", None),
+    ("GET", "/v1/export-schedules/{schedule_id}"): ("schedule_id", "export_schedules", None),
+    ("PATCH", "/v1/export-schedules/{schedule_id}"): ("schedule_id", "export_schedules", {"enabled": False}),
+    ("DELETE", "/v1/export-schedules/{schedule_id}"): ("schedule_id", "export_schedules", None),
     ("GET", "/v1/reconciliations/{reconciliation_id}"): ("reconciliation_id", "reconciliations", None),
     ("GET", "/v1/reconciliations/{reconciliation_id}/unmapped"): (
         "reconciliation_id",

@@ -302,7 +302,7 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
     expect(admin.locator("li[data-code=DSTU]")).to_contain_text("inactive")
     looks_right(admin, "departments")
     nav_link(admin, "People").click()
-    admin.get_by_label("Email contains").fill("standard_user")
+    admin.get_by_label("Name or e-mail contains").fill("standard_user")
     admin.get_by_role("button", name="Find").click()
     role = admin.get_by_label("Role of standard_user@acme.com.au")
     assert "super_admin" not in role.locator("option").evaluate_all("os => os.map(o => o.value)")

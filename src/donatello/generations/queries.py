@@ -65,6 +65,7 @@ async def read(generation: Generation, store: ImageStore, place: Place | None = 
     started = details.get("started_at")
     return GenerationRead(
         id=generation.id,
+        user_id=generation.user_id,
         status=generation.status,
         model_provider=generation.model_provider,
         model_name=generation.model_name,

@@ -104,6 +104,7 @@ class ProviderCallRead(BaseModel):
 
 class GenerationRead(BaseModel):
     id: uuid.UUID
+    user_id: uuid.UUID = Field(description="Who asked for it (a department's list shows who made what)")
     status: Status
     model_provider: str
     model_name: str

@@ -73,12 +73,20 @@ async def list_users(
     department_id: uuid.UUID | None = None,
     is_active: bool | None = None,
     email_contains: Annotated[str | None, Query(max_length=255)] = None,
+    search: Annotated[
+        str | None, Query(max_length=255, description="Part of the name or the e-mail, in any case")
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[UserRead]:
-    """Users of the organization (a department manager: of their department), filtered, by e-mail."""
+    """Users of the organization (a department manager: of their department), filtered (``search``: part
+    of the name or the e-mail), by e-mail."""
     filters = UserFilters(
-        role=role, department_id=department_id, is_active=is_active, email_contains=email_contains
+        role=role,
+        department_id=department_id,
+        is_active=is_active,
+        email_contains=email_contains,
+        name_or_email_contains=search,
     )
     return await service.list_users(session, principal, filters, cursor, limit)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, bindparam, exists, func, null, select, true, tuple_, update
+from sqlalchemy import Boolean, bindparam, exists, func, null, or_, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -196,6 +196,14 @@ async def page(
             stmt = stmt.where(getattr(User, column) == filters[column])
     if filters.get("email_contains"):
         stmt = stmt.where(User.email.contains(filters["email_contains"].lower(), autoescape=True))
+    if filters.get("name_or_email_contains"):
+        wanted = filters["name_or_email_contains"]
+        stmt = stmt.where(
+            or_(
+                User.email.contains(wanted.lower(), autoescape=True),
+                User.display_name.icontains(wanted, autoescape=True),
+            )
+        )
     if after is not None:
         stmt = stmt.where(tuple_(User.email, User.id) > tuple_(after[0], uuid.UUID(after[1])))
     return list((await session.execute(stmt.limit(limit))).scalars())
@@ -268,3 +276,15 @@ async def active_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None
         .where(User.id == user_id, User.is_active.is_(True), Organization.is_active.is_(True))
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def emails(
+    session: AsyncSession, principal: Principal, user_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The e-mail of each of ``user_ids`` in the principal's scope (deleted accounts included: a key or
+    a record outlives its owner's account)."""
+    if not user_ids:
+        return {}
+    columns: Any = select(User.id, User.email)
+    stmt = scope(columns, principal, User).where(User.id.in_(user_ids))
+    return {row.id: row.email for row in await session.execute(stmt)}

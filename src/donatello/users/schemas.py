@@ -75,6 +75,9 @@ class UserFilters(BaseModel):
     department_id: uuid.UUID | None = None
     is_active: bool | None = None
     email_contains: str | None = Field(default=None, max_length=255)
+    name_or_email_contains: str | None = Field(
+        default=None, max_length=255, description="Part of the display name or the e-mail, any case"
+    )
 
 
 class PreferenceRead(BaseModel):

@@ -265,6 +265,13 @@ async def list_users(
     return Page[UserRead](items=items, next_cursor=next_cursor)
 
 
+async def emails(
+    session: AsyncSession, principal: Principal, user_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Who owns what, in words: each id's e-mail (ids outside the principal's organization are absent)."""
+    return await repository.emails(session, principal, user_ids)
+
+
 async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
     user = await repository.get(session, principal, user_id)
     if user is None or not principal.reaches_department(user.department_id):

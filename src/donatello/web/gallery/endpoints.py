@@ -15,6 +15,7 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.generations import lifecycle, queries
 from donatello.generations.dependencies import Images, Sealer
 from donatello.generations.schemas import Status
+from donatello.tenancy import Permission
 from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
 from donatello.web.forms import FormState
 
@@ -107,6 +108,7 @@ async def generation_detail(
         generation=await queries.read_placed(session, row, store, resources_of(request).settings),
         prompt=prompt,
         own=own,
+        can_generate=viewer.can(Permission.GENERATIONS_CREATE),
         requested_model=details.get("requested_model"),
         admitted_model=details.get("admitted_model"),
         reason=details.get("selected_model_reason"),

@@ -223,35 +223,41 @@ async def generate_page(
     store: Images,
     sealer: Sealer,
     generation: uuid.UUID | None = None,
+    again: uuid.UUID | None = None,
 ) -> Response:
     """Generate; ``/`` is also everyone's home, so a role whose own page is another one (a manager's
-    dashboard, finance's budgets) goes there — unless it is a generation of theirs to follow. After
-    sending, the form holds what was sent (prompt included, for its owner), so trying a variation does
-    not mean typing it again."""
+    dashboard, finance's budgets) goes there — unless it is a generation to follow or to generate again.
+    After sending (``generation``), the form holds what was sent (prompt included, for its owner), so
+    trying a variation does not mean typing it again; ``again`` fills the form the same way from a past
+    generation (from its gallery page), without its progress card."""
     home = viewer.home.href
+    source = generation or again
     if not viewer.can(Permission.GENERATIONS_CREATE) or (
-        request.url.path == "/" and generation is None and home != "/generate"
+        request.url.path == "/" and source is None and home != "/generate"
     ):
         return RedirectResponse(home, status_code=303)
     if viewer.principal.department_id is None:
         return page(request, "generate_unavailable.html", viewer=viewer)
-    if generation is None:
+    if source is None:
         return await _generate_page(request, session, viewer, _form_values())
-    row = await queries.visible(session, viewer.principal, generation)
+    row = await queries.visible(session, viewer.principal, source)
     shown = await queries.read_placed(session, row, store, resources_of(request).settings)
-    values = _form_values()
+    prompt = negative_prompt = None
     if row.user_id == viewer.principal.user_id:  # never someone else's prompt (reading it is audited)
         sent = await queries.prompt(session, viewer.principal, sealer, row.id)
-        values = _form_values(
-            prompt=sent.prompt,
-            negative_prompt=sent.negative_prompt,
-            model=shown.requested_model,
-            size=shown.size,
-            quality=shown.quality,
-            n=shown.n,
-            style=row.details.get("style"),
-        )
-    return await _generate_page(request, session, viewer, values, generation=shown)
+        prompt, negative_prompt = sent.prompt, sent.negative_prompt
+    if generation is not None and prompt is None:
+        return await _generate_page(request, session, viewer, _form_values(), generation=shown)
+    values = _form_values(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        model=shown.requested_model,
+        size=shown.size,
+        quality=shown.quality,
+        n=shown.n,
+        style=row.details.get("style"),
+    )
+    return await _generate_page(request, session, viewer, values, generation=shown if generation else None)
 
 
 @router.post("/generate", response_model=None)

@@ -1,7 +1,9 @@
-"""People for org admins: search and page through the organization's users, change a role, department or
-active state through the API's ``users.service.update`` (never above one's own role, never one's own
-access; deactivation ends sessions, keys and webhooks at once; audited). Department managers read their
-department's people (``users:read``) without the controls."""
+"""People for org admins: search (name or e-mail) and page through the organization's users with their last
+sign-in, add a person ahead of their first sign-in through the API's ``users.service.create`` (an e-mail at
+one of the organization's domains, a role not above one's own; their first Entra sign-in claims the account;
+audited), change a role, department or active state through ``users.service.update`` (never above one's own
+role, never one's own access; deactivation ends sessions, keys and webhooks at once; audited). Department
+managers read their department's people (``users:read``) without the controls."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from donatello.departments import service as departments
 from donatello.dependencies import DbSession
 from donatello.tenancy import RANK, Permission, Role
 from donatello.users import service as users
-from donatello.users.schemas import UserFilters, UserUpdate
+from donatello.users.errors import RoleAboveYourOwn
+from donatello.users.schemas import UserCreate, UserFilters, UserUpdate
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
@@ -31,7 +34,11 @@ FIELDS = {"department_id": "department", "is_active": "active"}
 HINTS = {
     "role": "Choose a role from the list.",
     "department": "Choose a department from the list.",
+    "email": "Give the person's work e-mail address, e.g. alex@example.com.",
+    "display_name": "Give a name of at most 255 characters, or leave it empty.",
 }
+#: the add form's fields, named as the API names them
+ADD_FIELDS = {"department_id": "department"}
 
 
 @router.get("/people", response_class=HTMLResponse)
@@ -60,10 +67,10 @@ async def _page(
 ) -> HTMLResponse:
     form = form or FormState()
     try:
-        filters = UserFilters(email_contains=search.strip() or None, role=role or None)
+        filters = UserFilters(name_or_email_contains=search.strip() or None, role=role or None)
     except ValidationError as error:  # a role that is not one: everyone, and why
         form = FormState("filters", {"search": search, "role": role}).rejecting(error, hints=HINTS)
-        filters, role = UserFilters(email_contains=search.strip() or None), ""
+        filters, role = UserFilters(name_or_email_contains=search.strip() or None), ""
     found = await users.list_users(session, viewer.principal, filters, cursor, PAGE)
     manages = viewer.can(Permission.USERS_MANAGE)
     listed = await departments.list_departments(session, viewer.principal, None, 200) if manages else None
@@ -76,6 +83,8 @@ async def _page(
         viewer=viewer,
         found=found,
         manages=manages,
+        adds=manages and not viewer.principal.platform_wide,
+        manages_keys=viewer.can(Permission.API_KEYS_MANAGE),
         departments=listed.items if listed else [],
         grantable=[r.value for r in Role if RANK[r] <= own_rank],
         roles=[r.value for r in Role],
@@ -85,6 +94,43 @@ async def _page(
         role=role,
         done=done,
     )
+
+
+@router.post("/people", response_model=None)
+async def add_person(
+    request: Request,
+    viewer: Manager,
+    session: DbSession,
+    email: Annotated[str, Form(max_length=255)] = "",
+    display_name: Annotated[str, Form(max_length=255)] = "",
+    role: Annotated[str, Form(max_length=20)] = Role.STANDARD_USER.value,
+    department: Annotated[str, Form(max_length=36)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """A refused addition (a domain the organization does not own, an address already in use, a role
+    above one's own) is the add form again, as typed, with the reason beside its field."""
+    typed = {"email": email, "display_name": display_name, "role": role, "department": department}
+    form = FormState("add", typed)
+    try:
+        body = UserCreate.model_validate(
+            {
+                "email": email.strip(),
+                "display_name": display_name.strip() or None,
+                "role": role,
+                "department_id": department or None,
+            }
+        )
+        async with session.begin_nested():
+            user = await users.create(session, viewer.principal, body)
+    except RoleAboveYourOwn as refused:  # the list offers none; said on the form all the same
+        rejected = FormState("add", typed, {"role": refused.detail}, 422)
+        return await _page(request, viewer, session, form=rejected)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(
+            error, fields=ADD_FIELDS, hints=HINTS, words={ValidationFailed.type: _department_gone}
+        )
+        return await _page(request, viewer, session, form=rejected)
+    said = f"Added {user.email}: their first sign-in with Microsoft at that address opens their account"
+    return RedirectResponse(f"/people?done={quote(said)}&search={quote(user.email)}", status_code=303)
 
 
 @router.post("/people/{user_id}", response_model=None)

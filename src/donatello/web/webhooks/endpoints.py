@@ -1,5 +1,6 @@
-"""Webhooks: list them (paged), register one, and on its own page rotate its signing secret, ping it and
-watch the delivery, pause or re-enable it, delete it — through the API's ``webhooks.service`` (the same
+"""Webhooks: list them (paged), register one, and on its own page change its address and events (the
+address checked like a new one), rotate its signing secret, ping it and watch the delivery, pause or
+re-enable it, delete it — through the API's ``webhooks.service`` (the same
 checks of the target, sealing of the secret, audit events, and the same reach: an org admin sees the
 organization's webhooks, a power user their own; anyone else's is not found).
 
@@ -111,16 +112,34 @@ async def register(
 async def webhook_page(
     request: Request, webhook_id: uuid.UUID, viewer: Owner, session: DbSession, done: str = ""
 ) -> HTMLResponse:
+    return await _detail_page(request, webhook_id, viewer, session, done=done[:200])
+
+
+async def _detail_page(
+    request: Request,
+    webhook_id: uuid.UUID,
+    viewer: Viewer,
+    session: DbSession,
+    *,
+    done: str = "",
+    form: FormState | None = None,
+) -> HTMLResponse:
     webhook = WebhookRead.model_validate(await webhooks.get(session, viewer.principal, webhook_id))
-    secret = await browser.take_notice(
-        session, resources_of(request).sealer, viewer.session, NOTICE, webhook.id
-    )
+    secret = None
+    if form is None:  # a refused edit is not the visit the one-time secret was left for
+        secret = await browser.take_notice(
+            session, resources_of(request).sealer, viewer.session, NOTICE, webhook.id
+        )
+    form = form or FormState()
     deliveries = await webhooks.deliveries(
         session, viewer.principal, webhook.id, None, None, RECENT_DELIVERIES
     )
     return page(
         request,
         "webhook.html",
+        status=form.status,
+        form=form,
+        event_types=EVENT_TYPES,
         viewer=viewer,
         webhook=webhook,
         webhook_id=webhook.id,
@@ -128,8 +147,35 @@ async def webhook_page(
         secret=secret,
         deliveries=deliveries.items,
         delivery_failure=messages.delivery_failure,
-        done=done[:200],
+        done=done,
     )
+
+
+@router.post("/webhooks/{webhook_id}", response_model=None)
+async def edit(
+    request: Request,
+    webhook_id: uuid.UUID,
+    viewer: Changing,
+    session: DbSession,
+    outbound: OutboundDeps,
+    url: Annotated[str, Form(max_length=2048)] = "",
+    events: Annotated[list[str] | None, Form()] = None,
+) -> HTMLResponse | RedirectResponse:
+    """Change the address and the events; a refused address is this form again, as typed."""
+    form = FormState("edit", {"url": url, "events": events or []})
+    try:
+        body = WebhookUpdate(webhook_url=url.strip(), event_types=events or [])
+        async with session.begin_nested():
+            await webhooks.update(session, viewer.principal, webhook_id, body, outbound)
+    except (ValidationError, DomainError) as error:
+        rejected = form.rejecting(
+            error,
+            fields=FIELDS,
+            hints=HINTS,
+            words={"webhook-target-not-allowed": messages.unresolvable_target},
+        )
+        return await _detail_page(request, webhook_id, viewer, session, form=rejected)
+    return _back(webhook_id, "Saved the address and events")
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_class=HTMLResponse)

@@ -1,0 +1,1 @@
+"""A department's gallery: who made what, for its manager."""

@@ -1,0 +1,1 @@
+"""Every API key of the organization, for org admins."""

@@ -1,0 +1,1 @@
+"""The organization overview as the API's CSV."""
