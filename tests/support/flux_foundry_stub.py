@@ -45,7 +45,7 @@ from starlette.routing import Route
 
 from tests.support import azure_openai_rules as azure_rules
 from tests.support.azure_openai_stub import Recorded, Reply
-from tests.support.loopback_app import LoopbackApp
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["STUB_KEY", "FluxFoundryStub", "Reply", "content_moderated", "request_moderated"]
 
@@ -107,7 +107,7 @@ class FluxFoundryStub:
                 Route("/openai/deployments/{deployment}/images/generations", self._images, methods=["POST"]),
             ]
         )
-        self.server = LoopbackApp(app, "Foundry FLUX")
+        self.server = ThreadedServer(app, "Foundry FLUX")
 
     @property
     def base_url(self) -> str:

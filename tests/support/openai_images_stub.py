@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from tests.support import azure_openai_rules as rules
 from tests.support.azure_openai_stub import OUTPUT_TOKENS, Recorded, Reply, moderation_blocked
-from tests.support.loopback_app import LoopbackApp
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["STUB_KEY", "OpenAIImagesStub", "Reply", "moderation_blocked", "rate_limited"]
 
@@ -110,7 +110,7 @@ class OpenAIImagesStub:
 
     def __post_init__(self) -> None:
         app = Starlette(routes=[Route("/v1/images/generations", self._generate, methods=["POST"])])
-        self.server = LoopbackApp(app, "OpenAI images")
+        self.server = ThreadedServer(app, "OpenAI images")
 
     @property
     def base_url(self) -> str:
