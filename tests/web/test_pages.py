@@ -320,7 +320,8 @@ async def test_cancel_then_delete_from_the_detail_page(
     )
     generation_id = sent.headers["location"].split("generation=")[1].split("#")[0]
     detail = await browser.get(f"/gallery/{generation_id}")
-    assert "Waiting for a worker" in detail.text and "Cancel generation" in detail.text  # no worker here
+    # no worker here: the generation waits, first in line
+    assert "1st in line" in detail.text and "Cancel generation" in detail.text
 
     cancelled = await browser.post(
         f"/gallery/{generation_id}/cancel", data={"csrf_token": csrf}, headers={"Origin": ORIGIN}
