@@ -27,6 +27,9 @@ from tests.support.cosmos_emulator import KEY, CosmosEmulator
 from tests.support.cosmos_throttle import CosmosGateway
 from tests.support.serve_process import ServeProcess
 
+#: owns the machine for a minute or two: `make test` runs it after the parallel tests, alone
+pytestmark = pytest.mark.drill
+
 NO_LIMITS = '{"power_user": 1000000}'
 OUTAGE_SECONDS = float(os.environ.get("DONATELLO_TEST_AUDIT_OUTAGE_SECONDS", "30"))
 MAX_BACKLOG = 200  # reached within seconds of load, on two busy cores too

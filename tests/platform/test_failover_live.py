@@ -17,6 +17,9 @@ from tests.support.admission_load import Load
 from tests.support.replicated_postgres import ReplicatedPostgres
 from tests.support.serve_process import ServeProcess
 
+#: owns the machine for a minute or two: `make test` runs it after the parallel tests, alone
+pytestmark = pytest.mark.drill
+
 NO_LIMITS = '{"power_user": 1000000}'
 RESUMES_WITHIN_SECONDS = 15  # from the primary's death to the first generation admitted by the new one
 
