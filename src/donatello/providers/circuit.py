@@ -91,7 +91,7 @@ class Circuits:
         """Whether a call may be made now; True for exactly one caller once an open circuit is due a trial."""
         now = clock()
         async with transaction(self._sessions, platform=True) as session:
-            if (model_id := await health_repository.model_id(session, provider, model)) is None:
+            if (model_id := await health_repository.model_id_of(session, provider, model)) is None:
                 return True
             if await health_repository.grant_trial(session, model_id, now, abandoned=now - TRIAL_LEASE):
                 log.info("circuit half open: one trial call", extra={"provider": provider, "model": model})
@@ -103,7 +103,7 @@ class Circuits:
         """Count a failed call; True when it opened the circuit."""
         now = clock()
         async with transaction(self._sessions, platform=True) as session:
-            if (model_id := await health_repository.model_id(session, provider, model)) is None:
+            if (model_id := await health_repository.model_id_of(session, provider, model)) is None:
                 return False
             await _keep_outcome(session, model_id, now, succeeded=False, seconds=seconds)
             opened = await health_repository.count_failure(
@@ -121,7 +121,7 @@ class Circuits:
         """Count a good call: the circuit closes."""
         now = clock()
         async with transaction(self._sessions, platform=True) as session:
-            if (model_id := await health_repository.model_id(session, provider, model)) is None:
+            if (model_id := await health_repository.model_id_of(session, provider, model)) is None:
                 return
             await _keep_outcome(session, model_id, now, succeeded=True, seconds=seconds)
             if await health_repository.close(session, model_id, now):

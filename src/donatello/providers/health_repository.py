@@ -1,6 +1,6 @@
 """The statements behind a model's health: its circuit (``model_circuits``) and its recent calls
-(``model_call_outcomes``). Each change of a circuit is one statement, so of several worker processes
-changing it at once each sees the others' work (the rules and the times are ``providers.circuit``'s)."""
+(``model_call_outcomes``). Each change of a circuit is one atomic statement, so worker processes changing
+it at once lose no failure and grant one trial (the rules and their times are ``providers.circuit``'s)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import NamedTuple
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# A failure in a row: the circuit opens when the run reaches the threshold, or at once when the failure was
+# a half-open trial's; an open circuit keeps its trial time.
 _FAILED = text(
     """
 INSERT INTO model_circuits AS c (provider_id, state, consecutive_failures, opened_at, trial_after,
@@ -103,7 +105,7 @@ class CallCounts(NamedTuple):
     p95_ms: float | None
 
 
-async def model_id(session: AsyncSession, provider: str, model: str) -> uuid.UUID | None:
+async def model_id_of(session: AsyncSession, provider: str, model: str) -> uuid.UUID | None:
     found = await session.execute(_MODEL, {"provider": provider, "model": model})
     return found.scalar_one_or_none()
 
