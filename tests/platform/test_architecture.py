@@ -45,11 +45,6 @@ NOT_SQL = ("sqlalchemy.ext.asyncio", "sqlalchemy.exc")
 SQL_TO_MOVE = {
     "donatello.generations.pacing": "generations' repository (the pacing queries)",
     "donatello.generations.waiting": "generations' repository (the queue's order, read for a place in line)",
-    "donatello.providers.circuit": "a providers health repository (circuit state)",
-    "donatello.providers.conditions": "a providers health repository (what admission reads of circuits)",
-    "donatello.providers.health": "a providers health repository (the model-health job's reads)",
-    "donatello.providers.retirement": "a providers health repository (retiring models)",
-    "donatello.providers.standing": "a providers health repository (success rate and latency)",
 }
 
 

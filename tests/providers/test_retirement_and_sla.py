@@ -123,7 +123,9 @@ async def platform_webhook(app: FastAPI, db: AsyncSession, admin: User) -> objec
 
 async def warnings_of(db: AsyncSession, row: ModelProvider) -> list[int]:
     events = (
-        await db.execute(select(AuditOutbox).where(AuditOutbox.event_type == "provider.retiring"))
+        await db.execute(
+            select(AuditOutbox).where(AuditOutbox.event_type == "provider.retiring").order_by(AuditOutbox.id)
+        )
     ).scalars()
     return [e.payload["metadata"]["days_left"] for e in events if e.payload["resource_id"] == str(row.id)]
 

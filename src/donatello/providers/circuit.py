@@ -19,11 +19,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
+from donatello.providers import health_repository
 from donatello.providers.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,58 +38,6 @@ FAILURES_TO_OPEN = 5
 OPEN_SECONDS = 30.0
 TRIAL_LEASE = timedelta(minutes=10)
 HEALTH_WINDOW = timedelta(hours=1)
-
-_FAILED = text(
-    """
-INSERT INTO model_circuits AS c (provider_id, state, consecutive_failures, opened_at, trial_after,
-                                 trial_started_at, updated_at)
-VALUES (:id, CASE WHEN :threshold <= 1 THEN 'open' ELSE 'closed' END, 1,
-        CASE WHEN :threshold <= 1 THEN CAST(:now AS timestamptz) END,
-        CASE WHEN :threshold <= 1 THEN CAST(:trial_after AS timestamptz) END, NULL, :now)
-ON CONFLICT (provider_id) DO UPDATE SET
-  consecutive_failures = c.consecutive_failures + 1,
-  state = CASE WHEN c.state = 'half_open' OR c.consecutive_failures + 1 >= :threshold THEN 'open'
-               ELSE c.state END,
-  opened_at = CASE WHEN c.state = 'half_open'
-                     OR (c.state = 'closed' AND c.consecutive_failures + 1 >= :threshold) THEN :now
-                   ELSE c.opened_at END,
-  trial_after = CASE WHEN c.state = 'half_open'
-                       OR (c.state = 'closed' AND c.consecutive_failures + 1 >= :threshold) THEN :trial_after
-                     ELSE c.trial_after END,
-  trial_started_at = NULL,
-  updated_at = :now
-RETURNING state, opened_at = :now AS opened
-"""
-)
-_SUCCEEDED = text(
-    """
-UPDATE model_circuits SET state = 'closed', consecutive_failures = 0, opened_at = NULL,
-                          trial_after = NULL, trial_started_at = NULL, updated_at = :now
-WHERE provider_id = :id AND (state <> 'closed' OR consecutive_failures > 0)
-RETURNING provider_id
-"""
-)
-# The trial: granted to the one caller whose update finds the circuit open and due (or a trial abandoned).
-_TRIAL = text(
-    """
-UPDATE model_circuits SET state = 'half_open', trial_started_at = :now, updated_at = :now
-WHERE provider_id = :id
-  AND ((state = 'open' AND trial_after <= :now) OR (state = 'half_open' AND trial_started_at <= :abandoned))
-RETURNING provider_id
-"""
-)
-_STATE = text("SELECT state FROM model_circuits WHERE provider_id = :id")
-_MODEL = text("SELECT id FROM model_providers WHERE provider_name = :provider AND model_name = :model")
-_OUTCOME = text(
-    """
-WITH pruned AS (
-  DELETE FROM model_call_outcomes
-  WHERE provider_id = :id AND finished_at < :oldest
-)
-INSERT INTO model_call_outcomes (provider_id, finished_at, succeeded, latency_ms)
-VALUES (:id, :now, :succeeded, :latency_ms)
-"""
-)
 
 
 @dataclass(frozen=True)
@@ -143,30 +91,28 @@ class Circuits:
         """Whether a call may be made now; True for exactly one caller once an open circuit is due a trial."""
         now = clock()
         async with transaction(self._sessions, platform=True) as session:
-            if (model_id := await _model_id(session, provider, model)) is None:
+            if (model_id := await health_repository.model_id_of(session, provider, model)) is None:
                 return True
-            trial = {"id": model_id, "now": now, "abandoned": now - TRIAL_LEASE}
-            if (await session.execute(_TRIAL, trial)).first() is not None:
+            if await health_repository.grant_trial(session, model_id, now, abandoned=now - TRIAL_LEASE):
                 log.info("circuit half open: one trial call", extra={"provider": provider, "model": model})
                 return True
-            state = (await session.execute(_STATE, {"id": model_id})).scalar_one_or_none()
+            state = await health_repository.circuit_state(session, model_id)
         return state in (None, "closed")
 
     async def failed(self, provider: str, model: str, seconds: float) -> bool:
         """Count a failed call; True when it opened the circuit."""
         now = clock()
         async with transaction(self._sessions, platform=True) as session:
-            if (model_id := await _model_id(session, provider, model)) is None:
+            if (model_id := await health_repository.model_id_of(session, provider, model)) is None:
                 return False
-            await _outcome(session, model_id, now, succeeded=False, seconds=seconds)
-            failure = {
-                "id": model_id,
-                "now": now,
-                "threshold": self.failures_to_open,
-                "trial_after": now + timedelta(seconds=self.open_seconds),
-            }
-            row = (await session.execute(_FAILED, failure)).first()
-        opened = row is not None and bool(row.opened)
+            await _keep_outcome(session, model_id, now, succeeded=False, seconds=seconds)
+            opened = await health_repository.count_failure(
+                session,
+                model_id,
+                now,
+                threshold=self.failures_to_open,
+                trial_after=now + timedelta(seconds=self.open_seconds),
+            )
         if opened:
             log.warning("circuit opened after failed calls", extra={"provider": provider, "model": model})
         return opened
@@ -175,28 +121,22 @@ class Circuits:
         """Count a good call: the circuit closes."""
         now = clock()
         async with transaction(self._sessions, platform=True) as session:
-            if (model_id := await _model_id(session, provider, model)) is None:
+            if (model_id := await health_repository.model_id_of(session, provider, model)) is None:
                 return
-            await _outcome(session, model_id, now, succeeded=True, seconds=seconds)
-            if (await session.execute(_SUCCEEDED, {"id": model_id, "now": now})).first() is not None:
+            await _keep_outcome(session, model_id, now, succeeded=True, seconds=seconds)
+            if await health_repository.close(session, model_id, now):
                 log.info("circuit closed", extra={"provider": provider, "model": model})
 
 
-async def _model_id(session: AsyncSession, provider: str, model: str) -> uuid.UUID | None:
-    found = await session.execute(_MODEL, {"provider": provider, "model": model})
-    return found.scalar_one_or_none()
-
-
-async def _outcome(
+async def _keep_outcome(
     session: AsyncSession, model_id: uuid.UUID, now: datetime, *, succeeded: bool, seconds: float
 ) -> None:
-    await session.execute(
-        _OUTCOME,
-        {
-            "id": model_id,
-            "now": now,
-            "oldest": now - HEALTH_WINDOW,
-            "succeeded": succeeded,
-            "latency_ms": max(0, round(seconds * 1000)),
-        },
+    """The call's outcome, for the model's health over the last ``HEALTH_WINDOW``."""
+    await health_repository.add_outcome(
+        session,
+        model_id,
+        now,
+        succeeded=succeeded,
+        latency_ms=max(0, round(seconds * 1000)),
+        forget_before=now - HEALTH_WINDOW,
     )

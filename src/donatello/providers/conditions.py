@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donatello.core import catalogue
-from donatello.models import Department, ModelProvider, ProviderConfig
+from donatello.models import ModelProvider, ProviderConfig
 from donatello.providers import circuit as circuit_breaking
-from donatello.providers import residency, retirement
+from donatello.providers import repository, residency, retirement
 from donatello.providers.circuit import CircuitOpen, CircuitState
 from donatello.providers.residency import ProcessingLocationRequired
 from donatello.providers.retirement import ModelRetired
@@ -87,13 +85,9 @@ class Conditions:
 
 async def conditions(session: AsyncSession, department_id: uuid.UUID | None) -> Conditions:
     now = circuit_breaking.clock()
-    required = await _required_country(session, department_id) if department_id is not None else None
+    required = (
+        await repository.required_processing_country(session, department_id)
+        if department_id is not None
+        else None
+    )
     return Conditions(required, now.date(), now, await circuits(session))
-
-
-async def _required_country(session: AsyncSession, department_id: uuid.UUID) -> str | None:
-    async def load() -> str | None:
-        stmt = select(Department.require_processing_in).where(Department.id == department_id)
-        return (await session.execute(stmt)).scalar_one_or_none()
-
-    return await catalogue.cached(session, ("require_processing_in", department_id), load)

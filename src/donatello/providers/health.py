@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello import audit
 from donatello.core.clock import utcnow
 from donatello.core.database import transaction
 from donatello.core.jobs import JobContext
-from donatello.models import Organization
 from donatello.providers import repository, retirement
 from donatello.providers.errors import CredentialUnavailable
 from donatello.providers.selection import CredentialSource
@@ -58,7 +56,7 @@ async def probe(sessions: async_sessionmaker[AsyncSession], credentials: Credent
 async def warn_of_retirements(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Record ``provider.retiring`` for each model entering a warning window today; how many."""
     async with transaction(sessions, platform=True) as session:
-        platform = (await session.execute(select(Organization.id).where(Organization.is_platform))).scalar()
+        platform = await repository.platform_organization_id(session)
         if platform is None:  # no platform organization yet: nobody to warn
             return 0
         return await retirement.warn(session, platform, utcnow().date())

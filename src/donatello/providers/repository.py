@@ -1,16 +1,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
 from donatello.core.database import add_unless_taken
-from donatello.models import Department, ModelPrice, ModelProvider, ProviderConfig, UserPreference
+from donatello.models import (
+    Department,
+    ModelPrice,
+    ModelProvider,
+    Organization,
+    ProviderConfig,
+    UserPreference,
+)
 
 
 async def offered(session: AsyncSession) -> list[tuple[ModelProvider, ProviderConfig | None]]:
@@ -33,6 +40,16 @@ async def offered(session: AsyncSession) -> list[tuple[ModelProvider, ProviderCo
 async def department_settings(session: AsyncSession, department_id: uuid.UUID) -> dict[str, Any]:
     stmt = select(Department.settings).where(Department.id == department_id)
     return dict((await session.execute(stmt)).scalar_one_or_none() or {})
+
+
+async def required_processing_country(session: AsyncSession, department_id: uuid.UUID) -> str | None:
+    """The department's ``require_processing_in``, cached with the catalogue."""
+
+    async def load() -> str | None:
+        stmt = select(Department.require_processing_in).where(Department.id == department_id)
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    return await catalogue.cached(session, ("require_processing_in", department_id), load)
 
 
 async def user_preference(session: AsyncSession, user_id: uuid.UUID, key: str) -> Any:
@@ -168,3 +185,27 @@ async def price_set_by(session: AsyncSession, user_id: uuid.UUID | None) -> None
     await session.execute(
         select(func.set_config("donatello.price_set_by", str(user_id) if user_id else "", True))
     )
+
+
+async def claim_retirement_warning(session: AsyncSession, today: date, days: int) -> list[ModelProvider]:
+    """Active models retiring within ``days`` after ``today`` and not yet warned that near, marked warned
+    at ``days``: the update is the claim, so each model is returned once per warning."""
+    stmt = (
+        update(ModelProvider)
+        .where(
+            ModelProvider.is_active.is_(True),
+            ModelProvider.retires_on.is_not(None),
+            ModelProvider.retires_on > today,
+            ModelProvider.retires_on <= today + timedelta(days=days),
+            or_(ModelProvider.retirement_warned_days.is_(None), ModelProvider.retirement_warned_days > days),
+        )
+        .values(retirement_warned_days=days)
+        .returning(ModelProvider)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def platform_organization_id(session: AsyncSession) -> uuid.UUID | None:
+    """The platform organization, where platform administrators are; None before it exists."""
+    return (await session.execute(select(Organization.id).where(Organization.is_platform))).scalar()

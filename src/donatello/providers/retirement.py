@@ -9,14 +9,14 @@ platform organization, which reaches them in the app and as the webhook event of
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.core.errors import ValidationFailed
 from donatello.models import ModelProvider, ProviderConfig
+from donatello.providers import repository
 
 #: days before ``retires_on`` when platform administrators are warned, furthest first
 WARN_DAYS = (30, 7)
@@ -59,27 +59,9 @@ async def warn(session: AsyncSession, platform_organization_id: uuid.UUID, today
     in (once each: the row's update is the claim); how many warnings were recorded."""
     sent = 0
     for days in sorted(WARN_DAYS):  # nearest first: a model first seen 5 days ahead is warned once
-        stmt = (
-            update(ModelProvider)
-            .where(
-                ModelProvider.is_active.is_(True),
-                ModelProvider.retires_on.is_not(None),
-                ModelProvider.retires_on > today,
-                ModelProvider.retires_on <= today + timedelta(days=days),
-                or_(
-                    ModelProvider.retirement_warned_days.is_(None),
-                    ModelProvider.retirement_warned_days > days,
-                ),
-            )
-            .values(retirement_warned_days=days)
-            .returning(ModelProvider)
-            .execution_options(synchronize_session=False)
-        )
-        for model in (await session.execute(stmt)).scalars().all():
+        for model in await repository.claim_retirement_warning(session, today, days):
             assert model.retires_on is not None
-            config = (
-                await session.execute(select(ProviderConfig).where(ProviderConfig.provider_id == model.id))
-            ).scalar_one_or_none()
+            config = await repository.config_for(session, model.id)
             await audit.record_event(
                 session,
                 "provider.retiring",

@@ -12,35 +12,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.core import catalogue
 from donatello.providers import circuit as circuit_breaking
+from donatello.providers import health_repository
 from donatello.providers.circuit import HEALTH_WINDOW, CircuitState
+from donatello.providers.health_repository import CircuitRow
 
 SLA_MIN_CALLS = 10
-
-_STATS = text(
-    """
-SELECT provider_id,
-       count(*) AS calls,
-       count(*) FILTER (WHERE succeeded) AS successes,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE succeeded) AS p50,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE succeeded) AS p95
-FROM model_call_outcomes
-WHERE finished_at >= :since
-GROUP BY provider_id
-"""
-)
-_CIRCUITS = text(
-    "SELECT provider_id, state, consecutive_failures, opened_at, trial_after, trial_started_at"
-    " FROM model_circuits"
-)
-_NOT_CLOSED = text(
-    "SELECT provider_id, state, consecutive_failures, opened_at, trial_after, trial_started_at"
-    " FROM model_circuits WHERE state <> 'closed'"
-)
 
 CLOSED = CircuitState("closed", 0, None, None, None)
 
@@ -75,12 +55,7 @@ async def circuits(session: AsyncSession) -> dict[uuid.UUID, CircuitState]:
     """The circuits that are not closed (cached with the catalogue: a change of state moves its version)."""
 
     async def load() -> dict[uuid.UUID, CircuitState]:
-        return {
-            row.provider_id: CircuitState(
-                row.state, row.consecutive_failures, row.opened_at, row.trial_after, row.trial_started_at
-            )
-            for row in (await session.execute(_NOT_CLOSED)).all()
-        }
+        return {row.provider_id: _state(row) for row in await health_repository.circuits_not_closed(session)}
 
     return await catalogue.cached(session, "circuits", load)
 
@@ -88,21 +63,22 @@ async def circuits(session: AsyncSession) -> dict[uuid.UUID, CircuitState]:
 async def standings(session: AsyncSession, now: datetime | None = None) -> dict[uuid.UUID, Standing]:
     """Every model with a circuit or a recent call (models missing here: no calls, circuit closed)."""
     now = now or circuit_breaking.clock()
-    circuits = {
-        row.provider_id: CircuitState(
-            row.state, row.consecutive_failures, row.opened_at, row.trial_after, row.trial_started_at
-        )
-        for row in (await session.execute(_CIRCUITS)).all()
-    }
+    circuits = {row.provider_id: _state(row) for row in await health_repository.circuits(session)}
     found: dict[uuid.UUID, Standing] = {}
-    for row in (await session.execute(_STATS, {"since": now - HEALTH_WINDOW})).all():
-        found[row.provider_id] = Standing(
-            row.calls,
-            row.successes,
-            round(row.p50) if row.p50 is not None else None,
-            round(row.p95) if row.p95 is not None else None,
-            circuits.get(row.provider_id, CLOSED),
+    for counts in await health_repository.call_counts(session, since=now - HEALTH_WINDOW):
+        found[counts.provider_id] = Standing(
+            counts.calls,
+            counts.successes,
+            round(counts.p50_ms) if counts.p50_ms is not None else None,
+            round(counts.p95_ms) if counts.p95_ms is not None else None,
+            circuits.get(counts.provider_id, CLOSED),
         )
     for provider_id, circuit in circuits.items():
         found.setdefault(provider_id, Standing(0, 0, None, None, circuit))
     return found
+
+
+def _state(row: CircuitRow) -> CircuitState:
+    return CircuitState(
+        row.state, row.consecutive_failures, row.opened_at, row.trial_after, row.trial_started_at
+    )
