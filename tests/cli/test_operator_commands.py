@@ -47,11 +47,11 @@ def test_serve_runs_on_the_embedded_default_beside_other_commands_and_keeps_data
     assert not (server.postgres_dir / "postmaster.pid").exists(), "the last process out stops PostgreSQL"
 
     again = installation.start()  # the same data directory
-    token = installation.command("token", "--email", "org_admin@acme.com.au").stdout.strip()
+    token_again = installation.command("token", "--email", "org_admin@acme.com.au").stdout.strip()
     codes = [
         d["code"]
         for d in httpx.get(
-            f"{again.url}/v1/departments", headers={"Authorization": f"Bearer {token}"}
+            f"{again.url}/v1/departments", headers={"Authorization": f"Bearer {token_again}"}
         ).json()["items"]
     ]
     assert codes == ["ENGG", "LEGAL", "MKTG", "SALES"]

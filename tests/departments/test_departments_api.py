@@ -146,7 +146,7 @@ async def test_listing_pages_through_departments_with_a_cursor(
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
         page = (await client.get("/v1/departments", params=params, headers=bearer_for(tokens, member))).json()
         seen += [item["code"] for item in page["items"]]
         cursor = page["next_cursor"]
