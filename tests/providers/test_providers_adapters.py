@@ -15,6 +15,7 @@ from donatello.providers import (
     ApiKeyHeader,
     ContentFiltered,
     ImageRequest,
+    ProviderError,
     ProviderMisconfigured,
     ProviderRateLimited,
     ProviderRejected,
@@ -64,9 +65,8 @@ def azure_target(
 
 
 def dall_e_3(stub: AzureOpenAIStub, **configuration: object) -> ProviderTarget:
-    return azure_target(
-        stub, deployment="dall-e-3", family="dall-e-3", api_version="2024-10-21", **configuration
-    )
+    dall_e = {"family": "dall-e-3", "api_version": "2024-10-21", **configuration}
+    return dataclasses.replace(azure_target(stub, deployment="dall-e-3"), configuration=dall_e)
 
 
 class EntraToken:
@@ -507,7 +507,11 @@ async def test_429_is_retryable_and_carries_retry_after(
     ],
 )
 async def test_which_failures_may_be_retried(
-    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, reply: replies.Reply, kind: type, retryable: bool
+    http: httpx.AsyncClient,
+    azure_stub: AzureOpenAIStub,
+    reply: replies.Reply,
+    kind: type[ProviderError],
+    retryable: bool,
 ) -> None:
     azure_stub.reply(reply)
 
