@@ -69,7 +69,8 @@ def test_worker_runs_the_audit_relay_until_told_to_stop_and_unknown_users_answer
         text=True,
     )
     try:
-        lines = iter(worker.stdout.readline, "")  # type: ignore[union-attr]
+        assert worker.stdout is not None  # piped above
+        lines = iter(worker.stdout.readline, "")
         assert any("worker started" in line and "audit-relay" in line for line in lines)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
