@@ -22,9 +22,11 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from psycopg.conninfo import make_conninfo
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
@@ -67,19 +69,19 @@ def fuzz_database(postgres_url: str) -> Iterator[str]:
     """A database of its own on the test server, migrated: the live server commits for real."""
     url = make_url(postgres_url)
     name = f"fuzz_{uuid.uuid4().hex[:8]}"
-    admin = {"host": url.query.get("host") or url.host, "user": url.username, "dbname": "postgres"}
-    if url.port:
-        admin["port"] = url.port
-    if url.password:
-        admin["password"] = url.password
-    with psycopg.connect(**admin, autocommit=True) as connection:  # type: ignore[arg-type]
+    host = url.query.get("host") or url.host
+    assert not isinstance(host, tuple), "the test server listens on one host"
+    admin = make_conninfo(  # a None parameter is left out
+        host=host, port=url.port or None, user=url.username, password=url.password or None, dbname="postgres"
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     fuzz_url = url.set(database=name).render_as_string(hide_password=False)
     migrations.upgrade(fuzz_url)
     try:
         yield fuzz_url
     finally:
-        with psycopg.connect(**admin, autocommit=True) as connection:  # type: ignore[arg-type]
+        with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -132,6 +134,8 @@ def fuzz(server: LiveServer, headers: dict[str, str]) -> Tally:
     tally = Tally()
     with requests.Session() as http:
         for result in schema.get_all_operations():
+            if isinstance(result, Err):
+                raise result.err()  # an operation the schema describes in a way schemathesis cannot read
             operation = result.ok()
             tally.operations += 1
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

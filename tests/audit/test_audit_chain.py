@@ -153,11 +153,13 @@ async def test_verification_of_cosmos_finds_edited_deleted_and_reordered_events(
         results = {org: await service.verify(db, store, org) for org in (ed, de, re_, ok)}
 
     assert results[ok].ok and results[ok].checked == 4
-    assert (results[ed].broken.kind, results[ed].broken.chain_seq) == ("edited", 2)  # type: ignore[union-attr]
-    assert (results[de].broken.kind, results[de].broken.chain_seq) == ("deleted", 3)  # type: ignore[union-attr]
-    assert results[de].broken.event_id == str(ids[de][3])  # type: ignore[union-attr]
-    assert (results[re_].broken.kind, results[re_].broken.chain_seq) == ("reordered", 1)  # type: ignore[union-attr]
-    assert results[re_].broken.event_id == str(ids[re_][1])  # type: ignore[union-attr]
+    edited, deleted, reordered = results[ed].broken, results[de].broken, results[re_].broken
+    assert edited is not None and deleted is not None and reordered is not None, "every tampering is found"
+    assert (edited.kind, edited.chain_seq) == ("edited", 2)
+    assert (deleted.kind, deleted.chain_seq) == ("deleted", 3)
+    assert deleted.event_id == str(ids[de][3])
+    assert (reordered.kind, reordered.chain_seq) == ("reordered", 1)
+    assert reordered.event_id == str(ids[re_][1])
 
 
 async def test_a_verification_range_checks_only_that_slice(db: AsyncSession) -> None:

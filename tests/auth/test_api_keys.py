@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
@@ -104,7 +104,7 @@ async def test_expired_unknown_and_other_tenants_keys(
         )
     ).json()
     await db.execute(
-        ApiKey.__table__.update()
+        update(ApiKey)
         .where(ApiKey.id == created["id"])
         .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     )

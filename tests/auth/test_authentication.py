@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,11 +44,11 @@ async def test_me_describes_the_caller_from_the_database(
 
 
 async def test_requests_without_a_valid_token_are_401_problems(
-    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, tmp_path: object
+    client: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner, tmp_path: Path
 ) -> None:
     org = await factories.organization(db)
     member = await factories.user(db, org)
-    forged = TokenSigner(load_or_create_ed25519(tmp_path / "other.pem"))  # type: ignore[operator]
+    forged = TokenSigner(load_or_create_ed25519(tmp_path / "other.pem"))
     expired = TokenSigner(tokens._key, lifetime=timedelta(seconds=-120))
     for headers in (
         {},

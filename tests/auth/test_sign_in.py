@@ -132,8 +132,9 @@ async def test_unknown_suspended_tenants_and_deactivated_users_cannot_sign_in(
     suspended = await sign_in(client, idp, EntraUser(tid=suspended_tid))
     tid = str(uuid.uuid4())
     org = await factories.organization(db, azure_tenant_id=tid)
-    leaver = await factories.user(db, org, is_active=False, azure_ad_id=str(uuid.uuid4()))
-    deactivated = await sign_in(client, idp, EntraUser(tid=tid, oid=leaver.azure_ad_id))
+    leaver_oid = str(uuid.uuid4())
+    await factories.user(db, org, is_active=False, azure_ad_id=leaver_oid)
+    deactivated = await sign_in(client, idp, EntraUser(tid=tid, oid=leaver_oid))
 
     for response in (stranger, suspended, deactivated):
         assert response.status_code == 401, response.text

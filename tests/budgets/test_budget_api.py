@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
-from donatello.models import AuditOutbox
+from donatello.models import AuditOutbox, Department, Organization, User
 from tests.support import factories
 from tests.support.ledger import admit, settle
 from tests.support.signin import bearer_for
 
 
-async def _department_with_staff(db: AsyncSession):  # type: ignore[no-untyped-def]
+async def _department_with_staff(db: AsyncSession) -> tuple[Organization, Department, dict[str, User]]:
     org = await factories.organization(db)
     dept = await factories.department(db, org, code="MKTG")
     await factories.budget(db, dept, monthly_aud="500.00", period=(date(2026, 8, 1), date(2026, 8, 31)))

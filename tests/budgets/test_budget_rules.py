@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -31,10 +32,14 @@ async def _member(db: AsyncSession, *, budget: str, mode: str = "hard", cap: str
     return await factories.user(db, org, department=dept)
 
 
+def _department_of(member: User) -> uuid.UUID:
+    assert member.department_id is not None, "every member in these stories belongs to a department"
+    return member.department_id
+
+
 async def _status(db: AsyncSession, member: User, at: datetime) -> BudgetStatus:
     admin = await factories.colleague(db, member, role="org_admin", same_department=False)
-    assert member.department_id is not None
-    return await administration.status(db, principal_of(admin), member.department_id, at=at)
+    return await administration.status(db, principal_of(admin), _department_of(member), at=at)
 
 
 async def _admin(db: AsyncSession, member: User) -> Principal:
@@ -103,7 +108,7 @@ async def test_a_lapsed_hold_stops_counting_even_if_no_job_runs(db: AsyncSession
     assert (status.reserved_aud, status.available_aud) == (Decimal(0), Decimal("1.00"))
     await admit(db, member, "0.50", at=later)  # the writer sweeps the lapsed hold first
     assert len(await _events(db, member, "budget.reservation_expired")) == 1
-    assert (await invariants.check(db, member.department_id)).problems == []  # type: ignore[arg-type]
+    assert (await invariants.check(db, _department_of(member))).problems == []
 
 
 async def test_settlement_is_exactly_once_and_releases_the_hold(db: AsyncSession) -> None:
@@ -127,14 +132,13 @@ async def test_a_generation_that_outlived_its_hold_is_still_charged_once(db: Asy
     member = await _member(db, budget="5.00")
     admission = await admit(db, member, "0.08", at=NOV_10)
     late = NOV_10 + timedelta(minutes=30)
-    assert member.department_id is not None
-    await account.open_for_update(db, member.department_id, late)  # any writer sweeps the lapsed hold
+    await account.open_for_update(db, _department_of(member), late)  # any writer sweeps the lapsed hold
 
     await settle(db, admission, "0.08", at=late)
 
     status = await _status(db, member, late)
     assert (status.spent_aud, status.reserved_aud) == (Decimal("0.08"), Decimal(0))
-    assert (await invariants.check(db, member.department_id)).problems == []  # type: ignore[arg-type]
+    assert (await invariants.check(db, _department_of(member))).problems == []
 
 
 async def test_release_gives_the_money_back_once_and_charges_nothing(db: AsyncSession) -> None:
@@ -145,7 +149,11 @@ async def test_release_gives_the_money_back_once_and_charges_nothing(db: AsyncSe
     assert await reservations.release(db, generation_id, "cancelled", at=NOV_10) is True
     assert await reservations.release(db, generation_id, "cancelled", at=NOV_10) is False
     status = await _status(db, member, NOV_10)
-    assert (status.spent_aud, status.reserved_aud, status.available_aud) == (0, 0, Decimal("1.00"))
+    assert (status.spent_aud, status.reserved_aud, status.available_aud) == (
+        Decimal(0),
+        Decimal(0),
+        Decimal("1.00"),
+    )
 
 
 async def test_refunds_and_corrections_are_new_events_that_cannot_exceed_the_charge(db: AsyncSession) -> None:
@@ -170,16 +178,12 @@ async def test_refunds_and_corrections_are_new_events_that_cannot_exceed_the_cha
     assert correction.actual_cost_aud == Decimal("-0.02")
     status = await _status(db, member, NOV_10)
     assert status.spent_aud == Decimal("0.04")
-    assert (await invariants.check(db, member.department_id)).problems == []  # type: ignore[arg-type]
+    assert (await invariants.check(db, _department_of(member))).problems == []
 
 
 async def test_a_per_user_cap_is_enforced_like_the_budget(db: AsyncSession) -> None:
     member = await _member(db, budget="100.00", cap="1.00")
-    colleague = await factories.user(
-        db,
-        await db.get(factories.Organization, member.organization_id),
-        department=await db.get(factories.Department, member.department_id),
-    )  # type: ignore[arg-type]
+    colleague = await factories.colleague(db, member)
     await settle(db, await admit(db, member, "0.70", at=NOV_10), "0.70", at=NOV_10)
 
     with pytest.raises(UserCapExceeded) as refusal:
@@ -218,7 +222,7 @@ async def test_a_new_month_starts_at_local_midnight_even_if_no_reset_job_ran(db:
     november = await _status(db, member, first_minute_of_november)
     assert (november.period_start, november.spent_aud, november.available_aud) == (
         date(2026, 11, 1),
-        0,
+        Decimal(0),
         Decimal("1.00"),
     )
     await admit(db, member, "0.90", at=first_minute_of_november)  # would not fit in October
@@ -229,7 +233,7 @@ async def test_a_new_month_starts_at_local_midnight_even_if_no_reset_job_ran(db:
         )
     ).scalars()
     assert (october.period_start, october.spent_aud) == (date(2026, 10, 1), Decimal("0.90"))
-    assert (await invariants.check(db, member.department_id)).problems == []  # type: ignore[arg-type]
+    assert (await invariants.check(db, _department_of(member))).problems == []
 
 
 async def test_months_without_activity_still_close_and_stay_queryable(db: AsyncSession) -> None:
@@ -239,7 +243,7 @@ async def test_months_without_activity_still_close_and_stay_queryable(db: AsyncS
     await admit(db, member, "0.10", at=february)
 
     admin = await _admin(db, member)
-    page = await administration.closed_periods(db, admin, member.department_id, None, 10)  # type: ignore[arg-type]
+    page = await administration.closed_periods(db, admin, _department_of(member), None, 10)
     assert [(p.period_start, p.spent_aud) for p in page.items] == [
         (date(2027, 1, 1), Decimal(0)),
         (date(2026, 12, 1), Decimal(0)),
@@ -255,9 +259,9 @@ async def test_a_mid_period_budget_change_applies_from_then_on_and_is_audited(db
     status = await administration.change_budget(
         db,
         admin,
-        member.department_id,
+        _department_of(member),
         BudgetChange(monthly_budget_aud=Decimal("2.00"), enforcement_mode="soft"),
-        at=NOV_10,  # type: ignore[arg-type]
+        at=NOV_10,
     )
 
     assert (status.monthly_budget_aud, status.spent_aud, status.enforcement_mode) == (
@@ -303,4 +307,4 @@ async def test_spend_lands_in_the_sydney_month_across_a_dst_change(db: AsyncSess
     assert closed == {date(2026, 9, 1): Decimal("1.00"), date(2026, 10, 1): Decimal("2.00")}
     november = await _status(db, member, moments["nov 1 00:00 AEDT"])
     assert (november.period_start, november.spent_aud) == (date(2026, 11, 1), Decimal("1.00"))
-    assert (await invariants.check(db, member.department_id)).problems == []  # type: ignore[arg-type]
+    assert (await invariants.check(db, _department_of(member))).problems == []

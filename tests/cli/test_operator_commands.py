@@ -47,11 +47,11 @@ def test_serve_runs_on_the_embedded_default_beside_other_commands_and_keeps_data
     assert not (server.postgres_dir / "postmaster.pid").exists(), "the last process out stops PostgreSQL"
 
     again = installation.start()  # the same data directory
-    token = installation.command("token", "--email", "org_admin@acme.com.au").stdout.strip()
+    token_again = installation.command("token", "--email", "org_admin@acme.com.au").stdout.strip()
     codes = [
         d["code"]
         for d in httpx.get(
-            f"{again.url}/v1/departments", headers={"Authorization": f"Bearer {token}"}
+            f"{again.url}/v1/departments", headers={"Authorization": f"Bearer {token_again}"}
         ).json()["items"]
     ]
     assert codes == ["ENGG", "LEGAL", "MKTG", "SALES"]
@@ -69,7 +69,8 @@ def test_worker_runs_the_audit_relay_until_told_to_stop_and_unknown_users_answer
         text=True,
     )
     try:
-        lines = iter(worker.stdout.readline, "")  # type: ignore[union-attr]
+        assert worker.stdout is not None  # piped above
+        lines = iter(worker.stdout.readline, "")
         assert any("worker started" in line and "audit-relay" in line for line in lines)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0

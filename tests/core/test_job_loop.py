@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import time
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
 from donatello.config import Settings
 from donatello.core.jobs import JobContext
 
@@ -13,7 +15,7 @@ from donatello.core.jobs import JobContext
 async def test_a_failing_step_backs_off_doubling_then_the_job_recovers_and_stops_when_asked(
     settings: Settings,
 ) -> None:
-    context = JobContext(settings, sessions=None)  # type: ignore[arg-type]
+    context = JobContext(settings, sessions=async_sessionmaker())  # unbound: this job never opens one
     calls: list[float] = []
     outcomes = ["fail", "fail", "fail", "work", "work", "idle", "stop"]
 

@@ -20,6 +20,7 @@ def scratch_database_url(postgres_url: str) -> Iterator[str]:
     """A second, empty database on the same server."""
     url = make_url(postgres_url)
     host = url.query["host"]
+    assert isinstance(host, str), "the test server listens on one Unix socket directory"
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS donatello_scratch")
         conn.execute("CREATE DATABASE donatello_scratch")

@@ -8,9 +8,10 @@ import csv
 import io
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import Numeric
+from sqlalchemy import ColumnElement, Numeric
 
 from donatello.core.money import BUDGET_COLUMN, LEDGER_COLUMN, SPEND_COLUMN, MoneyColumn
 from donatello.core.spreadsheets import cell, csv_row
@@ -30,8 +31,8 @@ from donatello.models.budget_requests import BudgetIncreaseRequest
         (LEDGER_COLUMN, CostEvent.__table__.c.actual_cost_aud),
     ],
 )
-def test_each_declared_maximum_is_its_columns(declared: MoneyColumn, column: object) -> None:
-    kind = column.type  # type: ignore[attr-defined]
+def test_each_declared_maximum_is_its_columns(declared: MoneyColumn, column: ColumnElement[Any]) -> None:
+    kind = column.type
     assert isinstance(kind, Numeric)
     assert (kind.precision, kind.scale) == (declared.precision, declared.scale)
 

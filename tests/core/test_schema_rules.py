@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -120,7 +121,7 @@ async def owner(postgres_url: str) -> AsyncIterator[AsyncConnection]:
     await engine.dispose()
 
 
-async def _world(connection: AsyncConnection) -> dict[str, object]:
+async def _world(connection: AsyncConnection) -> dict[str, uuid.UUID | int]:
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
     org = await factories.organization(session)
     return await factories.tenant_world(session, org)

@@ -131,7 +131,8 @@ async def test_another_tenants_department_is_not_found(
     assert (read.status_code, write.status_code) == (404, 404)
     assert read.json() == {**read.json(), "type": "https://donatello.ai/problems/not-found"}
     assert str(theirs.id) not in listed.text
-    assert (await db.get(Department, theirs.id, populate_existing=True)).name == theirs.name  # type: ignore[union-attr]
+    unchanged = await db.get(Department, theirs.id, populate_existing=True)
+    assert unchanged is not None and unchanged.name == theirs.name
 
 
 async def test_listing_pages_through_departments_with_a_cursor(
@@ -146,7 +147,7 @@ async def test_listing_pages_through_departments_with_a_cursor(
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
         page = (await client.get("/v1/departments", params=params, headers=bearer_for(tokens, member))).json()
         seen += [item["code"] for item in page["items"]]
         cursor = page["next_cursor"]

@@ -9,6 +9,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -30,7 +31,7 @@ from tests.support.signin import bearer_for
 LARGE = "/v1/cost-events/export?from=2025-01-01&to=2026-12-31"  # over export_inline_max_days
 
 
-async def _events(db: AsyncSession, job_id: str) -> list[dict[str, object]]:
+async def _events(db: AsyncSession, job_id: str) -> list[dict[str, Any]]:
     rows = await db.execute(
         text(
             "SELECT payload FROM audit_outbox WHERE event_type = 'cost_events.export_completed'"
@@ -97,7 +98,7 @@ async def test_a_large_export_runs_as_a_job_and_its_link_downloads_the_ledger(
     (event,) = await _events(db, queued["id"])
     assert event["status"] == "success" and event["user_id"] == str(finance.id)
     assert event["organization_id"] == str(org.id)
-    assert event["metadata"]["rows_written"] == count  # type: ignore[index]
+    assert event["metadata"]["rows_written"] == count
 
     outsider = await factories.user(db, world.orgs[1], role="finance")
     other = await client.get(f"/v1/exports/{queued['id']}", headers=bearer_for(tokens, outsider))

@@ -15,7 +15,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from donatello.budgets import invariants
@@ -104,7 +104,7 @@ async def _records(engine: AsyncEngine, tenant: CommittedTenant) -> dict[str, ob
         )
         assert budget is not None
 
-        async def count(*where: object) -> int:
+        async def count(*where: ColumnElement[bool]) -> int:
             return int(await session.scalar(select(func.count()).where(*where)) or 0)
 
         org = tenant.organization_id

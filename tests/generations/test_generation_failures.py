@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ async def _run(
     http: httpx.AsyncClient,
     world: gw.World,
     model: str,
-) -> dict:  # type: ignore[type-arg]
+) -> dict[str, Any]:
     accepted = await client.post(
         "/v1/generations", json={"prompt": PROMPT, "model": model}, headers=world.headers
     )

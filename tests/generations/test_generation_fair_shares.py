@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.generations.job import Job
 from donatello.generations.processing import Processor
@@ -46,7 +46,7 @@ async def test_a_lone_request_queued_behind_someone_s_forty_is_claimed_second(
 
 async def _claim_all(
     app: FastAPI,
-    sessions: async_sessionmaker,  # type: ignore[type-arg]
+    sessions: async_sessionmaker[AsyncSession],
     model: ModelProvider,
 ) -> list[uuid.UUID]:
     """Claim every queued job, in the order the queue hands them out (nothing is sent to the model)."""

@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.core.clock import utcnow
 from donatello.core.database import create_sessionmaker
@@ -54,7 +55,7 @@ async def test_a_lone_request_behind_someone_s_forty_is_second_in_line_and_start
         single = await ask(app, sessions, lone, model, "one picture")
         asked_at = utcnow()
 
-        async def read(member_index: int, generation_id: uuid.UUID) -> dict:  # type: ignore[type-arg]
+        async def read(member_index: int, generation_id: uuid.UUID) -> dict[str, Any]:
             member = tenant.members[member_index]
             token = app.state.token_signer.issue(member.id, member.organization_id)
             answer = await api.get(
@@ -94,7 +95,7 @@ async def test_a_lone_request_behind_someone_s_forty_is_second_in_line_and_start
         assert (await read(1, single))["queue_position"] == 1
 
 
-async def _claim_one(app: FastAPI, sessions: async_sessionmaker) -> uuid.UUID:  # type: ignore[type-arg]
+async def _claim_one(app: FastAPI, sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
     settings = app.state.settings
     async with httpx.AsyncClient(trust_env=False) as http:
         worker = Processor(

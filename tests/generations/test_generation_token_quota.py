@@ -3,6 +3,8 @@ provider reports: claims wait for room instead of the provider refusing them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -18,7 +20,7 @@ TOKENS_PER_MINUTE = 79_500
 WINDOW_SHARE = TOKENS_PER_MINUTE * WINDOW / 60
 
 
-def _billed(call_json: dict) -> int:  # type: ignore[type-arg]
+def _billed(call_json: dict[str, Any]) -> int:
     """What the stub reports for a call (its usage block): prompt tokens and the image's output tokens."""
     return max(1, len(call_json["prompt"]) // 4) + OUTPUT_TOKENS[("1024x1024", "medium")]
 

@@ -18,14 +18,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from donatello.config import Settings
 from donatello.core.database import set_tenant, transaction
 from donatello.generations import admission
-from donatello.generations.processing import Job, Processor
+from donatello.generations.job import Job
+from donatello.generations.processing import Processor
 from donatello.generations.schemas import GenerationCreate
-from donatello.models import CostEvent, Generation, ModelProvider, ProviderConfig
+from donatello.models import CostEvent, Generation, ModelProvider, ProviderConfig, User
 from donatello.providers import availability_for
 from donatello.providers.credentials import ModelCredentials
 from tests.support import provider_rows
@@ -60,8 +61,8 @@ def _admission(app: FastAPI) -> admission.Admission:
 
 
 async def _request(
-    app: FastAPI, sessions: async_sessionmaker, member, model: ModelProvider, prompt: str
-) -> uuid.UUID:  # type: ignore[no-untyped-def,type-arg]
+    app: FastAPI, sessions: async_sessionmaker[AsyncSession], member: User, model: ModelProvider, prompt: str
+) -> uuid.UUID:
     body = GenerationCreate(
         prompt=prompt,
         model=f"{model.provider_name}/{model.model_name}",

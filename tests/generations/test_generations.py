@@ -120,7 +120,7 @@ async def test_cancelling_while_the_worker_runs_discards_the_result_and_charges_
 ) -> None:
     from donatello.core.clock import utcnow
     from donatello.generations import repository
-    from donatello.generations.processing import Job
+    from donatello.generations.job import Job
 
     accepted = (await client.post("/v1/generations", json={"prompt": PROMPT}, headers=world.headers)).json()
     worker = await gw.worker(app, db, http)

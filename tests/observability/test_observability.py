@@ -99,7 +99,7 @@ async def test_metrics_expose_the_listed_series_after_an_end_to_end_generation(
     assert series["donatello_budget_refusals_total"][(("reason", "budget"),)] == before["refused"] + 1
     assert series["donatello_reservation_expiries_total"][()] == before["expired"] + expired
     assert "donatello_webhook_delivery_failures" in series
-    queued = dict(
+    queued: dict[str, int] = dict(
         (
             await db.execute(
                 text(
@@ -148,6 +148,7 @@ async def test_logs_of_an_end_to_end_generation_name_the_request_and_tenant_but_
     lines = [formatter.format(record) for record in ours]
     logged = "\n".join([*(record.getMessage() for record in ours), *lines])
     assert ours
+    assert settings.entra_client_secret is not None, "the test settings sign in through the stub provider"
     secrets = [PROMPT, "platypus", "no watermark", token, settings.entra_client_secret.get_secret_value()]
     assert [secret[:12] for secret in secrets if secret in logged] == []
     # the signed file link (a bearer capability) never appears either

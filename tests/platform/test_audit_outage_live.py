@@ -58,7 +58,8 @@ def live(
 
 def _undelivered(server: ServeProcess) -> int:
     ((count,),) = server.sql("SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL")
-    return int(count)  # type: ignore[call-overload]
+    assert isinstance(count, int)
+    return count
 
 
 def _ready(server: ServeProcess) -> httpx.Response:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from io import BytesIO
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import TokenSigner
+from donatello.generations.processing import Processor
 from donatello.models import User
 from donatello.providers.contract import ApiKeyHeader, ImageRequest, ProviderTarget
 from donatello.providers.errors import ProviderMisconfigured, ProviderRateLimited
@@ -54,10 +56,12 @@ async def super_admin(db: AsyncSession) -> User:
     return await factories.user(db, org, role="super_admin", department=await factories.department(db, org))
 
 
-async def _generate(client: httpx.AsyncClient, world: gw.World, worker: object, **body: object) -> dict:  # type: ignore[type-arg]
+async def _generate(
+    client: httpx.AsyncClient, world: gw.World, worker: Processor, **body: object
+) -> dict[str, Any]:
     accepted = await client.post("/v1/generations", json={"prompt": PROMPT, **body}, headers=world.headers)
     assert accepted.status_code == 202, accepted.text
-    assert await worker.run_once()  # type: ignore[attr-defined]
+    assert await worker.run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
     return done.json()
 

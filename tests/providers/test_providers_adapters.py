@@ -6,6 +6,8 @@ import base64
 import dataclasses
 import io
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from donatello.providers import (
     ApiKeyHeader,
     ContentFiltered,
     ImageRequest,
+    ProviderError,
     ProviderMisconfigured,
     ProviderRateLimited,
     ProviderRejected,
@@ -29,11 +32,13 @@ from tests.support.azure_openai_stub import STUB_API_KEY, STUB_TOKEN, AzureOpenA
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
+TargetOf = Callable[[AzureOpenAIStub], ProviderTarget]
+
 
 def request(
-    prompt: str = "a lighthouse at dusk", *, size: str = "1024x1024", n: int = 1, **kw: object
+    prompt: str = "a lighthouse at dusk", *, size: str = "1024x1024", n: int = 1, **kw: Any
 ) -> ImageRequest:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "prompt": prompt,
         "negative_prompt": None,
         "size": size,
@@ -43,7 +48,7 @@ def request(
         "seed": None,
     }
     values.update(kw)
-    return ImageRequest(**values)  # type: ignore[arg-type]
+    return ImageRequest(**values)
 
 
 def local_target() -> ProviderTarget:
@@ -64,9 +69,8 @@ def azure_target(
 
 
 def dall_e_3(stub: AzureOpenAIStub, **configuration: object) -> ProviderTarget:
-    return azure_target(
-        stub, deployment="dall-e-3", family="dall-e-3", api_version="2024-10-21", **configuration
-    )
+    dall_e = {"family": "dall-e-3", "api_version": "2024-10-21", **configuration}
+    return dataclasses.replace(azure_target(stub, deployment="dall-e-3"), configuration=dall_e)
 
 
 class EntraToken:
@@ -165,7 +169,9 @@ async def test_gpt_image_two_wide_high_images_are_one_call_the_service_accepts_w
     }
     assert result.usage is not None
     assert (result.usage.output_image_tokens, result.usage.input_image_tokens) == (2 * 6208, 0)
-    assert result.usage.input_text_tokens == result.usage.raw["input_tokens_details"]["text_tokens"] > 0  # type: ignore[index]
+    details = result.usage.raw["input_tokens_details"]
+    assert isinstance(details, dict)
+    assert result.usage.input_text_tokens == details["text_tokens"] > 0
     assert result.usage.raw["total_tokens"] == result.usage.input_text_tokens + 2 * 6208
 
 
@@ -408,10 +414,10 @@ async def test_bearer_auth_sends_the_entra_token(
     ],
 )
 async def test_wrong_credentials_and_missing_deployments_are_a_misconfigured_model(
-    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, target_of: object, code: str
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, target_of: TargetOf, code: str
 ) -> None:
     with pytest.raises(ProviderMisconfigured) as caught:
-        await adapter_for("azure-openai", http=http).generate(target_of(azure_stub), request())  # type: ignore[operator]
+        await adapter_for("azure-openai", http=http).generate(target_of(azure_stub), request())
 
     assert caught.value.retryable is False
     assert caught.value.reason.startswith(f"{code}: ")
@@ -430,12 +436,12 @@ async def test_wrong_credentials_and_missing_deployments_are_a_misconfigured_mod
     ],
 )
 async def test_a_deployment_that_refuses_the_configured_family_s_body_is_a_misconfigured_model(
-    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, target_of: object, reason: str
+    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, target_of: TargetOf, reason: str
 ) -> None:
     """A gpt-image deployment configured as DALL-E 3 (or with an API version that predates it) is not
     a bad request to retry elsewhere: the model is wrong until someone fixes its configuration."""
     with pytest.raises(ProviderMisconfigured) as caught:
-        await adapter_for("azure-openai", http=http).generate(target_of(azure_stub), request())  # type: ignore[operator]
+        await adapter_for("azure-openai", http=http).generate(target_of(azure_stub), request())
 
     assert caught.value.reason == reason
     assert len(azure_stub.requests) == 1
@@ -507,7 +513,11 @@ async def test_429_is_retryable_and_carries_retry_after(
     ],
 )
 async def test_which_failures_may_be_retried(
-    http: httpx.AsyncClient, azure_stub: AzureOpenAIStub, reply: replies.Reply, kind: type, retryable: bool
+    http: httpx.AsyncClient,
+    azure_stub: AzureOpenAIStub,
+    reply: replies.Reply,
+    kind: type[ProviderError],
+    retryable: bool,
 ) -> None:
     azure_stub.reply(reply)
 
@@ -605,7 +615,9 @@ async def test_azure_s_inner_filter_results_are_kept_and_mark_the_refusal_nsfw(
     error = caught.value
     assert error.is_nsfw is True and "safety system" in error.reason
     assert error.safety is not None and error.safety["max_severity"] == "high"
-    assert error.safety["categories"]["prompt.sexual"] == {"severity": "high", "filtered": True}  # type: ignore[index]
+    categories = error.safety["categories"]
+    assert isinstance(categories, dict)
+    assert categories["prompt.sexual"] == {"severity": "high", "filtered": True}
 
 
 async def test_medium_severity_in_a_successful_image_marks_it_nsfw(

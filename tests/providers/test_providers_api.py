@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -29,10 +31,8 @@ async def audit_events(db: AsyncSession, event_type: str, resource_id: object) -
     return [row for row in rows if row.payload["resource_id"] == str(resource_id)]
 
 
-async def every_page(
-    client: httpx.AsyncClient, headers: dict[str, str], limit: int
-) -> list[dict[str, object]]:
-    items: list[dict[str, object]] = []
+async def every_page(client: httpx.AsyncClient, headers: dict[str, str], limit: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
         params: dict[str, str | int] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
@@ -64,7 +64,7 @@ async def test_staff_see_active_models_with_prices_and_admins_also_see_inactive_
     mine = next(item for item in staff_view if item["id"] == str(active.id))
     assert (mine["cost_per_image_aud"], mine["available"], mine["config"]) == ("0.0123", True, None)
     as_admin = next(item for item in admin_view if item["id"] == str(active.id))
-    assert as_admin["config"]["max_retries"] == 2  # type: ignore[index]
+    assert as_admin["config"]["max_retries"] == 2
     hidden = await client.get(
         f"/v1/providers/{retired.id}", headers=bearer_for(tokens, team["standard_user"])
     )

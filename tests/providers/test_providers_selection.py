@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.config import Settings
 from donatello.models import Department, Organization, ProviderConfig, UserPreference
-from donatello.providers import InProcessAvailability, candidates
+from donatello.providers import Candidate, InProcessAvailability, candidates
 from donatello.providers.credentials import ModelCredentials
 from donatello.providers.errors import (
     AmbiguousModel,
@@ -47,8 +48,8 @@ async def department_with(db: AsyncSession, **settings: object) -> Department:
     return dept
 
 
-def names(chosen: list[object]) -> list[str]:
-    return [c.name for c in chosen]  # type: ignore[attr-defined]
+def names(chosen: Sequence[Candidate]) -> list[str]:
+    return [c.name for c in chosen]
 
 
 async def test_auto_without_preferences_follows_platform_priority_with_cheaper_fallbacks(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from donatello.auth.tokens import TokenSigner
 from donatello.config import Settings
 from donatello.models import AuditOutbox, User, WebhookDelivery
+from donatello.providers.credentials import ModelCredentials
 from donatello.webhooks import fanout
 from donatello.webhooks import service as webhooks
 from donatello.webhooks.schemas import WebhookCreate
@@ -46,7 +47,7 @@ async def provider(
 ) -> dict[str, Any]:
     response = await client.get(f"/v1/providers/{model_id}", headers=bearer_for(tokens, admin))
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 async def request(client: httpx.AsyncClient, world: gw.World, model: str) -> httpx.Response:
@@ -62,13 +63,13 @@ async def generate(client: httpx.AsyncClient, world: gw.World, model: str, worke
     assert accepted.status_code == 202, accepted.text
     assert await worker.run_once()
     done = await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)
-    return done.json()  # type: ignore[no-any-return]
+    return done.json()
 
 
 @pytest.fixture
 async def unobtainable(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, settings: Settings
-) -> AsyncIterator[tuple[dict[str, Any], Any, str]]:
+) -> AsyncIterator[tuple[dict[str, Any], ModelCredentials, str]]:
     """(credential, the worker's credentials, the words the reason must hold) for ``request.param``."""
     case = request.param
     if case == "environment variable not set":
@@ -108,7 +109,7 @@ async def test_a_credential_that_cannot_be_obtained_makes_the_model_unavailable_
     tokens: TokenSigner,
     azure_stub: AzureOpenAIStub,
     super_admin: User,
-    unobtainable: tuple[dict[str, Any], mc.ModelCredentials, str],
+    unobtainable: tuple[dict[str, Any], ModelCredentials, str],
 ) -> None:
     credential, source, words = unobtainable
     world = await gw.world(db, tokens)

@@ -109,7 +109,9 @@ async def test_a_negative_prompt_is_refused_before_any_call(
 async def test_the_stub_refuses_fields_generate_content_does_not_have(
     http: httpx.AsyncClient, settings: Settings, vertex: VertexStub
 ) -> None:
-    bearer = await (await target(settings, vertex)).credential.headers()  # type: ignore[union-attr]
+    vertex_target = await target(settings, vertex)
+    assert vertex_target.credential is not None, "the Vertex target signs its calls"
+    bearer = await vertex_target.credential.headers()
     url = f"{vertex.endpoint}/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{MODEL}:generateContent"
     contents = [{"role": "user", "parts": [{"text": "x"}]}]
 

@@ -176,7 +176,9 @@ async def test_the_redis_limiter_uses_the_server_clock_when_no_time_is_given(red
     refused = await limiter.hit(k, limit=1, window_seconds=60)
     assert not refused.allowed and 0 < refused.retry_after_seconds <= 60
     seconds, _ = await redis.time()
-    (_, score), *_ = await redis.zrange(k, 0, 0, withscores=True)
+    oldest, *_ = await redis.zrange(k, 0, 0, withscores=True)
+    assert not isinstance(oldest, (bytes, str)), "WITHSCORES pairs each member with its score"
+    _, score = oldest
     assert abs(score / 1000 - seconds) < 3600  # stored on the server's clock, in milliseconds
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -41,8 +42,8 @@ def principal(role: Role = Role.STANDARD_USER, organization_id: uuid.UUID | None
     )
 
 
-def plain_settings(**overrides: object) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[arg-type]
+def plain_settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, **overrides)
 
 
 def test_limits_follow_the_role_and_cover_user_organization_and_provider() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -39,9 +40,9 @@ async def _department(db: AsyncSession, budget: str) -> tuple[User, User, User]:
     return manager, member, admin
 
 
-async def _lower(db: AsyncSession, admin: User, department_id: object, amount: str, day: int) -> None:
+async def _lower(db: AsyncSession, admin: User, department_id: uuid.UUID, amount: str, day: int) -> None:
     change = BudgetChange.model_validate({"monthly_budget_aud": amount})
-    await administration.change_budget(db, principal_of(admin), department_id, change, at=_sydney_noon(day))  # type: ignore[arg-type]
+    await administration.change_budget(db, principal_of(admin), department_id, change, at=_sydney_noon(day))
 
 
 async def test_a_budget_lowered_mid_month_leaves_the_earlier_days_line_as_it_was(db: AsyncSession) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
+from datetime import date
 from decimal import Decimal
 
 import httpx
@@ -57,6 +59,8 @@ async def test_report_csvs_make_formula_text_inert_and_keep_numbers(
 
 def test_a_negative_amount_stays_a_number_and_text_cells_are_inert() -> None:
     table = SpendTable.model_construct(
+        department_id=uuid.uuid4(), department_code="ENG", period_start=date(2026, 4, 1),
+        period_end=date(2026, 4, 30), group_by="user", total_aud=Decimal("0.7700"),
         rows=[
             SpendRow.model_construct(
                 key="-1", label="\tcmd", net_aud=Decimal("-1.2300"), charges_aud=Decimal("0.0000"),

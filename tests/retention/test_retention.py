@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -179,8 +180,8 @@ async def aged(db: AsyncSession, blob: tuple[BlobImageStore, BlobServiceClient, 
     generations: dict[str, uuid.UUID] = {}
     blobs: dict[str, list[str]] = {}
 
-    async def add(name: str, **kwargs: object) -> Generation:
-        generation, names = await _generation(db, store, member, now=now, **kwargs)  # type: ignore[arg-type]
+    async def add(name: str, **kwargs: Any) -> Generation:
+        generation, names = await _generation(db, store, member, now=now, **kwargs)
         generations[name], blobs[name] = generation.id, names
         return generation
 

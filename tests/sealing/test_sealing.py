@@ -209,12 +209,12 @@ async def test_looks_sealed_tells_an_envelope_from_a_prompt(sealer: PromptSealer
 
 
 async def test_the_key_provider_is_chosen_from_configuration(tmp_path: Path) -> None:
-    local = sealer_from_settings(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    local = sealer_from_settings(Settings(_env_file=None, data_dir=tmp_path))
     assert isinstance(local.keys, LocalKeyRing)
     assert local.keys.directory == tmp_path / "keys" / "prompt-keks"
 
     vault = sealer_from_settings(
-        Settings(  # type: ignore[call-arg]
+        Settings(
             _env_file=None,
             data_dir=tmp_path,
             key_provider=KeyProvider.AZURE_KEY_VAULT,
@@ -226,7 +226,7 @@ async def test_the_key_provider_is_chosen_from_configuration(tmp_path: Path) -> 
 
     with pytest.raises(ValueError, match="KEY_VAULT_URL"):
         sealer_from_settings(
-            Settings(_env_file=None, data_dir=tmp_path, key_provider=KeyProvider.AZURE_KEY_VAULT)  # type: ignore[call-arg]
+            Settings(_env_file=None, data_dir=tmp_path, key_provider=KeyProvider.AZURE_KEY_VAULT)
         )
 
 

@@ -343,8 +343,8 @@ def push_back_expiry(url: str) -> str:
         return urlunsplit(parts._replace(query=urlencode(query)))
     token = parts.path.rsplit("/", 1)[1]
     payload, mac = token.split(".")
-    expiry, name = base64.urlsafe_b64decode(payload + "==").decode().split(":", 1)
-    forged = base64.urlsafe_b64encode(f"{int(expiry) + 86400}:{name}".encode()).rstrip(b"=").decode()
+    expires_epoch, name = base64.urlsafe_b64decode(payload + "==").decode().split(":", 1)
+    forged = base64.urlsafe_b64encode(f"{int(expires_epoch) + 86400}:{name}".encode()).rstrip(b"=").decode()
     return url.replace(token, f"{forged}.{mac}")
 
 

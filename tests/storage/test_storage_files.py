@@ -154,7 +154,7 @@ async def test_with_a_connection_string_startup_creates_the_container(
     settings: Settings, engine: AsyncEngine, azurite_connection_string: str
 ) -> None:
     container = unique("startup")
-    blob_settings = Settings(  # type: ignore[call-arg]
+    blob_settings = Settings(
         _env_file=None,
         data_dir=settings.data_dir,
         database_url=settings.database_url,

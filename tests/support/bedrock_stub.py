@@ -163,7 +163,9 @@ class BedrockStub:
         family = MODELS.get(model_id)
         if family is None:
             return _error(400, "ValidationException", "The provided model identifier is invalid.")
-        key_id = _AUTHORIZATION.match(headers["authorization"]).group("key")  # type: ignore[union-attr]
+        authorization = _AUTHORIZATION.match(headers["authorization"])
+        assert authorization is not None  # the signature check let only a well-formed header through
+        key_id = authorization.group("key")
         if key_id in self.granted and model_id not in self.granted[key_id]:
             return _error(403, "AccessDeniedException", rules.NO_ACCESS)
         if headers.get("content-type", "").split(";")[0] != "application/json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,6 +110,15 @@ async def budget(
     return row
 
 
+class _TenantRow(Protocol):
+    """A row of a tenant-owned table: its table's name and its id."""
+
+    __tablename__: str
+
+    @property
+    def id(self) -> uuid.UUID | int: ...
+
+
 async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UUID | int]:
     """One row in every tenant-owned table for ``org``; returns each table's row id."""
     from datetime import time, timedelta
@@ -168,7 +177,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
     )
     db.add(generation)
     await db.flush()
-    rows: list[object] = [
+    rows: list[_TenantRow] = [
         UserSession(
             organization_id=org.id,
             user_id=member.id,
@@ -374,7 +383,7 @@ async def tenant_world(db: AsyncSession, org: Organization) -> dict[str, uuid.UU
         "generation_batches": batch.id,
     }
     for row in rows:
-        ids[row.__tablename__] = row.id  # type: ignore[attr-defined]
+        ids[row.__tablename__] = row.id
     return ids
 
 

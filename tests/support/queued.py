@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from donatello.core.database import set_tenant, transaction
 from donatello.generations import admission
@@ -81,7 +81,7 @@ async def azure_model(
 
 async def ask(
     app: FastAPI,
-    sessions: async_sessionmaker,  # type: ignore[type-arg]
+    sessions: async_sessionmaker[AsyncSession],
     member: User,
     model: ModelProvider,
     prompt: str,

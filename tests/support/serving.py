@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.config import Settings
 from donatello.core.database import transaction
@@ -27,7 +27,7 @@ from donatello.providers.credentials import ModelCredentials
 async def serving_workers(
     app: FastAPI,
     settings: Settings,
-    pools: list[async_sessionmaker],  # type: ignore[type-arg]
+    pools: list[async_sessionmaker[AsyncSession]],
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
     """One serving worker per connection pool (as separate processes would be), stopped afterwards."""
     contexts = [JobContext(settings, sessions) for sessions in pools]
@@ -55,7 +55,7 @@ async def serving_workers(
 
 
 async def until_completed(
-    sessions: async_sessionmaker,  # type: ignore[type-arg]
+    sessions: async_sessionmaker[AsyncSession],
     ids: list[uuid.UUID],
     serving: list[asyncio.Task[None]],
     *,
@@ -68,7 +68,7 @@ async def until_completed(
         await asyncio.sleep(0.25)
 
 
-async def completed_among(sessions: async_sessionmaker, ids: list[uuid.UUID]) -> int:  # type: ignore[type-arg]
+async def completed_among(sessions: async_sessionmaker[AsyncSession], ids: list[uuid.UUID]) -> int:
     async with transaction(sessions, platform=True) as session:
         done = await session.scalar(
             select(func.count()).where(Generation.id.in_(ids), Generation.status == "completed")

@@ -6,6 +6,7 @@ generation) stays the tenant's ledger, on purpose."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -42,8 +43,8 @@ async def upgraded(
         await engine.dispose()
 
 
-def _as(tokens: TokenSigner, user: object, organization: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(user, organization)}"}  # type: ignore[arg-type]
+def _as(tokens: TokenSigner, user: uuid.UUID, organization: uuid.UUID) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens.issue(user, organization)}"}
 
 
 async def test_the_org_admin_cannot_list_or_revoke_the_platform_accounts_api_keys(
@@ -85,7 +86,7 @@ async def test_the_platform_accounts_new_activity_is_not_in_the_tenants_audit_lo
 ) -> None:
     http, tokens = upgraded
     platform = legacy.one("SELECT organization_id FROM users WHERE id = %(id)s", id=legacy.super_admin)
-    assert platform != legacy.tenant
+    assert isinstance(platform, uuid.UUID) and platform != legacy.tenant
     operator = _as(tokens, legacy.super_admin, platform)
     created = await http.post(
         "/v1/api-keys", json={"name": "nightly", "scopes": ["reports:read"]}, headers=operator

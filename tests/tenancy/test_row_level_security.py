@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -79,7 +79,8 @@ async def test_tenant_a_cannot_update_or_delete_tenant_b_rows(db: AsyncSession) 
         text("UPDATE departments SET name = 'stolen' WHERE id = :id"), {"id": dept_b.id}
     )
     deleted = await db.execute(text("DELETE FROM departments WHERE id = :id"), {"id": dept_b.id})
-    assert (renamed.rowcount, deleted.rowcount) == (0, 0)  # type: ignore[attr-defined]
+    assert isinstance(renamed, CursorResult) and isinstance(deleted, CursorResult)  # they count rows
+    assert (renamed.rowcount, deleted.rowcount) == (0, 0)
 
     await set_platform_scope(db)
     name = (

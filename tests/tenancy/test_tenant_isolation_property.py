@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import TypedDict
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -52,17 +53,26 @@ TENANT = st.fixed_dictionaries(
 )
 
 
-async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, object]) -> dict[str, list[str]]:
+class TenantShape(TypedDict):
+    """One drawing of ``TENANT``."""
+
+    departments: int
+    roles: list[str]
+    keys: int
+    preferences: dict[str, int]
+
+
+async def _populate(db: AsyncSession, tokens: TokenSigner, shape: TenantShape) -> dict[str, list[str]]:
     org = await factories.organization(db)
-    departments = [await factories.department(db, org) for _ in range(shape["departments"])]  # type: ignore[call-overload]
+    departments = [await factories.department(db, org) for _ in range(shape["departments"])]
     members = [
         await factories.user(db, org, role=role, department=departments[i % len(departments)])
-        for i, role in enumerate(["org_admin", *shape["roles"]])  # type: ignore[misc]
+        for i, role in enumerate(["org_admin", *shape["roles"]])
     ]
     ids: dict[str, list[str]] = {"org": [str(org.id)], "departments": [str(d.id) for d in departments]}
     ids["users"] = [str(m.id) for m in members]
     ids["keys"], ids["sessions"] = [], []
-    for i in range(shape["keys"]):  # type: ignore[call-overload]
+    for i in range(shape["keys"]):
         key = ApiKey(
             organization_id=org.id,
             user_id=members[0].id,
@@ -81,7 +91,7 @@ async def _populate(db: AsyncSession, tokens: TokenSigner, shape: dict[str, obje
         expires_at=datetime.now(UTC) + timedelta(days=1),
     )
     db.add(row)
-    for key_name, value in shape["preferences"].items():  # type: ignore[attr-defined]
+    for key_name, value in shape["preferences"].items():
         db.add(
             UserPreference(
                 organization_id=org.id, user_id=members[0].id, preference_key=key_name, preference_value=value
@@ -262,8 +272,8 @@ async def test_no_endpoint_reveals_counts_or_changes_another_tenants_rows(
     client: httpx.AsyncClient,
     db: AsyncSession,
     tokens: TokenSigner,
-    a_shape: dict[str, object],
-    b_shape: dict[str, object],
+    a_shape: TenantShape,
+    b_shape: TenantShape,
 ) -> None:
     a = await _populate(db, tokens, a_shape)
     b = await _populate(db, tokens, b_shape)

@@ -253,7 +253,8 @@ def test_finance_reads_every_department_but_an_org_admin_decides_and_the_dashboa
         headers={"Origin": live_server.url},
     )
     assert forged.status == 403
-    assert finance.goto(f"{live_server.url}/budget-requests").status == 403  # type: ignore[union-attr]
+    requests_page = finance.goto(f"{live_server.url}/budget-requests")
+    assert requests_page is not None and requests_page.status == 403
 
     page_errors.clear()  # the console's notes of the two refusals just made on purpose
 

@@ -84,11 +84,11 @@ def test_a_manager_hears_the_decision_in_the_bell_the_inbox_and_by_email(
     expect(page.get_by_role("heading", name="All read")).to_be_visible()
     looks_right(page, "notifications-read")
 
-    decided = page.get_by_label("your request for more budget was decided")
-    decided.uncheck()
+    decided_choice = page.get_by_label("your request for more budget was decided")
+    decided_choice.uncheck()
     page.get_by_role("button", name="Save e-mail choices").click()
     expect(page.get_by_role("status")).to_have_text("Your e-mail choices are saved.")
-    expect(decided).not_to_be_checked()
+    expect(decided_choice).not_to_be_checked()
     expect(page.get_by_label("your generation failed or was refused by the safety system")).to_be_checked()
 
     page.goto(f"{live_server.url}/usage")  # the bell is on every page, and now shows no count

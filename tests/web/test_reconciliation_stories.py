@@ -311,8 +311,8 @@ def test_only_finance_and_admins_reach_reconciliations_and_another_tenants_is_no
 
     other = sign_in(_globex_finance(web_database, world.globex_id), "/reconciliations")
     expect(other.get_by_text("No reconciliations yet.")).to_be_visible()
-    answer = other.goto(theirs)
-    assert answer is not None and answer.status == 404
+    their_page = other.goto(theirs)
+    assert their_page is not None and their_page.status == 404
     expect(other.get_by_role("heading", name="Page not found")).to_be_visible()
     csv_answer = other.context.request.get(theirs + "/comparison.csv")
     assert csv_answer.status == 404
