@@ -193,10 +193,9 @@ async def _gate_writes(
     return bool(written), reservations.verdict_of(verdict)
 
 
-async def _decision(db: AsyncSession, principal: Principal, state: State) -> Verdict:
-    """The slow path's verdict, asked without the gate's (the gate's fields left empty): admitted, flagged
-    or not, or refused, with the detours it found on its way."""
-    unasked = GateVerdict(frozenset())
+async def _decision(db: AsyncSession, principal: Principal, state: State, named: GateVerdict) -> Verdict:
+    """The slow path's verdict, told what the gate named as admission tells it: admitted, flagged or not,
+    or refused, with the detours it found on its way."""
     async with db.begin_nested() as savepoint:
         try:
             decided = await reservations.decide(
@@ -205,13 +204,14 @@ async def _decision(db: AsyncSession, principal: Principal, state: State) -> Ver
                 [reservations.HoldRequest(uuid.uuid4(), state.quote)],
                 at=state.at,
                 hold_for=HOLD_FOR,
+                gate=named,
             )
         except BudgetRefusal as refusal:
             detours = frozenset(Detour(detour) for detour in refusal.detours)
-            verdict = Verdict(unasked, False, admitted=False, flagged=False, detours=detours)
+            verdict = Verdict(named, False, admitted=False, flagged=False, detours=detours)
         else:
             held = decided.hold
-            verdict = Verdict(unasked, False, admitted=True, flagged=held.flagged, detours=held.detours)
+            verdict = Verdict(named, False, admitted=True, flagged=held.flagged, detours=held.detours)
         await savepoint.rollback()
     return verdict
 
@@ -221,9 +221,9 @@ async def _ask(db: AsyncSession, member: User, zone: str, mode: str, state: Stat
     async with db.begin_nested() as world:
         await _set_up(db, member, mode, state)
         gate_wrote, named = await _gate_writes(db, member, principal, state)
-        decided = await _decision(db, principal, state)
+        decided = await _decision(db, principal, state, named)
         await world.rollback()
-    return replace(decided, gate=named, gate_wrote=gate_wrote)
+    return replace(decided, gate_wrote=gate_wrote)
 
 
 def _states(zone: str) -> list[State]:
@@ -252,10 +252,11 @@ def _states(zone: str) -> list[State]:
     ("mode", "zone"), [*((mode, ZONES[0]) for mode in MODES), *(("hard", z) for z in ZONES[1:])]
 )
 async def test_the_gate_holds_exactly_what_the_decision_admits_plainly(
-    db: AsyncSession, mode: str, zone: str
+    db: AsyncSession, caplog: pytest.LogCaptureFixture, mode: str, zone: str
 ) -> None:
     member = await _member(db, zone)
-    verdicts = [(state, await _ask(db, member, zone, mode, state)) for state in _states(zone)]
+    with caplog.at_level("WARNING", logger="donatello.budgets.reservations"):
+        verdicts = [(state, await _ask(db, member, zone, mode, state)) for state in _states(zone)]
 
     disagreements = [
         (state, verdict) for state, verdict in verdicts if verdict.gate_wrote != verdict.plainly_admitted
@@ -267,6 +268,7 @@ async def test_the_gate_holds_exactly_what_the_decision_admits_plainly(
         if verdict.gate.held != verdict.gate_wrote or not verdict.names_what_the_decision_found(state)
     ]
     assert misnamed == []
+    assert caplog.messages == []  # the decision, told what the gate named, found it so every time
     # The table reaches both sides of the rule and every detour a budget row can take, named by the gate
     # and found by the decision, so agreement is not vacuous.
     assert {verdict.gate_wrote for _, verdict in verdicts} == {True, False}
@@ -324,3 +326,31 @@ async def test_a_department_without_a_budget_is_neither_held_nor_admitted(db: As
             await reservations.decide(
                 db, principal, [reservations.HoldRequest(uuid.uuid4(), state.quote)], at=state.at, gate=told
             )
+
+
+async def test_a_decision_told_a_reason_it_does_not_find_says_so_and_stands(
+    db: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Told by the gate that a per-user cap applies where none is set (the two bodies drifted apart), the
+    decision logs the disagreement and decides by its own reading: admitted, plainly."""
+    zone = "Australia/Sydney"
+    member = await _member(db, zone)
+    at = _month_turn(zone) + timedelta(days=9)
+    state = State(at, NOVEMBER, Decimal(0), Decimal(0), Decimal(0), Decimal(0), None, Decimal("0.05"))
+    await _set_up(db, member, "hard", state)
+
+    with caplog.at_level("WARNING", logger="donatello.budgets.reservations"):
+        decided = await reservations.decide(
+            db,
+            _principal(member, zone),
+            [reservations.HoldRequest(uuid.uuid4(), state.quote)],
+            at=at,
+            hold_for=HOLD_FOR,
+            gate=GateVerdict(frozenset({Detour.PER_USER_CAP})),
+        )
+
+    assert (decided.hold.flagged, decided.hold.detours) == (False, frozenset())
+    assert caplog.messages == [
+        f"budget gate and decision disagree for department {member.department_id}: "
+        "the gate named per_user_cap, the decision found nothing"
+    ]

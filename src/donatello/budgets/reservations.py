@@ -162,8 +162,8 @@ async def _decide(
         log.warning(
             "budget gate and decision disagree for department %s: the gate named %s, the decision found %s",
             principal.department_id,
-            sorted(gate.detours),
-            sorted(detours),
+            _named(gate.detours),
+            _named(detours),
         )
 
     if budget.enforcement_mode == "hard" and (over_budget or over_cap is not None):
@@ -188,6 +188,10 @@ async def _decide(
     flagged = over_budget or over_cap is not None
     rows = _hold_rows(principal, requests, account.period.start, at, hold_for, flagged=flagged)
     return _Decision(account, rows, quote, over_budget, flagged, account.available, detours)
+
+
+def _named(detours: frozenset[Detour]) -> str:
+    return ", ".join(sorted(detours)) or "nothing"
 
 
 def _hold_rows(
