@@ -1,8 +1,9 @@
 """The writes of a budget hold, as data-modifying CTEs the caller's statement carries (admission writes its
 generations and their audit rows in the same statement): after the budget decided under its lock
 (``hold_ctes``), or decided by the statement itself when the request plainly fits
-(``hold_if_within_budget``, the gate). ``Detour`` names each reason the gate steps aside; the decision
-(``reservations.decide``) handles every one of them by name."""
+(``hold_if_within_budget``, the gate). ``Detour`` names each reason the gate steps aside; the gate's
+statement returns the ones that applied (``GateVerdict``), and the decision (``reservations.decide``)
+handles every one of them by name."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Reserving budget before a generation runs, and giving it back when it does not.
 
-Admission holds in one of two ways, and only these: the gate (``hold_if_within_budget``: one conditional
-``UPDATE`` that holds when no ``Detour`` applies) and, when the gate writes nothing, the decision
-(``decide``: the same rule under the budget row's lock, every detour handled by name). A differential
-test (tests/budgets/test_gate_matches_decision.py) holds them to one rule."""
+Admission holds in one of two ways, and only these: the gate (``hold_if_within_budget``: one statement that
+locks the budget row and holds when no ``Detour`` applies, else names the detours that do) and, when the
+gate writes nothing, the decision (``decide``: the same rule under that lock, told the gate's verdict,
+every detour handled by name). A differential test (tests/budgets/test_gate_matches_decision.py) holds
+them to one rule."""
 
 from __future__ import annotations
 
