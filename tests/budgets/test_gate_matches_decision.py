@@ -1,6 +1,7 @@
 """The budget rule has two bodies — the gate (one conditional ``UPDATE`` that holds most requests) and the
 decision (the same rule in Python under the budget row's lock) — and they must be one rule: the gate
-writes exactly when the decision would admit unflagged with nothing else to do (no ``Detour``).
+writes exactly when the decision would admit unflagged with nothing else to do (no ``Detour``), and when
+it steps aside, the detours it names are the ones the decision finds.
 
 Each budget state is set up inside a savepoint, then asked of the gate and of the decision, each in a
 savepoint of its own that is rolled back, so both see the same state."""
@@ -21,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.budgets import reservations
-from donatello.budgets.errors import BudgetExceeded, BudgetNotConfigured, UserCapExceeded
-from donatello.budgets.holds_repository import Detour
+from donatello.budgets.errors import BudgetNotConfigured, BudgetRefusal
+from donatello.budgets.holds_repository import HOUSEKEEPING, Detour, GateVerdict
 from donatello.generations import repository as generations
 from donatello.models import BudgetReservation, DepartmentBudget, Generation, User
 from donatello.tenancy import Principal, Role
@@ -50,18 +51,34 @@ class State:
     cap: Decimal | None
     quote: Decimal
 
+    @property
+    def over_as_stored(self) -> bool:
+        """Over budget on the figures as stored, before any housekeeping (lapsed holds still counted)."""
+        return self.spent + self.live_held + self.lapsed_held + self.quote > MONTHLY + self.top_up
+
 
 @dataclass(frozen=True)
 class Verdict:
+    gate: GateVerdict  # what the gate's statement named (empty: it wrote)
     gate_wrote: bool
     admitted: bool
     flagged: bool
-    detours: frozenset[Detour]
+    detours: frozenset[Detour]  # what the decision found on its way, admitted or refused
 
     @property
     def plainly_admitted(self) -> bool:
         """Admitted unflagged with nothing else to do: what the gate must do alone."""
         return self.admitted and not self.flagged and not self.detours
+
+    def names_what_the_decision_found(self, state: State) -> bool:
+        """The gate's named detours, mapped to the decision's: the same housekeeping (a period to roll over,
+        lapsed holds to sweep) and the same per-user cap; over budget the same when there is no
+        housekeeping, else (the figures change on the way) over budget on the figures as stored."""
+        named, found = self.gate.detours, self.detours
+        if named - {Detour.OVER_BUDGET} != found - {Detour.OVER_BUDGET}:
+            return False
+        over = state.over_as_stored if named & HOUSEKEEPING else Detour.OVER_BUDGET in found
+        return (Detour.OVER_BUDGET in named) == over
 
 
 def _month_turn(zone: str) -> datetime:
@@ -148,8 +165,11 @@ def _requested(principal: Principal, generation: Generation) -> dict[str, object
     )
 
 
-async def _gate_writes(db: AsyncSession, member: User, principal: Principal, state: State) -> bool:
-    """Admission's common path: the gate, carried by the statement that writes the generation."""
+async def _gate_writes(
+    db: AsyncSession, member: User, principal: Principal, state: State
+) -> tuple[bool, GateVerdict]:
+    """Admission's common path: the gate, carried by the statement that writes the generation; whether it
+    wrote, and what it named."""
     generation = pending_generation(member)
     generation.reservation_aud, generation.created_at, generation.next_attempt_at = (
         state.quote,
@@ -161,21 +181,21 @@ async def _gate_writes(db: AsyncSession, member: User, principal: Principal, sta
         gated = reservations.hold_if_within_budget(
             principal, [reservations.HoldRequest(generation.id, state.quote)], at=state.at, hold_for=HOLD_FOR
         )
-        written = await generations.add_admitted(
+        written, verdict = await generations.add_admitted_if(
             db,
             [generation],
             [_requested(principal, generation)],
             along=(gated.ctes, gated.parameters),
-            gate=gated.gate,
+            gate=gated.gate.held,
+            verdict=gated.gate.verdict,
         )
         await savepoint.rollback()
-    return bool(written)
+    return bool(written), reservations.verdict_of(verdict)
 
 
-async def _decision(db: AsyncSession, principal: Principal, state: State) -> Verdict:
-    """The slow path's verdict (``gate_wrote`` left False): admitted, flagged or not, with the detours it
-    took, or refused for the detour that refused it."""
-    refused = {BudgetExceeded: Detour.OVER_BUDGET, UserCapExceeded: Detour.PER_USER_CAP}
+async def _decision(db: AsyncSession, principal: Principal, state: State, named: GateVerdict) -> Verdict:
+    """The slow path's verdict, told what the gate named as admission tells it: admitted, flagged or not,
+    or refused, with the detours it found on its way."""
     async with db.begin_nested() as savepoint:
         try:
             decided = await reservations.decide(
@@ -184,14 +204,14 @@ async def _decision(db: AsyncSession, principal: Principal, state: State) -> Ver
                 [reservations.HoldRequest(uuid.uuid4(), state.quote)],
                 at=state.at,
                 hold_for=HOLD_FOR,
+                gate=named,
             )
-        except (BudgetExceeded, UserCapExceeded) as refusal:
-            verdict = Verdict(
-                False, admitted=False, flagged=False, detours=frozenset({refused[type(refusal)]})
-            )
+        except BudgetRefusal as refusal:
+            detours = frozenset(Detour(detour) for detour in refusal.detours)
+            verdict = Verdict(named, False, admitted=False, flagged=False, detours=detours)
         else:
             held = decided.hold
-            verdict = Verdict(False, admitted=True, flagged=held.flagged, detours=held.detours)
+            verdict = Verdict(named, False, admitted=True, flagged=held.flagged, detours=held.detours)
         await savepoint.rollback()
     return verdict
 
@@ -200,8 +220,8 @@ async def _ask(db: AsyncSession, member: User, zone: str, mode: str, state: Stat
     principal = _principal(member, zone)
     async with db.begin_nested() as world:
         await _set_up(db, member, mode, state)
-        gate_wrote = await _gate_writes(db, member, principal, state)
-        decided = await _decision(db, principal, state)
+        gate_wrote, named = await _gate_writes(db, member, principal, state)
+        decided = await _decision(db, principal, state, named)
         await world.rollback()
     return replace(decided, gate_wrote=gate_wrote)
 
@@ -232,18 +252,29 @@ def _states(zone: str) -> list[State]:
     ("mode", "zone"), [*((mode, ZONES[0]) for mode in MODES), *(("hard", z) for z in ZONES[1:])]
 )
 async def test_the_gate_holds_exactly_what_the_decision_admits_plainly(
-    db: AsyncSession, mode: str, zone: str
+    db: AsyncSession, caplog: pytest.LogCaptureFixture, mode: str, zone: str
 ) -> None:
     member = await _member(db, zone)
-    verdicts = [(state, await _ask(db, member, zone, mode, state)) for state in _states(zone)]
+    with caplog.at_level("WARNING", logger="donatello.budgets.reservations"):
+        verdicts = [(state, await _ask(db, member, zone, mode, state)) for state in _states(zone)]
 
     disagreements = [
         (state, verdict) for state, verdict in verdicts if verdict.gate_wrote != verdict.plainly_admitted
     ]
     assert disagreements == []
-    # The table reaches both sides of the rule and every detour, so agreement is not vacuous.
+    misnamed = [
+        (state, verdict)
+        for state, verdict in verdicts
+        if verdict.gate.held != verdict.gate_wrote or not verdict.names_what_the_decision_found(state)
+    ]
+    assert misnamed == []
+    assert caplog.messages == []  # the decision, told what the gate named, found it so every time
+    # The table reaches both sides of the rule and every detour a budget row can take, named by the gate
+    # and found by the decision, so agreement is not vacuous.
     assert {verdict.gate_wrote for _, verdict in verdicts} == {True, False}
-    assert set().union(*(verdict.detours for _, verdict in verdicts)) == set(Detour)
+    on_a_row = set(Detour) - {Detour.NO_BUDGET}
+    assert set().union(*(verdict.detours for _, verdict in verdicts)) == on_a_row
+    assert set().union(*(verdict.gate.detours for _, verdict in verdicts)) == on_a_row
     if mode == "hard":
         assert {verdict.admitted for _, verdict in verdicts} == {True, False}
 
@@ -276,6 +307,7 @@ async def test_the_gate_and_the_decision_agree_on_any_figures_to_the_ten_thousan
 
     assert verdict.gate_wrote == verdict.plainly_admitted
     assert verdict.gate_wrote == (spent + live + quote <= MONTHLY + top_up)
+    assert verdict.names_what_the_decision_found(state)
 
 
 async def test_a_department_without_a_budget_is_neither_held_nor_admitted(db: AsyncSession) -> None:
@@ -286,8 +318,39 @@ async def test_a_department_without_a_budget_is_neither_held_nor_admitted(db: As
         _month_turn(zone), NOVEMBER, Decimal(0), Decimal(0), Decimal(0), Decimal(0), None, Decimal("0.05")
     )
 
-    assert await _gate_writes(db, member, principal, state) is False
-    with pytest.raises(BudgetNotConfigured):
-        await reservations.decide(
-            db, principal, [reservations.HoldRequest(uuid.uuid4(), state.quote)], at=state.at
+    wrote, named = await _gate_writes(db, member, principal, state)
+
+    assert (wrote, named.detours) == (False, frozenset({Detour.NO_BUDGET}))
+    for told in (None, named):  # asked alone, or told why the gate stepped aside
+        with pytest.raises(BudgetNotConfigured):
+            await reservations.decide(
+                db, principal, [reservations.HoldRequest(uuid.uuid4(), state.quote)], at=state.at, gate=told
+            )
+
+
+async def test_a_decision_told_a_reason_it_does_not_find_says_so_and_stands(
+    db: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Told by the gate that a per-user cap applies where none is set (the two bodies drifted apart), the
+    decision logs the disagreement and decides by its own reading: admitted, plainly."""
+    zone = "Australia/Sydney"
+    member = await _member(db, zone)
+    at = _month_turn(zone) + timedelta(days=9)
+    state = State(at, NOVEMBER, Decimal(0), Decimal(0), Decimal(0), Decimal(0), None, Decimal("0.05"))
+    await _set_up(db, member, "hard", state)
+
+    with caplog.at_level("WARNING", logger="donatello.budgets.reservations"):
+        decided = await reservations.decide(
+            db,
+            _principal(member, zone),
+            [reservations.HoldRequest(uuid.uuid4(), state.quote)],
+            at=at,
+            hold_for=HOLD_FOR,
+            gate=GateVerdict(frozenset({Detour.PER_USER_CAP})),
         )
+
+    assert (decided.hold.flagged, decided.hold.detours) == (False, frozenset())
+    assert caplog.messages == [
+        f"budget gate and decision disagree for department {member.department_id}: "
+        "the gate named per_user_cap, the decision found nothing"
+    ]

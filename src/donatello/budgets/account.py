@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,8 +75,7 @@ async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: d
     """Lock the department's budget, close any period that ended before ``at``, expire lapsed holds."""
     found = await repository.locked_budget(session, department_id, at)
     if found is None:
-        await _department(session, department_id)  # 404 for a department that is not there (or not ours)
-        raise BudgetNotConfigured(department_id)
+        await refuse_without_budget(session, department_id)
     row, department, org_settings, lapsed = found
     period = period_at(at, organization_timezone(org_settings))
     rolled_over = await _roll_over(session, row, period, at)
@@ -95,6 +95,12 @@ async def open_for_update(session: AsyncSession, department_id: uuid.UUID, at: d
             )
     await session.flush()
     return Account(department, row, period, rolled_over=rolled_over, swept=bool(expired))
+
+
+async def refuse_without_budget(session: AsyncSession, department_id: uuid.UUID) -> NoReturn:
+    """A department with no budget row: 404 when it is not there (or not the caller's), else the refusal."""
+    await _department(session, department_id)
+    raise BudgetNotConfigured(department_id)
 
 
 async def open_for_read(session: AsyncSession, department_id: uuid.UUID, at: datetime) -> Account:

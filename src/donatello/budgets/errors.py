@@ -23,13 +23,21 @@ def request_more_budget(department_id: uuid.UUID) -> str:
     return f"/v1/departments/{department_id}/budget/requests"
 
 
-class BudgetExceeded(DomainError):
-    """A hard budget would be overspent. The refusal itself is audited, so its transaction commits."""
+class BudgetRefusal(DomainError):
+    """A refusal by the budget's decision. The refusal itself is audited, so its transaction commits.
+    ``detours``: what the decision found on its way (``holds_repository.Detour`` values), for the logs and
+    the tests that hold the gate to the decision — not part of the problem a client reads."""
 
     status = 402
+    keeps_transaction: ClassVar[bool] = True
+    detours: frozenset[str] = frozenset()
+
+
+class BudgetExceeded(BudgetRefusal):
+    """A hard budget would be overspent."""
+
     type = "budget-exceeded"
     title = "The department's budget does not cover this request"
-    keeps_transaction: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -56,11 +64,9 @@ class BudgetExceeded(DomainError):
         )
 
 
-class UserCapExceeded(DomainError):
-    status = 402
+class UserCapExceeded(BudgetRefusal):
     type = "user-cap-exceeded"
     title = "Your monthly spending cap does not cover this request"
-    keeps_transaction: ClassVar[bool] = True
 
     def __init__(
         self, department: Department, cap: Decimal, used: Decimal, quote: Decimal, refusal_id: uuid.UUID

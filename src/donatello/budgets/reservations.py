@@ -1,37 +1,39 @@
 """Reserving budget before a generation runs, and giving it back when it does not.
 
-Admission holds in one of two ways, and only these: the gate (``hold_if_within_budget``: one conditional
-``UPDATE`` that holds when no ``Detour`` applies) and, when the gate writes nothing, the decision
-(``decide``: the same rule under the budget row's lock, every detour handled by name). A differential
-test (tests/budgets/test_gate_matches_decision.py) holds them to one rule."""
+Admission holds in one of two ways, and only these: the gate (``hold_if_within_budget``: one statement that
+locks the budget row and holds when no ``Detour`` applies, else names the detours that do) and, when the
+gate writes nothing, the decision (``decide``: the same rule under that lock, told the gate's verdict,
+every detour handled by name). A differential test (tests/budgets/test_gate_matches_decision.py) holds
+them to one rule."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello import audit
 from donatello.budgets import holds_repository, repository
-from donatello.budgets.account import Account, open_for_update
+from donatello.budgets.account import Account, open_for_update, refuse_without_budget
 from donatello.budgets.alerts import raise_alert
-from donatello.budgets.errors import BudgetExceeded, NoDepartment, UserCapExceeded
-from donatello.budgets.holds_repository import Detour
+from donatello.budgets.errors import BudgetExceeded, BudgetRefusal, NoDepartment, UserCapExceeded
+from donatello.budgets.holds_repository import Detour, Gate
+from donatello.budgets.holds_repository import GateVerdict as GateVerdict  # admission names it
 from donatello.budgets.periods import organization_timezone, period_at
 from donatello.core import metrics
 from donatello.core.clock import utcnow
 from donatello.models import BudgetReservation, DepartmentBudget
 from donatello.tenancy import Principal
 
-if TYPE_CHECKING:
-    from sqlalchemy import CTE
-
 DEFAULT_HOLD = timedelta(minutes=15)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,17 +80,19 @@ async def decide(
     *,
     at: datetime,
     hold_for: timedelta = DEFAULT_HOLD,
+    gate: GateVerdict | None = None,
 ) -> PendingHold:
     """Hold the quoted amounts on the principal's department budget, all or nothing — the way taken when
-    the gate (``hold_if_within_budget``) wrote nothing. The rules are ``_decide``'s; the holds and the
-    budget's reserved money come back as CTEs for the caller's statement, so the locked budget row waits on
-    one round trip less. ``hold.holds`` are the rows to be written (with their ids)."""
-    decision = await _decide(session, principal, requests, at, hold_for)
+    the gate (``hold_if_within_budget``) wrote nothing; ``gate`` is its verdict (None when it was not
+    asked, as for a batch). The rules are ``_decide``'s; the holds and the budget's reserved money come
+    back as CTEs for the caller's statement, so the locked budget row waits on one round trip less.
+    ``hold.holds`` are the rows to be written (with their ids)."""
+    decision = await _decide(session, principal, requests, at, hold_for, gate)
     rows = [{**row, "id": uuid.uuid4()} for row in decision.rows]
     holds = [BudgetReservation(**row) for row in rows]
     if decision.flagged:
         await _record_pass_through(
-            session, decision.account, principal, decision.quote, holds, decision.over_budget
+            session, decision.account, principal, decision.quote, holds, over_budget=decision.over_budget
         )
     budget = decision.account.budget
     ctes, parameters = holds_repository.hold_ctes(budget, rows, decision.quote)
@@ -120,6 +124,7 @@ async def _decide(
     requests: Sequence[HoldRequest],
     at: datetime,
     hold_for: timedelta,
+    gate: GateVerdict | None,
 ) -> _Decision:
     """Lock the budget, refuse (audited) or admit; the rows to hold when admitted.
 
@@ -132,35 +137,62 @@ async def _decide(
     This is one of the rule's two bodies: most requests never reach it, because the gate
     (``holds_repository.hold_if_within_budget``) holds them in SQL when no ``Detour`` applies. A new rule here
     (a frozen department, a per-model budget) must be a new ``Detour`` with its condition in the gate too,
-    or it will not apply to most requests; the differential test fails until both agree."""
+    or it will not apply to most requests; the differential test fails until both agree.
+
+    When the gate stepped aside it named why (``gate``) on the row it locked, so the decision does not wait
+    for the lock and each detour it finds should be one the gate named (``GateVerdict.agrees_with``): a
+    department without a budget is refused without reading anything else; a disagreement (the two bodies
+    drifted apart) is logged, and the decision stands."""
     if principal.department_id is None:
         raise NoDepartment()
+    if gate is not None and Detour.NO_BUDGET in gate.detours:
+        await refuse_without_budget(session, principal.department_id)
     quote = sum((request.amount_aud for request in requests), Decimal(0))
     account = await open_for_update(session, principal.department_id, at)
     budget = account.budget
     over_budget = account.spent + account.reserved + quote > budget.period_budget_aud
     over_cap = await _over_user_cap(session, account, principal, quote, at)
-    detours = {
+    found = {
         Detour.PERIOD_ENDED: account.rolled_over,
         Detour.LAPSED_HOLDS: account.swept,
         Detour.PER_USER_CAP: budget.per_user_monthly_cap_aud is not None,
         Detour.OVER_BUDGET: over_budget,
     }
+    detours = frozenset(detour for detour, applies in found.items() if applies)
+    if gate is not None and not gate.agrees_with(detours):
+        log.warning(
+            "budget gate and decision disagree for department %s: the gate named %s, the decision found %s",
+            principal.department_id,
+            _named(gate.detours),
+            _named(detours),
+        )
 
     if budget.enforcement_mode == "hard" and (over_budget or over_cap is not None):
-        refusal = await _record_refusal(session, account, principal, quote, over_budget)
+        refusal_id = await _record_refusal(session, account, principal, quote, over_budget=over_budget)
         metrics.budget_refused("budget" if over_budget else "user_cap")
+        refusal: BudgetRefusal
         if over_budget:
-            raise BudgetExceeded(
-                account.department, budget.period_budget_aud, account.spent, account.reserved, quote, refusal
+            refusal = BudgetExceeded(
+                account.department,
+                budget.period_budget_aud,
+                account.spent,
+                account.reserved,
+                quote,
+                refusal_id,
             )
-        assert over_cap is not None
-        raise UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal)
+        else:
+            assert over_cap is not None
+            refusal = UserCapExceeded(account.department, over_cap.cap, over_cap.used, quote, refusal_id)
+        refusal.detours = detours
+        raise refusal
 
     flagged = over_budget or over_cap is not None
     rows = _hold_rows(principal, requests, account.period.start, at, hold_for, flagged=flagged)
-    taken = frozenset(detour for detour, applies in detours.items() if applies)
-    return _Decision(account, rows, quote, over_budget, flagged, account.available, taken)
+    return _Decision(account, rows, quote, over_budget, flagged, account.available, detours)
+
+
+def _named(detours: frozenset[Detour]) -> str:
+    return ", ".join(sorted(detours)) or "nothing"
 
 
 def _hold_rows(
@@ -191,9 +223,10 @@ def _hold_rows(
 
 @dataclass(frozen=True)
 class GatedHold:
-    """Holds for the caller's statement to write only if they plainly fit (``hold_if_within_budget``)."""
+    """Holds for the caller's statement to write only if they plainly fit (``hold_if_within_budget``); the
+    statement selects ``gate.verdict``'s row beside its own for ``verdict_of``."""
 
-    gate: CTE
+    gate: Gate
     ctes: tuple[Any, ...]
     parameters: dict[str, Any]
     expires_at: datetime
@@ -225,6 +258,11 @@ def hold_if_within_budget(
         at=at,
     )
     return GatedHold(gate, ctes, parameters, at + hold_for)
+
+
+def verdict_of(row: Mapping[str, Any] | None) -> GateVerdict:
+    """What the gate's statement decided, from its verdict row (None: there was none): held, or why not."""
+    return holds_repository.verdict_of(row)
 
 
 async def release(
@@ -301,7 +339,7 @@ def _figures(account: Account, quote: Decimal) -> dict[str, object]:
 
 
 async def _record_refusal(
-    session: AsyncSession, account: Account, principal: Principal, quote: Decimal, over_budget: bool
+    session: AsyncSession, account: Account, principal: Principal, quote: Decimal, *, over_budget: bool
 ) -> uuid.UUID:
     """Count and audit the refusal; its event id is the ``refusal_id`` a client quotes to ask for more."""
     await repository.count_decision(session, account.budget, account.period.start, refused=True)
@@ -325,8 +363,10 @@ async def _record_pass_through(
     principal: Principal,
     quote: Decimal,
     holds: list[BudgetReservation],
+    *,
     over_budget: bool,
 ) -> None:
+    """Count and audit a flagged admission: past the budget (``over_budget``) or else past the user's cap."""
     mode = account.budget.enforcement_mode
     await repository.count_decision(session, account.budget, account.period.start, refused=False)
     await audit.record_event(

@@ -218,17 +218,21 @@ async def hold_and_write(
     budget's gate when the request plainly fits, else after the budget decided under its lock."""
     # A batch takes the slow way: its row must exist before its members, and a refusal commits
     # (its audit event), which must not keep a batch row with nothing in it.
-    if batch is None and (admitted := await _admit_within_budget(session, principal, rows, at, hold_for)):
+    if batch is not None:
+        return await _admit_after_deciding(session, principal, rows, at, hold_for, batch, gate=None)
+    admitted, verdict = await _admit_within_budget(session, principal, rows, at, hold_for)
+    if verdict.held:
         return admitted
-    return await _admit_after_deciding(session, principal, rows, at, hold_for, batch)
+    return await _admit_after_deciding(session, principal, rows, at, hold_for, None, gate=verdict)
 
 
 async def _admit_within_budget(
     session: AsyncSession, principal: Principal, rows: list[Generation], at: datetime, hold_for: timedelta
-) -> list[Generation]:
+) -> tuple[list[Generation], reservations.GateVerdict]:
     """The common case in one statement: the budget row is locked, checked and raised by the statement
     that writes the holds, the generations and their audit rows, so it stays locked only until the
-    commit. Empty (nothing written) when the budget has more to decide than "it fits"."""
+    commit. When the budget has more to decide than "it fits", nothing is written and the verdict names
+    why (the row stays locked for the decision)."""
     hold = reservations.hold_if_within_budget(
         principal,
         [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
@@ -238,9 +242,15 @@ async def _admit_within_budget(
     for row in rows:
         row.is_over_budget = False
         row.reservation_expires_at = hold.expires_at
-    return await repository.add_admitted(
-        session, rows, _requested_events(principal, rows), along=(hold.ctes, hold.parameters), gate=hold.gate
+    admitted, verdict = await repository.add_admitted_if(
+        session,
+        rows,
+        _requested_events(principal, rows),
+        along=(hold.ctes, hold.parameters),
+        gate=hold.gate.held,
+        verdict=hold.gate.verdict,
     )
+    return admitted, reservations.verdict_of(verdict)
 
 
 async def _admit_after_deciding(
@@ -250,16 +260,19 @@ async def _admit_after_deciding(
     at: datetime,
     hold_for: timedelta,
     batch: GenerationBatch | None,
+    *,
+    gate: reservations.GateVerdict | None,
 ) -> list[Generation]:
     """Every other case: the budget decides under its row lock (refuses with its audit, flags a soft or
-    warn pass-through, sweeps lapsed holds, rolls the period over), and the holds are written by the
-    same statement as the generations and their audit rows."""
+    warn pass-through, sweeps lapsed holds, rolls the period over), told why the gate stepped aside, and
+    the holds are written by the same statement as the generations and their audit rows."""
     pending = await reservations.decide(
         session,
         principal,
         [reservations.HoldRequest(row.id, row.reservation_aud) for row in rows],
         at=at,
         hold_for=hold_for,
+        gate=gate,
     )
     held = pending.hold
     for row in rows:

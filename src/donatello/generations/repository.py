@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import CTE, and_, func, inspect, literal, or_, select, text, tuple_, update
+from sqlalchemy import CTE, and_, func, inspect, literal, or_, select, text, true, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,14 +63,44 @@ async def add_admitted(
     events: Sequence[dict[str, Any]],
     *,
     along: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}),
-    gate: CTE | None = None,
 ) -> list[Generation]:
     """Insert new generations and the outbox rows that audit them in one statement (a data-modifying CTE)
     instead of a unit-of-work flush per row: the same transaction, one round trip. ``along`` carries other
     writes into that statement (CTEs built once per shape, and their parameters): the budget's holds.
     ``rows`` are unsaved generations; the saved ones come back in the same order, with the database's
-    defaults. With a ``gate`` (one of the ``along`` CTEs), the rows are written only if it returned a row;
-    otherwise nothing is written and an empty list comes back."""
+    defaults."""
+    stmt, parameters = _admission(rows, events, along, None)
+    saved = {row.id: row for row in (await session.scalars(stmt, parameters)).all()}
+    return [saved[row.id] for row in rows]
+
+
+async def add_admitted_if(
+    session: AsyncSession,
+    rows: Sequence[Generation],
+    events: Sequence[dict[str, Any]],
+    *,
+    along: tuple[tuple[Any, ...], dict[str, Any]],
+    gate: CTE,
+    verdict: CTE,
+) -> tuple[list[Generation], dict[str, Any] | None]:
+    """``add_admitted``, written only if ``gate`` (one of the ``along`` CTEs) returned a row, with the row
+    of ``verdict`` (another, of one row or none: why the gate let the rows through or not) selected beside
+    them in the same statement. Empty and the verdict's row (None: it had none) when nothing was written."""
+    stmt, parameters = _admission(rows, events, along, (gate, verdict))
+    result = (await session.execute(stmt, parameters)).all()
+    if not result:
+        return [], None
+    why = dict(zip(verdict.c.keys(), tuple(result[0])[1:], strict=True))
+    saved = {row[0].id: row[0] for row in result if row[0] is not None}
+    return ([saved[row.id] for row in rows] if saved else []), why
+
+
+def _admission(
+    rows: Sequence[Generation],
+    events: Sequence[dict[str, Any]],
+    along: tuple[tuple[Any, ...], dict[str, Any]],
+    gated: tuple[CTE, CTE] | None,
+) -> tuple[Any, dict[str, Any]]:
     values = [{key: row.__dict__[key] for key in _GENERATION_KEYS if key in row.__dict__} for row in rows]
     keys, event_keys = tuple(values[0]), tuple(events[0])
     ctes, extra = along
@@ -79,9 +109,7 @@ async def add_admitted(
         **bulk.row_parameters(AuditOutbox, event_keys, events),
         **extra,
     }
-    stmt = _admitted(keys, len(values), event_keys, len(events), ctes, gate)
-    saved = {row.id: row for row in (await session.scalars(stmt, parameters)).all()}
-    return [saved[row.id] for row in rows] if saved else []
+    return _admitted(keys, len(values), event_keys, len(events), ctes, gated), parameters
 
 
 _GENERATION_KEYS = tuple(attribute.key for attribute in inspect(Generation).column_attrs)
@@ -94,18 +122,25 @@ def _admitted(
     event_keys: tuple[str, ...],
     events: int,
     along: tuple[Any, ...],
-    gate: CTE | None,
+    gated: tuple[CTE, CTE] | None,
 ) -> Any:
-    def rows(model: Any, columns: tuple[str, ...], many: int) -> Any:
-        return (
-            bulk.insert_rows(model, columns, many)
-            if gate is None
-            else bulk.insert_rows_if(model, columns, many, gate)
-        )
-
-    recorded = rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
-    written = rows(Generation, keys, count).add_cte(*along, recorded).returning(Generation)
-    return select(Generation).from_statement(written)  # the ORM loads the returned rows
+    if gated is None:
+        recorded = bulk.insert_rows(AuditOutbox, event_keys, events).returning(AuditOutbox.id).cte("recorded")
+        written = bulk.insert_rows(Generation, keys, count).add_cte(*along, recorded).returning(Generation)
+        return select(Generation).from_statement(written)  # the ORM loads the returned rows
+    gate, verdict = gated
+    recorded = (
+        bulk.insert_rows_if(AuditOutbox, event_keys, events, gate).returning(AuditOutbox.id).cte("recorded")
+    )
+    inserted = bulk.insert_rows_if(Generation, keys, count, gate).returning(*Generation.__table__.c)
+    admitted = inserted.cte("admitted")
+    # The verdict's one row, and the written generations beside it (none when the gate held nothing).
+    return (
+        select(aliased(Generation, admitted), verdict)
+        .add_cte(*along, recorded)
+        .select_from(verdict)
+        .outerjoin(admitted, true())
+    )
 
 
 async def get(session: AsyncSession, generation_id: uuid.UUID, *, lock: bool = False) -> Generation | None:
