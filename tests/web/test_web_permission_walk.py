@@ -21,17 +21,19 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.config import Settings
 from donatello.main import create_app
-from donatello.models import Generation, GenerationBatch, Organization, User
+from donatello.models import DepartmentBudget, Generation, GenerationBatch, Organization, User
 from donatello.tenancy import GRANTS, Permission, Role
 from donatello.web import messages, rendering
 from donatello.web.dependencies import Requiring, WebRoute
@@ -305,3 +307,38 @@ async def test_every_web_route_by_every_role(local_app: FastAPI, db: AsyncSessio
     assert failures == [], "\n".join(failures)
     assert walked > 250  # about 47 routes by 6 roles
     assert refused > 100
+
+
+async def test_a_first_budget_is_set_by_an_org_admin_and_refused_to_the_manager_by_the_service(
+    local_app: FastAPI, db: AsyncSession
+) -> None:
+    """The dashboard's budget form creates a budget through the API's service, which says who may: the
+    manager (who may tune alerts) reads the 403 page in words and nothing is written."""
+    org = await factories.organization(db)
+    department = await factories.department(db, org)
+    form = {"monthly_budget_aud": "A$1,500.00", "enforcement_mode": "soft", "alert_thresholds": "50, 90"}
+    manager = await _member(local_app, db, org, Role.DEPT_MANAGER, department=department)
+    refused = await manager.http.post(
+        f"/reports/{department.id}/budget",
+        data={**form, "csrf_token": manager.csrf},
+        headers={"Origin": ORIGIN},
+    )
+    assert refused.status_code == 403
+    assert "Only organization admins can set budgets and decide requests for more." in _text(refused)
+    assert (
+        await db.scalar(select(DepartmentBudget).where(DepartmentBudget.department_id == department.id))
+        is None
+    )
+
+    admin = await _member(local_app, db, org, Role.ORG_ADMIN)
+    saved = await admin.http.post(
+        f"/reports/{department.id}/budget",
+        data={**form, "csrf_token": admin.csrf},
+        headers={"Origin": ORIGIN},
+    )
+    assert (saved.status_code, saved.headers["location"]) == (303, f"/reports/{department.id}?saved=true")
+    budget = await db.scalar(select(DepartmentBudget).where(DepartmentBudget.department_id == department.id))
+    assert budget is not None
+    assert (budget.monthly_budget_aud, budget.enforcement_mode) == (Decimal("1500.00"), "soft")
+    for member in (manager, admin):
+        await member.http.aclose()
