@@ -262,9 +262,9 @@ class Requiring:
     to take the action (``tenancy/actions.py``: any one of its permissions, and MFA where it needs it).
 
     Every page and form declares one — ``requiring(Action.X)`` or ``SignedInViewer`` (any signed-in
-    person: their own gallery, usage, notifications) — and the tests read ``permissions`` from each
-    route's dependencies, so a route that declares nothing fails them. A refusal is the 403 page, saying
-    in words who may.
+    person: the home page, the models, their own usage and notifications) — and the tests read
+    ``permissions`` from each route's dependencies, so a route that declares nothing fails them. A
+    refusal is the 403 page, saying in words who may.
     """
 
     changes_state = False
@@ -302,6 +302,6 @@ def requiring(need: Action | Permission, *alternatives: Permission, changes_stat
 
 
 SignedInViewer = Annotated[Viewer, Depends(Requiring())]
-"""Any signed-in person, for a page about themselves (their gallery, usage, notifications)."""
+"""Any signed-in person: the home page, the models, their own usage and notifications."""
 Checked = Annotated[Viewer, Depends(RequiringChanges())]
 """Any signed-in person changing something of their own: the Origin and CSRF checks pass."""
