@@ -1,5 +1,6 @@
 """The map from action to permission: every action is declared by a route, and a service that checks its
-own permission refuses whom the map refuses, whichever edge (or none) it is called from."""
+own permission (setting a budget, adding or changing a department) refuses whom the map refuses,
+whichever edge (or none) it is called from, before writing anything."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from donatello.auth.dependencies import Require
 from donatello.budgets import service as budgets
 from donatello.budgets.schemas import BudgetSet
 from donatello.core.errors import Forbidden
-from donatello.models import DepartmentBudget
+from donatello.departments import service as departments
+from donatello.departments.schemas import DepartmentCreate, DepartmentUpdate
+from donatello.models import Department, DepartmentBudget
 from donatello.tenancy import GRANTS, Action, Permission, Role
 from donatello.tenancy.actions import POLICIES
 from donatello.web.dependencies import Requiring
@@ -63,3 +66,28 @@ async def test_setting_a_budget_is_refused_by_the_service_to_whom_the_map_refuse
     assert problem["required_roles"] == ["org_admin"]
     written = await db.scalar(select(DepartmentBudget).where(DepartmentBudget.department_id == department.id))
     assert written is None
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_departments_are_added_and_changed_only_by_whom_the_map_allows(
+    db: AsyncSession, role: Role
+) -> None:
+    org = await factories.organization(db)
+    department = await factories.department(db, org)
+    caller = principal_of(await factories.user(db, org, role=role.value, department=department))
+    adding = DepartmentCreate(name="Research", code="RSRCH")
+    renaming = DepartmentUpdate(name="Renamed")
+
+    if Permission.DEPARTMENTS_MANAGE in GRANTS[role]:
+        assert (await departments.create(db, caller, adding)).code == "RSRCH"
+        assert (await departments.update(db, caller, department.id, renaming)).name == "Renamed"
+        return
+    for attempt in (
+        departments.create(db, caller, adding),
+        departments.update(db, caller, department.id, renaming),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            await attempt
+        assert refused.value.problem()["required_permissions"] == ["departments:manage"]
+    names = set(await db.scalars(select(Department.name).where(Department.organization_id == org.id)))
+    assert names == {department.name}
