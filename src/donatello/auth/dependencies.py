@@ -24,10 +24,11 @@ from donatello.auth.errors import ApiKeyNotAllowed, InvalidEntraToken
 from donatello.auth.tokens import TokenSigner
 from donatello.core import request_context
 from donatello.core.database import set_platform_scope, set_tenant
-from donatello.core.errors import Forbidden, NotFound, Unauthenticated
+from donatello.core.errors import NotFound, Unauthenticated
 from donatello.dependencies import DbSession, resources_of
 from donatello.organizations import service as organizations
-from donatello.tenancy import GRANTS, Permission, Principal, Role
+from donatello.tenancy import Action, Permission, Principal
+from donatello.tenancy.actions import policy_of, refusal
 from donatello.users import service as users
 
 _bearer = HTTPBearer(
@@ -93,41 +94,35 @@ async def _entra_principal(request: Request, session: DbSession, token: str) -> 
 
 
 class Require:
-    """The one authorization dependency: admits a principal that ``can`` one of ``permissions``.
+    """The one authorization dependency: admits a principal allowed to take an action.
 
-    Every route that needs a caller declares one (``require(Permission.X)``, or ``SignedIn`` for actions
-    on oneself that every signed-in user may take); the OpenAPI document lists it per operation
-    (``x-permissions``) and the permission walk in the tests reads it from there.
+    Every route that needs a caller declares one: ``require(Action.X)`` (the map in
+    ``tenancy/actions.py``, which the web's ``requiring`` reads too), ``require(Permission.X, …)`` (any
+    one of them), or ``SignedIn`` for actions on oneself that every signed-in user may take. The OpenAPI
+    document lists the permissions per operation (``x-permissions``) and the permission walk in the tests
+    reads them from there. An action that needs MFA (generating) also checks the MFA rule.
     """
 
-    def __init__(self, *permissions: Permission, api_keys: bool = True) -> None:
-        self.permissions = permissions
+    def __init__(self, *needs: Action | Permission, api_keys: bool = True) -> None:
+        self.policy = policy_of(*needs)
+        self.permissions = self.policy.permissions
         #: False: a person's own sign-ins and settings, refused to API keys (``x-api-keys: false``).
         self.api_keys = api_keys
 
     async def __call__(self, principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if not self.api_keys and principal.api_key_id is not None:
             raise ApiKeyNotAllowed()
-        if self.permissions and not any(principal.can(permission) for permission in self.permissions):
-            first = self.permissions[0]
-            roles = [
-                role.value
-                for role, granted in GRANTS.items()
-                if set(self.permissions) & granted and role is not Role.SUPER_ADMIN  # implied everywhere
-            ]
-            raise Forbidden(
-                f"This action needs the permission {' or '.join(p.value for p in self.permissions)}",
-                required_permission=first.value,
-                required_permissions=[permission.value for permission in self.permissions],
-                # a permission no organization role holds (platform administration) names no roles
-                **({"required_roles": roles} if roles else {}),
-            )
+        if missing := self.policy.missing(principal):
+            raise refusal(missing)
+        if self.policy.mfa:
+            mfa.ensure_may_generate(principal)
         return principal
 
 
-def require(permission: Permission, *alternatives: Permission) -> Require:
-    """A dependency admitting principals that ``can`` ``permission`` (or one of ``alternatives``)."""
-    return Require(permission, *alternatives)
+def require(need: Action | Permission, *alternatives: Permission) -> Require:
+    """A dependency admitting principals allowed to take the action ``need`` (or holding the permission
+    ``need`` or one of ``alternatives``)."""
+    return Require(need, *alternatives)
 
 
 SignedIn = Annotated[Principal, Depends(Require())]
@@ -149,9 +144,9 @@ OrganizationChoice = Annotated[
 
 
 def in_organization(
-    permission: Permission, *alternatives: Permission
+    need: Action | Permission, *alternatives: Permission
 ) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """``require(permission, *alternatives)``, acting on the organization the ``organization_id`` query
+    """``require(need, *alternatives)``, acting on the organization the ``organization_id`` query
     parameter names — the one documented way for a platform admin to act on another organization.
 
     Without the parameter (or naming one's own organization) the principal acts as usual. A platform admin
@@ -159,7 +154,7 @@ def in_organization(
     it, new rows created in it, row-level security narrowed to it); anyone else naming another
     organization, or a platform admin naming one that does not exist, gets 404.
     """
-    allowed = Require(permission, *alternatives)
+    allowed = Require(need, *alternatives)
 
     async def acting(
         session: DbSession,
@@ -178,12 +173,5 @@ def in_organization(
     return acting
 
 
-async def _can_generate(
-    principal: Annotated[Principal, Depends(require(Permission.GENERATIONS_CREATE))],
-) -> Principal:
-    mfa.ensure_may_generate(principal)
-    return principal
-
-
-CanGenerate = Annotated[Principal, Depends(_can_generate)]
+CanGenerate = Annotated[Principal, Depends(require(Action.GENERATE))]
 """May request a generation: the role grants it and MFA is on, or the 7-day grace period still runs."""

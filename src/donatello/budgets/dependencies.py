@@ -5,22 +5,17 @@ from typing import Annotated
 from fastapi import Depends
 
 from donatello.auth.dependencies import require
-from donatello.tenancy import Principal
-from donatello.tenancy.permissions import Permission
+from donatello.tenancy import Action, Principal
 
 #: Managers reach their own department only (the service checks ``reaches_department``).
-CanReadBudgets = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]
+CanReadBudgets = Annotated[Principal, Depends(require(Action.READ_REPORTS))]
 #: budgets:manage changes anything; budget-alerts:manage only the alert fields (the service narrows).
-CanChangeBudgets = Annotated[
-    Principal, Depends(require(Permission.BUDGETS_MANAGE, Permission.BUDGET_ALERTS_MANAGE))
-]
-CanSetBudgets = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
-CanAmendCharges = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
+CanChangeBudgets = Annotated[Principal, Depends(require(Action.CHANGE_BUDGET))]
+CanSetBudgets = Annotated[Principal, Depends(require(Action.SET_BUDGET))]
+CanAmendCharges = Annotated[Principal, Depends(require(Action.AMEND_CHARGES))]
 #: Ask for more budget: a department's manager (or an org admin) at any time, anyone else from a refusal.
-CanAskForBudget = Annotated[Principal, Depends(require(Permission.BUDGET_REQUESTS_CREATE))]
+CanAskForBudget = Annotated[Principal, Depends(require(Action.ASK_FOR_BUDGET))]
 #: A department's requests: all for those who read its reports, one's own for the askers (service narrows).
-CanSeeBudgetRequests = Annotated[
-    Principal, Depends(require(Permission.BUDGET_REQUESTS_CREATE, Permission.REPORTS_READ))
-]
+CanSeeBudgetRequests = Annotated[Principal, Depends(require(Action.SEE_BUDGET_REQUESTS))]
 #: Decide requests, and read the organization's queue: org admins.
-CanDecideBudgetRequests = Annotated[Principal, Depends(require(Permission.BUDGETS_MANAGE))]
+CanDecideBudgetRequests = Annotated[Principal, Depends(require(Action.DECIDE_BUDGET_REQUESTS))]

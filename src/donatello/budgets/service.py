@@ -22,7 +22,7 @@ from donatello.core.money import BUDGET_COLUMN, SPEND_COLUMN, to_cents, to_ledge
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import CostEvent, Department, DepartmentBudget
 from donatello.models.budgets import period_budget
-from donatello.tenancy import Principal, scoped_get
+from donatello.tenancy import Action, Principal, ensure, scoped_get
 from donatello.tenancy.permissions import Permission
 
 ALERT_FIELDS = {"alert_thresholds", "per_user_monthly_cap_aud"}
@@ -127,7 +127,9 @@ async def set_budget(
     at: datetime | None = None,
 ) -> BudgetStatus:
     """An org admin creates or replaces a department's budget; a change applies from now on (the period
-    keeps what was spent; a closed period keeps its own figures)."""
+    keeps what was spent; a closed period keeps its own figures). Anyone else is refused (403), whichever
+    edge they came through."""
+    ensure(principal, Action.SET_BUDGET)
     at = at or utcnow()
     department = await scoped_get(session, principal, Department, department_id)
     if await repository.budget(session, department.id, lock=False) is None:

@@ -12,7 +12,7 @@ from donatello.departments import repository
 from donatello.departments.errors import DepartmentCodeTaken
 from donatello.departments.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
 from donatello.models import Department
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 
 
 async def list_departments(
@@ -30,6 +30,7 @@ async def get(session: AsyncSession, principal: Principal, department_id: uuid.U
 
 async def create(session: AsyncSession, principal: Principal, body: DepartmentCreate) -> Department:
     """An org admin adds a department to their own organization; codes are unique per organization."""
+    ensure(principal, Action.MANAGE_DEPARTMENTS)
     department = Department(
         organization_id=principal.organization_id,
         name=body.name,
@@ -60,6 +61,7 @@ async def update(
 ) -> Department:
     """Rename, (de)activate or reconfigure a department, or set or lift where its generations must be
     processed (``require_processing_in``: null lifts it); the audit event lists what changed."""
+    ensure(principal, Action.MANAGE_DEPARTMENTS)
     department = await repository.get(session, principal, department_id)
     wanted = {
         field: value

@@ -11,7 +11,7 @@ from donatello.generations.admission import Admission
 from donatello.providers import availability_for
 from donatello.sealing import PromptSealer
 from donatello.storage import ImageStore
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Principal
 
 
 async def _admission(request: Request) -> Admission:
@@ -57,10 +57,6 @@ IdempotencyKey = Annotated[
 
 #: One's own generations (generations:create) or others' (generations:read-others; managers: their
 #: department) — an API key without either reads no generations at all.
-CanReadGenerations = Annotated[
-    Principal, Depends(require(Permission.GENERATIONS_CREATE, Permission.GENERATIONS_READ_OTHERS))
-]
+CanReadGenerations = Annotated[Principal, Depends(require(Action.READ_GENERATIONS))]
 #: Cancel, delete or read the prompt of one's own generations, or (generations:manage-others) others'.
-CanActOnGenerations = Annotated[
-    Principal, Depends(require(Permission.GENERATIONS_CREATE, Permission.GENERATIONS_MANAGE_OTHERS))
-]
+CanActOnGenerations = Annotated[Principal, Depends(require(Action.ACT_ON_GENERATIONS))]

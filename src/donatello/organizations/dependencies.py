@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from donatello.auth.dependencies import require
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Principal
 
-CanManageOrganizations = Annotated[Principal, Depends(require(Permission.ORGANIZATIONS_MANAGE))]
-CanChangeOrganizationSettings = Annotated[Principal, Depends(require(Permission.ORGANIZATION_SETTINGS))]
+CanManageOrganizations = Annotated[Principal, Depends(require(Action.MANAGE_ORGANIZATIONS))]
+CanChangeOrganizationSettings = Annotated[Principal, Depends(require(Action.CHANGE_ORGANIZATION_SETTINGS))]

@@ -1,5 +1,6 @@
 """Who is asking, and which organizations' rows they may touch."""
 
+from donatello.tenancy.actions import Action, ensure
 from donatello.tenancy.permissions import GRANTS, RANK, TENANT_CEILING, TENANT_ROLES, Permission, Role
 from donatello.tenancy.principal import Principal
 from donatello.tenancy.scope import scope, scoped_get
@@ -9,9 +10,11 @@ __all__ = [
     "RANK",
     "TENANT_CEILING",
     "TENANT_ROLES",
+    "Action",
     "Permission",
     "Principal",
     "Role",
+    "ensure",
     "scope",
     "scoped_get",
 ]

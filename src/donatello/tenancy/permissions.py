@@ -2,8 +2,9 @@
 permissions" is the same table). ``principal.py`` builds on it; nothing here imports back.
 
 Actions on oneself (profile, own sessions, own preferences) need no permission: every signed-in user
-may take them, and their routes say so (``SignedIn``). API keys act as their owner narrowed to the key's
-scopes, which are permission names.
+may take them, and their routes say so (``SignedIn``; ``SignedInViewer`` in the browser). What each
+use case needs of these permissions is mapped once in ``actions.py``. API keys act as their owner
+narrowed to the key's scopes, which are permission names.
 """
 
 from __future__ import annotations

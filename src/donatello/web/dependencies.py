@@ -4,7 +4,7 @@ and a route class that turns every error of a page into a readable page (or a si
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from donatello.auth import mfa
 from donatello.budgets import increase_requests
 from donatello.config import Settings
 from donatello.core import request_context
@@ -24,7 +25,8 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.notifications import service as notifications
 from donatello.reports.service import timezone_of
 from donatello.sessions import browser
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Permission, Principal
+from donatello.tenancy.actions import policy_of, refusal
 from donatello.users import service as users
 from donatello.web import messages, rendering, security
 from donatello.web.forms import FormState
@@ -226,9 +228,6 @@ async def _viewer(request: Request, session: DbSession) -> Viewer:
     return viewer
 
 
-SignedIn = Annotated[Viewer, Depends(_viewer)]
-
-
 def request_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
@@ -246,7 +245,9 @@ async def _same_origin(request: Request) -> None:
 SameOrigin = Depends(_same_origin)
 
 
-async def _checked(request: Request, _origin: Annotated[None, SameOrigin], viewer: SignedIn) -> Viewer:
+async def _checked(
+    request: Request, _origin: Annotated[None, SameOrigin], viewer: Annotated[Viewer, Depends(_viewer)]
+) -> Viewer:
     """A state-changing request of a signed-in page: our origin (checked first: a cross-site post is
     refused whether or not the browser sent the cookie), and the session's CSRF token."""
     form = await request.form()
@@ -256,22 +257,51 @@ async def _checked(request: Request, _origin: Annotated[None, SameOrigin], viewe
     return viewer
 
 
-Checked = Annotated[Viewer, Depends(_checked)]
+class Requiring:
+    """The web's authorization dependency, the twin of the API's ``Require``: a signed-in viewer allowed
+    to take the action (``tenancy/actions.py``: any one of its permissions, and MFA where it needs it).
 
+    Every page and form declares one — ``requiring(Action.X)`` or ``SignedInViewer`` (any signed-in
+    person: the home page, the models, their own usage and notifications) — and the tests read
+    ``permissions`` from each route's dependencies, so a route that declares nothing fails them. A
+    refusal is the 403 page, saying in words who may.
+    """
 
-def requiring(permission: Permission, *, changes_state: bool = False) -> Callable[..., Awaitable[Viewer]]:
-    """A viewer whose role grants ``permission`` (the same rule as the API's ``require``); with
-    ``changes_state`` the request must also pass the Origin and CSRF checks."""
+    changes_state = False
 
-    def check(viewer: Viewer) -> Viewer:
-        if not viewer.can(permission):
-            raise Forbidden(messages.needs(permission), permission=permission.value)
+    def __init__(self, *needs: Action | Permission) -> None:
+        self.policy = policy_of(*needs)
+        self.permissions = self.policy.permissions
+
+    def check(self, viewer: Viewer) -> Viewer:
+        if missing := self.policy.missing(viewer.principal):
+            raise refusal(missing, messages.needs(*missing))
+        if self.policy.mfa:
+            mfa.ensure_may_generate(viewer.principal)
         return viewer
 
-    async def reading(viewer: SignedIn) -> Viewer:
-        return check(viewer)
+    async def __call__(self, viewer: Annotated[Viewer, Depends(_viewer)]) -> Viewer:
+        return self.check(viewer)
 
-    async def changing(viewer: Checked) -> Viewer:
-        return check(viewer)
 
-    return changing if changes_state else reading
+class RequiringChanges(Requiring):
+    """``Requiring`` for a state-changing request: it must also pass the Origin and CSRF checks."""
+
+    changes_state = True
+
+    async def __call__(self, viewer: Annotated[Viewer, Depends(_checked)]) -> Viewer:
+        return self.check(viewer)
+
+
+def requiring(need: Action | Permission, *alternatives: Permission, changes_state: bool = False) -> Requiring:
+    """A viewer allowed to take the action ``need`` (or holding the permission ``need`` or one of
+    ``alternatives``) — the same map as the API's ``require``; with ``changes_state`` the request must also
+    pass the Origin and CSRF checks."""
+    kind = RequiringChanges if changes_state else Requiring
+    return kind(need, *alternatives)
+
+
+SignedInViewer = Annotated[Viewer, Depends(Requiring())]
+"""Any signed-in person: the home page, the models, their own usage and notifications."""
+Checked = Annotated[Viewer, Depends(RequiringChanges())]
+"""Any signed-in person changing something of their own: the Origin and CSRF checks pass."""

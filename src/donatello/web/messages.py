@@ -53,15 +53,16 @@ def scope_label(permission: Permission) -> str:
     return ability[:1].upper() + ability[1:]
 
 
-def needs(permission: Permission) -> str:
+def needs(*permissions: Permission) -> str:
     """Who may do what a page does: "Only finance, department managers and organization admins can read
-    budget reports." (platform admins may do everything, so they are named only when alone)."""
-    roles = [role for role in Role if permission in GRANTS[role]]
+    budget reports." (platform admins may do everything, so they are named only when alone); any one of
+    several permissions: "… can generate images or see other people's images."."""
+    roles = [role for role in Role if set(permissions) & GRANTS[role]]
     named = [ROLE_NAMES[role] for role in roles if role is not Role.SUPER_ADMIN] or [
         ROLE_NAMES[Role.SUPER_ADMIN]
     ]
     who = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
-    return f"Only {who} can {ABILITIES[permission]}."
+    return f"Only {who} can {' or '.join(ABILITIES[permission] for permission in permissions)}."
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,10 @@ def explain(error: DomainError) -> Explanation:
             "If you meant to do this, open DonatelloAI yourself and use its own page.",
         )
     if error.status == 403:
+        required = error.extensions.get("required_permissions")
         return Explanation(
             "Not allowed",
-            error.detail,
+            needs(*(Permission(value) for value in required)) if required else error.detail,
             "If your work needs it, ask your organization's administrator to change your role.",
         )
     if error.status in (401,):

@@ -6,12 +6,12 @@ from fastapi import Depends, Request
 
 from donatello.auth.dependencies import require
 from donatello.dependencies import resources_of
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Principal
 from donatello.webhooks import targets
 from donatello.webhooks.service import Outbound
 
 #: Own webhooks (webhooks:own) or the organization's (webhooks:manage); the service narrows to own ones.
-CanOwnWebhooks = Annotated[Principal, Depends(require(Permission.WEBHOOKS_OWN, Permission.WEBHOOKS_MANAGE))]
+CanOwnWebhooks = Annotated[Principal, Depends(require(Action.OWN_WEBHOOKS))]
 
 
 def _outbound(request: Request) -> Outbound:

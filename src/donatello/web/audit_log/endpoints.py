@@ -18,7 +18,7 @@ from donatello.audit.dependencies import Store
 from donatello.audit.schemas import AuditFilters
 from donatello.core.errors import NotFound, ValidationFailed
 from donatello.dependencies import DbSession
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.users import service as users
 from donatello.users.schemas import UserFilters
 from donatello.web.audit_log import labels
@@ -26,7 +26,7 @@ from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Auditor = Annotated[Viewer, Depends(requiring(Permission.AUDIT_READ))]
+Auditor = Annotated[Viewer, Depends(requiring(Action.READ_AUDIT_LOG))]
 Text = Annotated[str, Query(max_length=100)]
 PAGE = 25
 

@@ -17,14 +17,14 @@ from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service as reports
-from donatello.tenancy import Permission, scoped_get
+from donatello.tenancy import Action, scoped_get
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Admin = Annotated[Viewer, Depends(requiring(Permission.BUDGETS_MANAGE))]
-Deciding = Annotated[Viewer, Depends(requiring(Permission.BUDGETS_MANAGE, changes_state=True))]
+Admin = Annotated[Viewer, Depends(requiring(Action.DECIDE_BUDGET_REQUESTS))]
+Deciding = Annotated[Viewer, Depends(requiring(Action.DECIDE_BUDGET_REQUESTS, changes_state=True))]
 
 
 #: what a valid value looks like, beside the field the decision model refused

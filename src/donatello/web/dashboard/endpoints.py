@@ -17,21 +17,21 @@ from donatello.budgets import service as budget_service
 from donatello.budgets.errors import NotYourDepartment
 from donatello.budgets.schemas import BudgetChange, BudgetSet, IncreaseRequestCreate
 from donatello.core.clock import utcnow
-from donatello.core.errors import DomainError, Forbidden, NotFound
+from donatello.core.errors import DomainError, NotFound
 from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
 from donatello.reports import service, tables
 from donatello.reports.errors import InvalidRange
-from donatello.tenancy import Permission
+from donatello.tenancy import Action, Permission
 from donatello.web.dashboard.chart import PHONE, burn_down_chart
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Reader = Annotated[Viewer, Depends(requiring(Permission.REPORTS_READ))]
-Asker = Annotated[Viewer, Depends(requiring(Permission.BUDGET_REQUESTS_CREATE, changes_state=True))]
+Reader = Annotated[Viewer, Depends(requiring(Action.READ_REPORTS))]
+Asker = Annotated[Viewer, Depends(requiring(Action.ASK_FROM_DASHBOARD, changes_state=True))]
 PeriodQuery = Annotated[str | None, Query(max_length=7, pattern=r"^\d{4}-\d{2}$")]
 TABLES = ("user", "model", "day")
 Table = Literal["user", "model", "day", "top-spenders", "burn-down", "periods"]
@@ -190,7 +190,7 @@ async def ask_for_more(
     return RedirectResponse(f"/reports/{department.id}?asked=true", status_code=303)
 
 
-Settler = Annotated[Viewer, Depends(requiring(Permission.BUDGET_ALERTS_MANAGE, changes_state=True))]
+Settler = Annotated[Viewer, Depends(requiring(Action.CHANGE_BUDGET, changes_state=True))]
 
 
 @router.post("/reports/{department_id}/budget", response_model=None)
@@ -224,9 +224,7 @@ async def change_budget(
     }
     try:
         async with session.begin_nested():
-            if current.enforcement_mode is None:  # no budget yet: creating one is an org admin's (as PUT)
-                if not viewer.can(Permission.BUDGETS_MANAGE):
-                    raise Forbidden("Only organization admins can set a department's first budget.")
+            if current.enforcement_mode is None:  # no budget yet: created as PUT does (the service says who)
                 body = BudgetSet.model_validate(fields)
                 await budget_service.set_budget(session, viewer.principal, department.id, body)
             else:

@@ -18,13 +18,13 @@ from donatello.dependencies import DbSession
 from donatello.generations import queries
 from donatello.generations.dependencies import Images
 from donatello.reports import service as reports
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.users import service as users
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Overseer = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_READ_OTHERS))]
+Overseer = Annotated[Viewer, Depends(requiring(Action.OVERSEE_GENERATIONS))]
 PAGE_SIZE = 12
 
 

@@ -16,14 +16,14 @@ from donatello.core.errors import DomainError
 from donatello.departments import service as departments
 from donatello.departments.schemas import DepartmentCreate, DepartmentUpdate
 from donatello.dependencies import DbSession
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Admin = Annotated[Viewer, Depends(requiring(Permission.DEPARTMENTS_MANAGE))]
-Changing = Annotated[Viewer, Depends(requiring(Permission.DEPARTMENTS_MANAGE, changes_state=True))]
+Admin = Annotated[Viewer, Depends(requiring(Action.MANAGE_DEPARTMENTS))]
+Changing = Annotated[Viewer, Depends(requiring(Action.MANAGE_DEPARTMENTS, changes_state=True))]
 
 
 COUNTRY_HINT = "Give the country as its two-letter ISO code (e.g. AU), or leave it empty for anywhere."

@@ -21,14 +21,14 @@ from donatello.exports import files, service
 from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
 from donatello.reports.errors import InvalidRange
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring, settings_of
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Exporter = Annotated[Viewer, Depends(requiring(Permission.EXPORTS_READ))]
-Exporting = Annotated[Viewer, Depends(requiring(Permission.EXPORTS_READ, changes_state=True))]
+Exporter = Annotated[Viewer, Depends(requiring(Action.EXPORT_COSTS))]
+Exporting = Annotated[Viewer, Depends(requiring(Action.EXPORT_COSTS, changes_state=True))]
 FORMATS = {
     "csv": "CSV (the ledger)",
     "parquet": "Parquet (the ledger)",

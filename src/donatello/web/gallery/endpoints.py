@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from donatello.core.errors import DomainError, ValidationFailed
@@ -15,11 +15,15 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.generations import lifecycle, queries
 from donatello.generations.dependencies import Images, Sealer
 from donatello.generations.schemas import Status
-from donatello.tenancy import Permission
-from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
+from donatello.tenancy import Action, Permission
+from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+#: the API's rules: one's own generations, or (managers, admins) others' as ``queries.visible`` allows
+Reader = Annotated[Viewer, Depends(requiring(Action.READ_GENERATIONS))]
+Acting = Annotated[Viewer, Depends(requiring(Action.ACT_ON_GENERATIONS, changes_state=True))]
 
 PAGE_SIZE = 12
 REVERSED = "The From day is after the To day: swap them. Showing every day instead."
@@ -29,7 +33,7 @@ STATUSES: list[str] = ["pending", "processing", "completed", "failed", "cancelle
 @router.get("/gallery", response_class=HTMLResponse)
 async def gallery(
     request: Request,
-    viewer: SignedIn,
+    viewer: Reader,
     session: DbSession,
     store: Images,
     status: Status | None = None,
@@ -91,7 +95,7 @@ async def gallery(
 async def generation_detail(
     request: Request,
     generation_id: uuid.UUID,
-    viewer: SignedIn,
+    viewer: Reader,
     session: DbSession,
     store: Images,
     sealer: Sealer,
@@ -118,13 +122,13 @@ async def generation_detail(
 
 
 @router.post("/gallery/{generation_id}/cancel", response_class=RedirectResponse)
-async def cancel(generation_id: uuid.UUID, viewer: Checked, session: DbSession) -> RedirectResponse:
+async def cancel(generation_id: uuid.UUID, viewer: Acting, session: DbSession) -> RedirectResponse:
     await lifecycle.cancel(session, viewer.principal, generation_id)
     return RedirectResponse(f"/gallery/{generation_id}", status_code=303)
 
 
 @router.post("/gallery/{generation_id}/delete", response_class=RedirectResponse)
-async def delete(generation_id: uuid.UUID, viewer: Checked, session: DbSession) -> RedirectResponse:
+async def delete(generation_id: uuid.UUID, viewer: Acting, session: DbSession) -> RedirectResponse:
     await lifecycle.delete(session, viewer.principal, generation_id)
     return RedirectResponse("/gallery", status_code=303)
 

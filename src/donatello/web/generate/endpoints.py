@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from donatello.auth import mfa
 from donatello.budgets import service as budgets
 from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession, resources_of
@@ -23,9 +22,9 @@ from donatello.pricing.service import bound_of_bytes, input_text_bound
 from donatello.providers import candidates, priced_offers
 from donatello.providers.availability import availability_for
 from donatello.providers.selection import offered_options
-from donatello.tenancy import Permission, scoped_get
+from donatello.tenancy import Action, Permission, scoped_get
 from donatello.web import messages
-from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
+from donatello.web.dependencies import SignedInViewer, Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -48,8 +47,10 @@ HINTS = {
 }
 HIGH_QUALITIES = {"hd", "high"}  # for those allowed HD generations
 FINAL = {"completed", "failed", "cancelled"}
-Generator = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE))]
-GeneratorPosting = Annotated[Viewer, Depends(requiring(Permission.GENERATIONS_CREATE, changes_state=True))]
+Generator = Annotated[Viewer, Depends(requiring(Action.QUOTE))]
+#: sending one: the API's ``CanGenerate`` (the permission, and MFA once the grace period has ended)
+GeneratorPosting = Annotated[Viewer, Depends(requiring(Action.GENERATE, changes_state=True))]
+Reader = Annotated[Viewer, Depends(requiring(Action.READ_GENERATIONS))]
 
 
 #: the most UTF-8 bytes a prompt and a negative prompt can take (4 bytes a character)
@@ -218,7 +219,7 @@ async def _generate_page(
 @router.get("/generate", response_model=None)
 async def generate_page(
     request: Request,
-    viewer: SignedIn,
+    viewer: SignedInViewer,  # everyone's home: those who do not generate are sent to their own page
     session: DbSession,
     store: Images,
     sealer: Sealer,
@@ -302,7 +303,6 @@ async def generate(
     # is kept, anything else it wrote is undone, and the form is shown again with the reason.
     attempt = await session.begin_nested()
     try:
-        mfa.ensure_may_generate(viewer.principal)  # the API's CanGenerate rule
         generation = await admission.request(
             session, viewer.principal, body, f"web:{idempotency_key}" if idempotency_key else None, context
         )
@@ -365,7 +365,7 @@ async def model_options(
 
 @router.get("/generations/{generation_id}/card", response_class=HTMLResponse)
 async def progress_card(
-    request: Request, generation_id: uuid.UUID, viewer: SignedIn, session: DbSession, store: Images
+    request: Request, generation_id: uuid.UUID, viewer: Reader, session: DbSession, store: Images
 ) -> HTMLResponse:
     """The card the page polls: its place in line and estimated start while pending, processing, then the
     images, the failure or the cancellation."""

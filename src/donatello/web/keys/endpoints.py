@@ -21,15 +21,15 @@ from donatello.core.errors import DomainError, ValidationFailed
 from donatello.core.pagination import MAX_LIMIT
 from donatello.dependencies import DbSession, resources_of
 from donatello.sessions import browser
-from donatello.tenancy import Permission
+from donatello.tenancy import Action, Permission
 from donatello.web import messages
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Owner = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN))]
-Creating = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_OWN, changes_state=True))]
+Owner = Annotated[Viewer, Depends(requiring(Action.OWN_API_KEYS))]
+Creating = Annotated[Viewer, Depends(requiring(Action.OWN_API_KEYS, changes_state=True))]
 
 
 NOTICE = "api-key"

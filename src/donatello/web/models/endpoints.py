@@ -22,13 +22,13 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.providers import service as providers
 from donatello.providers.availability import availability_for
 from donatello.providers.schemas import ProviderCreate, ProviderRead, ProviderUpdate
-from donatello.tenancy import Permission
-from donatello.web.dependencies import SignedIn, Viewer, WebRoute, page, requiring
+from donatello.tenancy import Action, Permission
+from donatello.web.dependencies import SignedInViewer, Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Changing = Annotated[Viewer, Depends(requiring(Permission.PROVIDERS_MANAGE, changes_state=True))]
+Changing = Annotated[Viewer, Depends(requiring(Action.MANAGE_MODELS, changes_state=True))]
 Text = Annotated[str, Form(max_length=500)]
 _PAIR = re.compile(r"^\s*([^=\s]+)\s*=\s*([0-9.]+)\s*$")
 #: the API's field (and this page's own checks) -> the form's
@@ -52,7 +52,9 @@ HINTS = {
 
 
 @router.get("/models", response_class=HTMLResponse)
-async def models(request: Request, viewer: SignedIn, session: DbSession, done: str = "") -> HTMLResponse:
+async def models(
+    request: Request, viewer: SignedInViewer, session: DbSession, done: str = ""
+) -> HTMLResponse:
     return await _page(request, viewer, session, done=done[:200])
 
 

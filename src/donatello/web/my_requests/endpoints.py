@@ -19,13 +19,13 @@ from donatello.core.errors import DomainError
 from donatello.core.money import BUDGET_COLUMN
 from donatello.dependencies import DbSession
 from donatello.models import Department
-from donatello.tenancy import Permission, scoped_get
+from donatello.tenancy import Action, scoped_get
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Asker = Annotated[Viewer, Depends(requiring(Permission.BUDGET_REQUESTS_CREATE))]
-Asking = Annotated[Viewer, Depends(requiring(Permission.BUDGET_REQUESTS_CREATE, changes_state=True))]
+Asker = Annotated[Viewer, Depends(requiring(Action.ASK_FOR_BUDGET))]
+Asking = Annotated[Viewer, Depends(requiring(Action.ASK_FOR_BUDGET, changes_state=True))]
 
 #: what a person reads next to a field the request model refused
 FIELD_HINTS = {

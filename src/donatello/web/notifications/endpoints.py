@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from donatello.dependencies import DbSession
 from donatello.notifications import service
-from donatello.web.dependencies import Checked, SignedIn, WebRoute, page
+from donatello.web.dependencies import Checked, SignedInViewer, WebRoute, page
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -20,7 +20,7 @@ PAGE_SIZE = 20
 
 @router.get("/notifications", response_class=HTMLResponse)
 async def inbox(
-    request: Request, viewer: SignedIn, session: DbSession, cursor: str | None = None, done: str = ""
+    request: Request, viewer: SignedInViewer, session: DbSession, cursor: str | None = None, done: str = ""
 ) -> HTMLResponse:
     listed = await service.inbox(session, viewer.principal, cursor, PAGE_SIZE)
     return page(

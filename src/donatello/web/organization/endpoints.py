@@ -15,15 +15,15 @@ from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession
 from donatello.organizations import service as organizations
 from donatello.organizations.schemas import MfaRule
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.users import service as users
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Reader = Annotated[Viewer, Depends(requiring(Permission.ORGANIZATION_SETTINGS))]
-Changer = Annotated[Viewer, Depends(requiring(Permission.ORGANIZATION_SETTINGS, changes_state=True))]
+Reader = Annotated[Viewer, Depends(requiring(Action.CHANGE_ORGANIZATION_SETTINGS))]
+Changer = Annotated[Viewer, Depends(requiring(Action.CHANGE_ORGANIZATION_SETTINGS, changes_state=True))]
 
 
 @router.get("/organization", response_class=HTMLResponse)

@@ -14,15 +14,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from donatello.api_keys import service as keys
 from donatello.dependencies import DbSession
-from donatello.tenancy import Permission
+from donatello.tenancy import Action, Permission
 from donatello.users import service as users
 from donatello.web import messages
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Admin = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_MANAGE))]
-Revoking = Annotated[Viewer, Depends(requiring(Permission.API_KEYS_MANAGE, changes_state=True))]
+Admin = Annotated[Viewer, Depends(requiring(Action.MANAGE_API_KEYS))]
+Revoking = Annotated[Viewer, Depends(requiring(Action.MANAGE_API_KEYS, changes_state=True))]
 PAGE = 25
 
 

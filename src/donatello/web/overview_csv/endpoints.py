@@ -14,12 +14,12 @@ from fastapi.responses import RedirectResponse, Response
 from donatello.dependencies import DbSession
 from donatello.reports import service, tables
 from donatello.reports.errors import InvalidRange
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.web.dependencies import Viewer, WebRoute, requiring
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Reader = Annotated[Viewer, Depends(requiring(Permission.REPORTS_READ))]
+Reader = Annotated[Viewer, Depends(requiring(Action.READ_REPORTS))]
 
 
 @router.get("/reports.csv", response_model=None)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from donatello.core.errors import DomainError, ValidationFailed
 from donatello.departments import service as departments
 from donatello.dependencies import DbSession
-from donatello.tenancy import RANK, Permission, Role
+from donatello.tenancy import RANK, Action, Permission, Role
 from donatello.users import service as users
 from donatello.users.errors import RoleAboveYourOwn
 from donatello.users.schemas import UserCreate, UserFilters, UserUpdate
@@ -27,8 +27,8 @@ from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Reader = Annotated[Viewer, Depends(requiring(Permission.USERS_READ))]
-Manager = Annotated[Viewer, Depends(requiring(Permission.USERS_MANAGE, changes_state=True))]
+Reader = Annotated[Viewer, Depends(requiring(Action.READ_PEOPLE))]
+Manager = Annotated[Viewer, Depends(requiring(Action.MANAGE_PEOPLE, changes_state=True))]
 PAGE = 25
 FIELDS = {"department_id": "department", "is_active": "active"}
 HINTS = {

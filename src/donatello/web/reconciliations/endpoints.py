@@ -15,14 +15,14 @@ from donatello.dependencies import DbSession, resources_of
 from donatello.models.reconciliations import RECONCILIATION_FORMATS
 from donatello.reconciliation import queries, service, tables
 from donatello.reconciliation.errors import FileTooLarge, InvalidReconciliation, UnreadableFile
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring, settings_of
 from donatello.web.forms import FormState
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Reconciler = Annotated[Viewer, Depends(requiring(Permission.RECONCILIATIONS_MANAGE))]
-Reconciling = Annotated[Viewer, Depends(requiring(Permission.RECONCILIATIONS_MANAGE, changes_state=True))]
+Reconciler = Annotated[Viewer, Depends(requiring(Action.RECONCILE))]
+Reconciling = Annotated[Viewer, Depends(requiring(Action.RECONCILE, changes_state=True))]
 FORMATS = {
     "focus": "FOCUS 1.x (CSV or Parquet)",
     "generic": "Generic CSV",

@@ -17,7 +17,7 @@ from donatello.generations import queries
 from donatello.generations.dependencies import Sealer
 from donatello.reports.service import timezone_of
 from donatello.tenancy import Permission
-from donatello.web.dependencies import SignedIn, WebRoute, page
+from donatello.web.dependencies import SignedInViewer, WebRoute, page
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -25,7 +25,7 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 @router.get("/usage", response_class=HTMLResponse)
 async def my_usage(
     request: Request,
-    viewer: SignedIn,
+    viewer: SignedInViewer,
     session: DbSession,
     sealer: Sealer,
     cursor: Annotated[str | None, Query(max_length=500)] = None,

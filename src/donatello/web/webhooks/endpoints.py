@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession, resources_of
 from donatello.sessions import browser
-from donatello.tenancy import Permission
+from donatello.tenancy import Action
 from donatello.web import messages
 from donatello.web.dependencies import Viewer, WebRoute, page, requiring
 from donatello.web.forms import FormState
@@ -33,8 +33,8 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 # Everyone who may hold a webhook (``webhooks:manage`` holders hold ``webhooks:own`` too); the service
 # narrows what each one reaches.
-Owner = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_OWN))]
-Changing = Annotated[Viewer, Depends(requiring(Permission.WEBHOOKS_OWN, changes_state=True))]
+Owner = Annotated[Viewer, Depends(requiring(Action.OWN_WEBHOOKS))]
+Changing = Annotated[Viewer, Depends(requiring(Action.OWN_WEBHOOKS, changes_state=True))]
 NOTICE = "webhook-secret"
 PAGE_SIZE = 20
 RECENT_DELIVERIES = 20
