@@ -10,19 +10,15 @@ requests, failures) are the ones to quote.
 from __future__ import annotations
 
 import sys
-import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from psycopg.conninfo import make_conninfo
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -34,15 +30,14 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.auth.tokens import token_signer
 from donatello.config import Settings
-from donatello.core import migrations
 from donatello.core.database import create_engine
 from donatello.main import create_app
 from tests.support import factories, provider_rows
+from tests.support.fuzzing import Tally, fuzz_database  # noqa: F401  (the module-scoped database)
 from tests.support.live_server import LiveServer
 
 EXAMPLES = 10  # per operation and generation mode
@@ -57,42 +52,13 @@ CHECKS = [
 
 
 @dataclass
-class Tally:
-    operations: int = 0
-    requests: int = 0
-    failures: dict[str, str] = field(default_factory=dict)  # one per operation and failure kind
-    statuses: Counter[int] = field(default_factory=Counter)
-
-
-@pytest.fixture(scope="module")
-def fuzz_database(postgres_url: str) -> Iterator[str]:
-    """A database of its own on the test server, migrated: the live server commits for real."""
-    url = make_url(postgres_url)
-    name = f"fuzz_{uuid.uuid4().hex[:8]}"
-    host = url.query.get("host") or url.host
-    assert not isinstance(host, tuple), "the test server listens on one host"
-    admin = make_conninfo(  # a None parameter is left out
-        host=host, port=url.port or None, user=url.username, password=url.password or None, dbname="postgres"
-    )
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    fuzz_url = url.set(database=name).render_as_string(hide_password=False)
-    migrations.upgrade(fuzz_url)
-    try:
-        yield fuzz_url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@dataclass
 class Tenants:
     standard_user: dict[str, str]
     org_admin: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-async def tenants(fuzz_database: str, settings: Settings) -> AsyncIterator[Tenants]:
+async def tenants(fuzz_database: str, settings: Settings) -> AsyncIterator[Tenants]:  # noqa: F811
     """Two organizations (so the admin cannot lock the user out): a standard user of a budgeted
     department with a model to generate with, and an org admin of another."""
     engine = create_engine(fuzz_database, app_role=None)
@@ -118,7 +84,7 @@ async def tenants(fuzz_database: str, settings: Settings) -> AsyncIterator[Tenan
 
 
 @pytest.fixture(scope="module")
-def server(fuzz_database: str, settings: Settings) -> Iterator[LiveServer]:
+def server(fuzz_database: str, settings: Settings) -> Iterator[LiveServer]:  # noqa: F811
     app = create_app(settings.model_copy(update={"database_url": fuzz_database, "in_process_worker": False}))
 
     async def public_address(host: str, port: int) -> list[str]:  # no DNS here; any name is public

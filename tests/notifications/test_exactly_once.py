@@ -14,8 +14,8 @@ from donatello.core.database import create_engine, set_tenant, transaction
 from donatello.models import Notification
 from donatello.notifications import fanout
 from donatello.notifications.delivery import Mailer
-from tests.notifications.test_notifications import REASON, ask_and_decide
 from tests.support import factories
+from tests.support.budget_request_story import REASON, ask_and_decide
 from tests.support.ledger import committed_tenant
 from tests.support.smtp_server import SmtpServer
 

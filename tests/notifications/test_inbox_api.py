@@ -7,8 +7,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from donatello.auth.tokens import TokenSigner
-from tests.notifications.test_notifications import REASON, ask_and_decide, department, drain
 from tests.support import factories
+from tests.support.budget_request_story import REASON, ask_and_decide, department, drain
 from tests.support.signin import bearer_for
 
 

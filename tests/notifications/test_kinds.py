@@ -13,8 +13,8 @@ from donatello import audit
 from donatello.budgets import alerts
 from donatello.models import DepartmentBudget
 from donatello.notifications import kinds
-from tests.notifications.test_notifications import department, drain, notifications_of
 from tests.support import factories
+from tests.support.budget_request_story import department, drain, notifications_of
 from tests.support.ledger import principal_of
 
 

@@ -4,65 +4,21 @@ notification and, when the person wants it, an e-mail read back from a real SMTP
 from __future__ import annotations
 
 import logging
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from donatello.budgets import increase_requests
-from donatello.budgets.schemas import IncreaseDecision, IncreaseRequestCreate
 from donatello.config import Settings
-from donatello.models import Notification, User
-from donatello.notifications import fanout, service
+from donatello.notifications import service
 from donatello.notifications.delivery import Mailer
-from tests.support import factories
+from tests.support.budget_request_story import REASON, ask_and_decide, department, drain, notifications_of
 from tests.support.clock import Clock
 from tests.support.ledger import principal_of
 from tests.support.smtp_server import PASSWORD, SmtpServer, smtp_settings
 
 # The loopback server takes AUTH without TLS (aiosmtpd warns); production settings use STARTTLS.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
-REASON = "Half now; ask again mid-month"
-
-
-async def drain(sessions: async_sessionmaker[AsyncSession]) -> None:
-    while (await fanout.pass_once(sessions)).read:
-        pass
-
-
-async def department(db: AsyncSession) -> tuple[User, User]:
-    """(manager, org admin) of a department with a budget this month."""
-    org = await factories.organization(db)
-    dept = await factories.department(db, org, code=f"MKT{uuid.uuid4().hex[:4].upper()}")
-    await factories.budget(db, dept, monthly_aud="10.00")
-    manager = await factories.user(db, org, role="dept_manager", department=dept)
-    admin = await factories.user(db, org, role="org_admin")
-    return manager, admin
-
-
-async def ask_and_decide(db: AsyncSession, asker: User, admin: User, *, approve: str | None) -> uuid.UUID:
-    assert asker.department_id is not None, "a manager asks for their own department"
-    asked = await increase_requests.ask(
-        db,
-        principal_of(asker),
-        asker.department_id,
-        IncreaseRequestCreate.model_validate(
-            {"amount_aud": "0.50", "reason": "launch campaign", "scope": "this_period"}
-        ),
-    )
-    decision = {"decision": "approved", "amount_aud": approve} if approve else {"decision": "declined"}
-    await increase_requests.decide(
-        db, principal_of(admin), asked.id, IncreaseDecision.model_validate({**decision, "reason": REASON})
-    )
-    return asked.id
-
-
-async def notifications_of(db: AsyncSession, person: User) -> list[Notification]:
-    rows = await db.execute(select(Notification).where(Notification.user_id == person.id))
-    return list(rows.scalars())
 
 
 async def test_a_decision_reaches_the_requester_once_in_the_app_and_once_by_email(

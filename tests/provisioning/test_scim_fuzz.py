@@ -32,8 +32,8 @@ from donatello.core.database import create_engine
 from donatello.main import create_app
 from donatello.models import ScimGroup
 from donatello.provisioning import service as provisioning
-from tests.api.test_fuzz_api import Tally, fuzz_database  # noqa: F401  (the module-scoped database)
 from tests.support import factories, scim_openapi
+from tests.support.fuzzing import Tally, fuzz_database  # noqa: F401  (the module-scoped database)
 from tests.support.live_server import LiveServer
 
 EXAMPLES = 25  # per operation and generation mode
