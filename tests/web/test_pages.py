@@ -227,12 +227,14 @@ async def test_mfa_required_says_how_to_fix_it(
     browser: httpx.AsyncClient, db: AsyncSession, tokens: TokenSigner
 ) -> None:
     tenant = await world(db, tokens)
+    csrf = await _sign_in(browser, tenant.member)
+    in_grace = await browser.get("/generate")
+    assert "Multi-factor authentication is required" not in in_grace.text
     await db.execute(
         update(User)
         .where(User.id == tenant.member.id)
         .values(mfa_enabled=False, mfa_grace_period_expires_at=utcnow() - timedelta(days=1))
     )
-    csrf = await _sign_in(browser, tenant.member)
     refused = await browser.post(
         "/generate",
         data={"prompt": "kites", "model": f"local/{tenant.local.model_name}", "csrf_token": csrf},
@@ -241,6 +243,11 @@ async def test_mfa_required_says_how_to_fix_it(
     assert refused.status_code == 403
     assert "Multi-factor authentication is required" in refused.text
     assert "then sign out and sign in again" in refused.text
+    # the form says so before anything is typed, and still lets the person read their page
+    form = await browser.get("/generate")
+    assert form.status_code == 200
+    assert "Multi-factor authentication is required" in form.text
+    assert "then sign out and sign in again" in form.text
 
 
 async def test_unknown_pages_are_readable_and_the_api_keeps_problem_json(browser: httpx.AsyncClient) -> None:

@@ -14,9 +14,16 @@ from donatello.core.clock import utcnow
 from donatello.tenancy import Principal
 
 
+def refusal(principal: Principal, now: datetime | None = None) -> MfaRequired | None:
+    """What a generation request would be refused with under the MFA rule (None: it may generate), so a
+    page can say so before anything is typed."""
+    if principal.mfa_proved or principal.in_mfa_grace(now or utcnow()):
+        return None
+    return MfaRequired(principal.mfa_grace_period_expires_at)
+
+
 def ensure_may_generate(principal: Principal, now: datetime | None = None) -> None:
     """Refuse (403 ``mfa-required``) a request whose sign-in did not meet the MFA rule once the person's
     grace period has ended."""
-    if principal.mfa_proved or principal.in_mfa_grace(now or utcnow()):
-        return
-    raise MfaRequired(principal.mfa_grace_period_expires_at)
+    if (refused := refusal(principal, now)) is not None:
+        raise refused

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from donatello.auth import mfa
 from donatello.budgets import service as budgets
 from donatello.core.errors import DomainError
 from donatello.dependencies import DbSession, resources_of
@@ -187,6 +188,8 @@ async def _generate_page(
 ) -> HTMLResponse:
     size, quality, n = values["size"], values["quality"], int(values["n"])
     bound = input_text_bound(values["prompt"], values["negative_prompt"])
+    if problem is None and (mfa_refusal := mfa.refusal(viewer.principal)) is not None:
+        problem = messages.explain(mfa_refusal)  # said before anything is typed, not after sending
     return page(
         request,
         "generate.html",
