@@ -80,6 +80,25 @@ SLOW = (
 )
 
 
+_RUNTIME_DIR = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A runtime directory of this process's own. The embedded PostgreSQL wheel takes one lock file there
+    around every start and stop (initdb, the shutdown checkpoint, deleting the cluster): with the machine's
+    shared directory each worker waited for the others' clusters, and for every other checkout's tests on
+    the machine. Each worker's cluster is its own; processes a test starts inherit the directory, so a data
+    directory they share is still started and stopped under one lock."""
+    runtime = tempfile.mkdtemp(prefix=f"donatello-tests-run-{workers.name()}-", dir="/tmp")
+    config.stash[_RUNTIME_DIR] = runtime
+    os.environ["XDG_RUNTIME_DIR"] = runtime
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if runtime := config.stash.get(_RUNTIME_DIR, None):
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -114,6 +133,7 @@ def postgres_url(workdir: Path) -> Iterator[str]:
         return
     embedded = EmbeddedPostgres(workdir / "postgres", delete_on_exit=True)
     url = embedded.start()
+    database.throwaway(url)  # deleted after the run: no flushes to survive a crash of the machine
     migrations.upgrade(url)
     try:
         yield url
