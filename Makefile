@@ -18,8 +18,10 @@ FOCUS_PYTHON ?= $(shell for p in python3.12 python3.13 $$(pyenv root 2>/dev/null
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
 
 # Test processes (pytest-xdist workers): one per core; `make test JOBS=1` runs the tests in one process.
+# worksteal: a worker that runs out takes half of the busiest one's queue, so the run does not end with one
+# core idle behind a few long tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-PYTEST_JOBS = $(if $(filter 1,$(JOBS)),,-n $(JOBS))
+PYTEST_JOBS = $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist worksteal)
 
 .PHONY: help install focus-validator run test test-fast lint typecheck bench lock clean
 
