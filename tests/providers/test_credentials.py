@@ -111,7 +111,7 @@ async def test_a_short_lived_token_is_reused_until_it_expires_then_fetched_again
         await generate(client, world, model, worker)
         await generate(client, world, model, worker)
         assert identity.asked_for(COGNITIVE_SERVICES) == 1
-        await asyncio.sleep(3.1)  # the token has expired
+        await asyncio.sleep(identity.until_expired())  # the token has expired (2 to 3 s after it came)
         last = await generate(client, world, model, worker)
     finally:
         await source.aclose()

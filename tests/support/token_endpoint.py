@@ -37,6 +37,11 @@ class TokenEndpoint:
     lifetime_seconds: int = 3600  # of the next tokens handed out
     requests: list[TokenRequest] = field(default_factory=list)
     issued: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (resource, client id)
+    expires_on: int = 0  # of the last token handed out, in epoch seconds as the answer says
+
+    def until_expired(self) -> float:
+        """Seconds until the last token handed out has expired (what a test waits, to the instant)."""
+        return max(0.0, self.expires_on - time.time()) + 0.05
 
     @property
     def url(self) -> str:
@@ -63,10 +68,11 @@ class TokenEndpoint:
         self.requests.append(TokenRequest(resource, client_id))
         token = f"mi-{secrets.token_urlsafe(24)}"
         self.issued[token] = (resource, client_id or SYSTEM_IDENTITY)
+        self.expires_on = int(time.time()) + self.lifetime_seconds
         return web.json_response(
             {
                 "access_token": token,
-                "expires_on": str(int(time.time()) + self.lifetime_seconds),
+                "expires_on": str(self.expires_on),
                 "resource": resource,
                 "token_type": "Bearer",
                 "client_id": client_id or SYSTEM_IDENTITY,
