@@ -58,6 +58,7 @@ from donatello.providers import (
     ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
+    arriving_in,
     generate_with_fallback,
     watched,
 )
@@ -148,17 +149,20 @@ class Processor:
                 if cooling is not None:  # its model got a 429 since the claim: not sent, back in line
                     await self._defer(job, cooling)
                     return
-                work = asyncio.create_task(
-                    generate_with_fallback(
-                        options,
-                        request,
-                        http=self.http,
-                        sleep=self.sleep,
-                        availability=self.availability,
-                        on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
-                        on_rate_limited=self._cool_down,
+                with arriving_in(self.kept.arrivals):  # the answer's images land beside kept answers
+                    work = asyncio.create_task(
+                        generate_with_fallback(
+                            options,
+                            request,
+                            http=self.http,
+                            sleep=self.sleep,
+                            availability=self.availability,
+                            on_misconfigured=UnavailableModels(
+                                self.sessions, job.organization_id
+                            ).misconfigured,
+                            on_rate_limited=self._cool_down,
+                        )
                     )
-                )
                 done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
                 if heartbeat in done:  # the lease is gone: cancelled, or another worker took over
                     work.cancel()
@@ -168,7 +172,7 @@ class Processor:
                     await self._abandon(job)
                     return
                 outcome = await calls.outcome_of(self.sessions, job, call, work)
-                await asyncio.to_thread(self.kept.keep, job.id, outcome)  # megabytes to disk
+                await asyncio.to_thread(self.kept.keep, job.id, outcome)  # hard links to the arrived files
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
         except ContentFiltered as refusal:
