@@ -293,9 +293,8 @@ async def test_gpt_image_options_come_from_the_model_configuration(
         "low",
     )
     assert "response_format" not in sent and "style" not in sent and "user" not in sent
-    assert (
-        result.images[0].read_bytes().startswith(PNG_MAGIC)
-    )  # the JPEG answer is kept as PNG, as every image is
+    # the JPEG answer is kept as PNG, as every image is
+    assert result.images[0].read_bytes().startswith(PNG_MAGIC)
 
 
 async def test_a_bad_option_in_the_configuration_is_a_misconfigured_model_and_no_call(
