@@ -58,7 +58,7 @@ from donatello.providers import (
     ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
-    arriving_in,
+    arrive_in,
     generate_with_fallback,
     watched,
 )
@@ -136,6 +136,7 @@ class Processor:
 
     async def _process(self, job: Job) -> None:
         started = time.monotonic()
+        arrive_in(self.kept.arrivals)  # this job's answers land beside the kept ones, on one disk
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
@@ -149,20 +150,17 @@ class Processor:
                 if cooling is not None:  # its model got a 429 since the claim: not sent, back in line
                     await self._defer(job, cooling)
                     return
-                with arriving_in(self.kept.arrivals):  # the answer's images land beside kept answers
-                    work = asyncio.create_task(
-                        generate_with_fallback(
-                            options,
-                            request,
-                            http=self.http,
-                            sleep=self.sleep,
-                            availability=self.availability,
-                            on_misconfigured=UnavailableModels(
-                                self.sessions, job.organization_id
-                            ).misconfigured,
-                            on_rate_limited=self._cool_down,
-                        )
+                work = asyncio.create_task(
+                    generate_with_fallback(
+                        options,
+                        request,
+                        http=self.http,
+                        sleep=self.sleep,
+                        availability=self.availability,
+                        on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
+                        on_rate_limited=self._cool_down,
                     )
+                )
                 done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
                 if heartbeat in done:  # the lease is gone: cancelled, or another worker took over
                     work.cancel()

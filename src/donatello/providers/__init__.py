@@ -31,7 +31,7 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 from donatello.providers.execution import Outcome, call_with_retries, generate_with_fallback
-from donatello.providers.image_bytes import ImageFile, arriving_in
+from donatello.providers.image_bytes import ImageFile, arrive_in, arriving_in
 from donatello.providers.selection import Candidate, CredentialSource, candidates, priced_offers
 from donatello.providers.unavailable import UnavailableModels
 
@@ -62,6 +62,7 @@ __all__ = [
     "TokenUsage",
     "UnavailableModels",
     "adapter_for",
+    "arrive_in",
     "arriving_in",
     "availability_for",
     "call_with_retries",

@@ -6,7 +6,7 @@ adapter hands on an :class:`ImageFile`. A file that arrived lives as long as its
 call fails, the job is abandoned or the answer has been stored, nothing refers to it any more and the file
 is deleted (``generations.kept`` links the files it keeps, so those outlive it).
 
-The worker points arrivals at its data directory (:func:`arriving_in`), on the same disk as the answers it
+The worker points arrivals at its data directory (:func:`arrive_in`), on the same disk as the answers it
 keeps, so keeping one is a hard link rather than a copy; anywhere else they go to the system's temporary
 directory.
 """
@@ -57,6 +57,12 @@ def arriving_in(directory: Path) -> Iterator[None]:
         yield
     finally:
         _ARRIVALS.reset(token)
+
+
+def arrive_in(directory: Path) -> None:
+    """Answers' images arrive in ``directory`` from now on in the running task's context (its own: the
+    tasks it starts inherit it, no other task sees it)."""
+    _ARRIVALS.set(directory)
 
 
 def arrivals_directory() -> Path:
