@@ -24,7 +24,6 @@ from donatello.providers.image_bytes import Base64Arrival, ImageFile
 
 #: the JSON around the images (usage, safety results, revised prompt) is small; more is not an answer
 MAX_TEXT_BYTES = 1024 * 1024
-_QUOTE_OR_BACKSLASH = re.compile(rb'["\\]')
 _STRUCTURE = re.compile(rb"[{}\[\]:,]")
 _ESCAPES = {
     b'"': b'"',
@@ -140,12 +139,14 @@ class AnswerReader:
         self._text += b'"'
 
     def _read_string(self, chunk: bytes, position: int) -> int:
-        found = _QUOTE_OR_BACKSLASH.search(chunk, position)
-        stop = len(chunk) if found is None else found.start()
+        quote = chunk.find(b'"', position)
+        end = len(chunk) if quote < 0 else quote
+        backslash = chunk.find(b"\\", position, end)  # two scans by memchr: faster than one regex
+        stop = end if backslash < 0 else backslash
         self._string_piece(chunk[position:stop])
-        if found is None:
+        if stop == len(chunk):
             return stop
-        if found.group() == b"\\":
+        if backslash >= 0:
             self._escape += b"\\"
             return stop + 1
         self._close_string()
