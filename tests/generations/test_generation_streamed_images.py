@@ -38,9 +38,10 @@ def _files(directory: Path) -> list[str]:
     return sorted(path.name for path in directory.rglob("*") if path.is_file()) if directory.exists() else []
 
 
-def _left_of(worker: Processor, generation_id: str) -> list[str]:
-    """Files of the answer on the worker's disk: arriving, or kept for the generation."""
-    return _files(worker.kept.arrivals) + _files(worker.kept.root / generation_id)
+def _left_of(worker: Processor, generation_id: str, before: list[str]) -> list[str]:
+    """Files of the answer on the worker's disk: arrived during the test, or kept for the generation."""
+    arrived = [name for name in _files(worker.kept.arrivals) if name not in before]
+    return arrived + _files(worker.kept.root / generation_id)
 
 
 def _stored_for(store: LocalImageStore, generation_id: str) -> list[str]:
@@ -59,6 +60,7 @@ async def test_a_three_mebibyte_image_is_stored_byte_for_byte_with_its_thumbnail
     azure = await provider_rows.model(db, "azure-openai", endpoint=azure_stub.endpoint(), max_retries=0)
     azure_stub.reply(replies.image_answer(noise_png()))
     worker = await gw.worker(app, db, http)
+    before = _files(worker.kept.arrivals)
 
     done = await _generate(client, worker, world, azure.model_name)
 
@@ -68,7 +70,7 @@ async def test_a_three_mebibyte_image_is_stored_byte_for_byte_with_its_thumbnail
     thumbnail = await gw.fetch(client, done["thumbnail_urls"][0])
     with Image.open(io.BytesIO(thumbnail.content)) as small:
         assert (small.format, small.size) == ("JPEG", (256, 256))
-    assert _left_of(worker, done["id"]) == []  # nothing left of the answer once it is stored
+    assert _left_of(worker, done["id"], before) == []  # nothing left of the answer once it is stored
 
 
 async def test_an_answer_cut_off_part_way_is_retried_and_the_whole_image_kept(
@@ -85,12 +87,13 @@ async def test_an_answer_cut_off_part_way_is_retried_and_the_whole_image_kept(
         replies.image_answer(noise_png(), cut_after_bytes=3 * 2**20), replies.image_answer(noise_png())
     )
     worker = await gw.worker(app, db, http)
+    before = _files(worker.kept.arrivals)
 
     done = await _generate(client, worker, world, azure.model_name)
 
     assert done["status"] == "completed" and len(azure_stub.requests) == 2  # retried, as any outage is
     assert (await gw.fetch(client, done["image_urls"][0])).content == noise_png()
-    assert _left_of(worker, done["id"]) == []
+    assert _left_of(worker, done["id"], before) == []
 
 
 async def test_an_answer_cut_off_with_no_retry_left_fails_and_leaves_no_image_anywhere(
@@ -106,6 +109,7 @@ async def test_an_answer_cut_off_with_no_retry_left_fails_and_leaves_no_image_an
     azure = await provider_rows.model(db, "azure-openai", endpoint=azure_stub.endpoint(), max_retries=0)
     azure_stub.reply(replies.image_answer(noise_png(), cut_after_bytes=3 * 2**20))
     worker = await gw.worker(app, db, http)
+    before = _files(worker.kept.arrivals)
 
     done = await _generate(client, worker, world, azure.model_name)
 
@@ -113,4 +117,4 @@ async def test_an_answer_cut_off_with_no_retry_left_fails_and_leaves_no_image_an
     assert done["image_urls"] == [] and done["cost_aud"] == "0.0000"
     store: LocalImageStore = app.state.image_store
     assert _stored_for(store, done["id"]) == []  # no image, whole or half, in the store
-    assert _left_of(worker, done["id"]) == []  # nor on the worker's disk
+    assert _left_of(worker, done["id"], before) == []  # nor on the worker's disk
