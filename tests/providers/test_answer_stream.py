@@ -120,3 +120,8 @@ def test_a_key_spelled_with_escapes_is_still_the_image_key(tmp_path: Path) -> No
     with arriving_in(tmp_path):
         reader, read = _read(('{"data": [{"b64\\u005fjson": "' + image + '"}]}').encode(), [12, 13])
     assert _image(reader, read["data"][0]["b64_json"]) == b"pixels"
+
+
+def test_a_body_nested_deeper_than_any_answer_is_not_an_answer(tmp_path: Path) -> None:
+    with arriving_in(tmp_path), pytest.raises(NotAnAnswer):
+        _read(b'{"data": ' + b"[" * 100_000, [5000, 50_000])

@@ -24,6 +24,8 @@ from donatello.providers.image_bytes import Base64Arrival, ImageFile
 
 #: the JSON around the images (usage, safety results, revised prompt) is small; more is not an answer
 MAX_TEXT_BYTES = 1024 * 1024
+#: answers nest a few levels deep; a body nested deeper is not one (and would exhaust the parser's stack)
+MAX_DEPTH = 64
 _STRUCTURE = re.compile(rb"[{}\[\]:,]")
 _ESCAPES = {
     b'"': b'"',
@@ -111,6 +113,8 @@ class AnswerReader:
 
     def _structure(self, char: bytes) -> None:
         if char in (b"{", b"["):
+            if len(self._stack) >= MAX_DEPTH:
+                raise NotAnAnswer(f"JSON nested more than {MAX_DEPTH} levels deep")
             self._stack.append([char, self._current_key() if char == b"[" else None])
             self._expect_key = char == b"{"
         elif char in (b"}", b"]"):
