@@ -4,6 +4,8 @@ not copied, on one disk), and a kept image that is no longer what the provider s
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -76,3 +78,18 @@ def test_an_answer_kept_before_sizes_and_hashes_were_recorded_is_still_read(tmp_
     again = kept.kept(generation)
 
     assert again is not None and [image.read_bytes() for image in again.result.images] == PICTURES
+
+
+def test_files_a_killed_worker_left_arriving_are_swept_and_fresh_ones_are_not(tmp_path: Path) -> None:
+    kept = KeptResults(tmp_path)
+    kept.arrivals.mkdir()
+    left, arriving = kept.arrivals / ".arriving-left.img", kept.arrivals / ".arriving-now.img"
+    left.write_bytes(b"half an image")
+    arriving.write_bytes(b"an image arriving")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(left, (two_hours_ago, two_hours_ago))
+
+    assert kept.sweep_arrivals() == 1
+
+    assert sorted(path.name for path in kept.arrivals.iterdir()) == [".arriving-now.img"]
+    assert KeptResults(tmp_path / "never-used").sweep_arrivals() == 0

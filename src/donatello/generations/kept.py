@@ -9,7 +9,8 @@ Layout: ``<root>/<generation id>/image-<n>.png`` and ``outcome.json``, written l
 a directory without it is an answer only partly kept (ignored, and replaced by the next keep). The images
 arrived as files (``providers.image_bytes``) in ``<root>/.arriving``, so keeping them is a hard link, not
 a copy (a copy, in pieces, where links are not possible); ``outcome.json`` records each image's size and
-SHA-256, and an image that no longer matches makes the kept answer unreadable. The kept answer never
+SHA-256, and an image that no longer matches makes the kept answer unreadable. What a killed worker left
+arriving is swept when a worker starts (``sweep_arrivals``). The kept answer never
 holds a credential (targets are kept without theirs) nor the prompt. With several worker hosts, ``root``
 belongs on a volume they share; otherwise a job reclaimed on another host pays again.
 """
@@ -23,8 +24,9 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 
 OUTCOME = "outcome.json"
 ARRIVALS = ".arriving"  # not a uuid: never a generation's folder
+#: an answer arrives within its model's deadline (minutes) and its files go once it is stored: a file in
+#: ``.arriving`` an hour old was left by a worker that was killed (several workers may share the folder)
+STALE_ARRIVAL = timedelta(hours=1)
 
 
 class KeptResults:
@@ -81,6 +86,18 @@ class KeptResults:
     def has(self, generation_id: uuid.UUID) -> bool:
         """Whether an answer is kept (completely: its outcome is written last)."""
         return (self._folder(generation_id) / OUTCOME).is_file()
+
+    def sweep_arrivals(self, now: float | None = None) -> int:
+        """Delete what a killed worker left arriving (older than ``STALE_ARRIVAL``); how many files went."""
+        cutoff = (time.time() if now is None else now) - STALE_ARRIVAL.total_seconds()
+        swept = 0
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.arrivals.iterdir():
+                with contextlib.suppress(OSError):
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        swept += 1
+        return swept
 
     def discard(self, generation_id: uuid.UUID) -> None:
         with contextlib.suppress(OSError):

@@ -125,6 +125,7 @@ class Processor:
 
     async def serve(self, context: JobContext) -> None:
         """Keep up to ``generation_concurrency`` jobs in flight until told to stop, then let them finish."""
+        await asyncio.to_thread(self.kept.sweep_arrivals)  # what a killed worker left arriving
         await keep_in_flight(
             self.claim,
             self._process,
