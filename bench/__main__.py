@@ -1,6 +1,6 @@
 """`make bench`: every benchmark against one embedded PostgreSQL, each reported as a ratio against a
 baseline measured in the same run. `python -m bench NAME` runs one (api_overhead, ledger, admission, reports,
-reconciliation, throughput, audit, auth_throttle)."""
+reconciliation, throughput, audit, auth_throttle, answers)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from donatello.core.migrations import upgrade
 
 # Imported when run, so one bench that no longer imports does not stop the others.
 BENCHMARKS = ["api_overhead", "ledger", "admission", "reports", "reconciliation", "throughput"]
-STANDALONE = {"audit": "main", "auth_throttle": "main"}  # bring their own PostgreSQL, Cosmos or Redis
+# bring their own PostgreSQL, Cosmos or Redis, or need none (answers)
+STANDALONE = {"audit": "main", "auth_throttle": "main", "answers": "main"}
 
 
 def main(names: list[str]) -> None:

@@ -3,7 +3,6 @@ refusals read the way the rest of the product needs them."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import httpx
@@ -84,7 +83,7 @@ async def test_nova_canvas_gets_the_negative_prompt_and_seed_natively_and_severa
     }
     assert call.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIASTUBEXAMPLE00001/")
     assert "/ap-southeast-2/bedrock/aws4_request" in call.headers["authorization"]
-    assert [Image.open(io.BytesIO(image)).size for image in result.images] == [(1536, 1024)] * 3
+    assert [Image.open(image.path).size for image in result.images] == [(1536, 1024)] * 3
     assert result.usage is None  # priced per image
 
 
@@ -105,7 +104,7 @@ async def test_stability_gets_an_aspect_ratio_negative_prompt_and_seed_one_image
         "seed": 99,
         **mode,
     }
-    assert [Image.open(io.BytesIO(image)).size for image in result.images] == [(1344, 768)] * 2
+    assert [Image.open(image.path).size for image in result.images] == [(1344, 768)] * 2
 
 
 async def test_the_stub_refuses_what_bedrock_refuses(http: httpx.AsyncClient, bedrock: BedrockStub) -> None:

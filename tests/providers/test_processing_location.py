@@ -148,7 +148,11 @@ async def test_only_org_admins_set_the_rule_it_is_audited_checked_and_lifted_wit
     assert lifted.status_code == 200 and lifted.json()["require_processing_in"] is None
 
     updates = (
-        await db.execute(select(AuditOutbox).where(AuditOutbox.event_type == "department.updated"))
+        await db.execute(
+            select(AuditOutbox)
+            .where(AuditOutbox.event_type == "department.updated")
+            .order_by(AuditOutbox.id)  # the order they were recorded in
+        )
     ).scalars()
     changes = [
         e.payload["metadata"]["changes"]["require_processing_in"]

@@ -17,6 +17,7 @@ from donatello.providers import (
     ApiKeyHeader,
     ContentFiltered,
     ImageRequest,
+    ImageResult,
     ProviderError,
     ProviderMisconfigured,
     ProviderRateLimited,
@@ -83,6 +84,10 @@ class EntraToken:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def contents(result: ImageResult) -> list[bytes]:
+    return [image.read_bytes() for image in result.images]
+
+
 def dimensions(png: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(png)) as image:
         assert image.format == "PNG"
@@ -97,8 +102,8 @@ async def test_local_renders_a_png_of_the_requested_size(http: httpx.AsyncClient
     result = await adapter_for("local", http=http).generate(local_target(), request(size=size))
 
     assert len(result.images) == 1
-    assert result.images[0].startswith(PNG_MAGIC)
-    assert dimensions(result.images[0]) == tuple(int(part) for part in size.split("x"))
+    assert result.images[0].read_bytes().startswith(PNG_MAGIC)
+    assert dimensions(result.images[0].read_bytes()) == tuple(int(part) for part in size.split("x"))
     assert result.is_nsfw is False
 
 
@@ -109,9 +114,9 @@ async def test_local_is_deterministic_for_prompt_seed_and_size(http: httpx.Async
     other_seed = await local.generate(local_target(), request("a red fox", seed=8, size="512x512"))
     other_prompt = await local.generate(local_target(), request("a blue whale", seed=7, size="512x512"))
 
-    assert first.images == again.images
-    assert first.images != other_seed.images
-    assert first.images != other_prompt.images
+    assert contents(first) == contents(again)
+    assert contents(first) != contents(other_seed)
+    assert contents(first) != contents(other_prompt)
 
 
 async def test_local_colours_come_from_the_prompt(http: httpx.AsyncClient) -> None:
@@ -123,14 +128,14 @@ async def test_local_colours_come_from_the_prompt(http: httpx.AsyncClient) -> No
         with Image.open(io.BytesIO(png)) as image:
             return image.convert("RGB").getpixel((0, 0))
 
-    assert top_left(fox.images[0]) != top_left(whale.images[0])
+    assert top_left(fox.images[0].read_bytes()) != top_left(whale.images[0].read_bytes())
 
 
 async def test_local_makes_n_different_images(http: httpx.AsyncClient) -> None:
     result = await adapter_for("local", http=http).generate(local_target(), request(n=3, size="256x256"))
 
     assert len(result.images) == 3
-    assert len(set(result.images)) == 3
+    assert len({image.sha256 for image in result.images}) == 3
 
 
 async def test_local_refuses_a_size_it_cannot_render(http: httpx.AsyncClient) -> None:
@@ -154,7 +159,7 @@ async def test_gpt_image_two_wide_high_images_are_one_call_the_service_accepts_w
         azure_target(azure_stub), request(size="1536x1024", quality="high", n=2, end_user="u-5f2c")
     )
 
-    assert [image.startswith(PNG_MAGIC) for image in result.images] == [True, True]
+    assert [image.read_bytes().startswith(PNG_MAGIC) for image in result.images] == [True, True]
     assert len(azure_stub.requests) == 1
     sent = azure_stub.requests[0]
     assert sent.path == "/openai/deployments/gpt-image-1.5/images/generations"
@@ -294,7 +299,8 @@ async def test_gpt_image_options_come_from_the_model_configuration(
         "low",
     )
     assert "response_format" not in sent and "style" not in sent and "user" not in sent
-    assert result.images[0].startswith(PNG_MAGIC)  # the JPEG answer is kept as PNG, as every image is
+    # the JPEG answer is kept as PNG, as every image is
+    assert result.images[0].read_bytes().startswith(PNG_MAGIC)
 
 
 async def test_a_bad_option_in_the_configuration_is_a_misconfigured_model_and_no_call(
@@ -360,7 +366,7 @@ async def test_dall_e_3_keeps_its_body_one_image_per_call_with_revised_prompt_an
         dall_e_3(azure_stub), request(quality="hd", style="vivid", negative_prompt="people", n=2)
     )
 
-    assert [img.startswith(PNG_MAGIC) for img in result.images] == [True, True]
+    assert [img.read_bytes().startswith(PNG_MAGIC) for img in result.images] == [True, True]
     assert result.revised_prompt == "A lighthouse, oil painting"
     assert result.usage is None  # DALL-E 3 is priced per image
     assert result.is_nsfw is False
@@ -383,7 +389,7 @@ async def test_dall_e_3_url_results_are_downloaded(
     )
 
     assert azure_stub.downloads == ["image-0.png"]
-    assert dimensions(result.images[0]) == (8, 8)
+    assert dimensions(result.images[0].read_bytes()) == (8, 8)
     assert azure_stub.requests[0].json["response_format"] == "url"
 
 

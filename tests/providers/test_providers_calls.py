@@ -181,7 +181,7 @@ async def test_timeouts_are_retried_then_the_cheaper_fallback_produces_the_image
     assert outcome.retries == 1
     assert len(azure_stub.requests) == 2
     assert outcome.failures[0].startswith(f"azure-openai/{primary.model_name}: no answer within")
-    assert outcome.result.images[0].startswith(b"\x89PNG")
+    assert outcome.result.images[0].read_bytes().startswith(b"\x89PNG")
 
 
 async def test_a_content_filter_refusal_does_not_fall_back(

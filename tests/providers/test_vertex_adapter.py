@@ -4,7 +4,6 @@ vendor's refusals read the way the product needs them."""
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,7 @@ async def test_a_service_account_token_the_body_and_the_image_token_bill(
         },
     }
     assert second.json == first.json
-    assert [Image.open(io.BytesIO(image)).size for image in result.images] == [(1248, 832)] * 2
+    assert [Image.open(image.path).size for image in result.images] == [(1248, 832)] * 2
     assert result.usage is not None
     assert (result.usage.input_text_tokens, result.usage.output_image_tokens) == (2 * 9, 2 * 1290)
     calls: Any = result.usage.raw["calls"]

@@ -19,7 +19,8 @@ The module-level builders script the service's other answers: safety refusals (`
 ``content_filter`` — Azure's ``content_policy_violation`` with inner ``ResponsibleAIPolicyViolation`` —,
 ``output_filtered`` (``contentFilter``), ``flagged_output``), ``permission_denied``,
 ``deployment_not_found``, ``rate_limited`` (``retry-after-ms`` / ``retry-after``), ``insufficient_quota``,
-``conflict``, ``server_error``, ``bad_gateway_html``, ``empty_data``, ``slow`` and ``trickle``.
+``conflict``, ``server_error``, ``bad_gateway_html``, ``empty_data``, ``slow`` and ``trickle``; and
+``image_answer``: a large image's answer sent in pieces (or cut off part-way).
 Where each shape comes from is written beside it and in :mod:`tests.support.azure_openai_rules`.
 """
 
@@ -93,6 +94,10 @@ class Reply:
     raw: bytes | None = None  # a body that is not JSON (a gateway's HTML page)
     content_type: str = "application/json"
     trickle_seconds: float = 0.0  # send the body a few bytes at a time, this long between pieces
+    chunk_bytes: int = 0  # send a raw body in pieces of this size (trickled, when set), with its length
+    cut_after_bytes: int | None = None  # the connection drops after this many bytes of the body
+    wait_for_in_flight: int = 0  # hold the answer until this many calls have been in flight at once
+    one_image: bool = False  # a raw body answering a call for exactly one image
 
 
 @dataclass
@@ -184,6 +189,28 @@ def success_b64(
 def success_url() -> Reply:
     """DALL-E 3 with ``response_format: url``: a link to a blob the adapter downloads."""
     return Reply(body=lambda call: _success(call, revised_prompt="a revised prompt", results=SAFE, url=True))
+
+
+def image_answer(
+    image: bytes,
+    *,
+    chunk_bytes: int = 64 * 1024,
+    cut_after_bytes: int | None = None,
+    wait_for_in_flight: int = 0,
+) -> Reply:
+    """gpt-image's answer to a call for one 1024x1024 ``high`` image, with ``image`` as its PNG: encoded
+    once (many calls share one body), sent in pieces of ``chunk_bytes`` under its Content-Length, as a
+    large answer arrives. ``cut_after_bytes``: the connection drops part-way through the body."""
+    call = Call({"n": 1, "size": "1024x1024", "quality": "high", "prompt": ""}, rules.GPT_IMAGE, "")
+    answer = _success(call, revised_prompt="", results=SAFE)
+    answer["data"][0]["b64_json"] = _b64(image)
+    return Reply(
+        raw=json.dumps(answer).encode(),
+        chunk_bytes=chunk_bytes,
+        cut_after_bytes=cut_after_bytes,
+        wait_for_in_flight=wait_for_in_flight,
+        one_image=True,
+    )
 
 
 def empty_data() -> Reply:
@@ -464,8 +491,25 @@ class AzureOpenAIStub:
             self.in_flight -= 1
 
     async def _answer(self, reply: Reply, payload: Any, family: str) -> Response:
+        held = time.monotonic() + 30
+        while self.most_in_flight < reply.wait_for_in_flight and time.monotonic() < held:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # other requests raise the count: a poll, as a test's stub may
         if reply.delay_seconds:
             await asyncio.sleep(reply.delay_seconds)
+        if reply.one_image and int(payload.get("n", 1)) != 1:
+            return JSONResponse(
+                {"error": {"code": "StubScript", "message": "the scripted answer has one image"}}, 500
+            )
+        if reply.raw is not None and (reply.chunk_bytes or reply.cut_after_bytes is not None):
+            pieces = _pieces(
+                reply.raw, reply.chunk_bytes or len(reply.raw), reply.cut_after_bytes, reply.trickle_seconds
+            )
+            return StreamingResponse(
+                pieces,
+                status_code=reply.status,
+                headers={**reply.headers, "content-length": str(len(reply.raw))},
+                media_type=reply.content_type,
+            )
         if reply.raw is not None:
             return Response(
                 reply.raw, status_code=reply.status, headers=reply.headers, media_type=reply.content_type
@@ -523,6 +567,17 @@ class AzureOpenAIStub:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
+
+
+async def _pieces(
+    body: bytes, size: int, cut_after: int | None, pause_seconds: float
+) -> AsyncIterator[memoryview]:
+    """Views of the shared body, not copies: a stub answering many calls at once holds one body."""
+    view, end = memoryview(body), len(body) if cut_after is None else cut_after
+    for start in range(0, end, size):
+        yield view[start : min(start + size, end)]
+        if pause_seconds:
+            await asyncio.sleep(pause_seconds)
 
 
 async def _trickled(body: bytes, pause_seconds: float) -> AsyncIterator[bytes]:

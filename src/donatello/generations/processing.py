@@ -58,6 +58,7 @@ from donatello.providers import (
     ProviderRateLimited,
     ProvidersExhausted,
     UnavailableModels,
+    arrive_in,
     generate_with_fallback,
     watched,
 )
@@ -124,6 +125,7 @@ class Processor:
 
     async def serve(self, context: JobContext) -> None:
         """Keep up to ``generation_concurrency`` jobs in flight until told to stop, then let them finish."""
+        await asyncio.to_thread(self.kept.sweep_arrivals)  # what a killed worker left arriving
         await keep_in_flight(
             self.claim,
             self._process,
@@ -135,6 +137,7 @@ class Processor:
 
     async def _process(self, job: Job) -> None:
         started = time.monotonic()
+        arrive_in(self.kept.arrivals)  # this job's answers land beside the kept ones, on one disk
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
@@ -168,7 +171,7 @@ class Processor:
                     await self._abandon(job)
                     return
                 outcome = await calls.outcome_of(self.sessions, job, call, work)
-                await asyncio.to_thread(self.kept.keep, job.id, outcome)  # megabytes to disk
+                await asyncio.to_thread(self.kept.keep, job.id, outcome)  # hard links to the arrived files
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
         except ContentFiltered as refusal:

@@ -31,6 +31,7 @@ from donatello.providers.errors import (
     ProviderUnavailable,
 )
 from donatello.providers.execution import Outcome, call_with_retries, generate_with_fallback
+from donatello.providers.image_bytes import ImageFile, arrive_in, arriving_in
 from donatello.providers.selection import Candidate, CredentialSource, candidates, priced_offers
 from donatello.providers.unavailable import UnavailableModels
 
@@ -41,6 +42,7 @@ __all__ = [
     "ContentFiltered",
     "CredentialSource",
     "CredentialUnavailable",
+    "ImageFile",
     "ImageProvider",
     "ImageRequest",
     "ImageResult",
@@ -60,6 +62,8 @@ __all__ = [
     "TokenUsage",
     "UnavailableModels",
     "adapter_for",
+    "arrive_in",
+    "arriving_in",
     "availability_for",
     "call_with_retries",
     "candidates",

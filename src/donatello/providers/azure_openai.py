@@ -3,7 +3,8 @@
 What is sent — URL shape, ``api-version``, body per family — is :mod:`azure_body`; how a failure is read
 is :mod:`azure_errors`. Here: one call per ``family.max_images_per_call`` images (gpt-image: up to 10 in
 one call; DALL-E 3: one), credentials asked of ``target.credential`` before every call, images decoded
-(and turned into PNG when the model was asked for JPEG), the response's ``usage`` kept as billed.
+into files as the answer arrives (:mod:`answers`; turned into PNG when the model was asked for JPEG),
+the response's ``usage`` kept as billed.
 
 **Deadline.** ``timeout_seconds`` bounds the whole call — connecting, waiting and reading the body — not
 each phase the way httpx's timeout does, so a body that trickles in byte by byte still ends at the
@@ -14,25 +15,22 @@ value on the row is used as set.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import io
 import time
 from typing import Any
 
 import httpx
-from PIL import Image
 
-from donatello.providers import azure_body, azure_errors, safety
+from donatello.providers import answers, azure_body, azure_errors, safety
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget, TokenUsage
-from donatello.providers.errors import ProviderTimeout, ProviderUnavailable
+from donatello.providers.errors import ProviderUnavailable
 from donatello.providers.families import GPT_IMAGE
+from donatello.providers.image_bytes import ImageFile
 from donatello.providers.residency import country_of_region
 
 CATALOGUE_DEFAULT_TIMEOUT_SECONDS = 60.0
 GPT_IMAGE_DEFAULT_TIMEOUT_SECONDS = 180.0
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: where an answer's base64 images are: ``data[].b64_json``
+IMAGE_KEYS = frozenset({"b64_json"})
 
 
 def deadline_seconds(target: ProviderTarget) -> float:
@@ -49,21 +47,22 @@ class AzureOpenAIProvider:
     async def generate(self, target: ProviderTarget, request: ImageRequest) -> ImageResult:
         started = time.perf_counter()
         per_call = azure_body.family(target).max_images_per_call
-        images: list[bytes] = []
+        images: list[ImageFile] = []
         revised = region = None
         summaries: list[dict[str, object]] = []
         usages: list[dict[str, Any]] = []
         remaining, calls = request.n, 0
         while remaining > 0:  # sequential: a failure stops the rest, nothing runs on unobserved
             count = min(per_call, remaining)
-            payload = await self._post(target, request, count)
-            for item in payload["data"]:
-                images.append(await self._image(target, item))
-                revised = revised or _str(item.get("revised_prompt"))
-                summaries.append(_item_safety(item))
-            if isinstance(payload.get("usage"), dict):
-                usages.append(payload["usage"])
-            region = payload["region"] or region
+            answer = await self._post(target, request, count)
+            with answer.discarded_on_failure():
+                for item in answer.payload["data"]:
+                    images.append(await self._image(target, answer, item))
+                    revised = revised or _str(item.get("revised_prompt"))
+                    summaries.append(_item_safety(item))
+            if isinstance(answer.payload.get("usage"), dict):
+                usages.append(answer.payload["usage"])
+            region = answer.headers.get("x-ms-region") or region
             remaining, calls = remaining - count, calls + 1
         merged = safety.merge(summaries)
         return ImageResult(
@@ -76,58 +75,38 @@ class AzureOpenAIProvider:
             processed_in=country_of_region(region),  # Azure names the region that served: x-ms-region
         )
 
-    async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> dict[str, Any]:
+    async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> answers.Answer:
         route = azure_body.route(target)
         sent = azure_body.body(target, request, count, route.model)
         headers = await target.credential.headers() if target.credential is not None else {}
-        deadline = deadline_seconds(target)
-        try:
-            async with asyncio.timeout(deadline):  # the whole exchange, body included
-                response = await self._http.post(
-                    route.url,
-                    params=route.params,
-                    json=sent,
-                    headers=headers,
-                    timeout=httpx.Timeout(deadline),
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderTimeout(f"no answer within {deadline:g}s") from exc
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"cannot reach the provider: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise azure_errors.error_for(response)
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise ProviderUnavailable("the provider answered 200 with a body that is not JSON") from exc
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list) or not data:
-            raise ProviderUnavailable("the provider answered 200 without any image")
-        if len(data) != count:
-            raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(data)}")
-        items = [item if isinstance(item, dict) else {} for item in data]
-        if (refusal := azure_errors.output_refusal(items)) is not None:
-            raise refusal
-        return {"data": items, "usage": payload.get("usage"), "region": response.headers.get("x-ms-region")}
+        answer = await answers.post(
+            self._http,
+            route.url,
+            params=route.params,
+            json=sent,
+            headers=headers,
+            deadline=deadline_seconds(target),  # the whole exchange, body included
+            error_for=azure_errors.error_for,
+            image_keys=IMAGE_KEYS,
+        )
+        with answer.discarded_on_failure():
+            payload = answer.payload
+            data = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(data, list) or not data:
+                raise ProviderUnavailable("the provider answered 200 without any image")
+            if len(data) != count:
+                raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(data)}")
+            items = [item if isinstance(item, dict) else {} for item in data]
+            if (refusal := azure_errors.output_refusal(items)) is not None:
+                raise refusal
+        answer.payload = {"data": items, "usage": payload.get("usage")}
+        return answer
 
-    async def _image(self, target: ProviderTarget, item: dict[str, Any]) -> bytes:
-        if encoded := item.get("b64_json"):
-            try:
-                return _as_png(base64.b64decode(encoded, validate=True))
-            except (binascii.Error, ValueError, OSError) as exc:  # OSError: Pillow cannot read it
-                raise ProviderUnavailable("the provider returned malformed base64 image data") from exc
-        if url := item.get("url"):
-            deadline = deadline_seconds(target)
-            try:  # a pre-signed blob URL (DALL-E 3 with response_format url): no credentials go with it
-                async with asyncio.timeout(deadline):
-                    response = await self._http.get(url, timeout=httpx.Timeout(deadline))
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise ProviderTimeout("downloading the generated image timed out") from exc
-            except httpx.TransportError as exc:
-                raise ProviderUnavailable("cannot download the generated image") from exc
-            if response.status_code != 200:
-                raise ProviderUnavailable(f"downloading the generated image gave HTTP {response.status_code}")
-            return response.content
+    async def _image(self, target: ProviderTarget, answer: answers.Answer, item: dict[str, Any]) -> ImageFile:
+        if (image := await answer.png(item.get("b64_json"))) is not None:
+            return image
+        if url := item.get("url"):  # a pre-signed blob URL (DALL-E 3 with response_format url)
+            return await answers.download(self._http, url, deadline=deadline_seconds(target))
         raise ProviderUnavailable("an image in the answer has neither b64_json nor url")
 
 
@@ -155,16 +134,6 @@ def _count(block: dict[str, Any], *path: str) -> int | None:
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _as_png(data: bytes) -> bytes:
-    """PNG as the product stores it; a JPEG or WebP answer (``output_format``) is converted."""
-    if data.startswith(PNG_MAGIC):
-        return data
-    with Image.open(io.BytesIO(data)) as image:
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return buffer.getvalue()
 
 
 def _item_safety(item: dict[str, Any]) -> dict[str, object]:

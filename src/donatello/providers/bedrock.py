@@ -9,26 +9,22 @@ result carries no token usage: the catalogue's per-image price is the charge.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
 
 import httpx
 
-from donatello.providers import bedrock_body, bedrock_errors
+from donatello.providers import answers, bedrock_body, bedrock_errors
 from donatello.providers.cloud_credentials import AwsKeys
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget
-from donatello.providers.errors import (
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
+from donatello.providers.errors import ProviderError, ProviderMisconfigured, ProviderUnavailable
 from donatello.providers.families import NOVA_CANVAS
-from donatello.providers.image_bytes import png_from_base64
+from donatello.providers.image_bytes import ImageFile
 
 SIGNING_SERVICE = "bedrock"
+#: where an answer's base64 images are: ``images[]`` (Nova Canvas and Stability alike)
+IMAGE_KEYS = frozenset({"images"})
 
 
 class BedrockProvider:
@@ -38,7 +34,7 @@ class BedrockProvider:
     async def generate(self, target: ProviderTarget, request: ImageRequest) -> ImageResult:
         started = time.perf_counter()
         per_call = bedrock_body.family(target).max_images_per_call
-        images: list[bytes] = []
+        images: list[ImageFile] = []
         remaining = request.n
         while remaining > 0:  # sequential: a failure stops the rest
             count = min(per_call, remaining)
@@ -52,7 +48,7 @@ class BedrockProvider:
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
 
-    async def _invoke(self, target: ProviderTarget, request: ImageRequest, count: int) -> list[bytes]:
+    async def _invoke(self, target: ProviderTarget, request: ImageRequest, count: int) -> list[ImageFile]:
         keys = target.credential
         if not isinstance(keys, AwsKeys):
             raise ProviderMisconfigured("an aws-bedrock model needs an aws-keys credential")
@@ -63,34 +59,32 @@ class BedrockProvider:
         headers = keys.signed(
             "POST", route.url, content, unsigned, service=SIGNING_SERVICE, region=route.region
         )
-        deadline = target.timeout_seconds
-        try:
-            async with asyncio.timeout(deadline):
-                response = await self._http.post(
-                    route.url, content=content, headers=headers, timeout=httpx.Timeout(deadline)
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderTimeout(f"no answer within {deadline:g}s") from exc
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"cannot reach the provider: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise bedrock_errors.error_for(response)
-        try:
-            payload: Any = response.json()
-        except ValueError as exc:
-            raise ProviderUnavailable("the provider answered 200 with a body that is not JSON") from exc
-        if not isinstance(payload, dict):
-            raise ProviderUnavailable("the provider answered 200 with a body that is not an object")
-        refusal: ProviderError | None
-        if kind is NOVA_CANVAS:
-            refusal = bedrock_errors.nova_refusal(payload)
-        else:
-            refusal = bedrock_errors.stability_refusal(payload)
-        if refusal is not None:
-            raise refusal
-        encoded = payload.get("images")
-        if not isinstance(encoded, list) or not encoded:
-            raise ProviderUnavailable("the provider answered 200 without any image")
-        if len(encoded) != count:
-            raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(encoded)}")
-        return [png_from_base64(item) for item in encoded]
+        answer = await answers.post(
+            self._http,
+            route.url,
+            content=content,
+            headers=headers,
+            deadline=target.timeout_seconds,
+            error_for=bedrock_errors.error_for,
+            image_keys=IMAGE_KEYS,
+        )
+        with answer.discarded_on_failure():
+            payload: Any = answer.payload
+            if not isinstance(payload, dict):
+                raise ProviderUnavailable("the provider answered 200 with a body that is not an object")
+            refusal: ProviderError | None
+            if kind is NOVA_CANVAS:
+                refusal = bedrock_errors.nova_refusal(payload)
+            else:
+                refusal = bedrock_errors.stability_refusal(payload)
+            if refusal is not None:
+                raise refusal
+            encoded = payload.get("images")
+            if not isinstance(encoded, list) or not encoded:
+                raise ProviderUnavailable("the provider answered 200 without any image")
+            if len(encoded) != count:
+                raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(encoded)}")
+            return [
+                await answer.image(item, missing="an image in the answer is not base64 text")
+                for item in encoded
+            ]

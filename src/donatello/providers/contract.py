@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from donatello.providers.image_bytes import ImageFile
+
 
 @dataclass(frozen=True)
 class TokenUsage:
@@ -59,7 +61,7 @@ class ImageRequest:
 
 @dataclass(frozen=True)
 class ImageResult:
-    images: list[bytes]  # PNG bytes, one per image
+    images: list[ImageFile]  # PNG files, one per image, written as the answer arrived (``image_bytes``)
     revised_prompt: str | None
     safety: dict[str, object] | None
     is_nsfw: bool

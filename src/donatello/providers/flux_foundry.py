@@ -22,23 +22,23 @@ unavailable, 429 with ``Retry-After`` is retried), and as Black Forest Labs word
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import httpx
 
-from donatello.providers import azure_errors, flux_body
+from donatello.providers import answers, azure_errors, flux_body
+from donatello.providers.azure_openai import IMAGE_KEYS
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget
 from donatello.providers.errors import (
     ContentFiltered,
     ProviderError,
     ProviderMisconfigured,
     ProviderRejected,
-    ProviderTimeout,
     ProviderUnavailable,
 )
-from donatello.providers.openai_images import as_png, decoded_png, json_of, post_json
+from donatello.providers.image_bytes import ImageFile
+from donatello.providers.openai_images import json_object
 
 MODERATED = {"request moderated": "prompt", "content moderated": "output"}
 MAX_REASON_CHARS = 300
@@ -50,7 +50,7 @@ class FluxFoundryProvider:
 
     async def generate(self, target: ProviderTarget, request: ImageRequest) -> ImageResult:
         started = time.perf_counter()
-        images: list[bytes] = []
+        images: list[ImageFile] = []
         for _ in range(request.n):  # sequential: a failure stops the rest
             images.append(await self._one(target, request))
         return ImageResult(
@@ -61,43 +61,32 @@ class FluxFoundryProvider:
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
 
-    async def _one(self, target: ProviderTarget, request: ImageRequest) -> bytes:
+    async def _one(self, target: ProviderTarget, request: ImageRequest) -> ImageFile:
         route = flux_body.route(target)
         sent = flux_body.body(target, request)
-        response = await post_json(
+        answer = await answers.post(
             self._http,
             route.url,
             params=route.params,
             json=sent,
             headers=await _headers(target),
             deadline=target.timeout_seconds,
+            error_for=error_for,
+            image_keys=IMAGE_KEYS,
         )
-        if response.status_code != 200:
-            raise error_for(response)
-        payload = json_of(response)
-        if (refusal := moderated(payload, 200)) is not None:
-            raise refusal
-        data = payload.get("data")
-        if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
-            raise ProviderUnavailable("the provider answered 200 without exactly one image")
-        item = data[0]
-        if item.get("b64_json"):
-            return decoded_png(item["b64_json"])
-        if isinstance(url := item.get("url"), str) and url:
-            return await self._download(url, target.timeout_seconds)
-        raise ProviderUnavailable("the image in the answer has neither b64_json nor url")
-
-    async def _download(self, url: str, deadline: float) -> bytes:
-        try:  # a pre-signed link: no credentials go with it
-            async with asyncio.timeout(deadline):
-                response = await self._http.get(url, timeout=httpx.Timeout(deadline))
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderTimeout("downloading the generated image timed out") from exc
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable("cannot download the generated image") from exc
-        if response.status_code != 200:
-            raise ProviderUnavailable(f"downloading the generated image gave HTTP {response.status_code}")
-        return as_png(response.content)
+        with answer.discarded_on_failure():
+            payload = json_object(answer)
+            if (refusal := moderated(payload, 200)) is not None:
+                raise refusal
+            data = payload.get("data")
+            if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
+                raise ProviderUnavailable("the provider answered 200 without exactly one image")
+            item = data[0]
+            if item.get("b64_json"):
+                return await answer.image(item["b64_json"], missing="the image in the answer has no b64_json")
+            if isinstance(url := item.get("url"), str) and url:  # a pre-signed link
+                return await answers.download(self._http, url, deadline=target.timeout_seconds)
+            raise ProviderUnavailable("the image in the answer has neither b64_json nor url")
 
 
 def error_for(response: httpx.Response) -> ProviderError:

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget
 from donatello.providers.errors import ProviderRejected, ProviderTimeout
 from donatello.providers.families import LOCAL
+from donatello.providers.image_bytes import arrived
 
 #: every size the local family lists; ``auto`` is rendered square, as gpt-image usually chooses
 LOCAL_SIZES = LOCAL.sizes
@@ -34,11 +35,11 @@ class LocalProvider:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(target.timeout_seconds):
-                images = await asyncio.to_thread(render_all, request)
+                images = await asyncio.to_thread(render_all, request)  # a few at most, small: in memory
         except TimeoutError as exc:
             raise ProviderTimeout(f"rendering took longer than {target.timeout_seconds}s") from exc
         return ImageResult(
-            images=images,
+            images=[arrived(png) for png in images],
             revised_prompt=None,
             safety=None,
             is_nsfw=False,

@@ -16,28 +16,18 @@ echoed key (``Incorrect API key provided: sk-ab***yz``) is cut out before the re
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import io
 import re
 import time
 from typing import Any
 
 import httpx
-from PIL import Image
 
-from donatello.providers import azure_body, azure_errors
-from donatello.providers.azure_openai import deadline_seconds, token_usage
+from donatello.providers import answers, azure_body, azure_errors
+from donatello.providers.azure_openai import IMAGE_KEYS, deadline_seconds, token_usage
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget
-from donatello.providers.errors import (
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
+from donatello.providers.errors import ProviderError, ProviderMisconfigured, ProviderUnavailable
+from donatello.providers.image_bytes import ImageFile
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: what an OpenAI key looks like when an error message echoes part of it
 _ECHOED_KEY = re.compile(r"\bsk-[A-Za-z0-9_*\-.]*")
 _ORGANIZATION = re.compile(r"^org-[A-Za-z0-9]{1,64}$")
@@ -51,16 +41,21 @@ class OpenAIProvider:
     async def generate(self, target: ProviderTarget, request: ImageRequest) -> ImageResult:
         started = time.perf_counter()
         per_call = azure_body.family(target).max_images_per_call
-        images: list[bytes] = []
+        images: list[ImageFile] = []
         usages: list[dict[str, Any]] = []
         remaining, calls = request.n, 0
         while remaining > 0:  # sequential: a failure stops the rest, nothing runs on unobserved
             count = min(per_call, remaining)
-            payload = await self._post(target, request, count)
-            for item in payload["data"]:
-                images.append(decoded_png(item.get("b64_json")))
-            if isinstance(payload.get("usage"), dict):
-                usages.append(payload["usage"])
+            answer = await self._post(target, request, count)
+            with answer.discarded_on_failure():
+                for item in answer.payload["data"]:
+                    images.append(
+                        await answer.image(
+                            item.get("b64_json"), missing="an image in the answer has no b64_json"
+                        )
+                    )
+            if isinstance(answer.payload.get("usage"), dict):
+                usages.append(answer.payload["usage"])
             remaining, calls = remaining - count, calls + 1
         return ImageResult(
             images=images,
@@ -71,23 +66,31 @@ class OpenAIProvider:
             usage=token_usage(usages, calls),
         )
 
-    async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> dict[str, Any]:
+    async def _post(self, target: ProviderTarget, request: ImageRequest, count: int) -> answers.Answer:
         model = str(target.configuration.get("model") or target.model)
         sent = azure_body.body(target, request, count, model)
         url = f"{target.endpoint.rstrip('/')}/images/generations"
-        response = await post_json(
-            self._http, url, json=sent, headers=await headers(target), deadline=deadline_seconds(target)
+        answer = await answers.post(
+            self._http,
+            url,
+            json=sent,
+            headers=await headers(target),
+            deadline=deadline_seconds(target),
+            error_for=lambda response: without_key(azure_errors.error_for(response)),
+            image_keys=IMAGE_KEYS,
         )
-        if response.status_code != 200:
-            raise without_key(azure_errors.error_for(response))
-        payload = json_of(response)
-        data = payload.get("data")
-        if not isinstance(data, list) or not data:
-            raise ProviderUnavailable("the provider answered 200 without any image")
-        if len(data) != count:
-            raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(data)}")
-        items = [item if isinstance(item, dict) else {} for item in data]
-        return {"data": items, "usage": payload.get("usage")}
+        with answer.discarded_on_failure():
+            payload = json_object(answer)
+            data = payload.get("data")
+            if not isinstance(data, list) or not data:
+                raise ProviderUnavailable("the provider answered 200 without any image")
+            if len(data) != count:
+                raise ProviderUnavailable(f"asked for {count} images, the provider returned {len(data)}")
+        answer.payload = {
+            "data": [item if isinstance(item, dict) else {} for item in data],
+            "usage": payload.get("usage"),
+        }
+        return answer
 
 
 async def headers(target: ProviderTarget) -> dict[str, str]:
@@ -115,57 +118,10 @@ async def headers(target: ProviderTarget) -> dict[str, str]:
     return sent
 
 
-async def post_json(
-    http: httpx.AsyncClient,
-    url: str,
-    *,
-    json: dict[str, object],
-    headers: dict[str, str],
-    deadline: float,
-    params: dict[str, str] | None = None,
-) -> httpx.Response:
-    """One POST bounded as a whole by ``deadline`` (connecting, waiting and reading the body)."""
-    try:
-        async with asyncio.timeout(deadline):
-            return await http.post(
-                url, params=params, json=json, headers=headers, timeout=httpx.Timeout(deadline)
-            )
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise ProviderTimeout(f"no answer within {deadline:g}s") from exc
-    except httpx.TransportError as exc:
-        raise ProviderUnavailable(f"cannot reach the provider: {type(exc).__name__}") from exc
-
-
-def json_of(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError as exc:
-        raise ProviderUnavailable("the provider answered 200 with a body that is not JSON") from exc
-    if not isinstance(payload, dict):
+def json_object(answer: answers.Answer) -> dict[str, Any]:
+    if not isinstance(answer.payload, dict):
         raise ProviderUnavailable("the provider answered 200 with a body that is not a JSON object")
-    return payload
-
-
-def decoded_png(encoded: object) -> bytes:
-    """A base64 image as PNG (a JPEG or WebP answer is converted: the product stores PNG)."""
-    if not isinstance(encoded, str) or not encoded:
-        raise ProviderUnavailable("an image in the answer has no b64_json")
-    try:
-        return as_png(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise ProviderUnavailable("the provider returned malformed base64 image data") from exc
-
-
-def as_png(data: bytes) -> bytes:
-    if data.startswith(PNG_MAGIC):
-        return data
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-            return buffer.getvalue()
-    except OSError as exc:  # Pillow cannot read it
-        raise ProviderUnavailable("the provider returned an image that cannot be read") from exc
+    return answer.payload
 
 
 def without_key(error: ProviderError) -> ProviderError:

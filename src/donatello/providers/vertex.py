@@ -15,7 +15,6 @@ One image per call; the answer's ``usageMetadata`` is the bill, priced per token
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from typing import Any
@@ -23,16 +22,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from donatello.providers import vertex_answers
+from donatello.providers import answers, vertex_answers
 from donatello.providers.contract import ImageRequest, ImageResult, ProviderTarget, TokenUsage
 from donatello.providers.errors import (
     ProviderMisconfigured,
     ProviderRejected,
-    ProviderTimeout,
     ProviderUnavailable,
 )
 from donatello.providers.families import ASPECT_RATIOS, GEMINI_IMAGE, family_of
-from donatello.providers.image_bytes import png_from_base64
 from donatello.providers.parts import join
 
 _HOST = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-aiplatform\.googleapis\.com$")
@@ -91,35 +88,30 @@ class VertexGeminiProvider:
         sent = body(target, request)
         address = url(target)
         headers = await target.credential.headers() if target.credential is not None else {}
-        deadline = target.timeout_seconds
-        try:
-            async with asyncio.timeout(deadline):
-                response = await self._http.post(
-                    address, json=sent, headers=headers, timeout=httpx.Timeout(deadline)
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderTimeout(f"no answer within {deadline:g}s") from exc
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"cannot reach the provider: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise vertex_answers.error_for(response)
-        try:
-            payload: Any = response.json()
-        except ValueError as exc:
-            raise ProviderUnavailable("the provider answered 200 with a body that is not JSON") from exc
-        if not isinstance(payload, dict):
-            raise ProviderUnavailable("the provider answered 200 with a body that is not an object")
-        if (refusal := vertex_answers.safety_refusal(payload)) is not None:
-            raise refusal
-        encoded, finish = vertex_answers.images(payload)
-        if not encoded:
-            raise ProviderUnavailable(f"the provider answered without an image (finishReason {finish})")
-        usage: TokenUsage | None = vertex_answers.usage(payload)
-        return ImageResult(
-            images=[png_from_base64(encoded[0])],
-            revised_prompt=None,
-            safety=None,
-            is_nsfw=False,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            usage=usage,
+        answer = await answers.post(
+            self._http,
+            address,
+            json=sent,
+            headers=headers,
+            deadline=target.timeout_seconds,
+            error_for=vertex_answers.error_for,
+            image_keys=vertex_answers.IMAGE_KEYS,
         )
+        with answer.discarded_on_failure():
+            payload: Any = answer.payload
+            if not isinstance(payload, dict):
+                raise ProviderUnavailable("the provider answered 200 with a body that is not an object")
+            if (refusal := vertex_answers.safety_refusal(payload)) is not None:
+                raise refusal
+            encoded, finish = vertex_answers.images(payload)
+            if not encoded:
+                raise ProviderUnavailable(f"the provider answered without an image (finishReason {finish})")
+            usage: TokenUsage | None = vertex_answers.usage(payload)
+            return ImageResult(
+                images=[await answer.image(encoded[0], missing="an image in the answer is not base64 text")],
+                revised_prompt=None,
+                safety=None,
+                is_nsfw=False,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                usage=usage,
+            )

@@ -46,6 +46,8 @@ CATEGORIES = {
     "HARM_CATEGORY_DANGEROUS_CONTENT": "dangerous",
 }
 MAX_REASON_CHARS = 300
+#: where an answer's base64 images are: ``candidates[].content.parts[].inlineData.data``
+IMAGE_KEYS = frozenset({"data"})
 
 
 def error_for(response: httpx.Response) -> ProviderError:

@@ -7,14 +7,17 @@ delegation key, so no Entra token is needed on the request path.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import os
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
+from azure.storage.blob import BlobBlock, BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
 from donatello.core.clock import utcnow
@@ -31,6 +34,8 @@ from donatello.storage.store import (
 #: The newest service version Azurite 3.35 accepts; azure-storage-blob 12.31 defaults to a
 #: newer one. Production may set ``DONATELLO_BLOB_API_VERSION`` to anything the SDK supports.
 DEFAULT_API_VERSION = "2025-11-05"
+#: a file is uploaded in blocks of this size, one at a time: what one upload holds in memory
+BLOCK_BYTES = 1024 * 1024
 
 
 class BlobImageStore:
@@ -42,6 +47,7 @@ class BlobImageStore:
         container: str,
         *,
         clock: Callable[[], datetime] = utcnow,
+        block_bytes: int = BLOCK_BYTES,
     ) -> None:
         credential = service.credential
         account_key = getattr(credential, "account_key", None)
@@ -52,6 +58,7 @@ class BlobImageStore:
         self._account_name = str(service.account_name)
         self._account_key: str = account_key
         self._clock = clock
+        self._block_bytes = block_bytes
         self._sas_protocol = "https" if service.url.startswith("https://") else "https,http"
 
     @classmethod
@@ -62,13 +69,14 @@ class BlobImageStore:
         *,
         api_version: str | None = DEFAULT_API_VERSION,
         clock: Callable[[], datetime] = utcnow,
+        block_bytes: int = BLOCK_BYTES,
     ) -> BlobImageStore:
         """``api_version=None`` uses the SDK's default service version."""
         if api_version:
             service = BlobServiceClient.from_connection_string(connection_string, api_version=api_version)
         else:
             service = BlobServiceClient.from_connection_string(connection_string)
-        return cls(service, container, clock=clock)
+        return cls(service, container, clock=clock, block_bytes=block_bytes)
 
     @property
     def container_name(self) -> str:
@@ -85,18 +93,23 @@ class BlobImageStore:
         await self._container.upload_blob(check_name(name), data, overwrite=True, content_settings=settings)
 
     async def put_file(self, name: str, source: Path, content_type: str) -> None:
-        """Upload from an open file in blocks (``max_block_size`` at a time); the blob appears only when
-        the block list commits, so a failed upload leaves the previous blob (or none), never half."""
+        """Upload the file a block at a time (``block_bytes``: the memory one upload holds); a file no
+        larger than a block goes in one request. Staged blocks stay invisible until the block list is
+        committed, so a failed upload leaves the previous blob (or none), never half of one. Block ids are
+        this upload's own, so two uploads of one name at once cannot mix their blocks."""
         settings = ContentSettings(content_type=check_content_type(content_type))
+        blob = self._container.get_blob_client(check_name(name))
         with source.open("rb") as handle:
-            await self._container.upload_blob(
-                check_name(name),
-                handle,
-                length=os.fstat(handle.fileno()).st_size,
-                overwrite=True,
-                content_settings=settings,
-                max_concurrency=2,
-            )
+            if os.fstat(handle.fileno()).st_size <= self._block_bytes:
+                data = await asyncio.to_thread(handle.read)
+                await blob.upload_blob(data, overwrite=True, content_settings=settings)
+                return
+            upload, blocks = secrets.token_hex(8), list[BlobBlock]()
+            while block := await asyncio.to_thread(handle.read, self._block_bytes):
+                block_id = base64.b64encode(f"{upload}-{len(blocks):06d}".encode()).decode()
+                await blob.stage_block(block_id, block)
+                blocks.append(BlobBlock(block_id))
+            await blob.commit_block_list(blocks, content_settings=settings)
 
     async def get(self, name: str) -> bytes:
         try:

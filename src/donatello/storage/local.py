@@ -34,6 +34,8 @@ from donatello.storage.store import (
 #: Where the API serves signed links (``storage.endpoints`` mounted under ``/v1``).
 FILES_PATH = "/v1/files/"
 FALLBACK_CONTENT_TYPE = "application/octet-stream"
+#: a file is copied into place in pieces of this size: what one copy holds in memory
+COPY_BYTES = 256 * 1024
 _META = ".meta"
 
 
@@ -173,7 +175,7 @@ def _copy_atomically(source: Path, path: Path) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle, source.open("rb") as reader:
-            shutil.copyfileobj(reader, handle, 1024 * 1024)
+            shutil.copyfileobj(reader, handle, COPY_BYTES)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
