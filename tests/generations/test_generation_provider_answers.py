@@ -31,12 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from donatello.auth.tokens import TokenSigner
 from donatello.core.clock import utcnow
 from donatello.models import Generation
-from tests.generations.test_generation_refusals_and_storage import FailingStore
 from tests.pricing import token_world
 from tests.support import azure_openai_stub as replies
 from tests.support import generation_world as gw
 from tests.support import provider_rows
 from tests.support.azure_openai_stub import AzureOpenAIStub
+from tests.support.failing_store import FailingStore
 
 PROMPT = "a koala in a boardroom"
 

@@ -3,13 +3,11 @@ free; an image store that fails after the provider answered is retried without p
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -20,10 +18,10 @@ from donatello.auth.tokens import TokenSigner
 from donatello.core.clock import utcnow
 from donatello.core.metrics import REGISTRY
 from donatello.models import AuditOutbox, Generation
-from donatello.storage import ImageStore, Tier
 from tests.support import generation_world as gw
 from tests.support import provider_rows
 from tests.support.azure_openai_stub import AzureOpenAIStub, content_filter
+from tests.support.failing_store import FailingStore
 
 PROMPT = "a koala wrestling a crocodile at the quarterly review"
 
@@ -83,43 +81,6 @@ async def test_a_generation_that_was_not_refused_shows_no_content_filter(
     assert await (await gw.worker(app, db, http)).run_once()
     done = (await client.get(f"/v1/generations/{accepted.json()['id']}", headers=world.headers)).json()
     assert (done["status"], done["content_filter"]) == ("completed", None)
-
-
-class FailingStore:
-    """The real image store, except that writes fail while ``failures`` lasts (Blob Storage down)."""
-
-    def __init__(self, store: ImageStore, failures: int) -> None:
-        self.store = store
-        self.failures = failures
-        self.refused = 0
-
-    async def put(self, name: str, data: bytes, content_type: str) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            self.refused += 1
-            raise OSError("the storage account is not answering")
-        await self.store.put(name, data, content_type)
-
-    async def put_file(self, name: str, source: Path, content_type: str) -> None:
-        await self.put(name, await asyncio.to_thread(source.read_bytes), content_type)
-
-    async def get(self, name: str) -> bytes:
-        return await self.store.get(name)
-
-    async def get_file(self, name: str, target: Path) -> None:
-        await self.store.get_file(name, target)
-
-    async def read_url(self, name: str, *, expires_in: timedelta = timedelta(minutes=15)) -> str:
-        return await self.store.read_url(name, expires_in=expires_in)
-
-    async def set_tier(self, name: str, tier: Tier) -> None:
-        await self.store.set_tier(name, tier)
-
-    async def delete(self, name: str) -> None:
-        await self.store.delete(name)
-
-    async def close(self) -> None:
-        await self.store.close()
 
 
 def _calls(model: str) -> float:
