@@ -240,26 +240,23 @@ SERVICES: list[tuple[str, Action, Call]] = [
      lambda db, p, s: lifecycle.delete(db, p, s.id("generations"))),
 ]  # fmt: skip
 
-#: An org admin's API key for reading reports: it acts as an org admin narrowed to that one scope.
 REPORTING_KEY = "org_admin's reporting key"
 
 
+def _reporting_key(admin: Principal) -> Principal:
+    """An org admin's API key for reading reports: the admin narrowed to that one scope."""
+    return replace(admin, api_key_id=uuid.uuid4(), scopes=frozenset({Permission.REPORTS_READ.value}))
+
+
 def _principal(member: User, caller: Role | str) -> Principal:
-    principal = principal_of(member)
-    if caller == REPORTING_KEY:
-        return replace(principal, api_key_id=uuid.uuid4(), scopes=frozenset({Permission.REPORTS_READ.value}))
-    return principal
+    return _reporting_key(principal_of(member)) if caller == REPORTING_KEY else principal_of(member)
 
 
 def _refused_callers(action: Action) -> list[Role | str]:
-    """Every role the map refuses ``action`` (and the reporting key, which every action here needs more of)."""
+    """Every role the map refuses ``action``, and the reporting key (which every action here needs more of)."""
     anyone = Principal(uuid.uuid4(), uuid.uuid4(), None, Role.ORG_ADMIN, "someone@example.com")
-    callers: list[Role | str] = [
-        role for role in Role if POLICIES[action].missing(replace(anyone, role=role))
-    ]
-    key = replace(anyone, api_key_id=uuid.uuid4(), scopes=frozenset({Permission.REPORTS_READ.value}))
-    assert POLICIES[action].missing(key), action
-    return [*callers, REPORTING_KEY]
+    assert POLICIES[action].missing(_reporting_key(anyone)), action
+    return [*(role for role in Role if POLICIES[action].missing(replace(anyone, role=role))), REPORTING_KEY]
 
 
 async def _fingerprint(db: AsyncSession, org_id: uuid.UUID) -> dict[str, str]:
