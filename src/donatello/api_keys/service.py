@@ -22,7 +22,7 @@ from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import NotFound, Unauthenticated, ValidationFailed
 from donatello.core.pagination import Page, decode_time_cursor, page_of
 from donatello.models import ApiKey
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Permission, Principal, ensure
 from donatello.users import service as users
 
 PREFIX = "dnt_"
@@ -35,6 +35,7 @@ def key_hash(key: str) -> str:
 
 async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
     """Create a key for the caller; its scopes must be permissions the caller holds."""
+    ensure(principal, Action.OWN_API_KEYS)
     beyond = [scope.value for scope in body.scopes if not principal.can(scope)]
     if beyond:
         raise ValidationFailed(
@@ -79,6 +80,7 @@ async def list_keys(
 
 async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKey:
     """Revoke one's own key (an org admin: any key of the organization); others' keys are not found."""
+    ensure(principal, Action.SEE_API_KEYS)
     key = await repository.get(session, principal, key_id)
     if key is None or (key.user_id != principal.user_id and not principal.can(Permission.API_KEYS_MANAGE)):
         raise NotFound("api key", key_id)

@@ -37,7 +37,7 @@ from donatello.core.errors import Forbidden, NotFound
 from donatello.core.money import BUDGET_COLUMN, within, written
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import BudgetIncreaseRequest, Department
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 from donatello.tenancy.permissions import Permission
 from donatello.tenancy.scope import scoped_get
 
@@ -58,6 +58,7 @@ async def ask(
     at: datetime | None = None,
 ) -> BudgetIncreaseRequest:
     """Open a request for more budget (see the module docstring for who may, and for what)."""
+    ensure(principal, Action.ASK_FOR_BUDGET)
     at = at or utcnow()
     department = await scoped_get(session, principal, Department, department_id)
     account = await open_for_read(session, department.id, at)
@@ -112,9 +113,8 @@ async def decide(
     at: datetime | None = None,
 ) -> BudgetIncreaseRequest:
     """Approve (in full or less) or decline an open request; an approval changes the budget at once."""
+    ensure(principal, Action.DECIDE_BUDGET_REQUESTS)
     at = at or utcnow()
-    if not principal.can(Permission.BUDGETS_MANAGE):
-        raise Forbidden("Only org admins decide requests for more budget")
     request = await scoped_get(session, principal, BudgetIncreaseRequest, request_id)
     granted = body.amount_aud if body.amount_aud is not None else request.amount_aud
     if body.decision == "approved" and granted > request.amount_aud:

@@ -175,6 +175,7 @@ async def change_budget(
 ) -> BudgetStatus:
     """Change some settings. Department managers may tune their own department's alerts and per-user
     cap, never its budget or mode (nobody raises their own budget)."""
+    ensure(principal, Action.CHANGE_BUDGET)
     department = await scoped_get(session, principal, Department, department_id)
     requested = body.model_dump(exclude_unset=True)
     if not principal.can(Permission.BUDGETS_MANAGE):
@@ -240,6 +241,7 @@ async def amend_charge(
 ) -> CostEvent:
     """Refund or correct a charge (``settlement.amend``). A correction adds to this period's spend: one
     that would take it past what the spend column holds is refused when asked (422), not by the database."""
+    ensure(principal, Action.AMEND_CHARGES)
     if body.kind == "correction" and body.amount_aud > 0:
         charge = await scoped_get(session, principal, CostEvent, cost_event_id)
         account = await open_for_read(session, charge.department_id, utcnow())

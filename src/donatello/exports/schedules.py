@@ -22,7 +22,7 @@ from donatello.exports.schemas import ExportRunRead, ExportScheduleCreate, Expor
 from donatello.exports.service import focus_version_for
 from donatello.models import ExportSchedule, ExportScheduleRun
 from donatello.organizations import service as organizations
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 
 #: How many of a schedule's latest runs a read shows.
 RECENT_RUNS = 10
@@ -31,6 +31,7 @@ RECENT_RUNS = 10
 async def create(
     session: AsyncSession, principal: Principal, body: ExportScheduleCreate, settings: Settings
 ) -> ExportScheduleRead:
+    ensure(principal, Action.EXPORT_COSTS)
     schedule = schedule_repository.add(
         session,
         ExportSchedule(
@@ -66,6 +67,7 @@ async def find(session: AsyncSession, principal: Principal, schedule_id: uuid.UU
 async def set_enabled(
     session: AsyncSession, principal: Principal, schedule_id: uuid.UUID, enabled: bool, settings: Settings
 ) -> ExportScheduleRead:
+    ensure(principal, Action.EXPORT_COSTS)
     schedule = await find(session, principal, schedule_id)
     if schedule.enabled != enabled:
         schedule.enabled = enabled
@@ -76,6 +78,7 @@ async def set_enabled(
 
 async def delete(session: AsyncSession, principal: Principal, schedule_id: uuid.UUID) -> None:
     """The schedule and its runs' records go; files already dropped stay where they are."""
+    ensure(principal, Action.EXPORT_COSTS)
     schedule = await find(session, principal, schedule_id)
     await _audit(session, principal, schedule, "export_schedule.deleted")
     await session.delete(schedule)

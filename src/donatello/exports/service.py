@@ -25,7 +25,7 @@ from donatello.exports.schemas import ExportJobRead
 from donatello.models import ExportJob
 from donatello.organizations import service as organizations
 from donatello.reports.errors import InvalidRange
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,7 @@ async def request_export(
     focus_version: str | None = None,
 ) -> ExportPlan:
     """Audit the export and decide how it runs: inline when the range is small enough, else as a job."""
+    ensure(principal, Action.EXPORT_COSTS)
     rng = await resolve_range(session, principal, starts, ends, department_id, export_format, focus_version)
     estimate = await repository.estimated_rows(
         session, rng.organization_id, rng.first_day, rng.last_day, department_id

@@ -15,7 +15,7 @@ from donatello.generations import repository
 from donatello.generations.errors import NotCancellable
 from donatello.generations.queries import may_see
 from donatello.models import Generation
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Permission, Principal, ensure
 
 IN_FLIGHT = ("pending", "processing")
 
@@ -23,6 +23,7 @@ IN_FLIGHT = ("pending", "processing")
 async def cancel(session: AsyncSession, principal: Principal, generation_id: uuid.UUID) -> Generation:
     """Stop a pending or running generation: it is never charged and its hold is released now. A worker
     still running it notices (its lease is gone) and discards its result."""
+    ensure(principal, Action.ACT_ON_GENERATIONS)
     generation = await _own(session, principal, generation_id)
     if generation.status not in IN_FLIGHT:
         raise NotCancellable(generation.status)
@@ -33,6 +34,7 @@ async def cancel(session: AsyncSession, principal: Principal, generation_id: uui
 async def delete(session: AsyncSession, principal: Principal, generation_id: uuid.UUID) -> None:
     """Soft-delete (the seed's is_deleted/deleted_at); an in-flight generation is cancelled first. The
     images stay until retention removes them."""
+    ensure(principal, Action.ACT_ON_GENERATIONS)
     generation = await _own(session, principal, generation_id)
     if generation.status in IN_FLIGHT:
         await _cancel(session, principal, generation, "deleted by the user")

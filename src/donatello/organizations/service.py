@@ -21,7 +21,7 @@ from donatello.organizations.schemas import (
     OrganizationRead,
     OrganizationUpdate,
 )
-from donatello.tenancy import RANK, Principal, Role
+from donatello.tenancy import RANK, Action, Principal, Role, ensure
 
 
 async def active_for_tenant(session: AsyncSession, azure_tenant_id: str) -> Organization | None:
@@ -95,6 +95,7 @@ async def set_mfa_rule(
 ) -> MfaRule:
     """An org admin (or a platform admin) declares how the organization's sign-ins prove MFA; audited.
     It applies from each person's next sign-in."""
+    ensure(principal, Action.CHANGE_ORGANIZATION_SETTINGS)
     org = await get(session, principal, organization_id)
     before = mfa_rule(org)
     if before == rule:
@@ -159,6 +160,7 @@ async def find(session: AsyncSession, organization_id: uuid.UUID) -> Organizatio
 async def create(session: AsyncSession, principal: Principal, body: OrganizationCreate) -> Organization:
     """A platform administrator adds a tenant (or, once, the platform's own organization, where platform
     administrators are then added); domains and Entra tenant id are unique."""
+    ensure(principal, Action.MANAGE_ORGANIZATIONS)
     _check_settings(body.settings)
     domain = body.domain.lower()
     email_domains = _others(domain, body.email_domains)
@@ -191,6 +193,7 @@ async def update(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID, body: OrganizationUpdate
 ) -> Organization:
     """Rename, (de)activate, link to an Entra tenant or reconfigure; the audit event lists the changes."""
+    ensure(principal, Action.MANAGE_ORGANIZATIONS)
     org = await get(session, principal, organization_id)
     values = body.model_dump(exclude_unset=True)
     if values.get("settings") is not None:

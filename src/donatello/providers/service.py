@@ -38,7 +38,7 @@ from donatello.providers.schemas import (
     TokenPricesRead,
 )
 from donatello.providers.standing import UNKNOWN, Standing, standings
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Permission, Principal, ensure
 
 #: configuration keys that look like credentials; those belong in Key Vault
 SECRET_WORDS = ("key", "secret", "password", "token", "credential")
@@ -87,6 +87,7 @@ async def schedule_price(
     session: AsyncSession, principal: Principal, provider_id: uuid.UUID, body: PriceSchedule
 ) -> PriceVersionRead:
     """A super admin schedules a model's next price (``providers.prices``)."""
+    ensure(principal, Action.MANAGE_MODELS)
     return await prices.schedule(session, principal, await _visible(session, provider_id, admin=True), body)
 
 
@@ -94,6 +95,7 @@ async def create(
     session: AsyncSession, principal: Principal, availability: Availability, body: ProviderCreate
 ) -> ProviderRead:
     """A super admin registers a model; provider/model pairs are unique."""
+    ensure(principal, Action.MANAGE_MODELS)
     if body.config is not None:
         _refuse_secrets(body.config.configuration)
         residency.check_placement(body.processing_country, body.config.configuration)
@@ -132,6 +134,7 @@ async def update(
 ) -> ProviderRead:
     """Enable/disable a model, change its prices, timeout, priority or multipliers; audited per field.
     Any change by an administrator makes an unavailable model available again."""
+    ensure(principal, Action.MANAGE_MODELS)
     model = await _visible(session, provider_id, admin=True)
     now_priced = await prices.price_now(session, model)
     wanted = body.model_dump(exclude_unset=True, exclude={"token_prices"})
@@ -200,6 +203,7 @@ async def configure(
 ) -> ProviderConfigRead:
     """Replace a model's runtime configuration (retries, per-minute limit, settings, credential); an
     unavailable model is available again."""
+    ensure(principal, Action.MANAGE_MODELS)
     model = await _visible(session, provider_id, admin=True)
     _refuse_secrets(body.configuration)
     residency.check_placement(model.processing_country, body.configuration)

@@ -22,7 +22,7 @@ from donatello.core.database import set_platform_scope, set_tenant
 from donatello.core.errors import NotFound
 from donatello.models import Organization, ProvisioningToken
 from donatello.provisioning import repository
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 from donatello.users.errors import OrganizationRequired
 
 PREFIX = "dsp_"
@@ -74,6 +74,7 @@ async def organization(session: AsyncSession, id_or_domain: str) -> Organization
 async def issue_for(session: AsyncSession, principal: Principal) -> IssuedToken:
     """An org admin issues their organization's token; a platform administrator names the organization
     (``organization_id``, checked by ``in_organization``: another organization, for anyone else, is 404)."""
+    ensure(principal, Action.MANAGE_PEOPLE)
     if principal.platform_wide:
         raise OrganizationRequired()
     return await issue(session, principal.organization_id, Actor.of(principal))

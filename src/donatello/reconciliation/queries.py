@@ -16,7 +16,7 @@ from donatello.reconciliation import comparison, repository
 from donatello.reconciliation.errors import InvalidReconciliation
 from donatello.reconciliation.schemas import ReconciliationSettings
 from donatello.reconciliation.service import organization_settings
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 
 
 async def current_settings(session: AsyncSession, principal: Principal) -> ReconciliationSettings:
@@ -36,6 +36,7 @@ async def change_settings(
 ) -> ReconciliationSettings:
     """Replace the organization's mapping and tolerances; every target must be a catalogue model.
     Audited with the settings before and after."""
+    ensure(principal, Action.RECONCILE)
     catalogue = await repository.catalogue(session)
     unknown = sorted({t for t in wanted.mappings.values() if tuple(t.partition("/")[::2]) not in catalogue})
     blank = [key for key in wanted.mappings if not key.strip() or len(key) > 500]

@@ -34,7 +34,7 @@ from donatello.reconciliation.comparison import Config, RateBook
 from donatello.reconciliation.errors import FileTooLarge, InvalidReconciliation
 from donatello.reconciliation.reading import Totals
 from donatello.storage import ImageStore
-from donatello.tenancy import Principal
+from donatello.tenancy import Action, Principal, ensure
 
 CHUNK = 1 << 20
 
@@ -284,6 +284,7 @@ async def accept(
     """An uploaded provider file: compared now when small, staged in storage for the worker job when
     larger than ``reconciliation_inline_max_bytes``; the existing reconciliation when it was imported
     before under the same configuration (and False)."""
+    ensure(principal, Action.RECONCILE)
     config = await configure(session, principal.organization_id, provider, file_format, period)
     upload = await asyncio.to_thread(
         receive,

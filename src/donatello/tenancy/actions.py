@@ -1,9 +1,9 @@
 """What a person does, named once, with the permissions it needs: the one map both edges read.
 
-The API's ``require(Action.X)`` and the web's ``requiring(Action.X)`` declare a route by its action, and a
-service that must not trust its caller checks the same entry (``ensure``). Any one of an action's
-permissions allows it; the services narrow further where a permission reaches only part of the
-organization (a manager's own department, one's own generations).
+The API's ``require(Action.X)`` and the web's ``requiring(Action.X)`` declare a route by its action, and
+every service that changes something checks the same entry (``ensure``), whoever calls it. Any one of
+an action's permissions allows it; the services narrow further where a permission reaches only part of
+the organization (a manager's own department, one's own generations).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from donatello.core.errors import Conflict, NotFound, Unauthenticated, Validatio
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Organization, User
 from donatello.organizations import service as organizations
-from donatello.tenancy import TENANT_CEILING, Principal, Role
+from donatello.tenancy import TENANT_CEILING, Action, Principal, Role, ensure
 from donatello.users import administration, repository
 from donatello.users.errors import (
     CannotChangeOwnAccess,
@@ -223,6 +223,7 @@ async def create(session: AsyncSession, principal: Principal, body: UserCreate) 
     """An org admin adds a person before their first sign-in (e-mail, role, department). A platform
     administrator names the organization (``organization_id``, as on every operation that acts on one):
     never their own by default."""
+    ensure(principal, Action.MANAGE_PEOPLE)
     if principal.platform_wide:
         raise OrganizationRequired()
     organization_id = principal.organization_id
@@ -282,6 +283,7 @@ async def get(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -
 async def update(session: AsyncSession, principal: Principal, user_id: uuid.UUID, body: UserUpdate) -> User:
     """Change a user's role, department or active state; nobody raises their own role or reach, and
     nobody reaches an account ranked above their own (a platform administrator's is not found)."""
+    ensure(principal, Action.MANAGE_PEOPLE)
     user = await get(session, principal, user_id)
     values = body.model_dump(exclude_unset=True)
     if user.id == principal.user_id and ({"role", "is_active"} & values.keys()):

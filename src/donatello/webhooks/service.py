@@ -23,7 +23,7 @@ from donatello.core.errors import Conflict, NotFound
 from donatello.core.pagination import Page, decode_cursor, page_of
 from donatello.models import Webhook, WebhookDelivery
 from donatello.sealing import PromptSealer
-from donatello.tenancy import Permission, Principal
+from donatello.tenancy import Action, Permission, Principal, ensure
 from donatello.webhooks import catalogue, repository, signing, targets
 from donatello.webhooks.schemas import (
     DeliveryRead,
@@ -53,6 +53,7 @@ async def create(
     session: AsyncSession, principal: Principal, body: WebhookCreate, outbound: Outbound
 ) -> WebhookWithSecret:
     """Register the caller's webhook; the URL must reach a public address (unless allowed by settings)."""
+    ensure(principal, Action.OWN_WEBHOOKS)
     await _check_target(body.webhook_url, outbound)
     secret = signing.new_secret()
     webhook_id = uuid.uuid4()
@@ -109,6 +110,7 @@ async def update(
     outbound: Outbound,
 ) -> Webhook:
     """Change the URL (checked like a new one), the event types, or pause/re-enable deliveries."""
+    ensure(principal, Action.OWN_WEBHOOKS)
     webhook = await get(session, principal, webhook_id)
     changed: dict[str, Any] = {}
     if body.webhook_url is not None and body.webhook_url != webhook.webhook_url:
@@ -140,6 +142,7 @@ async def rotate_secret(
     session: AsyncSession, principal: Principal, webhook_id: uuid.UUID, outbound: Outbound
 ) -> WebhookWithSecret:
     """Replace the signing secret at once (deliveries from now on are signed with the new one)."""
+    ensure(principal, Action.OWN_WEBHOOKS)
     webhook = await get(session, principal, webhook_id)
     secret = signing.new_secret()
     sealed = await outbound.sealer.seal(secret, context=secret_context(webhook.organization_id, webhook.id))
@@ -158,6 +161,7 @@ async def rotate_secret(
 
 async def delete(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> None:
     """Remove the webhook and its deliveries (pending ones are never sent)."""
+    ensure(principal, Action.OWN_WEBHOOKS)
     webhook = await get(session, principal, webhook_id)
     await audit.record_event(
         session,
@@ -172,6 +176,7 @@ async def delete(session: AsyncSession, principal: Principal, webhook_id: uuid.U
 
 async def ping(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> PingAccepted:
     """Queue a signed ``webhook.ping`` delivery to the webhook (the worker sends it like any event)."""
+    ensure(principal, Action.OWN_WEBHOOKS)
     webhook = await get(session, principal, webhook_id)
     if not webhook.is_active:
         raise Conflict("The webhook is disabled; enable it before pinging it")
@@ -217,6 +222,7 @@ async def redeliver(
 ) -> DeliveryRead:
     """Send a delivered or failed event again, with a fresh series of attempts (same delivery id, so a
     receiver that deduplicates on Donatello-Delivery sees it as the same event)."""
+    ensure(principal, Action.OWN_WEBHOOKS)
     webhook = await get(session, principal, webhook_id)
     if not webhook.is_active:
         raise Conflict("The webhook is disabled; enable it before redelivering")
