@@ -43,8 +43,6 @@ SQL_FOUNDATIONS = ("donatello.core", "donatello.models", "donatello.tenancy.scop
 NOT_SQL = ("sqlalchemy.ext.asyncio", "sqlalchemy.exc")
 #: SQL that still lives outside a repository, each with where it belongs (move it, then drop the entry)
 SQL_TO_MOVE = {
-    "donatello.generations.pacing": "generations' repository (the pacing queries)",
-    "donatello.generations.waiting": "generations' repository (the queue's order, read for a place in line)",
     "donatello.providers.circuit": "a providers health repository (circuit state)",
     "donatello.providers.conditions": "a providers health repository (what admission reads of circuits)",
     "donatello.providers.health": "a providers health repository (the model-health job's reads)",
