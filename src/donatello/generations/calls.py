@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,26 +49,31 @@ async def sent(session: AsyncSession, job: Job) -> uuid.UUID:
     return await calls_repository.add(session, call)
 
 
+#: more to write in the transaction that records a call's outcome (the quota places of its requests)
+Also = Callable[[AsyncSession], Awaitable[None]]
+
+
 async def outcome_of(
     sessions: async_sessionmaker[AsyncSession],
     job: Job,
     call_id: uuid.UUID | None,
     work: asyncio.Task[Outcome],
+    also: Also | None = None,
 ) -> Outcome:
     """The finished call's result (or its error, raised), its outcome recorded first (None: no request was
     let go, nothing to record). When a fallback made the images, the call names the model that answered."""
     try:
         outcome = work.result()
     except ContentFiltered:
-        await _record(sessions, job, call_id, "refused")
+        await _record(sessions, job, call_id, "refused", also=also)
         raise
     except ProviderError:
-        await _record(sessions, job, call_id, "failed")
+        await _record(sessions, job, call_id, "failed", also=also)
         raise
     except Exception:  # a fault of ours mid-call: whether the provider answered is not known
-        await _record(sessions, job, call_id, "lost", possibly_billed=True)
+        await _record(sessions, job, call_id, "lost", possibly_billed=True, also=also)
         raise
-    await _record(sessions, job, call_id, "answered", model=outcome.candidate.name)
+    await _record(sessions, job, call_id, "answered", model=outcome.candidate.name, also=also)
     return outcome
 
 
@@ -84,6 +90,7 @@ async def _record(
     *,
     possibly_billed: bool = False,
     model: str | None = None,
+    also: Also | None = None,
 ) -> None:
     if call_id is None:  # nothing was sent
         return
@@ -96,6 +103,8 @@ async def _record(
         values["model"] = model
     async with transaction(sessions, tenant=job.organization_id) as session:
         await calls_repository.set_outcome(session, call_id, **values)
+        if also is not None:
+            await also(session)
 
 
 async def of_generation(session: AsyncSession, generation_id: uuid.UUID) -> list[ProviderCall]:

@@ -109,13 +109,14 @@ async def take_call(
 ) -> bool:
     """At the claim: reserve the job's place if its model's window has room a moment ahead (always, for a
     model with no quota); False when another worker took the last place first."""
-    quota = await repository.quota_of(session, job.provider, job.model)
+    quota = await repository.quota_of(session, job.provider, job.model, now)
     limits = _Limits.of(quota, window_seconds) if quota is not None else None
     if quota is None or limits is None:
         return True
     await repository.take_turn_on(session, quota.id)
     await repository.forget_before(session, quota.id, now - timedelta(seconds=limits.window))
-    await repository.give_back_unsent(session, job.id)  # an earlier claim's, never sent
+    if job.attempts > 1:
+        await repository.give_back_unsent(session, job.id)  # an earlier claim's, never sent
     ahead = timedelta(seconds=claim_ahead(limits.window) - limits.window)
     bound = int(job.details.get("token_bound") or 0)
     if not limits.fit(await repository.held(session, quota.id, now + ahead, sent_only=False), bound):
@@ -145,11 +146,12 @@ async def take_place(
     """As a request of ``job`` is about to be sent to ``provider``/``model``: its place in the model's
     window (the job's reservation, or a new place), counted over the requests sent; ``Wait`` when there is
     no room now or the deployment is cooling down; None for a model without a quota (nothing to count)."""
-    if (cooling := await repository.cooling_until(session, provider, model, now)) is not None:
-        return Wait(cooling, cooling=True)
-    quota = await repository.quota_of(session, provider, model)
-    limits = _Limits.of(quota, window_seconds) if quota is not None else None
-    if quota is None or limits is None:
+    quota = await repository.quota_of(session, provider, model, now)
+    if quota is None:
+        return None
+    if quota.cooling_until is not None:
+        return Wait(quota.cooling_until, cooling=True)
+    if (limits := _Limits.of(quota, window_seconds)) is None:
         return None
     await repository.take_turn_on(session, quota.id)
     window = timedelta(seconds=limits.window)
@@ -172,20 +174,22 @@ async def written(session: AsyncSession, place: uuid.UUID, at: datetime) -> None
 
 
 async def finished(
-    session: AsyncSession, place: uuid.UUID, latest_arrival: datetime | None, result: ImageResult | None
+    session: AsyncSession, place: uuid.UUID, latest_arrival: datetime, result: ImageResult | None
 ) -> None:
-    """The request is over: settle when it can have arrived (unless already known) and, once answered,
-    the tokens the provider reported in place of its bound."""
+    """The request is over: it reached the provider by ``latest_arrival`` (plus the allowance) if at all
+    and, once answered, its tokens are what the provider reported in place of its bound."""
     usage = result.usage if result is not None else None
     tokens = reported_tokens(usage) if usage is not None else None
-    arrived = latest_arrival + ARRIVAL_ALLOWANCE if latest_arrival is not None else None
-    await repository.settle(session, place, arrived, tokens)
+    await repository.settle(session, place, latest_arrival + ARRIVAL_ALLOWANCE, tokens)
 
 
-async def answered(session: AsyncSession, job: Job, provider: str, model: str, result: ImageResult) -> None:
-    """The job is done: a place reserved at its claim and not needed is given back; the answering call's
-    time moves the model's seconds per call (for estimated starts)."""
-    await repository.give_back_unsent(session, job.id)
+async def answered(
+    session: AsyncSession, job: Job, provider: str, model: str, result: ImageResult, *, unsent: bool
+) -> None:
+    """The job is done: the place reserved at its claim, if ``unsent``, is given back; the answering
+    call's time moves the model's seconds per call (for estimated starts)."""
+    if unsent:
+        await repository.give_back_unsent(session, job.id)
     await repository.move_call_time(session, provider, model, result.latency_ms / 1000, CALL_TIME_WEIGHT)
 
 

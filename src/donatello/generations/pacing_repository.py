@@ -33,11 +33,12 @@ from donatello.models import Generation, ModelCall, ModelPace, ModelProvider, Pr
 
 @dataclass(frozen=True)
 class ModelQuota:
-    """A deployment's quotas, per minute (None: none of that kind)."""
+    """A deployment's quotas, per minute (None: none of that kind), and its cool-down if one is running."""
 
     id: uuid.UUID
     calls_per_minute: int | None
     tokens_per_minute: int | None
+    cooling_until: datetime | None
 
 
 @dataclass(frozen=True)
@@ -129,19 +130,21 @@ def model_has_room(now: datetime, window_seconds: float, most_ahead_seconds: flo
     return ~exists(full)
 
 
-async def quota_of(session: AsyncSession, provider: str, model: str) -> ModelQuota | None:
+async def quota_of(session: AsyncSession, provider: str, model: str, now: datetime) -> ModelQuota | None:
     row = (
         await session.execute(
             select(
                 ModelProvider.id,
                 ProviderConfig.rate_limit_per_minute,
                 ProviderConfig.token_limit_per_minute,
+                case((ModelPace.cool_down_until > now, ModelPace.cool_down_until)),
             )
-            .join(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+            .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
+            .outerjoin(ModelPace, ModelPace.provider_id == ModelProvider.id)
             .where(ModelProvider.provider_name == provider, ModelProvider.model_name == model)
         )
     ).first()
-    return ModelQuota(row[0], row[1], row[2]) if row is not None else None
+    return ModelQuota(row[0], row[1], row[2], row[3]) if row is not None else None
 
 
 async def take_turn_on(session: AsyncSession, provider_id: uuid.UUID) -> None:
@@ -247,18 +250,6 @@ async def settle(
         values["tokens"] = tokens
     if values:
         await session.execute(update(ModelCall).where(ModelCall.id == call_id).values(**values))
-
-
-async def cooling_until(session: AsyncSession, provider: str, model: str, now: datetime) -> datetime | None:
-    return await session.scalar(
-        select(ModelPace.cool_down_until)
-        .join(ModelProvider, ModelProvider.id == ModelPace.provider_id)
-        .where(
-            ModelProvider.provider_name == provider,
-            ModelProvider.model_name == model,
-            ModelPace.cool_down_until > now,
-        )
-    )
 
 
 async def cool_down(session: AsyncSession, provider: str, model: str, until: datetime) -> None:

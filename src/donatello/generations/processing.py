@@ -143,6 +143,7 @@ class Processor:
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
+            requests: JobRequests | None = None
             if (outcome := self.kept.kept(job.id)) is None:
                 request = await asked_of(job, self.sealer)
                 options = await fallbacks(self.sessions, job, request, self.availability, self.credentials)
@@ -168,10 +169,11 @@ class Processor:
                     await calls.abandoned(self.sessions, job, requests.call)
                     await self._abandon(job)
                     return
-                outcome = await calls.outcome_of(self.sessions, job, requests.call, work)
+                outcome = await calls.outcome_of(self.sessions, job, requests.call, work, requests.settle)
                 await asyncio.to_thread(self.kept.keep, job.id, outcome)  # megabytes to disk
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
-            await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
+            unsent = requests.unsent if requests else True  # an earlier attempt's kept answer: none sent
+            await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000), unsent)
         except ContentFiltered as refusal:
             await self._finish_failed(job, refusal_message(refusal), refusal)
         except ProvidersExhausted as exhausted:
@@ -225,7 +227,7 @@ class Processor:
                 await reservations.extend(session, job.id, now + self.settings.reservation_hold)
 
     async def _complete(
-        self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int
+        self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int, unsent: bool
     ) -> None:
         now = utcnow()
         chosen, usage = outcome.candidate, outcome.result.usage
@@ -261,7 +263,7 @@ class Processor:
             charge = await settlement.settle(
                 session, job.id, chosen.quote, usage=usage, at=now, processed_in=outcome.processed_in
             )
-            await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result)
+            await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result, unsent=unsent)
             finished.cost_aud = charge.actual_cost_aud
             finished.details = {**finished.details, "charge_basis": charge_basis(charge.details)}
             repository.add_metadata(

@@ -93,15 +93,17 @@ class JobRequests:
     job: Job
     settings: Settings
     call: uuid.UUID | None = None  # its provider call on record, once its first request was let go
+    unsent: bool = True  # the place its claim reserved on its own model (if it has a quota) is not used
+    _answered: list[tuple[uuid.UUID, datetime, ImageResult]] = field(default_factory=list)
     _settling: set[asyncio.Task[None]] = field(default_factory=set)
 
     @asynccontextmanager
     async def sending(self, target: ProviderTarget) -> AsyncIterator[_Request]:
         place = await self._take_place(target)
+        if (target.provider, target.model) == (self.job.provider, self.job.model):
+            self.unsent = False
         request = _Request(target)
-        timer: asyncio.TimerHandle | None = None
-        if place is not None:
-            timer = self._settle_if_long(place, request, target)
+        timer = self._settle_if_long(place, request, target) if place is not None else None
         token = _SENDING.set(request)
         try:
             yield request
@@ -110,7 +112,17 @@ class JobRequests:
             if timer is not None:
                 timer.cancel()
             if place is not None:
-                await self._settle(place, request)
+                latest = request.written_at or utcnow()  # not reported written: it was over by now
+                if request.result is not None:  # settled with the job's outcome, in its transaction
+                    self._answered.append((place, latest, request.result))
+                else:  # failed: at once, before any retry
+                    await self._settle(place, latest, None)
+
+    async def settle(self, session: AsyncSession) -> None:
+        """Settle the places of the answered requests: in the transaction recording the job's outcome."""
+        for place, latest, result in self._answered:
+            await pacing.finished(session, place, latest, result)
+        self._answered.clear()
 
     async def _take_place(self, target: ProviderTarget) -> uuid.UUID | None:
         """Its place, once the model's window has room (None: a model without a quota)."""
@@ -159,13 +171,10 @@ class JobRequests:
             async with transaction(self.sessions, platform=True) as session:
                 await pacing.written(session, place, at)
 
-    async def _settle(self, place: uuid.UUID, request: _Request) -> None:
-        """The request is over: its latest arrival (when written; else now, after its answer or failure) and
-        its reported tokens. Failing to record it only keeps the place held longer."""
-        await asyncio.gather(*self._settling, return_exceptions=True)
-        latest = request.written_at or utcnow()
+    async def _settle(self, place: uuid.UUID, latest: datetime, result: ImageResult | None) -> None:
+        """Failing to record it only keeps the place held longer (as if still in flight)."""
         try:
             async with transaction(self.sessions, platform=True) as session:
-                await pacing.finished(session, place, latest, request.result)
+                await pacing.finished(session, place, latest, result)
         except Exception:
             log.warning("a quota place could not be settled", exc_info=True)
