@@ -159,9 +159,10 @@ async def take_place(
     bound = int(job.details.get("token_bound") or 0) if own_model else 0
     held = await repository.held(session, quota.id, now - window, sent_only=True)
     if not limits.fit(held, bound):
-        # the oldest place leaves the window at its end; one still in flight has no known end yet
-        known = held.oldest is not None and held.oldest <= now + ARRIVAL_ALLOWANCE
-        return Wait(held.oldest + window if known and held.oldest else None)
+        excess = held.calls - limits.calls if limits.calls is not None and held.calls >= limits.calls else 0
+        frees = await repository.frees_for(session, quota.id, job.id, now - window, excess)
+        # that place leaves the window one window after it; one still in flight has no known end yet
+        return Wait(frees + window if frees is not None and frees <= now + ARRIVAL_ALLOWANCE else None)
     until = now + lease  # the latest it can reach the provider, until it is reported written
     if own_model and (place := await repository.mark_sent(session, quota.id, job.id, now, until)):
         return place

@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -29,6 +30,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.models import Generation, ModelCall, ModelPace, ModelProvider, ProviderConfig
+
+_NEVER: ColumnElement[datetime] = literal_column("'infinity'::timestamptz")
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,10 @@ class ModelQuota:
 
 @dataclass(frozen=True)
 class Held:
-    """The places a model's window holds: how many, their tokens, and the oldest's ``called_at``."""
+    """The places a model's window holds: how many, and their tokens."""
 
     calls: int
     tokens: int
-    oldest: datetime | None
 
 
 @dataclass(frozen=True)
@@ -172,14 +174,41 @@ async def held(session: AsyncSession, provider_id: uuid.UUID, since: datetime, *
     where = [ModelCall.provider_id == provider_id, ModelCall.called_at > since]
     if sent_only:
         where.append(ModelCall.sent_at.is_not(None))
-    calls, tokens, oldest = (
+    calls, tokens = (
         await session.execute(
-            select(
-                func.count(), func.coalesce(func.sum(ModelCall.tokens), 0), func.min(ModelCall.called_at)
-            ).where(*where)
+            select(func.count(), func.coalesce(func.sum(ModelCall.tokens), 0)).where(*where)
         )
     ).one()
-    return Held(int(calls), int(tokens or 0), oldest)
+    return Held(int(calls), int(tokens or 0))
+
+
+async def frees_for(
+    session: AsyncSession, provider_id: uuid.UUID, generation_id: uuid.UUID, since: datetime, excess: int
+) -> datetime | None:
+    """The ``called_at`` of the sent place whose end lets this job's request go: past the ``excess`` of
+    places over the quota, one more for each job claimed before it and still waiting to send (they go
+    first, as places free one by one). None: the window holds no such place."""
+    mine = (
+        select(ModelCall.called_at)
+        .where(
+            ModelCall.provider_id == provider_id,
+            ModelCall.generation_id == generation_id,
+            ModelCall.sent_at.is_(None),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    waiting = ModelCall.provider_id == provider_id, ModelCall.sent_at.is_(None)
+    ahead = select(func.count()).where(*waiting, ModelCall.called_at < func.coalesce(mine, _NEVER))
+    return await session.scalar(
+        select(ModelCall.called_at)
+        .where(
+            ModelCall.provider_id == provider_id, ModelCall.sent_at.is_not(None), ModelCall.called_at > since
+        )
+        .order_by(ModelCall.called_at)
+        .offset(excess + ahead.scalar_subquery())
+        .limit(1)
+    )
 
 
 async def reserve(
