@@ -80,8 +80,7 @@ async def run(url: str, settings: Settings) -> None:
         async with open_resources(settings, url=url, audit=False) as resources:
             people = await _people(resources.sessionmaker)
             await _flood(url, settings, resources, stub, people)
-            if not os.environ.get("PROFILE_TO"):
-                await _no_quota(url, settings, resources, stub, people)
+            await _no_quota(url, settings, resources, stub, people)
     finally:
         stub.stop()
 
@@ -168,9 +167,7 @@ async def _work(url, settings, sessions, ids, stub) -> tuple[float, int, float, 
         "DONATELLO_WORKER_POLL_SECONDS": "0.1",
     }
     started = time.monotonic()
-    prof = os.environ.get("PROFILE_TO")
-    cmd = [sys.executable, "-m", "cProfile", "-o", prof, str(DONATELLO)] if prof else [str(DONATELLO)]
-    worker = subprocess.Popen([*cmd, "worker", "--only", "generations"], env=env)  # noqa: ASYNC220
+    worker = subprocess.Popen([DONATELLO, "worker", "--only", "generations"], env=env)  # noqa: ASYNC220
     samples: list[tuple[int, int]] = []  # (calls in flight at the stub, worker RSS KiB)
     try:
         while await _done(sessions, ids) < len(ids):

@@ -114,12 +114,15 @@ async def take_call(
     if quota is None or limits is None:
         return True
     await repository.take_turn_on(session, quota.id)
-    await repository.forget_before(session, quota.id, now - timedelta(seconds=limits.window))
     if job.attempts > 1:
         await repository.give_back_unsent(session, job.id)  # an earlier claim's, never sent
-    ahead = timedelta(seconds=claim_ahead(limits.window) - limits.window)
+    window = timedelta(seconds=limits.window)
+    ahead = timedelta(seconds=claim_ahead(limits.window))
+    held = await repository.held(
+        session, quota.id, now + ahead - window, sent_only=False, forget_before=now - window
+    )
     bound = int(job.details.get("token_bound") or 0)
-    if not limits.fit(await repository.held(session, quota.id, now + ahead, sent_only=False), bound):
+    if not limits.fit(held, bound):
         return False
     await repository.reserve(session, quota.id, job.id, now + lease, bound or None)
     return True

@@ -155,13 +155,6 @@ async def take_turn_on(session: AsyncSession, provider_id: uuid.UUID) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
-async def forget_before(session: AsyncSession, provider_id: uuid.UUID, before: datetime) -> None:
-    """Places the provider can no longer count: their window has passed."""
-    await session.execute(
-        delete(ModelCall).where(ModelCall.provider_id == provider_id, ModelCall.called_at <= before)
-    )
-
-
 async def give_back_unsent(session: AsyncSession, generation_id: uuid.UUID) -> None:
     """The job's places taken at its claim and never sent (not needed, or its worker died)."""
     await session.execute(
@@ -169,16 +162,26 @@ async def give_back_unsent(session: AsyncSession, generation_id: uuid.UUID) -> N
     )
 
 
-async def held(session: AsyncSession, provider_id: uuid.UUID, since: datetime, *, sent_only: bool) -> Held:
-    """The places the model's window holds after ``since``: every one (claims), or those sent (sends)."""
+async def held(
+    session: AsyncSession,
+    provider_id: uuid.UUID,
+    since: datetime,
+    *,
+    sent_only: bool,
+    forget_before: datetime | None = None,
+) -> Held:
+    """The places the model's window holds after ``since``: every one (claims), or those sent (sends).
+    With ``forget_before``, the places whose window passed by then are deleted in the same statement."""
     where = [ModelCall.provider_id == provider_id, ModelCall.called_at > since]
     if sent_only:
         where.append(ModelCall.sent_at.is_not(None))
-    calls, tokens = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(ModelCall.tokens), 0)).where(*where)
+    stmt = select(func.count(), func.coalesce(func.sum(ModelCall.tokens), 0)).where(*where)
+    if forget_before is not None:  # the provider no longer counts them
+        gone = delete(ModelCall).where(
+            ModelCall.provider_id == provider_id, ModelCall.called_at <= forget_before
         )
-    ).one()
+        stmt = stmt.add_cte(gone.cte("forgotten"))
+    calls, tokens = (await session.execute(stmt)).one()
     return Held(int(calls), int(tokens or 0))
 
 

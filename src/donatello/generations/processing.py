@@ -307,6 +307,7 @@ class Processor:
         current = await repository.get(session, job.id)
         if current is not None and current.status == "cancelled":
             self.kept.discard(job.id)
+            await pacing.give_back(session, job)  # a place its claim reserved and did not send
             await reservations.release(session, job.id, "cancelled")
             for image, thumbnail in names:
                 await self.store.delete(image)
