@@ -109,11 +109,10 @@ async def take_call(
 ) -> bool:
     """At the claim: reserve the job's place if its model's window has room a moment ahead (always, for a
     model with no quota); False when another worker took the last place first."""
-    quota = await repository.quota_of(session, job.provider, job.model, now)
+    quota = await repository.quota_of(session, job.provider, job.model, now)  # its turn, with a quota
     limits = _Limits.of(quota, window_seconds) if quota is not None else None
     if quota is None or limits is None:
         return True
-    await repository.take_turn_on(session, quota.id)
     if job.attempts > 1:
         await repository.give_back_unsent(session, job.id)  # an earlier claim's, never sent
     window = timedelta(seconds=limits.window)
@@ -149,14 +148,13 @@ async def take_place(
     """As a request of ``job`` is about to be sent to ``provider``/``model``: its place in the model's
     window (the job's reservation, or a new place), counted over the requests sent; ``Wait`` when there is
     no room now or the deployment is cooling down; None for a model without a quota (nothing to count)."""
-    quota = await repository.quota_of(session, provider, model, now)
+    quota = await repository.quota_of(session, provider, model, now)  # its turn, with a quota
     if quota is None:
         return None
     if quota.cooling_until is not None:
         return Wait(quota.cooling_until, cooling=True)
     if (limits := _Limits.of(quota, window_seconds)) is None:
         return None
-    await repository.take_turn_on(session, quota.id)
     window = timedelta(seconds=limits.window)
     own_model = (provider, model) == (job.provider, job.model)
     bound = int(job.details.get("token_bound") or 0) if own_model else 0

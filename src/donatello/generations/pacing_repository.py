@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     and_,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -133,13 +135,19 @@ def model_has_room(now: datetime, window_seconds: float, most_ahead_seconds: flo
 
 
 async def quota_of(session: AsyncSession, provider: str, model: str, now: datetime) -> ModelQuota | None:
+    """The model's quotas and cool-down — and, when it has a quota, its turn to take places in its window:
+    one process at a time, until the transaction ends (a transaction lock, taken in the same statement)."""
+    calls, tokens = ProviderConfig.rate_limit_per_minute, ProviderConfig.token_limit_per_minute
+    key = func.hashtextextended(literal("model-calls:") + cast(ModelProvider.id, String), 0)
+    turn = case((or_(calls.is_not(None), tokens.is_not(None)), func.pg_advisory_xact_lock(key).is_(None)))
     row = (
         await session.execute(
             select(
                 ModelProvider.id,
-                ProviderConfig.rate_limit_per_minute,
-                ProviderConfig.token_limit_per_minute,
+                calls,
+                tokens,
                 case((ModelPace.cool_down_until > now, ModelPace.cool_down_until)),
+                turn,
             )
             .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
             .outerjoin(ModelPace, ModelPace.provider_id == ModelProvider.id)
@@ -147,12 +155,6 @@ async def quota_of(session: AsyncSession, provider: str, model: str, now: dateti
         )
     ).first()
     return ModelQuota(row[0], row[1], row[2], row[3]) if row is not None else None
-
-
-async def take_turn_on(session: AsyncSession, provider_id: uuid.UUID) -> None:
-    """Places in one model's window are taken one at a time, by every process (a transaction lock)."""
-    lock = func.hashtextextended(f"model-calls:{provider_id}", 0)
-    await session.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
 async def give_back_unsent(session: AsyncSession, generation_id: uuid.UUID) -> None:
