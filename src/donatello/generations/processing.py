@@ -67,8 +67,6 @@ from donatello.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
-#: how long an idle provider connection is kept for reuse
-KEEPALIVE_SECONDS = 4.0
 #: what ``claim`` returns when it did work but has no job to process: it failed one for good (too many
 #: attempts), or undid a claim whose model's quota another worker filled first
 GAVE_UP = object()
@@ -384,12 +382,10 @@ async def run(
 ) -> None:
     """The worker job: up to ``generation_concurrency`` jobs in flight until told to stop."""
     settings, available = context.settings, watched(redis, context.sessions, context.settings)
-    # One provider connection per job in flight, at most (httpx's default pool is 100); an idle one is
-    # dropped before the 5 s after which many servers close it (reused as they close it: a ReadError).
+    # One provider connection per job in flight, at most (httpx's default pool is 100).
     limits = httpx.Limits(
         max_connections=settings.generation_concurrency,
         max_keepalive_connections=settings.generation_concurrency,
-        keepalive_expiry=KEEPALIVE_SECONDS,
     )
     async with httpx.AsyncClient(trust_env=False, limits=limits) as http:
         processor = Processor(context.sessions, settings, sealer, store, http, available, credentials=keys)
