@@ -41,11 +41,6 @@ EDGE_LEAVES = {"endpoints", "dependencies", "tasks"}
 SQL_FOUNDATIONS = ("donatello.core", "donatello.models", "donatello.tenancy.scope")
 #: names from sqlalchemy that build no SQL: sessions and engines to pass along, errors to catch
 NOT_SQL = ("sqlalchemy.ext.asyncio", "sqlalchemy.exc")
-#: SQL that still lives outside a repository, each with where it belongs (move it, then drop the entry)
-SQL_TO_MOVE = {
-    "donatello.generations.pacing": "generations' repository (the pacing queries)",
-    "donatello.generations.waiting": "generations' repository (the queue's order, read for a place in line)",
-}
 
 
 def _package(module: str) -> str:
@@ -162,12 +157,7 @@ def test_inside_a_package_endpoints_sit_over_services_over_repositories() -> Non
         and _package(imported) == _package(module)
         and (
             _leaf(imported) == "endpoints"
-            or (
-                _is_repository(module)
-                and not _is_repository(imported)
-                and imported not in SQL_TO_MOVE  # a repository in all but name, until it moves
-                and not _sql_free_value(imported)
-            )
+            or (_is_repository(module) and not _is_repository(imported) and not _sql_free_value(imported))
         )
     ]
     assert offences == []
@@ -189,16 +179,9 @@ def test_only_repositories_build_sql() -> None:
         if not _is_repository(module)
         and not module.startswith(SQL_FOUNDATIONS)
         and not _is_edge(module)
-        and module not in SQL_TO_MOVE
         and (names := _sql_names(path))
     }
     assert offences == {}
-
-
-def test_the_sql_still_to_move_is_still_there() -> None:
-    """An entry of ``SQL_TO_MOVE`` goes once its SQL has moved (the list only shrinks)."""
-    on_disk = _modules_on_disk()
-    assert {module for module in SQL_TO_MOVE if _sql_names(on_disk[module])} == set(SQL_TO_MOVE)
 
 
 def test_repositories_lean_only_on_core_models_and_tenancy() -> None:

@@ -23,7 +23,7 @@ from donatello.budgets.errors import NoDepartment
 from donatello.config import Settings
 from donatello.core.clock import utcnow
 from donatello.core.errors import Forbidden
-from donatello.generations import pacing, repository
+from donatello.generations import pacing, repository, waiting
 from donatello.generations.errors import BatchTooLarge, IdempotencyKeyReused
 from donatello.generations.schemas import LISTED_SIZES, BatchCreate, GenerationCreate
 from donatello.models import Generation, GenerationBatch
@@ -327,14 +327,17 @@ async def _within_queue_bound(
     choices: Sequence[Candidate],
     settings: Settings,
 ) -> None:
-    """Queue behind a model's quota rather than refuse — unless the wait for the last of these calls (one
-    per generation) would pass ``generation_max_queue_wait_seconds``: then 429, retry when it would not."""
+    """Queue behind a model's quotas rather than refuse — unless the estimated start of the last of these
+    calls (one per generation; ``waiting.calls_start``, what a waiting generation shows) is further away
+    than ``generation_max_queue_wait_seconds``: then 429, retry when it would not be."""
+    now = utcnow()
     for choice in {c.name: c for c in choices}.values():
-        per_minute = choice.target.rate_limit_per_minute
-        if not per_minute:
+        per_minute, tokens = choice.target.rate_limit_per_minute, choice.target.token_limit_per_minute
+        if not per_minute and not tokens:
             continue
-        wanted = sum(1 for c in choices if c.name == choice.name)
-        ahead = await pacing.queued_ahead(session, choice.provider, choice.model)
-        wait = (ahead + wanted) * 60 / per_minute
+        bounds = [pacing.call_token_bound(c.quote) or 0 for c in choices if c.name == choice.name]
+        start = await waiting.calls_start(session, choice.provider, choice.model, bounds, settings, now)
+        wait = (start - now).total_seconds()
         if wait > settings.generation_max_queue_wait_seconds:
-            raise RateLimited("provider", per_minute, 60, wait - settings.generation_max_queue_wait_seconds)
+            limit = per_minute or tokens or 0
+            raise RateLimited("provider", limit, 60, wait - settings.generation_max_queue_wait_seconds)

@@ -1,16 +1,31 @@
 """A model's quota paces its calls instead of refusing people.
 
 A deployment's ``rate_limit_per_minute`` (requests) and ``token_limit_per_minute`` (tokens, for models
-priced per token) are kept by every worker process together: each claim of a job on a model with a
-quota records the call (``model_calls``, in PostgreSQL, so the embedded default and a scaled-out
-deployment behave the same), and a claim only picks a job whose model has room in the rolling window.
-The window is ``generation_quota_window_seconds`` (60 by default), holding the quota's share of it — at
-least one call, so a request quota under one call per window stretches the window instead.
+priced per token) are kept by every worker process together, in ``model_calls`` (PostgreSQL, so the
+embedded default and a scaled-out deployment behave the same). The window is
+``generation_quota_window_seconds`` (60 by default), holding the quota's share of it — at least one call,
+so a request quota under one call per window stretches the window instead.
+
+A call's place in the window is taken twice over:
+
+* **at the claim** (``take_call``): a job is claimed only when its model's window will have a place for
+  it a moment ahead (``claim_ahead``), so the job is prepared — prompt unsealed, candidates read — while
+  the place frees; the place is reserved, not sent;
+* **as each request is sent** (``take_place``, through the provider call's ``on_sending`` hook, in a
+  transaction of its own right before the request goes): the window is counted again over the requests
+  actually sent, and the request waits there until it has room. Retries, parts and fallbacks take places
+  too.
+
+What makes the provider never see more than the quota in a window, however late a busy event loop
+sends: a place counts from ``sent_at`` — taken before the request is written, so never later than its
+arrival — and lasts until ``called_at`` plus the window, where ``called_at`` is the latest the request
+can have reached the provider: far ahead (the job's lease) until the HTTP client reports the request
+written, then that moment plus ``ARRIVAL_ALLOWANCE`` (the network's and the provider's clock's share).
 
 Tokens: a call counts its bound (``call_token_bound``: the documented output tokens and the prompt's
-bound, what admission priced) while in flight, and what the provider reported once it answers
-(``answered``). A call fits when the window's tokens and its own stay within the window's share — or
-when the window holds no tokens at all, so a call larger than the share still goes, alone.
+bound, what admission priced) until it is answered, then what the provider reported. A call fits when the
+window's tokens and its own stay within the window's share — or when the window holds no tokens at all,
+so a call larger than the share still goes, alone.
 
 A 429 from the provider at saturation cools the deployment down (``cool_down``, ``model_pacing``): no
 worker process claims or sends a call of it before the provider's Retry-After has passed, and the job
@@ -20,31 +35,25 @@ that got the 429 waits in the queue for it rather than retrying on its own.
 from __future__ import annotations
 
 import math
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    delete,
-    exists,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from donatello.generations import pacing_repository as repository
 from donatello.generations.job import Job
-from donatello.models import Generation, ModelCall, ModelPace, ModelProvider, ProviderConfig
 from donatello.pricing.service import PER_TOKEN, Quote
-from donatello.providers import ImageResult, ProviderError, ProviderRateLimited
+from donatello.providers import ImageResult, ProviderError, ProviderRateLimited, TokenUsage
 
 #: how much one finished call moves a model's seconds per call (an exponential moving average)
 CALL_TIME_WEIGHT = 0.2
+#: A request reaches the provider within this of being written (the network, the provider's clock and
+#: the clocks of worker hosts): a place is held that much longer than the window.
+ARRIVAL_ALLOWANCE = timedelta(seconds=0.1)
+#: A job is claimed up to this long (a quarter of a short window at most) before its model's window has
+#: room: it is ready to send when the place frees.
+CLAIM_AHEAD_SECONDS = 2.0
 
 
 def window_and_quota(rate_per_minute: int, window_seconds: float) -> tuple[float, int]:
@@ -58,6 +67,10 @@ def token_share(tokens_per_minute: int, window: float) -> int:
     return max(1, math.floor(tokens_per_minute * window / 60))
 
 
+def claim_ahead(window: float) -> float:
+    return min(CLAIM_AHEAD_SECONDS, window / 4)
+
+
 def call_token_bound(quote: Quote) -> int | None:
     """The most tokens a call priced by this quote can use: what admission held money for."""
     if quote.pricing_unit != PER_TOKEN or quote.output_tokens_per_image is None:
@@ -65,175 +78,126 @@ def call_token_bound(quote: Quote) -> int | None:
     return quote.output_tokens_per_image * quote.images + (quote.input_text_tokens_bound or 0)
 
 
-def _window_sql(window_seconds: float) -> ColumnElement[float]:
-    # greatest() skips the NULL of a model without a request quota
-    return func.greatest(window_seconds, 60.0 / ProviderConfig.rate_limit_per_minute)
+def reported_tokens(usage: TokenUsage) -> int:
+    return usage.input_text_tokens + usage.input_image_tokens + usage.output_image_tokens
 
 
-def model_has_room(now: datetime, window_seconds: float) -> ColumnElement[bool]:
-    """For the claim: the generation's model has no quota, or room for one more call (and its tokens) in
-    its window, and is not cooling down after a 429."""
-    window = _window_sql(window_seconds)
-    in_window = and_(
-        ModelCall.provider_id == ModelProvider.id,
-        ModelCall.called_at > now - func.make_interval(0, 0, 0, 0, 0, 0, window),
-    )
-    used = select(func.count()).where(in_window).scalar_subquery()
-    tokens = select(func.coalesce(func.sum(ModelCall.tokens), 0)).where(in_window).scalar_subquery()
-    bound = func.coalesce(Generation.details["token_bound"].as_integer(), 0)
-    token_share_sql = func.greatest(1, func.floor(ProviderConfig.token_limit_per_minute * window / 60))
-    cooling = exists(
-        select(ModelPace.provider_id).where(
-            ModelPace.provider_id == ModelProvider.id, ModelPace.cool_down_until > now
-        )
-    )
-    full = (
-        select(ModelProvider.id)
-        .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
-        .where(
-            ModelProvider.provider_name == Generation.model_provider,
-            ModelProvider.model_name == Generation.model_name,
-            or_(
-                and_(
-                    ProviderConfig.rate_limit_per_minute.is_not(None),
-                    used >= func.greatest(1, func.floor(ProviderConfig.rate_limit_per_minute * window / 60)),
-                ),
-                and_(
-                    ProviderConfig.token_limit_per_minute.is_not(None),
-                    tokens > 0,
-                    tokens + bound > token_share_sql,
-                ),
-                cooling,
-            ),
-        )
-    )
-    return ~exists(full)
+@dataclass(frozen=True)
+class _Limits:
+    window: float
+    calls: int | None
+    tokens: int | None
+
+    @classmethod
+    def of(cls, quota: repository.ModelQuota, window_seconds: float) -> _Limits | None:
+        if quota.calls_per_minute is None and quota.tokens_per_minute is None:
+            return None
+        window, calls = window_seconds, None
+        if quota.calls_per_minute is not None:
+            window, calls = window_and_quota(quota.calls_per_minute, window_seconds)
+        tokens = token_share(quota.tokens_per_minute, window) if quota.tokens_per_minute else None
+        return cls(window, calls, tokens)
+
+    def fit(self, held: repository.Held, bound: int) -> bool:
+        if self.calls is not None and held.calls >= self.calls:
+            return False
+        return self.tokens is None or held.tokens == 0 or held.tokens + bound <= self.tokens
 
 
-async def take_call(session: AsyncSession, job: Job, now: datetime, window_seconds: float) -> bool:
-    """Record a call to the model if its window has room (always, for a model with no quota); False when
-    another worker took the last place first. Claims on one model take turns (a transaction lock)."""
-    row = (
-        await session.execute(
-            select(
-                ModelProvider.id,
-                ProviderConfig.rate_limit_per_minute,
-                ProviderConfig.token_limit_per_minute,
-            )
-            .join(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
-            .where(ModelProvider.provider_name == job.provider, ModelProvider.model_name == job.model)
-        )
-    ).first()
-    if row is None or (row.rate_limit_per_minute is None and row.token_limit_per_minute is None):
+async def take_call(
+    session: AsyncSession, job: Job, now: datetime, window_seconds: float, lease: timedelta
+) -> bool:
+    """At the claim: reserve the job's place if its model's window has room a moment ahead (always, for a
+    model with no quota); False when another worker took the last place first."""
+    quota = await repository.quota_of(session, job.provider, job.model, now)  # its turn, with a quota
+    limits = _Limits.of(quota, window_seconds) if quota is not None else None
+    if quota is None or limits is None:
         return True
-    if row.rate_limit_per_minute is not None:
-        window, quota = window_and_quota(row.rate_limit_per_minute, window_seconds)
-    else:
-        window, quota = window_seconds, None
-    lock = func.hashtextextended(f"model-calls:{row.id}", 0)
-    await session.execute(select(func.pg_advisory_xact_lock(lock)))
-    since = now - timedelta(seconds=window)
-    await session.execute(
-        delete(ModelCall).where(ModelCall.provider_id == row.id, ModelCall.called_at <= since)
+    if job.attempts > 1:
+        await repository.give_back_unsent(session, job.id)  # an earlier claim's, never sent
+    window = timedelta(seconds=limits.window)
+    ahead = timedelta(seconds=claim_ahead(limits.window))
+    held = await repository.held(
+        session, quota.id, now + ahead - window, sent_only=False, forget_before=now - window
     )
-    used, tokens = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(ModelCall.tokens), 0)).where(
-                ModelCall.provider_id == row.id, ModelCall.called_at > since
-            )
-        )
-    ).one()
-    if quota is not None and used >= quota:
+    bound = int(job.details.get("token_bound") or 0)
+    if not limits.fit(held, bound):
         return False
-    bound, tokens = int(job.details.get("token_bound") or 0), int(tokens or 0)
-    limit = row.token_limit_per_minute
-    if limit is not None and tokens > 0 and tokens + bound > token_share(limit, window):
-        return False
-    await session.execute(
-        insert(ModelCall).values(
-            provider_id=row.id, generation_id=job.id, called_at=now, tokens=bound or None
-        )
-    )
+    await repository.reserve(session, quota.id, job.id, now + lease, bound or None)
     return True
 
 
-async def answered(
-    session: AsyncSession, job: Job, provider: str, model: str, result: ImageResult, now: datetime
+@dataclass(frozen=True)
+class Wait:
+    """No place for the request now: look again at ``until`` (None: when a call in flight is written or
+    answered — unknown); ``cooling``: the deployment is cooling down after a 429 until ``until``."""
+
+    until: datetime | None
+    cooling: bool = False
+
+
+async def take_place(
+    session: AsyncSession,
+    job: Job,
+    provider: str,
+    model: str,
+    now: datetime,
+    window_seconds: float,
+    lease: timedelta,
+) -> uuid.UUID | Wait | None:
+    """As a request of ``job`` is about to be sent to ``provider``/``model``: its place in the model's
+    window (the job's reservation, or a new place), counted over the requests sent; ``Wait`` when there is
+    no room now or the deployment is cooling down; None for a model without a quota (nothing to count)."""
+    quota = await repository.quota_of(session, provider, model, now)  # its turn, with a quota
+    if quota is None:
+        return None
+    if quota.cooling_until is not None:
+        return Wait(quota.cooling_until, cooling=True)
+    if (limits := _Limits.of(quota, window_seconds)) is None:
+        return None
+    window = timedelta(seconds=limits.window)
+    own_model = (provider, model) == (job.provider, job.model)
+    bound = int(job.details.get("token_bound") or 0) if own_model else 0
+    held = await repository.held(session, quota.id, now - window, sent_only=True)
+    if not limits.fit(held, bound):
+        excess = held.calls - limits.calls if limits.calls is not None and held.calls >= limits.calls else 0
+        frees = await repository.frees_for(session, quota.id, job.id, now - window, excess)
+        # that place leaves the window one window after it; one still in flight has no known end yet
+        return Wait(frees + window if frees is not None and frees <= now + ARRIVAL_ALLOWANCE else None)
+    until = now + lease  # the latest it can reach the provider, until it is reported written
+    if own_model and (place := await repository.mark_sent(session, quota.id, job.id, now, until)):
+        return place
+    return await repository.add_sent(session, quota.id, job.id, now, until, bound or None)
+
+
+async def written(session: AsyncSession, place: uuid.UUID, at: datetime) -> None:
+    """The request was written at ``at``: it reached the provider by ``at`` plus the allowance."""
+    await repository.settle(session, place, at + ARRIVAL_ALLOWANCE, None)
+
+
+async def finished(
+    session: AsyncSession, place: uuid.UUID, latest_arrival: datetime, result: ImageResult | None
 ) -> None:
-    """A call of the job's model answered: its reported tokens replace its bound in the window; it is
-    stamped no earlier than the adapter sent it (a busy event loop may have sent it later than its
-    stamp said); its time moves the model's seconds per call (for estimated starts)."""
-    if (provider, model) != (job.provider, job.model):
-        return  # a fallback answered: the admitted model's call failed, its bound stands for the window
-    seconds = result.latency_ms / 1000
-    sent = now - timedelta(seconds=seconds) + ARRIVAL_ALLOWANCE
-    values: dict[str, Any] = {"called_at": func.greatest(ModelCall.called_at, sent)}
-    if (usage := result.usage) is not None:
-        values["tokens"] = usage.input_text_tokens + usage.input_image_tokens + usage.output_image_tokens
-    await session.execute(update(ModelCall).where(ModelCall.generation_id == job.id).values(**values))
-    await _average_call_time(session, provider, model, seconds)
+    """The request is over: it reached the provider by ``latest_arrival`` (plus the allowance) if at all
+    and, once answered, its tokens are what the provider reported in place of its bound."""
+    usage = result.usage if result is not None else None
+    tokens = reported_tokens(usage) if usage is not None else None
+    await repository.settle(session, place, latest_arrival + ARRIVAL_ALLOWANCE, tokens)
 
 
-async def _average_call_time(session: AsyncSession, provider: str, model: str, seconds: float) -> None:
-    """Move the model's seconds per call towards ``seconds``. Every call's answer would otherwise queue
-    on the one row: when another worker is updating it right now, this sample is skipped (an average)."""
-    model_id = (
-        select(ModelProvider.id)
-        .where(ModelProvider.provider_name == provider, ModelProvider.model_name == model)
-        .scalar_subquery()
-    )
-    free = (
-        select(ModelPace.provider_id)
-        .where(ModelPace.provider_id == model_id)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    moving = ModelPace.seconds_per_call * (1 - CALL_TIME_WEIGHT) + seconds * CALL_TIME_WEIGHT
-    moved = await session.execute(
-        update(ModelPace)
-        .where(ModelPace.provider_id == free)
-        .values(seconds_per_call=func.coalesce(moving, seconds))
-        .returning(ModelPace.provider_id)
-    )
-    if moved.first() is None:  # its first call (or one being counted right now): nothing waits
-        first = pg_insert(ModelPace).from_select(
-            ["provider_id", "seconds_per_call"], select(model_id, literal(seconds))
-        )
-        await session.execute(first.on_conflict_do_nothing(index_elements=[ModelPace.provider_id]))
+async def answered(
+    session: AsyncSession, job: Job, provider: str, model: str, result: ImageResult, *, unsent: bool
+) -> None:
+    """The job is done: the place reserved at its claim, if ``unsent``, is given back; the answering
+    call's time moves the model's seconds per call (for estimated starts)."""
+    if unsent:
+        await repository.give_back_unsent(session, job.id)
+    await repository.move_call_time(session, provider, model, result.latency_ms / 1000, CALL_TIME_WEIGHT)
 
 
-#: A request reaches the provider within this of its stamp (commit and a busy event loop included): the
-#: stamp is that much late, so the provider never sees more than the quota in a window of its own.
-ARRIVAL_ALLOWANCE = timedelta(seconds=0.25)
-
-
-async def stamp_call(session: AsyncSession, job: Job, now: datetime) -> datetime | None:
-    """Move the job's latest call to just after ``now``, as it is sent: the time between a claim and its
-    request (prompt unsealed, candidates read) varies, and the provider counts requests as they arrive.
-    If its model began cooling down since the claim, the call is not made: its place is given back and
-    the end of the cool-down returned."""
-    cooling = await session.scalar(
-        select(ModelPace.cool_down_until)
-        .join(ModelProvider, ModelProvider.id == ModelPace.provider_id)
-        .where(
-            ModelProvider.provider_name == job.provider,
-            ModelProvider.model_name == job.model,
-            ModelPace.cool_down_until > now,
-        )
-    )
-    if cooling is not None:
-        await session.execute(delete(ModelCall).where(ModelCall.generation_id == job.id))
-        return cooling
-    latest = (
-        select(ModelCall.id)
-        .where(ModelCall.generation_id == job.id)
-        .order_by(ModelCall.called_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    stamp = now + ARRIVAL_ALLOWANCE
-    await session.execute(update(ModelCall).where(ModelCall.id == latest).values(called_at=stamp))
-    return None
+async def give_back(session: AsyncSession, job: Job) -> None:
+    """The job goes back to the queue or ends without sending: its reserved place is free again."""
+    await repository.give_back_unsent(session, job.id)
 
 
 #: how long a deployment cools down after a 429 that did not say (Azure's always says)
@@ -245,8 +209,9 @@ def cool_down_seconds(error: ProviderRateLimited) -> float:
 
 
 def wait_for_quota(last: ProviderError | None, bound: float, now: datetime) -> datetime | None:
-    """When every candidate failed and the last said 429 (to come back within the queue's ``bound``):
-    when the job may be tried again. None: it failed for another reason, or would wait too long."""
+    """When every candidate failed and the last said 429, or was held back for its quota (to come back
+    within the queue's ``bound``): when the job may be tried again. None: it failed for another reason,
+    or would wait too long."""
     if not isinstance(last, ProviderRateLimited) or not last.retryable:
         return None
     wait = cool_down_seconds(last)
@@ -254,22 +219,5 @@ def wait_for_quota(last: ProviderError | None, bound: float, now: datetime) -> d
 
 
 async def cool_down(session: AsyncSession, provider: str, model: str, until: datetime) -> None:
-    """The deployment answered 429: no worker process claims a call of it before ``until`` (a later
-    cool-down already set stands)."""
-    model_id = select(ModelProvider.id, literal(until)).where(
-        ModelProvider.provider_name == provider, ModelProvider.model_name == model
-    )
-    stmt = pg_insert(ModelPace).from_select(["provider_id", "cool_down_until"], model_id)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[ModelPace.provider_id],
-            set_={"cool_down_until": func.greatest(ModelPace.cool_down_until, stmt.excluded.cool_down_until)},
-        )
-    )
-
-
-async def queued_ahead(session: AsyncSession, provider: str, model: str) -> int:
-    """Calls the model still owes: every organization's jobs for it waiting or in flight (counted by
-    ``model_queue_length()``: a tenant's transaction sees only its own rows)."""
-    count = await session.scalar(select(func.model_queue_length(provider, model)))
-    return int(count or 0)
+    """The deployment answered 429: no worker process claims or sends a call of it before ``until``."""
+    await repository.cool_down(session, provider, model, until)

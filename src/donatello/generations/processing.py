@@ -45,6 +45,7 @@ from donatello.generations.outcomes import outcome_event, safety_score
 from donatello.generations.queries import charge_basis
 from donatello.generations.safety import content_filter, refusal_message
 from donatello.generations.saving import save_later
+from donatello.generations.sending import JobRequests, trace_sends
 from donatello.generations.storing import ImagesNotStored, store_images
 from donatello.models import GenerationMetadata
 from donatello.providers import (
@@ -88,6 +89,9 @@ class Processor:
     sleep: Any = asyncio.sleep  # provider and store back-off; tests pass a fast one
     credentials: CredentialSource | None = None  # obtains each candidate's credential before its call
 
+    def __post_init__(self) -> None:
+        trace_sends(self.http)  # when each paced request was written (``generations.sending``)
+
     @property
     def kept(self) -> KeptResults:
         """Provider answers kept until stored (``generations.kept``), in the data directory."""
@@ -108,8 +112,9 @@ class Processor:
         now, window = utcnow(), self.settings.generation_quota_window_seconds
         with contextlib.suppress(_NoRoom):
             async with transaction(self.sessions, platform=True) as session:
+                lease = self.settings.generation_lease
                 row = await repository.claim_next(
-                    session, self.name, now, self.settings.generation_lease, window
+                    session, self.name, now, lease, window, pacing.CLAIM_AHEAD_SECONDS
                 )
                 if row is None:
                     return None
@@ -117,7 +122,7 @@ class Processor:
                 if job.attempts > self.settings.generation_max_attempts:
                     await self._fail(session, job, f"gave up after {job.attempts - 1} attempts", now)
                     return GAVE_UP
-                if not await pacing.take_call(session, job, now, window):
+                if not await pacing.take_call(session, job, now, window, lease):
                     raise _NoRoom  # another worker took the model's last call: the claim is undone
                 await calls.reclaimed(session, job)  # an earlier attempt's call without an answer: lost
                 return job
@@ -141,16 +146,12 @@ class Processor:
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             # An earlier attempt's answer, paid for but not yet stored, is not asked for again.
+            requests: JobRequests | None = None
             if (outcome := self.kept.kept(job.id)) is None:
                 request = await asked_of(job, self.sealer)
                 options = await fallbacks(self.sessions, job, request, self.availability, self.credentials)
                 request, options = in_admitted_words(request, options)
-                async with transaction(self.sessions, platform=True) as session:
-                    if (cooling := await pacing.stamp_call(session, job, utcnow())) is None:
-                        call = await calls.sent(session, job)  # committed before the request is sent
-                if cooling is not None:  # its model got a 429 since the claim: not sent, back in line
-                    await self._defer(job, cooling)
-                    return
+                requests = JobRequests(self.sessions, job, self.settings)  # each takes its quota's place
                 work = asyncio.create_task(
                     generate_with_fallback(
                         options,
@@ -160,6 +161,7 @@ class Processor:
                         availability=self.availability,
                         on_misconfigured=UnavailableModels(self.sessions, job.organization_id).misconfigured,
                         on_rate_limited=self._cool_down,
+                        on_sending=requests.sending,
                     )
                 )
                 done, _ = await asyncio.wait({work, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
@@ -167,13 +169,14 @@ class Processor:
                     work.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await work
-                    await calls.abandoned(self.sessions, job, call)
+                    await calls.abandoned(self.sessions, job, requests.call)
                     await self._abandon(job)
                     return
-                outcome = await calls.outcome_of(self.sessions, job, call, work)
+                outcome = await calls.outcome_of(self.sessions, job, requests.call, work, requests.settle)
                 await asyncio.to_thread(self.kept.keep, job.id, outcome)  # hard links to the arrived files
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
-            await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000))
+            unsent = requests.unsent if requests else True  # an earlier attempt's kept answer: none sent
+            await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000), unsent)
         except ContentFiltered as refusal:
             await self._finish_failed(job, refusal_message(refusal), refusal)
         except ProvidersExhausted as exhausted:
@@ -211,6 +214,7 @@ class Processor:
     async def _defer(self, job: Job, until: datetime) -> None:
         async with transaction(self.sessions, tenant=job.organization_id) as session:
             await repository.defer(session, job.id, self.name, until)
+            await pacing.give_back(session, job)
 
     async def _heartbeat(self, job: Job) -> None:
         """Renew the lease (and the budget hold) every third of the lease; return when it is lost."""
@@ -226,7 +230,7 @@ class Processor:
                 await reservations.extend(session, job.id, now + self.settings.reservation_hold)
 
     async def _complete(
-        self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int
+        self, job: Job, outcome: Outcome, names: list[tuple[str, str]], elapsed_ms: int, unsent: bool
     ) -> None:
         now = utcnow()
         chosen, usage = outcome.candidate, outcome.result.usage
@@ -262,7 +266,7 @@ class Processor:
             charge = await settlement.settle(
                 session, job.id, chosen.quote, usage=usage, at=now, processed_in=outcome.processed_in
             )
-            await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result, now)
+            await pacing.answered(session, job, chosen.provider, chosen.model, outcome.result, unsent=unsent)
             finished.cost_aud = charge.actual_cost_aud
             finished.details = {**finished.details, "charge_basis": charge_basis(charge.details)}
             repository.add_metadata(
@@ -306,6 +310,7 @@ class Processor:
         current = await repository.get(session, job.id)
         if current is not None and current.status == "cancelled":
             self.kept.discard(job.id)
+            await pacing.give_back(session, job)  # a place its claim reserved and did not send
             await reservations.release(session, job.id, "cancelled")
             for image, thumbnail in names:
                 await self.store.delete(image)
@@ -341,6 +346,7 @@ class Processor:
         if finished is None:
             return
         self.kept.discard(job.id)
+        await pacing.give_back(session, job)
         await reservations.release(session, job.id, "generation failed", at=now)
         if refusal is not None:
             repository.add_metadata(
@@ -371,6 +377,7 @@ class Processor:
                 status="pending",
                 next_attempt_at=now + timedelta(seconds=2**job.attempts),
             )
+            await pacing.give_back(session, job)
 
 
 async def run(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from donatello.core import bulk
 from donatello.core.money import to_ledger_precision
-from donatello.generations import pacing
+from donatello.generations import pacing_repository
 from donatello.models import (
     AuditOutbox,
     CostEvent,
@@ -248,10 +248,16 @@ async def usage(
 
 
 async def claim_next(
-    session: AsyncSession, worker: str, now: datetime, lease: timedelta, quota_window_seconds: float
+    session: AsyncSession,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    quota_window_seconds: float,
+    claim_ahead_seconds: float = 0.0,
 ) -> Generation | None:
-    """Take the most urgent runnable job whose model has room in its quota (``pacing``): pending and
-    due, or processing with a lapsed lease (its worker died). Priority first; within a priority the
+    """Take the most urgent runnable job whose model has room in its quota (``pacing``; room
+    ``claim_ahead_seconds`` ahead at most): pending and due, or processing with a lapsed lease (its worker
+    died). Priority first; within a priority the
     department served longest ago, then its person served longest ago, then first come first served
     (``take_turn`` records each claim's turn); SKIP LOCKED lets workers claim in parallel."""
     runnable = and_(
@@ -259,7 +265,7 @@ async def claim_next(
             and_(Generation.status == "pending", Generation.next_attempt_at <= now),
             and_(Generation.status == "processing", Generation.lease_expires_at < now),
         ),
-        pacing.model_has_room(now, quota_window_seconds),
+        pacing_repository.model_has_room(now, quota_window_seconds, claim_ahead_seconds),
     )
     department_turn, user_turn = aliased(QueueTurn), aliased(QueueTurn)
     candidate = (

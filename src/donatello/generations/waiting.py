@@ -7,12 +7,14 @@ except that a more urgent priority, or a department not served for longer, may s
 
 The start is the latest of what holds the job back:
 
-* its model's quota: each call of the model ahead of it takes a place in the rolling window, and a
-  place frees one window after the call that took it (``pacing``);
+* its model's quotas, requests and tokens (``quota_clock``): each call of the model ahead of it takes a
+  place in the rolling window, and its tokens (its bound) there; a place frees one window after the call
+  that took it was sent (``pacing``);
 * the workers: when every slot is busy, the jobs ahead start as calls in flight finish, at the model's
   recent seconds per call (``model_pacing``; ``ASSUMED_SECONDS_PER_CALL`` before any call finished);
 * the model's cool-down after a provider's 429, and the job's own retry back-off.
 
+Admission's bound on the wait (``calls_start``) replays the same quotas over what the model's queue owes.
 Every organization's jobs share the workers and the quotas, so the queue is read through the
 ``generation_queue()`` function, which returns only what the order needs.
 """
@@ -27,12 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from donatello.config import Settings
 from donatello.generations import pacing
-from donatello.models import Generation, ModelCall, ModelPace, ModelProvider, ProviderConfig
+from donatello.generations import pacing_repository as repository
+from donatello.generations.quota_clock import QuotaClock
+from donatello.models import Generation
 
 #: what a call is assumed to take before any call of the model has finished (images take 10-60 s)
 ASSUMED_SECONDS_PER_CALL = 20.0
@@ -59,12 +62,12 @@ class _Queued:
     lease_owner: str | None
     department_served_at: datetime | None
     user_served_at: datetime | None
+    token_bound: int
 
 
 @dataclass(frozen=True)
 class _Model:
-    quota: tuple[float, int] | None  # (window seconds, calls in it)
-    calls: list[datetime]  # calls in the current window, oldest first
+    clock: QuotaClock  # its quotas, replayed from the calls in its window now
     cool_down_until: datetime | None
     seconds_per_call: float
 
@@ -76,33 +79,59 @@ async def places(
     wanted = {g.id for g in generations if g.status == "pending"}
     if not wanted:
         return {}
-    queue = [_queued(row) for row in await session.execute(text("SELECT * FROM generation_queue()"))]
+    queue = [_queued(row) for row in await repository.queue(session)]
     waiting = [job for job in queue if job.status == "pending"]
     order = fair_order(waiting)
     running = [job for job in queue if job.status == "processing"]
     workers = max(1, len({job.lease_owner for job in running if job.lease_owner}))
     slots = workers * settings.generation_concurrency
-    ahead_of_model: dict[tuple[str, str], int] = defaultdict(int)
     by_id = {job.id: job for job in waiting}
     models = {by_id[i].model for i in wanted if i in by_id}
-    known = await _models(session, models, settings.generation_quota_window_seconds, now)
+    known = {model: await _model(session, model, settings, now) for model in models}
     found: dict[uuid.UUID, Place] = {}
     for position, job_id in enumerate(order):
         job = by_id[job_id]
+        if (model := known.get(job.model)) is None:
+            continue  # no job wanted is on this model: its calls do not hold them back
+        quota_start = model.clock.next(job.token_bound)  # the calls ahead of it on its model went first
         if job_id in wanted:
-            model = known[job.model]
             start = max(
                 now,
                 job.next_attempt_at,
                 model.cool_down_until or now,
-                _quota_start(model, ahead_of_model[job.model], now),
+                quota_start,
                 _worker_start(position, len(running), slots, model.seconds_per_call, now),
             )
             found[job_id] = Place(position + 1, start)
             if len(found) == len(wanted):
                 break
-        ahead_of_model[job.model] += 1
     return found
+
+
+async def calls_start(
+    session: AsyncSession, provider: str, model: str, bounds: Sequence[int], settings: Settings, now: datetime
+) -> datetime:
+    """When the last of new calls to the model (one per bound: their tokens) may go, behind everything its
+    queue owes (every organization's waiting jobs) and its cool-down — the estimate a waiting generation
+    shows, for admission's bound on the wait."""
+    state = await repository.model_state(
+        session,
+        provider,
+        model,
+        now,
+        settings.generation_quota_window_seconds,
+        pacing.ARRIVAL_ALLOWANCE,
+        owed=True,
+    )
+    if state is None:
+        return now
+    clock = _clock(state, settings.generation_quota_window_seconds, now)
+    owed = state.owed_calls
+    clock.skip(owed, round(state.owed_tokens / owed) if owed else 0)
+    start = now
+    for bound in bounds:
+        start = clock.next(bound)
+    return max(start, state.cool_down_until or now)
 
 
 def fair_order(waiting: Iterable[_Queued]) -> list[uuid.UUID]:
@@ -160,21 +189,6 @@ def _stamp(at: datetime | None, never: float) -> float:
     return at.timestamp() if at is not None else never
 
 
-def _quota_start(model: _Model, ahead: int, now: datetime) -> datetime:
-    """When the model's window has a place for the call after ``ahead`` more of its calls: a call may go
-    once fewer than the quota's calls were made in the window before it."""
-    if model.quota is None:
-        return now
-    window, quota = model.quota
-    span = timedelta(seconds=window)
-    times: list[datetime] = list(model.calls)
-    made = len(times)
-    for _ in range(ahead + 1):
-        earlier = len(times) - quota
-        times.append(max(now, times[earlier] + span) if earlier >= 0 else now)
-    return times[made + ahead]
-
-
 def _worker_start(ahead: int, in_flight: int, slots: int, seconds_per_call: float, now: datetime) -> datetime:
     """With every worker slot busy, slots free as calls finish: about a call's time per full round."""
     free = slots - in_flight
@@ -184,42 +198,24 @@ def _worker_start(ahead: int, in_flight: int, slots: int, seconds_per_call: floa
     return now + timedelta(seconds=seconds_per_call * rounds)
 
 
-async def _models(
-    session: AsyncSession, models: set[tuple[str, str]], window_seconds: float, now: datetime
-) -> dict[tuple[str, str], _Model]:
-    known: dict[tuple[str, str], _Model] = {}
-    for provider, name in models:
-        row = (
-            await session.execute(
-                select(
-                    ModelProvider.id,
-                    ProviderConfig.rate_limit_per_minute,
-                    ModelPace.cool_down_until,
-                    ModelPace.seconds_per_call,
-                )
-                .outerjoin(ProviderConfig, ProviderConfig.provider_id == ModelProvider.id)
-                .outerjoin(ModelPace, ModelPace.provider_id == ModelProvider.id)
-                .where(ModelProvider.provider_name == provider, ModelProvider.model_name == name)
-            )
-        ).first()
-        quota, calls = None, []
-        if row is not None and row.rate_limit_per_minute:
-            quota = pacing.window_and_quota(row.rate_limit_per_minute, window_seconds)
-            since = now - timedelta(seconds=quota[0])
-            calls = list(
-                await session.scalars(
-                    select(ModelCall.called_at)
-                    .where(ModelCall.provider_id == row.id, ModelCall.called_at > since)
-                    .order_by(ModelCall.called_at)
-                )
-            )
-        known[(provider, name)] = _Model(
-            quota=quota,
-            calls=calls,
-            cool_down_until=row.cool_down_until if row is not None else None,
-            seconds_per_call=(row.seconds_per_call if row is not None else None) or ASSUMED_SECONDS_PER_CALL,
-        )
-    return known
+async def _model(session: AsyncSession, model: tuple[str, str], settings: Settings, now: datetime) -> _Model:
+    window = settings.generation_quota_window_seconds
+    state = await repository.model_state(session, *model, now, window, pacing.ARRIVAL_ALLOWANCE, owed=False)
+    if state is None:
+        return _Model(QuotaClock(window, None, None, [], now), None, ASSUMED_SECONDS_PER_CALL)
+    return _Model(
+        clock=_clock(state, window, now),
+        cool_down_until=state.cool_down_until,
+        seconds_per_call=state.seconds_per_call or ASSUMED_SECONDS_PER_CALL,
+    )
+
+
+def _clock(state: repository.ModelState, window_seconds: float, now: datetime) -> QuotaClock:
+    window, calls = window_seconds, None
+    if state.calls_per_minute:
+        window, calls = pacing.window_and_quota(state.calls_per_minute, window_seconds)
+    tokens = pacing.token_share(state.tokens_per_minute, window) if state.tokens_per_minute else None
+    return QuotaClock(window, calls, tokens, state.calls, now)
 
 
 def _queued(row: Any) -> _Queued:
@@ -235,4 +231,5 @@ def _queued(row: Any) -> _Queued:
         lease_owner=row.lease_owner,
         department_served_at=row.department_served_at,
         user_served_at=row.user_served_at,
+        token_bound=row.token_bound or 0,
     )

@@ -13,9 +13,10 @@ from donatello.models.base import Base, uuid_pk
 
 
 class ModelCall(Base):
-    """One provider call a worker made (a claim of a generation job on a model with a quota).
+    """One provider call's place in a model deployment's quota window: taken by the claim of a generation
+    job (not yet sent), then as each request is sent (``sent_at``).
 
-    Platform-wide, like the catalogue: a deployment's quota is shared by every tenant. Rows older than the
+    Platform-wide, like the catalogue: a deployment's quota is shared by every tenant. Rows out of the
     quota window are deleted by the next claim on the same model."""
 
     __tablename__ = "model_calls"
@@ -27,7 +28,12 @@ class ModelCall(Base):
     generation_id: Mapped[uuid.UUID] = mapped_column(comment="The generation job making the call")
     called_at: Mapped[datetime] = mapped_column(
         server_default=text("now()"),
-        comment="When the call was made: its claim, stamped again just before the request is sent",
+        comment="The latest the provider can have received the call: far ahead while that is not known "
+        "(claimed, or not yet written), then when its request was written plus the arrival allowance",
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(
+        comment="When its place was taken, right before the request was sent (the earliest the provider "
+        "can have received it); NULL while the job that claimed it has not sent it"
     )
     tokens: Mapped[int | None] = mapped_column(
         comment="Tokens the call counts against a token quota: its bound while in flight, then what "

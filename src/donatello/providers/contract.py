@@ -81,6 +81,7 @@ class ProviderTarget:
     configuration: dict[str, object] = field(default_factory=dict)
     credential: ProviderCredential | None = field(default=None, repr=False)  # never printed
     rate_limit_per_minute: int | None = None  # the platform's allowance with this provider
+    token_limit_per_minute: int | None = None  # and its tokens, for a model priced per token
 
 
 class ImageProvider(Protocol):

@@ -14,7 +14,12 @@ Rules:
 * a content-filter refusal is final: no retry, no fallback (another model would be asked the same
   prompt); a misconfigured model (401/403/404) is not retried and is reported to ``on_misconfigured``;
 * with ``on_rate_limited`` (the worker, which paces calls), a retryable 429 is not retried here: it is
-  reported (the worker cools the deployment down for every process) and the next candidate is tried.
+  reported (the worker cools the deployment down for every process) and the next candidate is tried;
+* with ``on_sending`` (the worker), every request — each attempt, each part, each candidate — is wrapped
+  by it: entered right before the request is sent (the worker takes its place in the model's quota in a
+  transaction of its own, waiting for room), left once it is answered or failed. When it holds the
+  request back (``NotSent``: a cool-down, no room soon) nothing reached the provider: the next candidate
+  is tried, and the candidate's health is not touched.
 
 No database transaction may be open around these calls.
 """
@@ -24,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
@@ -59,6 +66,32 @@ OnMisconfigured = Callable[[Candidate, ProviderMisconfigured], Awaitable[None]]
 OnRateLimited = Callable[[Candidate, ProviderRateLimited], Awaitable[None]]
 
 
+class Sending(Protocol):
+    """One request on its way (``on_sending``): told the answer, when there is one."""
+
+    def answered(self, result: ImageResult) -> None: ...
+
+
+#: wraps each request to a model: entered right before it is sent (may raise ``NotSent``), left once it
+#: is answered or failed; no transaction may stay open across it
+OnSending = Callable[[ProviderTarget], AbstractAsyncContextManager[Sending]]
+
+
+class NotSent(ProviderRateLimited):
+    """``on_sending`` held the request back — its deployment is cooling down after a 429, or its quota has
+    no room soon: nothing reached the provider, and the job may come back after ``retry_after_seconds``."""
+
+
+class _Unpaced:
+    def answered(self, result: ImageResult) -> None:
+        pass
+
+
+@asynccontextmanager
+async def _unpaced(target: ProviderTarget) -> AsyncIterator[Sending]:
+    yield _Unpaced()
+
+
 def backoff_delay(retry: int, retry_after_seconds: float | None = None) -> float | None:
     """Seconds to wait before retry number ``retry`` (1-based); None when the provider asks too much.
 
@@ -82,38 +115,42 @@ async def call_with_retries(
     sleep: Sleep = asyncio.sleep,
     on_retry: OnRetry | None = None,
     retry_rate_limits: bool = True,
+    on_sending: OnSending = _unpaced,
 ) -> ImageResult:
     """The adapter's result, one part at a time, retrying a part's retryable failures; the final error
-    carries ``attempts`` (1 + the retries made for this request)."""
+    carries ``attempts`` (1 + the retries made for this request). Each request goes through
+    ``on_sending``, whose ``NotSent`` is raised as it is."""
     retries = 0
     results: list[ImageResult] = []
     for part in parts.split(target, request):
         while True:
-            started = time.perf_counter()
-            try:
-                result = await adapter.generate(target, part)
-            except ProviderError as error:
-                kind = "retryable" if error.retryable else "final"
-                kind = "content_filter" if error.content_filtered else kind
-                metrics.provider_call(
-                    target.provider, target.model, time.perf_counter() - started, error_kind=kind
-                )
-                error.attempts = retries + 1
-                if not error.retryable or retries >= target.max_retries:
-                    raise
-                if isinstance(error, ProviderRateLimited) and not retry_rate_limits:
-                    raise
-                delay = backoff_delay(retries + 1, error.retry_after_seconds)
-                if delay is None:
-                    raise
-                retries += 1
-                if on_retry is not None:
-                    on_retry(retries, error, delay)
-                await sleep(delay)
-            else:
-                metrics.provider_call(target.provider, target.model, time.perf_counter() - started)
-                results.append(result)
-                break
+            async with on_sending(target) as sending:
+                started = time.perf_counter()
+                try:
+                    result = await adapter.generate(target, part)
+                except ProviderError as error:
+                    kind = "retryable" if error.retryable else "final"
+                    kind = "content_filter" if error.content_filtered else kind
+                    metrics.provider_call(
+                        target.provider, target.model, time.perf_counter() - started, error_kind=kind
+                    )
+                    error.attempts = retries + 1
+                    if not error.retryable or retries >= target.max_retries:
+                        raise
+                    if isinstance(error, ProviderRateLimited) and not retry_rate_limits:
+                        raise
+                    delay = backoff_delay(retries + 1, error.retry_after_seconds)
+                    if delay is None:
+                        raise
+                    retries += 1
+                    if on_retry is not None:
+                        on_retry(retries, error, delay)
+                else:
+                    metrics.provider_call(target.provider, target.model, time.perf_counter() - started)
+                    sending.answered(result)
+                    results.append(result)
+                    break
+            await sleep(delay)  # outside on_sending: its place was settled when the request failed
     return parts.join(results)
 
 
@@ -142,6 +179,7 @@ async def generate_with_fallback(
     availability: Availability | None = None,
     on_misconfigured: OnMisconfigured | None = None,
     on_rate_limited: OnRateLimited | None = None,
+    on_sending: OnSending = _unpaced,
 ) -> Outcome:
     """Try each candidate in order (with retries); the first success wins.
 
@@ -171,7 +209,12 @@ async def generate_with_fallback(
                 sleep=sleep,
                 on_retry=count_retry,
                 retry_rate_limits=on_rate_limited is None,
+                on_sending=on_sending,
             )
+        except NotSent as held_back:  # never sent: the candidate's health and cool-down stay as they were
+            failures.append(f"{candidate.name}: {held_back.reason}")
+            last = held_back
+            continue
         except ProviderError as error:
             if not isinstance(
                 error, (*OUTAGES, ProviderMisconfigured)

@@ -385,6 +385,7 @@ async def _candidate(
         configuration=dict(config.configuration) if config is not None else {},
         credential=credential,
         rate_limit_per_minute=config.rate_limit_per_minute if config is not None else None,
+        token_limit_per_minute=config.token_limit_per_minute if config is not None else None,
     )
     return Candidate(
         model.provider_name, model.model_name, target, offered_quote, reason, model.processing_country
