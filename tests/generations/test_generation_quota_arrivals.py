@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from donatello.config import Settings
 from donatello.core.database import create_engine
@@ -70,7 +70,7 @@ class LateWrites(httpx.AsyncHTTPTransport):
 async def two_workers(
     app: FastAPI,
     settings: Settings,
-    pools: list[async_sessionmaker],  # type: ignore[type-arg]
+    pools: list[async_sessionmaker[AsyncSession]],
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
     """Two serving workers, as two processes would run, each with its own HTTP client writing late."""
     contexts = [JobContext(settings, sessions) for sessions in pools]

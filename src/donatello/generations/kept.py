@@ -99,6 +99,15 @@ class KeptResults:
                         swept += 1
         return swept
 
+    def release_arrived(self, images: list[ImageFile]) -> None:
+        """Delete the arrived files of images now stored. Each would go with the last reference to its
+        ``ImageFile`` anyway, but a retry's exception can hold that reference in a cycle until the garbage
+        collector runs: the disk is given back now, not then (a kept copy is a link of its own and stays)."""
+        for image in images:
+            if image.path.parent == self.arrivals:
+                with contextlib.suppress(FileNotFoundError):
+                    image.path.unlink()
+
     def discard(self, generation_id: uuid.UUID) -> None:
         with contextlib.suppress(OSError):
             shutil.rmtree(self._folder(generation_id))

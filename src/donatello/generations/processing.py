@@ -175,6 +175,7 @@ class Processor:
                 outcome = await calls.outcome_of(self.sessions, job, requests.call, work, requests.settle)
                 await asyncio.to_thread(self.kept.keep, job.id, outcome)  # hard links to the arrived files
             names = await store_images(self.store, job.id, job.created_at, outcome.result.images, self.sleep)
+            self.kept.release_arrived(outcome.result.images)
             unsent = requests.unsent if requests else True  # an earlier attempt's kept answer: none sent
             await self._complete(job, outcome, names, int((time.monotonic() - started) * 1000), unsent)
         except ContentFiltered as refusal:
