@@ -81,6 +81,8 @@ SLOW = (
     "tests/generations/test_admission_concurrency.py",
     "tests/budgets/test_budget_concurrency.py",
     "tests/core/test_embedded_postgres.py",
+    # a timing drill: two workers' forty paced calls take their windows' time (about 30 s) under a CPU burner
+    "tests/generations/test_generation_quota_arrivals.py",
 )
 
 
